@@ -1,0 +1,66 @@
+// swift-tools-version:6.0
+// diffusiond — text-to-image diffusion service for the CPU.
+// Layout and contracts: ../shared/DESIGN.md. Targets, in dependency order:
+// C shims → Kernels → Models / Sampling → Pipeline → Jobs → Daemon → executables.
+import PackageDescription
+
+/// Hot-loop targets are built with -O even in debug, and for Haswell (AVX2 + FMA + F16C)
+/// on x86_64: without these, SIMD `addingProduct` lowers to libm `fma` calls (~20x slower).
+/// `x86-64-v3` is rejected by this swiftc, so the CPU is named.
+#if arch(x86_64)
+let hotFlags: [SwiftSetting] = [.unsafeFlags(["-O", "-target-cpu", "haswell"])]
+#else
+let hotFlags: [SwiftSetting] = [.unsafeFlags(["-O"])]
+#endif
+
+let package = Package(
+    name: "diffusiond",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "diffusiond", targets: ["diffusiond"]),
+        .executable(name: "diffusionctl", targets: ["diffusionctl"]),
+        .executable(name: "diffusion-bench", targets: ["diffusion-bench"]),
+    ],
+    targets: [
+        // System-library shims over Debian -dev packages.
+        .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1",
+                       providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng16",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CInotifyTools", path: "Sources/CInotifyTools",
+                       providers: [.apt(["libinotifytools0-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // Engine.
+        .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: hotFlags),
+        .target(name: "Models", dependencies: ["Kernels"], swiftSettings: hotFlags),
+        .target(name: "Sampling", dependencies: ["Kernels"], swiftSettings: hotFlags),
+        .target(name: "Pipeline", dependencies: ["Models", "Sampling"], swiftSettings: hotFlags),
+        .target(name: "Evaluation", dependencies: ["Pipeline"], swiftSettings: hotFlags),
+
+        // Service.
+        .target(name: "Jobs", dependencies: ["CYAML", "CPNG", "Pipeline"]),
+        .target(name: "ControlProtocol"),
+        .target(name: "ControlClient", dependencies: ["ControlProtocol"]),
+        .target(name: "Daemon", dependencies: ["Jobs", "Pipeline", "ControlProtocol", "CInotifyTools", "CYAML"]),
+
+        // Executables: thin main.swift files.
+        .executableTarget(name: "diffusiond", dependencies: ["Daemon"]),
+        .executableTarget(name: "diffusionctl", dependencies: ["ControlClient"]),
+        .executableTarget(name: "diffusion-bench",
+                          dependencies: ["Kernels", "Models", "Pipeline", "Evaluation", "Jobs"],
+                          swiftSettings: hotFlags),
+
+        // Tests: levels 1–4 of DESIGN.md. Fixtures live in Tests/Fixtures (made by tools/fixtures).
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: hotFlags),
+        .testTarget(name: "ModelsTests", dependencies: ["Models"], swiftSettings: hotFlags),
+        .testTarget(name: "SamplingTests", dependencies: ["Sampling"], swiftSettings: hotFlags),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Jobs"], swiftSettings: hotFlags),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Jobs"], swiftSettings: hotFlags),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Jobs"]),
+        .testTarget(name: "ControlTests", dependencies: ["ControlProtocol", "ControlClient", "Daemon"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

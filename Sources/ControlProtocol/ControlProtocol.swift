@@ -1,0 +1,1 @@
+// Module ControlProtocol: see ../shared/DESIGN.md, "Package layout", for what it owns.

@@ -1,0 +1,1 @@
+// Module Evaluation: see ../shared/DESIGN.md, "Package layout", for what it owns.

@@ -1,0 +1,1 @@
+// Module Models: see ../shared/DESIGN.md, "Package layout", for what it owns.

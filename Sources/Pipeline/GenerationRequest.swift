@@ -1,0 +1,85 @@
+import Sampling
+
+/// Everything that decides one text-to-image generation, independent of where it came from
+/// (a job file, the command line, a test). Validation of ranges happens in `Jobs`.
+public struct GenerationRequest: Sendable, Equatable {
+    /// What the image should show.
+    public var prompt: String
+    /// What the image should not show (unconditional branch of classifier-free guidance).
+    public var negativePrompt: String
+    /// Output width in pixels; a multiple of the VAE's downscale factor.
+    public var width: Int
+    /// Output height in pixels; a multiple of the VAE's downscale factor.
+    public var height: Int
+    /// Number of denoising steps.
+    public var steps: Int
+    /// Sampler (diffusers scheduler) to use.
+    public var sampler: SamplerKind
+    /// Sigma spacing.
+    public var schedule: ScheduleKind
+    /// Classifier-free guidance scale; at or below 1 the unconditional pass is skipped.
+    public var guidance: Float
+    /// Seed of the first image; image `i` of a batch uses `seed + i`.
+    public var seed: UInt64
+    /// Noise generator.
+    public var rng: RNGKind
+
+    public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
+                sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
+                seed: UInt64, rng: RNGKind = .cpu) {
+        self.prompt = prompt
+        self.negativePrompt = negativePrompt
+        self.width = width
+        self.height = height
+        self.steps = steps
+        self.sampler = sampler
+        self.schedule = schedule
+        self.guidance = guidance
+        self.seed = seed
+        self.rng = rng
+    }
+}
+
+/// An 8-bit RGB image, rows top to bottom, pixels interleaved `R G B`.
+public struct RGBImage: Sendable, Equatable {
+    public var width: Int
+    public var height: Int
+    /// `width * height * 3` bytes.
+    public var pixels: [UInt8]
+
+    public init(width: Int, height: Int, pixels: [UInt8]) {
+        precondition(pixels.count == width * height * 3, "RGBImage: pixel count does not match size")
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+    }
+}
+
+/// Reported after every denoising step.
+public struct StepEvent: Sendable {
+    /// 1-based step just finished.
+    public var step: Int
+    /// Total steps of this image.
+    public var totalSteps: Int
+    /// A cheap preview (latent → RGB projection, upscaled), present only when requested for this step.
+    public var preview: RGBImage?
+
+    public init(step: Int, totalSteps: Int, preview: RGBImage?) {
+        self.step = step
+        self.totalSteps = totalSteps
+        self.preview = preview
+    }
+}
+
+/// What the step callback wants the pipeline to do next.
+public enum StepControl: Sendable {
+    case proceed
+    case cancel
+}
+
+/// Thrown when a step callback returned `.cancel`.
+public struct GenerationCancelled: Error, CustomStringConvertible {
+    public var step: Int
+    public init(step: Int) { self.step = step }
+    public var description: String { "generation cancelled after step \(step)" }
+}
