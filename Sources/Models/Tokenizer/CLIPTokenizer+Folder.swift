@@ -4,8 +4,9 @@ extension CLIPTokenizer {
     /// Loads `vocab.json`, `merges.txt` and `tokenizer_config.json` (falling back to
     /// `special_tokens_map.json`) from a diffusers `tokenizer/` folder. Special tokens may be
     /// plain strings or `{"content": …, "normalized": …}` objects; `added_tokens_decoder`
-    /// entries are honoured as transformers does.
-    public init(directory: URL) throws {
+    /// entries are honoured as transformers does. `configDirectory` (default: `directory`)
+    /// is where the two JSON config files are read from.
+    public init(directory: URL, configDirectory: URL? = nil) throws {
         let vocabURL = directory.appendingPathComponent("vocab.json")
         let mergesURL = directory.appendingPathComponent("merges.txt")
         let vocab = try CLIPTokenizer.readVocab(vocabURL)
@@ -13,7 +14,7 @@ extension CLIPTokenizer {
 
         var settings: [String: Any] = [:]
         for name in ["special_tokens_map.json", "tokenizer_config.json"] {
-            let url = directory.appendingPathComponent(name)
+            let url = (configDirectory ?? directory).appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: url.path) else { continue }
             let json = try ConfigJSON(url: url)
             for (k, v) in json.object where !(v is NSNull) { settings[k] = v }
