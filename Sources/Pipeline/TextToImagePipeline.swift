@@ -78,6 +78,14 @@ public final class TextToImagePipeline: ImageGenerating {
 
     public func generate(_ request: GenerationRequest, snapshotEvery: Int,
                          onStep: (StepEvent) -> StepControl) throws -> RGBImage {
+        let latents = try denoisedLatents(request, snapshotEvery: snapshotEvery, onStep: onStep)
+        return decode(latents, width: request.width, height: request.height)
+    }
+
+    /// Runs everything up to the VAE: returns the final latents [1, C, H/f, W/f]
+    /// (diffusers' `latents` before `/ scaling_factor`).
+    func denoisedLatents(_ request: GenerationRequest, snapshotEvery: Int,
+                         onStep: (StepEvent) -> StepControl) throws -> Tensor {
         let factor = vae.downscaleFactor
         guard request.width > 0, request.height > 0, request.width % factor == 0, request.height % factor == 0 else {
             throw PipelineError.invalidRequest("width \(request.width) and height \(request.height) must be positive multiples of \(factor)")
@@ -134,7 +142,7 @@ public final class TextToImagePipeline: ImageGenerating {
         let preview = LatentPreview(channels: channels, latentWidth: latentWidth, latentHeight: latentHeight, factor: factor)
         try sample(sampler, latents: latentBuffer, noise: generator, denoise: denoise) { step in
             var image: RGBImage?
-            if snapshotEvery > 0 && (step % snapshotEvery == 0 || step == totalSteps) {
+            if snapshotEvery > 0 && step % snapshotEvery == 0 {
                 image = preview.render(latents: UnsafeBufferPointer(latentBuffer), divisor: sampler.modelInputDivisor)
             }
             if onStep(StepEvent(step: step, totalSteps: totalSteps, preview: image)) == .cancel {
@@ -142,14 +150,19 @@ public final class TextToImagePipeline: ImageGenerating {
             }
         }
 
-        // vae.decode(latents / scaling_factor) → uint8.
+        return latents
+    }
+
+    /// `vae.decode(latents / scaling_factor)` → uint8 RGB.
+    func decode(_ latents: Tensor, width: Int, height: Int) -> RGBImage {
+        let latentCount = latents.count
         let scaled = Tensor(zeros: latents.shape)
         let scalingFactor = vae.config.scalingFactor
         for i in 0..<latentCount { scaled.data[i] = latents.data[i] / scalingFactor }
         if vae.config.shiftFactor != 0 {
             for i in 0..<latentCount { scaled.data[i] += vae.config.shiftFactor }
         }
-        let decoded = Tensor(zeros: [1, vae.config.outChannels, request.height, request.width])
+        let decoded = Tensor(zeros: [1, vae.config.outChannels, height, width])
         vae.decode(scaled, output: decoded)
         return ImageConversion.rgbImage(decoded)
     }

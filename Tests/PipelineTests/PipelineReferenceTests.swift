@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import Pipeline
 import Sampling
+import Models
 
 /// Level 3 of DESIGN.md for the whole pipeline: images from diffusers'
 /// StableDiffusionPipeline on the tiny SD1-like (epsilon) and SD2-like (v-prediction)
@@ -109,5 +110,42 @@ final class PipelineReferenceTests: XCTestCase {
         XCTAssertThrowsError(try TextToImagePipeline(modelDirectory: URL(fileURLWithPath: "/nonexistent/model"), threads: 1)) { error in
             XCTAssertTrue("\(error)".contains("scheduler"), "\(error)")
         }
+    }
+}
+
+/// Intermediate checks against `pipeline/latents.safetensors`: the initial noise of every
+/// case (the pipeline's first draw from the seeded CPU generator) bit for bit, and the final
+/// latents before the VAE closely.
+final class PipelineLatentTests: XCTestCase {
+    func testInitialNoiseAndFinalLatents() throws {
+        let fixtures = PipelineReferenceTests.fixtures
+        let text = try String(contentsOf: fixtures.appendingPathComponent("pipeline/index.json"), encoding: .utf8)
+        let index = try JSONDecoder().decode(PipelineReferenceTests.Index.self,
+                                             from: Data(text.replacingOccurrences(of: "-Infinity", with: "null").utf8))
+        let file = try SafeTensorsFile(path: fixtures.appendingPathComponent("pipeline/latents.safetensors").path)
+        var pipelines: [String: TextToImagePipeline] = [:]
+        var worst: Float = 0
+        for item in index.cases {
+            let pipeline = try pipelines[item.model] ?? TextToImagePipeline(modelDirectory: fixtures.appendingPathComponent(item.model), threads: 2)
+            pipelines[item.model] = pipeline
+            let factor = pipeline.downscaleFactor
+            let count = 4 * (item.height / factor) * (item.width / factor)
+            let noise = try file.floats("\(item.id).noise")
+            XCTAssertEqual(noise.count, count, item.id)
+            let mine = makeNoiseGenerator(.cpu, seed: item.seed).normal(count: count)
+            XCTAssertEqual(mine.map(\.bitPattern), noise.map(\.bitPattern), "\(item.id): initial noise")
+
+            let request = GenerationRequest(
+                prompt: item.prompt, negativePrompt: item.negative_prompt ?? "", width: item.width, height: item.height,
+                steps: item.steps, sampler: try XCTUnwrap(SamplerKind(rawValue: item.sampler)),
+                schedule: try XCTUnwrap(ScheduleKind(rawValue: item.schedule)), guidance: item.guidance, seed: item.seed)
+            let latents = try pipeline.denoisedLatents(request, snapshotEvery: 0) { _ in .proceed }.toArray()
+            let reference = try file.floats("\(item.id).final")
+            let scale = max(1, reference.map { abs($0) }.max() ?? 1)
+            let difference = zip(latents, reference).map { abs($0 - $1) }.max() ?? .infinity
+            worst = max(worst, difference / scale)
+            XCTAssertLessThan(difference / scale, 1e-4, "\(item.id): final latents")
+        }
+        print("pipeline latents: worst relative difference \(worst)")
     }
 }
