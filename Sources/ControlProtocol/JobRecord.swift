@@ -31,12 +31,15 @@ public struct JobProgress: Codable, Equatable, Sendable {
     public var image: Int
     /// Images in the job.
     public var count: Int
+    /// Measured speed in steps per second over recent steps, when the daemon knows it.
+    public var rate: Double?
 
-    public init(step: Int, total: Int, image: Int, count: Int) {
+    public init(step: Int, total: Int, image: Int, count: Int, rate: Double? = nil) {
         self.step = step
         self.total = total
         self.image = image
         self.count = count
+        self.rate = rate
     }
 
     /// Steps completed over the whole job: `image * total + step`.

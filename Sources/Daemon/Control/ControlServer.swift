@@ -10,6 +10,14 @@ import ControlProtocol
 ///
 /// Thread-safety: ``start()`` and ``stop()`` are called from one thread (the daemon's main
 /// thread); everything else runs on the accept thread and the connection threads.
+///
+/// Use from the daemon:
+/// ```swift
+/// let control = ControlServer(configuration: .init(socketPath: config.socket), handler: queueAdapter)
+/// try control.start()          // throws ControlSocketError (log it, exit non-zero)
+/// queueAdapter.events.publish(ControlEvent(kind: .step, id: job.id, progress: progress))
+/// control.stop()               // on SIGTERM, before exiting
+/// ```
 public final class ControlServer: @unchecked Sendable {
     /// Settings of the server.
     public struct Configuration: Sendable {
