@@ -35,7 +35,8 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    /// sysexits(3) code: 69 unavailable, 77 no permission, 65 data error, 74 I/O, 76 protocol.
+    /// sysexits(3) code: 69 unavailable, 77 no permission, 64 bad request, 66 no such job,
+    /// 65 conflict (wrong state), 74 I/O, 76 protocol.
     public var exitCode: Int32 {
         switch self {
         case .notRunning: return 69
@@ -45,7 +46,8 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
             case .ok: return 0
             case .forbidden: return 77
             case .badRequest: return 64
-            case .notFound, .conflict: return 65
+            case .notFound: return 66
+            case .conflict: return 65
             case .unavailable: return 69
             }
         case .protocolViolation: return 76
