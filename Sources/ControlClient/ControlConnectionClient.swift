@@ -85,7 +85,7 @@ public final class ControlClient {
         } catch {
             throw ClientError.notRunning(socket: socketPath, reason: "\(error)")
         }
-        channel = LineChannel(fd: fd, maxLineBytes: ControlProtocol.maxResponseLineBytes)
+        channel = LineChannel(fd: fd, maxLineBytes: ControlWire.maxResponseLineBytes)
         do {
             try channel.write(ClientHello(client: clientName))
             guard let hello = try channel.read(ServerMessage.self) else {
@@ -177,11 +177,11 @@ public final class ControlClient {
         return daemon
     }
 
-    public func queue(all: Bool) throws -> [JobRecord] {
+    public func queue(all: Bool) throws -> [JobInfo] {
         try list(Request(verb: .queue, all: all)).compactMap(\.job)
     }
 
-    public func history(limit: Int? = nil) throws -> [JobRecord] {
+    public func history(limit: Int? = nil) throws -> [JobInfo] {
         try list(Request(verb: .history, limit: limit)).compactMap(\.job)
     }
 
@@ -189,23 +189,23 @@ public final class ControlClient {
         try list(Request(verb: .models)).compactMap(\.model)
     }
 
-    public func show(_ id: String) throws -> JobRecord {
+    public func show(_ id: String) throws -> JobInfo {
         try jobResponse(Request(verb: .show, id: id))
     }
 
     /// cancel, hold, release or retry one job; returns its record after the change.
-    public func change(_ verb: Verb, id: String) throws -> JobRecord {
+    public func change(_ verb: Verb, id: String) throws -> JobInfo {
         try jobResponse(Request(verb: verb, id: id))
     }
 
-    public func setPriority(_ id: String, to priority: Int) throws -> JobRecord {
+    public func setPriority(_ id: String, to priority: Int) throws -> JobInfo {
         try jobResponse(Request(verb: .priority, id: id, priority: priority))
     }
 
     public func pause() throws { _ = try call(Request(verb: .pause)) }
     public func resume() throws { _ = try call(Request(verb: .resume)) }
 
-    private func jobResponse(_ request: Request) throws -> JobRecord {
+    private func jobResponse(_ request: Request) throws -> JobInfo {
         guard let job = try call(request).job else {
             throw ClientError.protocolViolation("\(request.verb) response without a job record")
         }

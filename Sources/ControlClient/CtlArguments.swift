@@ -53,15 +53,15 @@ public struct CtlArguments: Equatable {
       models                 configured models
 
     options:
-      --socket PATH          control socket (default $DIFFUSIOND_SOCKET or \(ControlProtocol.defaultSocketPath))
+      --socket PATH          control socket (default $DIFFUSIOND_SOCKET or \(ControlWire.defaultSocketPath))
       --json                 machine-readable output
       -h, --help             this text;  --version  client and protocol version
     """
 
     /// Parses `arguments` (without the program name).
     public static func parse(_ arguments: [String], environment: [String: String]) throws -> CtlArguments {
-        var socketPath = environment[ControlProtocol.socketEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
-            ?? ControlProtocol.defaultSocketPath
+        var socketPath = environment[ControlWire.socketEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ControlWire.defaultSocketPath
         var json = false
         var rest: [String] = []
         var index = 0

@@ -46,7 +46,7 @@ public enum CtlFormatting {
     }
 
     /// `step 5/20, image 2/3 (41%)` or `—`.
-    public static func progress(_ job: JobRecord) -> String {
+    public static func progress(_ job: JobInfo) -> String {
         guard let progress = job.progress else { return job.state == .running ? "starting" : "—" }
         var text = "step \(progress.step)/\(progress.total)"
         if progress.count > 1 { text += ", image \(progress.image + 1)/\(progress.count)" }
@@ -54,7 +54,7 @@ public enum CtlFormatting {
     }
 
     /// Rows of the queue/history table.
-    public static func jobTable(_ jobs: [JobRecord], finished: Bool = false) -> String {
+    public static func jobTable(_ jobs: [JobInfo], finished: Bool = false) -> String {
         let header = finished
             ? ["ID", "NAME", "STATE", "PRI", "OWNER", "MODEL", "FINISHED", "RESULT"]
             : ["ID", "NAME", "STATE", "PRI", "OWNER", "MODEL", "SUBMITTED", "PROGRESS"]
@@ -67,7 +67,7 @@ public enum CtlFormatting {
     }
 
     /// `show` output: one field per line.
-    public static func jobDetail(_ job: JobRecord) -> String {
+    public static func jobDetail(_ job: JobInfo) -> String {
         var lines: [(String, String)] = [
             ("id", job.id), ("name", job.name), ("state", job.state.rawValue), ("priority", String(job.priority)),
             ("owner", "\(job.owner.user) (uid \(job.owner.uid))"), ("model", job.model),
@@ -94,7 +94,7 @@ public enum CtlFormatting {
         } else {
             text += "running:  nothing\n"
         }
-        text += "jobs:     " + JobState.allCases.map { "\($0.rawValue) \(status.count($0))" }.joined(separator: ", ") + "\n"
+        text += "jobs:     " + JobInfo.State.allCases.map { "\($0.rawValue) \(status.count($0))" }.joined(separator: ", ") + "\n"
         text += "model:    \(status.loadedModel ?? "none loaded")\n"
         text += "inbox:    \(status.inbox)\n"
         text += "outbox:   \(status.outbox)\n"

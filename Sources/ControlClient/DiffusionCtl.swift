@@ -50,7 +50,7 @@ public enum DiffusionCtl {
             output.out(CtlArguments.usage + "\n")
             return Exit.ok
         case .version:
-            output.out("diffusionctl \(clientVersion), control protocol \(ControlProtocol.version)\n")
+            output.out("diffusionctl \(clientVersion), control protocol \(ControlWire.version)\n")
             return Exit.ok
         case .watch(let once):
             try WatchView(socketPath: socket, json: json, output: output).run(once: once)
@@ -101,8 +101,8 @@ public enum DiffusionCtl {
     /// Applies `action` to every id (continuing after failures); the exit status is that of
     /// the first failure, 0 if none.
     private static func forEachID(_ ids: [String], json: Bool, output: CtlOutput,
-                                  _ action: (String) throws -> JobRecord, render: (JobRecord) -> String) throws -> Int32 {
-        var records: [JobRecord] = []
+                                  _ action: (String) throws -> JobInfo, render: (JobInfo) -> String) throws -> Int32 {
+        var records: [JobInfo] = []
         var status = Exit.ok
         for id in ids {
             do {

@@ -19,7 +19,7 @@ public struct WatchEstimate: Codable, Equatable {
     }
 
     /// Computes the estimate from the running job, the queue and a speed.
-    public static func make(running: JobRecord?, queue: [JobRecord], rate: Double?) -> WatchEstimate {
+    public static func make(running: JobInfo?, queue: [JobInfo], rate: Double?) -> WatchEstimate {
         let waiting = queue.filter { $0.state == .queued && $0.id != running?.id }
         let runningLeft = running?.remainingSteps ?? 0
         let total = runningLeft + waiting.reduce(0) { $0 + $1.remainingSteps }
@@ -67,7 +67,7 @@ struct WatchLine: Encodable {
 
 /// `watch --once --json`: the state now.
 struct WatchSnapshot: Encodable {
-    var running: JobRecord?
+    var running: JobInfo?
     var paused: Bool
     var estimate: WatchEstimate
 }
@@ -78,8 +78,8 @@ final class WatchView {
     let json: Bool
     let output: CtlOutput
     private var meter = StepRateMeter()
-    private var running: JobRecord?
-    private var queue: [JobRecord] = []
+    private var running: JobInfo?
+    private var queue: [JobInfo] = []
 
     init(socketPath: String, json: Bool, output: CtlOutput) {
         self.socketPath = socketPath

@@ -21,12 +21,12 @@ public struct ControlEvent: Codable, Equatable, Sendable {
     /// Job id the event is about.
     public var id: String?
     /// Full job record for `job_started` / `job_finished`.
-    public var job: JobRecord?
+    public var job: JobInfo?
     /// Progress for `step`.
-    public var progress: JobProgress?
+    public var progress: JobInfo.Progress?
 
-    public init(kind: Kind, at: Date = Date(), id: String? = nil, job: JobRecord? = nil,
-                progress: JobProgress? = nil) {
+    public init(kind: Kind, at: Date = Date(), id: String? = nil, job: JobInfo? = nil,
+                progress: JobInfo.Progress? = nil) {
         self.kind = kind.rawValue
         self.at = at
         self.id = id ?? job?.id

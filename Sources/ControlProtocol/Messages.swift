@@ -9,7 +9,7 @@ public struct ClientHello: Codable, Equatable, Sendable {
     /// Free-form client name for logs (e.g. `diffusionctl 0.1`).
     public var client: String?
 
-    public init(version: Int = ControlProtocol.version, client: String? = nil) {
+    public init(version: Int = ControlWire.version, client: String? = nil) {
         self.version = version
         self.client = client
     }
@@ -75,7 +75,7 @@ public struct ServerMessage: Codable, Equatable, Sendable {
     /// `response` to `status`.
     public var daemon: DaemonStatus?
     /// `response` to `show` and job verbs (the record after the change), or an `item`.
-    public var job: JobRecord?
+    public var job: JobInfo?
     /// `item` of `models`.
     public var model: ModelInfo?
     /// `end`: number of items sent.
@@ -85,7 +85,7 @@ public struct ServerMessage: Codable, Equatable, Sendable {
 
     public init(type: ServerMessageType, version: Int? = nil, server: String? = nil, uid: UInt32? = nil,
                 status: StatusCode? = nil, message: String? = nil, daemon: DaemonStatus? = nil,
-                job: JobRecord? = nil, model: ModelInfo? = nil, count: Int? = nil, event: ControlEvent? = nil) {
+                job: JobInfo? = nil, model: ModelInfo? = nil, count: Int? = nil, event: ControlEvent? = nil) {
         self.type = type.rawValue
         self.version = version
         self.server = server
@@ -104,7 +104,7 @@ public struct ServerMessage: Codable, Equatable, Sendable {
 
     /// A `response` line.
     public static func response(_ status: StatusCode, _ message: String? = nil, daemon: DaemonStatus? = nil,
-                                job: JobRecord? = nil) -> ServerMessage {
+                                job: JobInfo? = nil) -> ServerMessage {
         ServerMessage(type: .response, status: status, message: message, daemon: daemon, job: job)
     }
 

@@ -6,7 +6,7 @@ public enum Verb: String, Codable, Sendable, CaseIterable {
     case status
     /// Job list, streamed as `item` lines with `job`; `all` includes finished jobs.
     case queue
-    /// One job: ``JobRecord`` in `response.job`. Needs `id`.
+    /// One job: ``JobInfo`` in `response.job`. Needs `id`.
     case show
     /// Cancel a queued, held or running job. Needs `id`.
     case cancel

@@ -40,7 +40,7 @@ final class ControlServerTests: XCTestCase {
 
     /// A raw connection after (optionally) the handshake.
     private func raw(hello: Bool = true) throws -> LineChannel {
-        let channel = LineChannel(fd: try UnixSocket.connect(path: socketPath), maxLineBytes: ControlProtocol.maxResponseLineBytes)
+        let channel = LineChannel(fd: try UnixSocket.connect(path: socketPath), maxLineBytes: ControlWire.maxResponseLineBytes)
         if hello {
             try channel.write(ClientHello())
             XCTAssertEqual(try channel.read(ServerMessage.self)?.knownType, .hello)
@@ -73,7 +73,7 @@ final class ControlServerTests: XCTestCase {
 
     func testHandshakeReportsVersionAndPeerUID() throws {
         let connection = try client()
-        XCTAssertEqual(connection.version, ControlProtocol.version)
+        XCTAssertEqual(connection.version, ControlWire.version)
         XCTAssertEqual(connection.peerUID, geteuid())
         XCTAssertEqual(connection.serverName, "diffusiond")
     }
@@ -150,10 +150,10 @@ final class ControlServerTests: XCTestCase {
         XCTAssertEqual(try channel.read(ServerMessage.self)?.status, .ok)
 
         // A line over the bound: answered, then the connection is closed.
-        try channel.writeAll(Data(repeating: 0x20, count: ControlProtocol.maxRequestLineBytes + 10) + Data([0x0A]))
+        try channel.writeAll(Data(repeating: 0x20, count: ControlWire.maxRequestLineBytes + 10) + Data([0x0A]))
         let tooLong = try channel.read(ServerMessage.self)
         XCTAssertEqual(tooLong?.status, .badRequest)
-        XCTAssertTrue(tooLong?.message?.contains("\(ControlProtocol.maxRequestLineBytes)") ?? false)
+        XCTAssertTrue(tooLong?.message?.contains("\(ControlWire.maxRequestLineBytes)") ?? false)
 
         // Still serving new clients.
         XCTAssertEqual(try client().status().version, "test")
@@ -167,7 +167,7 @@ final class ControlServerTests: XCTestCase {
         // The subscription exists before `ok` is sent, so nothing published now is lost.
         queue.events.publish(ControlEvent(kind: .jobStarted, job: job))
         for step in 1...3 {
-            queue.events.publish(ControlEvent(kind: .step, id: job.id, progress: JobProgress(step: step, total: 10, image: 0, count: 1)))
+            queue.events.publish(ControlEvent(kind: .step, id: job.id, progress: JobInfo.Progress(step: step, total: 10, image: 0, count: 1)))
         }
         queue.events.publish(ControlEvent(kind: .jobFinished, job: job))
         var kinds: [String] = []

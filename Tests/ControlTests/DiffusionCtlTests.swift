@@ -163,11 +163,11 @@ final class DiffusionCtlTests: XCTestCase {
         XCTAssertNil(meter.add(id: "a", at: t0, completedSteps: 1))
         XCTAssertEqual(meter.add(id: "a", at: t0.addingTimeInterval(2), completedSteps: 5) ?? 0, 2, accuracy: 1e-9)
         XCTAssertNil(meter.add(id: "b", at: t0.addingTimeInterval(3), completedSteps: 1), "a new job restarts the meter")
-        let owner = JobOwner(uid: 0, user: "root")
-        let running = JobRecord(id: "r", name: "r", state: .running, priority: 50, owner: owner, model: "m",
+        let owner = JobInfo.Owner(uid: 0, user: "root")
+        let running = JobInfo(id: "r", name: "r", state: .running, priority: 50, owner: owner, model: "m",
                                 submitted: t0, prompt: "", steps: 10, count: 2,
-                                progress: JobProgress(step: 5, total: 10, image: 1, count: 2))
-        let queued = JobRecord(id: "q", name: "q", state: .queued, priority: 50, owner: owner, model: "m",
+                                progress: JobInfo.Progress(step: 5, total: 10, image: 1, count: 2))
+        let queued = JobInfo(id: "q", name: "q", state: .queued, priority: 50, owner: owner, model: "m",
                                submitted: t0, prompt: "", steps: 20, count: 1)
         var held = queued
         held.id = "h"

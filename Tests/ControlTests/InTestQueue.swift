@@ -8,25 +8,25 @@ import Daemon
 final class InTestQueue: ControlHandler, @unchecked Sendable {
     let events = ControlEventHub()
     private let lock = NSLock()
-    private var jobs: [JobRecord] = []
+    private var jobs: [JobInfo] = []
     private(set) var paused = false
     private(set) var log: [String] = []
     private var sequence = 0
 
     @discardableResult
-    func add(name: String, priority: Int = 50, owner: UInt32 = 0, state: JobState = .queued, steps: Int = 10) -> JobRecord {
+    func add(name: String, priority: Int = 50, owner: UInt32 = 0, state: JobInfo.State = .queued, steps: Int = 10) -> JobInfo {
         lock.lock()
         defer { lock.unlock() }
         sequence += 1
-        let job = JobRecord(id: String(format: "j%04d", sequence), name: name, state: state, priority: priority,
-                            owner: JobOwner(uid: owner, user: AccountNames.userName(owner)), model: "shapes",
+        let job = JobInfo(id: String(format: "j%04d", sequence), name: name, state: state, priority: priority,
+                            owner: JobInfo.Owner(uid: owner, user: AccountNames.userName(owner)), model: "shapes",
                             submitted: Date(timeIntervalSince1970: 1_700_000_000 + Double(sequence)),
                             prompt: "prompt of \(name)", steps: steps, count: 1)
         jobs.append(job)
         return job
     }
 
-    private func ordered(_ list: [JobRecord]) -> [JobRecord] {
+    private func ordered(_ list: [JobInfo]) -> [JobInfo] {
         list.enumerated().sorted { a, b in
             let ra = a.element.state == .running ? 1 : 0, rb = b.element.state == .running ? 1 : 0
             if ra != rb { return ra > rb }
@@ -35,7 +35,7 @@ final class InTestQueue: ControlHandler, @unchecked Sendable {
         }.map(\.element)
     }
 
-    private func modify(_ id: String, _ body: (inout JobRecord) throws -> Void) throws -> JobRecord {
+    private func modify(_ id: String, _ body: (inout JobInfo) throws -> Void) throws -> JobInfo {
         lock.lock()
         defer { lock.unlock() }
         guard let index = jobs.firstIndex(where: { $0.id == id }) else { throw ControlFailure.notFound(job: id) }
@@ -53,15 +53,15 @@ final class InTestQueue: ControlHandler, @unchecked Sendable {
                             inbox: "/spool/inbox", outbox: "/spool/outbox", uptime: 1, loadedModel: nil)
     }
 
-    func list(all: Bool) throws -> [JobRecord] {
+    func list(all: Bool) throws -> [JobInfo] {
         lock.lock()
         defer { lock.unlock() }
         return ordered(jobs.filter { all || !$0.state.isFinal })
     }
 
-    func show(id: String) throws -> JobRecord { try modify(id) { _ in } }
+    func show(id: String) throws -> JobInfo { try modify(id) { _ in } }
 
-    func cancel(id: String, caller: UInt32) throws -> JobRecord {
+    func cancel(id: String, caller: UInt32) throws -> JobInfo {
         try modify(id) { job in
             guard !job.state.isFinal else { throw ControlFailure.conflict("job \(id) is already \(job.state.rawValue)") }
             job.state = .cancelled
@@ -69,21 +69,21 @@ final class InTestQueue: ControlHandler, @unchecked Sendable {
         }
     }
 
-    func hold(id: String, caller: UInt32) throws -> JobRecord {
+    func hold(id: String, caller: UInt32) throws -> JobInfo {
         try modify(id) { job in
             guard job.state == .queued else { throw ControlFailure.conflict("job \(id) is \(job.state.rawValue), not queued") }
             job.state = .held
         }
     }
 
-    func release(id: String, caller: UInt32) throws -> JobRecord {
+    func release(id: String, caller: UInt32) throws -> JobInfo {
         try modify(id) { job in
             guard job.state == .held else { throw ControlFailure.conflict("job \(id) is \(job.state.rawValue), not held") }
             job.state = .queued
         }
     }
 
-    func setPriority(id: String, priority: Int, caller: UInt32) throws -> JobRecord {
+    func setPriority(id: String, priority: Int, caller: UInt32) throws -> JobInfo {
         try modify(id) { job in
             guard job.state == .queued || job.state == .held else {
                 throw ControlFailure.conflict("job \(id) is \(job.state.rawValue)")
@@ -92,7 +92,7 @@ final class InTestQueue: ControlHandler, @unchecked Sendable {
         }
     }
 
-    func retry(id: String, caller: UInt32) throws -> JobRecord {
+    func retry(id: String, caller: UInt32) throws -> JobInfo {
         try modify(id) { job in
             guard job.state == .failed || job.state == .cancelled else {
                 throw ControlFailure.conflict("job \(id) is \(job.state.rawValue); only failed or cancelled jobs can be retried")
@@ -116,7 +116,7 @@ final class InTestQueue: ControlHandler, @unchecked Sendable {
         lock.unlock()
     }
 
-    func history(limit: Int?) throws -> [JobRecord] {
+    func history(limit: Int?) throws -> [JobInfo] {
         lock.lock()
         defer { lock.unlock() }
         let finished = jobs.filter(\.state.isFinal).reversed()

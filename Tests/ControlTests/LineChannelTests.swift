@@ -40,14 +40,14 @@ final class LineChannelTests: XCTestCase {
 
     func testUnterminatedFloodIsRejectedWithoutWaitingForANewline() throws {
         let (a, b) = try socketPair()
-        let reader = LineChannel(fd: a, maxLineBytes: ControlProtocol.maxRequestLineBytes)
+        let reader = LineChannel(fd: a, maxLineBytes: ControlWire.maxRequestLineBytes)
         let writer = LineChannel(fd: b, maxLineBytes: 16)
         // More than the bound and no newline, writer still open: the reader must not block forever.
-        let flood = Data(repeating: 0x7B, count: ControlProtocol.maxRequestLineBytes + 1)
+        let flood = Data(repeating: 0x7B, count: ControlWire.maxRequestLineBytes + 1)
         let done = DispatchSemaphore(value: 0)
         Thread { try? writer.writeAll(flood); done.signal() }.start()
         XCTAssertThrowsError(try reader.readLine()) {
-            XCTAssertEqual($0 as? WireError, .lineTooLong(limit: ControlProtocol.maxRequestLineBytes))
+            XCTAssertEqual($0 as? WireError, .lineTooLong(limit: ControlWire.maxRequestLineBytes))
         }
         reader.close()
         done.wait()

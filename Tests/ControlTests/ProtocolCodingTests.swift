@@ -4,12 +4,12 @@ import ControlProtocol
 
 /// Encode/decode of protocol lines: shapes, dates, unknown fields, unknown codes.
 final class ProtocolCodingTests: XCTestCase {
-    static let sample = JobRecord(
+    static let sample = JobInfo(
         id: "j-000042", name: "cat", state: .running, priority: 75,
-        owner: JobOwner(uid: 1000, user: "alice"), model: "shapes",
+        owner: JobInfo.Owner(uid: 1000, user: "alice"), model: "shapes",
         submitted: Date(timeIntervalSince1970: 1_700_000_000), started: Date(timeIntervalSince1970: 1_700_000_010),
         prompt: "a red circle", steps: 20, count: 2,
-        progress: JobProgress(step: 5, total: 20, image: 1, count: 2), attempts: 1)
+        progress: JobInfo.Progress(step: 5, total: 20, image: 1, count: 2), attempts: 1)
 
     func testJobRecordRoundTripsWithISODatesAndSnakeKeys() throws {
         let line = try WireCodec.encodeLine(ServerMessage(type: .item, job: Self.sample))
@@ -65,7 +65,7 @@ final class ProtocolCodingTests: XCTestCase {
 
     func testEventKindsAndVerbAccess() throws {
         let event = ControlEvent(kind: .step, at: Date(timeIntervalSince1970: 0), id: "j1",
-                                 progress: JobProgress(step: 3, total: 10, image: 0, count: 1))
+                                 progress: JobInfo.Progress(step: 3, total: 10, image: 0, count: 1))
         let back = try WireCodec.decode(ControlEvent.self, from: try WireCodec.encodeLine(event).dropLast())
         XCTAssertEqual(back, event)
         XCTAssertEqual(back.knownKind, .step)

@@ -16,7 +16,7 @@ final class ControlConnection: @unchecked Sendable {
     private let writeLock = NSLock()
 
     init(fd: Int32, server: ControlServer) {
-        channel = LineChannel(fd: fd, maxLineBytes: ControlProtocol.maxRequestLineBytes)
+        channel = LineChannel(fd: fd, maxLineBytes: ControlWire.maxRequestLineBytes)
         self.server = server
         peer = PeerCredentials.of(socket: fd)
     }
@@ -78,7 +78,7 @@ final class ControlConnection: @unchecked Sendable {
         do {
             let envelope = try WireCodec.decode(MessageEnvelope.self, from: line)
             guard envelope.type == "hello" else {
-                try send(.failure(.badRequest("expected a hello line first, e.g. {\"type\":\"hello\",\"version\":\(ControlProtocol.version)}")))
+                try send(.failure(.badRequest("expected a hello line first, e.g. {\"type\":\"hello\",\"version\":\(ControlWire.version)}")))
                 return false
             }
             hello = try WireCodec.decode(ClientHello.self, from: line)
@@ -86,12 +86,12 @@ final class ControlConnection: @unchecked Sendable {
             try send(.failure(.badRequest("malformed hello: \(error)")))
             return false
         }
-        guard hello.version >= ControlProtocol.minimumVersion else {
+        guard hello.version >= ControlWire.minimumVersion else {
             try send(.failure(.badRequest("protocol version \(hello.version) is not supported; this server speaks "
-                + "\(ControlProtocol.minimumVersion)…\(ControlProtocol.version)")))
+                + "\(ControlWire.minimumVersion)…\(ControlWire.version)")))
             return false
         }
-        let version = min(hello.version, ControlProtocol.version)
+        let version = min(hello.version, ControlWire.version)
         try send(ServerMessage(type: .hello, version: version, server: server.configuration.serverName, uid: peer.uid))
         return true
     }
@@ -127,7 +127,7 @@ final class ControlConnection: @unchecked Sendable {
             return id
         }
         /// Looks the job up, checks the caller may change it, then applies `change`.
-        func changeJob(_ change: (String) throws -> JobRecord) throws {
+        func changeJob(_ change: (String) throws -> JobInfo) throws {
             let id = try requireID()
             let job = try handler.show(id: id)
             if let denied = server.policy.check(verb, caller: caller, jobOwner: job.owner.uid) { throw denied }
@@ -172,7 +172,7 @@ final class ControlConnection: @unchecked Sendable {
         }
     }
 
-    private func sendJobs(_ jobs: [JobRecord]) throws {
+    private func sendJobs(_ jobs: [JobInfo]) throws {
         try send(.response(.ok))
         for job in jobs { try send(ServerMessage(type: .item, job: job)) }
         try send(ServerMessage(type: .end, count: jobs.count))

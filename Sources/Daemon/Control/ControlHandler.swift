@@ -18,25 +18,25 @@ public protocol ControlHandler: AnyObject {
     func status() throws -> DaemonStatus
     /// Jobs not yet finished (running first, then queued and held in start order); with
     /// `all`, finished jobs the daemon still remembers follow.
-    func list(all: Bool) throws -> [JobRecord]
+    func list(all: Bool) throws -> [JobInfo]
     /// One job, finished or not.
-    func show(id: String) throws -> JobRecord
+    func show(id: String) throws -> JobInfo
     /// Cancels a queued, held or running job (a running one stops between steps).
-    func cancel(id: String, caller: UInt32) throws -> JobRecord
+    func cancel(id: String, caller: UInt32) throws -> JobInfo
     /// Holds a queued job.
-    func hold(id: String, caller: UInt32) throws -> JobRecord
+    func hold(id: String, caller: UInt32) throws -> JobInfo
     /// Releases a held job back to `queued`.
-    func release(id: String, caller: UInt32) throws -> JobRecord
+    func release(id: String, caller: UInt32) throws -> JobInfo
     /// Sets the priority (already checked to be in 0…100) of a queued or held job.
-    func setPriority(id: String, priority: Int, caller: UInt32) throws -> JobRecord
+    func setPriority(id: String, priority: Int, caller: UInt32) throws -> JobInfo
     /// Queues a failed or cancelled job again.
-    func retry(id: String, caller: UInt32) throws -> JobRecord
+    func retry(id: String, caller: UInt32) throws -> JobInfo
     /// Stops starting new jobs.
     func pause(caller: UInt32) throws
     /// Starts jobs again.
     func resume(caller: UInt32) throws
     /// Finished jobs, newest first, at most `limit` when given.
-    func history(limit: Int?) throws -> [JobRecord]
+    func history(limit: Int?) throws -> [JobInfo]
     /// Configured models.
     func models() throws -> [ModelInfo]
     /// Where the daemon publishes live events (`watch`). The daemon owns and feeds it.

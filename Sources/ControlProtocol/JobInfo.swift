@@ -1,69 +1,72 @@
 import Foundation
 
-/// Life-cycle state of a job. `done`, `failed` and `cancelled` are final.
-public enum JobState: String, Codable, Sendable, CaseIterable {
-    case queued, held, running, done, failed, cancelled
+/// Parts of ``JobInfo``, nested so they never clash with the daemon's own job types.
+extension JobInfo {
+    /// Life-cycle state of a job. `done`, `failed` and `cancelled` are final.
+    public enum State: String, Codable, Sendable, CaseIterable {
+        case queued, held, running, done, failed, cancelled
 
-    /// Whether the job has finished (successfully or not) and left the queue.
-    public var isFinal: Bool { self == .done || self == .failed || self == .cancelled }
-}
-
-/// The local user that owns a job: the uid that owned the job file when it was claimed.
-public struct JobOwner: Codable, Equatable, Sendable {
-    /// Numeric uid; permissions are decided on this.
-    public var uid: UInt32
-    /// User name for display (the uid as text when the uid has no passwd entry).
-    public var user: String
-
-    public init(uid: UInt32, user: String) {
-        self.uid = uid
-        self.user = user
-    }
-}
-
-/// Progress of a running job.
-public struct JobProgress: Codable, Equatable, Sendable {
-    /// Completed denoising steps of the current image (0…`total`).
-    public var step: Int
-    /// Steps per image.
-    public var total: Int
-    /// 0-based index of the image being generated.
-    public var image: Int
-    /// Images in the job.
-    public var count: Int
-    /// Measured speed in steps per second over recent steps, when the daemon knows it.
-    public var rate: Double?
-
-    public init(step: Int, total: Int, image: Int, count: Int, rate: Double? = nil) {
-        self.step = step
-        self.total = total
-        self.image = image
-        self.count = count
-        self.rate = rate
+        /// Whether the job has finished (successfully or not) and left the queue.
+        public var isFinal: Bool { self == .done || self == .failed || self == .cancelled }
     }
 
-    /// Steps completed over the whole job: `image * total + step`.
-    public var completedSteps: Int { image * total + step }
-    /// Steps of the whole job: `count * total`.
-    public var totalSteps: Int { count * total }
-    /// Fraction done over the whole job, in 0…1.
-    public var fraction: Double {
-        totalSteps > 0 ? min(1, max(0, Double(completedSteps) / Double(totalSteps))) : 0
+    /// The local user that owns a job: the uid that owned the job file when it was claimed.
+    public struct Owner: Codable, Equatable, Sendable {
+        /// Numeric uid; permissions are decided on this.
+        public var uid: UInt32
+        /// User name for display (the uid as text when the uid has no passwd entry).
+        public var user: String
+
+        public init(uid: UInt32, user: String) {
+            self.uid = uid
+            self.user = user
+        }
+    }
+
+    /// Progress of a running job.
+    public struct Progress: Codable, Equatable, Sendable {
+        /// Completed denoising steps of the current image (0…`total`).
+        public var step: Int
+        /// Steps per image.
+        public var total: Int
+        /// 0-based index of the image being generated.
+        public var image: Int
+        /// Images in the job.
+        public var count: Int
+        /// Measured speed in steps per second over recent steps, when the daemon knows it.
+        public var rate: Double?
+
+        public init(step: Int, total: Int, image: Int, count: Int, rate: Double? = nil) {
+            self.step = step
+            self.total = total
+            self.image = image
+            self.count = count
+            self.rate = rate
+        }
+
+        /// Steps completed over the whole job: `image * total + step`.
+        public var completedSteps: Int { image * total + step }
+        /// Steps of the whole job: `count * total`.
+        public var totalSteps: Int { count * total }
+        /// Fraction done over the whole job, in 0…1.
+        public var fraction: Double {
+            totalSteps > 0 ? min(1, max(0, Double(completedSteps) / Double(totalSteps))) : 0
+        }
     }
 }
 
 /// One job as both sides see it. Field names are the JSON keys (`diffusionctl --json`).
 ///
 /// New optional fields may be added; clients ignore fields they do not know.
-public struct JobRecord: Codable, Equatable, Sendable {
+public struct JobInfo: Codable, Equatable, Sendable {
     /// Job id assigned by the daemon at intake; also the outbox folder name.
     public var id: String
     /// The job's `name` label (or the job file's base name when it has none).
     public var name: String
-    public var state: JobState
+    public var state: JobInfo.State
     /// 0–100; `low|normal|high|urgent` are 25/50/75/100.
     public var priority: Int
-    public var owner: JobOwner
+    public var owner: JobInfo.Owner
     /// Model name as configured (`models:` in diffusiond.yaml).
     public var model: String
     /// When the job was claimed from the inbox.
@@ -78,7 +81,7 @@ public struct JobRecord: Codable, Equatable, Sendable {
     /// Images in the job.
     public var count: Int?
     /// Set while running (and kept at its last value when finished).
-    public var progress: JobProgress?
+    public var progress: JobInfo.Progress?
     /// Attempts started so far (a job that was running when the daemon died counts one).
     public var attempts: Int
     /// Why the job failed or was cancelled.
@@ -86,9 +89,9 @@ public struct JobRecord: Codable, Equatable, Sendable {
     /// Folder with the job's results (`outbox/<id>`), once known.
     public var outbox: String?
 
-    public init(id: String, name: String, state: JobState, priority: Int, owner: JobOwner,
+    public init(id: String, name: String, state: JobInfo.State, priority: Int, owner: JobInfo.Owner,
                 model: String, submitted: Date, started: Date? = nil, finished: Date? = nil,
-                prompt: String, steps: Int, count: Int? = nil, progress: JobProgress? = nil,
+                prompt: String, steps: Int, count: Int? = nil, progress: JobInfo.Progress? = nil,
                 attempts: Int = 0, error: String? = nil, outbox: String? = nil) {
         self.id = id
         self.name = name
@@ -151,8 +154,8 @@ public struct DaemonStatus: Codable, Equatable, Sendable {
     /// Whether starting new jobs is paused.
     public var paused: Bool
     /// The running job, if any.
-    public var running: JobRecord?
-    /// Jobs by state (keys are ``JobState`` raw values; absent means 0).
+    public var running: JobInfo?
+    /// Jobs by state (keys are ``JobInfo.State`` raw values; absent means 0).
     public var counts: [String: Int]
     /// Inbox folder where job files are dropped (`diffusionctl submit` copies there).
     public var inbox: String
@@ -167,7 +170,7 @@ public struct DaemonStatus: Codable, Equatable, Sendable {
         case loadedModel = "loaded_model"
     }
 
-    public init(version: String, pid: Int32, uid: UInt32, paused: Bool, running: JobRecord?,
+    public init(version: String, pid: Int32, uid: UInt32, paused: Bool, running: JobInfo?,
                 counts: [String: Int], inbox: String, outbox: String, uptime: Double,
                 loadedModel: String?) {
         self.version = version
@@ -183,5 +186,5 @@ public struct DaemonStatus: Codable, Equatable, Sendable {
     }
 
     /// Count for one state (0 when absent).
-    public func count(_ state: JobState) -> Int { counts[state.rawValue] ?? 0 }
+    public func count(_ state: JobInfo.State) -> Int { counts[state.rawValue] ?? 0 }
 }

@@ -12,7 +12,7 @@ import Foundation
 /// Compatibility rules: verbs and fields are only ever added, never removed or re-typed;
 /// both sides ignore fields they do not know; a server answers an unknown verb with
 /// `bad_request`. The version is bumped when verbs are added, so a client can tell why.
-public enum ControlProtocol {
+public enum ControlWire {
     /// The protocol version this build speaks (highest).
     public static let version = 1
     /// The oldest client version this build's server still answers.
