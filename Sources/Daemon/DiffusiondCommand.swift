@@ -3,6 +3,9 @@ import Jobs
 
 /// The `diffusiond` command line. `main.swift` only calls `DiffusiondCommand.main`.
 public enum DiffusiondCommand {
+    /// Version reported by `--version` and the control socket.
+    public static let version = "0.1.0"
+
     static let usage = """
     usage: diffusiond [--config FILE] [--inbox DIR] [--outbox DIR] [--state DIR] [--socket PATH]
            diffusiond --config FILE --check-config
@@ -40,6 +43,9 @@ public enum DiffusiondCommand {
             case "--check-config": checkOnly = true
             case "--oneshot": oneshot = true
             case "--debug": Log.maximum = .debug
+            case "--version":
+                print("diffusiond \(version)")
+                return SysExits.ok
             case "-h", "--help":
                 print(usage)
                 return SysExits.ok

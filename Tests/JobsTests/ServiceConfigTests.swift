@@ -30,7 +30,7 @@ final class ServiceConfigTests: XCTestCase {
         XCTAssertEqual(config.inbox.path, "/srv/diffusion/spool/in")
         XCTAssertEqual(config.outbox.path, "/var/out")
         XCTAssertEqual(config.state.path, "/srv/diffusion/etc/st")
-        XCTAssertEqual(config.socket.path, "/srv/diffusion/etc/spool/diffusiond.sock")
+        XCTAssertEqual(config.socket.path, "/srv/diffusion/etc/spool/run/diffusiond.sock")
         XCTAssertEqual(config.threads, 3)
         XCTAssertEqual(config.models["a"]?.path, "/srv/diffusion/models/a")
         XCTAssertEqual(config.defaultModel, "b")
