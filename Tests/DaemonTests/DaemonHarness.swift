@@ -73,7 +73,10 @@ final class DaemonHarness {
 
     // MARK: process
 
-    func start() throws {
+    /// Starts the daemon; unless `waitReady` is false, returns once it logged that it is ready
+    /// (signal handlers installed, start-up recovery done).
+    func start(waitReady: Bool = true) throws {
+        let readyBefore = log.components(separatedBy: "diffusiond ready").count
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try DaemonHarness.binary())
         p.arguments = ["--config", configURL.path]
@@ -81,12 +84,15 @@ final class DaemonHarness {
         env["NOTIFY_SOCKET"] = nil
         p.environment = env
         if !FileManager.default.fileExists(atPath: logURL.path) { _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) }
-        let log = try FileHandle(forWritingTo: logURL)
-        log.seekToEndOfFile()
-        p.standardError = log
+        let logHandle = try FileHandle(forWritingTo: logURL)
+        logHandle.seekToEndOfFile()
+        p.standardError = logHandle
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         process = p
+        if waitReady {
+            waitUntil("the daemon is ready") { log.components(separatedBy: "diffusiond ready").count > readyBefore }
+        }
     }
 
     /// Sends `signal` and waits for the process; returns its exit status.
