@@ -3,6 +3,9 @@ import Jobs
 
 /// The `diffusiond` command line. `main.swift` only calls `DiffusiondCommand.main`.
 public enum DiffusiondCommand {
+    /// Version reported by `--version` and the control socket.
+    public static let version = "0.1.0"
+
     static let usage = """
     usage: diffusiond [--config FILE] [--inbox DIR] [--outbox DIR] [--state DIR] [--socket PATH]
            diffusiond --config FILE --check-config
@@ -11,6 +14,8 @@ public enum DiffusiondCommand {
 
     /// Parses `arguments` (without the program name), runs, and returns the exit status.
     public static func main(_ arguments: [String], factory: @escaping GeneratorFactory = pipelineFactory) -> Int32 {
+        // First of all, so a SIGTERM during start-up is a clean stop, not death by signal.
+        Signals.install()
         var configPath: String?
         var overrides = Service.PathOverrides()
         var checkOnly = false
@@ -40,6 +45,9 @@ public enum DiffusiondCommand {
             case "--check-config": checkOnly = true
             case "--oneshot": oneshot = true
             case "--debug": Log.maximum = .debug
+            case "--version":
+                print("diffusiond \(version)")
+                return SysExits.ok
             case "-h", "--help":
                 print(usage)
                 return SysExits.ok

@@ -70,6 +70,7 @@ struct JobRunner {
             } catch {
                 throw RunError("cannot load model \(job.model) from \(directory.path): \(error)")
             }
+            let stepClock = Date().timeIntervalSince1970
             imageLoop: for index in 0..<job.spec.count {
                 let request = job.spec.request(image: index)
                 let url = outbox.imageURL(job, index)
@@ -82,7 +83,7 @@ struct JobRunner {
                 do {
                     image = try generator.generate(request, snapshotEvery: job.spec.snapshots) { event in
                         onProgress(JobProgress(id: job.id, image: index, images: job.spec.count, step: event.step,
-                                               steps: event.totalSteps, started: start.timeIntervalSince1970))
+                                               steps: event.totalSteps, started: stepClock))
                         if let preview = event.preview {
                             do {
                                 try AtomicFile.makeDirectory(outbox.stepURL(job, image: index, step: 0).deletingLastPathComponent())

@@ -120,6 +120,16 @@ public struct Outbox: Sendable {
         return name
     }
 
+    /// Removes temporary files (`AtomicFile`) a killed daemon left in `folder` and its `steps/`.
+    public static func removeTemporaryFiles(in folder: URL) {
+        for dir in [folder, folder.appendingPathComponent("steps")] {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { continue }
+            for name in names where AtomicFile.isTemporaryName(name) {
+                unlink(dir.appendingPathComponent(name).path)
+            }
+        }
+    }
+
     static func iso(_ t: Double) -> String {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Jobs
 #if canImport(Glibc)
@@ -54,12 +55,15 @@ public final class Service {
             }
             queue = try JobQueue(stateDirectory: config.state, keepHistory: config.keepHistory)
             queue.writeTerminalResult = { job in try outbox.writeResult(job, images: [], seconds: nil) }
+            // Half-written temporaries of a killed daemon: never renamed, so never seen; removed.
+            for folder in [config.state, outbox.rejected] + queue.all().filter({ !$0.state.isTerminal }).map(outbox.folder) {
+                Outbox.removeTemporaryFiles(in: folder)
+            }
             try queue.recover(maxCrashes: 3, existingResult: outbox.recordedResult)
         } catch {
             Log.error("cannot start: \(error)")
             return SysExits.cantCreate
         }
-        Signals.install()
         let intake = Intake(inbox: config.inbox, stateDirectory: config.state, queue: queue, outbox: outbox,
                             parser: config.jobParser, defaultModel: config.defaultModel)
         intake.recoverClaims()
@@ -74,7 +78,7 @@ public final class Service {
 
         let worker = Worker(queue: queue, outbox: outbox, factory: factory, notifier: notifier, settings: settings)
         worker.start()
-        startControlServer(queue: queue, outbox: outbox, config: config)
+        let control = startControlServer(queue: queue, outbox: outbox, worker: worker)
 
         let queued = queue.all().filter { $0.state == .queued }.count
         Log.notice("diffusiond ready: inbox \(config.inbox.path), outbox \(config.outbox.path), \(queued) job(s) queued")
@@ -101,15 +105,24 @@ public final class Service {
         notifier.stopping()
         queue.wake()
         worker.join()
+        control?.stop()
         Log.notice("diffusiond stopped")
         return SysExits.ok
     }
 
-    /// Where the service creates and starts its control server. The control server
-    /// (Sources/Daemon/Control, branch `control`) has not been merged into this branch yet;
-    /// when it is, it is created here from `queue` and `config.socket`.
-    private func startControlServer(queue: JobQueue, outbox: Outbox, config: ServiceConfig) {
-        Log.debug("control server not built in; socket \(config.socket.path) unused")
+    /// The one place where the service creates and starts its control server
+    /// (Sources/Daemon/Control), serving `queue` through `QueueControlHandler`.
+    private func startControlServer(queue: JobQueue, outbox: Outbox, worker: Worker) -> ControlServer? {
+        let handler = QueueControlHandler(queue: queue, outbox: outbox, settings: settings,
+                                          loadedModel: { worker.loadedModel })
+        let server = ControlServer(configuration: .init(socketPath: settings.config.socket.path), handler: handler)
+        do {
+            try server.start()
+            return server
+        } catch {
+            Log.error("control socket: \(error); diffusionctl will not reach this daemon")
+            return nil
+        }
     }
 
     /// SIGHUP: re-reads the config file. Limits, defaults, models, threads, rescan interval

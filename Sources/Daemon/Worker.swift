@@ -28,6 +28,15 @@ final class Worker {
         thread.start()
     }
 
+    /// Name of the model held loaded (read from other threads).
+    var loadedModel: String? {
+        loadedLock.lock()
+        defer { loadedLock.unlock() }
+        return loadedName
+    }
+    private let loadedLock = NSLock()
+    private var loadedName: String?
+
     /// Waits for the worker to leave its loop (after a stop request).
     func join() { finished.wait() }
 
@@ -59,6 +68,9 @@ final class Worker {
                 }
                 return url
             }
+            loadedLock.lock()
+            loadedName = models.loadedName
+            loadedLock.unlock()
             do {
                 switch outcome {
                 case .interrupted:

@@ -192,8 +192,13 @@ public struct JobFileParser: Sendable {
         var texts: [String] = []
         for (k, start) in startLines.enumerated() {
             let from = k == 0 ? 0 : max(0, start - 1)
-            let to = k + 1 < startLines.count ? max(from, startLines[k + 1] - 1) : lines.count
-            texts.append(lines[from..<min(to, lines.count)].joined(separator: "\n") + "\n")
+            if k + 1 == startLines.count {
+                // The last document runs to the end of the file, its final newline included.
+                texts.append(lines[min(from, lines.count)...].joined(separator: "\n"))
+            } else {
+                let to = min(lines.count, max(from, startLines[k + 1] - 1))
+                texts.append(lines[from..<to].joined(separator: "\n") + "\n")
+            }
         }
         return texts
     }

@@ -30,7 +30,7 @@ public struct ServiceConfig: Equatable, Sendable {
         inbox = base.appendingPathComponent("spool/inbox")
         outbox = base.appendingPathComponent("spool/outbox")
         state = base.appendingPathComponent("spool/state")
-        socket = base.appendingPathComponent("spool/diffusiond.sock")
+        socket = base.appendingPathComponent("spool/run/diffusiond.sock")
         models = [:]
         defaultModel = nil
         threads = 0
