@@ -135,7 +135,7 @@ final class ControlConnection: @unchecked Sendable {
             let job = try handler.show(id: id)
             if let denied = server.policy.check(verb, caller: caller, jobOwner: job.owner.uid) { throw denied }
             let after = try change(id)
-            server.log(6, "\(verb.rawValue) \(id) by uid \(caller)")
+            server.log(7, "\(verb.rawValue) \(id) by uid \(caller)")
             try send(.response(.ok, job: after))
         }
         switch verb {
@@ -168,7 +168,7 @@ final class ControlConnection: @unchecked Sendable {
         case .pause, .resume:
             if let denied = server.policy.check(verb, caller: caller) { throw denied }
             if verb == .pause { try handler.pause(caller: caller) } else { try handler.resume(caller: caller) }
-            server.log(6, "\(verb.rawValue) by uid \(caller)")
+            server.log(7, "\(verb.rawValue) by uid \(caller)")
             try send(.response(.ok))
         case .watch:
             try watch()
