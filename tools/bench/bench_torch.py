@@ -95,7 +95,7 @@ def main():
     seconds = sum(times) / len(times)
     print(json.dumps({
         "engine": "pytorch", "bench": args.component, "shapes": args.shapes,
-        "size": args.size, "batch": batch, "threads": args.threads, "dtype": "float32",
+        "size": None if args.component == "text" else args.size, "batch": batch, "threads": args.threads, "dtype": "float32",
         "seconds_per_eval": round(seconds, 4), "seconds_min": round(min(times), 4),
         "times": [round(t, 4) for t in times],
         "flops": flops, "gflops": round(flops / seconds / 1e9, 2),
