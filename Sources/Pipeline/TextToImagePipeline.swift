@@ -7,15 +7,12 @@ import Sampling
 public enum PipelineError: Error, CustomStringConvertible {
     /// Kept for source compatibility with early callers; no longer thrown.
     case notImplemented(String)
-    /// A component of the diffusers folder could not be loaded.
-    case componentLoad(component: String, path: String, reason: String)
     /// The request does not fit the model (size, steps, sampler config).
     case invalidRequest(String)
 
     public var description: String {
         switch self {
         case .notImplemented(let what): return "\(what) is not implemented yet"
-        case let .componentLoad(component, path, reason): return "\(path): cannot load \(component): \(reason)"
         case .invalidRequest(let why): return "invalid generation request: \(why)"
         }
     }
@@ -49,28 +46,19 @@ public final class TextToImagePipeline: ImageGenerating {
     let vae: VAE
     let pool: ThreadPool
 
-    /// Loads every component of the diffusers folder at `modelDirectory`, using `threads` cores.
+    /// Loads every component of the diffusers folder at `modelDirectory` (see
+    /// `StableDiffusionModel`) and its scheduler config, using `threads` cores.
     public init(modelDirectory: URL, threads: Int) throws {
         self.modelDirectory = modelDirectory
         let pool = ThreadPool(threadCount: max(1, threads))
         self.pool = pool
-        func load<T>(_ component: String, _ body: (URL) throws -> T) throws -> T {
-            let url = modelDirectory.appendingPathComponent(component)
-            do {
-                return try body(url)
-            } catch {
-                throw PipelineError.componentLoad(component: component, path: url.path, reason: "\(error)")
-            }
-        }
-        schedulerConfig = try load("scheduler") { try SchedulerConfig(contentsOf: $0.appendingPathComponent("scheduler_config.json")) }
-        tokenizer = try load("tokenizer") { try CLIPTokenizer(directory: $0) }
-        textEncoder = try load("text_encoder") { try CLIPTextEncoder(directory: $0, pool: pool) }
-        unet = try load("unet") { try UNet(directory: $0, pool: pool) }
-        vae = try load("vae") { try VAE(directory: $0, pool: pool) }
-        guard textEncoder.config.hiddenSize == unet.config.crossAttentionDim else {
-            throw PipelineError.componentLoad(component: "unet", path: modelDirectory.path,
-                                              reason: "cross_attention_dim \(unet.config.crossAttentionDim) does not match the text encoder's hidden_size \(textEncoder.config.hiddenSize)")
-        }
+        // Both throw typed errors that name the folder, file or tensor at fault.
+        let model = try StableDiffusionModel(directory: modelDirectory, pool: pool)
+        schedulerConfig = try SchedulerConfig(contentsOf: model.schedulerConfigURL)
+        tokenizer = model.tokenizer
+        textEncoder = model.textEncoder
+        unet = model.unet
+        vae = model.vae
     }
 
     /// Pixels per latent cell (8 for Stable Diffusion).

@@ -108,7 +108,8 @@ final class PipelineReferenceTests: XCTestCase {
 
     func testMissingFolderNamesTheComponent() {
         XCTAssertThrowsError(try TextToImagePipeline(modelDirectory: URL(fileURLWithPath: "/nonexistent/model"), threads: 1)) { error in
-            XCTAssertTrue("\(error)".contains("scheduler"), "\(error)")
+            XCTAssertTrue("\(error)".contains("/nonexistent/model"), "\(error)")
+            XCTAssertTrue("\(error)".contains("model_index.json"), "\(error)")
         }
     }
 }
