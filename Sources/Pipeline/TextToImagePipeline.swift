@@ -61,6 +61,17 @@ public final class TextToImagePipeline: ImageGenerating {
         vae = model.vae
     }
 
+    /// Job buffers by role, reused while the shapes stay the same (all images of a job), so
+    /// a `count` of images allocates them once.
+    private var buffers: [String: Tensor] = [:]
+
+    private func tensor(_ role: String, _ shape: [Int]) -> Tensor {
+        if let existing = buffers[role], existing.shape == shape { return existing }
+        let fresh = Tensor(zeros: shape)
+        buffers[role] = fresh
+        return fresh
+    }
+
     /// Pixels per latent cell (8 for Stable Diffusion).
     public var downscaleFactor: Int { vae.downscaleFactor }
 
@@ -96,7 +107,7 @@ public final class TextToImagePipeline: ImageGenerating {
         let batch = guided ? 2 : 1
         let length = tokenizer.maxLength
         let hidden = textEncoder.config.hiddenSize
-        let context = Tensor(zeros: [batch, length, hidden])
+        let context = tensor("context", [batch, length, hidden])
         let prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt]
         for (index, text) in prompts.enumerated() {
             try textEncoder.encode([tokenizer.encodeForModel(text)], output: context.batches(index..<(index + 1)))
@@ -104,15 +115,15 @@ public final class TextToImagePipeline: ImageGenerating {
 
         // prepare_latents: one randn call on the generator, times init_noise_sigma.
         let generator = makeNoiseGenerator(request.rng, seed: request.seed)
-        let latents = Tensor(zeros: [1, channels, latentHeight, latentWidth])
+        let latents = tensor("latents", [1, channels, latentHeight, latentWidth])
         let latentBuffer = UnsafeMutableBufferPointer(start: latents.data, count: latentCount)
         generator.fillNormal(latentBuffer)
         let initSigma = sampler.initNoiseSigma
         for i in 0..<latentCount { latentBuffer[i] *= initSigma }
 
         // Buffers of the denoise closure, allocated once per image.
-        let unetInput = Tensor(zeros: [batch, channels, latentHeight, latentWidth])
-        let unetOutput = Tensor(zeros: [batch, channels, latentHeight, latentWidth])
+        let unetInput = tensor("unet input", [batch, channels, latentHeight, latentWidth])
+        let unetOutput = tensor("unet output", [batch, channels, latentHeight, latentWidth])
         let guidance = request.guidance
         let denoise: DenoiseFunction = { [unet] input, timestep, output in
             guard let source = input.baseAddress, let destination = output.baseAddress else { return }
@@ -144,13 +155,13 @@ public final class TextToImagePipeline: ImageGenerating {
     /// `vae.decode(latents / scaling_factor)` → uint8 RGB.
     func decode(_ latents: Tensor, width: Int, height: Int) -> RGBImage {
         let latentCount = latents.count
-        let scaled = Tensor(zeros: latents.shape)
+        let scaled = tensor("scaled latents", latents.shape)
         let scalingFactor = vae.config.scalingFactor
         for i in 0..<latentCount { scaled.data[i] = latents.data[i] / scalingFactor }
         if vae.config.shiftFactor != 0 {
             for i in 0..<latentCount { scaled.data[i] += vae.config.shiftFactor }
         }
-        let decoded = Tensor(zeros: [1, vae.config.outChannels, height, width])
+        let decoded = tensor("decoded", [1, vae.config.outChannels, height, width])
         vae.decode(scaled, output: decoded)
         return ImageConversion.rgbImage(decoded)
     }
