@@ -32,7 +32,7 @@ public final class VAE: @unchecked Sendable {
 
     /// A VAE of `config`'s shapes with seeded random weights (benchmarks).
     public static func randomWeights(config: VAEConfig, seed: UInt64 = 0, pool: ThreadPool = .shared) throws -> VAE {
-        let s = RandomWeightSource(seed: seed)
+        let s = RandomWeightSource(seed: seed, pool: pool)
         return VAE(config: config, encoder: try VAEEncoderWeights(config: config, source: s),
                    decoder: try VAEDecoderWeights(config: config, source: s), pool: pool)
     }
