@@ -41,6 +41,10 @@ public final class UNet: @unchecked Sendable {
     /// Memory held by activations after the calls so far, in bytes.
     public var workspaceBytes: Int { arena.capacity * 4 }
 
+    /// Frees the activation memory (for example between jobs of different sizes); the next
+    /// call allocates it again.
+    public func releaseWorkspace() { arena.freeAll() }
+
     /// Predicts the noise (or v) for `sample` at `timestep`, conditioned on `context`.
     /// - Parameters:
     ///   - sample: [N, inChannels, h, w] latents
