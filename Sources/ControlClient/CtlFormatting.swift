@@ -87,7 +87,8 @@ public enum CtlFormatting {
 
     /// `status` output.
     public static func status(_ status: DaemonStatus, socket: String) -> String {
-        var text = "diffusiond \(status.version): \(status.paused ? "paused (not starting new jobs)" : "accepting jobs")"
+        let name = status.version.hasPrefix("diffusiond") ? status.version : "diffusiond \(status.version)"
+        var text = "\(name): \(status.paused ? "paused (not starting new jobs)" : "accepting jobs")"
         text += ", pid \(status.pid), up \(duration(status.uptime))\n"
         if let running = status.running {
             text += "running:  \(running.id) \(running.name) [\(running.model)] \(progress(running))\n"

@@ -93,6 +93,13 @@ public final class LineChannel {
         }
     }
 
+    /// Sets a send timeout (SO_SNDTIMEO) in seconds; 0 means none. A send that times out
+    /// throws ``WireError/system(call:errno:)`` with EAGAIN.
+    public func setSendTimeout(seconds: Int) {
+        var tv = timeval(tv_sec: seconds, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// Sets a receive timeout (SO_RCVTIMEO) in seconds; 0 means none.
     public func setReceiveTimeout(seconds: Int) {
         var tv = timeval(tv_sec: seconds, tv_usec: 0)

@@ -30,12 +30,33 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// JSON encoding and decoding of single protocol lines (dates as ISO 8601, keys sorted).
+/// JSON encoding and decoding of single protocol lines (dates as ISO 8601 UTC with
+/// milliseconds, e.g. `2026-11-25T13:30:00.250Z`; keys sorted).
 public enum WireCodec {
+    /// Writes dates with milliseconds: `watch` measures steps per second from event times.
+    static let dateEncoding = JSONEncoder.DateEncodingStrategy.custom { date, encoder in
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var container = encoder.singleValueContainer()
+        try container.encode(formatter.string(from: date))
+    }
+
+    /// Reads ISO 8601 dates with or without fractional seconds.
+    static let dateDecoding = JSONDecoder.DateDecodingStrategy.custom { decoder in
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        if let date = formatter.date(from: text) { return date }
+        throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not an ISO 8601 date")
+    }
+
     /// Encodes `value` as one JSON line, `\n` included.
     public static func encodeLine<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = dateEncoding
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var data = try encoder.encode(value)
         data.append(0x0A)
@@ -45,7 +66,7 @@ public enum WireCodec {
     /// Encodes `value` as pretty JSON for people and scripts (`diffusionctl --json`), no newline.
     public static func encodePretty<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = dateEncoding
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
         return try encoder.encode(value)
     }
@@ -54,7 +75,7 @@ public enum WireCodec {
     public static func decode<T: Decodable>(_ type: T.Type, from line: Data) throws -> T {
         guard String(data: line, encoding: .utf8) != nil else { throw WireError.notUTF8 }
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = dateDecoding
         do {
             return try decoder.decode(type, from: line)
         } catch let error as DecodingError {

@@ -16,7 +16,7 @@ final class ProtocolCodingTests: XCTestCase {
         XCTAssertEqual(line.last, 0x0A, "a line ends with a newline")
         XCTAssertFalse(line.dropLast().contains(0x0A), "exactly one newline per line")
         let text = String(decoding: line, as: UTF8.self)
-        XCTAssertTrue(text.contains("\"submitted\":\"2023-11-14T22:13:20Z\""), text)
+        XCTAssertTrue(text.contains("\"submitted\":\"2023-11-14T22:13:20.000Z\""), text)
         XCTAssertTrue(text.contains("\"state\":\"running\""), text)
         XCTAssertTrue(text.contains("\"owner\":{\"uid\":1000,\"user\":\"alice\"}"), text)
         let back = try WireCodec.decode(ServerMessage.self, from: line.dropLast())
@@ -24,6 +24,15 @@ final class ProtocolCodingTests: XCTestCase {
         XCTAssertEqual(back.knownType, .item)
         XCTAssertEqual(Self.sample.progress?.completedSteps, 25)
         XCTAssertEqual(Self.sample.remainingSteps, 15)
+    }
+
+    func testDatesKeepMillisecondsAndPlainISODatesAreAccepted() throws {
+        let event = ControlEvent(kind: .step, at: Date(timeIntervalSince1970: 1_700_000_000.25), id: "j")
+        let back = try WireCodec.decode(ControlEvent.self, from: try WireCodec.encodeLine(event).dropLast())
+        XCTAssertEqual(back.at.timeIntervalSince1970, 1_700_000_000.25, accuracy: 1e-6)
+        let plain = try WireCodec.decode(ControlEvent.self, from: Data(#"{"kind":"step","at":"2023-11-14T22:13:20Z"}"#.utf8))
+        XCTAssertEqual(plain.at.timeIntervalSince1970, 1_700_000_000, accuracy: 1e-6)
+        XCTAssertThrowsError(try WireCodec.decode(ControlEvent.self, from: Data(#"{"kind":"step","at":"yesterday"}"#.utf8)))
     }
 
     func testUnknownFieldsAreIgnoredAndUnknownStatusIsUnavailable() throws {

@@ -10,7 +10,8 @@ import ControlProtocol
 /// over-long line also closes the connection, since the stream cannot be re-synchronised).
 final class ControlConnection: @unchecked Sendable {
     let channel: LineChannel
-    unowned let server: ControlServer
+    /// Strong on purpose: the server outlives its connection threads (``ControlServer/stop()`` waits).
+    let server: ControlServer
     /// Peer credentials; nil only if the kernel refused SO_PEERCRED (then the connection is refused).
     let peer: PeerCredentials?
     private let writeLock = NSLock()
@@ -45,6 +46,8 @@ final class ControlConnection: @unchecked Sendable {
             return
         }
         channel.setReceiveTimeout(seconds: server.configuration.idleTimeoutSeconds)
+        // A client that stops reading must not hold this thread forever.
+        channel.setSendTimeout(seconds: server.configuration.idleTimeoutSeconds)
         do {
             guard try handshake(peer) else { return }
             while let line = try channel.readLine() {
@@ -132,7 +135,7 @@ final class ControlConnection: @unchecked Sendable {
             let job = try handler.show(id: id)
             if let denied = server.policy.check(verb, caller: caller, jobOwner: job.owner.uid) { throw denied }
             let after = try change(id)
-            server.log(6, "\(verb.rawValue) \(id) by uid \(caller)")
+            server.log(7, "\(verb.rawValue) \(id) by uid \(caller)")
             try send(.response(.ok, job: after))
         }
         switch verb {
@@ -165,7 +168,7 @@ final class ControlConnection: @unchecked Sendable {
         case .pause, .resume:
             if let denied = server.policy.check(verb, caller: caller) { throw denied }
             if verb == .pause { try handler.pause(caller: caller) } else { try handler.resume(caller: caller) }
-            server.log(6, "\(verb.rawValue) by uid \(caller)")
+            server.log(7, "\(verb.rawValue) by uid \(caller)")
             try send(.response(.ok))
         case .watch:
             try watch()

@@ -56,6 +56,8 @@ public final class ControlServer: @unchecked Sendable {
     private var boundPath: String?
     private var acceptThread: Thread?
     private let acceptDone = DispatchSemaphore(value: 0)
+    /// Entered for every connection thread, left when it ends; ``stop()`` waits on it.
+    private let connectionThreads = DispatchGroup()
 
     /// Whether the listening socket came from systemd.
     public private(set) var socketActivated = false
@@ -115,7 +117,8 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     /// Stops accepting, hangs up every connection, removes the socket file it created,
-    /// and returns once the accept thread has finished. Idempotent.
+    /// and returns once the accept thread and every connection thread have finished (a
+    /// request being carried out is finished first). Idempotent.
     public func stop() {
         lock.lock()
         if stopping || listenFD < 0 {
@@ -130,6 +133,7 @@ public final class ControlServer: @unchecked Sendable {
         _ = write(wake, &byte, 1)
         for connection in open { connection.hangUp() }
         acceptDone.wait()
+        connectionThreads.wait()
         lock.lock()
         _ = close(listenFD)
         listenFD = -1
@@ -193,12 +197,14 @@ public final class ControlServer: @unchecked Sendable {
             return
         }
         connections[ObjectIdentifier(connection)] = connection
+        connectionThreads.enter()
         lock.unlock()
         let thread = Thread { [self] in
             connection.run()
             lock.lock()
             connections[ObjectIdentifier(connection)] = nil
             lock.unlock()
+            connectionThreads.leave()
         }
         thread.name = "control-connection"
         thread.start()
