@@ -3,6 +3,7 @@ import Glibc
 #endif
 import XCTest
 import Foundation
+import ControlClient
 
 /// Black-box: the built `diffusiond` driven by the built `diffusionctl`, every verb, the
 /// `--json` shapes and the exit codes (daemon down, permission denied).
@@ -172,5 +173,22 @@ final class DaemonControlTests: XCTestCase {
         let job = try XCTUnwrap(try daemon.queue().first)
         XCTAssertEqual(job["state"] as? String, "queued")
         XCTAssertEqual(job["priority"] as? Int, 50)
+    }
+
+    func testSocketActivationUsesThePassedSocket() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-socket-activate") else {
+            throw XCTSkip("systemd-socket-activate(1) is not installed")
+        }
+        let daemon = try RunningDaemon()
+        let activated = daemon.root + "/activated.sock"
+        try daemon.start(activatedOn: activated)
+        let status = try ControlClient(socketPath: activated).status()
+        XCTAssertFalse(status.paused)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: daemon.socket),
+                       "with a passed socket the configured path is not bound")
+        XCTAssertTrue(daemon.log.contains("passed by systemd"), daemon.log)
+        XCTAssertEqual(daemon.stop(), 0)
+        var info = stat()
+        XCTAssertEqual(lstat(activated, &info), 0, "the daemon leaves systemd's socket file alone")
     }
 }
