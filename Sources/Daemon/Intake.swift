@@ -74,22 +74,35 @@ final class Intake {
         }
     }
 
-    /// Lists the inbox and takes in every eligible file, oldest first.
-    func rescan() {
+    /// Seconds a regular file must have been left alone before a rescan takes it: a file
+    /// written in place may still be open for writing (inotify reports its close anyway).
+    static let settleSeconds = 1.0
+
+    /// Lists the inbox and takes in every eligible file, oldest first. Returns true when it
+    /// left recently modified files for a later look.
+    @discardableResult
+    func rescan() -> Bool {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: inbox.path) else {
             Log.error("cannot list the inbox \(inbox.path)")
-            return
+            return false
         }
+        let now = Date().timeIntervalSince1970
         var dated: [(Double, String)] = []
+        var deferred = false
         for name in names where !Intake.isIgnored(name) {
             var st = stat()
-            let t = lstat(inbox.appendingPathComponent(name).path, &st) == 0
-                ? Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 : 0
+            guard lstat(inbox.appendingPathComponent(name).path, &st) == 0 else { continue }
+            let t = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+            if (st.st_mode & S_IFMT) == S_IFREG, now - t < Intake.settleSeconds, now >= t - 60 {
+                deferred = true
+                continue
+            }
             dated.append((t, name))
         }
         dated.sort { ($0.0, $0.1) < ($1.0, $1.1) }
         if !dated.isEmpty { Log.debug("rescan: \(dated.count) file(s) in the inbox") }
         take(dated.map(\.1))
+        return deferred
     }
 
     /// Takes in the named inbox files, in order, journaling accepted jobs per batch.
