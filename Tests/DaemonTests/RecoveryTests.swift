@@ -75,7 +75,15 @@ final class RecoveryTests: XCTestCase {
             bad.append("r\(run)-bad.yaml")
             try daemon.start(waitReady: false)
             usleep(UInt32(rng.next() % 400_000))
-            if run % 2 == 0 { try daemon.drop("r\(run)-late.yaml", "prompt: late \(run)\n"); good["r\(run)-late.yaml"] = 1 }
+            if run % 2 == 0 {
+                try daemon.drop("r\(run)-late.yaml", "prompt: late \(run)\n")
+                good["r\(run)-late.yaml"] = 1
+            } else {
+                for k in 0..<8 {
+                    try daemon.drop("r\(run)-late-bad\(k).yaml", "prompt: late \(run)\nsteps: many\n")
+                    bad.append("r\(run)-late-bad\(k).yaml")
+                }
+            }
             usleep(UInt32(rng.next() % 200_000))
             XCTAssertEqual(daemon.stop(SIGKILL), 128 + SIGKILL)
         }
@@ -97,7 +105,9 @@ final class RecoveryTests: XCTestCase {
         }
         XCTAssertEqual(seen.count, expectedJobs)
         XCTAssertEqual(Set(daemon.rejectedNames), Set(bad))
-        for name in bad { XCTAssertEqual(daemon.rejectionReason(name), "\(name):2:8: field 'steps': expected a whole number from 1 to 150, got \"many\"") }
+        for name in bad {
+            XCTAssertEqual(daemon.rejectionReason(name), "\(name):2:8: field 'steps': expected a whole number from 1 to 150, got \"many\"")
+        }
         XCTAssertEqual(daemon.names(daemon.inbox), [])
         XCTAssertEqual(daemon.names(daemon.state.appendingPathComponent("claimed")), [])
         // No job completed twice: one "done"/"failed" line at most per job across all runs.
