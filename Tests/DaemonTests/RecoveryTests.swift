@@ -58,6 +58,28 @@ final class RecoveryTests: XCTestCase {
         XCTAssertEqual(daemon.names(claimed), [])
     }
 
+    /// A leftover claim whose number is below numbers already journaled (its rejection failed
+    /// earlier, later claims went on) is renumbered before its jobs are journaled; a leftover
+    /// claim whose job is in the queue was journaled and is only removed.
+    func testLeftoverClaimsAreRenumberedOrRemoved() throws {
+        let daemon = try DaemonHarness()
+        let claimed = daemon.state.appendingPathComponent("claimed")
+        try FileManager.default.createDirectory(at: claimed, withIntermediateDirectories: true)
+        let queue = try JobQueue(stateDirectory: daemon.state, keepHistory: 100)
+        var first = try record(1, state: .queued, attempts: 0, prompt: "first")
+        first.state = .held
+        try queue.add([first, try record(3, state: .held, attempts: 0, prompt: "third")])
+        try "prompt: gap\n".write(to: claimed.appendingPathComponent("2~gap.yaml"), atomically: true, encoding: .utf8)
+        try "prompt: first\n".write(to: claimed.appendingPathComponent("1~first.yaml"), atomically: true, encoding: .utf8)
+        try daemon.start()
+        daemon.waitUntil("gap.yaml ran") { daemon.results.count == 1 }
+        XCTAssertEqual(daemon.stop(), 0)
+        XCTAssertEqual(daemon.results.first?.folder, "000004")
+        XCTAssertEqual(daemon.results.first?.result.source, "gap.yaml")
+        XCTAssertEqual(daemon.names(claimed), [])
+        XCTAssertEqual(daemon.startOrder, ["000004"], "the held jobs stay held; first.yaml is not queued twice")
+    }
+
     /// 20 runs, each killed with SIGKILL after a random delay while files arrive; then one
     /// clean run. Every file ends in exactly one place, no job completes twice, and every
     /// PNG in the outbox is whole.
