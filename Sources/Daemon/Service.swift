@@ -74,7 +74,7 @@ public final class Service {
             Log.warning("\(error); falling back to rescanning the inbox every second")
             watcher = nil
         }
-        intake.rescan()
+        var recheckAt: Date? = intake.rescan() ? Date().addingTimeInterval(Intake.settleSeconds) : nil
 
         let worker = Worker(queue: queue, outbox: outbox, factory: factory, notifier: notifier, settings: settings)
         worker.start()
@@ -92,13 +92,16 @@ public final class Service {
             case .files(let names): intake.take(names)
             case .overflow:
                 if watcher != nil { Log.notice("inotify queue overflowed; rescanning the inbox") }
-                intake.rescan()
+                recheckAt = nil
                 lastRescan = Date()
+                if intake.rescan() { recheckAt = Date().addingTimeInterval(Intake.settleSeconds) }
             case .timeout: break
             }
-            if Date().timeIntervalSince(lastRescan) >= Double(settings.config.rescanInterval) {
-                intake.rescan()
+            // Periodic safety net, and a quick second look at files that were still fresh.
+            if Date().timeIntervalSince(lastRescan) >= Double(settings.config.rescanInterval) || recheckAt.map({ Date() >= $0 }) == true {
+                recheckAt = nil
                 lastRescan = Date()
+                if intake.rescan() { recheckAt = Date().addingTimeInterval(Intake.settleSeconds) }
             }
         }
         Log.notice("stopping: finishing the current step")
