@@ -118,4 +118,10 @@ lint-units:
 	out="$$(systemd-analyze verify --man=no "$$tmp/diffusiond.service" "$$tmp/diffusiond.socket" 2>&1)" || { echo "$$out"; exit 1; }; \
 	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
 	echo "systemd-analyze verify: units clean"; \
-	systemd-analyze security --offline=yes --threshold=$(SECURITY_THRESHOLD) systemd/diffusiond.service | tail -1
+	systemd-analyze security --offline=yes --threshold=$(SECURITY_THRESHOLD) systemd/diffusiond.service | tail -1; \
+	mkdir -p "$$tmp/root/etc"; cp /etc/passwd /etc/group "$$tmp/root/etc/"; \
+	systemd-sysusers --root="$$tmp/root" "$$PWD/systemd/diffusiond.sysusers" 2>&1 | grep -v '^Creating' || true; \
+	grep -q '^diffusiond:' "$$tmp/root/etc/passwd"; \
+	systemd-tmpfiles --root="$$tmp/root" --create "$$PWD/systemd/diffusiond.tmpfiles"; \
+	test "$$(stat -c %a "$$tmp/root/var/spool/diffusiond/inbox")" = 3770; \
+	echo "sysusers + tmpfiles: user, group and spool created in a scratch root"
