@@ -14,6 +14,8 @@ public enum DiffusiondCommand {
 
     /// Parses `arguments` (without the program name), runs, and returns the exit status.
     public static func main(_ arguments: [String], factory: @escaping GeneratorFactory = pipelineFactory) -> Int32 {
+        // First of all, so a SIGTERM during start-up is a clean stop, not death by signal.
+        Signals.install()
         var configPath: String?
         var overrides = Service.PathOverrides()
         var checkOnly = false

@@ -35,8 +35,16 @@ final class InboxWatcher {
     func wait(timeout: Int, limit: Int = 1024) -> InboxChange {
         var names: [String] = []
         var wait = timeout
+        var settled = false
         while names.count < limit {
-            guard let event = inotifytools_next_events(wait, 1) else { break }
+            guard let event = inotifytools_next_events(wait, 1) else {
+                // Files often arrive in bursts: let a burst settle once (20 ms) so it is
+                // journaled in one batch (one fsync) rather than file by file.
+                if names.isEmpty || settled { break }
+                settled = true
+                usleep(20_000)
+                continue
+            }
             wait = 0
             if event.pointee.mask & UInt32(IN_Q_OVERFLOW) != 0 { return .overflow }
             guard event.pointee.len > 0 else { continue }

@@ -73,7 +73,6 @@ struct Oneshot {
             Log.error("cannot prepare the outbox: \(error)")
             return SysExits.cantCreate
         }
-        Signals.install()
         let models = ModelCache(factory: factory)
         let threadCount = threads ?? config?.effectiveThreads ?? ProcessInfo.processInfo.activeProcessorCount
         var failures = 0

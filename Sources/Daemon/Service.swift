@@ -64,7 +64,6 @@ public final class Service {
             Log.error("cannot start: \(error)")
             return SysExits.cantCreate
         }
-        Signals.install()
         let intake = Intake(inbox: config.inbox, stateDirectory: config.state, queue: queue, outbox: outbox,
                             parser: config.jobParser, defaultModel: config.defaultModel)
         intake.recoverClaims()

@@ -73,20 +73,27 @@ final class DaemonHarness {
 
     // MARK: process
 
-    func start() throws {
+    /// Starts the daemon; unless `waitReady` is false, returns once it logged that it is ready
+    /// (signal handlers installed, start-up recovery done).
+    func start(waitReady: Bool = true, environment: [String: String] = [:]) throws {
+        let readyBefore = log.components(separatedBy: "diffusiond ready").count
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try DaemonHarness.binary())
         p.arguments = ["--config", configURL.path]
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = nil
+        for (key, value) in environment { env[key] = value }
         p.environment = env
         if !FileManager.default.fileExists(atPath: logURL.path) { _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) }
-        let log = try FileHandle(forWritingTo: logURL)
-        log.seekToEndOfFile()
-        p.standardError = log
+        let logHandle = try FileHandle(forWritingTo: logURL)
+        logHandle.seekToEndOfFile()
+        p.standardError = logHandle
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         process = p
+        if waitReady {
+            waitUntil("the daemon is ready") { log.components(separatedBy: "diffusiond ready").count > readyBefore }
+        }
     }
 
     /// Sends `signal` and waits for the process; returns its exit status.

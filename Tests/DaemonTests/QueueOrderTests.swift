@@ -52,6 +52,15 @@ final class QueueOrderTests: XCTestCase {
         XCTAssertNil(status["000002"], "held job did not run")
         XCTAssertEqual(try daemon.control(["release", "000002"]).0, 0)
         daemon.waitUntil("held job ran after release") { daemon.results.count == 4 }
+        // The cancelled job, retried, runs; its old result is kept aside.
+        XCTAssertEqual(try daemon.control(["retry", "000004"]).0, 0)
+        daemon.waitUntil("retried job ran") { daemon.startOrder.count == 4 && daemon.results.count == 4
+            && daemon.results.first { $0.result.id == "000004" }?.result.status != "cancelled" }
+        XCTAssertEqual(daemon.startOrder, ["000003", "000001", "000002", "000004"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: daemon.outbox.appendingPathComponent("000004/result-previous.json").path))
+        let history = try daemon.control(["history"])
+        XCTAssertEqual(history.0, 0)
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(history.1.utf8)) as? [Any])?.count, 4)
         XCTAssertEqual(daemon.stop(), 0)
     }
 }
