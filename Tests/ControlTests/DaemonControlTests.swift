@@ -4,6 +4,7 @@ import Glibc
 import XCTest
 import Foundation
 import ControlClient
+import ControlProtocol
 
 /// Black-box: the built `diffusiond` driven by the built `diffusionctl`, every verb, the
 /// `--json` shapes and the exit codes (daemon down, permission denied).
@@ -132,6 +133,18 @@ final class DaemonControlTests: XCTestCase {
         guard running else { throw XCTSkip("the engine finished or failed the job before it could be cancelled:\n\(daemon.log)") }
         let snapshot = try XCTUnwrap(try daemon.json("watch", "--once") as? [String: Any])
         XCTAssertEqual((snapshot["running"] as? [String: Any])?["id"] as? String, id)
+        // Live step events from the worker, as `watch` sees them.
+        var steps: [JobInfo.Progress] = []
+        let watcher = try ControlClient(socketPath: daemon.socket)
+        try watcher.watch { event in
+            if event.knownKind == .step, event.id == id, let progress = event.progress { steps.append(progress) }
+            return steps.count < 3
+        }
+        watcher.close()
+        XCTAssertEqual(steps.count, 3)
+        XCTAssertEqual(steps.map(\.completedSteps), steps.map(\.completedSteps).sorted(), "progress only grows")
+        XCTAssertTrue(steps.allSatisfy { $0.total == 150 && $0.count == 16 }, "\(steps)")
+        XCTAssertNotNil(steps.last?.rate, "the daemon reports its speed")
         XCTAssertEqual(try daemon.ctl(["cancel", id]).0, 0)
         try daemon.waitUntil("the running job is cancelled") {
             try daemon.queue(all: true).first { $0["id"] as? String == id }?["state"] as? String == "cancelled"
