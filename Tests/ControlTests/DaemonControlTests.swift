@@ -108,12 +108,15 @@ final class DaemonControlTests: XCTestCase {
         // resume: the jobs start; with no loadable model they fail, and retry queues one again.
         XCTAssertEqual(try daemon.ctl(["resume"]).0, 0)
         XCTAssertEqual((try daemon.json("status") as? [String: Any])?["paused"] as? Bool, false)
-        if RunningDaemon.model == nil {
-            try daemon.waitUntil("every job failed") { try daemon.queue().isEmpty }
-            let failed = try daemon.queue(all: true).filter { $0["state"] as? String == "failed" }
-            XCTAssertEqual(failed.count, 4)
-            XCTAssertNotNil(failed.first?["error"] as? String)
-        }
+        // This daemon's model folder does not exist, so every job fails at load.
+        try daemon.waitUntil("every job failed") { try daemon.queue().isEmpty }
+        let failed = try daemon.queue(all: true).filter { $0["state"] as? String == "failed" }
+        XCTAssertEqual(failed.count, 4)
+        XCTAssertNotNil(failed.first?["error"] as? String)
+        // history: newest first, so the job that started last (lowest priority) leads.
+        let finishedHistory = try XCTUnwrap(try daemon.json("history") as? [[String: Any]])
+        XCTAssertEqual(ids(finishedHistory), [normal1, normal2, urgent, low])
+        XCTAssertEqual((try daemon.json("history", "--limit", "2") as? [[String: Any]]).map(ids), [normal1, normal2])
     }
 
     func testCancelOfARunningJobAndWatch() throws {
