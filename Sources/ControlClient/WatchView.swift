@@ -3,7 +3,7 @@ import ControlProtocol
 
 /// Estimates for `watch`: speed of the running job and time left for it and the queue.
 public struct WatchEstimate: Codable, Equatable {
-    /// Steps per second (daemon-reported, else measured from step events).
+    /// Steps per second (measured over recent step events, else as the daemon reports it).
     public var rate: Double?
     /// Seconds left for the running job.
     public var etaJob: Double?
@@ -123,7 +123,9 @@ final class WatchView {
                 running?.progress = progress
                 running?.state = .running
                 let measured = meter.add(id: id, at: event.at, completedSteps: progress.completedSteps)
-                emit(event, rate: progress.rate ?? measured, redraw: true)
+                // The windowed measurement reflects the current speed; the daemon's figure
+                // (its own average) covers the first step of a job.
+                emit(event, rate: measured ?? progress.rate, redraw: true)
                 return
             }
         case .jobStarted:
