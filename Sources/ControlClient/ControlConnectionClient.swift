@@ -87,8 +87,17 @@ public final class ControlClient {
         }
         channel = LineChannel(fd: fd, maxLineBytes: ControlWire.maxResponseLineBytes)
         do {
-            try channel.write(ClientHello(client: clientName))
-            guard let hello = try channel.read(ServerMessage.self) else {
+            // A server that refuses the connection (full, stopping) answers and hangs up at
+            // once, so the hello may not get through; its answer is still there to read.
+            var writeError: Error?
+            do { try channel.write(ClientHello(client: clientName)) } catch { writeError = error }
+            let answer: ServerMessage?
+            do {
+                answer = try channel.read(ServerMessage.self)
+            } catch {
+                throw writeError ?? error
+            }
+            guard let hello = answer else {
                 throw ClientError.notRunning(socket: socketPath, reason: "connection closed during the handshake")
             }
             if hello.knownType == .response, let status = hello.status, status != .ok {
