@@ -89,7 +89,7 @@ final class WatchView {
 
     /// Runs until the connection ends (or, with `once`, prints the state now and returns).
     func run(once: Bool) throws {
-        let client = try ControlClient(socketPath: socketPath)
+        let client = try ControlSession(socketPath: socketPath)
         defer { client.close() }
         let status = try client.status()
         running = status.running
@@ -162,7 +162,7 @@ final class WatchView {
     }
 
     private func refreshQueue() {
-        if let client = try? ControlClient(socketPath: socketPath), let jobs = try? client.queue(all: false) {
+        if let client = try? ControlSession(socketPath: socketPath), let jobs = try? client.queue(all: false) {
             queue = jobs
             client.close()
         }

@@ -138,7 +138,7 @@ final class DaemonControlTests: XCTestCase {
         XCTAssertEqual((snapshot["running"] as? [String: Any])?["id"] as? String, id)
         // Live step events from the worker, as `watch` sees them.
         var steps: [JobInfo.Progress] = []
-        let watcher = try ControlClient(socketPath: daemon.socket)
+        let watcher = try ControlSession(socketPath: daemon.socket)
         try watcher.watch { event in
             if event.knownKind == .step, event.id == id, let progress = event.progress { steps.append(progress) }
             return steps.count < 3
@@ -198,7 +198,7 @@ final class DaemonControlTests: XCTestCase {
         let daemon = try RunningDaemon()
         let activated = daemon.root + "/activated.sock"
         try daemon.start(activatedOn: activated)
-        let status = try ControlClient(socketPath: activated).status()
+        let status = try ControlSession(socketPath: activated).status()
         XCTAssertFalse(status.paused)
         XCTAssertFalse(FileManager.default.fileExists(atPath: daemon.socket),
                        "with a passed socket the configured path is not bound")

@@ -44,7 +44,7 @@ final class ServerRobustnessTests: XCTestCase {
             // Whatever the server answers, it answers with protocol lines, then we hang up.
             channel.close()
         }
-        XCTAssertEqual(try ControlClient(socketPath: f.socketPath).queue(all: false).map(\.name), ["survivor"])
+        XCTAssertEqual(try ControlSession(socketPath: f.socketPath).queue(all: false).map(\.name), ["survivor"])
     }
 
     func testManyClientsAtOnceGetConsistentAnswers() throws {
@@ -58,7 +58,7 @@ final class ServerRobustnessTests: XCTestCase {
             Thread {
                 defer { group.leave() }
                 for _ in 0..<10 {
-                    guard let client = try? ControlClient(socketPath: f.socketPath),
+                    guard let client = try? ControlSession(socketPath: f.socketPath),
                           let jobs = try? client.queue(all: false),
                           jobs.map(\.priority) == (0..<10).map({ (9 - $0) * 10 }) else {
                         failures.increment()
@@ -80,9 +80,9 @@ final class ServerRobustnessTests: XCTestCase {
                                    handler: InTestQueue(), log: { _, _ in })
         try server.start()
         defer { server.stop() }
-        let first = try ControlClient(socketPath: socketPath)
-        let second = try ControlClient(socketPath: socketPath)
-        XCTAssertThrowsError(try ControlClient(socketPath: socketPath)) { error in
+        let first = try ControlSession(socketPath: socketPath)
+        let second = try ControlSession(socketPath: socketPath)
+        XCTAssertThrowsError(try ControlSession(socketPath: socketPath)) { error in
             guard case ClientError.server(let failure) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(failure.status, .unavailable)
             XCTAssertTrue(failure.message.contains("too many"), failure.message)
