@@ -113,6 +113,7 @@ final class WatchView {
             return true
         }
         if output.isTerminal && !json { output.out("\n") }
+        output.err("diffusionctl: diffusiond closed the connection (stopped or restarting)\n")
     }
 
     private func handle(_ event: ControlEvent) {
