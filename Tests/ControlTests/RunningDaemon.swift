@@ -79,7 +79,7 @@ final class RunningDaemon {
         process = p
         // In-process client: no child process is spawned while the daemon starts.
         let path = listenPath ?? socket
-        try waitUntil("the control socket answers") { (try? ControlClient(socketPath: path).status()) != nil }
+        try waitUntil("the control socket answers") { (try? ControlSession(socketPath: path).status()) != nil }
     }
 
     /// SIGTERM and wait; returns the exit status.
