@@ -77,12 +77,13 @@ public final class Service {
         var recheckAt: Date? = intake.rescan() ? Date().addingTimeInterval(Intake.settleSeconds) : nil
 
         let worker = Worker(queue: queue, outbox: outbox, factory: factory, notifier: notifier, settings: settings)
-        worker.start()
         let control = startControlServer(queue: queue, outbox: outbox, worker: worker)
 
         let queued = queue.all().filter { $0.state == .queued }.count
         Log.notice("diffusiond ready: inbox \(config.inbox.path), outbox \(config.outbox.path), \(queued) job(s) queued")
         notifier.ready(status: "ready, \(queued) queued")
+        // Started only after READY=1: the worker's first STATUS=/WATCHDOG=1 must not precede it.
+        worker.start()
 
         var lastRescan = Date()
         while !Signals.stopRequested {
