@@ -2,14 +2,23 @@ import Foundation
 
 /// Architecture of a transformers `CLIPTextModel`, read from `text_encoder/config.json`.
 public struct CLIPTextConfig: Sendable, Equatable {
+    /// `vocab_size`: rows of the token embedding
     public var vocabSize: Int
+    /// `hidden_size`: width of every token state
     public var hiddenSize: Int
+    /// `intermediate_size`: MLP width
     public var intermediateSize: Int
+    /// `num_hidden_layers`: encoder layers (23 for SD 2.x)
     public var numHiddenLayers: Int
+    /// `num_attention_heads`
     public var numAttentionHeads: Int
+    /// `max_position_embeddings`: longest token sequence
     public var maxPositionEmbeddings: Int
+    /// `hidden_act`: `quick_gelu` (CLIP ViT-L, SD 1.x) or `gelu` (OpenCLIP-H, SD 2.x)
     public var hiddenAct: ActivationKind
+    /// `layer_norm_eps`
     public var layerNormEps: Float
+    /// `projection_dim` (informative; the pooled projection is not used)
     public var projectionDim: Int?
 
     init(json c: ConfigJSON) throws {

@@ -23,25 +23,38 @@ public enum ActivationKind: String, Sendable {
 /// that change the graph beyond that (class / addition embeddings, scale-shift norms …) are
 /// rejected with `ModelConfigError.unsupported` instead of being silently ignored.
 public struct UNetConfig: Sendable, Equatable {
+    /// `in_channels`: latent channels in
     public var inChannels: Int
+    /// `out_channels`: channels predicted
     public var outChannels: Int
+    /// `block_out_channels`: width of each resolution level
     public var blockOutChannels: [Int]
+    /// `down_block_types`
     public var downBlockTypes: [UNetDownBlockKind]
+    /// `up_block_types`
     public var upBlockTypes: [UNetUpBlockKind]
+    /// `layers_per_block` (int or per block) — up blocks have one more
     public var layersPerBlock: [Int]
     /// Attention heads per down block (diffusers: `num_attention_heads or attention_head_dim`,
     /// the latter being the historical misnomer SD 1.x/2.x configs use).
     public var numAttentionHeads: [Int]
     /// Transformer layers per down block (`transformer_layers_per_block`).
     public var transformerLayersPerBlock: [Int]
+    /// `cross_attention_dim`: width of the text states attended to
     public var crossAttentionDim: Int
     /// `true`: Transformer2DModel's proj_in/proj_out are Linear (SD 2.x); `false`: 1×1 conv.
     public var useLinearProjection: Bool
+    /// `norm_num_groups`
     public var normNumGroups: Int
+    /// `norm_eps` of the resnets and conv_norm_out
     public var normEps: Float
+    /// `flip_sin_to_cos` of the timestep embedding
     public var flipSinToCos: Bool
+    /// `freq_shift` (`downscale_freq_shift`) of the timestep embedding
     public var freqShift: Float
+    /// `act_fn` (only SiLU is used by SD)
     public var actFn: ActivationKind
+    /// `center_input_sample`: map the input from [0, 1] to [−1, 1] first
     public var centerInputSample: Bool
     /// Padding of the stride-2 downsampling convs (`downsample_padding`).
     public var downsamplePadding: Int

@@ -4,16 +4,25 @@ import Foundation
 /// Encoder: conv_in → DownEncoderBlock2D × n → mid block → norm/SiLU/conv_out (2 × latent);
 /// decoder mirrors it with UpDecoderBlock2D (layers_per_block + 1 resnets each).
 public struct VAEConfig: Sendable, Equatable {
+    /// `in_channels`: image channels
     public var inChannels: Int
+    /// `out_channels`: image channels decoded
     public var outChannels: Int
+    /// `latent_channels`
     public var latentChannels: Int
+    /// `block_out_channels`
     public var blockOutChannels: [Int]
+    /// `layers_per_block` (decoder blocks have one more)
     public var layersPerBlock: Int
+    /// `norm_num_groups`
     public var normNumGroups: Int
     /// Latents are `scaling_factor × (z − shift_factor)` (diffusers pipelines divide by it before decode).
     public var scalingFactor: Float
+    /// `shift_factor` (null = 0)
     public var shiftFactor: Float
+    /// `use_quant_conv`: encoder output goes through quant_conv
     public var useQuantConv: Bool
+    /// `use_post_quant_conv`: decoder input goes through post_quant_conv
     public var usePostQuantConv: Bool
     /// Whether the mid blocks hold their single-head attention (`mid_block_add_attention`).
     public var midBlockAddAttention: Bool

@@ -24,10 +24,12 @@ public enum ModelFolderError: Error, CustomStringConvertible, Equatable {
 
 /// `model_index.json`: the pipeline class and, per component, its (library, class).
 public struct ModelIndex: Sendable, Equatable {
+    /// `_class_name` (for example `StableDiffusionPipeline`).
     public var pipelineClass: String
     /// Component name → class name (`"unet"` → `"UNet2DConditionModel"`); null entries are left out.
     public var components: [String: String]
 
+    /// Reads `model_index.json`.
     public init(contentsOf url: URL) throws {
         let json = try ConfigJSON(url: url)
         pipelineClass = try json.string("_class_name", default: "StableDiffusionPipeline")
@@ -44,11 +46,17 @@ public struct ModelIndex: Sendable, Equatable {
 /// component's architecture read from its own config. The scheduler config is left to
 /// `Sampling` (see `schedulerConfigURL`).
 public final class StableDiffusionModel: @unchecked Sendable {
+    /// The folder it was loaded from.
     public let directory: URL
+    /// Its `model_index.json`.
     public let index: ModelIndex
+    /// `tokenizer/`
     public let tokenizer: CLIPTokenizer
+    /// `text_encoder/`
     public let textEncoder: CLIPTextEncoder
+    /// `unet/`
     public let unet: UNet
+    /// `vae/`
     public let vae: VAE
 
     /// `scheduler/scheduler_config.json` (beta schedule, prediction_type, …).
