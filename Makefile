@@ -47,18 +47,8 @@ run:
 	$(SWIFT) build -c release
 	"$$($(SWIFT) build -c release --show-bin-path)/diffusiond" --config etc/diffusiond.yaml
 
-# The system configuration is the repository's etc/diffusiond.yaml with the spool, socket
-# and built-in model paths of an installed system; every other key is kept as shipped.
-define SYSTEM_CONFIG_SED
-s|^inbox:[^#]*|inbox: $(SPOOLDIR)/inbox  |;\
-s|^outbox:[^#]*|outbox: $(SPOOLDIR)/outbox  |;\
-s|^state:[^#]*|state: $(SPOOLDIR)/state  |;\
-s|^socket:[^#]*|socket: /run/diffusiond/control.sock  |;\
-s|^\(  shapes:\)[^#]*|\1 $(DATADIR)/models/shapes  |;\
-s|^# Relative paths are relative.*|# Installed by make install: system spool under $(SPOOLDIR), socket in /run/diffusiond.|;\
-s|^# repository with a local spool.*|# Relative paths are relative to this file's folder.|
-endef
-
+# The system config is etc/diffusiond.yaml with an installed system's spool, socket and
+# built-in model paths; every other key is kept as shipped. An existing config is kept.
 install: build
 	@bin="$$($(SWIFT) build -c release --show-bin-path)"; \
 	set -e; \
@@ -82,7 +72,15 @@ install: build
 	if [ -e "$$config" ]; then \
 		config="$$config.dist"; echo "install: keeping the existing config; new one in $$config"; \
 	fi; \
-	sed '$(SYSTEM_CONFIG_SED)' etc/diffusiond.yaml > "$$config" && chmod 0644 "$$config"
+	sed -e 's|^inbox:[^#]*|inbox: $(SPOOLDIR)/inbox  |' \
+	    -e 's|^outbox:[^#]*|outbox: $(SPOOLDIR)/outbox  |' \
+	    -e 's|^state:[^#]*|state: $(SPOOLDIR)/state  |' \
+	    -e 's|^socket:[^#]*|socket: /run/diffusiond/control.sock  |' \
+	    -e 's|^\(  shapes:\)[^#]*|\1 $(DATADIR)/models/shapes  |' \
+	    -e 's|^# Relative paths are relative to this file.s folder: as shipped.*|# Installed by make install: system spool under $(SPOOLDIR), socket in /run/diffusiond.|' \
+	    -e 's|^# repository with a local spool.*|# Relative paths are relative to the folder of this file.|' \
+	    -e 's|--config etc/diffusiond.yaml|--config $(SYSCONFDIR)/diffusiond/diffusiond.yaml|' \
+	    etc/diffusiond.yaml > "$$config" && chmod 0644 "$$config"
 	@if [ -d "$(MODEL)" ]; then \
 		$(INSTALL) -d "$(DESTDIR)$(DATADIR)/models"; \
 		rm -rf "$(DESTDIR)$(DATADIR)/models/shapes"; \
@@ -120,4 +118,10 @@ lint-units:
 	out="$$(systemd-analyze verify --man=no "$$tmp/diffusiond.service" "$$tmp/diffusiond.socket" 2>&1)" || { echo "$$out"; exit 1; }; \
 	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
 	echo "systemd-analyze verify: units clean"; \
-	systemd-analyze security --offline=yes --threshold=$(SECURITY_THRESHOLD) systemd/diffusiond.service | tail -1
+	systemd-analyze security --offline=yes --threshold=$(SECURITY_THRESHOLD) systemd/diffusiond.service | tail -1; \
+	mkdir -p "$$tmp/root/etc"; cp /etc/passwd /etc/group "$$tmp/root/etc/"; \
+	systemd-sysusers --root="$$tmp/root" "$$PWD/systemd/diffusiond.sysusers" 2>&1 | grep -v '^Creating' || true; \
+	grep -q '^diffusiond:' "$$tmp/root/etc/passwd"; \
+	systemd-tmpfiles --root="$$tmp/root" --create "$$PWD/systemd/diffusiond.tmpfiles"; \
+	test "$$(stat -c %a "$$tmp/root/var/spool/diffusiond/inbox")" = 3770; \
+	echo "sysusers + tmpfiles: user, group and spool created in a scratch root"

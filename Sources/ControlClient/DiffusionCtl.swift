@@ -58,7 +58,7 @@ public enum DiffusionCtl {
         default:
             break
         }
-        let client = try ControlClient(socketPath: socket)
+        let client = try ControlSession(socketPath: socket)
         defer { client.close() }
         switch arguments.command {
         case .help, .version, .watch:

@@ -3,7 +3,7 @@ import ControlProtocol
 
 /// Estimates for `watch`: speed of the running job and time left for it and the queue.
 public struct WatchEstimate: Codable, Equatable {
-    /// Steps per second (daemon-reported, else measured from step events).
+    /// Steps per second (measured over recent step events, else as the daemon reports it).
     public var rate: Double?
     /// Seconds left for the running job.
     public var etaJob: Double?
@@ -89,7 +89,7 @@ final class WatchView {
 
     /// Runs until the connection ends (or, with `once`, prints the state now and returns).
     func run(once: Bool) throws {
-        let client = try ControlClient(socketPath: socketPath)
+        let client = try ControlSession(socketPath: socketPath)
         defer { client.close() }
         let status = try client.status()
         running = status.running
@@ -113,6 +113,7 @@ final class WatchView {
             return true
         }
         if output.isTerminal && !json { output.out("\n") }
+        output.err("diffusionctl: diffusiond closed the connection (stopped or restarting)\n")
     }
 
     private func handle(_ event: ControlEvent) {
@@ -123,7 +124,9 @@ final class WatchView {
                 running?.progress = progress
                 running?.state = .running
                 let measured = meter.add(id: id, at: event.at, completedSteps: progress.completedSteps)
-                emit(event, rate: progress.rate ?? measured, redraw: true)
+                // The windowed measurement reflects the current speed; the daemon's figure
+                // (its own average) covers the first step of a job.
+                emit(event, rate: measured ?? progress.rate, redraw: true)
                 return
             }
         case .jobStarted:
@@ -160,7 +163,7 @@ final class WatchView {
     }
 
     private func refreshQueue() {
-        if let client = try? ControlClient(socketPath: socketPath), let jobs = try? client.queue(all: false) {
+        if let client = try? ControlSession(socketPath: socketPath), let jobs = try? client.queue(all: false) {
             queue = jobs
             client.close()
         }

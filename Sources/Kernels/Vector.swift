@@ -21,6 +21,12 @@ public let vectorWidth = 8
     UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: VFloat.self)
 }
 
+/// Lane-wise maximum. (The standard library's generic `pointwiseMax` is not inlined
+/// and costs a call per vector; a compare-and-blend lowers to one or two instructions.)
+@inline(__always) public func vmaxLanes(_ a: VFloat, _ b: VFloat) -> VFloat { a.replacing(with: b, where: a .< b) }
+/// Lane-wise minimum (see `vmaxLanes`).
+@inline(__always) public func vminLanes(_ a: VFloat, _ b: VFloat) -> VFloat { a.replacing(with: b, where: b .< a) }
+
 /// Σ a[i]·b[i].
 @inline(__always) public func vdot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc0 = VFloat(), acc1 = VFloat()
@@ -73,7 +79,7 @@ public let vectorWidth = 8
 @inline(__always) public func vmax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = VFloat(repeating: -.infinity)
     var i = 0
-    while i + 8 <= n { acc = pointwiseMax(acc, vload(x, i)); i += 8 }
+    while i + 8 <= n { acc = vmaxLanes(acc, vload(x, i)); i += 8 }
     var m = acc.max()
     while i < n { m = Swift.max(m, x[i]); i += 1 }
     return m
@@ -83,7 +89,7 @@ public let vectorWidth = 8
 /// Cephes `expf`'s degree-6 polynomial for e^r (≈1 ulp over the normal range). Inputs
 /// are clamped to [−87.3, 88.3], so very negative x gives ~1e-38 rather than 0.
 @inline(__always) public func vexp(_ x: VFloat) -> VFloat {
-    let xc = pointwiseMin(pointwiseMax(x, VFloat(repeating: -87.3)), VFloat(repeating: 88.3))
+    let xc = vminLanes(vmaxLanes(x, VFloat(repeating: -87.3)), VFloat(repeating: 88.3))
     // Round x·log2(e) to nearest by the 1.5·2^23 magic-number trick.
     let magic = VFloat(repeating: 12_582_912)
     let nMagic = magic.addingProduct(xc, VFloat(repeating: 1.442_695_04))

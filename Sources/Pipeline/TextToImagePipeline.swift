@@ -7,15 +7,12 @@ import Sampling
 public enum PipelineError: Error, CustomStringConvertible {
     /// Kept for source compatibility with early callers; no longer thrown.
     case notImplemented(String)
-    /// A component of the diffusers folder could not be loaded.
-    case componentLoad(component: String, path: String, reason: String)
     /// The request does not fit the model (size, steps, sampler config).
     case invalidRequest(String)
 
     public var description: String {
         switch self {
         case .notImplemented(let what): return "\(what) is not implemented yet"
-        case let .componentLoad(component, path, reason): return "\(path): cannot load \(component): \(reason)"
         case .invalidRequest(let why): return "invalid generation request: \(why)"
         }
     }
@@ -49,28 +46,30 @@ public final class TextToImagePipeline: ImageGenerating {
     let vae: VAE
     let pool: ThreadPool
 
-    /// Loads every component of the diffusers folder at `modelDirectory`, using `threads` cores.
+    /// Loads every component of the diffusers folder at `modelDirectory` (see
+    /// `StableDiffusionModel`) and its scheduler config, using `threads` cores.
     public init(modelDirectory: URL, threads: Int) throws {
         self.modelDirectory = modelDirectory
         let pool = ThreadPool(threadCount: max(1, threads))
         self.pool = pool
-        func load<T>(_ component: String, _ body: (URL) throws -> T) throws -> T {
-            let url = modelDirectory.appendingPathComponent(component)
-            do {
-                return try body(url)
-            } catch {
-                throw PipelineError.componentLoad(component: component, path: url.path, reason: "\(error)")
-            }
-        }
-        schedulerConfig = try load("scheduler") { try SchedulerConfig(contentsOf: $0.appendingPathComponent("scheduler_config.json")) }
-        tokenizer = try load("tokenizer") { try CLIPTokenizer(directory: $0) }
-        textEncoder = try load("text_encoder") { try CLIPTextEncoder(directory: $0, pool: pool) }
-        unet = try load("unet") { try UNet(directory: $0, pool: pool) }
-        vae = try load("vae") { try VAE(directory: $0, pool: pool) }
-        guard textEncoder.config.hiddenSize == unet.config.crossAttentionDim else {
-            throw PipelineError.componentLoad(component: "unet", path: modelDirectory.path,
-                                              reason: "cross_attention_dim \(unet.config.crossAttentionDim) does not match the text encoder's hidden_size \(textEncoder.config.hiddenSize)")
-        }
+        // Both throw typed errors that name the folder, file or tensor at fault.
+        let model = try StableDiffusionModel(directory: modelDirectory, pool: pool)
+        schedulerConfig = try SchedulerConfig(contentsOf: model.schedulerConfigURL)
+        tokenizer = model.tokenizer
+        textEncoder = model.textEncoder
+        unet = model.unet
+        vae = model.vae
+    }
+
+    /// Job buffers by role, reused while the shapes stay the same (all images of a job), so
+    /// a `count` of images allocates them once.
+    private var buffers: [String: Tensor] = [:]
+
+    private func tensor(_ role: String, _ shape: [Int]) -> Tensor {
+        if let existing = buffers[role], existing.shape == shape { return existing }
+        let fresh = Tensor(zeros: shape)
+        buffers[role] = fresh
+        return fresh
     }
 
     /// Pixels per latent cell (8 for Stable Diffusion).
@@ -108,7 +107,7 @@ public final class TextToImagePipeline: ImageGenerating {
         let batch = guided ? 2 : 1
         let length = tokenizer.maxLength
         let hidden = textEncoder.config.hiddenSize
-        let context = Tensor(zeros: [batch, length, hidden])
+        let context = tensor("context", [batch, length, hidden])
         let prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt]
         for (index, text) in prompts.enumerated() {
             try textEncoder.encode([tokenizer.encodeForModel(text)], output: context.batches(index..<(index + 1)))
@@ -116,15 +115,15 @@ public final class TextToImagePipeline: ImageGenerating {
 
         // prepare_latents: one randn call on the generator, times init_noise_sigma.
         let generator = makeNoiseGenerator(request.rng, seed: request.seed)
-        let latents = Tensor(zeros: [1, channels, latentHeight, latentWidth])
+        let latents = tensor("latents", [1, channels, latentHeight, latentWidth])
         let latentBuffer = UnsafeMutableBufferPointer(start: latents.data, count: latentCount)
         generator.fillNormal(latentBuffer)
         let initSigma = sampler.initNoiseSigma
         for i in 0..<latentCount { latentBuffer[i] *= initSigma }
 
         // Buffers of the denoise closure, allocated once per image.
-        let unetInput = Tensor(zeros: [batch, channels, latentHeight, latentWidth])
-        let unetOutput = Tensor(zeros: [batch, channels, latentHeight, latentWidth])
+        let unetInput = tensor("unet input", [batch, channels, latentHeight, latentWidth])
+        let unetOutput = tensor("unet output", [batch, channels, latentHeight, latentWidth])
         let guidance = request.guidance
         let denoise: DenoiseFunction = { [unet] input, timestep, output in
             guard let source = input.baseAddress, let destination = output.baseAddress else { return }
@@ -156,13 +155,13 @@ public final class TextToImagePipeline: ImageGenerating {
     /// `vae.decode(latents / scaling_factor)` → uint8 RGB.
     func decode(_ latents: Tensor, width: Int, height: Int) -> RGBImage {
         let latentCount = latents.count
-        let scaled = Tensor(zeros: latents.shape)
+        let scaled = tensor("scaled latents", latents.shape)
         let scalingFactor = vae.config.scalingFactor
         for i in 0..<latentCount { scaled.data[i] = latents.data[i] / scalingFactor }
         if vae.config.shiftFactor != 0 {
             for i in 0..<latentCount { scaled.data[i] += vae.config.shiftFactor }
         }
-        let decoded = Tensor(zeros: [1, vae.config.outChannels, height, width])
+        let decoded = tensor("decoded", [1, vae.config.outChannels, height, width])
         vae.decode(scaled, output: decoded)
         return ImageConversion.rgbImage(decoded)
     }

@@ -36,7 +36,7 @@ final class ControlServerTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    private func client() throws -> ControlClient { try ControlClient(socketPath: socketPath) }
+    private func client() throws -> ControlSession { try ControlSession(socketPath: socketPath) }
 
     /// A raw connection after (optionally) the handshake.
     private func raw(hello: Bool = true) throws -> LineChannel {
@@ -197,7 +197,7 @@ final class ControlServerTests: XCTestCase {
         close(fd)
         let replacing = ControlServer(configuration: .init(socketPath: stalePath, allowSocketActivation: false), handler: queue, log: { _, _ in })
         XCTAssertNoThrow(try replacing.start())
-        XCTAssertEqual(try ControlClient(socketPath: stalePath).status().version, "test")
+        XCTAssertEqual(try ControlSession(socketPath: stalePath).status().version, "test")
         replacing.stop()
 
         // A regular file is left alone.
@@ -209,7 +209,7 @@ final class ControlServerTests: XCTestCase {
     }
 
     func testClientErrorsMapToSysexits() throws {
-        XCTAssertThrowsError(try ControlClient(socketPath: directory + "/run/absent.sock")) { error in
+        XCTAssertThrowsError(try ControlSession(socketPath: directory + "/run/absent.sock")) { error in
             guard case ClientError.notRunning(let socket, _) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(socket, self.directory + "/run/absent.sock")
             XCTAssertEqual((error as? ClientError)?.exitCode, 69)

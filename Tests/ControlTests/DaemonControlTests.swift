@@ -3,6 +3,8 @@ import Glibc
 #endif
 import XCTest
 import Foundation
+import ControlClient
+import ControlProtocol
 
 /// Black-box: the built `diffusiond` driven by the built `diffusionctl`, every verb, the
 /// `--json` shapes and the exit codes (daemon down, permission denied).
@@ -106,12 +108,15 @@ final class DaemonControlTests: XCTestCase {
         // resume: the jobs start; with no loadable model they fail, and retry queues one again.
         XCTAssertEqual(try daemon.ctl(["resume"]).0, 0)
         XCTAssertEqual((try daemon.json("status") as? [String: Any])?["paused"] as? Bool, false)
-        if RunningDaemon.model == nil {
-            try daemon.waitUntil("every job failed") { try daemon.queue().isEmpty }
-            let failed = try daemon.queue(all: true).filter { $0["state"] as? String == "failed" }
-            XCTAssertEqual(failed.count, 4)
-            XCTAssertNotNil(failed.first?["error"] as? String)
-        }
+        // This daemon's model folder does not exist, so every job fails at load.
+        try daemon.waitUntil("every job failed") { try daemon.queue().isEmpty }
+        let failed = try daemon.queue(all: true).filter { $0["state"] as? String == "failed" }
+        XCTAssertEqual(failed.count, 4)
+        XCTAssertNotNil(failed.first?["error"] as? String)
+        // history: newest first, so the job that started last (lowest priority) leads.
+        let finishedHistory = try XCTUnwrap(try daemon.json("history") as? [[String: Any]])
+        XCTAssertEqual(ids(finishedHistory), [normal1, normal2, urgent, low])
+        XCTAssertEqual((try daemon.json("history", "--limit", "2") as? [[String: Any]]).map(ids), [normal1, normal2])
     }
 
     func testCancelOfARunningJobAndWatch() throws {
@@ -131,6 +136,18 @@ final class DaemonControlTests: XCTestCase {
         guard running else { throw XCTSkip("the engine finished or failed the job before it could be cancelled:\n\(daemon.log)") }
         let snapshot = try XCTUnwrap(try daemon.json("watch", "--once") as? [String: Any])
         XCTAssertEqual((snapshot["running"] as? [String: Any])?["id"] as? String, id)
+        // Live step events from the worker, as `watch` sees them.
+        var steps: [JobInfo.Progress] = []
+        let watcher = try ControlSession(socketPath: daemon.socket)
+        try watcher.watch { event in
+            if event.knownKind == .step, event.id == id, let progress = event.progress { steps.append(progress) }
+            return steps.count < 3
+        }
+        watcher.close()
+        XCTAssertEqual(steps.count, 3)
+        XCTAssertEqual(steps.map(\.completedSteps), steps.map(\.completedSteps).sorted(), "progress only grows")
+        XCTAssertTrue(steps.allSatisfy { $0.total == 150 && $0.count == 16 }, "\(steps)")
+        XCTAssertNotNil(steps.last?.rate, "the daemon reports its speed")
         XCTAssertEqual(try daemon.ctl(["cancel", id]).0, 0)
         try daemon.waitUntil("the running job is cancelled") {
             try daemon.queue(all: true).first { $0["id"] as? String == id }?["state"] as? String == "cancelled"
@@ -172,5 +189,22 @@ final class DaemonControlTests: XCTestCase {
         let job = try XCTUnwrap(try daemon.queue().first)
         XCTAssertEqual(job["state"] as? String, "queued")
         XCTAssertEqual(job["priority"] as? Int, 50)
+    }
+
+    func testSocketActivationUsesThePassedSocket() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-socket-activate") else {
+            throw XCTSkip("systemd-socket-activate(1) is not installed")
+        }
+        let daemon = try RunningDaemon()
+        let activated = daemon.root + "/activated.sock"
+        try daemon.start(activatedOn: activated)
+        let status = try ControlSession(socketPath: activated).status()
+        XCTAssertFalse(status.paused)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: daemon.socket),
+                       "with a passed socket the configured path is not bound")
+        XCTAssertTrue(daemon.log.contains("passed by systemd"), daemon.log)
+        XCTAssertEqual(daemon.stop(), 0)
+        var info = stat()
+        XCTAssertEqual(lstat(activated, &info), 0, "the daemon leaves systemd's socket file alone")
     }
 }

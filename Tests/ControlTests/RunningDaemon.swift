@@ -3,6 +3,7 @@ import Glibc
 #endif
 import XCTest
 import Foundation
+import ControlClient
 
 /// The built `diffusiond` running in a temp folder of its own (config, spool, socket, log),
 /// driven with the built `diffusionctl`. Waits poll with a generous deadline that only
@@ -54,10 +55,18 @@ final class RunningDaemon {
     }
 
     /// Starts the daemon and waits until its socket answers `status`.
-    func start() throws {
+    /// With `activatedOn`, systemd-socket-activate(1) listens there and starts the daemon
+    /// on the first connection, passing the socket as fd 3 (LISTEN_FDS), as diffusiond.socket does.
+    func start(activatedOn listenPath: String? = nil) throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try ExecutableRunner.executable("diffusiond"))
-        p.arguments = ["--config", root + "/diffusiond.yaml"]
+        let daemon = try ExecutableRunner.executable("diffusiond")
+        if let listenPath {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
+            p.arguments = ["--listen=\(listenPath)", daemon, "--config", root + "/diffusiond.yaml"]
+        } else {
+            p.executableURL = URL(fileURLWithPath: daemon)
+            p.arguments = ["--config", root + "/diffusiond.yaml"]
+        }
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = nil
         env["LISTEN_FDS"] = nil
@@ -68,7 +77,9 @@ final class RunningDaemon {
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         process = p
-        try waitUntil("the control socket answers") { (try? ctl(["status"]).0) == 0 }
+        // In-process client: no child process is spawned while the daemon starts.
+        let path = listenPath ?? socket
+        try waitUntil("the control socket answers") { (try? ControlSession(socketPath: path).status()) != nil }
     }
 
     /// SIGTERM and wait; returns the exit status.

@@ -34,12 +34,12 @@ final class WatchTests: XCTestCase {
 
         let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         f.queue.events.publish(ControlEvent(kind: .jobStarted, at: t0, job: running))
-        for step in 1...3 {
+        // The first step carries the daemon's own figure; later ones are measured (0.5 s apart).
+        for step in 1...4 {
             f.queue.events.publish(ControlEvent(kind: .step, at: t0.addingTimeInterval(Double(step) * 0.5), id: running.id,
-                                                progress: JobInfo.Progress(step: step, total: 10, image: 0, count: 1)))
+                                                progress: JobInfo.Progress(step: step, total: 10, image: 0, count: 1,
+                                                                           rate: step == 1 ? 4 : 1)))
         }
-        f.queue.events.publish(ControlEvent(kind: .step, at: t0.addingTimeInterval(2), id: running.id,
-                                            progress: JobInfo.Progress(step: 4, total: 10, image: 0, count: 1, rate: 4)))
         // Wait for the four step lines, then end the stream the way a daemon stop does.
         waited = 0
         while waited < 3000 {
@@ -55,13 +55,12 @@ final class WatchTests: XCTestCase {
         XCTAssertEqual(objects.compactMap { ($0["event"] as? [String: Any])?["kind"] as? String },
                        ["job_started", "step", "step", "step", "step"])
         let estimates = objects.compactMap { $0["estimate"] as? [String: Any] }
-        // Steps 1, 2, 3 at 0.5 s intervals: 2 steps/s measured; then the daemon says 4 steps/s.
-        XCTAssertNil(estimates[1]["rate"], "one sample gives no rate")
+        XCTAssertEqual(estimates[1]["rate"] as? Double ?? 0, 4, accuracy: 1e-9, "one sample: the daemon's figure")
+        // Steps 1, 2, 3 at 0.5 s intervals: 2 steps/s measured, preferred to the daemon's 1/s.
         XCTAssertEqual(estimates[2]["rate"] as? Double ?? 0, 2, accuracy: 1e-9)
         XCTAssertEqual(estimates[3]["rate"] as? Double ?? 0, 2, accuracy: 1e-9)
         XCTAssertEqual(estimates[3]["eta_job"] as? Double ?? 0, 3.5, accuracy: 1e-9, "7 steps left at 2/s")
         XCTAssertEqual(estimates[3]["eta_queue"] as? Double ?? 0, 13.5, accuracy: 1e-9, "7 + 20 steps at 2/s")
-        XCTAssertEqual(estimates[4]["rate"] as? Double ?? 0, 4, accuracy: 1e-9, "the daemon's rate wins")
         XCTAssertEqual(estimates[4]["remaining_steps"] as? Int, 6 + 20)
     }
 }

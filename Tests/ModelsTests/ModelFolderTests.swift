@@ -30,13 +30,19 @@ final class ModelFolderTests: XCTestCase {
     }
 
     /// Writes F32 tensors as a safetensors file.
-    private func writeSafeTensors(_ tensors: [(String, [Int], [Float])], to url: URL) throws {
+    private func writeSafeTensors(_ tensors: [(String, [Int], [Float])], to url: URL, halfPrecision: Bool = false) throws {
         var header: [String: Any] = [:]
         var data = Data()
         for (name, shape, values) in tensors {
             let begin = data.count
-            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-            header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [begin, data.count]]
+            for v in values {
+                if halfPrecision {
+                    withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { data.append(contentsOf: $0) }
+                } else {
+                    withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+                }
+            }
+            header[name] = ["dtype": halfPrecision ? "F16" : "F32", "shape": shape, "data_offsets": [begin, data.count]]
         }
         let h = try JSONSerialization.data(withJSONObject: header)
         var out = Data()
@@ -105,6 +111,34 @@ final class ModelFolderTests: XCTestCase {
         XCTAssertThrowsError(try VAE(directory: vaeDir)) { e in
             XCTAssertEqual(e as? WeightError, .unexpected(component: vaeDir.path, tensors: ["decoder.extra_block.weight"]))
         }
+    }
+
+    func testOldVAEAttentionNamesAndHalfPrecisionLoad() throws {
+        // Older diffusers checkpoints name the VAE attention query/key/value/proj_attn and may
+        // be stored in fp16; both must give the same decoder (up to fp16 rounding).
+        let folder = try copyOfFixture("tiny-sd1")
+        let vaeDir = folder.appendingPathComponent("vae")
+        let weights = vaeDir.appendingPathComponent("diffusion_pytorch_model.safetensors")
+        let original = try SafeTensorsFile(path: weights.path)
+        let renames = [".to_q.": ".query.", ".to_k.": ".key.", ".to_v.": ".value.", ".to_out.0.": ".proj_attn."]
+        var renamed = 0
+        let tensors = try original.tensorNames.map { name -> (String, [Int], [Float]) in
+            var new = name
+            for (a, b) in renames where name.contains("attentions.0") && name.contains(a) {
+                new = name.replacingOccurrences(of: a, with: b)
+                renamed += 1
+            }
+            return (new, original.tensors[name]?.shape ?? [], try original.floats(name))
+        }
+        XCTAssertEqual(renamed, 16)
+        try writeSafeTensors(tensors, to: weights, halfPrecision: true)
+        XCTAssertEqual(try SafeTensorsFile(path: weights.path).tensors["decoder.mid_block.attentions.0.query.weight"]?.dtype, .f16)
+        let vae = try VAE(directory: vaeDir)
+        let ref = try Reference("tiny-sd1")
+        let expected = try ref.tensor("vae.decode_out")
+        let image = Tensor(zeros: expected.shape)
+        vae.decode(try ref.tensor("vae.decode_in"), output: image)
+        assertClose(image, expected, "fp16 / old names decode", tolerance: 1e-2)
     }
 
     func testNoWeightsFile() throws {

@@ -72,6 +72,22 @@ final class SafeTensorsTests: XCTestCase {
         }
     }
 
+    func testLongHalfTensorsUseTheVectorPathCorrectly() throws {
+        // 19 elements: two 8-wide vectors plus a scalar tail, in F16 and BF16.
+        let values: [Float] = (0..<19).map { Float($0) * 0.5 - 3 }
+        var f16: [UInt8] = [], bf16: [UInt8] = []
+        for v in values {
+            let h = Float16(v).bitPattern
+            f16 += [UInt8(h & 0xff), UInt8(h >> 8)]
+            let b = UInt16(v.bitPattern >> 16)
+            bf16 += [UInt8(b & 0xff), UInt8(b >> 8)]
+        }
+        let json = #"{"h":{"dtype":"F16","shape":[19],"data_offsets":[0,38]},"b":{"dtype":"BF16","shape":[19],"data_offsets":[38,76]}}"#
+        let file = try SafeTensorsFile(path: try write(json, data: f16 + bf16))
+        XCTAssertEqual(try file.floats("h"), values)
+        XCTAssertEqual(try file.floats("b"), values)
+    }
+
     func testTruncatedHeader() throws {
         let url = dir.appendingPathComponent("short.safetensors")
         try Data([1, 2, 3]).write(to: url)

@@ -98,6 +98,33 @@ final class PipelineReferenceTests: XCTestCase {
         XCTAssertEqual(seen, [1, 2, 3])
     }
 
+    /// The same request twice gives the same image (no state leaks between calls); the
+    /// philox generator and another seed give different ones.
+    func testSeedsReproduceAndGeneratorsDiffer() throws {
+        let pipeline = try TextToImagePipeline(modelDirectory: Self.fixtures.appendingPathComponent("tiny-sd2"), threads: 1)
+        var request = GenerationRequest(prompt: "portrait of an old sailor", width: 24, height: 40, steps: 4,
+                                        sampler: .dpmpp2mSDE, schedule: .karras, guidance: 5, seed: 77)
+        let first = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+        let again = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+        XCTAssertEqual(first, again)
+        request.rng = .philox
+        let philox = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+        XCTAssertNotEqual(first.pixels, philox.pixels)
+        request.rng = .cpu
+        request.seed = 78
+        let other = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+        XCTAssertNotEqual(first.pixels, other.pixels)
+    }
+
+    func testScheduleTheSamplerLacksIsAnError() throws {
+        let pipeline = try TextToImagePipeline(modelDirectory: Self.fixtures.appendingPathComponent("tiny-sd1"), threads: 1)
+        let request = GenerationRequest(prompt: "x", width: 32, height: 32, steps: 2, sampler: .eulerAncestral,
+                                        schedule: .karras, guidance: 7.5, seed: 1)
+        XCTAssertThrowsError(try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }) { error in
+            XCTAssertTrue("\(error)".contains("euler_a") && "\(error)".contains("karras"), "\(error)")
+        }
+    }
+
     func testBadSizeIsAnError() throws {
         let pipeline = try TextToImagePipeline(modelDirectory: Self.fixtures.appendingPathComponent("tiny-sd1"), threads: 1)
         let request = GenerationRequest(prompt: "x", width: 31, height: 32, steps: 2, sampler: .euler, guidance: 7.5, seed: 1)
@@ -108,7 +135,8 @@ final class PipelineReferenceTests: XCTestCase {
 
     func testMissingFolderNamesTheComponent() {
         XCTAssertThrowsError(try TextToImagePipeline(modelDirectory: URL(fileURLWithPath: "/nonexistent/model"), threads: 1)) { error in
-            XCTAssertTrue("\(error)".contains("scheduler"), "\(error)")
+            XCTAssertTrue("\(error)".contains("/nonexistent/model"), "\(error)")
+            XCTAssertTrue("\(error)".contains("model_index.json"), "\(error)")
         }
     }
 }

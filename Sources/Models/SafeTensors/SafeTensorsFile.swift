@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -107,6 +108,16 @@ public final class SafeTensorsFile: @unchecked Sendable {
                                       count: info.dataRange.count)
     }
 
+    /// Tells the kernel the pages of tensor `name` are no longer needed (after converting it),
+    /// so loading a large checkpoint does not keep the whole mapping resident.
+    public func dropPages(_ name: String) {
+        guard let info = tensors[name], let base else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (dataStart + info.dataRange.lowerBound + page - 1) / page * page
+        let end = (dataStart + info.dataRange.upperBound) / page * page
+        if end > start { madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED) }
+    }
+
     /// Tensor `name` converted to Float32 (from F32, F16, BF16 or F64), row-major.
     public func floats(_ name: String) throws -> [Float] {
         guard let info = tensors[name] else { throw SafeTensorsError.tensorNotFound(file: path, tensor: name) }
@@ -128,16 +139,10 @@ public final class SafeTensorsFile: @unchecked Sendable {
         case .f32:
             memcpy(d, src, n * 4)
         case .f16:
-            for i in 0..<n {
-                let bits = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
-                d[i] = Float(Float16(bitPattern: UInt16(littleEndian: bits)))
-            }
+            HalfConversion.float16ToFloat32(src, d, count: n)
         case .bf16:
             // bfloat16 is the top half of an IEEE float32.
-            for i in 0..<n {
-                let bits = UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                d[i] = Float(bitPattern: UInt32(bits) << 16)
-            }
+            HalfConversion.bfloat16ToFloat32(src, d, count: n)
         case .f64:
             for i in 0..<n {
                 let bits = UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))

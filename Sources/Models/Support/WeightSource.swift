@@ -89,6 +89,7 @@ final class CheckpointWeightSource: WeightSource {
         try SafeTensorsFile.convert(raw, dtype: info.dtype, count: info.elementCount,
                                     into: UnsafeMutableBufferPointer(start: t.data, count: t.count),
                                     file: file.path, tensor: found)
+        file.dropPages(found)
         return t
     }
 
@@ -101,15 +102,21 @@ final class CheckpointWeightSource: WeightSource {
 
 /// Seeded random parameters with PyTorch-like scales (uniform ±1/√fan_in for weights, 1 for
 /// norm scales, 0 for biases), so `diffusion-bench` can build real SD shapes without files.
+/// Element i of the k-th tensor asked for is a hash of (seed, k, i) — counter-based, so the
+/// fill runs in parallel and a seed always gives the same weights.
 final class RandomWeightSource: WeightSource {
-    private var state: UInt64
+    private let seed: UInt64
+    private var counter: UInt64 = 0
+    private let pool: ThreadPool
 
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    init(seed: UInt64, pool: ThreadPool = .shared) {
+        self.seed = seed
+        self.pool = pool
+    }
 
-    /// SplitMix64 (Steele et al. 2014).
-    private func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+    /// SplitMix64's finalizer (Steele et al. 2014) as a hash.
+    @inline(__always) static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
@@ -117,19 +124,22 @@ final class RandomWeightSource: WeightSource {
 
     func tensor(_ name: String, _ shape: [Int], alternatives: [String]) throws -> Tensor {
         let t = Tensor(zeros: shape)
+        counter += 1
         if shape.count == 1 {
             // Norm scales 1, biases 0.
             if name.hasSuffix(".weight") { t.fill(1) }
             return t
         }
         let fanIn = shape.dropFirst().reduce(1, *)
-        let bound = 1 / Float(max(fanIn, 1)).squareRoot()
+        // Embedding tables get CLIP's init scale (std 0.02), the rest ±1/√fan_in.
+        let bound = name.contains("embedding") ? Float(0.02 * 1.7320508) : 1 / Float(max(fanIn, 1)).squareRoot()
+        let key = RandomWeightSource.mix(seed ^ (counter &* 0xD1B5_4A32_D192_ED03))
         let p = t.data
-        // Embedding tables ([vocab, dim]) are N(0, 1)-like in scale: use a fixed 0.02 like CLIP's init.
-        let scale = name.contains("embedding") ? Float(0.02) * 1.7320508 : bound
-        for i in 0..<t.count {
-            let u = Float(next() >> 40) * (1 / Float(1 << 24))   // [0, 1)
-            p[i] = (2 * u - 1) * scale
+        pool.parallelFor(0..<t.count, grain: 1 << 16) { r, _ in
+            for i in r {
+                let u = Float(RandomWeightSource.mix(key &+ UInt64(i)) >> 40) * (1 / Float(1 << 24))  // [0, 1)
+                p[i] = (2 * u - 1) * bound
+            }
         }
         return t
     }

@@ -85,7 +85,7 @@ public final class CLIPTextEncoder: @unchecked Sendable {
 
     /// A text encoder of `config`'s shapes with seeded random weights (benchmarks).
     public static func randomWeights(config: CLIPTextConfig, seed: UInt64 = 0, pool: ThreadPool = .shared) throws -> CLIPTextEncoder {
-        try CLIPTextEncoder(config: config, source: RandomWeightSource(seed: seed), pool: pool)
+        try CLIPTextEncoder(config: config, source: RandomWeightSource(seed: seed, pool: pool), pool: pool)
     }
 
     /// Encodes a batch of equally long token sequences.

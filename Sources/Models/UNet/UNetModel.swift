@@ -35,11 +35,15 @@ public final class UNet: @unchecked Sendable {
 
     /// A UNet of `config`'s shapes with seeded random weights (benchmarks; no files needed).
     public static func randomWeights(config: UNetConfig, seed: UInt64 = 0, pool: ThreadPool = .shared) throws -> UNet {
-        UNet(config: config, weights: try UNetWeights(config: config, source: RandomWeightSource(seed: seed)), pool: pool)
+        UNet(config: config, weights: try UNetWeights(config: config, source: RandomWeightSource(seed: seed, pool: pool)), pool: pool)
     }
 
     /// Memory held by activations after the calls so far, in bytes.
     public var workspaceBytes: Int { arena.capacity * 4 }
+
+    /// Frees the activation memory (for example between jobs of different sizes); the next
+    /// call allocates it again.
+    public func releaseWorkspace() { arena.freeAll() }
 
     /// Predicts the noise (or v) for `sample` at `timestep`, conditioned on `context`.
     /// - Parameters:

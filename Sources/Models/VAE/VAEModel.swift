@@ -32,13 +32,17 @@ public final class VAE: @unchecked Sendable {
 
     /// A VAE of `config`'s shapes with seeded random weights (benchmarks).
     public static func randomWeights(config: VAEConfig, seed: UInt64 = 0, pool: ThreadPool = .shared) throws -> VAE {
-        let s = RandomWeightSource(seed: seed)
+        let s = RandomWeightSource(seed: seed, pool: pool)
         return VAE(config: config, encoder: try VAEEncoderWeights(config: config, source: s),
                    decoder: try VAEDecoderWeights(config: config, source: s), pool: pool)
     }
 
     /// Memory held by activations, in bytes.
     public var workspaceBytes: Int { arena.capacity * 4 }
+
+    /// Frees the activation memory (for example between jobs of different sizes); the next
+    /// call allocates it again.
+    public func releaseWorkspace() { arena.freeAll() }
 
     /// Image side per latent side (8 for SD).
     public var downscaleFactor: Int { config.downscaleFactor }
@@ -53,19 +57,39 @@ public final class VAE: @unchecked Sendable {
         precondition(latents.rank == 4 && latents.shape[1] == config.latentChannels, "VAE.decode: latents \(latents.shape)")
         precondition(output.shape == [n, config.outChannels, hh * f, ww * f], "VAE.decode: output \(output.shape)")
         arena.reset()
-        var z = latents
-        if let pq = d.postQuantConv {
-            z = arena.tensor(latents.shape)
-            conv2d(latents, weight: pq.weight, bias: pq.bias, output: z, pool: pool)
+        // One "carry" buffer holds each block's input; a block's temporaries are released when
+        // it ends, so peak memory is one carry plus the largest block's working set.
+        var carryCount = d.convIn.outChannels * hh * ww
+        do {
+            var (h2, w2) = (hh, ww)
+            for (i, resnets) in d.upResnets.enumerated() {
+                if d.upsamplers[i] != nil { h2 *= 2; w2 *= 2 }
+                carryCount = max(carryCount, resnets[0].outChannels * h2 * w2)
+            }
         }
-        var cur = arena.tensor([n, d.convIn.outChannels, hh, ww])
-        conv2d(z, weight: d.convIn.weight, bias: d.convIn.bias, stride: 1, padding: .symmetric(1), output: cur, pool: pool)
-        let midOut = arena.tensor(cur.shape)
-        d.mid(cur, output: midOut, arena: arena, pool: pool)
-        cur = midOut
+        let carry = arena.tensor([n * carryCount])
+        func inCarry(_ shape: [Int]) -> Tensor { carry.view(offset: 0, shape: shape) }
+
+        var cur: Tensor
+        do {
+            let m = arena.mark()
+            var z = latents
+            if let pq = d.postQuantConv {
+                z = arena.tensor(latents.shape)
+                conv2d(latents, weight: pq.weight, bias: pq.bias, output: z, pool: pool)
+            }
+            let x = arena.tensor([n, d.convIn.outChannels, hh, ww])
+            conv2d(z, weight: d.convIn.weight, bias: d.convIn.bias, stride: 1, padding: .symmetric(1), output: x, pool: pool)
+            cur = inCarry(x.shape)
+            d.mid(x, output: cur, arena: arena, pool: pool)
+            arena.release(to: m)
+        }
         for (i, resnets) in d.upResnets.enumerated() {
-            // Two buffers per resolution, alternated between resnets.
             let out = resnets[0].outChannels
+            let last = i == d.upResnets.count - 1
+            let m = arena.mark()
+            // Two buffers per resolution, alternated between resnets (the carry is free once
+            // the first resnet has read it).
             let buffers = [arena.tensor([n, out, hh, ww]), arena.tensor([n, out, hh, ww])]
             for (j, resnet) in resnets.enumerated() {
                 let dst = buffers[j % 2]
@@ -75,12 +99,16 @@ public final class VAE: @unchecked Sendable {
             if let us = d.upsamplers[i] {
                 let big = arena.tensor([n, out, 2 * hh, 2 * ww])
                 upsampleNearest2x(cur, output: big, pool: pool)
-                let conv = arena.tensor(big.shape)
-                conv2d(big, weight: us.weight, bias: us.bias, stride: 1, padding: .symmetric(1), output: conv, pool: pool)
-                cur = conv
                 hh *= 2
                 ww *= 2
+                cur = inCarry([n, us.outChannels, hh, ww])
+                conv2d(big, weight: us.weight, bias: us.bias, stride: 1, padding: .symmetric(1), output: cur, pool: pool)
+            } else if !last {
+                let dst = inCarry(cur.shape)
+                dst.copy(from: cur)
+                cur = dst
             }
+            if !last { arena.release(to: m) }
         }
         let normed = arena.tensor(cur.shape)
         groupNorm(cur, groups: config.normNumGroups, gamma: d.convNormOut.weight, beta: d.convNormOut.bias,
@@ -112,10 +140,21 @@ public final class VAE: @unchecked Sendable {
         var hh = image.shape[2], ww = image.shape[3]
         let l = config.latentChannels
         arena.reset()
-        var cur = arena.tensor([n, e.convIn.outChannels, hh, ww])
+        // As in `decode`: one carry buffer between blocks, block temporaries released.
+        var carryCount = e.convIn.outChannels * hh * ww
+        do {
+            var (h2, w2) = (hh, ww)
+            for (i, resnets) in e.downResnets.enumerated() {
+                if e.downsamplers[i] != nil { h2 = (h2 - 2) / 2 + 1; w2 = (w2 - 2) / 2 + 1 }
+                carryCount = max(carryCount, resnets[0].outChannels * h2 * w2)
+            }
+        }
+        let carry = arena.tensor([n * carryCount])
+        var cur = carry.view(offset: 0, shape: [n, e.convIn.outChannels, hh, ww])
         conv2d(image, weight: e.convIn.weight, bias: e.convIn.bias, stride: 1, padding: .symmetric(1), output: cur, pool: pool)
         for (i, resnets) in e.downResnets.enumerated() {
             let out = resnets[0].outChannels
+            let m = arena.mark()
             let buffers = [arena.tensor([n, out, hh, ww]), arena.tensor([n, out, hh, ww])]
             for (j, resnet) in resnets.enumerated() {
                 let dst = buffers[j % 2]
@@ -124,14 +163,18 @@ public final class VAE: @unchecked Sendable {
             }
             if let ds = e.downsamplers[i] {
                 // diffusers Downsample2D(padding=0) pads (left 0, right 1, top 0, bottom 1) first.
-                let ho = (hh + 1 - 3) / 2 + 1, wo = (ww + 1 - 3) / 2 + 1
-                let d = arena.tensor([n, out, ho, wo])
+                hh = (hh + 1 - 3) / 2 + 1
+                ww = (ww + 1 - 3) / 2 + 1
+                let d = carry.view(offset: 0, shape: [n, out, hh, ww])
                 conv2d(cur, weight: ds.weight, bias: ds.bias, stride: 2,
                        padding: Conv2DPadding(top: 0, left: 0, bottom: 1, right: 1), output: d, pool: pool)
                 cur = d
-                hh = ho
-                ww = wo
+            } else {
+                let d = carry.view(offset: 0, shape: cur.shape)
+                d.copy(from: cur)
+                cur = d
             }
+            arena.release(to: m)
         }
         let midOut = arena.tensor(cur.shape)
         e.mid(cur, output: midOut, arena: arena, pool: pool)

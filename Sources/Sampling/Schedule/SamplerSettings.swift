@@ -156,8 +156,13 @@ public struct SamplerSettings: Sendable {
             throw unsupported("variance_type", variance)
         }
         if sampler == .dpmpp2m || sampler == .dpmpp2mSDE {
-            if let variance = config.varianceType { throw unsupported("variance_type", variance) }
-            if let solver = config.solverType, solver != "midpoint" { throw unsupported("solver_type", solver) }
+            // Only the learned variance types change DPM-Solver; "fixed_small" etc. from a
+            // DDPM config are ignored by it. "logrho", "bh1", "bh2" (DEIS / UniPC configs)
+            // are mapped to midpoint by its __init__.
+            if let variance = config.varianceType, variance == "learned" || variance == "learned_range" {
+                throw unsupported("variance_type", variance)
+            }
+            if config.solverType == "heun" { throw unsupported("solver_type", "heun") }
             if config.useLuLambdas == true { throw unsupported("use_lu_lambdas", true) }
         }
     }
