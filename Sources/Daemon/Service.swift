@@ -76,9 +76,10 @@ public final class Service {
         }
         var recheckAt: Date? = intake.rescan() ? Date().addingTimeInterval(Intake.settleSeconds) : nil
 
+        // Control socket up, then READY=1, then the worker: `systemctl start` returns with the
+        // socket usable, and READY=1 is the first thing systemd hears.
         let worker = Worker(queue: queue, outbox: outbox, factory: factory, notifier: notifier, settings: settings)
         let control = startControlServer(queue: queue, outbox: outbox, worker: worker)
-
         let queued = queue.all().filter { $0.state == .queued }.count
         Log.notice("diffusiond ready: inbox \(config.inbox.path), outbox \(config.outbox.path), \(queued) job(s) queued")
         notifier.ready(status: "ready, \(queued) queued")
