@@ -50,6 +50,17 @@ final class Intake {
         name.hasPrefix(".") || name.hasSuffix("~") || [".tmp", ".part", ".swp", ".swx"].contains { name.hasSuffix($0) }
     }
 
+    /// Next number to give a claim. Every claim takes a fresh one (rejected ones too), so two
+    /// claims never share a number and "job N is queued" proves claim N was journaled.
+    private var nextClaim = 0
+
+    /// Reserves `count` job numbers, above every number the queue has used.
+    private func reserve(_ count: Int) -> Int {
+        let number = max(nextClaim, queue.nextNumber)
+        nextClaim = number + max(1, count)
+        return number
+    }
+
     /// Finishes claims left by a crash, oldest first (before anything new is claimed).
     func recoverClaims() {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: claimedDirectory.path)) ?? []
@@ -57,39 +68,67 @@ final class Intake {
             guard let tilde = name.firstIndex(of: "~"), let n = Int(name[..<tilde]) else { return nil }
             return (n, name)
         }.sorted { $0.0 < $1.0 }
-        var batch: [(URL, [JobRecord])] = []
+        nextClaim = max(nextClaim, (claims.last?.0 ?? 0) + 1)
         for (number, name) in claims {
-            let url = claimedDirectory.appendingPathComponent(name)
+            var url = claimedDirectory.appendingPathComponent(name)
             if queue.contains(number: number) {
                 unlink(url.path)
                 continue
             }
             let original = String(name[name.index(after: name.firstIndex(of: "~") ?? name.startIndex)...])
             Log.notice("finishing the intake of \(original), claimed before the daemon stopped")
-            if let records = examine(claimed: url, originalName: original, number: max(number, queue.nextNumber)) {
-                batch.append((url, records))
-                try? commit(batch)
-                batch = []
+            var assigned = number
+            if number < queue.nextNumber {
+                // Numbers from here on were used by later claims: renumber the claim first, so
+                // that after a crash its number again says whether it was journaled.
+                assigned = reserve(1)
+                let renamed = claimedDirectory.appendingPathComponent("\(assigned)~\(original)")
+                guard rename(url.path, renamed.path) == 0 else {
+                    Log.error("cannot renumber the claim \(name): \(String(cString: strerror(errno)))")
+                    continue
+                }
+                url = renamed
+            }
+            if let records = examine(claimed: url, originalName: original, number: assigned) {
+                nextClaim = max(nextClaim, assigned + records.count)
+                do {
+                    try commit([(url, records)])
+                } catch {
+                    Log.error("cannot journal the jobs of \(original): \(error)")
+                }
             }
         }
     }
 
-    /// Lists the inbox and takes in every eligible file, oldest first.
-    func rescan() {
+    /// Seconds a regular file must have been left alone before a rescan takes it: a file
+    /// written in place may still be open for writing (inotify reports its close anyway).
+    static let settleSeconds = 1.0
+
+    /// Lists the inbox and takes in every eligible file, oldest first. Returns true when it
+    /// left recently modified files for a later look.
+    @discardableResult
+    func rescan() -> Bool {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: inbox.path) else {
             Log.error("cannot list the inbox \(inbox.path)")
-            return
+            return false
         }
+        let now = Date().timeIntervalSince1970
         var dated: [(Double, String)] = []
+        var deferred = false
         for name in names where !Intake.isIgnored(name) {
             var st = stat()
-            let t = lstat(inbox.appendingPathComponent(name).path, &st) == 0
-                ? Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 : 0
+            guard lstat(inbox.appendingPathComponent(name).path, &st) == 0 else { continue }
+            let t = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+            if (st.st_mode & S_IFMT) == S_IFREG, now - t < Intake.settleSeconds, now >= t - 60 {
+                deferred = true
+                continue
+            }
             dated.append((t, name))
         }
         dated.sort { ($0.0, $0.1) < ($1.0, $1.1) }
         if !dated.isEmpty { Log.debug("rescan: \(dated.count) file(s) in the inbox") }
         take(dated.map(\.1))
+        return deferred
     }
 
     /// Takes in the named inbox files, in order, journaling accepted jobs per batch.
@@ -99,12 +138,12 @@ final class Intake {
             let slice = names[start..<min(names.count, start + batchSize)]
             start += batchSize
             var batch: [(URL, [JobRecord])] = []
-            var number = queue.nextNumber
             for name in slice where !Intake.isIgnored(name) {
+                let number = reserve(1)
                 guard let claimed = claim(name, number: number) else { continue }
                 if let records = examine(claimed: claimed, originalName: name, number: number) {
                     batch.append((claimed, records))
-                    number += records.count
+                    nextClaim = max(nextClaim, number + records.count)
                 }
             }
             do {

@@ -136,10 +136,3 @@ public struct Outbox: Sendable {
         return f.string(from: Date(timeIntervalSince1970: t))
     }
 }
-
-extension SourceError {
-    /// Exposes the one-line sanitiser to the daemon.
-    static func oneLine(_ s: String) -> String {
-        String(String.UnicodeScalarView(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? " " : $0 }))
-    }
-}

@@ -74,15 +74,16 @@ public final class Service {
             Log.warning("\(error); falling back to rescanning the inbox every second")
             watcher = nil
         }
-        intake.rescan()
+        var recheckAt: Date? = intake.rescan() ? Date().addingTimeInterval(Intake.settleSeconds) : nil
 
+        // Control socket up, then READY=1, then the worker: `systemctl start` returns with the
+        // socket usable, and READY=1 is the first thing systemd hears.
         let worker = Worker(queue: queue, outbox: outbox, factory: factory, notifier: notifier, settings: settings)
-        worker.start()
         let control = startControlServer(queue: queue, outbox: outbox, worker: worker)
-
         let queued = queue.all().filter { $0.state == .queued }.count
         Log.notice("diffusiond ready: inbox \(config.inbox.path), outbox \(config.outbox.path), \(queued) job(s) queued")
         notifier.ready(status: "ready, \(queued) queued")
+        worker.start()
 
         var lastRescan = Date()
         while !Signals.stopRequested {
@@ -92,13 +93,16 @@ public final class Service {
             case .files(let names): intake.take(names)
             case .overflow:
                 if watcher != nil { Log.notice("inotify queue overflowed; rescanning the inbox") }
-                intake.rescan()
+                recheckAt = nil
                 lastRescan = Date()
+                if intake.rescan() { recheckAt = Date().addingTimeInterval(Intake.settleSeconds) }
             case .timeout: break
             }
-            if Date().timeIntervalSince(lastRescan) >= Double(settings.config.rescanInterval) {
-                intake.rescan()
+            // Periodic safety net, and a quick second look at files that were still fresh.
+            if Date().timeIntervalSince(lastRescan) >= Double(settings.config.rescanInterval) || recheckAt.map({ Date() >= $0 }) == true {
+                recheckAt = nil
                 lastRescan = Date()
+                if intake.rescan() { recheckAt = Date().addingTimeInterval(Intake.settleSeconds) }
             }
         }
         Log.notice("stopping: finishing the current step")

@@ -26,7 +26,7 @@ public struct SourceError: Error, Equatable, CustomStringConvertible, Sendable {
     }
 
     /// Replaces control characters so a message can never span lines.
-    static func oneLine(_ text: String) -> String {
+    public static func oneLine(_ text: String) -> String {
         String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? " " : $0 }))
     }
 

@@ -59,53 +59,115 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int =
     conv2d(input.data, weight: weight.data, bias: bias?.data, shape: shape, output: output.data, pool: pool)
 }
 
-/// Largest im2col tile per worker, in floats (4 MiB).
-public let im2colBudget = 1 << 20
+/// Largest im2col tile per worker, in floats (24 MiB). Wide tiles matter: OpenBLAS re-packs
+/// the weight matrix on every sgemm call, so each call should cover many output pixels.
+public let im2colBudget = 6 << 20
 
 /// Pointer form of `conv2d`.
+///
+/// Work is cut into tasks of (column tile, output-channel block). Columns are the output
+/// pixels of all images laid end to end, so low-resolution layers still give wide GEMMs;
+/// a tile that crosses an image boundary is computed into worker scratch and scattered.
+/// When there are fewer column tiles than threads, output channels are split instead.
 public func conv2d(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                    shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool = .shared) {
     let ho = s.outHeight, wo = s.outWidth, hw = ho * wo
     let kdim = s.inChannels * s.kernelH * s.kernelW
     let direct = s.kernelH == 1 && s.kernelW == 1 && s.stride == 1 && s.padding == .symmetric(0)
-    // Tile width: bounded by the scratch budget, and small enough to give every worker work.
-    var tile = direct ? 512 : max(32, min(512, im2colBudget / max(kdim, 1)) & ~15)
-    let minTasks = pool.threadCount * 2
-    while tile > 32 && s.batch * ((hw + tile - 1) / tile) < minTasks { tile = max(32, tile / 2) }
-    tile = min(tile, hw)
+    let totalCols = s.batch * hw
+    let threads = pool.threadCount
+    // Column tile: as wide as the scratch budget allows (1×1 convs read the input in place).
+    var tile = direct ? 1024 : max(64, min(2048, im2colBudget / max(kdim, 1)))
+    // Keep at least two tasks per thread when the layer is large enough to split by columns.
+    let maxUsefulTile = (totalCols + 2 * threads - 1) / (2 * threads)
+    if maxUsefulTile >= 256 { tile = min(tile, maxUsefulTile) }
+    tile = min(tile, totalCols)
+    if direct {
+        // Direct 1×1 tiles must stay inside one image (the GEMM reads the input in place).
+        tile = min(tile, hw)
+    }
+    let colTiles = direct ? s.batch * ((hw + tile - 1) / tile) : (totalCols + tile - 1) / tile
     let tilesPerImage = (hw + tile - 1) / tile
+    // Output-channel blocks: enough tasks for every thread, blocks of ≥ 64 channels.
+    var oBlocks = 1
+    if colTiles < 2 * threads { oBlocks = max(1, min((2 * threads + colTiles - 1) / colTiles, s.outChannels / 64)) }
+    let oBlock = (s.outChannels + oBlocks - 1) / oBlocks
     let inImage = s.inChannels * s.height * s.width
     let outImage = s.outChannels * hw
 
-    pool.parallelFor(0..<(s.batch * tilesPerImage)) { tasks, worker in
+    pool.parallelFor(0..<(colTiles * oBlocks)) { tasks, worker in
         for task in tasks {
-            let n = task / tilesPerImage
-            let p0 = (task % tilesPerImage) * tile
-            let cols = min(tile, hw - p0)
-            let src = input + n * inImage
-            let dst = output + n * outImage + p0
-            var beta: Float = 0
-            if let bias {
-                for o in 0..<s.outChannels { (dst + o * hw).update(repeating: bias[o], count: cols) }
-                beta = 1
-            }
+            let ct = task / oBlocks
+            let o0 = (task % oBlocks) * oBlock
+            let oCount = min(oBlock, s.outChannels - o0)
+            if oCount <= 0 { continue }
+            let w = weight + o0 * kdim
             if direct {
-                GEMM.gemm(m: s.outChannels, n: cols, k: kdim, a: weight, lda: kdim,
-                          b: src + p0, ldb: hw, beta: beta, c: dst, ldc: hw)
+                let n = ct / tilesPerImage
+                let p0 = (ct % tilesPerImage) * tile
+                let cols = min(tile, hw - p0)
+                let dst = output + n * outImage + o0 * hw + p0
+                var beta: Float = 0
+                if let bias {
+                    for o in 0..<oCount { (dst + o * hw).update(repeating: bias[o0 + o], count: cols) }
+                    beta = 1
+                }
+                GEMM.gemm(m: oCount, n: cols, k: kdim, a: w, lda: kdim,
+                          b: input + n * inImage + p0, ldb: hw, beta: beta, c: dst, ldc: hw)
+                continue
+            }
+            let c0 = ct * tile
+            let cols = min(tile, totalCols - c0)
+            let firstImage = c0 / hw, lastImage = (c0 + cols - 1) / hw
+            let spans = firstImage != lastImage
+            let buf = pool.scratch(worker: worker, count: kdim * cols + (spans ? oCount * cols : 0))
+            // Unfold image by image into the column block.
+            var c = c0
+            while c < c0 + cols {
+                let n = c / hw, p = c - n * hw
+                let run = min(hw - p, c0 + cols - c)
+                im2colTile(input + n * inImage, s, p0: p, cols: run, into: buf + (c - c0), rowStride: cols)
+                c += run
+            }
+            if !spans {
+                let p0 = c0 - firstImage * hw
+                let dst = output + firstImage * outImage + o0 * hw + p0
+                var beta: Float = 0
+                if let bias {
+                    for o in 0..<oCount { (dst + o * hw).update(repeating: bias[o0 + o], count: cols) }
+                    beta = 1
+                }
+                GEMM.gemm(m: oCount, n: cols, k: kdim, a: w, lda: kdim, b: buf, ldb: cols, beta: beta, c: dst, ldc: hw)
             } else {
-                let buf = pool.scratch(worker: worker, count: kdim * cols)
-                im2colTile(src, s, p0: p0, cols: cols, into: buf)
-                GEMM.gemm(m: s.outChannels, n: cols, k: kdim, a: weight, lda: kdim,
-                          b: buf, ldb: cols, beta: beta, c: dst, ldc: hw)
+                let tmp = buf + kdim * cols
+                GEMM.gemm(m: oCount, n: cols, k: kdim, a: w, lda: kdim, b: buf, ldb: cols, beta: 0, c: tmp, ldc: cols)
+                var c = c0
+                while c < c0 + cols {
+                    let n = c / hw, p = c - n * hw
+                    let run = min(hw - p, c0 + cols - c)
+                    for o in 0..<oCount {
+                        let src = tmp + o * cols + (c - c0)
+                        let dst = output + n * outImage + (o0 + o) * hw + p
+                        if let bias {
+                            let b = bias[o0 + o]
+                            for j in 0..<run { dst[j] = src[j] + b }
+                        } else {
+                            dst.update(from: src, count: run)
+                        }
+                    }
+                    c += run
+                }
             }
         }
     }
 }
 
 /// Unfolds the input patches for output pixels [p0, p0 + cols) of one image into
-/// `buf` as a (C·kh·kw) × cols matrix; row (c, ky, kx), column = output pixel.
+/// `buf` as a (C·kh·kw) × cols matrix with `rowStride` floats between rows; row
+/// (c, ky, kx), column = output pixel.
 @inline(__always)
-func im2colTile(_ src: UnsafePointer<Float>, _ s: Conv2DShape, p0: Int, cols: Int, into buf: UnsafeMutablePointer<Float>) {
+func im2colTile(_ src: UnsafePointer<Float>, _ s: Conv2DShape, p0: Int, cols: Int, into buf: UnsafeMutablePointer<Float>,
+                rowStride: Int) {
     let wo = s.outWidth
     let stride = s.stride, padT = s.padding.top, padL = s.padding.left
     let H = s.height, W = s.width
@@ -114,7 +176,7 @@ func im2colTile(_ src: UnsafePointer<Float>, _ s: Conv2DShape, p0: Int, cols: In
         let plane = src + c * H * W
         for ky in 0..<s.kernelH {
             for kx in 0..<s.kernelW {
-                let dstRow = buf + row * cols
+                let dstRow = buf + row * rowStride
                 var p = p0
                 let pEnd = p0 + cols
                 while p < pEnd {

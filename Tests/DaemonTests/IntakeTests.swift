@@ -92,4 +92,24 @@ final class IntakeTests: XCTestCase {
         XCTAssertEqual(try String(contentsOf: daemon.outbox.appendingPathComponent("000002/job.yaml"), encoding: .utf8),
                        "---\nprompt: second\ncount: 2\n")
     }
+
+    /// A file being written in place (not renamed in) is left alone by rescans while it
+    /// keeps changing, and taken whole once closed.
+    func testFileStillBeingWrittenIsNotTakenHalfWritten() throws {
+        let daemon = try DaemonHarness(rescanInterval: 1)
+        try daemon.start()
+        let path = daemon.inbox.appendingPathComponent("slow.yaml").path
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        let parts = ["prompt: \"a slow", " writer", " who", " types", " in", " bursts", " over", " time", " and", " more\"\n", "seed: 3\n"]
+        for part in parts {
+            XCTAssertEqual(write(fd, part, part.utf8.count), part.utf8.count)
+            usleep(250_000)
+        }
+        close(fd)
+        daemon.waitUntil("slow.yaml taken") { daemon.results.count == 1 || !daemon.rejectedNames.isEmpty }
+        XCTAssertEqual(daemon.rejectedNames, [])
+        XCTAssertEqual(daemon.results.first?.result.prompt, "a slow writer who types in bursts over time and more")
+        XCTAssertEqual(daemon.stop(), 0)
+    }
 }

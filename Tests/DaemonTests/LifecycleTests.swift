@@ -129,26 +129,50 @@ final class LifecycleTests: XCTestCase {
     }
 
     /// 10,000 files dropped at once into a running (paused) daemon: all are queued, memory
-    /// stays bounded, and the queue survives a restart intact (journal replay).
+    /// stays bounded, and the queue survives a restart intact (journal replay). The daemon is
+    /// stopped (SIGSTOP) while the files arrive and extra close-after-write events push the
+    /// kernel's inotify queue past `max_queued_events`, so the overflow → rescan path runs.
     func testTenThousandFilesAreAllQueuedWithBoundedMemory() throws {
         let daemon = try DaemonHarness()
         let total = 10_000
         try daemon.start()
         XCTAssertEqual(try daemon.control(["pause"]).0, 0)
         let idleRSS = daemon.residentKiB ?? 0
-        for i in 0..<total {
+        guard let pid = daemon.process?.processIdentifier else { return XCTFail("not running") }
+        kill(pid, SIGSTOP)
+        func writeFile(_ path: String, _ text: String) {
             // Plain open/write/close: Foundation's Data.write costs milliseconds per file here.
-            let fd = open(daemon.inbox.appendingPathComponent(String(format: "bulk-%05d.yaml", i)).path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
             XCTAssertGreaterThanOrEqual(fd, 0)
-            let text = Array("prompt: bulk \(i)\n".utf8)
-            XCTAssertEqual(write(fd, text, text.count), text.count)
+            let bytes = Array(text.utf8)
+            XCTAssertEqual(write(fd, bytes, bytes.count), bytes.count)
             close(fd)
         }
+        for i in 0..<total {
+            writeFile(daemon.inbox.appendingPathComponent(String(format: "bulk-%05d.yaml", i)).path, "prompt: bulk \(i)\n")
+        }
+        let limit = Int((try? String(contentsOfFile: "/proc/sys/fs/inotify/max_queued_events", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        let forceOverflow = limit > 0 && limit <= 100_000
+        if forceOverflow {
+            // Ignored (.tmp) files written in place: each close is a distinct event, and the
+            // kernel merges identical ones, so distinct names push the queue past its limit.
+            for k in 0..<(limit - total + 100) {
+                writeFile(daemon.inbox.appendingPathComponent("pad-\(k).tmp").path, "x")
+            }
+        }
+        kill(pid, SIGCONT)
         daemon.waitUntil("all \(total) files taken in", limit: 600) {
-            daemon.names(daemon.inbox).isEmpty && daemon.names(daemon.state.appendingPathComponent("claimed")).isEmpty
+            daemon.names(daemon.inbox).allSatisfy { $0.hasSuffix(".tmp") }
+                && daemon.names(daemon.state.appendingPathComponent("claimed")).isEmpty
         }
         daemon.waitUntil("all \(total) jobs logged as queued") {
             daemon.log.components(separatedBy: " queued from bulk-").count - 1 == total
+        }
+        if forceOverflow {
+            XCTAssertTrue(daemon.log.contains("inotify queue overflowed; rescanning the inbox"))
+        } else {
+            print("max_queued_events is \(limit); the overflow was not forced")
         }
         let rss = daemon.residentKiB ?? 0
         XCTAssertLessThan(rss, 400 * 1024, "resident memory \(rss) KiB after 10,000 jobs (idle: \(idleRSS) KiB)")

@@ -58,6 +58,28 @@ final class RecoveryTests: XCTestCase {
         XCTAssertEqual(daemon.names(claimed), [])
     }
 
+    /// A leftover claim whose number is below numbers already journaled (its rejection failed
+    /// earlier, later claims went on) is renumbered before its jobs are journaled; a leftover
+    /// claim whose job is in the queue was journaled and is only removed.
+    func testLeftoverClaimsAreRenumberedOrRemoved() throws {
+        let daemon = try DaemonHarness()
+        let claimed = daemon.state.appendingPathComponent("claimed")
+        try FileManager.default.createDirectory(at: claimed, withIntermediateDirectories: true)
+        let queue = try JobQueue(stateDirectory: daemon.state, keepHistory: 100)
+        var first = try record(1, state: .queued, attempts: 0, prompt: "first")
+        first.state = .held
+        try queue.add([first, try record(3, state: .held, attempts: 0, prompt: "third")])
+        try "prompt: gap\n".write(to: claimed.appendingPathComponent("2~gap.yaml"), atomically: true, encoding: .utf8)
+        try "prompt: first\n".write(to: claimed.appendingPathComponent("1~first.yaml"), atomically: true, encoding: .utf8)
+        try daemon.start()
+        daemon.waitUntil("gap.yaml ran") { daemon.results.count == 1 }
+        XCTAssertEqual(daemon.stop(), 0)
+        XCTAssertEqual(daemon.results.first?.folder, "000004")
+        XCTAssertEqual(daemon.results.first?.result.source, "gap.yaml")
+        XCTAssertEqual(daemon.names(claimed), [])
+        XCTAssertEqual(daemon.startOrder, ["000004"], "the held jobs stay held; first.yaml is not queued twice")
+    }
+
     /// 20 runs, each killed with SIGKILL after a random delay while files arrive; then one
     /// clean run. Every file ends in exactly one place, no job completes twice, and every
     /// PNG in the outbox is whole.
@@ -75,7 +97,15 @@ final class RecoveryTests: XCTestCase {
             bad.append("r\(run)-bad.yaml")
             try daemon.start(waitReady: false)
             usleep(UInt32(rng.next() % 400_000))
-            if run % 2 == 0 { try daemon.drop("r\(run)-late.yaml", "prompt: late \(run)\n"); good["r\(run)-late.yaml"] = 1 }
+            if run % 2 == 0 {
+                try daemon.drop("r\(run)-late.yaml", "prompt: late \(run)\n")
+                good["r\(run)-late.yaml"] = 1
+            } else {
+                for k in 0..<8 {
+                    try daemon.drop("r\(run)-late-bad\(k).yaml", "prompt: late \(run)\nsteps: many\n")
+                    bad.append("r\(run)-late-bad\(k).yaml")
+                }
+            }
             usleep(UInt32(rng.next() % 200_000))
             XCTAssertEqual(daemon.stop(SIGKILL), 128 + SIGKILL)
         }
@@ -97,7 +127,9 @@ final class RecoveryTests: XCTestCase {
         }
         XCTAssertEqual(seen.count, expectedJobs)
         XCTAssertEqual(Set(daemon.rejectedNames), Set(bad))
-        for name in bad { XCTAssertEqual(daemon.rejectionReason(name), "\(name):2:8: field 'steps': expected a whole number from 1 to 150, got \"many\"") }
+        for name in bad {
+            XCTAssertEqual(daemon.rejectionReason(name), "\(name):2:8: field 'steps': expected a whole number from 1 to 150, got \"many\"")
+        }
         XCTAssertEqual(daemon.names(daemon.inbox), [])
         XCTAssertEqual(daemon.names(daemon.state.appendingPathComponent("claimed")), [])
         // No job completed twice: one "done"/"failed" line at most per job across all runs.

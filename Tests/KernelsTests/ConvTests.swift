@@ -32,6 +32,9 @@ final class ConvTests: XCTestCase {
             Case(n: 1, c: 2, h: 4, w: 4, o: 2, k: 3, stride: 1, pad: .symmetric(0)),
             Case(n: 1, c: 2, h: 3, w: 3, o: 2, k: 3, stride: 1, pad: .symmetric(2)),
             Case(n: 2, c: 16, h: 40, w: 37, o: 12, k: 3, stride: 1, pad: .symmetric(1)),   // many tiles, row-crossing tiles
+            Case(n: 2, c: 3, h: 40, w: 37, o: 5, k: 1, stride: 1, pad: .symmetric(0)),     // 1×1 direct, several tiles per image
+            Case(n: 3, c: 8, h: 5, w: 5, o: 130, k: 3, stride: 1, pad: .symmetric(1)),     // split by output channels, tile spans images
+            Case(n: 2, c: 4, h: 6, w: 6, o: 131, k: 1, stride: 1, pad: .symmetric(0)),     // 1×1 direct split by output channels
         ]
         for pool in testPools {
             for cs in cases {

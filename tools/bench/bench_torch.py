@@ -7,18 +7,22 @@
 
 Random weights of the real SD 1.5 shapes (configs in sd15_configs.py; nothing downloaded),
 float32, torch.set_num_threads(2) unless --threads says otherwise, inference_mode.
-Prints one JSON line:
-  seconds_per_eval  mean wall time of the --iters timed evaluations, after --warmup ones
-  seconds_min       the fastest of them
-  gflops            achieved: flops / seconds_per_eval / 1e9
-  flops             per evaluation, counted once with torch.utils.flop_counter.FlopCounterMode
-                    (matmul, conv, attention; a multiply-add counts as 2 FLOPs; norms,
-                    activations and other element-wise work are not counted)
-  peak_rss_mb       getrusage(RUSAGE_SELF).ru_maxrss at the end (weights + activations +
-                    the interpreter), in MiB
+Options and defaults follow diffusion-bench: --batch (2 for unet and text = cond + uncond,
+1 for vae), --warmup 1, --iterations 2. Prints one JSON line with diffusion-bench's fields:
+  seconds_per_eval       mean wall time of the timed evaluations
+  best_seconds_per_eval  the fastest of them
+  cpu_seconds_per_eval   mean process CPU time (all threads) per evaluation
+  gflop_per_eval         counted once with torch.utils.flop_counter.FlopCounterMode (matmul,
+                         conv, attention; a multiply-add counts as 2 FLOPs; norms, activations
+                         and other element-wise work are not counted)
+  gflops                 achieved: gflop_per_eval / seconds_per_eval
+  gflops_per_cpu_s       gflop_per_eval / cpu_seconds_per_eval: less sensitive to other
+                         processes on the cores than wall time
+  peak_rss_mb            getrusage(RUSAGE_SELF).ru_maxrss at the end (weights, activations,
+                         the interpreter), in MiB
 Inputs: unet — latents (batch, 4, size/8, size/8), timestep 500, encoder states
 (batch, 77, 768); vae — latents (batch, 4, size/8, size/8) → image (batch, 3, size, size);
-text — token ids (batch, 77). Defaults: batch 2 for unet (cond + uncond), 1 otherwise.
+text — token ids (batch, 77).
 Tested with torch 2.15.0, diffusers 0.42.1, transformers 5.24.0 (CPU).
 """
 
@@ -69,12 +73,12 @@ def main():
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--iterations", "--iters", dest="iterations", type=int, default=2)
     ap.add_argument("--json", action="store_true", help="accepted for parity; output is JSON")
     args = ap.parse_args()
-    if args.size % 8 != 0:
-        raise SystemExit("--size must be a multiple of 8")
-    batch = args.batch or (2 if args.component == "unet" else 1)
+    if args.size % 8 != 0 or args.iterations < 1 or args.warmup < 0:
+        raise SystemExit("--size must be a multiple of 8, --iterations ≥ 1, --warmup ≥ 0")
+    batch = args.batch or (1 if args.component == "vae" else 2)
     torch.set_num_threads(args.threads)
 
     with torch.inference_mode():
@@ -82,23 +86,29 @@ def main():
         weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         for _ in range(args.warmup):
             forward()
-        times = []
-        for _ in range(args.iters):
-            start = time.perf_counter()
+        times, cpu = [], 0.0
+        for _ in range(args.iterations):
+            start, start_cpu = time.perf_counter(), time.process_time()
             forward()
             times.append(time.perf_counter() - start)
+            cpu += time.process_time() - start_cpu
         counter = FlopCounterMode(display=False)
         with counter:
             forward()
-        flops = counter.get_total_flops()
+        gflop = counter.get_total_flops() / 1e9
 
     seconds = sum(times) / len(times)
+    cpu_seconds = cpu / len(times)
     print(json.dumps({
-        "engine": "pytorch", "bench": args.component, "shapes": args.shapes,
-        "size": None if args.component == "text" else args.size, "batch": batch, "threads": args.threads, "dtype": "float32",
-        "seconds_per_eval": round(seconds, 4), "seconds_min": round(min(times), 4),
-        "times": [round(t, 4) for t in times],
-        "flops": flops, "gflops": round(flops / seconds / 1e9, 2),
+        "engine": "pytorch",
+        "bench": "vae_decode" if args.component == "vae" else args.component,
+        "shapes": args.shapes, "size": None if args.component == "text" else args.size,
+        "batch": batch, "threads": args.threads, "dtype": "float32",
+        "iterations": args.iterations, "times": [round(t, 4) for t in times],
+        "seconds_per_eval": round(seconds, 4), "best_seconds_per_eval": round(min(times), 4),
+        "cpu_seconds_per_eval": round(cpu_seconds, 4),
+        "gflop_per_eval": round(gflop, 3), "gflops": round(gflop / seconds, 2),
+        "gflops_per_cpu_s": round(gflop / cpu_seconds, 2),
         "weights_mb": round(weight_bytes / 2**20, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "torch": torch.__version__, "machine": platform.machine(),

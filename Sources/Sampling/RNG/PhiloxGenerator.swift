@@ -1,31 +1,33 @@
-/// Port of AUTOMATIC1111's `modules/rng_philox.py`, which reproduces
-/// `torch.randn(..., device="cuda")` from `torch.manual_seed(seed)` on the CPU:
-/// Philox 4x32-10 keyed by the 64-bit seed, counter `(offset, 0, index, 0)`, one Box–Muller
-/// value per counter from the first two output words, computed in double and rounded to
-/// float like the numpy reference does. Every `fillNormal` call advances `offset` by one,
-/// as A1111's `Generator.randn` does.
+/// torch's CUDA generator: `torch.randn(n, device="cuda", generator=g)` after
+/// `g.manual_seed(seed)` (AUTOMATIC1111's default seeds), reproduced bit for bit on the CPU.
 ///
-/// Bit-exact to A1111's algorithm; against real `torch.randn(device="cuda")` (H100,
-/// torch 2.11) the values agree to about 1e-6 relative, including consecutive calls, but not
-/// bit for bit: CUDA evaluates Box–Muller with its float intrinsics.
+/// ATen's `normal_kernel` (aten/src/ATen/native/cuda/DistributionTemplates.h) launches
+/// `distribution_elementwise_grid_stride_kernel` with `curand_normal4`: thread `idx` does
+/// `curand_init(seed, idx, offset)`, i.e. Philox 4x32-10 keyed by the seed with counter
+/// `(offset / 4, 0, idx, 0)`, and element `idx` receives the first of the four values,
+/// `_curand_box_muller(x0, x1).x` (the sine branch; see `PhiloxCUDAMath`). Each call
+/// advances the generator's Philox offset by 4 (`curand4_engine_calls`), one counter step.
+///
+/// Exact while `n` does not exceed the launch's thread count (256 x blocks, 1056 blocks on an
+/// H100: n <= 270,336, e.g. every latent up to 1024x1024); beyond it CUDA hands threads the
+/// cos and second-pair values in a grid-stride layout that depends on the GPU's SM count,
+/// which this generator does not model (it continues with one counter per element, as
+/// AUTOMATIC1111's `rng_philox.py` does).
 public final class PhiloxGenerator: NoiseGenerator {
     public let seed: UInt64
-    /// Number of `fillNormal` calls so far (the first counter word).
+    /// Number of `fillNormal` calls so far (the first counter word: Philox offset / 4).
     public private(set) var offset: UInt32 = 0
 
     private static let multiplier0: UInt32 = 0xD251_1F53
     private static let multiplier1: UInt32 = 0xCD9E_8D57
     private static let weyl0: UInt32 = 0x9E37_79B9
     private static let weyl1: UInt32 = 0xBB67_AE85
-    // float32(2.3283064e-10) and float32(2.3283064e-10 * 6.2831855), widened to double.
-    private static let twoPow32Inverse = Double(Float(2.3283064e-10))
-    private static let twoPow32InverseTwoPi = Double(Float(2.3283064e-10 * 6.2831855))
 
     public init(seed: UInt64) {
         self.seed = seed
     }
 
-    /// Philox 4x32 with 10 rounds; returns the first two output words.
+    /// Philox 4x32 with 10 rounds (Salmon et al. 2011); returns the first two output words.
     static func philox(counter: (UInt32, UInt32, UInt32, UInt32), key: UInt64) -> (UInt32, UInt32) {
         var (c0, c1, c2, c3) = counter
         var k0 = UInt32(truncatingIfNeeded: key)
@@ -50,17 +52,8 @@ public final class PhiloxGenerator: NoiseGenerator {
     public func fillNormal(_ out: UnsafeMutableBufferPointer<Float>) {
         for i in 0..<out.count {
             let (x, y) = Self.philox(counter: (offset, 0, UInt32(truncatingIfNeeded: i), 0), key: seed)
-            let u = Double(x) * Self.twoPow32Inverse + Self.twoPow32Inverse / 2
-            let v = Double(y) * Self.twoPow32InverseTwoPi + Self.twoPow32InverseTwoPi / 2
-            let radius = (-2.0 * log(u)).squareRoot()
-            out[i] = Float(radius * sin(v))
+            out[i] = PhiloxCUDAMath.boxMullerSine(x, y)
         }
         offset &+= 1
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
