@@ -5,6 +5,7 @@
 #                        on the built-in model with a local spool (etc/diffusiond.yaml)
 #   make install         PREFIX=/usr/local by default; DESTDIR= for staging a package
 #   make lint            man pages (mandoc) and systemd units (systemd-analyze)
+#   make install-check   stage an install (PREFIX=/usr) in a temp DESTDIR and run the daemon from it
 
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
@@ -29,12 +30,12 @@ MODEL     = models/shapes
 # Exposure score (×10) that `make lint` accepts from systemd-analyze security.
 SECURITY_THRESHOLD = 30
 
-.PHONY: all build test run install uninstall lint lint-man lint-units help
+.PHONY: all build test run install install-check uninstall lint lint-man lint-units help
 
 all: build
 
 help:
-	@sed -n '2,8s/^# \{0,1\}//p' Makefile
+	@sed -n '2,9s/^# \{0,1\}//p' Makefile
 
 build:
 	$(SWIFT) build -c release
@@ -90,6 +91,30 @@ install: build
 		echo "install: WARNING: $(MODEL) is missing; the built-in model is not installed" >&2; \
 	fi
 	@echo "installed under $(DESTDIR)$(PREFIX); on the target run: systemd-sysusers; systemd-tmpfiles --create; systemctl daemon-reload; systemctl enable --now diffusiond"
+
+# The staged tree must be complete: the installed diffusiond starts from the installed
+# config (spool and socket moved into the temp dir) and answers the installed diffusionctl.
+install-check:
+	@tmp="$$(mktemp -d)"; pid=; trap '[ -z "$$pid" ] || kill $$pid 2>/dev/null; rm -rf "$$tmp"' EXIT; set -e; \
+	$(MAKE) --no-print-directory install DESTDIR="$$tmp/root" PREFIX=/usr >/dev/null; \
+	for f in usr/bin/diffusiond usr/bin/diffusionctl usr/bin/diffusion-bench \
+	         usr/share/man/man1/diffusionctl.1 usr/share/man/man5/diffusiond.yaml.5 \
+	         usr/share/man/man5/diffusion-job.5 usr/share/man/man8/diffusiond.8 \
+	         usr/lib/systemd/system/diffusiond.service usr/lib/systemd/system/diffusiond.socket \
+	         usr/lib/sysusers.d/diffusiond.conf usr/lib/tmpfiles.d/diffusiond.conf \
+	         etc/diffusiond/diffusiond.yaml; do \
+		test -e "$$tmp/root/$$f" || { echo "install-check: missing $$f"; exit 1; }; \
+	done; \
+	"$$tmp/root/usr/bin/diffusiond" --config "$$tmp/root/etc/diffusiond/diffusiond.yaml" \
+		--inbox "$$tmp/spool/inbox" --outbox "$$tmp/spool/outbox" --state "$$tmp/spool/state" \
+		--socket "$$tmp/run/control.sock" 2>"$$tmp/daemon.log" & pid=$$!; \
+	for i in $$(seq 1 100); do \
+		DIFFUSIOND_SOCKET="$$tmp/run/control.sock" "$$tmp/root/usr/bin/diffusionctl" status >/dev/null 2>&1 && break; \
+		sleep 0.1; \
+	done; \
+	DIFFUSIOND_SOCKET="$$tmp/run/control.sock" "$$tmp/root/usr/bin/diffusionctl" status; \
+	kill -TERM $$pid; wait $$pid; pid=; \
+	echo "install-check: the staged tree is complete and its daemon runs"
 
 uninstall:
 	for p in $(PROGRAMS); do rm -f "$(DESTDIR)$(BINDIR)/$$p"; done

@@ -10,6 +10,8 @@ final class InTestQueue: ControlHandler, @unchecked Sendable {
     private let lock = NSLock()
     private var jobs: [JobInfo] = []
     private(set) var paused = false
+    /// Inbox reported by `status` (where `diffusionctl submit` copies to).
+    var inbox = "/spool/inbox"
     private(set) var log: [String] = []
     private var sequence = 0
 
@@ -50,7 +52,7 @@ final class InTestQueue: ControlHandler, @unchecked Sendable {
         for job in jobs { counts[job.state.rawValue, default: 0] += 1 }
         return DaemonStatus(version: "test", pid: getpid(), uid: geteuid(), paused: paused,
                             running: jobs.first { $0.state == .running }, counts: counts,
-                            inbox: "/spool/inbox", outbox: "/spool/outbox", uptime: 1, loadedModel: nil)
+                            inbox: inbox, outbox: "/spool/outbox", uptime: 1, loadedModel: nil)
     }
 
     func list(all: Bool) throws -> [JobInfo] {

@@ -72,4 +72,24 @@ final class PermissionTests: XCTestCase {
         XCTAssertEqual(status, 69)
         XCTAssertTrue(err.contains("not running") && err.contains(absent), err)
     }
+
+    func testSubmitIntoAnInboxOfAnotherGroupExits77NamingIt() throws {
+        let f = try XCTUnwrap(fixture)
+        let ctl = try ExecutableRunner.executable("diffusionctl")
+        grantGroup(f)
+        let inbox = f.directory + "/inbox"
+        XCTAssertEqual(mkdir(inbox, 0o770), 0)
+        f.queue.inbox = inbox
+        let job = f.directory + "/job.yaml"
+        try Data("prompt: x\n".utf8).write(to: URL(fileURLWithPath: job))
+        XCTAssertEqual(chmod(job, 0o644), 0)
+        let (status, _, err) = try ExecutableRunner.run(ctl, ["--socket", f.socketPath, "submit", job], asUID: nobody)
+        XCTAssertEqual(status, 77, err)
+        XCTAssertTrue(err.contains(inbox) && err.contains("join the group 'root'"), err)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: inbox), [], "nothing is left in the inbox")
+        // Root may: the file arrives under its own name.
+        let (rootStatus, rootOut, rootErr) = try ExecutableRunner.run(ctl, ["--socket", f.socketPath, "submit", job])
+        XCTAssertEqual(rootStatus, 0, rootErr)
+        XCTAssertTrue(rootOut.contains(inbox + "/job.yaml"), rootOut)
+    }
 }

@@ -23,9 +23,9 @@ public protocol ControlHandler: AnyObject {
     func show(id: String) throws -> JobInfo
     /// Cancels a queued, held or running job (a running one stops between steps).
     func cancel(id: String, caller: UInt32) throws -> JobInfo
-    /// Holds a queued job.
+    /// Holds a queued job (holding a held job may succeed without change).
     func hold(id: String, caller: UInt32) throws -> JobInfo
-    /// Releases a held job back to `queued`.
+    /// Releases a held job back to `queued` (releasing a queued job may succeed without change).
     func release(id: String, caller: UInt32) throws -> JobInfo
     /// Sets the priority (already checked to be in 0…100) of a queued or held job.
     func setPriority(id: String, priority: Int, caller: UInt32) throws -> JobInfo
