@@ -1,0 +1,128 @@
+import Evaluation
+import Foundation
+import Pipeline
+import Sampling
+
+/// `diffusion-bench adherence [options]`: generates images for held-out captions of the
+/// built-in model's generator (SceneSampler, seeds from `SceneSampler.heldOutSeedBase`,
+/// never used in training) with `TextToImagePipeline`, scores each with the
+/// `AdherenceEvaluator`, and prints a JSON summary on stdout.
+///
+/// Options:
+///   --model DIR        model folder (default models/shapes)
+///   --count N          number of captions (default 200)
+///   --steps N          denoising steps (default 25)
+///   --guidance G       classifier-free guidance scale (default 5)
+///   --sampler NAME     sampler (default euler)
+///   --threads N        cores for the engine (default: all active)
+///   --save DIR         also write every generated image as DIR/image-NNN.ppm + captions.json
+///   --images DIR       score DIR/captions.json ([{"file", "caption"}]) and its PPM images
+///                      instead of generating (e.g. images made by diffusers with
+///                      tools/train/generate_eval.py)
+/// Image i of a run uses seed i. Exit status 0, or 64 for bad options.
+func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
+    var options = AdherenceOptions()
+    do {
+        options = try AdherenceOptions.parse(args)
+    } catch let error as AdherenceOptions.UsageError {
+        FileHandle.standardError.write(Data("<3>diffusion-bench adherence: \(error.message)\n".utf8))
+        return 64
+    }
+    var items: [(caption: String, image: RGBImage)] = []
+    let started = Date()
+    if let dir = options.imagesDirectory {
+        struct Entry: Decodable { var file: String; var caption: String }
+        let listURL = dir.appendingPathComponent("captions.json")
+        let entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: listURL))
+        for e in entries.prefix(options.count) {
+            items.append((e.caption, try PPM.read(dir.appendingPathComponent(e.file))))
+        }
+    } else {
+        let pipeline = try TextToImagePipeline(modelDirectory: options.model, threads: options.threads)
+        var saved: [[String: String]] = []
+        if let save = options.saveDirectory {
+            try FileManager.default.createDirectory(at: save, withIntermediateDirectories: true)
+        }
+        for i in 0..<options.count {
+            let caption = SceneSampler.scene(seed: SceneSampler.heldOutSeedBase + UInt64(i)).caption
+            let request = GenerationRequest(prompt: caption, width: 64, height: 64, steps: options.steps,
+                                            sampler: options.sampler, guidance: options.guidance, seed: UInt64(i))
+            let image = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+            items.append((caption, image))
+            if let save = options.saveDirectory {
+                let name = String(format: "image-%03d.ppm", i)
+                try PPM.encode(image).write(to: save.appendingPathComponent(name))
+                saved.append(["file": name, "caption": caption, "seed": String(i)])
+            }
+            FileHandle.standardError.write(Data("<7>adherence: \(i + 1)/\(options.count)\n".utf8))
+        }
+        if let save = options.saveDirectory {
+            let data = try JSONSerialization.data(withJSONObject: saved, options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: save.appendingPathComponent("captions.json"))
+        }
+    }
+    let summary = try AdherenceSummary(items: items, evaluator: AdherenceEvaluator())
+    var json = summary.json
+    json["seconds"] = Date().timeIntervalSince(started)
+    json["source"] = options.imagesDirectory.map { "images:" + $0.path } ?? "pipeline:" + options.model.path
+    if options.imagesDirectory == nil {
+        json["steps"] = options.steps
+        json["guidance"] = Double(options.guidance)
+        json["sampler"] = options.sampler.rawValue
+    }
+    let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+    return 0
+}
+
+/// Command-line options of `diffusion-bench adherence`.
+struct AdherenceOptions {
+    struct UsageError: Error { var message: String }
+
+    var model = URL(fileURLWithPath: "models/shapes")
+    var count = 200
+    var steps = 25
+    var guidance: Float = 5
+    var sampler = SamplerKind.euler
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var saveDirectory: URL?
+    var imagesDirectory: URL?
+
+    static func parse(_ args: [String]) throws -> AdherenceOptions {
+        var o = AdherenceOptions()
+        var i = 0
+        func value(_ name: String) throws -> String {
+            i += 1
+            guard i < args.count else { throw UsageError(message: "\(name) needs a value") }
+            return args[i]
+        }
+        func positive(_ name: String) throws -> Int {
+            let v = try value(name)
+            guard let n = Int(v), n > 0 else { throw UsageError(message: "\(name) wants a positive integer, got \"\(v)\"") }
+            return n
+        }
+        while i < args.count {
+            switch args[i] {
+            case "--model": o.model = URL(fileURLWithPath: try value("--model"))
+            case "--count": o.count = try positive("--count")
+            case "--steps": o.steps = try positive("--steps")
+            case "--threads": o.threads = try positive("--threads")
+            case "--guidance":
+                let v = try value("--guidance")
+                guard let g = Float(v), g >= 0 else { throw UsageError(message: "--guidance wants a number ≥ 0, got \"\(v)\"") }
+                o.guidance = g
+            case "--sampler":
+                let v = try value("--sampler")
+                guard let s = SamplerKind(rawValue: v) else {
+                    throw UsageError(message: "unknown sampler \"\(v)\"; one of \(SamplerKind.validNames)")
+                }
+                o.sampler = s
+            case "--save": o.saveDirectory = URL(fileURLWithPath: try value("--save"))
+            case "--images": o.imagesDirectory = URL(fileURLWithPath: try value("--images"))
+            default: throw UsageError(message: "unknown option \"\(args[i])\"")
+            }
+            i += 1
+        }
+        return o
+    }
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Generates held-out adherence images with diffusers from a model folder, for the
+Swift evaluator (`diffusion-bench adherence --images DIR`).
+
+    python3 tools/train/generate_eval.py --model models/shapes --out /tmp/eval --count 200
+
+Writes DIR/captions.json ([{"file", "caption", "seed"}]) and one binary PPM (P6) per
+image. Captions are the training generator's (shapes_data.py) with held-out seeds
+HELDOUT_SEED_BASE + i, the same ones the benchmark draws in Swift. Image i uses the
+torch CPU generator seeded with i.
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shapes_data  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="models/shapes")
+    p.add_argument("--out", required=True)
+    p.add_argument("--count", type=int, default=200)
+    p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--guidance", type=float, default=5.0)
+    p.add_argument("--batch", type=int, default=20)
+    args = p.parse_args()
+    from diffusers import StableDiffusionPipeline
+    pipe = StableDiffusionPipeline.from_pretrained(args.model, safety_checker=None, torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    os.makedirs(args.out, exist_ok=True)
+    records = []
+    for start in range(0, args.count, args.batch):
+        n = min(args.batch, args.count - start)
+        caps = [shapes_data.sample_scene(shapes_data.HELDOUT_SEED_BASE + i)["caption"] for i in range(start, start + n)]
+        gens = [torch.Generator("cpu").manual_seed(i) for i in range(start, start + n)]
+        imgs = pipe(caps, height=64, width=64, num_inference_steps=args.steps, guidance_scale=args.guidance,
+                    generator=gens, output_type="np").images
+        for k, img in enumerate(imgs):
+            i = start + k
+            name = f"image-{i:03d}.ppm"
+            data = (img * 255).round().clip(0, 255).astype("uint8")
+            with open(os.path.join(args.out, name), "wb") as f:
+                f.write(b"P6\n64 64\n255\n" + data.tobytes())
+            records.append({"file": name, "caption": caps[k], "seed": i})
+        print(f"{start + n}/{args.count}", flush=True)
+    with open(os.path.join(args.out, "captions.json"), "w") as f:
+        json.dump(records, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""Trains diffusiond's built-in `shapes` model: a complete Stable-Diffusion-layout
+model (AutoencoderKL, CLIPTextModel with its own vocabulary, UNet2DConditionModel,
+EulerDiscreteScheduler config) on scenes this tool renders itself (shapes_data.py).
+
+    python3 tools/train/train.py --work tools/train/runs/shapes --out models/shapes
+
+Phases, in order, each resumable from <work>/checkpoint.pt (rerun the same command
+to continue; --max-minutes stops cleanly with a checkpoint so it can run in parts):
+  1. tokenizer: vocab.json / merges.txt (clip_vocab.py), checked with transformers.
+  2. vae: reconstruction (L1 + MSE) + small KL on rendered 64x64 images.
+  3. latents: encode the scene pool; latent scaling factor = 1 / std.
+  4. unet: text encoder + UNet jointly, epsilon-prediction MSE with min-SNR-5
+     weighting (Hang et al. 2023), 10% empty captions for classifier-free guidance,
+     EMA of the weights for sampling.
+  5. export: StableDiffusionPipeline.save_pretrained in fp16 + a sample grid.
+Logs: <work>/train.log (phase, step, loss, seconds) and stdout.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clip_vocab  # noqa: E402
+import shapes_data  # noqa: E402
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", required=True, help="folder for checkpoint, log, samples")
+    p.add_argument("--out", required=True, help="diffusers model folder to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--pool", type=int, default=40000, help="rendered training scenes")
+    p.add_argument("--vae-steps", type=int, default=1500)
+    p.add_argument("--vae-batch", type=int, default=16)
+    p.add_argument("--vae-lr", type=float, default=1e-3)
+    p.add_argument("--unet-steps", type=int, default=8000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--cfg-drop", type=float, default=0.1)
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this long; 0 = no limit")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--samples", type=int, default=16, help="held-out captions in the sample grid")
+    return p.parse_args()
+
+
+# ---------------------------------------------------------------- model configs
+# Architecture lives here only; the exported config.json files carry it to diffusers
+# and to diffusiond (which never hard-codes it).
+
+VAE_CONFIG = dict(
+    in_channels=3, out_channels=3, latent_channels=4, sample_size=64,
+    down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+    block_out_channels=(32, 64, 64), layers_per_block=1, norm_num_groups=32, act_fn="silu",
+)  # 64x64x3 <-> 16x16x4: two downsamplings
+
+TEXT_CONFIG = dict(
+    hidden_size=128, intermediate_size=512, num_hidden_layers=3, num_attention_heads=4,
+    max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=128,
+)
+
+UNET_CONFIG = dict(
+    sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+    block_out_channels=(64, 128, 128),
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    cross_attention_dim=128, attention_head_dim=4, norm_num_groups=32,
+)  # attention_head_dim is the number of heads (diffusers' legacy naming)
+
+# Stable Diffusion 1.x's noise schedule (scaled_linear, 0.00085..0.012, 1000 steps).
+SCHEDULER_CONFIG = dict(
+    num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+    prediction_type="epsilon", steps_offset=1, timestep_spacing="leading",
+)
+
+
+def log(work, *fields):
+    line = " ".join(str(f) for f in fields)
+    print(line, flush=True)
+    with open(os.path.join(work, "train.log"), "a") as f:
+        f.write(line + "\n")
+
+
+def pick_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_models(vocab_size, ids):
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+    vae = AutoencoderKL(**VAE_CONFIG)
+    te = CLIPTextModel(CLIPTextConfig(vocab_size=vocab_size, bos_token_id=ids["bos"],
+                                      eos_token_id=ids["eos"], pad_token_id=ids["eos"], **TEXT_CONFIG))
+    unet = UNet2DConditionModel(**UNET_CONFIG)
+    return vae, te, unet
+
+
+def batch_rng(seed, phase, step):
+    """A generator that depends only on (seed, phase, step): resuming replays the same batches."""
+    g = torch.Generator()
+    g.manual_seed((seed * 1_000_003 + phase * 10_000_019 + step) & 0x7FFF_FFFF_FFFF_FFFF)
+    return g
+
+
+def to_device(t, device):
+    """Host tensor -> device without a synchronizing copy (pinned, non-blocking) on CUDA."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t
+
+
+def lr_at(step, total, peak, warmup=200):
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def main():
+    args = parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    started = time.time()
+    deadline = started + args.max_minutes * 60 if args.max_minutes else float("inf")
+    log(args.work, "# start", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "device", device,
+        "torch", torch.__version__, "threads", torch.get_num_threads(), "args", json.dumps(vars(args)))
+
+    # 1. tokenizer
+    tok_dir = os.path.join(args.work, "tokenizer")
+    vocab = clip_vocab.write_tokenizer(tok_dir, shapes_data.WORDS + [","])
+    ids = {"bos": vocab["<|startoftext|>"], "eos": vocab["<|endoftext|>"]}
+    t0 = time.time()
+    scenes = [shapes_data.sample_scene(shapes_data.TRAIN_SEED_BASE + i) for i in range(args.pool)]
+    captions = [s["caption"] for s in scenes]
+    tokenizer = clip_vocab.check_tokenizer(tok_dir, shapes_data.WORDS, captions[:2000])
+    images = torch.from_numpy(np.stack([shapes_data.render(s) for s in scenes])).permute(0, 3, 1, 2).contiguous()
+    tokens = tokenizer(captions, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    empty = tokenizer([""], padding="max_length", max_length=77, return_tensors="pt").input_ids
+    log(args.work, "# data", args.pool, "scenes rendered and tokenized in", f"{time.time() - t0:.1f}s")
+    images, tokens, empty = images.to(device), tokens.to(device), empty.to(device)
+
+    torch.manual_seed(args.seed)
+    vae, te, unet = build_models(len(vocab), ids)
+    for name, m in (("vae", vae), ("text_encoder", te), ("unet", unet)):
+        log(args.work, "# params", name, sum(p.numel() for p in m.parameters()))
+    vae.to(device), te.to(device), unet.to(device)
+    opt_vae = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
+    params = list(te.parameters()) + list(unet.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    ema_te, ema_unet = None, None
+    state = dict(phase="vae", step=0, scaling=None, elapsed=0.0)
+    latent_stats = None
+
+    ckpt_path = os.path.join(args.work, "checkpoint.pt")
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        vae.load_state_dict(ck["vae"]), te.load_state_dict(ck["te"]), unet.load_state_dict(ck["unet"])
+        opt_vae.load_state_dict(ck["opt_vae"]), opt.load_state_dict(ck["opt"])
+        ema_te, ema_unet, state = ck["ema_te"], ck["ema_unet"], ck["state"]
+        log(args.work, "# resumed", json.dumps(state))
+    elapsed0 = state["elapsed"]
+
+    def save_checkpoint():
+        state["elapsed"] = elapsed0 + time.time() - started
+        ck = dict(vae=vae.state_dict(), te=te.state_dict(), unet=unet.state_dict(),
+                  opt_vae=opt_vae.state_dict(), opt=opt.state_dict(),
+                  ema_te=ema_te, ema_unet=ema_unet, state=state)
+        torch.save(ck, ckpt_path + ".tmp")
+        os.replace(ckpt_path + ".tmp", ckpt_path)
+
+    def out_of_time():
+        if time.time() < deadline:
+            return False
+        save_checkpoint()
+        log(args.work, "# stopping at --max-minutes", json.dumps(state), "rerun the same command to continue")
+        return True
+
+    # 2. VAE
+    if state["phase"] == "vae":
+        vae.train()
+        t_phase, acc = time.time(), 0.0
+        while state["step"] < args.vae_steps:
+            step = state["step"]
+            g = batch_rng(args.seed, 1, step)
+            idx = to_device(torch.randint(0, args.pool, (args.vae_batch,), generator=g), device)
+            x = images[idx].float() / 127.5 - 1
+            for group in opt_vae.param_groups:
+                group["lr"] = lr_at(step, args.vae_steps, args.vae_lr, warmup=100)
+            post = vae.encode(x).latent_dist
+            z = post.mean + post.std * to_device(torch.randn(post.mean.shape, generator=g), device)
+            rec = vae.decode(z).sample
+            kl = post.kl().mean()
+            loss = F.l1_loss(rec, x) + F.mse_loss(rec, x) + 1e-6 * kl
+            opt_vae.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+            opt_vae.step()
+            acc += loss.detach()
+            state["step"] = step + 1
+            if state["step"] % args.log_every == 0:
+                per = (time.time() - t_phase) / args.log_every
+                log(args.work, "vae", state["step"], f"{acc.item() / args.log_every:.5f}", f"kl={kl.item():.1f}", f"{per:.3f}s/step")
+                acc, t_phase = 0.0, time.time()
+            if state["step"] % args.checkpoint_every == 0:
+                save_checkpoint()
+            if out_of_time():
+                return 0
+        state.update(phase="latents", step=0)
+        save_checkpoint()
+
+    # 3. latents of the whole pool (posterior mean and std), and the scaling factor
+    vae.eval()
+    with torch.no_grad():
+        means, stds, err = [], [], 0.0
+        for i in range(0, args.pool, 500):
+            x = images[i:i + 500].float() / 127.5 - 1
+            post = vae.encode(x).latent_dist
+            means.append(post.mean), stds.append(post.std)
+            if i < 2000:
+                err += (vae.decode(post.mean).sample.clamp(-1, 1) - x).abs().mean().item() * 127.5 / 4
+        mean, std = torch.cat(means), torch.cat(stds)
+        scaling = float(1.0 / mean.std())
+    latent_stats = (mean, std)
+    log(args.work, "# latents", tuple(mean.shape), "scaling_factor", f"{scaling:.5f}",
+        "vae mean abs error (0-255)", f"{err:.2f}")
+    if state["phase"] == "latents":
+        state.update(phase="unet", step=0)
+
+    # 4. text encoder + UNet
+    from diffusers import DDPMScheduler
+    sched = DDPMScheduler(**{k: v for k, v in SCHEDULER_CONFIG.items() if k != "timestep_spacing"})
+    alphas_cumprod = sched.alphas_cumprod.to(device)
+    if ema_te is None:
+        ema_te = {k: v.detach().clone() for k, v in te.state_dict().items()}
+        ema_unet = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    if state["phase"] == "unet":
+        te.train(), unet.train()
+        t_phase, acc = time.time(), 0.0
+        while state["step"] < args.unet_steps:
+            step = state["step"]
+            g = batch_rng(args.seed, 2, step)
+            idx = to_device(torch.randint(0, args.pool, (args.batch,), generator=g), device)
+            eps_latent = to_device(torch.randn((args.batch, 4, 16, 16), generator=g), device)
+            x0 = (mean[idx] + std[idx] * eps_latent) * scaling
+            ids_b = tokens[idx].clone()
+            drop = to_device(torch.rand(args.batch, generator=g) < args.cfg_drop, device)
+            ids_b = torch.where(drop[:, None], empty, ids_b)
+            t = to_device(torch.randint(0, 1000, (args.batch,), generator=g), device)
+            noise = to_device(torch.randn(x0.shape, generator=g), device)
+            a = alphas_cumprod[t].view(-1, 1, 1, 1)
+            xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, args.unet_steps, args.lr)
+            cond = te(ids_b)[0]
+            pred = unet(xt, t, encoder_hidden_states=cond).sample
+            snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
+            weight = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 for epsilon prediction
+            loss = (weight * ((pred - noise) ** 2).mean(dim=(1, 2, 3))).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            decay = min(args.ema, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for ema, model in ((ema_te, te), (ema_unet, unet)):
+                    current = model.state_dict()
+                    floats = [k for k in ema if current[k].dtype.is_floating_point]
+                    ema_f = [ema[k] for k in floats]
+                    torch._foreach_mul_(ema_f, decay)
+                    torch._foreach_add_(ema_f, [current[k].detach() for k in floats], alpha=1 - decay)
+            acc += loss.detach()
+            state["step"] = step + 1
+            if state["step"] % args.log_every == 0:
+                per = (time.time() - t_phase) / args.log_every
+                log(args.work, "unet", state["step"], f"{acc.item() / args.log_every:.5f}", f"{per:.3f}s/step")
+                acc, t_phase = 0.0, time.time()
+            if state["step"] % args.checkpoint_every == 0:
+                save_checkpoint()
+            if out_of_time():
+                # A usable snapshot of the run so far (EMA weights); the next part overwrites it.
+                export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, device)
+                return 0
+        state.update(phase="export", step=0)
+        save_checkpoint()
+
+    # 5. export with the EMA weights, fp16 on disk
+    export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, device)
+    state["elapsed"] = elapsed0 + time.time() - started
+    log(args.work, "# done", f"total training wall time {state['elapsed'] / 60:.1f} min")
+    return 0
+
+
+def export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, device):
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+    from transformers import CLIPTokenizer
+    te.load_state_dict(ema_te), unet.load_state_dict(ema_unet)
+    vae.register_to_config(scaling_factor=scaling)
+    scheduler = EulerDiscreteScheduler(**SCHEDULER_CONFIG)
+    tokenizer = CLIPTokenizer.from_pretrained(tok_dir)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=te, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.to(torch.float16)
+    pipe.save_pretrained(args.out, safe_serialization=True)
+    # The tokenizer files are written by clip_vocab (CLIP's format); keep exactly those.
+    for name in ("vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"):
+        with open(os.path.join(tok_dir, name), "rb") as src, \
+                open(os.path.join(args.out, "tokenizer", name), "wb") as dst:
+            dst.write(src.read())
+    for extra in ("tokenizer.json", "added_tokens.json", "chat_template.jinja"):
+        path = os.path.join(args.out, "tokenizer", extra)
+        if os.path.exists(path):
+            os.remove(path)
+    log(args.work, "# exported", args.out)
+    sample_grid(args, device)
+
+
+def sample_grid(args, device):
+    """Reloads the exported folder the way a user would and draws held-out captions."""
+    from diffusers import StableDiffusionPipeline
+    from PIL import Image
+    pipe = StableDiffusionPipeline.from_pretrained(args.out, safety_checker=None, torch_dtype=torch.float32).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    scenes = [shapes_data.sample_scene(shapes_data.HELDOUT_SEED_BASE + i) for i in range(args.samples)]
+    caps = [s["caption"] for s in scenes]
+    g = torch.Generator("cpu").manual_seed(args.seed)
+    out = pipe(caps, height=64, width=64, num_inference_steps=25, guidance_scale=5.0,
+               generator=g, output_type="np").images
+    truth = np.stack([shapes_data.render(s) for s in scenes]).astype(np.float32) / 255
+    cols = 8
+    rows = []
+    for r in range(0, len(caps), cols):
+        rows.append(np.concatenate(list(truth[r:r + cols]), 1))
+        rows.append(np.concatenate(list(out[r:r + cols]), 1))
+    grid = (np.concatenate(rows, 0) * 255).round().astype(np.uint8)
+    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST) \
+        .save(os.path.join(args.work, "samples.png"))
+    with open(os.path.join(args.work, "samples.txt"), "w") as f:
+        f.write("Rows alternate: rendered truth, generated (25 Euler steps, guidance 5, seed %d).\n" % args.seed)
+        f.write("\n".join(caps) + "\n")
+    log(args.work, "# sample grid", os.path.join(args.work, "samples.png"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
