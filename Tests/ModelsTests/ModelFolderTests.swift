@@ -141,6 +141,30 @@ final class ModelFolderTests: XCTestCase {
         assertClose(image, expected, "fp16 / old names decode", tolerance: 1e-2)
     }
 
+    func testTextEncoderKeysWithoutTextModelPrefixLoad() throws {
+        // transformers 5 saves CLIPTextModel without the `text_model.` prefix that the real
+        // SD checkpoints carry; both must load to the same encoder.
+        let folder = try copyOfFixture("tiny-sd1")
+        let textDir = folder.appendingPathComponent("text_encoder")
+        let weights = textDir.appendingPathComponent("model.safetensors")
+        let original = try SafeTensorsFile(path: weights.path)
+        let tensors = try original.tensorNames.map { name -> (String, [Int], [Float]) in
+            let stripped = name.hasPrefix("text_model.") ? String(name.dropFirst("text_model.".count)) : name
+            return (stripped, original.tensors[name]?.shape ?? [], try original.floats(name))
+        }
+        XCTAssertFalse(tensors.contains { $0.0.hasPrefix("text_model.") })
+        try writeSafeTensors(tensors, to: weights)
+        let encoder = try CLIPTextEncoder(directory: textDir)
+        let ref = try Reference("tiny-sd1")
+        let expected = try ref.tensor("text.last_hidden_state")
+        let idsTensor = try ref.tensor("text.input_ids")
+        let n = idsTensor.shape[0], l = idsTensor.shape[1]
+        let flat = idsTensor.toArray().map { Int($0) }
+        let out = Tensor(zeros: expected.shape)
+        try encoder.encode((0..<n).map { Array(flat[($0 * l)..<(($0 + 1) * l)]) }, output: out)
+        assertClose(out, expected, "unprefixed text encoder")
+    }
+
     func testNoWeightsFile() throws {
         let folder = try copyOfFixture("tiny-sd1")
         let vaeDir = folder.appendingPathComponent("vae")

@@ -47,16 +47,22 @@ final class CheckpointWeightSource: WeightSource {
     private var used = Set<String>()
     private var missing: [String] = []
     private let ignored: (String) -> Bool
+    /// A key prefix some writers leave out (transformers 5 saves `CLIPTextModel` without
+    /// `text_model.`); a name with it also matches the stored name without it.
+    private let optionalPrefix: String?
 
-    init(component: String, files: [SafeTensorsFile], ignoring: @escaping (String) -> Bool = { _ in false }) {
+    init(component: String, files: [SafeTensorsFile], optionalPrefix: String? = nil,
+         ignoring: @escaping (String) -> Bool = { _ in false }) {
         self.component = component
         self.files = files
+        self.optionalPrefix = optionalPrefix
         self.ignored = ignoring
         for (i, f) in files.enumerated() { for name in f.tensors.keys { owner[name] = i } }
     }
 
     /// Opens every `.safetensors` file in `directory` (a diffusers component folder).
-    convenience init(component: String, directory: URL, ignoring: @escaping (String) -> Bool = { _ in false }) throws {
+    convenience init(component: String, directory: URL, optionalPrefix: String? = nil,
+                     ignoring: @escaping (String) -> Bool = { _ in false }) throws {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         var weightFiles = names.filter { $0.hasSuffix(".safetensors") }.sorted()
         // Prefer full precision when a folder holds both variants (diffusers' `*.fp16.safetensors`).
@@ -64,7 +70,7 @@ final class CheckpointWeightSource: WeightSource {
         if !full.isEmpty { weightFiles = full }
         guard !weightFiles.isEmpty else { throw WeightError.noWeightFile(directory: directory.path) }
         let files = try weightFiles.map { try SafeTensorsFile(path: directory.appendingPathComponent($0).path) }
-        self.init(component: component, files: files, ignoring: ignoring)
+        self.init(component: component, files: files, optionalPrefix: optionalPrefix, ignoring: ignoring)
     }
 
     private static func squeezed(_ s: [Int]) -> [Int] {
@@ -74,7 +80,11 @@ final class CheckpointWeightSource: WeightSource {
     }
 
     func tensor(_ name: String, _ shape: [Int], alternatives: [String]) throws -> Tensor {
-        guard let found = ([name] + alternatives).first(where: { owner[$0] != nil }), let fi = owner[found] else {
+        var candidates = [name] + alternatives
+        if let prefix = optionalPrefix {
+            candidates += candidates.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+        }
+        guard let found = candidates.first(where: { owner[$0] != nil }), let fi = owner[found] else {
             missing.append(name)
             return Tensor(zeros: shape)
         }

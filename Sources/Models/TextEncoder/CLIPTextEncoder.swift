@@ -77,7 +77,8 @@ public final class CLIPTextEncoder: @unchecked Sendable {
     /// `text_projection` (CLIPTextModelWithProjection) are ignored.
     public convenience init(directory: URL, pool: ThreadPool = .shared) throws {
         let config = try CLIPTextConfig(contentsOf: directory.appendingPathComponent("config.json"))
-        let source = try CheckpointWeightSource(component: directory.path, directory: directory) { name in
+        let source = try CheckpointWeightSource(component: directory.path, directory: directory,
+                                                optionalPrefix: "text_model.") { name in
             name.hasSuffix("position_ids") || name.hasPrefix("text_projection")
         }
         try self.init(config: config, source: source, pool: pool)
