@@ -79,6 +79,8 @@ final class QueueJournal {
         if fd >= 0 { close(fd) }
         fd = open(journalURL.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FileError("open", journalURL.path) }
+        // The journal's directory entry must be durable too, not only its contents.
+        try AtomicFile.syncDirectory(directory.path)
     }
 
     /// Appends entries and fsyncs; returns when they are durable.

@@ -53,7 +53,12 @@ public final class SystemdNotifier: @unchecked Sendable {
     public func ready(status: String) { notify("READY=1\nSTATUS=\(status)") }
     public func status(_ text: String) { notify("STATUS=\(text)") }
     public func stopping() { notify("STOPPING=1") }
-    public func reloading() { notify("RELOADING=1") }
+    /// `RELOADING=1` with the `MONOTONIC_USEC=` that `Type=notify-reload` requires.
+    public func reloading() {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        notify("RELOADING=1\nMONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)")
+    }
 
     /// Keep-alive; call from the loop whose progress proves the service healthy.
     public func watchdog() {
