@@ -71,6 +71,10 @@ public let im2colBudget = 6 << 20
 /// When there are fewer column tiles than threads, output channels are split instead.
 public func conv2d(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                    shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool = .shared) {
+    if winogradApplies(s) && !pool.isInsideWorker {
+        conv2dWinograd(input, weight: weight, bias: bias, shape: s, output: output, pool: pool)
+        return
+    }
     let ho = s.outHeight, wo = s.outWidth, hw = ho * wo
     let kdim = s.inChannels * s.kernelH * s.kernelW
     let direct = s.kernelH == 1 && s.kernelW == 1 && s.stride == 1 && s.padding == .symmetric(0)

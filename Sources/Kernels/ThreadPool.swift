@@ -79,6 +79,17 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// Whether the calling thread is running work for this pool (a nested call would run inline).
+    public var isInsideWorker: Bool { PoolCore.currentWorker(of: core) != nil }
+
+    /// A buffer of at least `count` floats shared by one whole kernel call (for example
+    /// transformed weights that every worker reads). Only for use outside worker bodies:
+    /// the caller fills it, then hands it to `parallelFor`. Grows only when asked for more.
+    public func sharedScratch(count: Int) -> UnsafeMutablePointer<Float> {
+        precondition(!isInsideWorker, "ThreadPool.sharedScratch: not available inside a worker")
+        return core.shared.reserve(count)
+    }
+
     /// A per-worker buffer of at least `count` floats, 64-byte aligned. It grows (and
     /// allocates) only when a larger size is first asked for, so steady-state calls do
     /// not allocate. Valid until the same worker asks again with a larger count.
@@ -105,6 +116,7 @@ private final class PoolCore: @unchecked Sendable {
     var shuttingDown = false
     var workerThreads = 0
     let scratch: [ScratchBuffer]
+    let shared = ScratchBuffer()
     var markers: [WorkerMarker] = []
 
     init(threadCount: Int) {

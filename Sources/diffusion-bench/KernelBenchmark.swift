@@ -93,6 +93,40 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
                    flops: attentionFlops(batch: b, heads: heads, queryLength: nq, keyLength: nk, headDim: d))
         }
     }
+    if only == "attnparts" {
+        // The two GEMMs of one attention step on SD 64×64 shapes (d = 40), repeated as the
+        // tiled kernel issues them: 32 query tiles × 8 key blocks × 16 (batch·heads).
+        let q = random([4096, 320]), k = random([4096, 320]), v = random([4096, 320]), s = random([128, 512])
+        let o = Tensor(zeros: [4096, 320])
+        let calls = 32 * 8 * 16
+        let tqk = time {
+            pool.parallelFor(0..<calls) { r, w in
+                let sc = pool.scratch(worker: w, count: 128 * 512)
+                for c in r {
+                    GEMM.gemm(transB: true, m: 128, n: 512, k: 40, a: q.data + (c % 32) * 128 * 320, lda: 320,
+                              b: k.data + (c % 8) * 512 * 320, ldb: 320, c: sc, ldc: 512)
+                }
+            }
+        }
+        report("QK^T 128x512x40 x\(calls)", seconds: tqk, flops: Double(calls) * 2 * 128 * 512 * 40)
+        let tpv = time {
+            pool.parallelFor(0..<calls) { r, _ in
+                for c in r {
+                    GEMM.gemm(m: 128, n: 40, k: 512, a: s.data, lda: 512, b: v.data + (c % 8) * 512 * 320, ldb: 320,
+                              beta: 1, c: o.data + (c % 32) * 128 * 320, ldc: 320)
+                }
+            }
+        }
+        report("PV 128x40x512 x\(calls)", seconds: tpv, flops: Double(calls) * 2 * 128 * 512 * 40)
+        let sm = time {
+            pool.parallelFor(0..<calls) { r, w in
+                let sc = pool.scratch(worker: w, count: 128 * 512)
+                for _ in r { for row in 0..<128 { softmaxRow(sc + row * 512, sc + row * 512, 512) } }
+            }
+        }
+        report("softmax 128x512 x\(calls)", seconds: sm)
+        return 0
+    }
     if wanted("linear") {
         for (rows, inF, outF) in [(8192, 320, 2560), (8192, 1280, 320), (8192, 320, 320), (154, 768, 3072)] {
             let x = random([rows, inF]), w = random([outF, inF]), bias = random([outF]), y = Tensor(zeros: [rows, outF])

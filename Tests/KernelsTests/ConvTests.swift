@@ -35,6 +35,10 @@ final class ConvTests: XCTestCase {
             Case(n: 2, c: 3, h: 40, w: 37, o: 5, k: 1, stride: 1, pad: .symmetric(0)),     // 1×1 direct, several tiles per image
             Case(n: 3, c: 8, h: 5, w: 5, o: 130, k: 3, stride: 1, pad: .symmetric(1)),     // split by output channels, tile spans images
             Case(n: 2, c: 4, h: 6, w: 6, o: 131, k: 1, stride: 1, pad: .symmetric(0)),     // 1×1 direct split by output channels
+            // Winograd F(2×2, 3×3): odd output sides (clipped edge tiles), no padding, asymmetric padding.
+            Case(n: 2, c: 17, h: 45, w: 46, o: 19, k: 3, stride: 1, pad: .symmetric(1)),
+            Case(n: 1, c: 16, h: 50, w: 63, o: 16, k: 3, stride: 1, pad: .symmetric(0)),
+            Case(n: 1, c: 16, h: 48, w: 48, o: 24, k: 3, stride: 1, pad: Conv2DPadding(top: 0, left: 0, bottom: 1, right: 1)),
         ]
         for pool in testPools {
             for cs in cases {
@@ -50,6 +54,18 @@ final class ConvTests: XCTestCase {
                 }
             }
         }
+    }
+
+    func testWinogradIsChosenForLargeThreeByThree() {
+        let big = Conv2DShape(batch: 2, inChannels: 320, height: 64, width: 64, outChannels: 320, kernelH: 3, kernelW: 3,
+                              stride: 1, padding: .symmetric(1))
+        XCTAssertTrue(winogradApplies(big))
+        var strided = big; strided.stride = 2
+        XCTAssertFalse(winogradApplies(strided))
+        var tiny = big; tiny.height = 8; tiny.width = 8   // 2·16 tiles: the weight transform would dominate
+        XCTAssertFalse(winogradApplies(tiny))
+        XCTAssertTrue(winogradApplies(Conv2DShape(batch: 2, inChannels: 17, height: 45, width: 46, outChannels: 19,
+                                                  kernelH: 3, kernelW: 3, stride: 1, padding: .symmetric(1))))
     }
 
     func testShapeArithmetic() {
