@@ -143,7 +143,9 @@ lint-units:
 	out="$$(systemd-analyze verify --man=no "$$tmp/diffusiond.service" "$$tmp/diffusiond.socket" 2>&1)" || { echo "$$out"; exit 1; }; \
 	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
 	echo "systemd-analyze verify: units clean"; \
-	systemd-analyze security --offline=yes --threshold=$(SECURITY_THRESHOLD) systemd/diffusiond.service | tail -1; \
+	out="$$(systemd-analyze security --offline=yes --threshold=$(SECURITY_THRESHOLD) systemd/diffusiond.service 2>&1)" \
+	    || { echo "$$out" | tail -3; echo "exposure above $(SECURITY_THRESHOLD)/10"; exit 1; }; \
+	echo "$$out" | tail -1; \
 	mkdir -p "$$tmp/root/etc"; cp /etc/passwd /etc/group "$$tmp/root/etc/"; \
 	systemd-sysusers --root="$$tmp/root" "$$PWD/systemd/diffusiond.sysusers" 2>&1 | grep -v '^Creating' || true; \
 	grep -q '^diffusiond:' "$$tmp/root/etc/passwd"; \

@@ -47,6 +47,21 @@ final class ServerRobustnessTests: XCTestCase {
         XCTAssertEqual(try ControlSession(socketPath: f.socketPath).queue(all: false).map(\.name), ["survivor"])
     }
 
+    func testDeeplyNestedJSONIsRefusedNotRecursedInto() throws {
+        let f = try ServerFixture()
+        defer { f.tearDown() }
+        let channel = LineChannel(fd: try UnixSocket.connect(path: f.socketPath), maxLineBytes: ControlWire.maxResponseLineBytes)
+        try channel.write(ClientHello())
+        _ = try channel.readLine()
+        for opener in ["[", "{\"a\":"] {
+            let depth = (ControlWire.maxRequestLineBytes - 1) / opener.utf8.count
+            try channel.writeAll(Data(String(repeating: opener, count: depth).utf8) + Data([0x0A]))
+            XCTAssertEqual(try channel.read(ServerMessage.self)?.status, .badRequest, opener)
+        }
+        try channel.write(Request(verb: .status))
+        XCTAssertEqual(try channel.read(ServerMessage.self)?.status, .ok)
+    }
+
     func testManyClientsAtOnceGetConsistentAnswers() throws {
         let f = try ServerFixture()
         defer { f.tearDown() }
