@@ -47,9 +47,10 @@ def main():
             with open(os.path.join(args.out, name), "wb") as f:
                 f.write(b"P6\n64 64\n255\n" + data.tobytes())
             records.append({"file": name, "caption": caps[k], "seed": i})
+        # Rewritten after every batch, so a stopped run still leaves a usable folder.
+        with open(os.path.join(args.out, "captions.json"), "w") as f:
+            json.dump(records, f, indent=1)
         print(f"{start + n}/{args.count}", flush=True)
-    with open(os.path.join(args.out, "captions.json"), "w") as f:
-        json.dump(records, f, indent=1)
 
 
 if __name__ == "__main__":
