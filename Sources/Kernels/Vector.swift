@@ -75,8 +75,9 @@ public let vectorWidth = 8
     return s
 }
 
-/// max x[i] (−∞ for n = 0).
-@inline(__always) public func vmax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+/// max x[i] (−∞ for n = 0). Kept out of line on purpose: inlined into the attention loop,
+/// LLVM re-vectorized this reduction into a slow shuffle sequence.
+@inline(never) public func vmax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = VFloat(repeating: -.infinity)
     var i = 0
     while i + 8 <= n { acc = vmaxLanes(acc, vload(x, i)); i += 8 }

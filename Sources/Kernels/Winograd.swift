@@ -28,32 +28,41 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     let totalTiles = s.batch * tilesPerImage
 
     // U[k][o][c] = (G g Gᵀ)[k] for each filter g = weight[o, c].
-    let u = pool.sharedScratch(count: 16 * cout * cin)
     let plane = cout * cin
+    let fewTiles = totalTiles <= 1024
+    // One request for everything shared (a second, larger request could move the buffer).
+    let u = pool.sharedScratch(count: 16 * plane + (fewTiles ? 16 * cin * totalTiles : 0))
     pool.parallelFor(0..<cout, grain: max(1, 4096 / max(cin, 1))) { range, _ in
-        for o in range {
-            for c in 0..<cin {
-                let g = weight + (o * cin + c) * 9
-                // t = G g (rows 0…3, 3 columns each), then U = t Gᵀ row by row.
-                for r in 0..<4 {
-                    var row = SIMD4<Float>()   // t[r][0...2]
-                    for j in 0..<3 {
-                        let a = g[j], b = g[3 + j], d = g[6 + j]
-                        switch r {
-                        case 0: row[j] = a
-                        case 1: row[j] = 0.5 * (a + b + d)
-                        case 2: row[j] = 0.5 * (a - b + d)
-                        default: row[j] = d
-                        }
-                    }
-                    let base = u + (4 * r) * plane + o * cin + c
-                    base[0] = row[0]
-                    base[plane] = 0.5 * (row[0] + row[1] + row[2])
-                    base[2 * plane] = 0.5 * (row[0] - row[1] + row[2])
-                    base[3 * plane] = row[2]
+        for o in range { winogradWeightTransform(weight + o * cin * 9, cin: cin, into: u + o * cin, plane: plane) }
+    }
+
+    let inImage = cin * s.height * s.width, outImage = cout * ho * wo
+    let uPtr = UnsafePointer(u)
+    if fewTiles {
+        // Few tiles (low resolution): transform every tile once into shared memory, then
+        // split the GEMMs by output channels, so each worker packs only its slice of U.
+        let v = u + 16 * plane
+        pool.parallelFor(0..<cin, grain: max(1, cin / (4 * pool.threadCount))) { cs, _ in
+            winogradInputTransform(input, s, inImage: inImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+                                   firstTile: 0, count: totalTiles, channels: cs, into: v)
+        }
+        let vPtr = UnsafePointer(v)
+        let blocks = min(max(1, cout / 32), 4 * pool.threadCount)
+        let oBlock = (cout + blocks - 1) / blocks
+        pool.parallelFor(0..<blocks) { range, worker in
+            for blk in range {
+                let o0 = blk * oBlock, oc = min(oBlock, cout - o0)
+                if oc <= 0 { continue }
+                let m = pool.scratch(worker: worker, count: 16 * oc * totalTiles)
+                for k in 0..<16 {
+                    GEMM.gemm(m: oc, n: totalTiles, k: cin, a: uPtr + k * plane + o0 * cin, lda: cin,
+                              b: vPtr + k * cin * totalTiles, ldb: totalTiles, beta: 0, c: m + k * oc * totalTiles, ldc: totalTiles)
                 }
+                winogradOutputTransform(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+                                        firstTile: 0, count: totalTiles, channels: o0..<(o0 + oc), bias: bias, output: output)
             }
         }
+        return
     }
 
     // Tiles per chunk: the transformed inputs V (16·C·T) and products M (16·O·T) fit the budget.
@@ -61,8 +70,6 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     let minChunks = 2 * pool.threadCount
     if (totalTiles + chunk - 1) / chunk < minChunks { chunk = max(8, (totalTiles + minChunks - 1) / minChunks) }
     let chunks = (totalTiles + chunk - 1) / chunk
-    let inImage = cin * s.height * s.width, outImage = cout * ho * wo
-    let uPtr = UnsafePointer(u)
 
     pool.parallelFor(0..<chunks) { range, worker in
         let buf = pool.scratch(worker: worker, count: 16 * chunk * (cin + cout))
@@ -72,14 +79,14 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
             let v = buf, m = buf + 16 * cin * count
             // V[k][c][t] = (Bᵀ d B)[k] for the 4×4 input tile of tile t, channel c.
             winogradInputTransform(input, s, inImage: inImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
-                                   firstTile: t0, count: count, into: v)
+                                   firstTile: t0, count: count, channels: 0..<cin, into: v)
             // M[k] = U[k] · V[k]: (O×C)·(C×T), one GEMM per tile position.
             for k in 0..<16 {
                 GEMM.gemm(m: cout, n: count, k: cin, a: uPtr + k * plane, lda: cin,
                           b: v + k * cin * count, ldb: count, beta: 0, c: m + k * cout * count, ldc: count)
             }
             winogradOutputTransform(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
-                                    firstTile: t0, count: count, bias: bias, output: output)
+                                    firstTile: t0, count: count, channels: 0..<cout, bias: bias, output: output)
         }
     }
 }
@@ -89,7 +96,8 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
 /// image; edge tiles gather with zero padding.
 @inline(__always)
 func winogradInputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, inImage: Int, tilesW: Int,
-                            tilesPerImage: Int, firstTile: Int, count: Int, into v: UnsafeMutablePointer<Float>) {
+                            tilesPerImage: Int, firstTile: Int, count: Int, channels: Range<Int>,
+                            into v: UnsafeMutablePointer<Float>) {
     let cin = s.inChannels, H = s.height, W = s.width
     let padT = s.padding.top, padL = s.padding.left
     let kStride = cin * count
@@ -103,7 +111,7 @@ func winogradInputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, inI
         let img = input + n * inImage
         // Vector path: 8 tiles in the same row whose 18-wide input span and 4 rows are inside.
         if tx + 8 <= tilesW && t + 8 <= count && iy0 >= 0 && iy0 + 4 <= H && ix0 >= 0 && ix0 + 18 <= W {
-            for c in 0..<cin {
+            for c in channels {
                 let base = img + c * H * W + iy0 * W + ix0
                 // (d B) per input row r: columns j = 0…3 of each tile are x[2i + j].
                 func rowTransform(_ r: Int) -> (VFloat, VFloat, VFloat, VFloat) {
@@ -125,7 +133,7 @@ func winogradInputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, inI
             continue
         }
         // Scalar path with zero padding.
-        for c in 0..<cin {
+        for c in channels {
             let chan = img + c * H * W
             var d = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())
             func load(_ r: Int) -> SIMD4<Float> {
@@ -156,10 +164,11 @@ func winogradInputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, inI
 /// writing the 2×2 output tiles (clipped at odd edges). M is [16][O][count].
 @inline(__always)
 func winogradOutputTransform(_ m: UnsafeMutablePointer<Float>, _ s: Conv2DShape, outImage: Int, tilesW: Int,
-                             tilesPerImage: Int, firstTile: Int, count: Int, bias: UnsafePointer<Float>?,
-                             output: UnsafeMutablePointer<Float>) {
-    let cout = s.outChannels, ho = s.outHeight, wo = s.outWidth
-    let kStride = cout * count
+                             tilesPerImage: Int, firstTile: Int, count: Int, channels: Range<Int>,
+                             bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+    let ho = s.outHeight, wo = s.outWidth
+    let o0 = channels.lowerBound
+    let kStride = channels.count * count
     var t = 0
     while t < count {
         let tile = firstTile + t
@@ -169,8 +178,8 @@ func winogradOutputTransform(_ m: UnsafeMutablePointer<Float>, _ s: Conv2DShape,
         let oy = 2 * ty, ox = 2 * tx
         let img = output + n * outImage
         if tx + 8 <= tilesW && t + 8 <= count && oy + 2 <= ho && ox + 16 <= wo {
-            for o in 0..<cout {
-                let src = m + o * count + t
+            for o in channels {
+                let src = m + (o - o0) * count + t
                 @inline(__always) func ld(_ k: Int) -> VFloat { vload(src, k * kStride) }
                 // s_r = (m A) per row r: [m0 + m1 + m2, m1 − m2 − m3].
                 let s00 = ld(0) + ld(1) + ld(2), s01 = ld(1) - ld(2) - ld(3)
@@ -190,8 +199,8 @@ func winogradOutputTransform(_ m: UnsafeMutablePointer<Float>, _ s: Conv2DShape,
             t += 8
             continue
         }
-        for o in 0..<cout {
-            let src = m + o * count + t
+        for o in channels {
+            let src = m + (o - o0) * count + t
             // Rows of m as SIMD4, then s_r = (m A)_r and y = Aᵀ s.
             @inline(__always) func mrow(_ r: Int) -> SIMD4<Float> {
                 SIMD4(src[(4 * r) * kStride], src[(4 * r + 1) * kStride], src[(4 * r + 2) * kStride], src[(4 * r + 3) * kStride])
@@ -207,5 +216,58 @@ func winogradOutputTransform(_ m: UnsafeMutablePointer<Float>, _ s: Conv2DShape,
             }
         }
         t += 1
+    }
+}
+
+/// U[k][c] = (G g Gᵀ)[k] for the `cin` 3×3 filters g of one output channel (`src` is
+/// [cin, 3, 3]); element k of channel c goes to `u[k·plane + c]`. Eight channels at a time
+/// in SIMD lanes, then a scalar tail.
+@inline(__always)
+func winogradWeightTransform(_ src: UnsafePointer<Float>, cin: Int, into u: UnsafeMutablePointer<Float>, plane: Int) {
+    let half = VFloat(repeating: 0.5)
+    var c = 0
+    while c + 8 <= cin {
+        // g[i] holds filter element i (row-major 3×3) of channels c…c+7.
+        var g = (VFloat(), VFloat(), VFloat(), VFloat(), VFloat(), VFloat(), VFloat(), VFloat(), VFloat())
+        for lane in 0..<8 {
+            let f = src + (c + lane) * 9
+            g.0[lane] = f[0]; g.1[lane] = f[1]; g.2[lane] = f[2]
+            g.3[lane] = f[3]; g.4[lane] = f[4]; g.5[lane] = f[5]
+            g.6[lane] = f[6]; g.7[lane] = f[7]; g.8[lane] = f[8]
+        }
+        // t = G g: rows t0 = g row 0, t1 = ½(g0 + g1 + g2), t2 = ½(g0 − g1 + g2), t3 = g row 2.
+        @inline(__always) func store(_ r: Int, _ a: VFloat, _ b: VFloat, _ d: VFloat) {
+            let base = u + 4 * r * plane + c
+            vstore(a, base, 0)
+            vstore(half * (a + b + d), base, plane)
+            vstore(half * (a - b + d), base, 2 * plane)
+            vstore(d, base, 3 * plane)
+        }
+        store(0, g.0, g.1, g.2)
+        store(1, half * (g.0 + g.3 + g.6), half * (g.1 + g.4 + g.7), half * (g.2 + g.5 + g.8))
+        store(2, half * (g.0 - g.3 + g.6), half * (g.1 - g.4 + g.7), half * (g.2 - g.5 + g.8))
+        store(3, g.6, g.7, g.8)
+        c += 8
+    }
+    while c < cin {
+        let f = src + c * 9
+        for r in 0..<4 {
+            var row = SIMD4<Float>()   // t[r][0...2]
+            for j in 0..<3 {
+                let a = f[j], b = f[3 + j], d = f[6 + j]
+                switch r {
+                case 0: row[j] = a
+                case 1: row[j] = 0.5 * (a + b + d)
+                case 2: row[j] = 0.5 * (a - b + d)
+                default: row[j] = d
+                }
+            }
+            let base = u + 4 * r * plane + c
+            base[0] = row[0]
+            base[plane] = 0.5 * (row[0] + row[1] + row[2])
+            base[2 * plane] = 0.5 * (row[0] - row[1] + row[2])
+            base[3 * plane] = row[2]
+        }
+        c += 1
     }
 }

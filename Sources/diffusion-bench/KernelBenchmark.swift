@@ -93,6 +93,19 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
                    flops: attentionFlops(batch: b, heads: heads, queryLength: nq, keyLength: nk, headDim: d))
         }
     }
+    if only == "pool" {
+        var counts = [Int](repeating: 0, count: pool.threadCount)
+        counts.withUnsafeMutableBufferPointer { cp in
+            let c = cp.baseAddress!
+            for _ in 0..<20 {
+                pool.parallelFor(0..<64) { r, w in
+                    for _ in r { let t0 = now(); while now() - t0 < 0.0005 {}; c[w] += 1 }
+                }
+            }
+        }
+        printLine("chunks per worker: \(counts)")
+        return 0
+    }
     if only == "attnparts" {
         // The two GEMMs of one attention step on SD 64×64 shapes (d = 40), repeated as the
         // tiled kernel issues them: 32 query tiles × 8 key blocks × 16 (batch·heads).

@@ -39,6 +39,7 @@ final class ConvTests: XCTestCase {
             Case(n: 2, c: 17, h: 45, w: 46, o: 19, k: 3, stride: 1, pad: .symmetric(1)),
             Case(n: 1, c: 16, h: 50, w: 63, o: 16, k: 3, stride: 1, pad: .symmetric(0)),
             Case(n: 1, c: 16, h: 48, w: 48, o: 24, k: 3, stride: 1, pad: Conv2DPadding(top: 0, left: 0, bottom: 1, right: 1)),
+            Case(n: 1, c: 21, h: 24, w: 24, o: 70, k: 3, stride: 1, pad: .symmetric(1)),   // few tiles: split by output channels
         ]
         for pool in testPools {
             for cs in cases {
