@@ -1,1 +1,7 @@
-// Module Models: see ../shared/DESIGN.md, "Package layout", for what it owns.
+// Module Models (see ../shared/DESIGN.md, "Package layout"): safetensors reading, diffusers
+// folder loading, the CLIP tokenizer and text encoder, UNet2DConditionModel and AutoencoderKL.
+//
+// Entry points:
+// - `StableDiffusionModel(directory:)` loads a whole diffusers folder;
+// - `CLIPTokenizer`, `CLIPTextEncoder`, `UNet`, `VAE` load or build (`randomWeights`) one component;
+// - `SafeTensorsFile` reads and validates a checkpoint file.

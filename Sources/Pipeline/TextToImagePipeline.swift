@@ -1,30 +1,186 @@
 import Foundation
+import Kernels
+import Models
+import Sampling
 
 /// Errors raised while loading a model folder or generating.
 public enum PipelineError: Error, CustomStringConvertible {
+    /// Kept for source compatibility with early callers; no longer thrown.
     case notImplemented(String)
+    /// The request does not fit the model (size, steps, sampler config).
+    case invalidRequest(String)
 
     public var description: String {
         switch self {
         case .notImplemented(let what): return "\(what) is not implemented yet"
+        case .invalidRequest(let why): return "invalid generation request: \(why)"
         }
     }
 }
 
 /// Text-to-image over a diffusers-layout model folder (tokenizer → text encoder →
-/// sampler loop over the UNet with classifier-free guidance → VAE decode).
+/// sampler loop over the UNet with classifier-free guidance → VAE decode), reproducing
+/// diffusers' `StableDiffusionPipeline.__call__` with
+/// `generator=torch.Generator("cpu").manual_seed(seed)`:
+///
+/// - prompt and negative prompt tokenized to 77 ids (truncated), encoded one at a time
+///   (`encode_prompt`; a missing negative prompt encodes "");
+/// - latents `randn([1, C, H/f, W/f])` from the seeded generator times
+///   `init_noise_sigma` (`prepare_latents`);
+/// - each step: `scale_model_input`, one UNet call on the batch [uncond, cond] when
+///   guidance > 1 (`noise = uncond + g * (cond - uncond)`), cond only otherwise, then the
+///   scheduler `step` drawing its noise from the same generator;
+/// - `vae.decode(latents / scaling_factor)`, then `(x / 2 + 0.5).clamp(0, 1) * 255`
+///   rounded half to even, as the image processor and `numpy_to_pil` do.
+///
+/// Leaves out: guidance_rescale, clip_skip, img2img, IP adapters, the safety checker.
+/// Not reentrant: one pipeline per concurrent job.
 public final class TextToImagePipeline: ImageGenerating {
     /// Folder the model was loaded from.
     public let modelDirectory: URL
+    /// `scheduler/scheduler_config.json`.
+    public let schedulerConfig: SchedulerConfig
+    let tokenizer: CLIPTokenizer
+    let textEncoder: CLIPTextEncoder
+    let unet: UNet
+    let vae: VAE
+    let pool: ThreadPool
 
-    /// Loads every component of the diffusers folder at `modelDirectory`, using `threads` cores.
+    /// Loads every component of the diffusers folder at `modelDirectory` (see
+    /// `StableDiffusionModel`) and its scheduler config, using `threads` cores.
     public init(modelDirectory: URL, threads: Int) throws {
         self.modelDirectory = modelDirectory
-        throw PipelineError.notImplemented("TextToImagePipeline")
+        let pool = ThreadPool(threadCount: max(1, threads))
+        self.pool = pool
+        // Both throw typed errors that name the folder, file or tensor at fault.
+        let model = try StableDiffusionModel(directory: modelDirectory, pool: pool)
+        schedulerConfig = try SchedulerConfig(contentsOf: model.schedulerConfigURL)
+        tokenizer = model.tokenizer
+        textEncoder = model.textEncoder
+        unet = model.unet
+        vae = model.vae
     }
+
+    /// Job buffers by role, reused while the shapes stay the same (all images of a job), so
+    /// a `count` of images allocates them once.
+    private var buffers: [String: Tensor] = [:]
+
+    private func tensor(_ role: String, _ shape: [Int]) -> Tensor {
+        if let existing = buffers[role], existing.shape == shape { return existing }
+        let fresh = Tensor(zeros: shape)
+        buffers[role] = fresh
+        return fresh
+    }
+
+    /// Pixels per latent cell (8 for Stable Diffusion).
+    public var downscaleFactor: Int { vae.downscaleFactor }
 
     public func generate(_ request: GenerationRequest, snapshotEvery: Int,
                          onStep: (StepEvent) -> StepControl) throws -> RGBImage {
-        throw PipelineError.notImplemented("TextToImagePipeline.generate")
+        let latents = try denoisedLatents(request, snapshotEvery: snapshotEvery, onStep: onStep)
+        return decode(latents, width: request.width, height: request.height)
+    }
+
+    /// Runs everything up to the VAE: returns the final latents [1, C, H/f, W/f]
+    /// (diffusers' `latents` before `/ scaling_factor`).
+    func denoisedLatents(_ request: GenerationRequest, snapshotEvery: Int,
+                         onStep: (StepEvent) -> StepControl) throws -> Tensor {
+        let factor = vae.downscaleFactor
+        guard request.width > 0, request.height > 0, request.width % factor == 0, request.height % factor == 0 else {
+            throw PipelineError.invalidRequest("width \(request.width) and height \(request.height) must be positive multiples of \(factor)")
+        }
+        guard request.steps >= 1 else { throw PipelineError.invalidRequest("steps must be at least 1, got \(request.steps)") }
+        let settings: SamplerSettings
+        let sampler: DiffusionSampler
+        let channels = unet.config.inChannels
+        let latentHeight = request.height / factor, latentWidth = request.width / factor
+        let latentCount = channels * latentHeight * latentWidth
+        do {
+            settings = try SamplerSettings(sampler: request.sampler, config: schedulerConfig, schedule: request.schedule)
+            sampler = try makeSampler(settings, steps: request.steps, elementCount: latentCount)
+        } catch {
+            throw PipelineError.invalidRequest("\(error)")
+        }
+
+        // Text conditioning, [uncond, cond] when guidance applies.
+        let guided = request.guidance > 1
+        let batch = guided ? 2 : 1
+        let length = tokenizer.maxLength
+        let hidden = textEncoder.config.hiddenSize
+        let context = tensor("context", [batch, length, hidden])
+        let prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt]
+        for (index, text) in prompts.enumerated() {
+            try textEncoder.encode([tokenizer.encodeForModel(text)], output: context.batches(index..<(index + 1)))
+        }
+
+        // prepare_latents: one randn call on the generator, times init_noise_sigma.
+        let generator = makeNoiseGenerator(request.rng, seed: request.seed)
+        let latents = tensor("latents", [1, channels, latentHeight, latentWidth])
+        let latentBuffer = UnsafeMutableBufferPointer(start: latents.data, count: latentCount)
+        generator.fillNormal(latentBuffer)
+        let initSigma = sampler.initNoiseSigma
+        for i in 0..<latentCount { latentBuffer[i] *= initSigma }
+
+        // Buffers of the denoise closure, allocated once per image.
+        let unetInput = tensor("unet input", [batch, channels, latentHeight, latentWidth])
+        let unetOutput = tensor("unet output", [batch, channels, latentHeight, latentWidth])
+        let guidance = request.guidance
+        let denoise: DenoiseFunction = { [unet] input, timestep, output in
+            guard let source = input.baseAddress, let destination = output.baseAddress else { return }
+            for b in 0..<batch { (unetInput.data + b * latentCount).update(from: source, count: latentCount) }
+            unet(sample: unetInput, timestep: timestep, context: context, output: unetOutput)
+            if guided {
+                let uncond = unetOutput.data, cond = unetOutput.data + latentCount
+                classifierFreeGuidance(uncond: uncond, cond: cond, scale: guidance, output: destination, count: latentCount)
+            } else {
+                destination.update(from: unetOutput.data, count: latentCount)
+            }
+        }
+
+        let totalSteps = sampler.timesteps.count
+        let preview = LatentPreview(channels: channels, latentWidth: latentWidth, latentHeight: latentHeight, factor: factor)
+        try sample(sampler, latents: latentBuffer, noise: generator, denoise: denoise) { step in
+            var image: RGBImage?
+            if snapshotEvery > 0 && step % snapshotEvery == 0 {
+                image = preview.render(latents: UnsafeBufferPointer(latentBuffer), divisor: sampler.modelInputDivisor)
+            }
+            if onStep(StepEvent(step: step, totalSteps: totalSteps, preview: image)) == .cancel {
+                throw GenerationCancelled(step: step)
+            }
+        }
+
+        return latents
+    }
+
+    /// `vae.decode(latents / scaling_factor)` → uint8 RGB.
+    func decode(_ latents: Tensor, width: Int, height: Int) -> RGBImage {
+        let latentCount = latents.count
+        let scaled = tensor("scaled latents", latents.shape)
+        let scalingFactor = vae.config.scalingFactor
+        for i in 0..<latentCount { scaled.data[i] = latents.data[i] / scalingFactor }
+        if vae.config.shiftFactor != 0 {
+            for i in 0..<latentCount { scaled.data[i] += vae.config.shiftFactor }
+        }
+        let decoded = tensor("decoded", [1, vae.config.outChannels, height, width])
+        vae.decode(scaled, output: decoded)
+        return ImageConversion.rgbImage(decoded)
+    }
+}
+
+/// `noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond)`, rounded
+/// step by step like the torch expression.
+func classifierFreeGuidance(uncond: UnsafePointer<Float>, cond: UnsafePointer<Float>, scale: Float,
+                            output: UnsafeMutablePointer<Float>, count: Int) {
+    typealias V = SIMD8<Float>
+    var i = 0
+    while i + 8 <= count {
+        let u = UnsafeRawPointer(uncond + i).loadUnaligned(as: V.self)
+        let c = UnsafeRawPointer(cond + i).loadUnaligned(as: V.self)
+        UnsafeMutableRawPointer(output + i).storeBytes(of: u + scale * (c - u), as: V.self)
+        i += 8
+    }
+    while i < count {
+        output[i] = uncond[i] + scale * (cond[i] - uncond[i])
+        i += 1
     }
 }

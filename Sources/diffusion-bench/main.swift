@@ -1,5 +1,45 @@
 import Foundation
 import Kernels
 
-FileHandle.standardError.write(Data("diffusion-bench: not built yet\n".utf8))
-exit(70)
+// diffusion-bench: speed measurements of the engine (release build:
+// `swift build -c release --product diffusion-bench`). Subcommands print one JSON line
+// per measurement; see README "Benchmarks".
+
+let usage = """
+usage: diffusion-bench SUBCOMMAND [options]
+  kernels [--only PREFIX] [--repeat N]     GFLOP/s of each kernel on SD 1.5 shapes
+  unet --shapes sd15 --size 512 --batch 2 [--json] [--iterations N] [--warmup N]
+  vae --size 512 [--batch N] [--json] [--iterations N] [--warmup N]
+  text [--batch N] [--json] [--iterations N] [--warmup N]
+Each prints one JSON line: seconds_per_eval (mean wall), gflops (analytic FLOPs / wall),
+cpu_seconds_per_eval, peak_rss_mb (getrusage ru_maxrss), ...
+environment: DIFFUSION_THREADS=N sets the worker count (default: all active cores)
+"""
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+guard let command = arguments.first else {
+    log(3, usage)
+    exit(64)
+}
+arguments.removeFirst()
+do {
+    let status: Int32
+    switch command {
+    case "kernels": status = try runKernelBenchmark(arguments)
+    case "unet": status = try runUNetBenchmark(arguments)
+    case "vae": status = try runVAEBenchmark(arguments)
+    case "text": status = try runTextBenchmark(arguments)
+    case "-h", "--help", "help":
+        printLine(usage)
+        status = 0
+    default:
+        throw BenchError.usage("unknown subcommand '\(command)'\n\(usage)")
+    }
+    exit(status)
+} catch let error as BenchError {
+    log(3, "diffusion-bench: \(error)")
+    exit(64)
+} catch {
+    log(3, "diffusion-bench: \(error)")
+    exit(70)
+}

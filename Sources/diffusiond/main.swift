@@ -1,5 +1,4 @@
-import Foundation
 import Daemon
+import Foundation
 
-FileHandle.standardError.write(Data("<3>diffusiond: not built yet\n".utf8))
-exit(70)
+exit(DiffusiondCommand.main(Array(CommandLine.arguments.dropFirst())))

@@ -1,0 +1,154 @@
+# diffusiond — build, install and check. `make help` lists the targets.
+#   make                 release build
+#   make test            the whole test suite (what CI runs: swift test)
+#   make run             install build dependencies, build, run the daemon in the foreground
+#                        on the built-in model with a local spool (etc/diffusiond.yaml)
+#   make install         PREFIX=/usr/local by default; DESTDIR= for staging a package
+#   make lint            man pages (mandoc) and systemd units (systemd-analyze)
+#   make install-check   stage an install (PREFIX=/usr) in a temp DESTDIR and run the daemon from it
+
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DATADIR     ?= $(PREFIX)/share/diffusiond
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+SYSCONFDIR  ?= /etc
+SPOOLDIR    ?= /var/spool/diffusiond
+DESTDIR     ?=
+
+SWIFT_BIN   ?= /opt/swift/usr/bin
+export PATH := $(SWIFT_BIN):$(PATH)
+SWIFT       ?= swift
+INSTALL     ?= install
+
+PROGRAMS  = diffusiond diffusionctl diffusion-bench
+MANPAGES  = man/diffusionctl.1 man/diffusiond.yaml.5 man/diffusion-job.5 man/diffusiond.8
+UNITS     = systemd/diffusiond.service systemd/diffusiond.socket
+MODEL     = models/shapes
+# Exposure score (×10) that `make lint` accepts from systemd-analyze security.
+SECURITY_THRESHOLD = 30
+
+.PHONY: all build test run install install-check uninstall lint lint-man lint-units help
+
+all: build
+
+help:
+	@sed -n '2,9s/^# \{0,1\}//p' Makefile
+
+build:
+	$(SWIFT) build -c release
+
+test:
+	$(SWIFT) test
+
+run:
+	bash tools/install-deps.sh
+	$(SWIFT) build -c release
+	"$$($(SWIFT) build -c release --show-bin-path)/diffusiond" --config etc/diffusiond.yaml
+
+# The system config is etc/diffusiond.yaml with an installed system's spool, socket and
+# built-in model paths; every other key is kept as shipped. An existing config is kept.
+install: build
+	@bin="$$($(SWIFT) build -c release --show-bin-path)"; \
+	set -e; \
+	$(INSTALL) -d "$(DESTDIR)$(BINDIR)"; \
+	for p in $(PROGRAMS); do $(INSTALL) -m 0755 "$$bin/$$p" "$(DESTDIR)$(BINDIR)/$$p"; done
+	$(INSTALL) -d "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man5" "$(DESTDIR)$(MANDIR)/man8"
+	$(INSTALL) -m 0644 man/diffusionctl.1 "$(DESTDIR)$(MANDIR)/man1/"
+	$(INSTALL) -m 0644 man/diffusiond.yaml.5 man/diffusion-job.5 "$(DESTDIR)$(MANDIR)/man5/"
+	$(INSTALL) -m 0644 man/diffusiond.8 "$(DESTDIR)$(MANDIR)/man8/"
+	$(INSTALL) -d "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SYSUSERSDIR)" "$(DESTDIR)$(TMPFILESDIR)"
+	for u in $(UNITS); do \
+		sed -e 's|/usr/bin/diffusiond|$(BINDIR)/diffusiond|g' -e 's|/var/spool/diffusiond|$(SPOOLDIR)|g' \
+			"$$u" > "$(DESTDIR)$(UNITDIR)/$${u#systemd/}"; \
+		chmod 0644 "$(DESTDIR)$(UNITDIR)/$${u#systemd/}"; \
+	done
+	$(INSTALL) -m 0644 systemd/diffusiond.sysusers "$(DESTDIR)$(SYSUSERSDIR)/diffusiond.conf"
+	sed 's|/var/spool/diffusiond|$(SPOOLDIR)|g' systemd/diffusiond.tmpfiles > "$(DESTDIR)$(TMPFILESDIR)/diffusiond.conf"
+	chmod 0644 "$(DESTDIR)$(TMPFILESDIR)/diffusiond.conf"
+	$(INSTALL) -d "$(DESTDIR)$(SYSCONFDIR)/diffusiond"
+	@config="$(DESTDIR)$(SYSCONFDIR)/diffusiond/diffusiond.yaml"; \
+	if [ -e "$$config" ]; then \
+		config="$$config.dist"; echo "install: keeping the existing config; new one in $$config"; \
+	fi; \
+	sed -e 's|^inbox:[^#]*|inbox: $(SPOOLDIR)/inbox  |' \
+	    -e 's|^outbox:[^#]*|outbox: $(SPOOLDIR)/outbox  |' \
+	    -e 's|^state:[^#]*|state: $(SPOOLDIR)/state  |' \
+	    -e 's|^socket:[^#]*|socket: /run/diffusiond/control.sock  |' \
+	    -e 's|^\(  shapes:\)[^#]*|\1 $(DATADIR)/models/shapes  |' \
+	    -e 's|^# Relative paths are relative to this file.s folder: as shipped.*|# Installed by make install: system spool under $(SPOOLDIR), socket in /run/diffusiond.|' \
+	    -e 's|^# repository with a local spool.*|# Relative paths are relative to the folder of this file.|' \
+	    -e 's|--config etc/diffusiond.yaml|--config $(SYSCONFDIR)/diffusiond/diffusiond.yaml|' \
+	    etc/diffusiond.yaml > "$$config" && chmod 0644 "$$config"
+	@if [ -d "$(MODEL)" ]; then \
+		$(INSTALL) -d "$(DESTDIR)$(DATADIR)/models"; \
+		rm -rf "$(DESTDIR)$(DATADIR)/models/shapes"; \
+		cp -R "$(MODEL)" "$(DESTDIR)$(DATADIR)/models/shapes"; \
+		chmod -R u=rwX,go=rX "$(DESTDIR)$(DATADIR)/models/shapes"; \
+	else \
+		echo "install: WARNING: $(MODEL) is missing; the built-in model is not installed" >&2; \
+	fi
+	@echo "installed under $(DESTDIR)$(PREFIX); on the target run: systemd-sysusers; systemd-tmpfiles --create; systemctl daemon-reload; systemctl enable --now diffusiond"
+
+# The staged tree must be complete: the installed diffusiond starts from the installed
+# config (spool and socket moved into the temp dir) and answers the installed diffusionctl.
+install-check:
+	@tmp="$$(mktemp -d)"; pid=; trap '[ -z "$$pid" ] || kill $$pid 2>/dev/null; rm -rf "$$tmp"' EXIT; set -e; \
+	$(MAKE) --no-print-directory install DESTDIR="$$tmp/root" PREFIX=/usr >/dev/null; \
+	for f in usr/bin/diffusiond usr/bin/diffusionctl usr/bin/diffusion-bench \
+	         usr/share/man/man1/diffusionctl.1 usr/share/man/man5/diffusiond.yaml.5 \
+	         usr/share/man/man5/diffusion-job.5 usr/share/man/man8/diffusiond.8 \
+	         usr/lib/systemd/system/diffusiond.service usr/lib/systemd/system/diffusiond.socket \
+	         usr/lib/sysusers.d/diffusiond.conf usr/lib/tmpfiles.d/diffusiond.conf \
+	         etc/diffusiond/diffusiond.yaml; do \
+		test -e "$$tmp/root/$$f" || { echo "install-check: missing $$f"; exit 1; }; \
+	done; \
+	"$$tmp/root/usr/bin/diffusiond" --config "$$tmp/root/etc/diffusiond/diffusiond.yaml" \
+		--inbox "$$tmp/spool/inbox" --outbox "$$tmp/spool/outbox" --state "$$tmp/spool/state" \
+		--socket "$$tmp/run/control.sock" 2>"$$tmp/daemon.log" & pid=$$!; \
+	for i in $$(seq 1 100); do \
+		DIFFUSIOND_SOCKET="$$tmp/run/control.sock" "$$tmp/root/usr/bin/diffusionctl" status >/dev/null 2>&1 && break; \
+		sleep 0.1; \
+	done; \
+	DIFFUSIOND_SOCKET="$$tmp/run/control.sock" "$$tmp/root/usr/bin/diffusionctl" status; \
+	kill -TERM $$pid; wait $$pid; pid=; \
+	echo "install-check: the staged tree is complete and its daemon runs"
+
+uninstall:
+	for p in $(PROGRAMS); do rm -f "$(DESTDIR)$(BINDIR)/$$p"; done
+	rm -f "$(DESTDIR)$(MANDIR)/man1/diffusionctl.1" "$(DESTDIR)$(MANDIR)/man5/diffusiond.yaml.5" \
+	      "$(DESTDIR)$(MANDIR)/man5/diffusion-job.5" "$(DESTDIR)$(MANDIR)/man8/diffusiond.8"
+	rm -f "$(DESTDIR)$(UNITDIR)/diffusiond.service" "$(DESTDIR)$(UNITDIR)/diffusiond.socket" \
+	      "$(DESTDIR)$(SYSUSERSDIR)/diffusiond.conf" "$(DESTDIR)$(TMPFILESDIR)/diffusiond.conf"
+	rm -rf "$(DESTDIR)$(DATADIR)"
+	@echo "kept $(SYSCONFDIR)/diffusiond and $(SPOOLDIR)"
+
+lint: lint-man lint-units
+
+lint-man:
+	@out="$$(mandoc -Tlint -W warning $(MANPAGES) 2>&1)"; \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "mandoc: $(MANPAGES) clean"
+
+# systemd-analyze verify needs ExecStart's binary to exist: the units are checked as
+# installed into a temporary tree (with /usr/bin rewritten to it).
+lint-units:
+	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; set -e; \
+	mkdir -p "$$tmp/bin"; \
+	if bin="$$($(SWIFT) build -c release --show-bin-path 2>/dev/null)" && [ -x "$$bin/diffusiond" ]; then \
+		cp "$$bin/diffusiond" "$$tmp/bin/diffusiond"; \
+	else printf '#!/bin/sh\nexit 0\n' > "$$tmp/bin/diffusiond"; chmod 0755 "$$tmp/bin/diffusiond"; fi; \
+	for u in $(UNITS); do sed "s|/usr/bin/diffusiond|$$tmp/bin/diffusiond|g" "$$u" > "$$tmp/$${u#systemd/}"; done; \
+	out="$$(systemd-analyze verify --man=no "$$tmp/diffusiond.service" "$$tmp/diffusiond.socket" 2>&1)" || { echo "$$out"; exit 1; }; \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+	echo "systemd-analyze verify: units clean"; \
+	out="$$(systemd-analyze security --offline=yes --threshold=$(SECURITY_THRESHOLD) systemd/diffusiond.service 2>&1)" \
+	    || { echo "$$out" | tail -3; echo "exposure above $(SECURITY_THRESHOLD)/10"; exit 1; }; \
+	echo "$$out" | tail -1; \
+	mkdir -p "$$tmp/root/etc"; cp /etc/passwd /etc/group "$$tmp/root/etc/"; \
+	systemd-sysusers --root="$$tmp/root" "$$PWD/systemd/diffusiond.sysusers" 2>&1 | grep -v '^Creating' || true; \
+	grep -q '^diffusiond:' "$$tmp/root/etc/passwd"; \
+	systemd-tmpfiles --root="$$tmp/root" --create "$$PWD/systemd/diffusiond.tmpfiles"; \
+	test "$$(stat -c %a "$$tmp/root/var/spool/diffusiond/inbox")" = 3770; \
+	echo "sysusers + tmpfiles: user, group and spool created in a scratch root"

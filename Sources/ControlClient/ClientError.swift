@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import ControlProtocol
+
+/// Why a client call failed. ``exitCode`` maps it to sysexits(3).
+public enum ClientError: Error, Equatable, CustomStringConvertible {
+    /// Nobody listens on the socket (missing file or connection refused).
+    case notRunning(socket: String, reason: String)
+    /// The socket (or its directory) refused us: not in the socket's group.
+    case permissionDenied(socket: String, group: String?)
+    /// The server answered with a non-ok status.
+    case server(ControlFailure)
+    /// The server broke the protocol (bad line, unexpected type, wrong count).
+    case protocolViolation(String)
+    /// Reading or writing the socket failed.
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .notRunning(let socket, let reason):
+            return "diffusiond is not running (no answer on \(socket): \(reason)); start it with `systemctl start diffusiond` or pass --socket"
+        case .permissionDenied(let socket, let group):
+            if let group {
+                return "permission denied on \(socket); join the group '\(group)' (e.g. `sudo usermod -aG \(group) $USER`, then log in again)"
+            }
+            return "permission denied on \(socket); ask an administrator for access to the diffusiond control socket"
+        case .server(let failure):
+            return failure.message
+        case .protocolViolation(let detail):
+            return "protocol error: \(detail)"
+        case .io(let detail):
+            return detail
+        }
+    }
+
+    /// sysexits(3) code: 69 unavailable, 77 no permission, 64 bad request, 66 no such job,
+    /// 65 conflict (wrong state), 74 I/O, 76 protocol.
+    public var exitCode: Int32 {
+        switch self {
+        case .notRunning: return 69
+        case .permissionDenied: return 77
+        case .server(let failure):
+            switch failure.status {
+            case .ok: return 0
+            case .forbidden: return 77
+            case .badRequest: return 64
+            case .notFound: return 66
+            case .conflict: return 65
+            case .unavailable: return 69
+            }
+        case .protocolViolation: return 76
+        case .io: return 74
+        }
+    }
+}

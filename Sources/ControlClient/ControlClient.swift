@@ -1,1 +1,0 @@
-// Module ControlClient: see ../shared/DESIGN.md, "Package layout", for what it owns.

@@ -1,0 +1,147 @@
+import Foundation
+import ControlProtocol
+
+/// The `diffusionctl` command: parses arguments, talks to the daemon, prints, and returns
+/// a sysexits(3) status. The executable's main.swift only calls ``run(_:environment:output:)``.
+public enum DiffusionCtl {
+    /// sysexits(3) codes used by diffusionctl.
+    public enum Exit {
+        public static let ok: Int32 = 0
+        public static let usage: Int32 = 64
+        public static let dataError: Int32 = 65
+        public static let noInput: Int32 = 66
+        public static let unavailable: Int32 = 69
+        public static let cantCreate: Int32 = 73
+        public static let ioError: Int32 = 74
+        public static let protocolError: Int32 = 76
+        public static let noPermission: Int32 = 77
+    }
+
+    public static let clientVersion = "0.1.0"
+
+    /// Runs one command line (without the program name); returns the exit status.
+    public static func run(_ arguments: [String], environment: [String: String], output: CtlOutput) -> Int32 {
+        let parsed: CtlArguments
+        do {
+            parsed = try CtlArguments.parse(arguments, environment: environment)
+        } catch {
+            output.err("diffusionctl: \(error)\n\(CtlArguments.usage)\n")
+            return Exit.usage
+        }
+        do {
+            return try execute(parsed, output: output)
+        } catch let error as ClientError {
+            output.err("diffusionctl: \(error)\n")
+            return error.exitCode
+        } catch let error as SubmitError {
+            output.err("diffusionctl: \(error)\n")
+            return error.exitCode
+        } catch {
+            output.err("diffusionctl: \(error)\n")
+            return Exit.ioError
+        }
+    }
+
+    private static func execute(_ arguments: CtlArguments, output: CtlOutput) throws -> Int32 {
+        let socket = arguments.socketPath
+        let json = arguments.json
+        switch arguments.command {
+        case .help:
+            output.out(CtlArguments.usage + "\n")
+            return Exit.ok
+        case .version:
+            output.out("diffusionctl \(clientVersion), control protocol \(ControlWire.version)\n")
+            return Exit.ok
+        case .watch(let once):
+            try WatchView(socketPath: socket, json: json, output: output).run(once: once)
+            return Exit.ok
+        default:
+            break
+        }
+        let client = try ControlSession(socketPath: socket)
+        defer { client.close() }
+        switch arguments.command {
+        case .help, .version, .watch:
+            return Exit.ok
+        case .status:
+            let status = try client.status()
+            if json { output.printJSON(status) } else { output.out(CtlFormatting.status(status, socket: socket)) }
+        case .queue(let all):
+            let jobs = try client.queue(all: all)
+            if json { output.printJSON(jobs) } else { output.out(CtlFormatting.jobTable(jobs)) }
+        case .history(let limit):
+            let jobs = try client.history(limit: limit)
+            if json { output.printJSON(jobs) } else { output.out(CtlFormatting.jobTable(jobs, finished: true)) }
+        case .models:
+            let models = try client.models()
+            if json { output.printJSON(models) } else { output.out(CtlFormatting.models(models)) }
+        case .show(let ids):
+            return try forEachID(ids, json: json, output: output) { try client.show($0) } render: { CtlFormatting.jobDetail($0) }
+        case .change(let verb, let ids):
+            return try forEachID(ids, json: json, output: output) { try client.change(verb, id: $0) } render: {
+                "\($0.id) \($0.name): \($0.state.rawValue)\n"
+            }
+        case .priority(let id, let level):
+            return try forEachID([id], json: json, output: output) { try client.setPriority($0, to: level) } render: {
+                "\($0.id) \($0.name): priority \($0.priority)\n"
+            }
+        case .pause, .resume:
+            if case .pause = arguments.command { try client.pause() } else { try client.resume() }
+            let paused = try client.status().paused
+            if json { output.printJSON(["paused": paused]) } else {
+                output.out(paused ? "paused: running job continues, no new job starts\n" : "resumed: jobs start again\n")
+            }
+        case .submit(let files):
+            let inbox = try client.status().inbox
+            return submit(files, inbox: inbox, json: json, output: output)
+        }
+        return Exit.ok
+    }
+
+    /// Applies `action` to every id (continuing after failures); the exit status is that of
+    /// the first failure, 0 if none.
+    private static func forEachID(_ ids: [String], json: Bool, output: CtlOutput,
+                                  _ action: (String) throws -> JobInfo, render: (JobInfo) -> String) throws -> Int32 {
+        var records: [JobInfo] = []
+        var status = Exit.ok
+        for id in ids {
+            do {
+                let record = try action(id)
+                records.append(record)
+                if !json { output.out(render(record)) }
+            } catch ClientError.server(let failure) {
+                output.err("diffusionctl: \(id): \(failure.message)\n")
+                if status == Exit.ok { status = ClientError.server(failure).exitCode }
+            }
+        }
+        if json {
+            if ids.count == 1, let only = records.first { output.printJSON(only) } else { output.printJSON(records) }
+        }
+        return status
+    }
+
+    private struct Submitted: Encodable {
+        var file: String
+        var path: String
+    }
+
+    private static func submit(_ files: [String], inbox: String, json: Bool, output: CtlOutput) -> Int32 {
+        var status = Exit.ok
+        var done: [Submitted] = []
+        for file in files {
+            do {
+                let path = try JobSubmission.submit(file: file, inbox: inbox)
+                done.append(Submitted(file: file, path: path))
+                if !json { output.out("\(file) → \(path)\n") }
+            } catch let error as SubmitError {
+                output.err("diffusionctl: \(error)\n")
+                if status == Exit.ok { status = error.exitCode }
+            } catch {
+                output.err("diffusionctl: \(file): \(error)\n")
+                if status == Exit.ok { status = Exit.ioError }
+            }
+        }
+        if json { output.printJSON(done) }
+        return status
+    }
+}

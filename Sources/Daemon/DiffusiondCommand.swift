@@ -1,0 +1,119 @@
+import Foundation
+import Jobs
+
+/// The `diffusiond` command line. `main.swift` only calls `DiffusiondCommand.main`.
+public enum DiffusiondCommand {
+    /// Version reported by `--version` and the control socket.
+    public static let version = "0.1.0"
+
+    static let usage = """
+    usage: diffusiond [--config FILE] [--inbox DIR] [--outbox DIR] [--state DIR] [--socket PATH]
+           diffusiond --config FILE --check-config
+           diffusiond --oneshot JOB.yaml... --outbox DIR [--model DIR] [--config FILE] [--threads N]
+    """
+
+    /// Parses `arguments` (without the program name), runs, and returns the exit status.
+    public static func main(_ arguments: [String], factory: @escaping GeneratorFactory = pipelineFactory) -> Int32 {
+        // First of all, so a SIGTERM during start-up is a clean stop, not death by signal.
+        Signals.install()
+        var configPath: String?
+        var overrides = Service.PathOverrides()
+        var checkOnly = false
+        var oneshot = false
+        var jobFiles: [String] = []
+        var model: URL?
+        var threads: Int?
+        var i = 0
+        func value(_ flag: String) -> String? {
+            i += 1
+            guard i < arguments.count else { Log.error("\(flag) needs a value\n\(usage)"); return nil }
+            return arguments[i]
+        }
+        func dir(_ s: String) -> URL { URL(fileURLWithPath: s).standardizedFileURL }
+        while i < arguments.count {
+            let arg = arguments[i]
+            switch arg {
+            case "--config": guard let v = value(arg) else { return SysExits.usage }; configPath = v
+            case "--inbox": guard let v = value(arg) else { return SysExits.usage }; overrides.inbox = dir(v)
+            case "--outbox": guard let v = value(arg) else { return SysExits.usage }; overrides.outbox = dir(v)
+            case "--state": guard let v = value(arg) else { return SysExits.usage }; overrides.state = dir(v)
+            case "--socket": guard let v = value(arg) else { return SysExits.usage }; overrides.socket = dir(v)
+            case "--model": guard let v = value(arg) else { return SysExits.usage }; model = dir(v)
+            case "--threads":
+                guard let v = value(arg), let n = Int(v), n > 0 else { Log.error("--threads needs a positive number"); return SysExits.usage }
+                threads = n
+            case "--check-config": checkOnly = true
+            case "--oneshot": oneshot = true
+            case "--debug": Log.maximum = .debug
+            case "--version":
+                print("diffusiond \(version)")
+                return SysExits.ok
+            case "-h", "--help":
+                print(usage)
+                return SysExits.ok
+            default:
+                if arg.hasPrefix("-") || !oneshot {
+                    Log.error("unknown argument \(arg)\n\(usage)")
+                    return SysExits.usage
+                }
+                jobFiles.append(arg)
+            }
+            i += 1
+        }
+        if ProcessInfo.processInfo.environment["DIFFUSIOND_DEBUG"] != nil { Log.maximum = .debug }
+
+        var config: ServiceConfig?
+        if let configPath {
+            do {
+                config = try ServiceConfig.load(path: configPath)
+            } catch {
+                Log.error("\(error)")
+                return SysExits.config
+            }
+        }
+        if oneshot {
+            guard !jobFiles.isEmpty, let outbox = overrides.outbox else {
+                Log.error("--oneshot needs job files and --outbox DIR\n\(usage)")
+                return SysExits.usage
+            }
+            return Oneshot(files: jobFiles, outbox: outbox, model: model, config: config, threads: threads, factory: factory).run()
+        }
+        let path = configPath ?? "/etc/diffusiond/diffusiond.yaml"
+        if config == nil {
+            do {
+                config = try ServiceConfig.load(path: path)
+            } catch {
+                Log.error("\(error) (give --config FILE)")
+                return SysExits.config
+            }
+        }
+        guard var loaded = config else { return SysExits.config }
+        if let threads { loaded.threads = threads }
+        if checkOnly { return check(loaded, overrides: overrides, path: path) }
+        return Service(config: loaded, configPath: path, overrides: overrides, factory: factory).run()
+    }
+
+    /// `--check-config`: the file parsed; also checks that every model folder looks like a
+    /// diffusers folder. Prints a summary on stdout.
+    static func check(_ config: ServiceConfig, overrides: Service.PathOverrides, path: String) -> Int32 {
+        var config = config
+        overrides.apply(to: &config)
+        var ok = true
+        for (name, url) in config.models.sorted(by: { $0.key < $1.key }) {
+            if !FileManager.default.fileExists(atPath: url.appendingPathComponent("model_index.json").path) {
+                Log.error("\(path): model \(name): \(url.path) has no model_index.json (not a diffusers folder)")
+                ok = false
+            }
+        }
+        print("""
+        config \(path): \(ok ? "OK" : "has errors")
+          inbox   \(config.inbox.path)
+          outbox  \(config.outbox.path)
+          state   \(config.state.path)
+          socket  \(config.socket.path)
+          models  \(config.models.keys.sorted().joined(separator: ", ")) (default: \(config.defaultModel ?? "none"))
+          limits  \(config.limits.maxWidth)x\(config.limits.maxHeight), \(config.limits.maxSteps) steps, \(config.limits.maxCount) images, \(config.limits.maxFileSize) bytes
+        """)
+        return ok ? SysExits.ok : SysExits.config
+    }
+}

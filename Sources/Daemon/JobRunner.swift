@@ -1,0 +1,136 @@
+import Foundation
+import Jobs
+import Pipeline
+
+/// Makes an engine for a diffusers model folder using `threads` cores.
+public typealias GeneratorFactory = (_ modelDirectory: URL, _ threads: Int) throws -> ImageGenerating
+
+/// The real engine.
+public let pipelineFactory: GeneratorFactory = { try TextToImagePipeline(modelDirectory: $0, threads: $1) }
+
+/// Keeps the last model loaded, so consecutive jobs on one model skip the load.
+final class ModelCache {
+    private let factory: GeneratorFactory
+    private(set) var loadedName: String?
+    private var loadedURL: URL?
+    private var loadedThreads = 0
+    private var generator: ImageGenerating?
+
+    init(factory: @escaping GeneratorFactory) { self.factory = factory }
+
+    func generator(name: String, directory: URL, threads: Int) throws -> ImageGenerating {
+        if let generator, loadedURL == directory, loadedThreads == threads { return generator }
+        generator = nil
+        loadedName = nil
+        Log.info("loading model \(name) from \(directory.path)")
+        let made = try factory(directory, threads)
+        generator = made
+        loadedName = name
+        loadedURL = directory
+        loadedThreads = threads
+        return made
+    }
+}
+
+/// How one run of a job ended.
+enum RunOutcome: Equatable {
+    case done
+    case failed(String)
+    case cancelled
+    /// Stopped by shutdown before finishing; no result written, to be resumed.
+    case interrupted
+}
+
+/// Why the step callback asks the engine to stop.
+enum StopReason { case cancelled, shutdown }
+
+/// Runs one job through the engine into its outbox folder. Images already present from an
+/// interrupted attempt are kept (they are complete: written atomically) and not made again.
+struct JobRunner {
+    let outbox: Outbox
+    let models: ModelCache
+    let threads: Int
+    /// Polled after every step.
+    let shouldStop: () -> StopReason?
+    let onProgress: (JobProgress) -> Void
+
+    /// Runs `job`; on `.done`, `.failed` and `.cancelled` the job's `result.json` has been
+    /// written (with `job.state` set accordingly) before returning.
+    func run(_ job: JobRecord, modelDirectory: () throws -> URL) -> (RunOutcome, JobRecord) {
+        var job = job
+        let start = Date()
+        var images: [JobResult.Image] = []
+        var outcome = RunOutcome.done
+        do {
+            try outbox.prepare(job)
+            let directory = try modelDirectory()
+            let generator: ImageGenerating
+            do {
+                generator = try models.generator(name: job.model, directory: directory, threads: threads)
+            } catch {
+                throw RunError("cannot load model \(job.model) from \(directory.path): \(error)")
+            }
+            let stepClock = Date().timeIntervalSince1970
+            imageLoop: for index in 0..<job.spec.count {
+                let request = job.spec.request(image: index)
+                let url = outbox.imageURL(job, index)
+                if let data = FileManager.default.contents(atPath: url.path), (try? PNGChunks.read([UInt8](data))) != nil {
+                    images.append(.init(file: url.lastPathComponent, seed: request.seed, seconds: nil))
+                    continue
+                }
+                let t0 = Date()
+                let image: RGBImage
+                do {
+                    image = try generator.generate(request, snapshotEvery: job.spec.snapshots) { event in
+                        onProgress(JobProgress(id: job.id, image: index, images: job.spec.count, step: event.step,
+                                               steps: event.totalSteps, started: stepClock))
+                        if let preview = event.preview {
+                            do {
+                                try AtomicFile.makeDirectory(outbox.stepURL(job, image: index, step: 0).deletingLastPathComponent())
+                                try AtomicFile.write(try PNGCodec.encode(preview),
+                                                     to: outbox.stepURL(job, image: index, step: event.step))
+                            } catch {
+                                Log.warning("job \(job.id): cannot write step snapshot: \(error)")
+                            }
+                        }
+                        return shouldStop() == nil ? .proceed : .cancel
+                    }
+                } catch is GenerationCancelled {
+                    outcome = shouldStop() == .shutdown ? .interrupted : .cancelled
+                    break imageLoop
+                }
+                guard image.width == request.width, image.height == request.height else {
+                    throw RunError("engine returned \(image.width)x\(image.height) for \(request.width)x\(request.height)")
+                }
+                let parameters = A1111Parameters.text(for: request, model: job.model)
+                try AtomicFile.write(try PNGCodec.encode(image, text: [("parameters", parameters)]), to: url)
+                images.append(.init(file: url.lastPathComponent, seed: request.seed, seconds: Date().timeIntervalSince(t0)))
+                Log.info("job \(job.id): wrote \(job.folder)/\(url.lastPathComponent) (seed \(request.seed))")
+            }
+        } catch {
+            outcome = .failed("\(error)")
+        }
+        switch outcome {
+        case .interrupted:
+            return (outcome, job)
+        case .done: job.state = .done; job.error = nil
+        case .cancelled: job.state = .cancelled; job.error = "cancelled while running"
+        case .failed(let message): job.state = .failed; job.error = message
+        }
+        job.finished = Date().timeIntervalSince1970
+        do {
+            try outbox.writeResult(job, images: images, seconds: Date().timeIntervalSince(start))
+        } catch {
+            // Without result.json the job is not finished: leave it to be run again.
+            Log.error("job \(job.id): cannot write result.json: \(error)")
+            return (.interrupted, job)
+        }
+        return (outcome, job)
+    }
+}
+
+/// A run failure with a readable message.
+struct RunError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,148 @@
+import ControlProtocol
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Serves the control socket's verbs (`ControlHandler`, Sources/Daemon/Control) from the
+/// daemon's `JobQueue`, and republishes queue events to `watch` clients. Thread-safe: every
+/// call goes through the queue's lock.
+final class QueueControlHandler: ControlHandler, @unchecked Sendable {
+    let queue: JobQueue
+    let outbox: Outbox
+    let settings: SettingsBox
+    let events = ControlEventHub()
+    /// Name of the model the worker holds loaded.
+    let loadedModel: () -> String?
+    private let startTime = Date()
+    private var observer = 0
+
+    init(queue: JobQueue, outbox: Outbox, settings: SettingsBox, loadedModel: @escaping () -> String?) {
+        self.queue = queue
+        self.outbox = outbox
+        self.settings = settings
+        self.loadedModel = loadedModel
+        observer = queue.addObserver { [weak self] event in self?.publish(event) }
+    }
+
+    deinit { queue.removeObserver(observer) }
+
+    private func publish(_ event: QueueEvent) {
+        switch event {
+        case .job(let job):
+            let info = self.info(job)
+            let kind: ControlEvent.Kind = job.state == .running ? .jobStarted : job.state.isTerminal ? .jobFinished : .queueChanged
+            events.publish(ControlEvent(kind: kind, job: info))
+        case .progress(let p):
+            events.publish(ControlEvent(kind: .step, id: p.id, progress: QueueControlHandler.progress(p)))
+        case .paused:
+            events.publish(ControlEvent(kind: .queueChanged))
+        }
+    }
+
+    static func progress(_ p: JobProgress) -> JobInfo.Progress {
+        let elapsed = Date().timeIntervalSince1970 - p.started
+        let done = p.image * p.steps + p.step
+        return JobInfo.Progress(step: p.step, total: p.steps, image: p.image, count: p.images,
+                                rate: elapsed > 0 && done > 0 ? Double(done) / elapsed : nil)
+    }
+
+    func info(_ job: JobRecord) -> JobInfo {
+        let state: JobInfo.State
+        switch job.state {
+        case .queued: state = .queued
+        case .held: state = .held
+        case .running: state = .running
+        case .done: state = .done
+        case .failed: state = .failed
+        case .cancelled: state = .cancelled
+        }
+        let progress = job.state == .running ? queue.progress().flatMap { $0.id == job.id ? QueueControlHandler.progress($0) : nil } : nil
+        return JobInfo(id: job.id, name: job.spec.name ?? job.sourceFile, state: state, priority: job.priority,
+                       owner: .init(uid: job.owner, user: AccountNames.userName(job.owner)), model: job.model,
+                       submitted: Date(timeIntervalSince1970: job.submitted),
+                       started: job.started.map { Date(timeIntervalSince1970: $0) },
+                       finished: job.state.isTerminal ? job.finished.map { Date(timeIntervalSince1970: $0) } : nil,
+                       prompt: job.spec.prompt, steps: job.spec.steps, count: job.spec.count, progress: progress,
+                       attempts: job.attempts, error: job.error, outbox: outbox.folder(job).path)
+    }
+
+    private func mapped<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as QueueError {
+            switch error {
+            case .notFound(let m): throw ControlFailure(.notFound, m)
+            case .conflict(let m): throw ControlFailure(.conflict, m)
+            case .forbidden(let m): throw ControlFailure(.forbidden, m)
+            }
+        }
+    }
+
+    func status() throws -> DaemonStatus {
+        let all = queue.all()
+        var counts: [String: Int] = [:]
+        for job in all { counts[job.state.rawValue, default: 0] += 1 }
+        let config = settings.config
+        return DaemonStatus(version: "diffusiond \(DiffusiondCommand.version)", pid: getpid(), uid: geteuid(),
+                            paused: queue.paused, running: all.first { $0.state == .running }.map(info), counts: counts,
+                            inbox: config.inbox.path, outbox: config.outbox.path,
+                            uptime: Date().timeIntervalSince(startTime), loadedModel: loadedModel())
+    }
+
+    func list(all: Bool) throws -> [JobInfo] {
+        queue.all().filter { all || !$0.state.isTerminal }.map(info)
+    }
+
+    func show(id: String) throws -> JobInfo {
+        guard let job = queue.job(id) else { throw ControlFailure(.notFound, "no job \(id)") }
+        return info(job)
+    }
+
+    func cancel(id: String, caller: UInt32) throws -> JobInfo {
+        let job = try mapped { try queue.cancel(id, uid: caller) }
+        Log.notice("job \(job.id): cancel requested by uid \(caller)")
+        return info(queue.job(job.id) ?? job)
+    }
+
+    func hold(id: String, caller: UInt32) throws -> JobInfo {
+        info(try mapped { try queue.hold(id, uid: caller) })
+    }
+
+    func release(id: String, caller: UInt32) throws -> JobInfo {
+        info(try mapped { try queue.release(id, uid: caller) })
+    }
+
+    func setPriority(id: String, priority: Int, caller: UInt32) throws -> JobInfo {
+        info(try mapped { try queue.setPriority(id, priority, uid: caller) })
+    }
+
+    func retry(id: String, caller: UInt32) throws -> JobInfo {
+        let job = try mapped { try queue.retry(id, uid: caller, clearResult: outbox.retireResult) }
+        Log.notice("job \(job.id): queued again by uid \(caller)")
+        return info(job)
+    }
+
+    func pause(caller: UInt32) throws {
+        try mapped { try queue.setPaused(true, uid: caller) }
+        Log.notice("queue paused by uid \(caller)")
+    }
+
+    func resume(caller: UInt32) throws {
+        try mapped { try queue.setPaused(false, uid: caller) }
+        Log.notice("queue resumed by uid \(caller)")
+    }
+
+    func history(limit: Int?) throws -> [JobInfo] {
+        let finished = queue.all().filter { $0.state.isTerminal }
+        return Array(finished.prefix(limit ?? finished.count)).map(info)
+    }
+
+    func models() throws -> [ModelInfo] {
+        let config = settings.config
+        let loaded = loadedModel()
+        return config.models.sorted { $0.key < $1.key }.map {
+            ModelInfo(name: $0.key, path: $0.value.path, isDefault: $0.key == config.defaultModel, loaded: $0.key == loaded)
+        }
+    }
+}

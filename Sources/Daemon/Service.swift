@@ -1,0 +1,189 @@
+import ControlProtocol
+import Foundation
+import Jobs
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The long-running service: intake on the main thread, the worker on its own thread, the
+/// control server (see `startControlServer`), sd_notify and signals.
+public final class Service {
+    private let configPath: String?
+    private let overrides: PathOverrides
+    private let settings: SettingsBox
+    private let factory: GeneratorFactory
+    private let notifier = SystemdNotifier()
+    private var lockFD: Int32 = -1
+
+    /// Paths given on the command line, which win over the config file's (also on reload).
+    public struct PathOverrides: Sendable {
+        public var inbox, outbox, state, socket: URL?
+        public init(inbox: URL? = nil, outbox: URL? = nil, state: URL? = nil, socket: URL? = nil) {
+            self.inbox = inbox; self.outbox = outbox; self.state = state; self.socket = socket
+        }
+        func apply(to config: inout ServiceConfig) {
+            if let inbox { config.inbox = inbox }
+            if let outbox { config.outbox = outbox }
+            if let state { config.state = state }
+            if let socket { config.socket = socket }
+        }
+    }
+
+    public init(config: ServiceConfig, configPath: String?, overrides: PathOverrides, factory: @escaping GeneratorFactory) {
+        var config = config
+        overrides.apply(to: &config)
+        self.settings = SettingsBox(config)
+        self.configPath = configPath
+        self.overrides = overrides
+        self.factory = factory
+    }
+
+    /// Runs until SIGTERM/SIGINT; returns the process exit status (sysexits).
+    public func run() -> Int32 {
+        let config = settings.config
+        let outbox = Outbox(root: config.outbox)
+        let queue: JobQueue
+        do {
+            for dir in [config.inbox, config.outbox, outbox.rejected, config.state,
+                        config.state.appendingPathComponent("claimed")] {
+                try AtomicFile.makeDirectory(dir)
+            }
+            try Service.requireOneFileSystem([config.inbox, config.state, config.outbox])
+            guard lockState(config.state) else {
+                Log.error("another diffusiond is using the state directory \(config.state.path)")
+                return SysExits.tempFail
+            }
+            queue = try JobQueue(stateDirectory: config.state, keepHistory: config.keepHistory)
+            queue.writeTerminalResult = { job in try outbox.writeResult(job, images: [], seconds: nil) }
+            // Half-written temporaries of a killed daemon: never renamed, so never seen; removed.
+            for folder in [config.state, outbox.rejected] + queue.all().filter({ !$0.state.isTerminal }).map(outbox.folder) {
+                Outbox.removeTemporaryFiles(in: folder)
+            }
+            try queue.recover(maxCrashes: 3, existingResult: outbox.recordedResult)
+        } catch {
+            Log.error("cannot start: \(error)")
+            return SysExits.cantCreate
+        }
+        let intake = Intake(inbox: config.inbox, stateDirectory: config.state, queue: queue, outbox: outbox,
+                            parser: config.jobParser, defaultModel: config.defaultModel)
+        intake.recoverClaims()
+        let watcher: InboxWatcher?
+        do {
+            watcher = try InboxWatcher(directory: config.inbox)
+        } catch {
+            Log.warning("\(error); falling back to rescanning the inbox every second")
+            watcher = nil
+        }
+        var recheckAt: Date? = intake.rescan() ? Date().addingTimeInterval(Intake.settleSeconds) : nil
+
+        // Control socket up, then READY=1, then the worker: `systemctl start` returns with the
+        // socket usable, and READY=1 is the first thing systemd hears.
+        let worker = Worker(queue: queue, outbox: outbox, factory: factory, notifier: notifier, settings: settings)
+        let control = startControlServer(queue: queue, outbox: outbox, worker: worker)
+        let queued = queue.all().filter { $0.state == .queued }.count
+        Log.notice("diffusiond ready: inbox \(config.inbox.path), outbox \(config.outbox.path), \(queued) job(s) queued")
+        notifier.ready(status: "ready, \(queued) queued")
+        // Started only after READY=1: the worker's first STATUS=/WATCHDOG=1 must not precede it.
+        worker.start()
+
+        var lastRescan = Date()
+        while !Signals.stopRequested {
+            if Signals.takeReloadRequest() { reload(intake: intake, queue: queue) }
+            let change = watcher?.wait(timeout: 1) ?? { sleep(1); return .overflow }()
+            switch change {
+            case .files(let names): intake.take(names)
+            case .overflow:
+                if watcher != nil { Log.notice("inotify queue overflowed; rescanning the inbox") }
+                recheckAt = nil
+                lastRescan = Date()
+                if intake.rescan() { recheckAt = Date().addingTimeInterval(Intake.settleSeconds) }
+            case .timeout: break
+            }
+            // Periodic safety net, and a quick second look at files that were still fresh.
+            if Date().timeIntervalSince(lastRescan) >= Double(settings.config.rescanInterval) || recheckAt.map({ Date() >= $0 }) == true {
+                recheckAt = nil
+                lastRescan = Date()
+                if intake.rescan() { recheckAt = Date().addingTimeInterval(Intake.settleSeconds) }
+            }
+        }
+        Log.notice("stopping: finishing the current step")
+        notifier.stopping()
+        queue.wake()
+        worker.join()
+        control?.stop()
+        Log.notice("diffusiond stopped")
+        return SysExits.ok
+    }
+
+    /// The one place where the service creates and starts its control server
+    /// (Sources/Daemon/Control), serving `queue` through `QueueControlHandler`.
+    private func startControlServer(queue: JobQueue, outbox: Outbox, worker: Worker) -> ControlServer? {
+        let handler = QueueControlHandler(queue: queue, outbox: outbox, settings: settings,
+                                          loadedModel: { worker.loadedModel })
+        let server = ControlServer(configuration: .init(socketPath: settings.config.socket.path), handler: handler)
+        do {
+            try server.start()
+            return server
+        } catch {
+            Log.error("control socket: \(error); diffusionctl will not reach this daemon")
+            return nil
+        }
+    }
+
+    /// SIGHUP: re-reads the config file. Limits, defaults, models, threads, rescan interval
+    /// and history apply at once; new spool or socket paths need a restart.
+    private func reload(intake: Intake, queue: JobQueue) {
+        guard let configPath else { return }
+        notifier.reloading()
+        defer { notifier.status("reloaded") }
+        do {
+            var fresh = try ServiceConfig.load(path: configPath)
+            overrides.apply(to: &fresh)
+            let old = settings.config
+            if fresh.inbox != old.inbox || fresh.outbox != old.outbox || fresh.state != old.state || fresh.socket != old.socket {
+                Log.warning("reload: new inbox/outbox/state/socket paths take effect at the next restart")
+                fresh.inbox = old.inbox; fresh.outbox = old.outbox; fresh.state = old.state; fresh.socket = old.socket
+            }
+            settings.config = fresh
+            intake.parser = fresh.jobParser
+            intake.defaultModel = fresh.defaultModel
+            queue.keepHistory = fresh.keepHistory
+            Log.notice("reloaded \(configPath): models \(fresh.models.keys.sorted().joined(separator: ", "))")
+        } catch {
+            Log.error("reload failed, keeping the running config: \(error)")
+        }
+        notifier.notify("READY=1")
+    }
+
+    /// Holds an exclusive lock on `state/lock` for the life of the process.
+    private func lockState(_ state: URL) -> Bool {
+        lockFD = open(state.appendingPathComponent("lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        return lockFD >= 0 && flock(lockFD, LOCK_EX | LOCK_NB) == 0
+    }
+
+    /// Claims and rejections are renames, so the spool folders must share one file system.
+    static func requireOneFileSystem(_ dirs: [URL]) throws {
+        var devices = Set<UInt64>()
+        for dir in dirs {
+            var st = stat()
+            guard stat(dir.path, &st) == 0 else { throw FileError("stat", dir.path) }
+            devices.insert(UInt64(st.st_dev))
+        }
+        guard devices.count == 1 else {
+            throw RunError("inbox, state and outbox must be on one file system (files move between them by rename)")
+        }
+    }
+}
+
+/// Exit codes of sysexits.h.
+public enum SysExits {
+    public static let ok: Int32 = 0
+    public static let usage: Int32 = 64
+    public static let dataErr: Int32 = 65
+    public static let noInput: Int32 = 66
+    public static let unavailable: Int32 = 69
+    public static let software: Int32 = 70
+    public static let cantCreate: Int32 = 73
+    public static let tempFail: Int32 = 75
+    public static let config: Int32 = 78
+}

@@ -1,0 +1,205 @@
+import Sampling
+
+/// Reads job files (`man 5 diffusion-job`): one job per YAML document, a strict schema,
+/// streamed from libyaml events. Every error is a one-line `SourceError` with file, line,
+/// column and field.
+public struct JobFileParser: Sendable {
+    public var limits: JobLimits
+    public var defaults: JobDefaults
+    /// Model names a job may ask for; `nil` accepts any well-formed name (e.g. with `--model`).
+    public var knownModels: Set<String>?
+
+    /// Field names of a job document, in the order the man page lists them.
+    public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
+                                "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "name"]
+
+    public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil) {
+        self.limits = limits
+        self.defaults = defaults
+        self.knownModels = knownModels
+    }
+
+    /// Parses every job of a file. `file` names it in errors (the inbox name).
+    public func parse(bytes: [UInt8], file: String) throws -> [JobSpec] {
+        guard bytes.count <= limits.maxFileSize else {
+            throw SourceError(file: file, line: 0, column: 0,
+                              message: "file is \(bytes.count) bytes, more than the limit of \(limits.maxFileSize)")
+        }
+        let stream = try YAMLEventStream(bytes: bytes, file: file,
+                                         limits: YAMLSafetyLimits(maxDepth: 2, maxScalarBytes: limits.maxPromptBytes))
+        var jobs: [JobSpec] = []
+        var startLines: [Int] = []
+        while true {
+            let (event, mark) = try stream.next()
+            switch event {
+            case .streamEnd:
+                guard !jobs.isEmpty else {
+                    throw SourceError(file: file, line: 1, column: 1, message: "no job in file (it is empty or only comments)")
+                }
+                let texts = JobFileParser.documentTexts(bytes: bytes, startLines: startLines)
+                for i in jobs.indices { jobs[i].sourceText = texts[i] }
+                return jobs
+            case .documentStart:
+                guard jobs.count < limits.maxJobsPerFile else {
+                    throw SourceError(file: file, line: mark.line, column: mark.column,
+                                      message: "more than \(limits.maxJobsPerFile) jobs in one file")
+                }
+                startLines.append(mark.line)
+                let job = try parseDocument(stream, file: file, index: jobs.count + 1)
+                jobs.append(job)
+            default:
+                throw SourceError(file: file, line: mark.line, column: mark.column, message: "unexpected YAML structure")
+            }
+        }
+    }
+
+    private func parseDocument(_ stream: YAMLEventStream, file: String, index: Int) throws -> JobSpec {
+        let (root, rootMark) = try stream.next()
+        func fail(_ m: SourceMark, _ message: String) -> SourceError {
+            SourceError(file: file, line: m.line, column: m.column, message: message)
+        }
+        switch root {
+        case .mappingStart: break
+        case .scalar(let text, let plain) where ScalarDecoder.isNull(text, plain: plain):
+            throw fail(rootMark, "document \(index) is empty; a job is a mapping of field: value lines")
+        case .sequenceStart:
+            throw fail(rootMark, "document \(index) is a list; a job is a mapping of field: value lines")
+        default:
+            throw fail(rootMark, "document \(index) is a single value; a job is a mapping of field: value lines")
+        }
+        var values: [String: (text: String, plain: Bool, mark: SourceMark)] = [:]
+        while true {
+            let (keyEvent, keyMark) = try stream.next()
+            guard case .scalar(let key, _) = keyEvent else {
+                if keyEvent == .mappingEnd { break }
+                throw fail(keyMark, "a field name must be a plain word, not a list or mapping")
+            }
+            guard JobFileParser.fields.contains(key) else {
+                throw SourceError(file: file, line: keyMark.line, column: keyMark.column, field: SourceError.oneLine(String(key.prefix(40))),
+                                  message: "unknown field; valid fields: \(JobFileParser.fields.joined(separator: ", "))")
+            }
+            if let first = values[key] {
+                throw SourceError(file: file, line: keyMark.line, column: keyMark.column, field: key,
+                                  message: "duplicate field (first given on line \(first.mark.line))")
+            }
+            let (valueEvent, valueMark) = try stream.next()
+            switch valueEvent {
+            case .scalar(let text, let plain):
+                values[key] = (text, plain, valueMark)
+            case .mappingStart:
+                throw SourceError(file: file, line: valueMark.line, column: valueMark.column, field: key,
+                                  message: "expected a single value, found a mapping")
+            default:
+                throw SourceError(file: file, line: valueMark.line, column: valueMark.column, field: key,
+                                  message: "expected a single value, found a list")
+            }
+        }
+        let (end, endMark) = try stream.next()
+        guard end == .documentEnd else { throw fail(endMark, "unexpected content after the job") }
+        return try makeSpec(values, file: file, index: index, mappingMark: rootMark)
+    }
+
+    private func makeSpec(_ values: [String: (text: String, plain: Bool, mark: SourceMark)], file: String,
+                          index: Int, mappingMark: SourceMark) throws -> JobSpec {
+        let d = ScalarDecoder(file: file)
+        guard let promptValue = values["prompt"] else {
+            throw SourceError(file: file, line: mappingMark.line, column: mappingMark.column, field: "prompt",
+                              message: "required field is missing")
+        }
+        let prompt = try d.string(promptValue.text, plain: promptValue.plain, field: "prompt", mark: promptValue.mark,
+                                  maxBytes: limits.maxPromptBytes)
+        guard !prompt.allSatisfy(\.isWhitespace) else { throw d.error("prompt", promptValue.mark, "is empty") }
+        var spec = JobSpec(prompt: prompt, negativePrompt: "", model: nil, width: defaults.width, height: defaults.height,
+                           steps: defaults.steps, sampler: defaults.sampler, schedule: defaults.schedule,
+                           guidance: defaults.guidance, seed: nil, count: 1, priority: defaults.priority,
+                           snapshots: defaults.snapshots, rng: defaults.rng, name: nil, documentIndex: index, sourceText: "")
+        // Visit in a fixed order so the first error reported does not depend on hashing.
+        for field in JobFileParser.fields where field != "prompt" {
+            guard let (text, plain, mark) = values[field] else { continue }
+            switch field {
+            case "negative_prompt":
+                spec.negativePrompt = plain && text.isEmpty ? ""
+                    : try d.string(text, plain: plain, field: field, mark: mark, maxBytes: limits.maxPromptBytes)
+            case "model":
+                let name = try d.string(text, plain: plain, field: field, mark: mark, maxBytes: 64)
+                guard JobFileParser.isValidName(name) else {
+                    throw d.error(field, mark, "\(SourceError.quote(name)) is not a model name (letters, digits, '.', '_', '-')")
+                }
+                if let known = knownModels, !known.contains(name) {
+                    throw d.error(field, mark, "unknown model \(SourceError.quote(name)); configured: \(known.sorted().joined(separator: ", "))")
+                }
+                spec.model = name
+            case "width", "height":
+                let maximum = field == "width" ? limits.maxWidth : limits.maxHeight
+                let value = try d.integer(text, plain: plain, field: field, mark: mark, range: 8...maximum)
+                guard value % 8 == 0 else { throw d.error(field, mark, "\(value) is not a multiple of 8") }
+                if field == "width" { spec.width = value } else { spec.height = value }
+            case "steps":
+                spec.steps = try d.integer(text, plain: plain, field: field, mark: mark, range: 1...limits.maxSteps)
+            case "sampler":
+                spec.sampler = try d.choice(text, plain: plain, field: field, mark: mark,
+                                            parse: SamplerKind.init(rawValue:), validNames: SamplerKind.validNames)
+            case "schedule":
+                spec.schedule = try d.choice(text, plain: plain, field: field, mark: mark,
+                                             parse: ScheduleKind.init(rawValue:), validNames: ScheduleKind.validNames)
+            case "rng":
+                spec.rng = try d.choice(text, plain: plain, field: field, mark: mark,
+                                        parse: RNGKind.init(rawValue:), validNames: RNGKind.validNames)
+            case "guidance":
+                spec.guidance = Float(try d.number(text, plain: plain, field: field, mark: mark, range: 0...50))
+            case "seed":
+                spec.seed = try d.unsigned64(text, plain: plain, field: field, mark: mark)
+            case "count":
+                spec.count = try d.integer(text, plain: plain, field: field, mark: mark, range: 1...limits.maxCount)
+            case "priority":
+                if let level = JobSpec.priorityLevels.first(where: { $0.0 == text }) {
+                    spec.priority = level.1
+                } else if plain, text.first.map({ $0.isNumber || $0 == "-" || $0 == "+" }) == true {
+                    spec.priority = try d.integer(text, plain: plain, field: field, mark: mark, range: 0...100)
+                } else {
+                    throw d.error(field, mark, "unknown value \(SourceError.quote(text)); valid: low, normal, high, urgent, or 0 to 100")
+                }
+            case "snapshots":
+                spec.snapshots = try d.integer(text, plain: plain, field: field, mark: mark, range: 0...limits.maxSteps)
+            case "name":
+                let name = try d.string(text, plain: plain, field: field, mark: mark, maxBytes: 1024)
+                guard JobFileParser.isValidName(name) else {
+                    throw d.error(field, mark, "\(SourceError.quote(name)) is not allowed; use 1 to 64 letters, digits, '.', '_', '-' (no path separators)")
+                }
+                spec.name = name
+            default:
+                break
+            }
+        }
+        if let seed = spec.seed, UInt64.max - seed < UInt64(spec.count - 1), let m = values["seed"]?.mark {
+            throw d.error("seed", m, "seed + count - 1 exceeds \(UInt64.max)")
+        }
+        return spec
+    }
+
+    /// `[A-Za-z0-9._-]{1,64}`, and not `.` or `..`.
+    public static func isValidName(_ name: String) -> Bool {
+        guard (1...64).contains(name.utf8.count), name != ".", name != ".." else { return false }
+        return name.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E || c == 0x5F || c == 0x2D
+        }
+    }
+
+    /// The text of each document: from its start line (the first from line 1) to the line before the next.
+    static func documentTexts(bytes: [UInt8], startLines: [Int]) -> [String] {
+        guard startLines.count > 1 else { return [String(decoding: bytes, as: UTF8.self)] }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        var texts: [String] = []
+        for (k, start) in startLines.enumerated() {
+            let from = k == 0 ? 0 : max(0, start - 1)
+            if k + 1 == startLines.count {
+                // The last document runs to the end of the file, its final newline included.
+                texts.append(lines[min(from, lines.count)...].joined(separator: "\n"))
+            } else {
+                let to = min(lines.count, max(from, startLines[k + 1] - 1))
+                texts.append(lines[from..<to].joined(separator: "\n") + "\n")
+            }
+        }
+        return texts
+    }
+}

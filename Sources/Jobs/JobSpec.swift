@@ -1,0 +1,71 @@
+import Pipeline
+import Sampling
+
+/// One job: a validated YAML document of a job file (`man 5 diffusion-job`), with the
+/// service's defaults filled in. `seed` stays `nil` until the intake draws and records one.
+public struct JobSpec: Codable, Equatable, Sendable {
+    public var prompt: String
+    public var negativePrompt: String
+    /// Model name from the config's `models` table; `nil` means the config's default.
+    public var model: String?
+    public var width: Int
+    public var height: Int
+    public var steps: Int
+    public var sampler: SamplerKind
+    public var schedule: ScheduleKind
+    public var guidance: Float
+    /// Seed of the first image; image `i` uses `seed + i`. `nil`: not drawn yet.
+    public var seed: UInt64?
+    /// Number of images.
+    public var count: Int
+    /// 0 (lowest) … 100 (highest).
+    public var priority: Int
+    /// Write a preview every N steps; 0 = none.
+    public var snapshots: Int
+    public var rng: RNGKind
+    /// Label for the output folder: `[A-Za-z0-9._-]{1,64}`.
+    public var name: String?
+    /// 1-based index of this job's document within its file.
+    public var documentIndex: Int
+    /// The document's text as submitted (written to the outbox as `job.yaml`).
+    public var sourceText: String
+
+    /// The engine request for image `index` (0-based) of this job. Requires `seed` to be set.
+    public func request(image index: Int) -> GenerationRequest {
+        GenerationRequest(prompt: prompt, negativePrompt: negativePrompt, width: width, height: height,
+                          steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
+                          seed: (seed ?? 0) &+ UInt64(index), rng: rng)
+    }
+
+    /// Named priority levels and their values.
+    public static let priorityLevels: [(String, Int)] = [("low", 25), ("normal", 50), ("high", 75), ("urgent", 100)]
+}
+
+/// Values a job gets for fields it leaves out (config section `defaults`).
+public struct JobDefaults: Codable, Equatable, Sendable {
+    public var width = 512
+    public var height = 512
+    public var steps = 20
+    public var sampler = SamplerKind.eulerAncestral
+    public var schedule = ScheduleKind.default
+    public var guidance: Float = 7.5
+    public var priority = 50
+    public var snapshots = 0
+    public var rng = RNGKind.cpu
+    public init() {}
+}
+
+/// Upper bounds on what a job may ask for (config section `limits`).
+public struct JobLimits: Codable, Equatable, Sendable {
+    public var maxWidth = 1024
+    public var maxHeight = 1024
+    public var maxSteps = 150
+    public var maxCount = 16
+    /// Largest job file accepted, in bytes.
+    public var maxFileSize = 64 * 1024
+    /// Most jobs (YAML documents) in one file.
+    public var maxJobsPerFile = 100
+    /// Longest prompt or negative prompt, in bytes.
+    public var maxPromptBytes = 8 * 1024
+    public init() {}
+}

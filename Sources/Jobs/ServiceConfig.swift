@@ -1,0 +1,183 @@
+import Foundation
+import Sampling
+
+/// The service configuration (`man 5 diffusiond.yaml`), read with libyaml; unknown keys are
+/// rejected. Relative paths are resolved against the directory of the config file.
+public struct ServiceConfig: Equatable, Sendable {
+    /// Folder watched for job files.
+    public var inbox: URL
+    /// Folder that receives `<job-id>/` result folders and `rejected/`.
+    public var outbox: URL
+    /// Folder holding the persisted queue and claimed job files.
+    public var state: URL
+    /// Unix socket of the control server.
+    public var socket: URL
+    /// Model name → diffusers folder.
+    public var models: [String: URL]
+    /// Name used by jobs that name no model.
+    public var defaultModel: String?
+    /// Cores the engine uses; 0 = all.
+    public var threads: Int
+    /// Seconds between safety-net rescans of the inbox.
+    public var rescanInterval: Int
+    /// Finished jobs remembered for `history` (older ones live on in the outbox only).
+    public var keepHistory: Int
+    public var limits: JobLimits
+    public var defaults: JobDefaults
+
+    /// A configuration rooted at `base` with the spool under `base/spool`.
+    public init(base: URL) {
+        inbox = base.appendingPathComponent("spool/inbox")
+        outbox = base.appendingPathComponent("spool/outbox")
+        state = base.appendingPathComponent("spool/state")
+        socket = base.appendingPathComponent("spool/run/diffusiond.sock")
+        models = [:]
+        defaultModel = nil
+        threads = 0
+        rescanInterval = 30
+        keepHistory = 1000
+        limits = JobLimits()
+        defaults = JobDefaults()
+    }
+
+    /// Top-level keys, for error messages.
+    public static let keys = ["inbox", "outbox", "state", "socket", "threads", "rescan_interval", "keep_history",
+                              "models", "limits", "defaults"]
+    static let limitKeys = ["max_width", "max_height", "max_steps", "max_count", "max_file_size",
+                            "max_jobs_per_file", "max_prompt_bytes"]
+    static let defaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "priority", "snapshots", "rng"]
+
+    /// Reads and validates the config file at `path`.
+    public static func load(path: String) throws -> ServiceConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SourceError(file: path, line: 0, column: 0, message: "cannot read the config file")
+        }
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        return try parse(bytes: [UInt8](data), file: path, base: url.deletingLastPathComponent())
+    }
+
+    /// Parses config text; relative paths resolve against `base`.
+    public static func parse(bytes: [UInt8], file: String, base: URL) throws -> ServiceConfig {
+        guard bytes.count <= 1 << 20 else {
+            throw SourceError(file: file, line: 0, column: 0, message: "config file is larger than 1 MiB")
+        }
+        var config = ServiceConfig(base: base)
+        let stream = try YAMLEventStream(bytes: bytes, file: file, limits: YAMLSafetyLimits(maxDepth: 2, maxScalarBytes: 4096))
+        let d = ScalarDecoder(file: file)
+        func fail(_ m: SourceMark, _ field: String?, _ message: String) -> SourceError {
+            SourceError(file: file, line: m.line, column: m.column, field: field, message: message)
+        }
+        func path(_ text: String, _ plain: Bool, _ field: String, _ mark: SourceMark) throws -> URL {
+            let p = try d.string(text, plain: plain, field: field, mark: mark, maxBytes: 4096)
+            return p.hasPrefix("/") ? URL(fileURLWithPath: p).standardizedFileURL
+                : base.appendingPathComponent(p).standardizedFileURL
+        }
+        /// Reads `key: scalar` pairs of a nested mapping, calling `handle` for each.
+        func section(_ name: String, keys: [String]?, _ handle: (String, String, Bool, SourceMark, SourceMark) throws -> Void) throws {
+            let (start, startMark) = try stream.next()
+            guard start == .mappingStart else { throw fail(startMark, name, "expected a mapping of key: value lines") }
+            var seen = Set<String>()
+            while true {
+                let (k, kMark) = try stream.next()
+                if k == .mappingEnd { return }
+                guard case .scalar(let key, _) = k else { throw fail(kMark, name, "keys must be plain words") }
+                let field = "\(name).\(key)"
+                if let keys, !keys.contains(key) {
+                    throw fail(kMark, field, "unknown key; valid: \(keys.joined(separator: ", "))")
+                }
+                guard seen.insert(key).inserted else { throw fail(kMark, field, "duplicate key") }
+                let (v, vMark) = try stream.next()
+                guard case .scalar(let text, let plain) = v else { throw fail(vMark, field, "expected a single value") }
+                try handle(key, text, plain, kMark, vMark)
+            }
+        }
+
+        var (event, mark) = try stream.next()
+        guard event == .documentStart else { throw fail(mark, nil, "empty config file") }
+        (event, mark) = try stream.next()
+        guard event == .mappingStart else { throw fail(mark, nil, "the config is a mapping of key: value lines") }
+        var seen = Set<String>()
+        var defaultMark = mark
+        while true {
+            let (k, kMark) = try stream.next()
+            if k == .mappingEnd { break }
+            guard case .scalar(let key, _) = k else { throw fail(kMark, nil, "keys must be plain words") }
+            guard keys.contains(key) else {
+                throw fail(kMark, SourceError.oneLine(String(key.prefix(40))), "unknown key; valid: \(keys.joined(separator: ", "))")
+            }
+            guard seen.insert(key).inserted else { throw fail(kMark, key, "duplicate key") }
+            switch key {
+            case "models":
+                try section("models", keys: nil) { name, text, plain, keyMark, valueMark in
+                    if name == "default" {
+                        config.defaultModel = try d.string(text, plain: plain, field: "models.default", mark: valueMark, maxBytes: 64)
+                        defaultMark = valueMark
+                    } else {
+                        guard JobFileParser.isValidName(name) else {
+                            throw fail(keyMark, "models.\(name)", "a model name is 1 to 64 letters, digits, '.', '_', '-'")
+                        }
+                        config.models[name] = try path(text, plain, "models.\(name)", valueMark)
+                    }
+                }
+            case "limits":
+                try section("limits", keys: limitKeys) { name, text, plain, _, m in
+                    let field = "limits.\(name)"
+                    switch name {
+                    case "max_width": config.limits.maxWidth = try d.integer(text, plain: plain, field: field, mark: m, range: 8...8192)
+                    case "max_height": config.limits.maxHeight = try d.integer(text, plain: plain, field: field, mark: m, range: 8...8192)
+                    case "max_steps": config.limits.maxSteps = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
+                    case "max_count": config.limits.maxCount = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
+                    case "max_file_size": config.limits.maxFileSize = try d.integer(text, plain: plain, field: field, mark: m, range: 64...(16 << 20))
+                    case "max_jobs_per_file": config.limits.maxJobsPerFile = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
+                    default: config.limits.maxPromptBytes = try d.integer(text, plain: plain, field: field, mark: m, range: 1...(1 << 20))
+                    }
+                }
+            case "defaults":
+                try section("defaults", keys: defaultKeys) { name, text, plain, _, m in
+                    let field = "defaults.\(name)"
+                    switch name {
+                    case "width": config.defaults.width = try d.integer(text, plain: plain, field: field, mark: m, range: 8...8192)
+                    case "height": config.defaults.height = try d.integer(text, plain: plain, field: field, mark: m, range: 8...8192)
+                    case "steps": config.defaults.steps = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
+                    case "sampler": config.defaults.sampler = try d.choice(text, plain: plain, field: field, mark: m, parse: SamplerKind.init(rawValue:), validNames: SamplerKind.validNames)
+                    case "schedule": config.defaults.schedule = try d.choice(text, plain: plain, field: field, mark: m, parse: ScheduleKind.init(rawValue:), validNames: ScheduleKind.validNames)
+                    case "rng": config.defaults.rng = try d.choice(text, plain: plain, field: field, mark: m, parse: RNGKind.init(rawValue:), validNames: RNGKind.validNames)
+                    case "guidance": config.defaults.guidance = Float(try d.number(text, plain: plain, field: field, mark: m, range: 0...50))
+                    case "priority": config.defaults.priority = try d.integer(text, plain: plain, field: field, mark: m, range: 0...100)
+                    default: config.defaults.snapshots = try d.integer(text, plain: plain, field: field, mark: m, range: 0...10000)
+                    }
+                }
+            default:
+                let (v, m) = try stream.next()
+                guard case .scalar(let text, let plain) = v else { throw fail(m, key, "expected a single value") }
+                switch key {
+                case "inbox": config.inbox = try path(text, plain, key, m)
+                case "outbox": config.outbox = try path(text, plain, key, m)
+                case "state": config.state = try path(text, plain, key, m)
+                case "socket": config.socket = try path(text, plain, key, m)
+                case "threads": config.threads = try d.integer(text, plain: plain, field: key, mark: m, range: 0...1024)
+                case "rescan_interval": config.rescanInterval = try d.integer(text, plain: plain, field: key, mark: m, range: 1...86400)
+                default: config.keepHistory = try d.integer(text, plain: plain, field: key, mark: m, range: 0...1_000_000)
+                }
+            }
+        }
+        (event, mark) = try stream.next()
+        guard event == .documentEnd else { throw fail(mark, nil, "unexpected content after the config") }
+        (event, mark) = try stream.next()
+        guard event == .streamEnd else { throw fail(mark, nil, "the config file holds one YAML document only") }
+        if let name = config.defaultModel, config.models[name] == nil {
+            throw fail(defaultMark, "models.default", "names \(SourceError.quote(name)), which is not in models")
+        }
+        if config.defaultModel == nil, config.models.count == 1 { config.defaultModel = config.models.keys.first }
+        for (value, field) in [(config.defaults.width, "defaults.width"), (config.defaults.height, "defaults.height")]
+            where value % 8 != 0 {
+            throw SourceError(file: file, line: 0, column: 0, field: field, message: "\(value) is not a multiple of 8")
+        }
+        return config
+    }
+
+    /// Job parser configured by this config's limits, defaults and model names.
+    public var jobParser: JobFileParser {
+        JobFileParser(limits: limits, defaults: defaults, knownModels: Set(models.keys))
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+
+/// Where the rows of one attention operand live: `rowStride` floats between tokens
+/// (≥ heads·headDim; larger when Q, K and V are slices of one fused projection).
+public struct AttentionOperand {
+    public var data: UnsafePointer<Float>
+    public var rowStride: Int
+    public init(_ data: UnsafePointer<Float>, rowStride: Int) { self.data = data; self.rowStride = rowStride }
+}
+
+/// Query rows per task, and key rows per online-softmax step.
+public let attentionQueryTile = 128
+public let attentionKeyTile = 512
+
+/// Multi-head scaled dot-product attention, softmax(Q·Kᵀ·scale [+ causal mask])·V, as in
+/// diffusers `Attention` / transformers `CLIPAttention`, without ever forming the whole
+/// N×N score matrix.
+///
+/// Method (FlashAttention's online softmax, Dao et al. 2022, Alg. 1): each task takes
+/// one (batch, head, block of `attentionQueryTile` queries) and walks the keys in blocks
+/// of `attentionKeyTile`. Per block it computes S = scale·Q·Kᵀ with sgemm, updates the
+/// running row max m and sum l, rescales the partial output by e^(m_old − m_new), and adds
+/// e^(S − m_new)·V with sgemm straight into the output rows; at the end rows are divided
+/// by l. Scratch per worker: one Tq×Tk score tile, so memory is linear in sequence length.
+/// - Parameters:
+///   - query: [B, Nq, heads·headDim]
+///   - key, value: [B, Nk, heads·headDim]  (Nk may differ from Nq: cross-attention)
+///   - causal: mask key j > query i (CLIP text encoder); needs Nq == Nk
+///   - output: [B, Nq, heads·headDim]; must not alias the inputs
+public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, causal: Bool = false,
+                      output: Tensor, pool: ThreadPool = .shared) {
+    precondition(query.rank == 3 && key.rank == 3 && value.rank == 3 && output.rank == 3,
+                 "attention: operands must be [B, N, heads·headDim]")
+    let b = query.shape[0], nq = query.shape[1], inner = query.shape[2]
+    let nk = key.shape[1]
+    precondition(heads >= 1 && inner % heads == 0, "attention: width \(inner) not divisible by \(heads) heads")
+    precondition(key.shape == [b, nk, inner] && value.shape == key.shape,
+                 "attention: key \(key.shape) / value \(value.shape) do not match query \(query.shape)")
+    precondition(output.shape == query.shape, "attention: output \(output.shape) is not \(query.shape)")
+    precondition(!causal || nq == nk, "attention: causal mask needs equal query and key lengths")
+    attention(query: AttentionOperand(query.data, rowStride: inner),
+              key: AttentionOperand(key.data, rowStride: inner),
+              value: AttentionOperand(value.data, rowStride: inner),
+              output: output.data, outputRowStride: inner,
+              batch: b, heads: heads, queryLength: nq, keyLength: nk, headDim: inner / heads,
+              causal: causal, scale: 1 / Float(inner / heads).squareRoot(), pool: pool)
+}
+
+/// Pointer form of `attention`. Head h of token t in an operand starts at
+/// `data + (batch·N + t)·rowStride + h·headDim`.
+public func attention(query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
+                      output: UnsafeMutablePointer<Float>, outputRowStride: Int,
+                      batch: Int, heads: Int, queryLength nq: Int, keyLength nk: Int, headDim d: Int,
+                      causal: Bool, scale: Float, pool: ThreadPool = .shared) {
+    let tq = min(attentionQueryTile, nq), tk = min(attentionKeyTile, nk)
+    if nq == 0 || nk == 0 || d == 0 { return }
+    let qTiles = (nq + tq - 1) / tq
+    pool.parallelFor(0..<(batch * heads * qTiles)) { tasks, worker in
+        let scratch = pool.scratch(worker: worker, count: tq * tk + 2 * tq)
+        let s = scratch, rowMax = scratch + tq * tk, rowSum = rowMax + tq
+        for task in tasks {
+            let bi = task / (heads * qTiles)
+            let h = (task / qTiles) % heads
+            let i0 = (task % qTiles) * tq
+            let rows = min(tq, nq - i0)
+            let q = query.data + (bi * nq + i0) * query.rowStride + h * d
+            let kBase = key.data + bi * nk * key.rowStride + h * d
+            let vBase = value.data + bi * nk * value.rowStride + h * d
+            let o = output + (bi * nq + i0) * outputRowStride + h * d
+            for r in 0..<rows {
+                (o + r * outputRowStride).update(repeating: 0, count: d)
+                rowMax[r] = -.infinity
+                rowSum[r] = 0
+            }
+            var j0 = 0
+            while j0 < nk {
+                if causal && j0 > i0 + rows - 1 { break }
+                let cols = min(tk, nk - j0)
+                GEMM.gemm(transB: true, m: rows, n: cols, k: d, alpha: scale,
+                          a: q, lda: query.rowStride, b: kBase + j0 * key.rowStride, ldb: key.rowStride,
+                          beta: 0, c: s, ldc: cols)
+                for r in 0..<rows {
+                    let srow = s + r * cols
+                    // Causal: keys j ≤ i are visible, i.e. the first `valid` columns.
+                    let valid = causal ? max(0, min(cols, i0 + r - j0 + 1)) : cols
+                    let blockMax = vmax(srow, valid)
+                    let newMax = max(rowMax[r], blockMax)
+                    if newMax == -.infinity {
+                        srow.update(repeating: 0, count: cols)
+                        continue
+                    }
+                    let vm = VFloat(repeating: newMax)
+                    var acc = VFloat()
+                    var j = 0
+                    while j + 8 <= valid { let e = vexp(vload(srow, j) - vm); vstore(e, srow, j); acc += e; j += 8 }
+                    var sum = acc.sum()
+                    while j < valid { let e = fastExp(srow[j] - newMax); srow[j] = e; sum += e; j += 1 }
+                    if valid < cols { (srow + valid).update(repeating: 0, count: cols - valid) }
+                    let correction = rowMax[r] == -.infinity ? 0 : fastExp(rowMax[r] - newMax)
+                    if correction != 1 && rowSum[r] != 0 { vscale(o + r * outputRowStride, correction, d) }
+                    rowSum[r] = rowSum[r] * correction + sum
+                    rowMax[r] = newMax
+                }
+                GEMM.gemm(m: rows, n: d, k: cols, a: s, lda: cols, b: vBase + j0 * value.rowStride,
+                          ldb: value.rowStride, beta: 1, c: o, ldc: outputRowStride)
+                j0 += cols
+            }
+            for r in 0..<rows where rowSum[r] > 0 { vscale(o + r * outputRowStride, 1 / rowSum[r], d) }
+        }
+    }
+}
+
+/// FLOPs of one attention call (two GEMMs; softmax ignored): 4·B·heads·Nq·Nk·headDim.
+public func attentionFlops(batch: Int, heads: Int, queryLength: Int, keyLength: Int, headDim: Int) -> Double {
+    4 * Double(batch * heads) * Double(queryLength) * Double(keyLength) * Double(headDim)
+}

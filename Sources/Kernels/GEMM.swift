@@ -1,0 +1,113 @@
+import CBLAS
+
+/// Row-major single-precision GEMM over OpenBLAS `cblas_sgemm`:
+/// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C.
+///
+/// Threading: OpenBLAS is pinned to one thread (see `ThreadPool`); `gemm` runs on the
+/// calling thread, and `parallelGemm` splits C into row or column panels and runs one
+/// single-threaded sgemm per panel on the pool's workers.
+public enum GEMM {
+    /// One sgemm on the calling thread. `lda`, `ldb`, `ldc` are row strides in floats of
+    /// A, B, C as stored (before transposition).
+    @inline(__always)
+    public static func gemm(transA: Bool = false, transB: Bool = false,
+                            m: Int, n: Int, k: Int,
+                            alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                            b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        cblas_sgemm(CblasRowMajor,
+                    transA ? CblasTrans : CblasNoTrans,
+                    transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha,
+                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Like `gemm`, but C is split into panels (rows of C when m is the larger side,
+    /// otherwise columns) computed in parallel on `pool`.
+    public static func parallelGemm(transA: Bool = false, transB: Bool = false,
+                                    m: Int, n: Int, k: Int,
+                                    alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                                    b: UnsafePointer<Float>, ldb: Int,
+                                    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                    pool: ThreadPool = .shared) {
+        let threads = pool.threadCount
+        // Small products: one call; parallel overhead would dominate.
+        if threads == 1 || Double(m) * Double(n) * Double(k) < 2_000_000 {
+            gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                 b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        if m >= n {
+            // Row panels of C use row panels of op(A).
+            let grain = max(16, (m + threads * 2 - 1) / (threads * 2))
+            pool.parallelFor(0..<m, grain: grain) { rows, _ in
+                let aPanel = transA ? a + rows.lowerBound : a + rows.lowerBound * lda
+                gemm(transA: transA, transB: transB, m: rows.count, n: n, k: k, alpha: alpha,
+                     a: aPanel, lda: lda, b: b, ldb: ldb, beta: beta,
+                     c: c + rows.lowerBound * ldc, ldc: ldc)
+            }
+        } else {
+            // Column panels of C use column panels of op(B).
+            let grain = max(16, (n + threads * 2 - 1) / (threads * 2))
+            pool.parallelFor(0..<n, grain: grain) { cols, _ in
+                let bPanel = transB ? b + cols.lowerBound * ldb : b + cols.lowerBound
+                gemm(transA: transA, transB: transB, m: m, n: cols.count, k: k, alpha: alpha,
+                     a: a, lda: lda, b: bPanel, ldb: ldb, beta: beta,
+                     c: c + cols.lowerBound, ldc: ldc)
+            }
+        }
+    }
+
+    /// `count` independent GEMMs whose operands sit at fixed strides (in floats) from
+    /// one another, spread over the pool (one sgemm per item).
+    public static func stridedBatchedGemm(transA: Bool = false, transB: Bool = false,
+                                          m: Int, n: Int, k: Int,
+                                          alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, strideA: Int,
+                                          b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+                                          beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int,
+                                          count: Int, pool: ThreadPool = .shared) {
+        pool.parallelFor(0..<count) { items, _ in
+            for i in items {
+                gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                     a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
+                     beta: beta, c: c + i * strideC, ldc: ldc)
+            }
+        }
+    }
+}
+
+/// Fully connected layer with PyTorch's weight layout: y = x·Wᵀ + b.
+/// - Parameters:
+///   - input: [..., inFeatures] (any leading dims; rows = count / inFeatures)
+///   - weight: [outFeatures, inFeatures]
+///   - bias: [outFeatures] or nil
+///   - output: [..., outFeatures], same row count as input; must not alias input
+public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, pool: ThreadPool = .shared) {
+    precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
+    let outF = weight.shape[0], inF = weight.shape[1]
+    precondition(input.count % max(inF, 1) == 0 && input.dim(-1) == inF,
+                 "linear: input \(input.shape) does not end in \(inF)")
+    let rows = input.count / max(inF, 1)
+    precondition(output.count == rows * outF, "linear: output \(output.shape) is not [\(rows), \(outF)]")
+    if let bias { precondition(bias.count == outF, "linear: bias \(bias.shape) is not [\(outF)]") }
+    linear(input.data, rows: rows, inFeatures: inF, weight: weight.data, bias: bias?.data,
+           outFeatures: outF, output: output.data, pool: pool)
+}
+
+/// Pointer form of `linear`: `input` is rows×inFeatures, `output` rows×outFeatures.
+public func linear(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
+                   output: UnsafeMutablePointer<Float>, pool: ThreadPool = .shared) {
+    var beta: Float = 0
+    if let bias {
+        // Pre-fill each output row with the bias, then accumulate with beta = 1.
+        pool.parallelFor(0..<rows, grain: max(1, 16_384 / max(outFeatures, 1))) { r, _ in
+            for i in r { (output + i * outFeatures).update(from: bias, count: outFeatures) }
+        }
+        beta = 1
+    }
+    GEMM.parallelGemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
+                      a: input, lda: inFeatures, b: weight, ldb: inFeatures,
+                      beta: beta, c: output, ldc: outFeatures, pool: pool)
+}

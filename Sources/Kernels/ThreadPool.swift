@@ -1,0 +1,233 @@
+import Foundation
+import CBLAS
+
+/// Persistent worker threads that split a range of work over all cores.
+///
+/// The calling thread takes part as worker 0; `threadCount - 1` pthreads wait on a
+/// condition variable between jobs, so a `parallelFor` costs a wake-up, not a thread
+/// start. Chunks are handed out from a shared counter (dynamic scheduling).
+///
+/// OpenBLAS and this pool never compete for cores: creating a pool sets OpenBLAS to one
+/// thread, and every GEMM-heavy kernel splits its GEMMs over this pool itself (each
+/// worker calls single-threaded `cblas_sgemm` on its own tile). So the process runs
+/// exactly `threadCount` busy threads. Set `DIFFUSION_THREADS` to override the default.
+///
+/// A `parallelFor` issued from inside a worker runs inline on that worker. Calls from
+/// two outside threads at once are serialized.
+public final class ThreadPool: @unchecked Sendable {
+    /// The pool every kernel uses unless given another one.
+    public static let shared = ThreadPool(threadCount: ThreadPool.defaultThreadCount())
+
+    /// Threads that run work, counting the caller.
+    public let threadCount: Int
+
+    /// `DIFFUSION_THREADS` if set and positive, else the number of active processors.
+    public static func defaultThreadCount() -> Int {
+        if let s = ProcessInfo.processInfo.environment["DIFFUSION_THREADS"], let n = Int(s), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    private let core: PoolCore
+    private var threads: [pthread_t] = []
+
+    /// Starts `threadCount - 1` worker threads (the caller is the last one).
+    public init(threadCount: Int) {
+        self.threadCount = max(1, threadCount)
+        core = PoolCore(threadCount: self.threadCount)
+        openblas_set_num_threads(1)
+        for w in 1..<self.threadCount {
+            let box = Unmanaged.passRetained(WorkerStart(core: core, index: w))
+            var tid = pthread_t()
+            let rc = pthread_create(&tid, nil, { arg in
+                guard let arg else { return nil }
+                let start = Unmanaged<WorkerStart>.fromOpaque(arg).takeRetainedValue()
+                start.core.workerLoop(index: start.index)
+                return nil
+            }, box.toOpaque())
+            if rc == 0 { threads.append(tid) } else { box.release() }
+        }
+        core.workerThreads = threads.count
+    }
+
+    deinit {
+        core.shutDown()
+        for t in threads { pthread_join(t, nil) }
+    }
+
+    /// Runs `body` over `range`, split into chunks of at least `grain` items spread over
+    /// all threads. `body` receives a sub-range and the worker index (0..<threadCount),
+    /// which selects that worker's `scratch`. Returns when every chunk is done.
+    public func parallelFor(_ range: Range<Int>, grain: Int = 1, _ body: (Range<Int>, Int) -> Void) {
+        let n = range.count
+        if n <= 0 { return }
+        let g = max(1, grain)
+        if let w = PoolCore.currentWorker(of: core) {
+            body(range, w)  // nested: run inline on the worker that asked
+            return
+        }
+        let previous = pthread_getspecific(PoolCore.tlsKey)
+        defer { pthread_setspecific(PoolCore.tlsKey, previous) }
+        core.setCurrentWorker(0)
+        if threads.isEmpty || n <= g {
+            body(range, 0)
+            return
+        }
+        // Aim at ~4 chunks per thread for balance, never smaller than `grain`.
+        let size = max(g, (n + threadCount * 4 - 1) / (threadCount * 4))
+        withoutActuallyEscaping(body) { escapable in
+            core.run(escapable, range: range, chunkSize: size)
+        }
+    }
+
+    /// Whether the calling thread is running work for this pool (a nested call would run inline).
+    public var isInsideWorker: Bool { PoolCore.currentWorker(of: core) != nil }
+
+    /// A buffer of at least `count` floats shared by one whole kernel call (for example
+    /// transformed weights that every worker reads). Only for use outside worker bodies:
+    /// the caller fills it, then hands it to `parallelFor`. Grows only when asked for more.
+    public func sharedScratch(count: Int) -> UnsafeMutablePointer<Float> {
+        precondition(!isInsideWorker, "ThreadPool.sharedScratch: not available inside a worker")
+        return core.shared.reserve(count)
+    }
+
+    /// A per-worker buffer of at least `count` floats, 64-byte aligned. It grows (and
+    /// allocates) only when a larger size is first asked for, so steady-state calls do
+    /// not allocate. Valid until the same worker asks again with a larger count.
+    public func scratch(worker: Int, count: Int) -> UnsafeMutablePointer<Float> {
+        core.scratch[worker].reserve(count)
+    }
+}
+
+/// Shared state between the pool's owner and its worker threads. Workers hold it
+/// strongly, so it outlives the `ThreadPool` until every worker has exited.
+private final class PoolCore: @unchecked Sendable {
+    var mutex = pthread_mutex_t()
+    var workCond = pthread_cond_t()
+    var doneCond = pthread_cond_t()
+    var submitMutex = pthread_mutex_t()
+    var generation = 0
+    var pending = 0
+    var nextChunk = 0
+    var chunkCount = 0
+    var chunkSize = 0
+    var rangeStart = 0
+    var rangeEnd = 0
+    var job: ((Range<Int>, Int) -> Void)?
+    var shuttingDown = false
+    var workerThreads = 0
+    let scratch: [ScratchBuffer]
+    let shared = ScratchBuffer()
+    var markers: [WorkerMarker] = []
+
+    init(threadCount: Int) {
+        scratch = (0..<threadCount).map { _ in ScratchBuffer() }
+        pthread_mutex_init(&mutex, nil)
+        pthread_mutex_init(&submitMutex, nil)
+        pthread_cond_init(&workCond, nil)
+        pthread_cond_init(&doneCond, nil)
+        for w in 0..<threadCount { markers.append(WorkerMarker(core: self, index: w)) }
+    }
+
+    func shutDown() {
+        pthread_mutex_lock(&mutex)
+        shuttingDown = true
+        pthread_cond_broadcast(&workCond)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    func run(_ body: @escaping (Range<Int>, Int) -> Void, range: Range<Int>, chunkSize size: Int) {
+        pthread_mutex_lock(&submitMutex)
+        pthread_mutex_lock(&mutex)
+        job = body
+        rangeStart = range.lowerBound
+        rangeEnd = range.upperBound
+        chunkSize = size
+        chunkCount = (range.count + size - 1) / size
+        nextChunk = 0
+        pending = workerThreads
+        generation &+= 1
+        pthread_cond_broadcast(&workCond)
+        pthread_mutex_unlock(&mutex)
+
+        runChunks(body, worker: 0)
+
+        pthread_mutex_lock(&mutex)
+        while pending > 0 { pthread_cond_wait(&doneCond, &mutex) }
+        job = nil
+        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(&submitMutex)
+    }
+
+    func runChunks(_ body: (Range<Int>, Int) -> Void, worker: Int) {
+        while true {
+            pthread_mutex_lock(&mutex)
+            let c = nextChunk
+            nextChunk += 1
+            let total = chunkCount, size = chunkSize, lo = rangeStart, hi = rangeEnd
+            pthread_mutex_unlock(&mutex)
+            if c >= total { return }
+            let a = lo + c * size
+            body(a..<min(hi, a + size), worker)
+        }
+    }
+
+    func workerLoop(index: Int) {
+        setCurrentWorker(index)
+        var seen = 0
+        pthread_mutex_lock(&mutex)
+        while true {
+            while generation == seen && !shuttingDown { pthread_cond_wait(&workCond, &mutex) }
+            if shuttingDown { break }
+            seen = generation
+            let body = job
+            pthread_mutex_unlock(&mutex)
+            if let body { runChunks(body, worker: index) }
+            pthread_mutex_lock(&mutex)
+            pending -= 1
+            if pending == 0 { pthread_cond_signal(&doneCond) }
+        }
+        pthread_mutex_unlock(&mutex)
+        pthread_setspecific(PoolCore.tlsKey, nil)
+    }
+
+    // Thread-local "which pool and worker am I": lets nested calls run inline.
+    static let tlsKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    func setCurrentWorker(_ index: Int) {
+        // Markers are owned by the core; the slot holds an unretained pointer.
+        pthread_setspecific(PoolCore.tlsKey, Unmanaged.passUnretained(markers[index]).toOpaque())
+    }
+
+    static func currentWorker(of core: PoolCore) -> Int? {
+        guard let raw = pthread_getspecific(tlsKey) else { return nil }
+        let marker = Unmanaged<WorkerMarker>.fromOpaque(raw).takeUnretainedValue()
+        return marker.core === core ? marker.index : nil
+    }
+}
+
+private final class WorkerStart {
+    let core: PoolCore
+    let index: Int
+    init(core: PoolCore, index: Int) { self.core = core; self.index = index }
+}
+
+private final class WorkerMarker {
+    unowned(unsafe) let core: PoolCore
+    let index: Int
+    init(core: PoolCore, index: Int) { self.core = core; self.index = index }
+}
+
+/// Growable 64-byte-aligned float buffer owned by one worker.
+final class ScratchBuffer {
+    private var storage: TensorStorage?
+    func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if let s = storage, s.capacity >= count { return s.base }
+        let s = TensorStorage(capacity: count)
+        storage = s
+        return s.base
+    }
+}

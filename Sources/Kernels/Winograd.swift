@@ -1,0 +1,211 @@
+/// 3×3 stride-1 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray,
+/// "Fast Algorithms for Convolutional Neural Networks", 2016): each 2×2 output tile is
+/// Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A over a 4×4 input tile d, so the channel reduction becomes 16
+/// independent GEMMs (one per tile position) with 16 multiplies per tile instead of 36:
+/// 2.25× fewer FLOPs than direct convolution. The matrices:
+///   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]
+///   G  = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
+///   Aᵀ = [1 1 1 0; 0 1 −1 −1]
+/// All coefficients are 0, ±1, ±½, so fp32 rounding stays at a few ulps of the sums.
+
+/// Whether `conv2d` uses the Winograd path for this shape: 3×3, stride 1, enough channels
+/// for GEMMs, and enough output tiles to amortize the per-call weight transform.
+func winogradApplies(_ s: Conv2DShape) -> Bool {
+    guard s.kernelH == 3, s.kernelW == 3, s.stride == 1, s.inChannels >= 16, s.outChannels >= 16 else { return false }
+    let tiles = s.batch * ((s.outHeight + 1) / 2) * ((s.outWidth + 1) / 2)
+    return tiles >= 128
+}
+
+/// Floats the Winograd path keeps per worker for one chunk of tiles (16 MiB).
+let winogradChunkBudget = 4 << 20
+
+func conv2dWinograd(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                    shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+    let cin = s.inChannels, cout = s.outChannels
+    let ho = s.outHeight, wo = s.outWidth
+    let tilesH = (ho + 1) / 2, tilesW = (wo + 1) / 2
+    let tilesPerImage = tilesH * tilesW
+    let totalTiles = s.batch * tilesPerImage
+
+    // U[k][o][c] = (G g Gᵀ)[k] for each filter g = weight[o, c].
+    let u = pool.sharedScratch(count: 16 * cout * cin)
+    let plane = cout * cin
+    pool.parallelFor(0..<cout, grain: max(1, 4096 / max(cin, 1))) { range, _ in
+        for o in range {
+            for c in 0..<cin {
+                let g = weight + (o * cin + c) * 9
+                // t = G g (rows 0…3, 3 columns each), then U = t Gᵀ row by row.
+                for r in 0..<4 {
+                    var row = SIMD4<Float>()   // t[r][0...2]
+                    for j in 0..<3 {
+                        let a = g[j], b = g[3 + j], d = g[6 + j]
+                        switch r {
+                        case 0: row[j] = a
+                        case 1: row[j] = 0.5 * (a + b + d)
+                        case 2: row[j] = 0.5 * (a - b + d)
+                        default: row[j] = d
+                        }
+                    }
+                    let base = u + (4 * r) * plane + o * cin + c
+                    base[0] = row[0]
+                    base[plane] = 0.5 * (row[0] + row[1] + row[2])
+                    base[2 * plane] = 0.5 * (row[0] - row[1] + row[2])
+                    base[3 * plane] = row[2]
+                }
+            }
+        }
+    }
+
+    // Tiles per chunk: the transformed inputs V (16·C·T) and products M (16·O·T) fit the budget.
+    var chunk = max(8, min(1024, winogradChunkBudget / (16 * (cin + cout))))
+    let minChunks = 2 * pool.threadCount
+    if (totalTiles + chunk - 1) / chunk < minChunks { chunk = max(8, (totalTiles + minChunks - 1) / minChunks) }
+    let chunks = (totalTiles + chunk - 1) / chunk
+    let inImage = cin * s.height * s.width, outImage = cout * ho * wo
+    let uPtr = UnsafePointer(u)
+
+    pool.parallelFor(0..<chunks) { range, worker in
+        let buf = pool.scratch(worker: worker, count: 16 * chunk * (cin + cout))
+        for ch in range {
+            let t0 = ch * chunk
+            let count = min(chunk, totalTiles - t0)
+            let v = buf, m = buf + 16 * cin * count
+            // V[k][c][t] = (Bᵀ d B)[k] for the 4×4 input tile of tile t, channel c.
+            winogradInputTransform(input, s, inImage: inImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+                                   firstTile: t0, count: count, into: v)
+            // M[k] = U[k] · V[k]: (O×C)·(C×T), one GEMM per tile position.
+            for k in 0..<16 {
+                GEMM.gemm(m: cout, n: count, k: cin, a: uPtr + k * plane, lda: cin,
+                          b: v + k * cin * count, ldb: count, beta: 0, c: m + k * cout * count, ldc: count)
+            }
+            winogradOutputTransform(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+                                    firstTile: t0, count: count, bias: bias, output: output)
+        }
+    }
+}
+
+/// Bᵀ d B for tiles [firstTile, firstTile + count) and every channel; V is [16][C][count].
+/// Eight tiles along a row go through SIMD8 lanes when their input span is inside the
+/// image; edge tiles gather with zero padding.
+@inline(__always)
+func winogradInputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, inImage: Int, tilesW: Int,
+                            tilesPerImage: Int, firstTile: Int, count: Int, into v: UnsafeMutablePointer<Float>) {
+    let cin = s.inChannels, H = s.height, W = s.width
+    let padT = s.padding.top, padL = s.padding.left
+    let kStride = cin * count
+    var t = 0
+    while t < count {
+        let tile = firstTile + t
+        let n = tile / tilesPerImage
+        let rem = tile - n * tilesPerImage
+        let ty = rem / tilesW, tx = rem - ty * tilesW
+        let iy0 = 2 * ty - padT, ix0 = 2 * tx - padL
+        let img = input + n * inImage
+        // Vector path: 8 tiles in the same row whose 18-wide input span and 4 rows are inside.
+        if tx + 8 <= tilesW && t + 8 <= count && iy0 >= 0 && iy0 + 4 <= H && ix0 >= 0 && ix0 + 18 <= W {
+            for c in 0..<cin {
+                let base = img + c * H * W + iy0 * W + ix0
+                // (d B) per input row r: columns j = 0…3 of each tile are x[2i + j].
+                func rowTransform(_ r: Int) -> (VFloat, VFloat, VFloat, VFloat) {
+                    let p = UnsafeRawPointer(base + r * W)
+                    let a = p.loadUnaligned(as: SIMD16<Float>.self)
+                    let b = p.loadUnaligned(fromByteOffset: 8, as: SIMD16<Float>.self)
+                    let x0 = a.evenHalf, x1 = a.oddHalf, x2 = b.evenHalf, x3 = b.oddHalf
+                    return (x0 - x2, x1 + x2, x2 - x1, x1 - x3)
+                }
+                let r0 = rowTransform(0), r1 = rowTransform(1), r2 = rowTransform(2), r3 = rowTransform(3)
+                let dst = v + c * count + t
+                // Bᵀ along rows: V[0] = r0 − r2, V[1] = r1 + r2, V[2] = r2 − r1, V[3] = r1 − r3.
+                vstore(r0.0 - r2.0, dst, 0); vstore(r0.1 - r2.1, dst, kStride); vstore(r0.2 - r2.2, dst, 2 * kStride); vstore(r0.3 - r2.3, dst, 3 * kStride)
+                vstore(r1.0 + r2.0, dst, 4 * kStride); vstore(r1.1 + r2.1, dst, 5 * kStride); vstore(r1.2 + r2.2, dst, 6 * kStride); vstore(r1.3 + r2.3, dst, 7 * kStride)
+                vstore(r2.0 - r1.0, dst, 8 * kStride); vstore(r2.1 - r1.1, dst, 9 * kStride); vstore(r2.2 - r1.2, dst, 10 * kStride); vstore(r2.3 - r1.3, dst, 11 * kStride)
+                vstore(r1.0 - r3.0, dst, 12 * kStride); vstore(r1.1 - r3.1, dst, 13 * kStride); vstore(r1.2 - r3.2, dst, 14 * kStride); vstore(r1.3 - r3.3, dst, 15 * kStride)
+            }
+            t += 8
+            continue
+        }
+        // Scalar path with zero padding.
+        for c in 0..<cin {
+            let chan = img + c * H * W
+            var d = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())
+            func load(_ r: Int) -> SIMD4<Float> {
+                let iy = iy0 + r
+                var row = SIMD4<Float>()
+                if iy >= 0 && iy < H {
+                    for j in 0..<4 { let ix = ix0 + j; if ix >= 0 && ix < W { row[j] = chan[iy * W + ix] } }
+                }
+                return row
+            }
+            d = (load(0), load(1), load(2), load(3))
+            func rt(_ x: SIMD4<Float>) -> SIMD4<Float> { SIMD4(x[0] - x[2], x[1] + x[2], x[2] - x[1], x[1] - x[3]) }
+            let r0 = rt(d.0), r1 = rt(d.1), r2 = rt(d.2), r3 = rt(d.3)
+            let v0 = r0 - r2, v1 = r1 + r2, v2 = r2 - r1, v3 = r1 - r3
+            let dst = v + c * count + t
+            for j in 0..<4 {
+                dst[j * kStride] = v0[j]
+                dst[(4 + j) * kStride] = v1[j]
+                dst[(8 + j) * kStride] = v2[j]
+                dst[(12 + j) * kStride] = v3[j]
+            }
+        }
+        t += 1
+    }
+}
+
+/// Aᵀ m A (+ bias) for tiles [firstTile, firstTile + count) and every output channel,
+/// writing the 2×2 output tiles (clipped at odd edges). M is [16][O][count].
+@inline(__always)
+func winogradOutputTransform(_ m: UnsafeMutablePointer<Float>, _ s: Conv2DShape, outImage: Int, tilesW: Int,
+                             tilesPerImage: Int, firstTile: Int, count: Int, bias: UnsafePointer<Float>?,
+                             output: UnsafeMutablePointer<Float>) {
+    let cout = s.outChannels, ho = s.outHeight, wo = s.outWidth
+    let kStride = cout * count
+    var t = 0
+    while t < count {
+        let tile = firstTile + t
+        let n = tile / tilesPerImage
+        let rem = tile - n * tilesPerImage
+        let ty = rem / tilesW, tx = rem - ty * tilesW
+        let oy = 2 * ty, ox = 2 * tx
+        let img = output + n * outImage
+        if tx + 8 <= tilesW && t + 8 <= count && oy + 2 <= ho && ox + 16 <= wo {
+            for o in 0..<cout {
+                let src = m + o * count + t
+                @inline(__always) func ld(_ k: Int) -> VFloat { vload(src, k * kStride) }
+                // s_r = (m A) per row r: [m0 + m1 + m2, m1 − m2 − m3].
+                let s00 = ld(0) + ld(1) + ld(2), s01 = ld(1) - ld(2) - ld(3)
+                let s10 = ld(4) + ld(5) + ld(6), s11 = ld(5) - ld(6) - ld(7)
+                let s20 = ld(8) + ld(9) + ld(10), s21 = ld(9) - ld(10) - ld(11)
+                let s30 = ld(12) + ld(13) + ld(14), s31 = ld(13) - ld(14) - ld(15)
+                let b = VFloat(repeating: bias?[o] ?? 0)
+                let y00 = s00 + s10 + s20 + b, y01 = s01 + s11 + s21 + b
+                let y10 = s10 - s20 - s30 + b, y11 = s11 - s21 - s31 + b
+                var row0 = SIMD16<Float>(), row1 = SIMD16<Float>()
+                row0.evenHalf = y00; row0.oddHalf = y01
+                row1.evenHalf = y10; row1.oddHalf = y11
+                let dst = img + o * ho * wo + oy * wo + ox
+                UnsafeMutableRawPointer(dst).storeBytes(of: row0, as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(dst + wo).storeBytes(of: row1, as: SIMD16<Float>.self)
+            }
+            t += 8
+            continue
+        }
+        for o in 0..<cout {
+            let src = m + o * count + t
+            // Rows of m as SIMD4, then s_r = (m A)_r and y = Aᵀ s.
+            @inline(__always) func mrow(_ r: Int) -> SIMD4<Float> {
+                SIMD4(src[(4 * r) * kStride], src[(4 * r + 1) * kStride], src[(4 * r + 2) * kStride], src[(4 * r + 3) * kStride])
+            }
+            @inline(__always) func sa(_ x: SIMD4<Float>) -> SIMD2<Float> { SIMD2(x[0] + x[1] + x[2], x[1] - x[2] - x[3]) }
+            let s0 = sa(mrow(0)), s1 = sa(mrow(1)), s2 = sa(mrow(2)), s3 = sa(mrow(3))
+            let b = SIMD2<Float>(repeating: bias?[o] ?? 0)
+            let y0 = s0 + s1 + s2 + b, y1 = s1 - s2 - s3 + b
+            let dst = img + o * ho * wo
+            for j in 0..<2 where ox + j < wo {
+                dst[oy * wo + ox + j] = y0[j]
+                if oy + 1 < ho { dst[(oy + 1) * wo + ox + j] = y1[j] }
+            }
+        }
+        t += 1
+    }
+}

@@ -1,0 +1,78 @@
+import Kernels
+
+/// A fully connected layer, PyTorch layout.
+public struct LinearWeights: @unchecked Sendable {
+    /// [outFeatures, inFeatures]
+    public var weight: Tensor
+    /// [outFeatures], absent when the layer has `bias=False`
+    public var bias: Tensor?
+
+    public var outFeatures: Int { weight.shape[0] }
+    public var inFeatures: Int { weight.shape[1] }
+
+    init(_ source: WeightSource, _ prefix: String, in inF: Int, out outF: Int, bias hasBias: Bool = true,
+         alternatives: [String] = []) throws {
+        weight = try source.tensor(prefix + ".weight", [outF, inF], alternatives: alternatives.map { $0 + ".weight" })
+        bias = hasBias ? try source.tensor(prefix + ".bias", [outF], alternatives: alternatives.map { $0 + ".bias" }) : nil
+    }
+
+    init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
+
+    /// Stacks layers with the same input width into one [Σ out, in] layer (fused Q/K/V), so one
+    /// GEMM replaces several.
+    static func concatenating(_ parts: [LinearWeights]) -> LinearWeights {
+        let inF = parts[0].inFeatures
+        let outF = parts.reduce(0) { $0 + $1.outFeatures }
+        let w = Tensor(zeros: [outF, inF])
+        var row = 0
+        for p in parts {
+            w.view(offset: row * inF, shape: p.weight.shape).copy(from: p.weight)
+            row += p.outFeatures
+        }
+        // Layers without bias contribute zeros when another part has one.
+        var b: Tensor?
+        if parts.contains(where: { $0.bias != nil }) {
+            let bt = Tensor(zeros: [outF])
+            var o = 0
+            for p in parts {
+                if let pb = p.bias { bt.view(offset: o, shape: [p.outFeatures]).copy(from: pb) }
+                o += p.outFeatures
+            }
+            b = bt
+        }
+        return LinearWeights(weight: w, bias: b)
+    }
+
+    /// Multiply-adds × 2 for `rows` input rows.
+    func flops(rows: Int) -> Double { 2 * Double(rows) * Double(inFeatures) * Double(outFeatures) }
+}
+
+/// A 2-D convolution, PyTorch layout.
+public struct Conv2DWeights: @unchecked Sendable {
+    /// [outChannels, inChannels, kernel, kernel]
+    public var weight: Tensor
+    /// [outChannels]
+    public var bias: Tensor
+
+    public var outChannels: Int { weight.shape[0] }
+    public var inChannels: Int { weight.shape[1] }
+    public var kernel: Int { weight.shape[2] }
+
+    init(_ source: WeightSource, _ prefix: String, in inC: Int, out outC: Int, kernel k: Int) throws {
+        weight = try source.tensor(prefix + ".weight", [outC, inC, k, k])
+        bias = try source.tensor(prefix + ".bias", [outC])
+    }
+}
+
+/// Affine parameters of a GroupNorm or LayerNorm.
+public struct NormWeights: @unchecked Sendable {
+    /// [channels]
+    public var weight: Tensor
+    /// [channels]
+    public var bias: Tensor
+
+    init(_ source: WeightSource, _ prefix: String, channels c: Int, alternatives: [String] = []) throws {
+        weight = try source.tensor(prefix + ".weight", [c], alternatives: alternatives.map { $0 + ".weight" })
+        bias = try source.tensor(prefix + ".bias", [c], alternatives: alternatives.map { $0 + ".bias" })
+    }
+}

@@ -1,0 +1,67 @@
+import Kernels
+
+// Small fused operations the models need that the Kernels target does not offer
+// (private to Models; each is a single pass over memory, split across the pool).
+
+/// output[r, :] += input[r, :]·Wᵀ + b for every row r — a linear layer whose result is
+/// added onto a residual in place (saves a temporary and an extra pass).
+/// - Parameters: input [rows, in]; weight [out, in]; output [rows, out]
+func linearAccumulate(_ input: Tensor, _ layer: LinearWeights, into output: Tensor, pool: ThreadPool) {
+    let inF = layer.inFeatures, outF = layer.outFeatures
+    let rows = input.count / inF
+    precondition(output.count == rows * outF, "linearAccumulate: output \(output.shape) is not [\(rows), \(outF)]")
+    GEMM.parallelGemm(transB: true, m: rows, n: outF, k: inF, a: input.data, lda: inF,
+                      b: layer.weight.data, ldb: inF, beta: 1, c: output.data, ldc: outF, pool: pool)
+    if let bias = layer.bias { addRowBias(output, bias, pool: pool) }
+}
+
+/// x[r, :] += bias for every row (x is [rows, D], bias [D]).
+func addRowBias(_ x: Tensor, _ bias: Tensor, pool: ThreadPool) {
+    let d = bias.count
+    let rows = x.count / d
+    let px = x.data, pb = UnsafePointer(bias.data)
+    pool.parallelFor(0..<rows, grain: max(1, 16_384 / max(d, 1))) { r, _ in
+        for row in r { vadd(px + row * d, pb, px + row * d, d) }
+    }
+}
+
+/// output[n, c, :] = x[n, c, :] + bias[c] (NCHW; output may alias x).
+func addChannelBias(_ x: Tensor, _ bias: Tensor, output: Tensor, pool: ThreadPool) {
+    let n = x.shape[0], c = x.shape[1]
+    precondition(bias.count == c && output.count == x.count, "addChannelBias: shapes \(x.shape), \(bias.shape)")
+    let spatial = x.count / max(n * c, 1)
+    let px = UnsafePointer(x.data), po = output.data, pb = UnsafePointer(bias.data)
+    pool.parallelFor(0..<(n * c), grain: max(1, 16_384 / max(spatial, 1))) { r, _ in
+        for plane in r {
+            let v = pb[plane % c], vv = VFloat(repeating: v)
+            let s = px + plane * spatial, d = po + plane * spatial
+            var i = 0
+            while i + 8 <= spatial { vstore(vload(s, i) + vv, d, i); i += 8 }
+            while i < spatial { d[i] = s[i] + v; i += 1 }
+        }
+    }
+}
+
+/// Nearest-neighbour resize of [N, C, H, W] to [N, C, Ho, Wo] with PyTorch's index rule
+/// src = ⌊dst · in / out⌋ (`F.interpolate(size=…, mode="nearest")`); used by the UNet's
+/// upsamplers when a skip connection is not exactly twice the size (odd latent sides).
+func upsampleNearest(_ input: Tensor, output: Tensor, pool: ThreadPool) {
+    let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+    let ho = output.shape[2], wo = output.shape[3]
+    if ho == 2 * h && wo == 2 * w { upsampleNearest2x(input, output: output, pool: pool); return }
+    let src = UnsafePointer(input.data), dst = output.data
+    pool.parallelFor(0..<(n * c * ho), grain: 16) { r, _ in
+        for row in r {
+            let plane = row / ho, y = row % ho
+            let sy = min(h - 1, (y * h) / ho)
+            let s = src + (plane * h + sy) * w, d = dst + row * wo
+            for x in 0..<wo { d[x] = s[min(w - 1, (x * w) / wo)] }
+        }
+    }
+}
+
+/// output = (a + b)·scale, elementwise (output may alias a or b).
+func addScaled(_ a: Tensor, _ b: Tensor, scale: Float, output: Tensor, pool: ThreadPool) {
+    add(a, b, output: output, pool: pool)
+    if scale != 1 { Kernels.scale(output, by: scale, output: output, pool: pool) }
+}

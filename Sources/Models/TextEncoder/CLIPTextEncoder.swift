@@ -1,0 +1,153 @@
+import Foundation
+import Kernels
+
+/// One `CLIPEncoderLayer` (pre-norm): h += out_proj(attn(LN1(h))) with a causal mask;
+/// h += fc2(act(fc1(LN2(h)))).
+struct CLIPEncoderLayer: @unchecked Sendable {
+    /// layer_norm1: [hidden]
+    var norm1: NormWeights
+    /// self_attn.q_proj, k_proj, v_proj stacked: [3·hidden, hidden] + bias
+    var qkv: LinearWeights
+    /// self_attn.out_proj: [hidden, hidden] + bias
+    var outProj: LinearWeights
+    /// layer_norm2: [hidden]
+    var norm2: NormWeights
+    /// mlp.fc1: [intermediate, hidden] + bias
+    var fc1: LinearWeights
+    /// mlp.fc2: [hidden, intermediate] + bias
+    var fc2: LinearWeights
+
+    init(_ s: WeightSource, _ p: String, _ c: CLIPTextConfig) throws {
+        let d = c.hiddenSize
+        norm1 = try NormWeights(s, p + ".layer_norm1", channels: d)
+        qkv = LinearWeights.concatenating(try ["q_proj", "k_proj", "v_proj"].map {
+            try LinearWeights(s, p + ".self_attn." + $0, in: d, out: d)
+        })
+        outProj = try LinearWeights(s, p + ".self_attn.out_proj", in: d, out: d)
+        norm2 = try NormWeights(s, p + ".layer_norm2", channels: d)
+        fc1 = try LinearWeights(s, p + ".mlp.fc1", in: d, out: c.intermediateSize)
+        fc2 = try LinearWeights(s, p + ".mlp.fc2", in: c.intermediateSize, out: d)
+    }
+}
+
+/// Errors of the text encoder's inputs.
+public enum TextEncoderError: Error, CustomStringConvertible, Equatable {
+    case tokenOutOfRange(id: Int, vocabularySize: Int)
+    case sequenceTooLong(length: Int, maximum: Int)
+    case raggedBatch
+    case clipSkipOutOfRange(clipSkip: Int, layers: Int)
+
+    public var description: String {
+        switch self {
+        case let .tokenOutOfRange(id, v): return "token id \(id) is outside the text encoder's vocabulary of \(v) (tokenizer and text_encoder do not match)"
+        case let .sequenceTooLong(l, m): return "token sequence of \(l) exceeds the text encoder's \(m) positions"
+        case .raggedBatch: return "all token sequences of a batch must have the same length"
+        case let .clipSkipOutOfRange(k, n): return "clip skip \(k) must be between 0 and \(n - 1)"
+        }
+    }
+}
+
+/// transformers `CLIPTextModel`: token + position embeddings, pre-norm encoder layers with
+/// causal self-attention, final LayerNorm. Output = `last_hidden_state`, or with
+/// `clipSkip = k ≥ 1` diffusers' `final_layer_norm(hidden_states[-(k + 1)])` (AUTOMATIC1111's
+/// "CLIP skip k + 1"). No attention mask is applied (as StableDiffusionPipeline calls it).
+public final class CLIPTextEncoder: @unchecked Sendable {
+    public let config: CLIPTextConfig
+    /// text_model.embeddings.token_embedding: [vocab, hidden]
+    let tokenEmbedding: Tensor
+    /// text_model.embeddings.position_embedding: [maxPositions, hidden]
+    let positionEmbedding: Tensor
+    let layers: [CLIPEncoderLayer]
+    /// text_model.final_layer_norm: [hidden]
+    let finalNorm: NormWeights
+    let pool: ThreadPool
+    let arena = Arena(minimumChunk: 1 << 20)
+
+    init(config c: CLIPTextConfig, source s: WeightSource, pool: ThreadPool) throws {
+        config = c
+        tokenEmbedding = try s.tensor("text_model.embeddings.token_embedding.weight", [c.vocabSize, c.hiddenSize])
+        positionEmbedding = try s.tensor("text_model.embeddings.position_embedding.weight", [c.maxPositionEmbeddings, c.hiddenSize])
+        layers = try (0..<c.numHiddenLayers).map { try CLIPEncoderLayer(s, "text_model.encoder.layers.\($0)", c) }
+        finalNorm = try NormWeights(s, "text_model.final_layer_norm", channels: c.hiddenSize)
+        self.pool = pool
+        try s.finish()
+    }
+
+    /// Loads `text_encoder/config.json` and its safetensors. `position_ids` buffers and a
+    /// `text_projection` (CLIPTextModelWithProjection) are ignored.
+    public convenience init(directory: URL, pool: ThreadPool = .shared) throws {
+        let config = try CLIPTextConfig(contentsOf: directory.appendingPathComponent("config.json"))
+        let source = try CheckpointWeightSource(component: directory.path, directory: directory,
+                                                optionalPrefix: "text_model.") { name in
+            name.hasSuffix("position_ids") || name.hasPrefix("text_projection")
+        }
+        try self.init(config: config, source: source, pool: pool)
+    }
+
+    /// A text encoder of `config`'s shapes with seeded random weights (benchmarks).
+    public static func randomWeights(config: CLIPTextConfig, seed: UInt64 = 0, pool: ThreadPool = .shared) throws -> CLIPTextEncoder {
+        try CLIPTextEncoder(config: config, source: RandomWeightSource(seed: seed, pool: pool), pool: pool)
+    }
+
+    /// Encodes a batch of equally long token sequences.
+    /// - Parameters:
+    ///   - ids: N sequences of L ids (L ≤ max_position_embeddings; 77 from `CLIPTokenizer.encodeForModel`)
+    ///   - clipSkip: 0 for the last layer; k skips the last k layers
+    ///   - output: [N, L, hidden]
+    public func encode(_ ids: [[Int]], clipSkip: Int = 0, output: Tensor) throws {
+        try run(ids, layersToRun: config.numHiddenLayers - clipSkip, clipSkip: clipSkip, output: output, trace: nil)
+    }
+
+    func run(_ ids: [[Int]], layersToRun: Int, clipSkip: Int, output: Tensor, trace: ((Int, Tensor) -> Void)?) throws {
+        let c = config, d = c.hiddenSize, n = ids.count
+        let l = ids.first?.count ?? 0
+        guard clipSkip >= 0, clipSkip < c.numHiddenLayers else {
+            throw TextEncoderError.clipSkipOutOfRange(clipSkip: clipSkip, layers: c.numHiddenLayers)
+        }
+        guard ids.allSatisfy({ $0.count == l }) else { throw TextEncoderError.raggedBatch }
+        guard l <= c.maxPositionEmbeddings else { throw TextEncoderError.sequenceTooLong(length: l, maximum: c.maxPositionEmbeddings) }
+        for seq in ids { for t in seq where t < 0 || t >= c.vocabSize { throw TextEncoderError.tokenOutOfRange(id: t, vocabularySize: c.vocabSize) } }
+        precondition(output.shape == [n, l, d], "CLIPTextEncoder: output \(output.shape) is not [\(n), \(l), \(d)]")
+        arena.reset()
+        let h = arena.tensor([n, l, d])
+        for (b, seq) in ids.enumerated() {
+            for (t, id) in seq.enumerated() {
+                vadd(tokenEmbedding.data + id * d, positionEmbedding.data + t * d, h.data + (b * l + t) * d, d)
+            }
+        }
+        trace?(0, h)
+        let normed = arena.tensor([n, l, d])
+        let qkv = arena.tensor([n, l, 3 * d])
+        let attended = arena.tensor([n, l, d])
+        let mlp = arena.tensor([n, l, c.intermediateSize])
+        let act: Activation = c.hiddenAct == .gelu ? .gelu : .quickGelu
+        let heads = c.numAttentionHeads, headDim = d / heads
+        for (i, layer) in layers.prefix(layersToRun).enumerated() {
+            layerNorm(h, gamma: layer.norm1.weight, beta: layer.norm1.bias, eps: c.layerNormEps, output: normed, pool: pool)
+            linear(normed, weight: layer.qkv.weight, bias: layer.qkv.bias, output: qkv, pool: pool)
+            attention(query: AttentionOperand(qkv.data, rowStride: 3 * d),
+                      key: AttentionOperand(qkv.data + d, rowStride: 3 * d),
+                      value: AttentionOperand(qkv.data + 2 * d, rowStride: 3 * d),
+                      output: attended.data, outputRowStride: d, batch: n, heads: heads,
+                      queryLength: l, keyLength: l, headDim: headDim, causal: true,
+                      scale: 1 / Float(headDim).squareRoot(), pool: pool)
+            linearAccumulate(attended, layer.outProj, into: h, pool: pool)
+            layerNorm(h, gamma: layer.norm2.weight, beta: layer.norm2.bias, eps: c.layerNormEps, output: normed, pool: pool)
+            linear(normed, weight: layer.fc1.weight, bias: layer.fc1.bias, output: mlp, pool: pool)
+            activate(act, mlp, output: mlp, pool: pool)
+            linearAccumulate(mlp, layer.fc2, into: h, pool: pool)
+            trace?(i + 1, h)
+        }
+        layerNorm(h, gamma: finalNorm.weight, beta: finalNorm.bias, eps: c.layerNormEps, output: output, pool: pool)
+    }
+
+    /// Floating-point operations to encode `batch` sequences of `length` tokens.
+    public func flops(batch: Int, length: Int) -> Double {
+        let rows = batch * length
+        return layers.reduce(0) {
+            $0 + $1.qkv.flops(rows: rows) + $1.outProj.flops(rows: rows) + $1.fc1.flops(rows: rows) + $1.fc2.flops(rows: rows)
+                + attentionFlops(batch: batch, heads: config.numAttentionHeads, queryLength: length, keyLength: length,
+                                 headDim: config.hiddenSize / config.numAttentionHeads)
+        }
+    }
+}

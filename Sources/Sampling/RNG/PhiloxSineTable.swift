@@ -1,0 +1,80 @@
+/// The lookup table of the special function unit (SFU) that NVIDIA GPUs use for the
+/// `sin.approx.f32` / `cos.approx.f32` instructions (MUFU.SIN / MUFU.COS), which CUDA's
+/// `__sincosf` compiles to and curand's Box–Muller uses on the device.
+///
+/// One quarter period is split into 64 slices by the top 6 bits of the 23-bit fixed-point
+/// angle; each row holds the value, first-derivative and second-derivative coefficients
+/// (A: 26-bit, B: 15-bit, C: 11-bit signed) of a quadratic for its slice. The values were
+/// recovered bit for bit from the hardware by the envytools project (nvhw/sfu_tab.c,
+/// Marcin Kościelnicki, MIT licence); they are not the mathematical sin/cos/-sin values but
+/// the ones the chip holds. `PhiloxGeneratorTests` checks them against `torch.randn` recorded
+/// on an H100 (every value bit for bit).
+enum PhiloxSineTable {
+    /// (A, B, C) per slice, scaled as `PhiloxCUDAMath.sfuSine` expects.
+    static let rows: [(Int64, Int64, Int64)] = [
+        (0x0000000, 0x6489, -14),
+        (0x019214e, 0x6482, -48),
+        (0x0323ec8, 0x646a, -76),
+        (0x04b547c, 0x6444, -110),
+        (0x0645e94, 0x640d, -137),
+        (0x07d5934, 0x63c8, -171),
+        (0x096407a, 0x6373, -201),
+        (0x0af109c, 0x630e, -229),
+        (0x0c7c5ba, 0x629b, -262),
+        (0x0e05c10, 0x6218, -292),
+        (0x0f8cfc8, 0x6186, -322),
+        (0x1111d24, 0x60e5, -352),
+        (0x129405e, 0x6035, -381),
+        (0x14135ca, 0x5f76, -410),
+        (0x158f9a2, 0x5ea9, -441),
+        (0x170884c, 0x5dcd, -470),
+        (0x187de2a, 0x5ce2, -497),
+        (0x19ef796, 0x5be9, -525),
+        (0x1b5d0fe, 0x5ae2, -553),
+        (0x1cc66e8, 0x59cd, -581),
+        (0x1e2b5d4, 0x58aa, -608),
+        (0x1f8ba48, 0x577a, -637),
+        (0x20e70ec, 0x563c, -664),
+        (0x223d66c, 0x54f0, -688),
+        (0x238e760, 0x5398, -715),
+        (0x24da0a8, 0x5232, -738),
+        (0x261fefc, 0x50c0, -763),
+        (0x275ff44, 0x4f42, -790),
+        (0x2899e5e, 0x4db7, -812),
+        (0x29cd952, 0x4c21, -839),
+        (0x2afad20, 0x4a7e, -859),
+        (0x2c216e4, 0x48d0, -881),
+        (0x2d413ca, 0x4717, -904),
+        (0x2e5a104, 0x4553, -926),
+        (0x2f6bbe4, 0x4384, -946),
+        (0x30761be, 0x41ab, -967),
+        (0x3179008, 0x3fc8, -988),
+        (0x327444c, 0x3dda, -1004),
+        (0x3367c04, 0x3be4, -1025),
+        (0x34534f2, 0x39e4, -1043),
+        (0x3536cc0, 0x37db, -1059),
+        (0x361214e, 0x35c9, -1074),
+        (0x36e5064, 0x33b0, -1093),
+        (0x37af812, 0x318e, -1107),
+        (0x3871658, 0x2f65, -1123),
+        (0x392a960, 0x2d34, -1136),
+        (0x39daf5c, 0x2afc, -1148),
+        (0x3a82698, 0x28be, -1162),
+        (0x3b20d7a, 0x2679, -1172),
+        (0x3bb6274, 0x242f, -1185),
+        (0x3c4241c, 0x21df, -1196),
+        (0x3cc511e, 0x1f89, -1203),
+        (0x3d3e82c, 0x1d2f, -1213),
+        (0x3dae822, 0x1ad0, -1220),
+        (0x3e14fda, 0x186e, -1230),
+        (0x3e71e78, 0x1607, -1236),
+        (0x3ec52fc, 0x139d, -1242),
+        (0x3f0eca0, 0x1130, -1247),
+        (0x3f4eab2, 0x0ec0, -1250),
+        (0x3f84c8e, 0x0c4f, -1258),
+        (0x3fb11b2, 0x09db, -1260),
+        (0x3fd39ba, 0x0765, -1260),
+        (0x3fec43c, 0x04ef, -1263),
+        (0x3ffb10c, 0x0278, -1265),
+    ]
+}

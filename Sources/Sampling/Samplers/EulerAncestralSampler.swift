@@ -1,0 +1,46 @@
+/// diffusers `EulerAncestralDiscreteScheduler`: an Euler step down to `sigma_down`, then
+/// fresh noise times `sigma_up` (k-diffusion's `sample_euler_ancestral`, eta = 1).
+/// Noise is drawn from the generator on every step, the last one included, as diffusers does.
+///
+/// Reads beta schedule, prediction type (epsilon, v_prediction), timestep spacing and
+/// steps_offset. Leaves out: rescale_betas_zero_snr. The class has no Karras sigmas.
+final class EulerAncestralSampler: DiffusionSampler {
+    let kind = SamplerKind.eulerAncestral
+    let elementCount: Int
+    let timesteps: [Float]
+    let sigmas: [Float]
+    let initNoiseSigma: Float
+    private(set) var stepIndex = 0
+    private let prediction: PredictionType
+    private let noiseBuffer: LatentBuffer
+
+    init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
+        elementCount = count
+        prediction = settings.predictionType
+        let spaced = SigmaSpacingMath.floatTimesteps(settings, steps: steps)
+        sigmas = spaced.map { Float(NumpyArith.interpolate($0, training.sigmas)) } + [0]
+        timesteps = spaced.map { Float($0) }
+        initNoiseSigma = KarrasStyle.initNoiseSigma(sigmas, spacing: settings.timestepSpacing)
+        noiseBuffer = LatentBuffer(count: count)
+    }
+
+    var modelInputDivisor: Float { KarrasStyle.inputDivisor(sigmas[min(stepIndex, sigmas.count - 1)]) }
+
+    func step(modelOutput: UnsafeBufferPointer<Float>, sample: UnsafeMutableBufferPointer<Float>,
+              noise: NoiseGenerator) throws {
+        guard let out = modelOutput.baseAddress, let x = sample.baseAddress, stepIndex < timesteps.count else { return }
+        let sigmaFrom = sigmas[stepIndex]
+        let sigmaTo = sigmas[stepIndex + 1]
+        let sigmaUp = (sigmaTo * sigmaTo * (sigmaFrom * sigmaFrom - sigmaTo * sigmaTo) / (sigmaFrom * sigmaFrom)).squareRoot()
+        let sigmaDown = (sigmaTo * sigmaTo - sigmaUp * sigmaUp).squareRoot()
+        let dt = sigmaDown - sigmaFrom
+        noise.fillNormal(noiseBuffer.buffer)
+        let prediction = self.prediction
+        LatentOps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
+            let denoised = KarrasStyle.denoised(prediction, sigma: sigmaFrom, sample: s, output: m)
+            let derivative = (s - denoised) / sigmaFrom
+            return (s + derivative * dt) + n * sigmaUp
+        }
+        stepIndex += 1
+    }
+}

@@ -1,0 +1,70 @@
+/// diffusers `LCMScheduler` (Luo et al. 2023): consistency-model boundary scalings
+/// c_skip / c_out at `timestep * timestep_scaling`, then re-noising to the next timestep
+/// with noise drawn from the generator on every step but the last.
+///
+/// Reads beta schedule, prediction type (epsilon, v_prediction, sample),
+/// original_inference_steps, timestep_scaling, clip_sample and clip_sample_range. Leaves
+/// out: thresholding, rescale_betas_zero_snr, custom timesteps, strength < 1 (img2img).
+final class LCMSampler: DiffusionSampler {
+    let kind = SamplerKind.lcm
+    let elementCount: Int
+    let timesteps: [Float]
+    let sigmas: [Float] = []
+    let initNoiseSigma: Float = 1
+    let modelInputDivisor: Float = 1
+    private(set) var stepIndex = 0
+    private let settings: SamplerSettings
+    private let alphasCumprod: [Float]
+    private let noiseBuffer: LatentBuffer
+
+    init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
+        elementCount = count
+        self.settings = settings
+        alphasCumprod = training.alphasCumprod
+        let original = settings.originalInferenceSteps
+        let train = settings.numTrainTimesteps
+        guard original <= train, original >= 1 else {
+            throw SamplingError.invalidConfig(path: "scheduler_config.json", field: "original_inference_steps",
+                                              reason: "\(original) is not within 1…\(train)")
+        }
+        guard steps <= original else {
+            throw SamplingError.invalidSteps(sampler: "lcm", steps: steps,
+                                             reason: "LCM allows at most original_inference_steps (\(original)) steps")
+        }
+        // lcm_origin_timesteps = [1 … original] * (train // original) - 1, reversed, then
+        // `steps` of them at floor(linspace(0, original, steps, endpoint=False)).
+        let k = train / original
+        let origin = (1...original).map { $0 * k - 1 }.reversed().map { $0 }
+        let stride = Double(origin.count) / Double(steps)
+        timesteps = (0..<steps).map { Float(origin[Int((Double($0) * stride).rounded(.down))]) }
+        noiseBuffer = LatentBuffer(count: count)
+    }
+
+    func step(modelOutput: UnsafeBufferPointer<Float>, sample: UnsafeMutableBufferPointer<Float>,
+              noise: NoiseGenerator) throws {
+        guard let out = modelOutput.baseAddress, let x = sample.baseAddress, stepIndex < timesteps.count else { return }
+        let t = Int(timesteps[stepIndex])
+        let previousT = stepIndex + 1 < timesteps.count ? Int(timesteps[stepIndex + 1]) : t
+        let alphaT = alphasCumprod[t]
+        let alphaPrev = alphasCumprod[previousT]
+        let sqrtAlpha = alphaT.squareRoot()
+        let sqrtBeta = (1 - alphaT).squareRoot()
+        // get_scalings_for_boundary_condition_discrete, sigma_data = 0.5 (float32 tensor math).
+        let scaled = Float(t) * Float(settings.timestepScaling)
+        let cSkip = 0.25 / (scaled * scaled + 0.25)
+        let cOut = scaled / (scaled * scaled + 0.25).squareRoot()
+        let prediction = settings.predictionType
+        let clipRange: Float? = settings.clipSample ? settings.clipSampleRange : nil
+        let isLast = stepIndex == timesteps.count - 1
+        if !isLast { noise.fillNormal(noiseBuffer.buffer) }
+        let sqrtAlphaPrev = alphaPrev.squareRoot()
+        let sqrtBetaPrev = (1 - alphaPrev).squareRoot()
+        LatentOps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
+            var x0 = AlphaStyle.originalSample(prediction, sqrtAlpha: sqrtAlpha, sqrtBeta: sqrtBeta, sample: s, output: m)
+            if let clipRange { x0 = LatentOps.clamp(x0, clipRange) }
+            let denoised = cOut * x0 + cSkip * s
+            return isLast ? denoised : sqrtAlphaPrev * denoised + sqrtBetaPrev * n
+        }
+        stepIndex += 1
+    }
+}

@@ -1,0 +1,180 @@
+/// How betas are laid out over the training timesteps (`beta_schedule`).
+public enum BetaSchedule: String, Sendable {
+    case linear
+    case scaledLinear = "scaled_linear"
+    /// Glide cosine schedule (`betas_for_alpha_bar`, max_beta 0.999).
+    case squaredcosCapV2 = "squaredcos_cap_v2"
+}
+
+/// What the model predicts (`prediction_type`).
+public enum PredictionType: String, Sendable {
+    case epsilon
+    case vPrediction = "v_prediction"
+    /// The denoised sample itself (`sample`; diffusers also accepts `original_sample` for Euler).
+    case sample
+}
+
+/// How inference timesteps are picked from the training timesteps (`timestep_spacing`).
+public enum TimestepSpacing: String, Sendable {
+    case leading
+    case linspace
+    case trailing
+}
+
+/// Sigma spacing of the sigma-based samplers.
+public enum SigmaSpacing: Sendable, Equatable {
+    /// Interpolated at the spaced timesteps (diffusers' default, `interpolation_type: linear`).
+    case interpolated
+    /// `use_karras_sigmas`: Karras et al. 2022 eq. 5, rho = 7.
+    case karras
+    /// `use_exponential_sigmas`: log-linear between sigma_max and sigma_min.
+    case exponential
+}
+
+/// A scheduler config resolved for one sampler: every field has the value that
+/// `SchedulerClass.from_config(config)` would hold, class defaults filled in.
+public struct SamplerSettings: Sendable {
+    public var sampler: SamplerKind
+    public var numTrainTimesteps: Int
+    public var betaStart: Double
+    public var betaEnd: Double
+    public var betaSchedule: BetaSchedule
+    public var trainedBetas: [Double]?
+    public var predictionType: PredictionType
+    public var timestepSpacing: TimestepSpacing
+    public var stepsOffset: Int
+    public var sigmaSpacing: SigmaSpacing
+    /// `sigma_min` / `sigma_max` overrides of the Karras / exponential ramps.
+    public var sigmaMin: Double?
+    public var sigmaMax: Double?
+    /// `final_sigmas_type: sigma_min` (Euler, DPM-Solver) instead of `zero`.
+    public var finalSigmaIsSigmaMin: Bool
+    /// Euler `timestep_type: continuous` with v-prediction: the model gets `0.25 log sigma`.
+    public var continuousTimesteps: Bool
+    /// DDIM / LCM `set_alpha_to_one`.
+    public var setAlphaToOne: Bool
+    /// Clamp the predicted original sample to ±clipSampleRange (DDIM, DDPM, Heun, LCM).
+    public var clipSample: Bool
+    public var clipSampleRange: Float
+    /// DPM-Solver `lower_order_final` / `euler_at_final` / `lambda_min_clipped`.
+    public var lowerOrderFinal: Bool
+    public var eulerAtFinal: Bool
+    public var lambdaMinClipped: Double
+    /// LCM `original_inference_steps` / `timestep_scaling`.
+    public var originalInferenceSteps: Int
+    public var timestepScaling: Double
+
+    /// Resolves `config` for `sampler`, with `schedule` applied like
+    /// `from_config(config, use_karras_sigmas=True)` (or exponential).
+    /// Throws for config values diffusers would honour but this port leaves out.
+    public init(sampler: SamplerKind, config: SchedulerConfig, schedule: ScheduleKind = .default) throws {
+        self.sampler = sampler
+        let name = sampler.rawValue
+        func parse<T: RawRepresentable>(_ value: String?, _ field: String, default fallback: T) throws -> T where T.RawValue == String {
+            guard let value else { return fallback }
+            guard let parsed = T(rawValue: value) else {
+                throw SamplingError.invalidConfig(path: "scheduler_config.json", field: field, reason: "unknown value \"\(value)\"")
+            }
+            return parsed
+        }
+        func unsupported(_ field: String, _ value: CustomStringConvertible) -> SamplingError {
+            .unsupported(sampler: name, field: field, value: value.description)
+        }
+
+        // Class defaults (diffusers 0.42 __init__ signatures).
+        let lowBetaDefaults = sampler == .heun || sampler == .lcm
+        numTrainTimesteps = config.numTrainTimesteps ?? 1000
+        betaStart = config.betaStart ?? (lowBetaDefaults ? 0.00085 : 0.0001)
+        betaEnd = config.betaEnd ?? (lowBetaDefaults ? 0.012 : 0.02)
+        betaSchedule = try parse(config.betaSchedule, "beta_schedule", default: sampler == .lcm ? .scaledLinear : .linear)
+        trainedBetas = config.trainedBetas
+        if config.predictionType == "original_sample" && sampler == .euler {
+            predictionType = .sample
+        } else {
+            predictionType = try parse(config.predictionType, "prediction_type", default: .epsilon)
+        }
+        let leadingByDefault = [SamplerKind.ddim, .ddpm, .lcm].contains(sampler)
+        timestepSpacing = try parse(config.timestepSpacing, "timestep_spacing", default: leadingByDefault ? .leading : .linspace)
+        stepsOffset = config.stepsOffset ?? 0
+        sigmaMin = config.sigmaMin
+        sigmaMax = config.sigmaMax
+        setAlphaToOne = config.setAlphaToOne ?? true
+        let clipsByDefault = sampler == .ddim || sampler == .ddpm
+        clipSample = config.clipSample ?? clipsByDefault
+        clipSampleRange = Float(config.clipSampleRange ?? 1.0)
+        lowerOrderFinal = config.lowerOrderFinal ?? true
+        eulerAtFinal = config.eulerAtFinal ?? false
+        lambdaMinClipped = config.lambdaMinClipped ?? -Double.infinity
+        originalInferenceSteps = config.originalInferenceSteps ?? 50
+        timestepScaling = config.timestepScaling ?? 10.0
+
+        // Which config fields each class reads (others are dropped by from_config).
+        let hasSigmaSpacing: Set<SamplerKind> = [.euler, .heun, .dpmpp2m, .dpmpp2mSDE, .lms]
+        let hasFinalSigmas: Set<SamplerKind> = [.euler, .dpmpp2m, .dpmpp2mSDE]
+        let hasClip: Set<SamplerKind> = [.ddim, .ddpm, .heun, .lcm]
+        if !hasClip.contains(sampler) { clipSample = false }
+
+        var karras = config.useKarrasSigmas ?? false
+        var exponential = config.useExponentialSigmas ?? false
+        switch schedule {
+        case .default: break
+        case .karras: karras = true; exponential = false
+        case .exponential: exponential = true; karras = false
+        }
+        if hasSigmaSpacing.contains(sampler) {
+            if karras && exponential { throw unsupported("use_karras_sigmas and use_exponential_sigmas", "both true") }
+            sigmaSpacing = karras ? .karras : (exponential ? .exponential : .interpolated)
+            if config.useBetaSigmas == true { throw unsupported("use_beta_sigmas", true) }
+        } else {
+            if schedule != .default {
+                throw SamplingError.unsupported(sampler: name, field: "schedule", value: schedule.rawValue)
+            }
+            sigmaSpacing = .interpolated
+        }
+        finalSigmaIsSigmaMin = false
+        if hasFinalSigmas.contains(sampler), let type = config.finalSigmasType {
+            switch type {
+            case "zero": finalSigmaIsSigmaMin = false
+            case "sigma_min": finalSigmaIsSigmaMin = true
+            default: throw SamplingError.invalidConfig(path: "scheduler_config.json", field: "final_sigmas_type", reason: "unknown value \"\(type)\"")
+            }
+        }
+        continuousTimesteps = sampler == .euler && config.timestepType == "continuous" && predictionType == .vPrediction
+        if sampler == .euler, let type = config.interpolationType, type != "linear" {
+            throw unsupported("interpolation_type", type)
+        }
+        if sampler == .eulerAncestral && predictionType == .sample {
+            throw unsupported("prediction_type", "sample")
+        }
+        if config.thresholding == true && [SamplerKind.ddim, .ddpm, .lcm, .dpmpp2m, .dpmpp2mSDE].contains(sampler) {
+            throw unsupported("thresholding", true)
+        }
+        if config.rescaleBetasZeroSnr == true && [SamplerKind.euler, .eulerAncestral, .ddim, .ddpm, .lcm, .dpmpp2m, .dpmpp2mSDE].contains(sampler) {
+            throw unsupported("rescale_betas_zero_snr", true)
+        }
+        if sampler == .ddpm, let variance = config.varianceType, variance != "fixed_small" {
+            throw unsupported("variance_type", variance)
+        }
+        if sampler == .dpmpp2m || sampler == .dpmpp2mSDE {
+            // Only the learned variance types change DPM-Solver; "fixed_small" etc. from a
+            // DDPM config are ignored by it. "logrho", "bh1", "bh2" (DEIS / UniPC configs)
+            // are mapped to midpoint by its __init__.
+            if let variance = config.varianceType, variance == "learned" || variance == "learned_range" {
+                throw unsupported("variance_type", variance)
+            }
+            if config.solverType == "heun" { throw unsupported("solver_type", "heun") }
+            if config.useLuLambdas == true { throw unsupported("use_lu_lambdas", true) }
+        }
+    }
+}
+
+extension SamplerKind {
+    /// Whether `schedule` changes anything for this sampler's diffusers scheduler
+    /// (only the sigma-based ones read `use_karras_sigmas` / `use_exponential_sigmas`).
+    public func supports(_ schedule: ScheduleKind) -> Bool {
+        switch self {
+        case .euler, .heun, .dpmpp2m, .dpmpp2mSDE, .lms: return true
+        case .eulerAncestral, .ddim, .ddpm, .lcm: return schedule == .default
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Kernels
+import Models
+
+/// Options shared by `unet`, `vae` and `text`.
+struct ModelBenchOptions {
+    var shapes = "sd15"
+    var size = 512
+    var batch = 2
+    var iterations = 2
+    var warmup = 1
+
+    init(_ args: [String], command: String, defaultBatch: Int) throws {
+        let o = try Options(args, flags: ["json"])
+        let bad = o.unknown(allowed: ["json", "shapes", "size", "batch", "iterations", "warmup"])
+        if !bad.isEmpty { throw BenchError.usage("\(command): unknown option(s) \(bad.joined(separator: ", "))") }
+        shapes = o.string("shapes", default: "sd15")
+        size = try o.int("size", default: 512)
+        batch = try o.int("batch", default: defaultBatch)
+        iterations = try o.int("iterations", default: 2)
+        if let w = Int(o.string("warmup", default: "1")), w >= 0 { warmup = w } else {
+            throw BenchError.usage("--warmup must be a non-negative integer")
+        }
+        guard size % 8 == 0 else { throw BenchError.usage("--size must be a multiple of 8, got \(size)") }
+    }
+}
+
+/// Times `body` `warmup + iterations` times; the first `warmup` runs size the model's
+/// workspace and are not counted. Returns (mean wall seconds, best wall seconds, mean CPU seconds).
+func timeEvaluations(warmup: Int, iterations: Int, _ body: () throws -> Void) rethrows -> (Double, Double, Double) {
+    for _ in 0..<warmup { try body() }
+    var total = 0.0, best = Double.infinity, cpu = 0.0
+    for _ in 0..<iterations {
+        let c0 = processCPUSeconds(), t0 = now()
+        try body()
+        let t = now() - t0
+        total += t
+        best = min(best, t)
+        cpu += processCPUSeconds() - c0
+    }
+    return (total / Double(iterations), best, cpu / Double(iterations))
+}
+
+func report(_ what: String, _ o: ModelBenchOptions, flops: Double, times: (Double, Double, Double),
+            loadSeconds: Double, rssAfterLoad: Double, workspaceBytes: Int, extra: [(String, Double)] = []) {
+    var j = JSONLine()
+    j.add("bench", what)
+    j.add("shapes", o.shapes)
+    j.add("size", o.size)
+    j.add("batch", o.batch)
+    j.add("threads", ThreadPool.shared.threadCount)
+    j.add("iterations", o.iterations)
+    j.add("seconds_per_eval", times.0)
+    j.add("best_seconds_per_eval", times.1)
+    j.add("cpu_seconds_per_eval", times.2)
+    j.add("gflop_per_eval", flops / 1e9)
+    j.add("gflops", flops / times.0 / 1e9)
+    j.add("gflops_per_cpu_s", flops / max(times.2, 1e-9) / 1e9)
+    j.add("peak_rss_mb", peakRSSMegabytes())
+    j.add("rss_after_load_mb", rssAfterLoad)
+    j.add("workspace_mb", Double(workspaceBytes) / 1_048_576)
+    j.add("build_seconds", loadSeconds)
+    for (k, v) in extra { j.add(k, v) }
+    printLine(j.text)
+}
+
+func unetConfig(_ shapes: String) throws -> UNetConfig {
+    switch shapes {
+    case "sd15": return UNetConfig.sd15
+    case "sd21": return UNetConfig.sd21
+    default: throw BenchError.usage("--shapes: 'sd15' or 'sd21', got '\(shapes)'")
+    }
+}
+
+/// `diffusion-bench unet`: one UNet evaluation (batch 2 = the cond + uncond pair of one
+/// guided step) on random weights of the real shapes.
+func runUNetBenchmark(_ args: [String]) throws -> Int32 {
+    let o = try ModelBenchOptions(args, command: "unet", defaultBatch: 2)
+    let config = try unetConfig(o.shapes)
+    let rssBefore = peakRSSMegabytes()
+    let t0 = now()
+    let unet = try UNet.randomWeights(config: config, seed: 1)
+    let loadSeconds = now() - t0
+    let rssAfterLoad = peakRSSMegabytes()
+    let lat = o.size / 8
+    let sample = Tensor(zeros: [o.batch, config.inChannels, lat, lat])
+    fillRandom(sample, seed: 2)
+    let context = Tensor(zeros: [o.batch, 77, config.crossAttentionDim])
+    fillRandom(context, seed: 3)
+    let output = Tensor(zeros: [o.batch, config.outChannels, lat, lat])
+    log(6, "unet: \(o.shapes) \(o.size)x\(o.size) batch \(o.batch), weights built in \(String(format: "%.1f", loadSeconds)) s")
+    let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) {
+        unet(sample: sample, timestep: 500, context: context, output: output)
+    }
+    report("unet", o, flops: unetFlops(config, n: o.batch, h: lat, w: lat, contextLength: 77), times: times,
+           loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: unet.workspaceBytes,
+           extra: [("weights_rss_mb", rssAfterLoad - rssBefore)])
+    return 0
+}
+
+/// `diffusion-bench vae`: one VAE decode of a size×size image from its latents.
+func runVAEBenchmark(_ args: [String]) throws -> Int32 {
+    let o = try ModelBenchOptions(args, command: "vae", defaultBatch: 1)
+    guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: only 'sd15' is built in, got '\(o.shapes)'") }
+    let config = VAEConfig.sd
+    let t0 = now()
+    let vae = try VAE.randomWeights(config: config, seed: 1)
+    let loadSeconds = now() - t0
+    let rssAfterLoad = peakRSSMegabytes()
+    let lat = o.size / 8
+    let latents = Tensor(zeros: [o.batch, config.latentChannels, lat, lat])
+    fillRandom(latents, seed: 2)
+    let image = Tensor(zeros: [o.batch, config.outChannels, o.size, o.size])
+    let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) { vae.decode(latents, output: image) }
+    report("vae_decode", o, flops: vaeDecodeFlops(config, n: o.batch, h: lat, w: lat), times: times,
+           loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: vae.workspaceBytes)
+    return 0
+}
+
+/// `diffusion-bench text`: CLIP text encoder on `batch` prompts of 77 tokens.
+func runTextBenchmark(_ args: [String]) throws -> Int32 {
+    let o = try ModelBenchOptions(args, command: "text", defaultBatch: 2)
+    guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: only 'sd15' is built in, got '\(o.shapes)'") }
+    let config = CLIPTextConfig.sd15
+    let t0 = now()
+    let encoder = try CLIPTextEncoder.randomWeights(config: config, seed: 1)
+    let loadSeconds = now() - t0
+    let rssAfterLoad = peakRSSMegabytes()
+    let ids = (0..<o.batch).map { b in (0..<77).map { t in (b * 7919 + t * 104_729) % config.vocabSize } }
+    let output = Tensor(zeros: [o.batch, 77, config.hiddenSize])
+    let times = try timeEvaluations(warmup: o.warmup, iterations: o.iterations) { try encoder.encode(ids, output: output) }
+    report("text", o, flops: encoder.flops(batch: o.batch, length: 77), times: times,
+           loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: 0)
+    return 0
+}

@@ -1,0 +1,89 @@
+@testable import Daemon
+import Foundation
+import Jobs
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The queue in-process: selection order, the journal across reopen, permissions.
+final class QueueUnitTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("queue-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: dir) }
+
+    func job(_ number: Int, priority: Int = 50, model: String = "a", owner: UInt32 = 1000) throws -> JobRecord {
+        var spec = try XCTUnwrap(try JobFileParser().parse(bytes: Array("prompt: \(number)\n".utf8), file: "j").first)
+        spec.priority = priority
+        let id = JobRecord.id(number: number)
+        return JobRecord(id: id, number: number, spec: spec, sourceFile: "j\(number).yaml", owner: owner, submitted: 0,
+                         state: .queued, attempts: 0, folder: id, started: nil, finished: nil, error: nil, model: model)
+    }
+
+    func next(_ queue: JobQueue, loaded: String? = nil) -> String? {
+        queue.next(loadedModel: loaded, idle: {}, shouldStop: { false })?.id
+    }
+
+    func testLoadedModelIsPreferredOnlyAmongEqualPriorities() throws {
+        let queue = try JobQueue(stateDirectory: dir, keepHistory: 10)
+        try queue.add([job(1, model: "a"), job(2, model: "b"), job(3, priority: 75, model: "a"), job(4, model: "b")])
+        XCTAssertEqual(next(queue, loaded: "b"), "000003", "higher priority wins over the loaded model")
+        XCTAssertEqual(next(queue, loaded: "b"), "000002", "loaded model first among equals")
+        XCTAssertEqual(next(queue, loaded: "b"), "000004")
+        XCTAssertEqual(next(queue, loaded: "b"), "000001")
+    }
+
+    func testJournalSurvivesReopenAndCompaction() throws {
+        do {
+            let queue = try JobQueue(stateDirectory: dir, keepHistory: 10)
+            try queue.add((1...700).map { try job($0) })
+            // Enough changes to trigger compaction (journal entries > 2 × jobs).
+            for round in 0..<3 { for n in 1...700 { try queue.setPriority(String(n), 10 + (n + round) % 80, uid: 0) } }
+            try queue.hold("5", uid: 1000)
+            try queue.setPaused(true, uid: 0)
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("queue.snapshot").path))
+        let reopened = try JobQueue(stateDirectory: dir, keepHistory: 10)
+        XCTAssertEqual(reopened.all().count, 700)
+        XCTAssertEqual(reopened.job("000005")?.state, .held)
+        XCTAssertEqual(reopened.job("000123")?.priority, 10 + (123 + 2) % 80)
+        XCTAssertTrue(reopened.paused)
+        XCTAssertEqual(reopened.nextNumber, 701)
+    }
+
+    func testTornJournalLineIsIgnored() throws {
+        do {
+            let queue = try JobQueue(stateDirectory: dir, keepHistory: 10)
+            try queue.add([job(1), job(2)])
+        }
+        let handle = try FileHandle(forWritingTo: dir.appendingPathComponent("queue.journal"))
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"put\":{\"_0\":{\"id\":\"0000".utf8))
+        try handle.close()
+        XCTAssertEqual(try JobQueue(stateDirectory: dir, keepHistory: 10).all().map(\.id), ["000001", "000002"])
+    }
+
+    func testPermissionsAndStateRules() throws {
+        let queue = try JobQueue(stateDirectory: dir, keepHistory: 10)
+        try queue.add([job(1, owner: 4242)])
+        let stranger: UInt32 = 4343
+        if getuid() != stranger {
+            XCTAssertThrowsError(try queue.hold("1", uid: stranger)) {
+                XCTAssertEqual($0 as? QueueError, .forbidden("job 000001 belongs to uid 4242"))
+            }
+            XCTAssertThrowsError(try queue.setPaused(true, uid: stranger))
+        }
+        XCTAssertNoThrow(try queue.hold("1", uid: 4242))
+        XCTAssertThrowsError(try queue.retry("1", uid: 0, clearResult: { _ in })) {
+            XCTAssertEqual($0 as? QueueError, .conflict("job 000001 is held; only failed or cancelled jobs can be retried"))
+        }
+        XCTAssertThrowsError(try queue.cancel("99", uid: 0)) { XCTAssertEqual($0 as? QueueError, .notFound("no job 99")) }
+        XCTAssertEqual(try queue.cancel("1", uid: 0).state, .cancelled)
+        XCTAssertEqual(try queue.retry("1", uid: 0, clearResult: { _ in }).state, .queued)
+    }
+}

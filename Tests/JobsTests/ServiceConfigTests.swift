@@ -1,0 +1,78 @@
+import Foundation
+import Jobs
+import XCTest
+
+final class ServiceConfigTests: XCTestCase {
+    let base = URL(fileURLWithPath: "/srv/diffusion/etc")
+
+    func parse(_ text: String) throws -> ServiceConfig {
+        try ServiceConfig.parse(bytes: Array(text.utf8), file: "d.yaml", base: base)
+    }
+
+    func testRelativePathsResolveAgainstTheConfigFolder() throws {
+        let config = try parse("""
+        inbox: ../spool/in
+        outbox: /var/out
+        state: st
+        threads: 3
+        models:
+          default: b
+          a: ../models/a
+          b: /m/b
+        limits:
+          max_width: 256
+          max_count: 4
+        defaults:
+          width: 128
+          sampler: heun
+          snapshots: 5
+        """)
+        XCTAssertEqual(config.inbox.path, "/srv/diffusion/spool/in")
+        XCTAssertEqual(config.outbox.path, "/var/out")
+        XCTAssertEqual(config.state.path, "/srv/diffusion/etc/st")
+        XCTAssertEqual(config.socket.path, "/srv/diffusion/etc/spool/run/diffusiond.sock")
+        XCTAssertEqual(config.threads, 3)
+        XCTAssertEqual(config.models["a"]?.path, "/srv/diffusion/models/a")
+        XCTAssertEqual(config.defaultModel, "b")
+        XCTAssertEqual(config.limits.maxWidth, 256)
+        XCTAssertEqual(config.limits.maxCount, 4)
+        XCTAssertEqual(config.limits.maxSteps, 150)
+        XCTAssertEqual(config.defaults.width, 128)
+        XCTAssertEqual(config.defaults.sampler, .heun)
+        XCTAssertEqual(config.defaults.snapshots, 5)
+        XCTAssertEqual(config.jobParser.knownModels, ["a", "b"])
+    }
+
+    func testSingleModelIsTheDefault() throws {
+        XCTAssertEqual(try parse("models:\n  only: /m\n").defaultModel, "only")
+    }
+
+    func testErrors() {
+        let cases: [(String, String)] = [
+            ("inbox: a\nspool: b\n", "d.yaml:2:1: field 'spool': unknown key; valid: inbox, outbox, state, socket, threads, rescan_interval, keep_history, models, limits, defaults"),
+            ("limits:\n  max_widht: 5\n", "d.yaml:2:3: field 'limits.max_widht': unknown key; valid: max_width, max_height, max_steps, max_count, max_file_size, max_jobs_per_file, max_prompt_bytes"),
+            ("threads: many\n", "d.yaml:1:10: field 'threads': expected a whole number from 0 to 1024, got \"many\""),
+            ("models:\n  default: x\n  y: /m\n", "d.yaml:2:12: field 'models.default': names \"x\", which is not in models"),
+            ("inbox: a\ninbox: b\n", "d.yaml:2:1: field 'inbox': duplicate key"),
+            ("defaults:\n  sampler: fast\n", "d.yaml:2:12: field 'defaults.sampler': unknown value \"fast\"; valid: euler, euler_a, heun, dpm++2m, dpm++2m_sde, ddim, ddpm, lms, lcm"),
+            ("defaults:\n  guidance: .nan\n", "d.yaml:2:13: field 'defaults.guidance': must be a finite number, got \".nan\""),
+            ("models: [a, b]\n", "d.yaml:1:9: field 'models': expected a mapping of key: value lines"),
+            ("inbox: &x a\n", "d.yaml:1:8: YAML anchors (&name) are not allowed"),
+            ("- a\n", "d.yaml:1:1: the config is a mapping of key: value lines"),
+            ("", "d.yaml:1:1: empty config file"),
+            ("inbox: a\n---\ninbox: b\n", "d.yaml:2:1: the config file holds one YAML document only"),
+        ]
+        for (text, expected) in cases {
+            XCTAssertThrowsError(try parse(text), text) { XCTAssertEqual("\($0)", expected, text) }
+        }
+    }
+
+    func testShippedConfigParses() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("etc/diffusiond.yaml").path
+        let config = try ServiceConfig.load(path: path)
+        XCTAssertEqual(config.defaultModel, "shapes")
+        XCTAssertTrue(config.models["shapes"]?.path.hasSuffix("/models/shapes") ?? false)
+        XCTAssertTrue(config.inbox.path.hasSuffix("/spool/inbox"))
+    }
+}

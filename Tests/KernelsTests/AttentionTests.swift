@@ -1,0 +1,75 @@
+import XCTest
+import Foundation
+@testable import Kernels
+
+final class AttentionTests: XCTestCase {
+    /// Materialized softmax(QKᵀ/√d)V per batch and head, in Double.
+    func naiveAttention(_ q: [Float], _ k: [Float], _ v: [Float], b: Int, nq: Int, nk: Int, heads: Int, d: Int,
+                        causal: Bool) -> [Float] {
+        let inner = heads * d
+        var out = [Float](repeating: 0, count: b * nq * inner)
+        for bi in 0..<b { for h in 0..<heads { for i in 0..<nq {
+            var scores = [Double](repeating: -.infinity, count: nk)
+            for j in 0..<nk where !(causal && j > i) {
+                var s = 0.0
+                for t in 0..<d { s += Double(q[(bi * nq + i) * inner + h * d + t]) * Double(k[(bi * nk + j) * inner + h * d + t]) }
+                scores[j] = s / Double(d).squareRoot()
+            }
+            let m = scores.max() ?? 0
+            let e = scores.map { $0 == -.infinity ? 0 : exp($0 - m) }
+            let sum = e.reduce(0, +)
+            for t in 0..<d {
+                var acc = 0.0
+                for j in 0..<nk { acc += e[j] * Double(v[(bi * nk + j) * inner + h * d + t]) }
+                out[(bi * nq + i) * inner + h * d + t] = Float(acc / sum)
+            }
+        } } }
+        return out
+    }
+
+    func testAttentionAgainstMaterializedSoftmax() {
+        var rng = TestRNG(seed: 14)
+        // (batch, nq, nk, heads, headDim, causal): self, cross (77 keys), several key tiles,
+        // several query tiles, SD head dims 40/64/80/160, causal CLIP-like.
+        let cases: [(Int, Int, Int, Int, Int, Bool)] = [
+            (1, 1, 1, 1, 1, false), (2, 5, 3, 2, 4, false), (2, 64, 77, 2, 40, false),
+            (1, 300, 1100, 1, 64, false), (2, 130, 130, 3, 80, false), (1, 17, 77, 2, 160, false),
+            (2, 77, 77, 3, 64, true), (1, 600, 600, 1, 8, true), (1, 9, 9, 2, 3, true),
+        ]
+        for pool in testPools {
+            for (b, nq, nk, heads, d, causal) in cases {
+                let inner = heads * d
+                let q = rng.tensor([b, nq, inner], -2, 2), k = rng.tensor([b, nk, inner], -2, 2), v = rng.tensor([b, nk, inner])
+                let out = Tensor(zeros: [b, nq, inner])
+                out.fill(.nan)
+                attention(query: q, key: k, value: v, heads: heads, causal: causal, output: out, pool: pool)
+                let want = naiveAttention(q.toArray(), k.toArray(), v.toArray(), b: b, nq: nq, nk: nk, heads: heads, d: d, causal: causal)
+                assertClose(out.toArray(), want, atol: 2e-5, rtol: 1e-4, "attention b=\(b) nq=\(nq) nk=\(nk) h=\(heads) d=\(d) causal=\(causal)")
+            }
+        }
+    }
+
+    func testFusedQKVStrides() {
+        // Q, K, V as column slices of one [B, N, 3·inner] projection.
+        var rng = TestRNG(seed: 15)
+        let (b, n, heads, d) = (2, 21, 2, 5)
+        let inner = heads * d
+        let qkv = rng.tensor([b, n, 3 * inner])
+        let out = Tensor(zeros: [b, n, inner])
+        let p = UnsafePointer(qkv.data)
+        attention(query: AttentionOperand(p, rowStride: 3 * inner), key: AttentionOperand(p + inner, rowStride: 3 * inner),
+                  value: AttentionOperand(p + 2 * inner, rowStride: 3 * inner), output: out.data, outputRowStride: inner,
+                  batch: b, heads: heads, queryLength: n, keyLength: n, headDim: d, causal: false,
+                  scale: 1 / Float(d).squareRoot(), pool: testPools[1])
+        let a = qkv.toArray()
+        var q = [Float](), k = [Float](), v = [Float]()
+        for r in 0..<(b * n) {
+            let base: Int = r * 3 * inner
+            q += a[base..<(base + inner)]
+            k += a[(base + inner)..<(base + 2 * inner)]
+            v += a[(base + 2 * inner)..<(base + 3 * inner)]
+        }
+        assertClose(out.toArray(), naiveAttention(q, k, v, b: b, nq: n, nk: n, heads: heads, d: d, causal: false),
+                    atol: 2e-5, "fused qkv")
+    }
+}

@@ -1,0 +1,55 @@
+import XCTest
+@testable import Kernels
+
+final class TensorTests: XCTestCase {
+    func testStorageIsAlignedAndZeroed() {
+        for n in [1, 7, 64, 1000] {
+            let t = Tensor(zeros: [n])
+            XCTAssertEqual(Int(bitPattern: t.data) % 64, 0)
+            XCTAssertEqual(t.toArray(), [Float](repeating: 0, count: n))
+        }
+    }
+
+    func testViewsShareStorage() {
+        let t = Tensor(shape: [2, 3, 2], values: (0..<12).map(Float.init))
+        XCTAssertEqual(t.batch(1).toArray(), [6, 7, 8, 9, 10, 11])
+        XCTAssertEqual(t.batch(1).shape, [3, 2])
+        XCTAssertEqual(t.batches(1..<2).shape, [1, 3, 2])
+        let r = t.reshaped([6, 2])
+        r.data[0] = 42
+        XCTAssertEqual(t.toArray()[0], 42)
+        XCTAssertEqual(t.view(offset: 3, shape: [2]).toArray(), [3, 4])
+        XCTAssertEqual(t.dim(-1), 2)
+    }
+
+    func testHalfConversionMatchesScalarDecoder() {
+        // Every finite half bit pattern, decoded by the vector path and the scalar reference.
+        var bits: [UInt16] = []
+        for b in 0...UInt16.max where (b >> 10) & 0x1F != 31 { bits.append(b) }
+        bits.append(0x7C00); bits.append(0xFC00)   // ±inf
+        var out = [Float](repeating: 0, count: bits.count)
+        // Offset by one byte to prove unaligned sources work.
+        var bytes = [UInt8](repeating: 0, count: bits.count * 2 + 1)
+        for (i, b) in bits.enumerated() { bytes[1 + 2 * i] = UInt8(b & 0xFF); bytes[2 + 2 * i] = UInt8(b >> 8) }
+        bytes.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer { HalfConversion.float16ToFloat32(raw.baseAddress! + 1, $0.baseAddress!, count: bits.count) }
+        }
+        for (i, b) in bits.enumerated() {
+            XCTAssertEqual(out[i], HalfConversion.halfBitsToFloat(b), "half bits \(String(b, radix: 16))")
+        }
+        XCTAssertEqual(HalfConversion.halfBitsToFloat(0x3C00), 1)
+        XCTAssertEqual(HalfConversion.halfBitsToFloat(0xC000), -2)
+        XCTAssertEqual(HalfConversion.halfBitsToFloat(0x0001), 5.960_464_5e-8)
+    }
+
+    func testBFloat16Conversion() {
+        let values: [Float] = [1, -2.5, 3.140625, 0, -0.0078125, 65280, 1e-3, 7, 9, -11, 12.5]
+        let bits = values.map { UInt16($0.bitPattern >> 16) }
+        var out = [Float](repeating: 0, count: values.count)
+        bits.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer { HalfConversion.bfloat16ToFloat32(raw.baseAddress!, $0.baseAddress!, count: bits.count) }
+        }
+        for i in 0..<values.count { XCTAssertEqual(out[i], Float(bitPattern: UInt32(bits[i]) << 16)) }
+        XCTAssertEqual(out[0], 1); XCTAssertEqual(out[1], -2.5); XCTAssertEqual(out[5], 65280)
+    }
+}

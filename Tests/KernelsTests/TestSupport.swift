@@ -1,0 +1,44 @@
+import XCTest
+import Foundation
+@testable import Kernels
+
+/// Deterministic pseudo-random floats (SplitMix64) so failures reproduce.
+struct TestRNG {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [lo, hi).
+    mutating func uniform(_ lo: Float = -1, _ hi: Float = 1) -> Float {
+        lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
+    }
+    mutating func array(_ n: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] { (0..<n).map { _ in uniform(lo, hi) } }
+    mutating func tensor(_ shape: [Int], _ lo: Float = -1, _ hi: Float = 1) -> Tensor {
+        Tensor(shape: shape, values: array(Tensor.elementCount(shape), lo, hi))
+    }
+}
+
+/// Asserts |actual − expected| ≤ atol + rtol·|expected| elementwise, reporting the worst index.
+func assertClose(_ actual: [Float], _ expected: [Float], atol: Float = 1e-5, rtol: Float = 1e-4,
+                 _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(actual.count, expected.count, "\(what): count", file: file, line: line)
+    guard actual.count == expected.count else { return }
+    var worst = -1
+    var worstExcess: Float = 0
+    for i in 0..<actual.count {
+        let err = abs(actual[i] - expected[i])
+        let excess = err - (atol + rtol * abs(expected[i]))
+        if !(excess <= 0) && (worst < 0 || !(excess <= worstExcess)) { worst = i; worstExcess = excess }
+    }
+    if worst >= 0 {
+        XCTFail("\(what): index \(worst) got \(actual[worst]), want \(expected[worst])", file: file, line: line)
+    }
+}
+
+/// Pools with 1 and 3 threads, so tests cover both the serial path and uneven splits.
+let testPools: [ThreadPool] = [ThreadPool(threadCount: 1), ThreadPool(threadCount: 3)]

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""PyTorch side of `diffusion-bench`: the same measurements, for side-by-side comparison.
+
+    python3 tools/bench/bench_torch.py unet --shapes sd15 --size 512 --batch 2 [--json]
+    python3 tools/bench/bench_torch.py vae --size 512        # AutoencoderKL.decode
+    python3 tools/bench/bench_torch.py text                  # CLIPTextModel, 77 tokens
+
+Random weights of the real SD 1.5 shapes (configs in sd15_configs.py; nothing downloaded),
+float32, torch.set_num_threads(2) unless --threads says otherwise, inference_mode.
+Options and defaults follow diffusion-bench: --batch (2 for unet and text = cond + uncond,
+1 for vae), --warmup 1, --iterations 2. Prints one JSON line with diffusion-bench's fields:
+  seconds_per_eval       mean wall time of the timed evaluations
+  best_seconds_per_eval  the fastest of them
+  cpu_seconds_per_eval   mean process CPU time (all threads) per evaluation
+  gflop_per_eval         counted once with torch.utils.flop_counter.FlopCounterMode (matmul,
+                         conv, attention; a multiply-add counts as 2 FLOPs; norms, activations
+                         and other element-wise work are not counted)
+  gflops                 achieved: gflop_per_eval / seconds_per_eval
+  gflops_per_cpu_s       gflop_per_eval / cpu_seconds_per_eval: less sensitive to other
+                         processes on the cores than wall time
+  peak_rss_mb            getrusage(RUSAGE_SELF).ru_maxrss at the end (weights, activations,
+                         the interpreter), in MiB
+Inputs: unet — latents (batch, 4, size/8, size/8), timestep 500, encoder states
+(batch, 77, 768); vae — latents (batch, 4, size/8, size/8) → image (batch, 3, size, size);
+text — token ids (batch, 77).
+Tested with torch 2.15.0, diffusers 0.42.1, transformers 5.24.0 (CPU).
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import sd15_configs  # noqa: E402
+
+
+def build(component, size, batch):
+    """Returns (module, forward closure) with inputs made once."""
+    g = torch.Generator().manual_seed(0)
+    if component == "unet":
+        from diffusers import UNet2DConditionModel
+        model = UNet2DConditionModel(**sd15_configs.UNET_SD15).eval()
+        lat = torch.randn(batch, 4, size // 8, size // 8, generator=g)
+        ctx = torch.randn(batch, 77, 768, generator=g)
+        t = torch.tensor(500.0)
+        return model, lambda: model(lat, t, encoder_hidden_states=ctx).sample
+    if component == "vae":
+        from diffusers import AutoencoderKL
+        model = AutoencoderKL(**sd15_configs.VAE_SD15).eval()
+        lat = torch.randn(batch, 4, size // 8, size // 8, generator=g)
+        return model, lambda: model.decode(lat).sample
+    if component == "text":
+        from transformers import CLIPTextConfig, CLIPTextModel
+        model = CLIPTextModel(CLIPTextConfig(**sd15_configs.TEXT_SD15)).eval()
+        ids = torch.randint(0, 49406, (batch, 77), generator=g)
+        return model, lambda: model(ids).last_hidden_state
+    raise SystemExit(f"unknown component {component!r}: unet, vae, text")
+
+
+def main():
+    ap = argparse.ArgumentParser(description="PyTorch reference timings for diffusion-bench")
+    ap.add_argument("component", choices=["unet", "vae", "text"])
+    ap.add_argument("--shapes", default="sd15", choices=["sd15"])
+    ap.add_argument("--size", type=int, default=512, help="image side in pixels (multiple of 8)")
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--iterations", "--iters", dest="iterations", type=int, default=2)
+    ap.add_argument("--json", action="store_true", help="accepted for parity; output is JSON")
+    args = ap.parse_args()
+    if args.size % 8 != 0 or args.iterations < 1 or args.warmup < 0:
+        raise SystemExit("--size must be a multiple of 8, --iterations ≥ 1, --warmup ≥ 0")
+    batch = args.batch or (1 if args.component == "vae" else 2)
+    torch.set_num_threads(args.threads)
+
+    with torch.inference_mode():
+        model, forward = build(args.component, args.size, batch)
+        weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+        for _ in range(args.warmup):
+            forward()
+        times, cpu = [], 0.0
+        for _ in range(args.iterations):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            forward()
+            times.append(time.perf_counter() - start)
+            cpu += time.process_time() - start_cpu
+        counter = FlopCounterMode(display=False)
+        with counter:
+            forward()
+        gflop = counter.get_total_flops() / 1e9
+
+    seconds = sum(times) / len(times)
+    cpu_seconds = cpu / len(times)
+    print(json.dumps({
+        "engine": "pytorch",
+        "bench": "vae_decode" if args.component == "vae" else args.component,
+        "shapes": args.shapes, "size": None if args.component == "text" else args.size,
+        "batch": batch, "threads": args.threads, "dtype": "float32",
+        "iterations": args.iterations, "times": [round(t, 4) for t in times],
+        "seconds_per_eval": round(seconds, 4), "best_seconds_per_eval": round(min(times), 4),
+        "cpu_seconds_per_eval": round(cpu_seconds, 4),
+        "gflop_per_eval": round(gflop, 3), "gflops": round(gflop / seconds, 2),
+        "gflops_per_cpu_s": round(gflop / cpu_seconds, 2),
+        "weights_mb": round(weight_bytes / 2**20, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "torch": torch.__version__, "machine": platform.machine(),
+    }))
+
+
+if __name__ == "__main__":
+    main()
