@@ -330,8 +330,21 @@ def export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, device):
         path = os.path.join(args.out, "tokenizer", extra)
         if os.path.exists(path):
             os.remove(path)
+    add_text_model_prefix(os.path.join(args.out, "text_encoder", "model.safetensors"))
     log(args.work, "# exported", args.out)
     sample_grid(args, device)
+
+
+def add_text_model_prefix(path):
+    """transformers 5 saves CLIPTextModel tensors without the `text_model.` prefix;
+    Stable Diffusion checkpoints (and transformers 4, and diffusiond) name them
+    `text_model.embeddings…`, `text_model.encoder…`. transformers reads both."""
+    from safetensors.torch import load_file, save_file
+    tensors = load_file(path)
+    if all(k.startswith("text_model.") for k in tensors):
+        return
+    renamed = {k if k.startswith("text_model.") else "text_model." + k: v for k, v in tensors.items()}
+    save_file(renamed, path, metadata={"format": "pt"})
 
 
 def sample_grid(args, device):
