@@ -14,7 +14,7 @@ final class BuiltInModelAdherenceTests: XCTestCase {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("models/shapes")
 
-    func testEngineDrawsBackgroundsAndColoursOfHeldOutCaptions() throws {
+    func testEngineDrawsBackgroundsColoursAndShapesOfHeldOutCaptions() throws {
         let pipeline: TextToImagePipeline
         do {
             pipeline = try TextToImagePipeline(modelDirectory: Self.model, threads: ProcessInfo.processInfo.activeProcessorCount)
@@ -35,6 +35,7 @@ final class BuiltInModelAdherenceTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(summary.background, 7, "backgrounds: \(summary.failures)")
         XCTAssertGreaterThanOrEqual(Double(summary.objectColor) / Double(summary.objects), 0.8,
                                     "object colours: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.colorsAndShapes, 4, "colours and shapes: \(summary.failures)")
+        // 7 of these 8 with the committed checkpoint (92.5% over 200 held-out captions).
+        XCTAssertGreaterThanOrEqual(summary.colorsAndShapes, 6, "colours and shapes: \(summary.failures)")
     }
 }
