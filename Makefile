@@ -114,6 +114,13 @@ install-check:
 	done; \
 	DIFFUSIOND_SOCKET="$$tmp/run/control.sock" "$$tmp/root/usr/bin/diffusionctl" status; \
 	kill -TERM $$pid; wait $$pid; pid=; \
+	if [ -d "$$tmp/root/usr/share/diffusiond/models/shapes" ]; then \
+		printf 'prompt: a red circle on a blue background\nwidth: 128\nheight: 128\nsteps: 8\nseed: 1\nname: check\n' > "$$tmp/check.yaml"; \
+		"$$tmp/root/usr/bin/diffusiond" --oneshot "$$tmp/check.yaml" --outbox "$$tmp/out" \
+			--model "$$tmp/root/usr/share/diffusiond/models/shapes" 2>>"$$tmp/daemon.log"; \
+		test -s "$$tmp/out/check/image-001.png"; \
+		echo "install-check: the installed built-in model generated out/check/image-001.png"; \
+	fi; \
 	echo "install-check: the staged tree is complete and its daemon runs"
 
 uninstall:
