@@ -105,6 +105,22 @@ public enum DiffusiondCommand {
                 ok = false
             }
         }
+        // The size a job without width/height gets, per model (diffusers' native size).
+        var sizes: [String] = []
+        for (name, url) in config.models.sorted(by: { $0.key < $1.key }) {
+            if let width = config.defaults.width, let height = config.defaults.height {
+                sizes = ["\(width)x\(height) (defaults)"]
+                break
+            }
+            do {
+                let native = try NativeImageSize(modelDirectory: url)
+                sizes.append("\(name) \(config.defaults.width ?? native.width)x\(config.defaults.height ?? native.height)")
+            } catch {
+                Log.warning("\(path): model \(name): no native size, so jobs on it must give width and height: \(error)")
+            }
+        }
+        if let problem = InboxPermissions.check(inbox: config.inbox) { Log.warning(problem) }
+        let d = config.defaults
         print("""
         config \(path): \(ok ? "OK" : "has errors")
           inbox   \(config.inbox.path)
@@ -113,6 +129,7 @@ public enum DiffusiondCommand {
           socket  \(config.socket.path)
           models  \(config.models.keys.sorted().joined(separator: ", ")) (default: \(config.defaultModel ?? "none"))
           limits  \(config.limits.maxWidth)x\(config.limits.maxHeight), \(config.limits.maxSteps) steps, \(config.limits.maxCount) images, \(config.limits.maxFileSize) bytes
+          defaults \(sizes.isEmpty ? "no size" : sizes.joined(separator: ", ")), \(d.steps) steps, \(d.sampler.rawValue), guidance \(d.guidance)
         """)
         return ok ? SysExits.ok : SysExits.config
     }

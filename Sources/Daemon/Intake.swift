@@ -160,12 +160,24 @@ final class Intake {
         var short = name
         while short.utf8.count > 200 { short.removeLast() }
         let target = claimedDirectory.appendingPathComponent("\(number)~\(short)")
-        guard rename(inbox.appendingPathComponent(name).path, target.path) == 0 else {
-            if errno != ENOENT { Log.error("cannot claim \(name): \(String(cString: strerror(errno)))") }
+        let source = inbox.appendingPathComponent(name)
+        guard rename(source.path, target.path) == 0 else {
+            let error = errno
+            guard error != ENOENT else { return nil }
+            // The file stays in the inbox and every rescan meets it again: say so once.
+            if unclaimable.count > 10_000 { unclaimable.removeAll() }
+            guard unclaimable.insert(name).inserted else { return nil }
+            let why = (error == EPERM ? InboxPermissions.claimFailure(inbox: inbox, file: source) : nil)
+                ?? String(cString: strerror(error))
+            Log.error("cannot claim \(name), left in the inbox: \(why)")
             return nil
         }
+        unclaimable.remove(name)
         return target
     }
+
+    /// Inbox names whose claim failed (other than vanishing), so each is logged once.
+    private var unclaimable = Set<String>()
 
     /// Makes the claims durable, journals their jobs, then removes the claims.
     private func commit(_ batch: [(URL, [JobRecord])]) throws {

@@ -16,12 +16,20 @@ struct Oneshot {
     let factory: GeneratorFactory
 
     func run() -> Int32 {
+        // A size that neither a job nor the config's defaults set is the native size of the
+        // model the job runs on: `--model DIR` for every job, else the config's model.
+        let nativeSize: NativeSizeLookup?
+        if let model {
+            nativeSize = { _ in try NativeImageSize(modelDirectory: model) }
+        } else {
+            nativeSize = config?.nativeSizeLookup
+        }
         let parser: JobFileParser
         if let config {
             parser = JobFileParser(limits: config.limits, defaults: config.defaults,
-                                   knownModels: model == nil ? Set(config.models.keys) : nil)
+                                   knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize)
         } else {
-            parser = JobFileParser()
+            parser = JobFileParser(nativeSize: nativeSize)
         }
         var jobs: [JobRecord] = []
         var folders = Set<String>()

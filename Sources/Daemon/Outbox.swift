@@ -21,6 +21,10 @@ public struct JobResult: Codable, Equatable, Sendable {
     public var owner: UInt32
     public var model: String
     public var prompt: String
+    /// Image size in pixels as run: the job's, the config default's or the model's native size.
+    /// Optional only so result files written before it was recorded still read.
+    public var width: Int?
+    public var height: Int?
     public var seed: UInt64?
     public var images: [Image]
     public var submitted: String
@@ -76,7 +80,8 @@ public struct Outbox: Sendable {
         try prepare(job)
         let result = JobResult(id: job.id, name: job.spec.name, status: job.state.rawValue, source: job.sourceFile,
                                document: job.spec.documentIndex, owner: job.owner, model: job.model,
-                               prompt: job.spec.prompt, seed: job.spec.seed, images: images,
+                               prompt: job.spec.prompt, width: job.spec.width, height: job.spec.height,
+                               seed: job.spec.seed, images: images,
                                submitted: Outbox.iso(job.submitted), started: job.started.map(Outbox.iso),
                                finished: Outbox.iso(job.finished ?? Date().timeIntervalSince1970),
                                seconds: seconds, attempts: job.attempts, error: job.error)

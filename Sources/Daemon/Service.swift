@@ -49,6 +49,7 @@ public final class Service {
                 try AtomicFile.makeDirectory(dir)
             }
             try Service.requireOneFileSystem([config.inbox, config.state, config.outbox])
+            if let problem = InboxPermissions.check(inbox: config.inbox) { Log.warning(problem) }
             guard lockState(config.state) else {
                 Log.error("another diffusiond is using the state directory \(config.state.path)")
                 return SysExits.tempFail

@@ -49,7 +49,7 @@ final class Worker {
             if status != lastIdleStatus { notifier.status(status); lastIdleStatus = status }
         }, shouldStop: { Signals.stopRequested }) {
             lastIdleStatus = ""
-            Log.info("job \(job.id) started (priority \(job.priority), model \(job.model), attempt \(job.attempts))")
+            Log.info("job \(job.id) started (priority \(job.priority), model \(job.model), \(job.spec.width)x\(job.spec.height), \(job.spec.steps) steps, attempt \(job.attempts))")
             notifier.status("job \(job.id) starting")
             let config = settings.config
             let runner = JobRunner(outbox: outbox, models: models, threads: config.effectiveThreads,

@@ -8,15 +8,20 @@ public struct JobFileParser: Sendable {
     public var defaults: JobDefaults
     /// Model names a job may ask for; `nil` accepts any well-formed name (e.g. with `--model`).
     public var knownModels: Set<String>?
+    /// Native size of a job's model, for `width`/`height` that neither the job nor `defaults`
+    /// set; `nil`: such a job is an error.
+    public var nativeSize: NativeSizeLookup?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
                                 "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "name"]
 
-    public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil) {
+    public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
+                nativeSize: NativeSizeLookup? = nil) {
         self.limits = limits
         self.defaults = defaults
         self.knownModels = knownModels
+        self.nativeSize = nativeSize
     }
 
     /// Parses every job of a file. `file` names it in errors (the inbox name).
@@ -109,7 +114,8 @@ public struct JobFileParser: Sendable {
         let prompt = try d.string(promptValue.text, plain: promptValue.plain, field: "prompt", mark: promptValue.mark,
                                   maxBytes: limits.maxPromptBytes)
         guard !prompt.allSatisfy(\.isWhitespace) else { throw d.error("prompt", promptValue.mark, "is empty") }
-        var spec = JobSpec(prompt: prompt, negativePrompt: "", model: nil, width: defaults.width, height: defaults.height,
+        // width and height stay 0 until `resolveSize` fills in what the job leaves out.
+        var spec = JobSpec(prompt: prompt, negativePrompt: "", model: nil, width: 0, height: 0,
                            steps: defaults.steps, sampler: defaults.sampler, schedule: defaults.schedule,
                            guidance: defaults.guidance, seed: nil, count: 1, priority: defaults.priority,
                            snapshots: defaults.snapshots, rng: defaults.rng, name: nil, documentIndex: index, sourceText: "")
@@ -174,6 +180,7 @@ public struct JobFileParser: Sendable {
         if let seed = spec.seed, UInt64.max - seed < UInt64(spec.count - 1), let m = values["seed"]?.mark {
             throw d.error("seed", m, "seed + count - 1 exceeds \(UInt64.max)")
         }
+        try resolveSize(&spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
         return spec
     }
 

@@ -43,8 +43,10 @@ public struct JobSpec: Codable, Equatable, Sendable {
 
 /// Values a job gets for fields it leaves out (config section `defaults`).
 public struct JobDefaults: Codable, Equatable, Sendable {
-    public var width = 512
-    public var height = 512
+    /// `nil`: the job's model's native size (`NativeImageSize`), as diffusers does.
+    public var width: Int?
+    /// `nil`: the job's model's native size (`NativeImageSize`), as diffusers does.
+    public var height: Int?
     public var steps = 20
     public var sampler = SamplerKind.eulerAncestral
     public var schedule = ScheduleKind.default

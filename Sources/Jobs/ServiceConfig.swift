@@ -170,14 +170,25 @@ public struct ServiceConfig: Equatable, Sendable {
         }
         if config.defaultModel == nil, config.models.count == 1 { config.defaultModel = config.models.keys.first }
         for (value, field) in [(config.defaults.width, "defaults.width"), (config.defaults.height, "defaults.height")]
-            where value % 8 != 0 {
+            where (value ?? 0) % 8 != 0 {
             throw SourceError(file: file, line: 0, column: 0, field: field, message: "\(value) is not a multiple of 8")
         }
         return config
     }
 
-    /// Job parser configured by this config's limits, defaults and model names.
+    /// Job parser configured by this config's limits, defaults and model names; a size that
+    /// neither a job nor `defaults` sets is the native size of the job's model folder.
     public var jobParser: JobFileParser {
-        JobFileParser(limits: limits, defaults: defaults, knownModels: Set(models.keys))
+        JobFileParser(limits: limits, defaults: defaults, knownModels: Set(models.keys), nativeSize: nativeSizeLookup)
+    }
+
+    /// Reads the native size of a configured model (`nil`: the default model) from its folder.
+    public var nativeSizeLookup: NativeSizeLookup {
+        let models = models, defaultModel = defaultModel
+        return { name in
+            guard let name = name ?? defaultModel else { throw NativeSizeError(reason: "no model named and no default model") }
+            guard let folder = models[name] else { throw NativeSizeError(reason: "model \(name) is not configured") }
+            return try NativeImageSize(modelDirectory: folder)
+        }
     }
 }

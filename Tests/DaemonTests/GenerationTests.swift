@@ -1,4 +1,5 @@
 import Foundation
+import Daemon
 import Jobs
 import Pipeline
 import XCTest
@@ -9,7 +10,9 @@ import Glibc
 /// End to end with the real engine on the tiny SD1-like fixture model. Skipped, saying why,
 /// while the engine cannot generate (see `Engine.require`).
 final class GenerationTests: XCTestCase {
-    func oneshot(_ yaml: String, name: String = "job") throws -> (Int32, URL) {
+    /// Runs `yaml` with `--oneshot` on the fixture model: given by `--model`, or with `config`
+    /// (YAML text) as `--config`, whose `models:` must name the fixture itself.
+    func oneshot(_ yaml: String, name: String = "job", config: String? = nil) throws -> (Int32, URL) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gen-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
@@ -17,8 +20,14 @@ final class GenerationTests: XCTestCase {
         try yaml.write(to: job, atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try DaemonHarness.binary())
-        p.arguments = ["--oneshot", job.path, "--outbox", dir.appendingPathComponent("out").path,
-                       "--model", try XCTUnwrap(DaemonHarness.fixtureModel).path]
+        p.arguments = ["--oneshot", job.path, "--outbox", dir.appendingPathComponent("out").path]
+        if let config {
+            let file = dir.appendingPathComponent("diffusiond.yaml")
+            try config.write(to: file, atomically: true, encoding: .utf8)
+            p.arguments? += ["--config", file.path]
+        } else {
+            p.arguments? += ["--model", try XCTUnwrap(DaemonHarness.fixtureModel).path]
+        }
         p.standardError = FileHandle.nullDevice
         try p.run()
         p.waitUntilExit()
@@ -56,6 +65,66 @@ final class GenerationTests: XCTestCase {
         let result = try JSONDecoder().decode(JobResultProbe.self, from: Data(contentsOf: out.appendingPathComponent("cat/result.json")))
         XCTAssertEqual(result.status, "done")
         XCTAssertEqual(result.images.map(\.seed), [1000])
+    }
+
+    /// The fixture model's native size as diffusers computes it, from its configs:
+    /// unet `sample_size` × 2^(len(vae `block_out_channels`) − 1).
+    func fixtureNativeSize() throws -> Int {
+        let model = try XCTUnwrap(DaemonHarness.fixtureModel)
+        func config(_ component: String) throws -> [String: Any] {
+            let data = try Data(contentsOf: model.appendingPathComponent("\(component)/config.json"))
+            return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        }
+        let sampleSize = try XCTUnwrap(try config("unet")["sample_size"] as? Int)
+        let blocks = try XCTUnwrap(try config("vae")["block_out_channels"] as? [Int])
+        return sampleSize << (blocks.count - 1)
+    }
+
+    /// Size of `folder/image-001.png`, the `Size:` of its parameters and result.json's size.
+    func recordedSizes(_ folder: URL) throws -> (png: [Int], parameters: String?, result: [Int?]) {
+        let png = [UInt8](try Data(contentsOf: folder.appendingPathComponent("image-001.png")))
+        let image = try PNGCodec.decode(png)
+        let parameters = try PNGChunks.read(png).compactMap(\.textEntry).first { $0.keyword == "parameters" }?.text
+        let size = parameters?.components(separatedBy: ", ").first { $0.hasPrefix("Size: ") }
+        let result = try JSONDecoder().decode(JobResult.self, from: Data(contentsOf: folder.appendingPathComponent("result.json")))
+        return ([image.width, image.height], size, [result.width, result.height])
+    }
+
+    /// A job without width/height, with no config defaults for them, gets the model's native
+    /// size (as diffusers does), recorded in the PNG, its parameters and result.json.
+    func testMissingSizeIsTheModelsNativeSize() throws {
+        try Engine.require()
+        let side = try fixtureNativeSize()
+        let (status, out) = try oneshot("prompt: a cat\nsteps: 1\nseed: 5\nname: native\n")
+        XCTAssertEqual(status, 0)
+        let sizes = try recordedSizes(out.appendingPathComponent("native"))
+        XCTAssertEqual(sizes.png, [side, side])
+        XCTAssertEqual(sizes.parameters, "Size: \(side)x\(side)")
+        XCTAssertEqual(sizes.result, [side, side])
+    }
+
+    /// The config's defaults override the native size, and a job's own value overrides both.
+    func testConfigDefaultsAndJobValuesOverrideTheNativeSize() throws {
+        try Engine.require()
+        let side = try fixtureNativeSize()
+        let config = """
+        models:
+          tiny: \(try XCTUnwrap(DaemonHarness.fixtureModel).path)
+        defaults:
+          width: \(side + 16)
+          height: \(side + 8)
+          steps: 1
+        """
+        let (s1, defaulted) = try oneshot("prompt: a cat\nseed: 5\nname: d\n", config: config)
+        let (s2, given) = try oneshot("prompt: a cat\nseed: 5\nwidth: \(side + 24)\nname: g\n", config: config)
+        XCTAssertEqual([s1, s2], [0, 0])
+        let fromDefaults = try recordedSizes(defaulted.appendingPathComponent("d"))
+        XCTAssertEqual(fromDefaults.png, [side + 16, side + 8])
+        XCTAssertEqual(fromDefaults.parameters, "Size: \(side + 16)x\(side + 8)")
+        XCTAssertEqual(fromDefaults.result, [side + 16, side + 8])
+        let fromJob = try recordedSizes(given.appendingPathComponent("g"))
+        XCTAssertEqual(fromJob.png, [side + 24, side + 8])
+        XCTAssertEqual(fromJob.result, [side + 24, side + 8])
     }
 
     /// Image i of a `count` job is the image a lone job with seed + i gives.

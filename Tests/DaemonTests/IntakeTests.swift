@@ -1,3 +1,4 @@
+@testable import Daemon
 import Foundation
 import XCTest
 #if canImport(Glibc)
@@ -111,5 +112,18 @@ final class IntakeTests: XCTestCase {
         XCTAssertEqual(daemon.rejectedNames, [])
         XCTAssertEqual(daemon.results.first?.result.prompt, "a slow writer who types in bursts over time and more")
         XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    /// A sticky inbox (mode 3770, as systemd/diffusiond.tmpfiles makes it) lets the daemon
+    /// claim other users' files only if the daemon owns the inbox or has CAP_FOWNER.
+    func testStickyInboxMustBelongToTheDaemon() {
+        let sticky = mode_t(0o43770)  // directory, setgid, sticky, rwxrwx---
+        XCTAssertNil(InboxPermissions.claimProblem(inbox: "/in", mode: sticky, owner: 900, daemonUID: 900, hasCapFOwner: false))
+        XCTAssertNil(InboxPermissions.claimProblem(inbox: "/in", mode: sticky, owner: 0, daemonUID: 900, hasCapFOwner: true))
+        XCTAssertNil(InboxPermissions.claimProblem(inbox: "/in", mode: mode_t(0o42770), owner: 0, daemonUID: 900, hasCapFOwner: false))
+        XCTAssertEqual(InboxPermissions.claimProblem(inbox: "/in", mode: sticky, owner: 0, daemonUID: 900, hasCapFOwner: false),
+                       "the inbox /in has the sticky bit and belongs to uid 0, not to the daemon's uid 900: files dropped by other "
+                       + "users cannot be renamed out of it (EPERM), so they stay in the inbox; make the daemon's user own the "
+                       + "inbox (chown), or drop the sticky bit")
     }
 }

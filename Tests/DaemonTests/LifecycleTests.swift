@@ -95,6 +95,13 @@ final class LifecycleTests: XCTestCase {
         if DaemonHarness.fixtureModel != nil {
             XCTAssertEqual(status, 0, err)
             XCTAssertTrue(out.contains("OK"), out)
+            XCTAssertTrue(out.contains("defaults 32x32 (defaults), 2 steps, "), out)
+            // Without a size in defaults: each model's native size.
+            let noSize = daemon.root.appendingPathComponent("nosize.yaml")
+            try "models:\n  tiny: \(try XCTUnwrap(DaemonHarness.fixtureModel).path)\n".write(to: noSize, atomically: true, encoding: .utf8)
+            let (nativeStatus, nativeOut, _) = try run(["--config", noSize.path, "--check-config"])
+            XCTAssertEqual(nativeStatus, 0)
+            XCTAssertTrue(nativeOut.contains("defaults tiny 16x16, "), nativeOut)
         } else {
             XCTAssertEqual(status, 78)
             XCTAssertTrue(err.contains("has no model_index.json"), err)

@@ -18,7 +18,7 @@ final class QueueUnitTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(at: dir) }
 
     func job(_ number: Int, priority: Int = 50, model: String = "a", owner: UInt32 = 1000) throws -> JobRecord {
-        var spec = try XCTUnwrap(try JobFileParser().parse(bytes: Array("prompt: \(number)\n".utf8), file: "j").first)
+        var spec = try XCTUnwrap(try JobFileParser().parse(bytes: Array("prompt: \(number)\nwidth: 32\nheight: 32\n".utf8), file: "j").first)
         spec.priority = priority
         let id = JobRecord.id(number: number)
         return JobRecord(id: id, number: number, spec: spec, sourceFile: "j\(number).yaml", owner: owner, submitted: 0,

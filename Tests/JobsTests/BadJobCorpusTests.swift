@@ -24,7 +24,7 @@ final class BadJobCorpusTests: XCTestCase {
     }
 
     func testEveryBadFileGivesItsOneLineReason() throws {
-        let parser = JobFileParser(knownModels: ["tiny"])
+        let parser = JobFileParser(knownModels: ["tiny"], nativeSize: JobFileParserTests.nativeSizes)
         for (file, reason) in try Self.expectations() {
             let bytes = [UInt8](try Data(contentsOf: Self.corpus.appendingPathComponent(file)))
             do {
@@ -60,7 +60,7 @@ final class BadJobCorpusTests: XCTestCase {
         var limits = JobLimits()
         limits.maxJobsPerFile = 3
         let text = (0..<4).map { "prompt: job \($0)\n" }.joined(separator: "---\n")
-        XCTAssertThrowsError(try JobFileParser(limits: limits).parse(bytes: Array(text.utf8), file: "many.yaml")) { error in
+        XCTAssertThrowsError(try JobFileParser(limits: limits, nativeSize: JobFileParserTests.nativeSizes).parse(bytes: Array(text.utf8), file: "many.yaml")) { error in
             XCTAssertEqual("\(error)", "many.yaml:6:1: more than 3 jobs in one file")
         }
     }

@@ -74,5 +74,13 @@ final class ServiceConfigTests: XCTestCase {
         XCTAssertEqual(config.defaultModel, "shapes")
         XCTAssertTrue(config.models["shapes"]?.path.hasSuffix("/models/shapes") ?? false)
         XCTAssertTrue(config.inbox.path.hasSuffix("/spool/inbox"))
+        // The built-in model card's settings; no size, so jobs get the model's native 64×64.
+        XCTAssertNil(config.defaults.width)
+        XCTAssertNil(config.defaults.height)
+        XCTAssertEqual(config.defaults.sampler, .euler)
+        XCTAssertEqual(config.defaults.steps, 25)
+        XCTAssertEqual(config.defaults.guidance, 5)
+        let job = try XCTUnwrap(try config.jobParser.parse(bytes: Array("prompt: a red circle\n".utf8), file: "j.yaml").first)
+        XCTAssertEqual([job.width, job.height], [64, 64])
     }
 }
