@@ -5,14 +5,11 @@ import Sampling
 
 /// Errors raised while loading a model folder or generating.
 public enum PipelineError: Error, CustomStringConvertible {
-    /// Kept for source compatibility with early callers; no longer thrown.
-    case notImplemented(String)
     /// The request does not fit the model (size, steps, sampler config).
     case invalidRequest(String)
 
     public var description: String {
         switch self {
-        case .notImplemented(let what): return "\(what) is not implemented yet"
         case .invalidRequest(let why): return "invalid generation request: \(why)"
         }
     }

@@ -11,6 +11,9 @@ usage: diffusion-bench SUBCOMMAND [options]
   unet --shapes sd15 --size 512 --batch 2 [--json] [--iterations N] [--warmup N]
   vae --size 512 [--batch N] [--json] [--iterations N] [--warmup N]
   text [--batch N] [--json] [--iterations N] [--warmup N]
+  adherence [--model DIR] [--count N] [--steps N] [--guidance G] [--sampler NAME]
+            [--threads N] [--save DIR] [--images DIR]
+                                           caption adherence of the built-in model (JSON)
 Each prints one JSON line: seconds_per_eval (mean wall), gflops (analytic FLOPs / wall),
 cpu_seconds_per_eval, peak_rss_mb (getrusage ru_maxrss), ...
 environment: DIFFUSION_THREADS=N sets the worker count (default: all active cores)
@@ -29,6 +32,7 @@ do {
     case "unet": status = try runUNetBenchmark(arguments)
     case "vae": status = try runVAEBenchmark(arguments)
     case "text": status = try runTextBenchmark(arguments)
+    case "adherence": status = try runAdherenceBenchmark(arguments)
     case "-h", "--help", "help":
         printLine(usage)
         status = 0

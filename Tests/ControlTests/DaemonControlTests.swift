@@ -127,7 +127,7 @@ final class DaemonControlTests: XCTestCase {
 
     func testCancelOfARunningJobAndWatch() throws {
         guard let model = RunningDaemon.model else {
-            throw XCTSkip("no loadable model in the repository (models/shapes or Tests/Fixtures/tiny-sd1)")
+            throw ControlTestError("no loadable model in the repository (models/shapes or Tests/Fixtures/tiny-sd1)")
         }
         let daemon = try RunningDaemon(model: model, steps: 150)
         try daemon.start()
@@ -139,7 +139,7 @@ final class DaemonControlTests: XCTestCase {
             if state == "running" { running = true }
             return running || state == nil
         }
-        guard running else { throw XCTSkip("the engine finished or failed the job before it could be cancelled:\n\(daemon.log)") }
+        guard running else { throw ControlTestError("the engine finished or failed the job before it could be cancelled:\n\(daemon.log)") }
         let snapshot = try XCTUnwrap(try daemon.json("watch", "--once") as? [String: Any])
         XCTAssertEqual((snapshot["running"] as? [String: Any])?["id"] as? String, id)
         // Live step events from the worker, as `watch` sees them.

@@ -9,11 +9,11 @@ enum ExecutableRunner {
         return bundle.pathExtension == "xctest" ? bundle.deletingLastPathComponent() : bundle
     }
 
-    /// Path of a built executable, or a skip when it was not built.
+    /// Path of a built executable; a test that needs one it cannot find fails.
     static func executable(_ name: String) throws -> String {
         let path = productsDirectory.appendingPathComponent(name).path
         guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw XCTSkip("\(path) is not built (run `swift build` first)")
+            throw ControlTestError("\(path) is not built (run `swift build` first)")
         }
         return path
     }

@@ -7,8 +7,7 @@ import XCTest
 import Glibc
 #endif
 
-/// End to end with the real engine on the tiny SD1-like fixture model. Skipped, saying why,
-/// while the engine cannot generate (see `Engine.require`).
+/// End to end with the real engine on the tiny SD1-like fixture model.
 final class GenerationTests: XCTestCase {
     /// Runs `yaml` with `--oneshot` on the fixture model: given by `--model`, or with `config`
     /// (YAML text) as `--config`, whose `models:` must name the fixture itself.
@@ -38,7 +37,6 @@ final class GenerationTests: XCTestCase {
     /// script (case tiny-sd1-euler-default-32x32-s1000) within 1/255, and carries the
     /// AUTOMATIC1111 parameters.
     func testOneshotImageMatchesDiffusersAndCarriesParameters() throws {
-        try Engine.require()
         let (status, out) = try oneshot("""
         prompt: a photo of a cat
         width: 32
@@ -93,7 +91,6 @@ final class GenerationTests: XCTestCase {
     /// A job without width/height, with no config defaults for them, gets the model's native
     /// size (as diffusers does), recorded in the PNG, its parameters and result.json.
     func testMissingSizeIsTheModelsNativeSize() throws {
-        try Engine.require()
         let side = try fixtureNativeSize()
         let (status, out) = try oneshot("prompt: a cat\nsteps: 1\nseed: 5\nname: native\n")
         XCTAssertEqual(status, 0)
@@ -105,7 +102,6 @@ final class GenerationTests: XCTestCase {
 
     /// The config's defaults override the native size, and a job's own value overrides both.
     func testConfigDefaultsAndJobValuesOverrideTheNativeSize() throws {
-        try Engine.require()
         let side = try fixtureNativeSize()
         let config = """
         models:
@@ -129,7 +125,6 @@ final class GenerationTests: XCTestCase {
 
     /// Image i of a `count` job is the image a lone job with seed + i gives.
     func testEachImageOfACountReproducesAloneFromItsSeed() throws {
-        try Engine.require()
         let (s1, batch) = try oneshot("prompt: a cat\nwidth: 32\nheight: 32\nsteps: 3\nseed: 41\ncount: 3\nname: b\n")
         let (s2, alone) = try oneshot("prompt: a cat\nwidth: 32\nheight: 32\nsteps: 3\nseed: 43\nname: a\n")
         XCTAssertEqual([s1, s2], [0, 0])
@@ -141,7 +136,6 @@ final class GenerationTests: XCTestCase {
     /// SIGTERM during a long job: exit 0, no result yet; at the next start the job resumes
     /// (same attempt count, since the daemon did not crash) and finishes.
     func testSIGTERMStopsBetweenStepsAndTheJobResumes() throws {
-        try Engine.require()
         let daemon = try DaemonHarness()
         try daemon.start()
         try daemon.drop("long.yaml", "prompt: a cat\nsteps: 150\ncount: 2\nsnapshots: 1\nseed: 4\n")
@@ -160,7 +154,6 @@ final class GenerationTests: XCTestCase {
     }
 
     func testCancelOfARunningJob() throws {
-        try Engine.require()
         let daemon = try DaemonHarness()
         try daemon.start()
         try daemon.drop("long.yaml", "prompt: a cat\nsteps: 150\ncount: 4\nsnapshots: 1\n")

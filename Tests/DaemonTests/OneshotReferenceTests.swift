@@ -60,7 +60,6 @@ final class OneshotReferenceTests: XCTestCase {
 
     /// Runs every case of `model` in one oneshot and compares each PNG with its reference.
     private func check(model: String) throws {
-        try Engine.require()
         // Python's json module spells the sigma schedules' inf as Infinity, which is not JSON;
         // those fields are not read here.
         let text = try String(contentsOf: Self.fixtures.appendingPathComponent("pipeline/index.json"), encoding: .utf8)
@@ -69,7 +68,7 @@ final class OneshotReferenceTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(cases.count, 20, "\(model): too few reference cases")
         let modelFolder = Self.fixtures.appendingPathComponent(model)
         guard FileManager.default.fileExists(atPath: modelFolder.appendingPathComponent("model_index.json").path) else {
-            throw XCTSkip("\(modelFolder.path) is missing")
+            throw HarnessError("\(modelFolder.path) is missing")
         }
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("oneshot-ref-\(UUID().uuidString.prefix(8))")

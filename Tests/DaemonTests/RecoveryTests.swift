@@ -150,8 +150,7 @@ final class RecoveryTests: XCTestCase {
         }
         for (_, result) in daemon.results {
             if result.status == "failed" {
-                XCTAssertTrue(result.error?.contains("not implemented") == true || result.error?.contains("3 times") == true,
-                              result.error ?? "")
+                XCTAssertTrue(result.error?.contains("3 times") == true, result.error ?? "")
             }
         }
     }
