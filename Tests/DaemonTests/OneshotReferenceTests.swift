@@ -6,7 +6,8 @@ import XCTest
 /// Tests/Fixtures/pipeline/index.json (both tiny models, every sampler and schedule, square and
 /// non-square sizes, the >77-token prompt, guidance 1.0) `diffusiond --oneshot` must write the
 /// PNG that diffusers' StableDiffusionPipeline made with `Generator("cpu").manual_seed(seed)`,
-/// within 1/255 per pixel. One job file per case; one oneshot run per model.
+/// within 1/255 per pixel; likewise the built-in model's cases of Tests/Fixtures/shapes (issue 6).
+/// One job file per case; one oneshot run per model.
 final class OneshotReferenceTests: XCTestCase {
     struct Index: Decodable { var cases: [Case] }
     struct Case: Decodable {
@@ -58,15 +59,25 @@ final class OneshotReferenceTests: XCTestCase {
         try check(model: "tiny-sd2")
     }
 
-    /// Runs every case of `model` in one oneshot and compares each PNG with its reference.
-    private func check(model: String) throws {
+    /// Issue 6: diffusers loads the committed built-in model and gives, seed for seed, the
+    /// image diffusiond gives (Tests/Fixtures/shapes, made by tools/fixtures/shapes_refs.py;
+    /// rerun it after retraining models/shapes).
+    func testBuiltInShapesModelMatchesDiffusers() throws {
+        try check(model: "shapes", index: "shapes/index.json", minimumCases: 4,
+                  folder: DaemonHarness.repository.appendingPathComponent("models/shapes"))
+    }
+
+    /// Runs every case of `model` listed in the fixtures' `index` in one oneshot on `folder`
+    /// (default: the fixture folder named like the model) and compares each PNG with its reference.
+    private func check(model: String, index indexPath: String = "pipeline/index.json", minimumCases: Int = 20,
+                       folder: URL? = nil) throws {
         // Python's json module spells the sigma schedules' inf as Infinity, which is not JSON;
         // those fields are not read here.
-        let text = try String(contentsOf: Self.fixtures.appendingPathComponent("pipeline/index.json"), encoding: .utf8)
+        let text = try String(contentsOf: Self.fixtures.appendingPathComponent(indexPath), encoding: .utf8)
         let index = try JSONDecoder().decode(Index.self, from: Data(text.replacingOccurrences(of: "-?Infinity", with: "null", options: .regularExpression).utf8))
         let cases = index.cases.filter { $0.model == model }
-        XCTAssertGreaterThanOrEqual(cases.count, 20, "\(model): too few reference cases")
-        let modelFolder = Self.fixtures.appendingPathComponent(model)
+        XCTAssertGreaterThanOrEqual(cases.count, minimumCases, "\(model): too few reference cases")
+        let modelFolder = folder ?? Self.fixtures.appendingPathComponent(model)
         guard FileManager.default.fileExists(atPath: modelFolder.appendingPathComponent("model_index.json").path) else {
             throw HarnessError("\(modelFolder.path) is missing")
         }
