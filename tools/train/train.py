@@ -15,6 +15,10 @@ to continue; --max-minutes stops cleanly with a checkpoint so it can run in part
      EMA of the weights for sampling.
   5. export: StableDiffusionPipeline.save_pretrained in fp16 + a sample grid.
 Logs: <work>/train.log (phase, step, loss, seconds) and stdout.
+
+Warm start (--init FOLDER): keeps FOLDER's VAE and scaling factor (phases 1-3 only re-encode
+the pool) and trains its text encoder and UNet further, e.g. with --high-noise-weight, which
+weighs the x0 error of the high-noise steps (where the layout is decided) more.
 """
 
 import argparse
@@ -53,6 +57,13 @@ def parse_args():
     p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this long; 0 = no limit")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--samples", type=int, default=16, help="held-out captions in the sample grid")
+    p.add_argument("--init", default=None,
+                   help="warm start: a diffusers folder made by this tool (e.g. models/shapes); its VAE "
+                        "and scaling factor are kept (no VAE phase), text encoder and UNet train on")
+    p.add_argument("--high-noise-weight", type=float, default=1.0,
+                   help="multiply the loss of noise levels with SNR < 1 by min(1/SNR, this): the "
+                        "x0 error there, which carries the layout, counts more (1 = plain min-SNR-5)")
+    p.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps of the UNet phase")
     return p.parse_args()
 
 
@@ -171,6 +182,10 @@ def main():
     latent_stats = None
 
     ckpt_path = os.path.join(args.work, "checkpoint.pt")
+    if args.init and not os.path.exists(ckpt_path):
+        state["scaling"] = load_init(args.init, vae, te, unet)
+        state["phase"] = "latents"
+        log(args.work, "# warm start from", args.init, "scaling_factor", state["scaling"])
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         vae.load_state_dict(ck["vae"]), te.load_state_dict(ck["te"]), unet.load_state_dict(ck["unet"])
@@ -238,7 +253,7 @@ def main():
             if i < 2000:
                 err += (vae.decode(post.mean).sample.clamp(-1, 1) - x).abs().mean().item() * 127.5 / 4
         mean, std = torch.cat(means), torch.cat(stds)
-        scaling = float(1.0 / mean.std())
+        scaling = state["scaling"] or float(1.0 / mean.std())
     latent_stats = (mean, std)
     log(args.work, "# latents", tuple(mean.shape), "scaling_factor", f"{scaling:.5f}",
         "vae mean abs error (0-255)", f"{err:.2f}")
@@ -269,11 +284,14 @@ def main():
             a = alphas_cumprod[t].view(-1, 1, 1, 1)
             xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
             for group in opt.param_groups:
-                group["lr"] = lr_at(step, args.unet_steps, args.lr)
+                group["lr"] = lr_at(step, args.unet_steps, args.lr, warmup=args.warmup)
             cond = te(ids_b)[0]
             pred = unet(xt, t, encoder_hidden_states=cond).sample
             snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
             weight = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 for epsilon prediction
+            # ||x0 error||^2 = ||eps error||^2 / SNR: below SNR 1 (where the layout is decided,
+            # since x_t shows little of it) weigh the x0 error up to --high-noise-weight times.
+            weight = weight * torch.clamp(1.0 / snr, min=1.0, max=max(1.0, args.high_noise_weight))
             loss = (weight * ((pred - noise) ** 2).mean(dim=(1, 2, 3))).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -307,6 +325,21 @@ def main():
     state["elapsed"] = elapsed0 + time.time() - started
     log(args.work, "# done", f"total training wall time {state['elapsed'] / 60:.1f} min")
     return 0
+
+
+def load_init(folder, vae, te, unet):
+    """Loads a diffusers folder's VAE, text encoder and UNet weights (fp16 widened to fp32)
+    into the freshly built models; returns the VAE's scaling factor."""
+    from safetensors.torch import load_file
+    for sub, model, name in (("vae", vae, "diffusion_pytorch_model.safetensors"),
+                             ("text_encoder", te, "model.safetensors"),
+                             ("unet", unet, "diffusion_pytorch_model.safetensors")):
+        tensors = {k: v.float() for k, v in load_file(os.path.join(folder, sub, name)).items()}
+        if sub == "text_encoder" and not any(k.startswith("text_model.") for k in model.state_dict()):
+            tensors = {k.removeprefix("text_model."): v for k, v in tensors.items()}
+        model.load_state_dict(tensors, strict=True)
+    with open(os.path.join(folder, "vae", "config.json")) as f:
+        return float(json.load(f)["scaling_factor"])
 
 
 def export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, device):
