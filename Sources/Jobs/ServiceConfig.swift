@@ -50,7 +50,10 @@ public struct ServiceConfig: Equatable, Sendable {
     /// Reads and validates the config file at `path`.
     public static func load(path: String) throws -> ServiceConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw SourceError(file: path, line: 0, column: 0, message: "cannot read the config file")
+            var isDirectory: ObjCBool = false
+            let why = !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) ? "no such file"
+                : isDirectory.boolValue ? "is a directory" : "not readable by this user"
+            throw SourceError(file: path, line: 0, column: 0, message: "cannot read the config file: \(why)")
         }
         let url = URL(fileURLWithPath: path).standardizedFileURL
         return try parse(bytes: [UInt8](data), file: path, base: url.deletingLastPathComponent())

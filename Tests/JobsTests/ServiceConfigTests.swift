@@ -67,6 +67,15 @@ final class ServiceConfigTests: XCTestCase {
         }
     }
 
+    func testUnreadableConfigSaysWhy() {
+        XCTAssertThrowsError(try ServiceConfig.load(path: "/nonexistent/diffusiond.yaml")) {
+            XCTAssertEqual("\($0)", "/nonexistent/diffusiond.yaml:0:0: cannot read the config file: no such file")
+        }
+        XCTAssertThrowsError(try ServiceConfig.load(path: NSTemporaryDirectory())) {
+            XCTAssertTrue("\($0)".hasSuffix(": cannot read the config file: is a directory"), "\($0)")
+        }
+    }
+
     func testShippedConfigParses() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("etc/diffusiond.yaml").path
