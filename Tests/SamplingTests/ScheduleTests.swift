@@ -40,6 +40,21 @@ final class ScheduleTests: XCTestCase {
             for (mine, theirs) in zip(training.alphasCumprod, reference.alphas_cumprod) {
                 cumprodMaxUlps = max(cumprodMaxUlps, abs(Int(mine.bitPattern) - Int(theirs.bitPattern)))
             }
+            if config.rescaleBetasZeroSnr == true {
+                // rescale_zero_terminal_snr takes torch.sqrt, which this torch build sends to
+                // MKL's vector math (within 1 ulp, not correctly rounded: 182 of these 1000
+                // values differ from IEEE sqrt). The shift to zero cancels digits near the end,
+                // so betas there agree to a relative 2.5e-4 (measured) and alphas_cumprod, what
+                // the samplers use, to 3.8e-6; the terminal alphas_cumprod is exactly 0.
+                func relative(_ a: Float, _ b: Float) -> Double { abs(Double(a) - Double(b)) / max(abs(Double(b)), .leastNormalMagnitude) }
+                let betasClose = zip(training.betas, reference.betas).allSatisfy { relative($0, $1) <= 5e-4 }
+                let cumprodClose = zip(training.alphasCumprod, reference.alphas_cumprod).allSatisfy { $1 == 0 ? $0 == 0 : relative($0, $1) <= 1e-5 }
+                XCTAssertTrue(betasClose, "\(name): betas differ from torch")
+                XCTAssertTrue(cumprodClose, "\(name): alphas_cumprod differ from torch")
+                XCTAssertEqual(training.alphasCumprod.last, 0, "\(name): terminal alphas_cumprod")
+                XCTAssertEqual(reference.alphas_cumprod.last, 0)
+                continue
+            }
             XCTAssertEqual(betaMismatch, 0, "\(name): betas differ from torch")
             XCTAssertLessThanOrEqual(cumprodMaxUlps, 1, "\(name): alphas_cumprod differ from torch")
         }

@@ -35,8 +35,8 @@ enum AlphaStyle {
 /// StableDiffusionPipeline, so deterministic; eta > 0 draws noise from the generator).
 ///
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample), clip_sample and
-/// clip_sample_range, set_alpha_to_one, timestep spacing and steps_offset. Leaves out:
-/// thresholding, rescale_betas_zero_snr, use_clipped_model_output.
+/// clip_sample_range, set_alpha_to_one, timestep spacing, steps_offset and
+/// rescale_betas_zero_snr. Leaves out: thresholding, use_clipped_model_output.
 final class DDIMSampler: DiffusionSampler {
     let kind = SamplerKind.ddim
     let elementCount: Int
@@ -110,8 +110,8 @@ final class DDIMSampler: DiffusionSampler {
 /// step whose timestep is above 0.
 ///
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample), clip_sample and
-/// clip_sample_range, timestep spacing and steps_offset. Leaves out: other variance types,
-/// thresholding, rescale_betas_zero_snr, custom timesteps.
+/// clip_sample_range, timestep spacing, steps_offset and rescale_betas_zero_snr. Leaves out:
+/// other variance types, thresholding, custom timesteps.
 final class DDPMSampler: DiffusionSampler {
     let kind = SamplerKind.ddpm
     let elementCount: Int

@@ -7,9 +7,9 @@ import Foundation
 ///
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample), timestep spacing
 /// and steps_offset, Karras / exponential sigmas with sigma_min / sigma_max,
-/// final_sigmas_type, lower_order_final, euler_at_final, lambda_min_clipped. Leaves out:
-/// thresholding, variance_type learned, solver_type heun, use_lu_lambdas,
-/// flow sigmas, use_beta_sigmas, rescale_betas_zero_snr (all rejected by SamplerSettings).
+/// final_sigmas_type, lower_order_final, euler_at_final, lambda_min_clipped,
+/// rescale_betas_zero_snr. Leaves out: thresholding, variance_type learned, solver_type heun,
+/// use_lu_lambdas, flow sigmas, use_beta_sigmas (all rejected by SamplerSettings).
 final class DPMSolverSampler: DiffusionSampler {
     let kind: SamplerKind
     let elementCount: Int

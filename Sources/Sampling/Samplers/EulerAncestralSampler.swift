@@ -3,7 +3,7 @@
 /// Noise is drawn from the generator on every step, the last one included, as diffusers does.
 ///
 /// Reads beta schedule, prediction type (epsilon, v_prediction), timestep spacing and
-/// steps_offset. Leaves out: rescale_betas_zero_snr. The class has no Karras sigmas.
+/// steps_offset, rescale_betas_zero_snr. The class has no Karras sigmas.
 final class EulerAncestralSampler: DiffusionSampler {
     let kind = SamplerKind.eulerAncestral
     let elementCount: Int

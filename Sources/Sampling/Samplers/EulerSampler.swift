@@ -3,9 +3,9 @@
 ///
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample), timestep spacing
 /// and steps_offset, Karras / exponential sigmas with sigma_min / sigma_max,
-/// final_sigmas_type and timestep_type continuous. Leaves out: s_churn / s_tmin / s_tmax
-/// (StableDiffusionPipeline never passes them), use_beta_sigmas, interpolation_type
-/// log_linear, rescale_betas_zero_snr, custom timesteps or sigmas.
+/// final_sigmas_type, timestep_type continuous and rescale_betas_zero_snr (via
+/// TrainingSchedule). Leaves out: s_churn / s_tmin / s_tmax (StableDiffusionPipeline never
+/// passes them), use_beta_sigmas, interpolation_type log_linear, custom timesteps or sigmas.
 final class EulerSampler: DiffusionSampler {
     let kind = SamplerKind.euler
     let elementCount: Int

@@ -3,8 +3,8 @@
 /// with noise drawn from the generator on every step but the last.
 ///
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample),
-/// original_inference_steps, timestep_scaling, clip_sample and clip_sample_range. Leaves
-/// out: thresholding, rescale_betas_zero_snr, custom timesteps, strength < 1 (img2img).
+/// original_inference_steps, timestep_scaling, clip_sample, clip_sample_range and
+/// rescale_betas_zero_snr. Leaves out: thresholding, custom timesteps, strength < 1 (img2img).
 final class LCMSampler: DiffusionSampler {
     let kind = SamplerKind.lcm
     let elementCount: Int

@@ -63,6 +63,9 @@ public struct SamplerSettings: Sendable {
     /// LCM `original_inference_steps` / `timestep_scaling`.
     public var originalInferenceSteps: Int
     public var timestepScaling: Double
+    /// `rescale_betas_zero_snr` (Euler, Euler a, DDIM, DDPM, LCM, DPM-Solver; Heun and LMS
+    /// have no such option and ignore the key, as their diffusers classes do).
+    public var rescaleBetasZeroSNR: Bool
 
     /// Resolves `config` for `sampler`, with `schedule` applied like
     /// `from_config(config, use_karras_sigmas=True)` (or exponential).
@@ -149,9 +152,8 @@ public struct SamplerSettings: Sendable {
         if config.thresholding == true && [SamplerKind.ddim, .ddpm, .lcm, .dpmpp2m, .dpmpp2mSDE].contains(sampler) {
             throw unsupported("thresholding", true)
         }
-        if config.rescaleBetasZeroSnr == true && [SamplerKind.euler, .eulerAncestral, .ddim, .ddpm, .lcm, .dpmpp2m, .dpmpp2mSDE].contains(sampler) {
-            throw unsupported("rescale_betas_zero_snr", true)
-        }
+        rescaleBetasZeroSNR = config.rescaleBetasZeroSnr == true
+            && [SamplerKind.euler, .eulerAncestral, .ddim, .ddpm, .lcm, .dpmpp2m, .dpmpp2mSDE].contains(sampler)
         if sampler == .ddpm, let variance = config.varianceType, variance != "fixed_small" {
             throw unsupported("variance_type", variance)
         }

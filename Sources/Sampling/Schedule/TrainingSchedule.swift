@@ -16,30 +16,54 @@ public struct TrainingSchedule: Sendable {
         guard count >= 2 else {
             throw SamplingError.invalidConfig(path: "scheduler_config.json", field: "num_train_timesteps", reason: "must be at least 2, got \(count)")
         }
+        let raw: [Float]
         if let trained = settings.trainedBetas {
             guard trained.count == count else {
                 throw SamplingError.invalidConfig(path: "scheduler_config.json", field: "trained_betas", reason: "has \(trained.count) values, num_train_timesteps is \(count)")
             }
-            betas = trained.map { Float($0) }
+            raw = trained.map { Float($0) }
         } else {
             switch settings.betaSchedule {
             case .linear:
-                betas = Self.torchLinspace(Float(settings.betaStart), Float(settings.betaEnd), count)
+                raw = Self.torchLinspace(Float(settings.betaStart), Float(settings.betaEnd), count)
             case .scaledLinear:
-                betas = Self.torchLinspace(Float(settings.betaStart.squareRoot()), Float(settings.betaEnd.squareRoot()), count).map { $0 * $0 }
+                raw = Self.torchLinspace(Float(settings.betaStart.squareRoot()), Float(settings.betaEnd.squareRoot()), count).map { $0 * $0 }
             case .squaredcosCapV2:
-                betas = Self.cosineBetas(count)
+                raw = Self.cosineBetas(count)
             }
         }
-        var product = 1.0
-        var cumulative = [Float]()
-        cumulative.reserveCapacity(count)
-        for beta in betas {
-            product *= Double(1 - beta)
-            cumulative.append(Float(product))
+        betas = settings.rescaleBetasZeroSNR ? Self.rescaledToZeroTerminalSNR(raw) : raw
+        var cumulative = Self.cumulativeAlphas(betas)
+        if settings.rescaleBetasZeroSNR && [SamplerKind.euler, .eulerAncestral, .dpmpp2m, .dpmpp2mSDE].contains(settings.sampler) {
+            // EulerDiscrete / EulerAncestralDiscrete / DPMSolverMultistep: "close to 0 without
+            // being 0 so first sigma is not inf" (fp16's smallest subnormal); DDIM, DDPM and
+            // LCM keep the exact 0.
+            cumulative[count - 1] = 0x1p-24
         }
         alphasCumprod = cumulative
         sigmas = cumulative.map { ((1 - $0) / $0).squareRoot() }
+    }
+
+    /// `torch.cumprod(1.0 - betas)` in float32: `1 - beta` rounded to float32, the running
+    /// product kept in double (torch's CPU cumprod accumulator) and each output rounded.
+    static func cumulativeAlphas(_ betas: [Float]) -> [Float] {
+        var product = 1.0
+        return betas.map { beta in
+            product *= Double(1 - beta)
+            return Float(product)
+        }
+    }
+
+    /// diffusers `rescale_zero_terminal_snr(betas)` (Lin et al. 2024, "Common Diffusion Noise
+    /// Schedules and Sample Steps Are Flawed", Algorithm 1), in torch's float32 order of
+    /// operations: shift sqrt(alphas_cumprod) so its last value is 0, scale it so its first
+    /// value is unchanged, square, and turn the ratios back into betas (the last one is 1).
+    static func rescaledToZeroTerminalSNR(_ betas: [Float]) -> [Float] {
+        let roots = cumulativeAlphas(betas).map { $0.squareRoot() }
+        guard let first = roots.first, let last = roots.last else { return betas }
+        let scale = first / (first - last)
+        let bars = roots.map { ($0 - last) * scale }.map { $0 * $0 }
+        return bars.indices.map { i in 1 - (i == 0 ? bars[0] : bars[i] / bars[i - 1]) }
     }
 
     /// `torch.linspace(start, end, count, dtype=float32)` (CPU `linspace_kernel`: the first
