@@ -64,6 +64,10 @@ def parse_args():
                    help="multiply the loss of noise levels with SNR < 1 by min(1/SNR, this): the "
                         "x0 error there, which carries the layout, counts more (1 = plain min-SNR-5)")
     p.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps of the UNet phase")
+    p.add_argument("--zero-snr", action="store_true",
+                   help="train (and export) with a zero-terminal-SNR schedule and v-prediction "
+                        "(rescale_betas_zero_snr, trailing spacing; Lin et al. 2024), so that the "
+                        "layout at the first sampling step can only come from the caption")
     return p.parse_args()
 
 
@@ -262,7 +266,7 @@ def main():
 
     # 4. text encoder + UNet
     from diffusers import DDPMScheduler
-    sched = DDPMScheduler(**{k: v for k, v in SCHEDULER_CONFIG.items() if k != "timestep_spacing"})
+    sched = DDPMScheduler(**{k: v for k, v in scheduler_config(args).items() if k != "timestep_spacing"})
     alphas_cumprod = sched.alphas_cumprod.to(device)
     if ema_te is None:
         ema_te = {k: v.detach().clone() for k, v in te.state_dict().items()}
@@ -288,11 +292,19 @@ def main():
             cond = te(ids_b)[0]
             pred = unet(xt, t, encoder_hidden_states=cond).sample
             snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
-            weight = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 for epsilon prediction
-            # ||x0 error||^2 = ||eps error||^2 / SNR: below SNR 1 (where the layout is decided,
-            # since x_t shows little of it) weigh the x0 error up to --high-noise-weight times.
-            weight = weight * torch.clamp(1.0 / snr, min=1.0, max=max(1.0, args.high_noise_weight))
-            loss = (weight * ((pred - noise) ** 2).mean(dim=(1, 2, 3))).mean()
+            if args.zero_snr:
+                # v = sqrt(a) eps - sqrt(1 - a) x0, and ||v error||^2 = (SNR + 1) ||x0 error||^2:
+                # plain v-MSE (x0 weight SNR + 1, 1 at the terminal step, where the target is
+                # -x0 and only the caption can tell it), capped at 6 like min-SNR-5.
+                target = a.sqrt() * noise - (1 - a).sqrt() * x0
+                weight = torch.clamp(snr + 1, max=6.0) / (snr + 1)
+            else:
+                target = noise
+                weight = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 for epsilon prediction
+                # ||x0 error||^2 = ||eps error||^2 / SNR: below SNR 1 (where the layout is decided,
+                # since x_t shows little of it) weigh the x0 error up to --high-noise-weight times.
+                weight = weight * torch.clamp(1.0 / snr, min=1.0, max=max(1.0, args.high_noise_weight))
+            loss = (weight * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -327,6 +339,14 @@ def main():
     return 0
 
 
+def scheduler_config(args):
+    """SCHEDULER_CONFIG, or its zero-terminal-SNR v-prediction variant with --zero-snr."""
+    if not args.zero_snr:
+        return dict(SCHEDULER_CONFIG)
+    return dict(SCHEDULER_CONFIG, prediction_type="v_prediction", rescale_betas_zero_snr=True,
+                timestep_spacing="trailing", steps_offset=0)
+
+
 def load_init(folder, vae, te, unet):
     """Loads a diffusers folder's VAE, text encoder and UNet weights (fp16 widened to fp32)
     into the freshly built models; returns the VAE's scaling factor."""
@@ -347,7 +367,7 @@ def export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, device):
     from transformers import CLIPTokenizer
     te.load_state_dict(ema_te), unet.load_state_dict(ema_unet)
     vae.register_to_config(scaling_factor=scaling)
-    scheduler = EulerDiscreteScheduler(**SCHEDULER_CONFIG)
+    scheduler = EulerDiscreteScheduler(**scheduler_config(args))
     tokenizer = CLIPTokenizer.from_pretrained(tok_dir)
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=te, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
