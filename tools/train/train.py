@@ -18,7 +18,9 @@ Logs: <work>/train.log (phase, step, loss, seconds) and stdout.
 
 Warm start (--init FOLDER): keeps FOLDER's VAE and scaling factor (phases 1-3 only re-encode
 the pool) and trains its text encoder and UNet further, e.g. with --high-noise-weight, which
-weighs the x0 error of the high-noise steps (where the layout is decided) more.
+weighs the x0 error of the high-noise steps (where the layout is decided) more, or with
+--zero-snr, which trains and exports a zero-terminal-SNR, v-prediction model (its loss is
+plain v-MSE capped like min-SNR-5; --high-noise-weight applies to epsilon training only).
 """
 
 import argparse
@@ -62,7 +64,8 @@ def parse_args():
                         "and scaling factor are kept (no VAE phase), text encoder and UNet train on")
     p.add_argument("--high-noise-weight", type=float, default=1.0,
                    help="multiply the loss of noise levels with SNR < 1 by min(1/SNR, this): the "
-                        "x0 error there, which carries the layout, counts more (1 = plain min-SNR-5)")
+                        "x0 error there, which carries the layout, counts more (1 = plain min-SNR-5; "
+                        "epsilon training only, not with --zero-snr)")
     p.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps of the UNet phase")
     p.add_argument("--zero-snr", action="store_true",
                    help="train (and export) with a zero-terminal-SNR schedule and v-prediction "
