@@ -10,22 +10,26 @@ to continue; --max-minutes stops cleanly with a checkpoint so it can run in part
   1. tokenizer: vocab.json / merges.txt (clip_vocab.py), checked with transformers.
   2. vae: reconstruction (L1 + MSE) + small KL on rendered 64x64 images.
   3. latents: encode the scene pool; latent scaling factor = 1 / std.
-  4. unet: text encoder + UNet jointly, epsilon-prediction MSE with min-SNR-5
-     weighting (Hang et al. 2023), 10% empty captions for classifier-free guidance,
-     EMA of the weights for sampling.
-  5. export: StableDiffusionPipeline.save_pretrained in fp16 + a sample grid.
+  4. text: the text encoder alone, with two throw-away linear heads (each token's identity,
+     and the scene's background and objects from the end-of-text token), then frozen
+     (--text-steps 0: no such phase, the text encoder trains jointly with the UNet).
+  5. unet: the UNet against that text encoder: v-prediction on a zero-terminal-SNR schedule
+     (default; --no-zero-snr: SD 1.x's schedule, epsilon MSE with min-SNR-5 weighting, Hang
+     et al. 2023), 15% of each batch's timesteps from the top quarter, 10% empty captions
+     for classifier-free guidance, EMA of the weights for sampling.
+  6. export: StableDiffusionPipeline.save_pretrained in fp16 + a sample grid.
 Logs: <work>/train.log (phase, step, loss, seconds) and stdout.
 
-Warm start (--init FOLDER): keeps FOLDER's VAE and scaling factor (phases 1-3 only re-encode
-the pool) and trains its text encoder and UNet further, e.g. with --high-noise-weight, which
-weighs the x0 error of the high-noise steps (where the layout is decided) more, or with
---zero-snr, which trains and exports a zero-terminal-SNR, v-prediction model (its loss is
-plain v-MSE capped like min-SNR-5; --high-noise-weight applies to epsilon training only).
+Retraining (--vae-from FOLDER): keeps FOLDER's VAE and scaling factor and trains a new text
+encoder and UNet from scratch (how models/shapes was made: see its model card). Warm start
+(--init FOLDER): keeps FOLDER's VAE and scaling factor (phases 1-3 only re-encode the pool)
+and trains its text encoder and UNet further; FOLDER must have this tool's current
+architecture. --high-noise-weight weighs the x0 error of the high-noise steps (where the
+layout is decided) more, for epsilon training (--no-zero-snr) only.
 """
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -37,6 +41,8 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_vocab  # noqa: E402
 import shapes_data  # noqa: E402
+from text_pretraining import pretrain_text_encoder  # noqa: E402
+from train_util import batch_rng, log, lr_at, pick_device, to_device  # noqa: E402
 
 
 def parse_args():
@@ -49,7 +55,10 @@ def parse_args():
     p.add_argument("--vae-steps", type=int, default=1500)
     p.add_argument("--vae-batch", type=int, default=16)
     p.add_argument("--vae-lr", type=float, default=1e-3)
-    p.add_argument("--unet-steps", type=int, default=8000)
+    p.add_argument("--text-steps", type=int, default=600,
+                   help="text-encoder pretraining steps (0 = none: train it jointly with the UNet)")
+    p.add_argument("--text-batch", type=int, default=128)
+    p.add_argument("--unet-steps", type=int, default=3800)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--ema", type=float, default=0.999)
@@ -62,15 +71,22 @@ def parse_args():
     p.add_argument("--init", default=None,
                    help="warm start: a diffusers folder made by this tool (e.g. models/shapes); its VAE "
                         "and scaling factor are kept (no VAE phase), text encoder and UNet train on")
+    p.add_argument("--vae-from", default=None,
+                   help="keep this diffusers folder's VAE and scaling factor (no VAE phase) but train the "
+                        "text encoder and UNet from scratch, e.g. to retrain them with another schedule")
+    p.add_argument("--high-noise-share", type=float, default=0.15,
+                   help="fraction of each batch whose timesteps are drawn from the top quarter "
+                        "(t >= 750) instead of all 1000, where the layout is decided (0 = uniform)")
     p.add_argument("--high-noise-weight", type=float, default=1.0,
                    help="multiply the loss of noise levels with SNR < 1 by min(1/SNR, this): the "
                         "x0 error there, which carries the layout, counts more (1 = plain min-SNR-5; "
                         "epsilon training only, not with --zero-snr)")
     p.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps of the UNet phase")
-    p.add_argument("--zero-snr", action="store_true",
+    p.add_argument("--zero-snr", action=argparse.BooleanOptionalAction, default=True,
                    help="train (and export) with a zero-terminal-SNR schedule and v-prediction "
                         "(rescale_betas_zero_snr, trailing spacing; Lin et al. 2024), so that the "
-                        "layout at the first sampling step can only come from the caption")
+                        "layout at the first sampling step can only come from the caption; "
+                        "--no-zero-snr: SD 1.x's schedule and epsilon prediction)")
     return p.parse_args()
 
 
@@ -92,29 +108,18 @@ TEXT_CONFIG = dict(
 UNET_CONFIG = dict(
     sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
     block_out_channels=(64, 128, 128),
-    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    down_block_types=("CrossAttnDownBlock2D",) * 3,
+    up_block_types=("CrossAttnUpBlock2D",) * 3,
     cross_attention_dim=128, attention_head_dim=4, norm_num_groups=32,
-)  # attention_head_dim is the number of heads (diffusers' legacy naming)
+)  # attention_head_dim is the number of heads (diffusers' legacy naming). Cross-attention at
+# every level, the innermost (4x4) too: there every cell's features see the image borders
+# (the UNet's only sense of place is zero padding), so a position word can be put in place.
 
 # Stable Diffusion 1.x's noise schedule (scaled_linear, 0.00085..0.012, 1000 steps).
 SCHEDULER_CONFIG = dict(
     num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
     prediction_type="epsilon", steps_offset=1, timestep_spacing="leading",
 )
-
-
-def log(work, *fields):
-    line = " ".join(str(f) for f in fields)
-    print(line, flush=True)
-    with open(os.path.join(work, "train.log"), "a") as f:
-        f.write(line + "\n")
-
-
-def pick_device(name):
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def build_models(vocab_size, ids):
@@ -125,28 +130,6 @@ def build_models(vocab_size, ids):
                                       eos_token_id=ids["eos"], pad_token_id=ids["eos"], **TEXT_CONFIG))
     unet = UNet2DConditionModel(**UNET_CONFIG)
     return vae, te, unet
-
-
-def batch_rng(seed, phase, step):
-    """A generator that depends only on (seed, phase, step): resuming replays the same batches."""
-    g = torch.Generator()
-    g.manual_seed((seed * 1_000_003 + phase * 10_000_019 + step) & 0x7FFF_FFFF_FFFF_FFFF)
-    return g
-
-
-def to_device(t, device):
-    """Host tensor -> device without a synchronizing copy (pinned, non-blocking) on CUDA."""
-    if device.type == "cuda":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t
-
-
-def lr_at(step, total, peak, warmup=200):
-    """Linear warm-up, then cosine decay to 10% of the peak."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def main():
@@ -182,17 +165,19 @@ def main():
         log(args.work, "# params", name, sum(p.numel() for p in m.parameters()))
     vae.to(device), te.to(device), unet.to(device)
     opt_vae = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
-    params = list(te.parameters()) + list(unet.parameters())
+    params = (list(te.parameters()) if not args.text_steps else []) + list(unet.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     ema_te, ema_unet = None, None
     state = dict(phase="vae", step=0, scaling=None, elapsed=0.0)
     latent_stats = None
 
     ckpt_path = os.path.join(args.work, "checkpoint.pt")
-    if args.init and not os.path.exists(ckpt_path):
-        state["scaling"] = load_init(args.init, vae, te, unet)
+    if (args.init or args.vae_from) and not os.path.exists(ckpt_path):
+        folder = args.init or args.vae_from
+        parts = (("vae", vae), ("text_encoder", te), ("unet", unet)) if args.init else (("vae", vae),)
+        state["scaling"] = load_init(folder, parts)
         state["phase"] = "latents"
-        log(args.work, "# warm start from", args.init, "scaling_factor", state["scaling"])
+        log(args.work, "# warm start from", folder, "of", [n for n, _ in parts], "scaling_factor", state["scaling"])
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         vae.load_state_dict(ck["vae"]), te.load_state_dict(ck["te"]), unet.load_state_dict(ck["unet"])
@@ -265,17 +250,29 @@ def main():
     log(args.work, "# latents", tuple(mean.shape), "scaling_factor", f"{scaling:.5f}",
         "vae mean abs error (0-255)", f"{err:.2f}")
     if state["phase"] == "latents":
+        state.update(phase="text" if args.text_steps else "unet", step=0)
+
+    # 4a. text encoder pretraining, then frozen (see pretrain_text_encoder)
+    frozen_text = args.text_steps > 0
+    if state["phase"] == "text":
+        pretrain_text_encoder(args, te, tokens, scenes, device)
         state.update(phase="unet", step=0)
+        save_checkpoint()
+    if frozen_text:
+        te.eval()
+        te.requires_grad_(False)
 
     # 4. text encoder + UNet
     from diffusers import DDPMScheduler
     sched = DDPMScheduler(**{k: v for k, v in scheduler_config(args).items() if k != "timestep_spacing"})
     alphas_cumprod = sched.alphas_cumprod.to(device)
-    if ema_te is None:
+    if ema_te is None or (frozen_text and state["phase"] == "unet" and state["step"] == 0):
         ema_te = {k: v.detach().clone() for k, v in te.state_dict().items()}
         ema_unet = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     if state["phase"] == "unet":
-        te.train(), unet.train()
+        unet.train()
+        if not frozen_text:
+            te.train()
         t_phase, acc = time.time(), 0.0
         while state["step"] < args.unet_steps:
             step = state["step"]
@@ -286,13 +283,21 @@ def main():
             ids_b = tokens[idx].clone()
             drop = to_device(torch.rand(args.batch, generator=g) < args.cfg_drop, device)
             ids_b = torch.where(drop[:, None], empty, ids_b)
-            t = to_device(torch.randint(0, 1000, (args.batch,), generator=g), device)
+            t = torch.randint(0, 1000, (args.batch,), generator=g)
+            if args.high_noise_share > 0:
+                high = torch.rand(args.batch, generator=g) < args.high_noise_share
+                t = torch.where(high, torch.randint(750, 1000, (args.batch,), generator=g), t)
+            t = to_device(t, device)
             noise = to_device(torch.randn(x0.shape, generator=g), device)
             a = alphas_cumprod[t].view(-1, 1, 1, 1)
             xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, args.unet_steps, args.lr, warmup=args.warmup)
-            cond = te(ids_b)[0]
+            if frozen_text:
+                with torch.no_grad():
+                    cond = te(ids_b)[0]
+            else:
+                cond = te(ids_b)[0]
             pred = unet(xt, t, encoder_hidden_states=cond).sample
             snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
             if args.zero_snr:
@@ -314,7 +319,7 @@ def main():
             opt.step()
             decay = min(args.ema, (1 + step) / (10 + step))
             with torch.no_grad():
-                for ema, model in ((ema_te, te), (ema_unet, unet)):
+                for ema, model in ((ema_te, te), (ema_unet, unet))[1 if frozen_text else 0:]:
                     current = model.state_dict()
                     floats = [k for k in ema if current[k].dtype.is_floating_point]
                     ema_f = [ema[k] for k in floats]
@@ -350,13 +355,13 @@ def scheduler_config(args):
                 timestep_spacing="trailing", steps_offset=0)
 
 
-def load_init(folder, vae, te, unet):
-    """Loads a diffusers folder's VAE, text encoder and UNet weights (fp16 widened to fp32)
-    into the freshly built models; returns the VAE's scaling factor."""
+def load_init(folder, parts):
+    """Loads a diffusers folder's weights (fp16 widened to fp32) of `parts`, (subfolder, model)
+    pairs out of vae / text_encoder / unet, into the freshly built models; returns the VAE's
+    scaling factor. The architecture must be this tool's current one (strict loading)."""
     from safetensors.torch import load_file
-    for sub, model, name in (("vae", vae, "diffusion_pytorch_model.safetensors"),
-                             ("text_encoder", te, "model.safetensors"),
-                             ("unet", unet, "diffusion_pytorch_model.safetensors")):
+    for sub, model in parts:
+        name = "model.safetensors" if sub == "text_encoder" else "diffusion_pytorch_model.safetensors"
         tensors = {k: v.float() for k, v in load_file(os.path.join(folder, sub, name)).items()}
         if sub == "text_encoder" and not any(k.startswith("text_model.") for k in model.state_dict()):
             tensors = {k.removeprefix("text_model."): v for k, v in tensors.items()}
