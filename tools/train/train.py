@@ -37,9 +37,10 @@ import time
 # glibc hands every buffer above its mmap threshold back to the kernel when torch frees it,
 # so each big conv activation is page-faulted in again: on 2 cores the VAE encoding of the
 # pool spent half its time in the kernel (500,000 minor faults/s). Keep freed memory in the
-# heap instead; the variables are read at process start, so re-execute once with them set.
+# heap instead; the variables are read at process start, so the script (not an importer)
+# re-executes once with them set.
 MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36), "MALLOC_TOP_PAD_": str(1 << 30)}
-if sys.platform == "linux" and "MALLOC_MMAP_MAX_" not in os.environ:
+if __name__ == "__main__" and sys.platform == "linux" and "MALLOC_MMAP_MAX_" not in os.environ:
     os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **MALLOC_ENV})
 
 import numpy as np  # noqa: E402
