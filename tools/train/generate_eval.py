@@ -27,6 +27,8 @@ def main():
     p.add_argument("--count", type=int, default=200)
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--guidance", type=float, default=5.0)
+    p.add_argument("--guidance-rescale", type=float, default=0.0,
+                   help="diffusers' guidance_rescale (Lin et al. 2024, sec. 3.4; 0 = off, as diffusiond)")
     p.add_argument("--batch", type=int, default=20)
     args = p.parse_args()
     from diffusers import StableDiffusionPipeline
@@ -39,6 +41,7 @@ def main():
         caps = [shapes_data.sample_scene(shapes_data.HELDOUT_SEED_BASE + i)["caption"] for i in range(start, start + n)]
         gens = [torch.Generator("cpu").manual_seed(i) for i in range(start, start + n)]
         imgs = pipe(caps, height=64, width=64, num_inference_steps=args.steps, guidance_scale=args.guidance,
+                    guidance_rescale=args.guidance_rescale,
                     generator=gens, output_type="np").images
         for k, img in enumerate(imgs):
             i = start + k
