@@ -33,7 +33,19 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
     if let dir = options.imagesDirectory {
         struct Entry: Decodable { var file: String; var caption: String }
         let listURL = dir.appendingPathComponent("captions.json")
-        let entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: listURL))
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isFolder), isFolder.boolValue else {
+            throw BenchError.usage("--images \(dir.path): not a folder")
+        }
+        guard let list = FileManager.default.contents(atPath: listURL.path) else {
+            throw BenchError.usage("--images: cannot read \(listURL.path)")
+        }
+        let entries: [Entry]
+        do {
+            entries = try JSONDecoder().decode([Entry].self, from: list)
+        } catch {
+            throw BenchError.usage("\(listURL.path): not a JSON list of {\"file\", \"caption\"} objects (\(error))")
+        }
         for e in entries.prefix(options.count) {
             items.append((e.caption, try PPM.read(dir.appendingPathComponent(e.file))))
         }
