@@ -30,8 +30,8 @@ final class BuiltInModelAdherenceTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(summary.background, 7, "backgrounds: \(summary.failures)")
         XCTAssertGreaterThanOrEqual(Double(summary.objectColor) / Double(summary.objects), 0.8,
                                     "object colours: \(summary.failures)")
-        // 7 of these 8 with the committed checkpoint, all fields right (68.5% over 200
-        // held-out captions; positions alone 99.3% of objects).
+        // 7 of these 8 with the committed checkpoint, all fields right (80.5% over 200
+        // held-out captions; positions alone 100% of objects).
         XCTAssertGreaterThanOrEqual(summary.colorsAndShapes, 6, "colours and shapes: \(summary.failures)")
         XCTAssertGreaterThanOrEqual(summary.colorsShapesAndPositions, 6,
                                     "colours, shapes and positions: \(summary.failures)")

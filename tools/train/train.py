@@ -67,7 +67,7 @@ def parse_args():
     p.add_argument("--text-steps", type=int, default=600,
                    help="text-encoder pretraining steps (0 = none: train it jointly with the UNet)")
     p.add_argument("--text-batch", type=int, default=128)
-    p.add_argument("--unet-steps", type=int, default=7400)
+    p.add_argument("--unet-steps", type=int, default=10400)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--ema", type=float, default=0.999)
