@@ -6,7 +6,8 @@ EulerDiscreteScheduler config) on scenes this tool renders itself (shapes_data.p
     python3 tools/train/train.py --work tools/train/runs/shapes --out models/shapes
 
 Phases, in order, each resumable from <work>/checkpoint.pt (rerun the same command
-to continue; --max-minutes stops cleanly with a checkpoint so it can run in parts):
+to continue; --max-minutes stops cleanly with a checkpoint so it can run in parts; a finished
+run rerun with a larger --unet-steps trains its UNet on from where it ended):
   1. tokenizer: vocab.json / merges.txt (clip_vocab.py), checked with transformers.
   2. vae: reconstruction (L1 + MSE) + small KL on rendered 64x64 images.
   3. latents: encode the scene pool; latent scaling factor = 1 / std.
@@ -193,6 +194,12 @@ def main():
         opt_vae.load_state_dict(ck["opt_vae"]), opt.load_state_dict(ck["opt"])
         ema_te, ema_unet, state = ck["ema_te"], ck["ema_unet"], ck["state"]
         log(args.work, "# resumed", json.dumps(state))
+        done = state.get("unet_steps_done", 0)
+        if state["phase"] == "export" and args.unet_steps > done > 0:
+            # A finished run given a larger --unet-steps trains on from where it ended, with
+            # its optimizer state and EMA; the cosine schedule's tail restarts at lr_at(done).
+            state.update(phase="unet", step=done)
+            log(args.work, "# continuing the finished run from UNet step", done, "to", args.unet_steps)
     elapsed0 = state["elapsed"]
 
     def save_checkpoint():
@@ -346,7 +353,7 @@ def main():
                 # A usable snapshot of the run so far (EMA weights); the next part overwrites it.
                 export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, device)
                 return 0
-        state.update(phase="export", step=0)
+        state.update(phase="export", step=0, unet_steps_done=state["step"])
         save_checkpoint()
 
     # 5. export with the EMA weights, fp16 on disk
