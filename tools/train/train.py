@@ -11,6 +11,8 @@ run rerun with a larger --unet-steps trains its UNet on from where it ended):
   1. tokenizer: vocab.json / merges.txt (clip_vocab.py), checked with transformers.
   2. vae: reconstruction (L1 + MSE) + small KL on rendered 64x64 images.
   3. latents: encode the scene pool; latent scaling factor = 1 / std.
+  3b. decoder: the VAE decoder alone trains on against the frozen encoder's latents
+     (decoder_tuning.py; --decoder-steps 0: no such phase).
   4. text: the text encoder alone, with two throw-away linear heads (each token's identity,
      and the scene's background and objects from the end-of-text token), then frozen
      (--text-steps 0: no such phase, the text encoder trains jointly with the UNet).
@@ -21,10 +23,12 @@ run rerun with a larger --unet-steps trains its UNet on from where it ended):
   6. export: StableDiffusionPipeline.save_pretrained in fp16 + a sample grid.
 Logs: <work>/train.log (phase, step, loss, seconds) and stdout.
 
-Retraining (--vae-from FOLDER): keeps FOLDER's VAE and scaling factor and trains a new text
+Retraining (--vae-from FOLDER): keeps FOLDER's VAE and scaling factor (no VAE phase; its
+decoder still trains on for --decoder-steps, 0 = keep it exactly) and trains a new text
 encoder and UNet from scratch (how models/shapes was made: see its model card). Warm start
-(--init FOLDER): keeps FOLDER's VAE and scaling factor (phases 1-3 only re-encode the pool)
-and trains its text encoder and UNet further; FOLDER must have this tool's current
+(--init FOLDER): keeps FOLDER's VAE the same way (phases 1-3 only re-encode the pool)
+and trains its UNet further (--unet-steps 0: not at all), on a fresh optimizer and cosine schedule over --unet-steps (its
+text encoder stays frozen as it is; with --text-steps 0 it trains jointly); FOLDER must have this tool's current
 architecture. --high-noise-weight weighs the x0 error of the high-noise steps (where the
 layout is decided) more, for epsilon training (--no-zero-snr) only.
 """
@@ -52,6 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_vocab  # noqa: E402
 import shapes_data  # noqa: E402
 from text_pretraining import pretrain_text_encoder  # noqa: E402
+from decoder_tuning import reconstruction_error, tune_decoder  # noqa: E402
 from train_util import batch_rng, log, lr_at, pick_device, to_device  # noqa: E402
 
 
@@ -65,10 +70,14 @@ def parse_args():
     p.add_argument("--vae-steps", type=int, default=1500)
     p.add_argument("--vae-batch", type=int, default=16)
     p.add_argument("--vae-lr", type=float, default=1e-3)
+    p.add_argument("--decoder-steps", type=int, default=2400,
+                   help="VAE decoder steps on the frozen encoder's latents after the VAE phase (0 = none)")
+    p.add_argument("--decoder-batch", type=int, default=32)
+    p.add_argument("--decoder-lr", type=float, default=5e-4)
     p.add_argument("--text-steps", type=int, default=600,
                    help="text-encoder pretraining steps (0 = none: train it jointly with the UNet)")
     p.add_argument("--text-batch", type=int, default=128)
-    p.add_argument("--unet-steps", type=int, default=10400)
+    p.add_argument("--unet-steps", type=int, default=14000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--ema", type=float, default=0.999)
@@ -80,9 +89,12 @@ def parse_args():
     p.add_argument("--samples", type=int, default=16, help="held-out captions in the sample grid")
     p.add_argument("--init", default=None,
                    help="warm start: a diffusers folder made by this tool (e.g. models/shapes); its VAE "
-                        "and scaling factor are kept (no VAE phase), text encoder and UNet train on")
+                        "encoder and scaling factor are kept (no VAE phase; the decoder trains on for "
+                        "--decoder-steps), its UNet trains on (and its text "
+                        "encoder too with --text-steps 0; otherwise that stays frozen, not re-pretrained)")
     p.add_argument("--vae-from", default=None,
-                   help="keep this diffusers folder's VAE and scaling factor (no VAE phase) but train the "
+                   help="keep this diffusers folder's VAE encoder and scaling factor (no VAE phase; the "
+                        "decoder trains on for --decoder-steps) but train the "
                         "text encoder and UNet from scratch, e.g. to retrain them with another schedule")
     p.add_argument("--high-noise-share", type=float, default=0.15,
                    help="fraction of each batch whose timesteps are drawn from the top quarter "
@@ -265,8 +277,24 @@ def main():
     latent_stats = (mean, std)
     log(args.work, "# latents", tuple(mean.shape), "scaling_factor", f"{scaling:.5f}",
         "vae mean abs error (0-255)", f"{err:.2f}")
+    # A warm start's text encoder is already trained: with --text-steps > 0 it stays frozen
+    # as it is (pretraining it again would move the embeddings its UNet learned against).
+    after_decoder = "text" if args.text_steps and not args.init else "unet"
     if state["phase"] == "latents":
-        state.update(phase="text" if args.text_steps else "unet", step=0)
+        state.update(phase="decoder" if args.decoder_steps else after_decoder, step=0)
+
+    # 3b. the VAE decoder alone, against the frozen encoder (see decoder_tuning.py)
+    if state["phase"] == "decoder":
+        def after_decoder_step():
+            if state["step"] % args.checkpoint_every == 0:
+                save_checkpoint()
+            return out_of_time()
+        if not tune_decoder(args, vae, opt_vae, images, latent_stats, state, device, after_decoder_step):
+            return 0
+        log(args.work, "# decoder tuned: vae mean abs error (0-255)",
+            f"{reconstruction_error(vae, images, latent_stats):.2f}")
+        state.update(phase=after_decoder, step=0)
+        save_checkpoint()
 
     # 4a. text encoder pretraining, then frozen (see pretrain_text_encoder)
     frozen_text = args.text_steps > 0
