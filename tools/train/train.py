@@ -265,18 +265,15 @@ def main():
     # 3. latents of the whole pool (posterior mean and std), and the scaling factor
     vae.eval()
     with torch.no_grad():
-        means, stds, err = [], [], 0.0
+        means, stds = [], []
         for i in range(0, args.pool, 500):
-            x = images[i:i + 500].float() / 127.5 - 1
-            post = vae.encode(x).latent_dist
+            post = vae.encode(images[i:i + 500].float() / 127.5 - 1).latent_dist
             means.append(post.mean), stds.append(post.std)
-            if i < 2000:
-                err += (vae.decode(post.mean).sample.clamp(-1, 1) - x).abs().mean().item() * 127.5 / 4
         mean, std = torch.cat(means), torch.cat(stds)
         scaling = state["scaling"] or float(1.0 / mean.std())
     latent_stats = (mean, std)
     log(args.work, "# latents", tuple(mean.shape), "scaling_factor", f"{scaling:.5f}",
-        "vae mean abs error (0-255)", f"{err:.2f}")
+        "vae mean abs error (0-255)", f"{reconstruction_error(vae, images, latent_stats):.2f}")
     # A warm start's text encoder is already trained: with --text-steps > 0 it stays frozen
     # as it is (pretraining it again would move the embeddings its UNet learned against).
     after_decoder = "text" if args.text_steps and not args.init else "unet"
