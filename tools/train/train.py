@@ -26,11 +26,12 @@ Logs: <work>/train.log (phase, step, loss, seconds) and stdout.
 Retraining (--vae-from FOLDER): keeps FOLDER's VAE and scaling factor (no VAE phase; its
 decoder still trains on for --decoder-steps, 0 = keep it exactly) and trains a new text
 encoder and UNet from scratch (how models/shapes was made: see its model card). Warm start
-(--init FOLDER): keeps FOLDER's VAE the same way (phases 1-3 only re-encode the pool)
-and trains its UNet further (--unet-steps 0: not at all), on a fresh optimizer and cosine schedule over --unet-steps (its
-text encoder stays frozen as it is; with --text-steps 0 it trains jointly); FOLDER must have this tool's current
-architecture. --high-noise-weight weighs the x0 error of the high-noise steps (where the
-layout is decided) more, for epsilon training (--no-zero-snr) only.
+(--init FOLDER): keeps FOLDER's VAE the same way (phases 1-3 only re-encode the pool) and
+trains its UNet further (--unet-steps 0: not at all) on a fresh optimizer and cosine
+schedule over --unet-steps; its text encoder stays frozen as it is (with --text-steps 0 it
+trains jointly). FOLDER must have this tool's current architecture. --high-noise-weight
+weighs the x0 error of the high-noise steps (where the layout is decided) more, for epsilon
+training (--no-zero-snr) only.
 """
 
 import argparse
@@ -191,7 +192,6 @@ def main():
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     ema_te, ema_unet = None, None
     state = dict(phase="vae", step=0, scaling=None, elapsed=0.0)
-    latent_stats = None
 
     ckpt_path = os.path.join(args.work, "checkpoint.pt")
     if (args.init or args.vae_from) and not os.path.exists(ckpt_path):
