@@ -58,6 +58,7 @@ import clip_vocab  # noqa: E402
 import shapes_data  # noqa: E402
 from text_pretraining import pretrain_text_encoder  # noqa: E402
 from decoder_tuning import reconstruction_error, tune_decoder  # noqa: E402
+from model_folder import export, load_init  # noqa: E402
 from train_util import batch_rng, log, lr_at, pick_device, to_device  # noqa: E402
 
 
@@ -376,13 +377,13 @@ def main():
                 save_checkpoint()
             if out_of_time():
                 # A usable snapshot of the run so far (EMA weights); the next part overwrites it.
-                export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, device)
+                export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, scheduler_config(args), device)
                 return 0
         state.update(phase="export", step=0, unet_steps_done=state["step"])
         save_checkpoint()
 
     # 5. export with the EMA weights, fp16 on disk
-    export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, device)
+    export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, scheduler_config(args), device)
     state["elapsed"] = elapsed0 + time.time() - started
     log(args.work, "# done", f"total training wall time {state['elapsed'] / 60:.1f} min")
     return 0
@@ -394,85 +395,6 @@ def scheduler_config(args):
         return dict(SCHEDULER_CONFIG)
     return dict(SCHEDULER_CONFIG, prediction_type="v_prediction", rescale_betas_zero_snr=True,
                 timestep_spacing="trailing", steps_offset=0)
-
-
-def load_init(folder, parts):
-    """Loads a diffusers folder's weights (fp16 widened to fp32) of `parts`, (subfolder, model)
-    pairs out of vae / text_encoder / unet, into the freshly built models; returns the VAE's
-    scaling factor. The architecture must be this tool's current one (strict loading)."""
-    from safetensors.torch import load_file
-    for sub, model in parts:
-        name = "model.safetensors" if sub == "text_encoder" else "diffusion_pytorch_model.safetensors"
-        tensors = {k: v.float() for k, v in load_file(os.path.join(folder, sub, name)).items()}
-        if sub == "text_encoder" and not any(k.startswith("text_model.") for k in model.state_dict()):
-            tensors = {k.removeprefix("text_model."): v for k, v in tensors.items()}
-        model.load_state_dict(tensors, strict=True)
-    with open(os.path.join(folder, "vae", "config.json")) as f:
-        return float(json.load(f)["scaling_factor"])
-
-
-def export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, device):
-    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
-    from transformers import CLIPTokenizer
-    te.load_state_dict(ema_te), unet.load_state_dict(ema_unet)
-    vae.register_to_config(scaling_factor=scaling)
-    scheduler = EulerDiscreteScheduler(**scheduler_config(args))
-    tokenizer = CLIPTokenizer.from_pretrained(tok_dir)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=te, tokenizer=tokenizer, unet=unet,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
-    pipe.to(torch.float16)
-    pipe.save_pretrained(args.out, safe_serialization=True)
-    # The tokenizer files are written by clip_vocab (CLIP's format); keep exactly those.
-    for name in ("vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"):
-        with open(os.path.join(tok_dir, name), "rb") as src, \
-                open(os.path.join(args.out, "tokenizer", name), "wb") as dst:
-            dst.write(src.read())
-    for extra in ("tokenizer.json", "added_tokens.json", "chat_template.jinja"):
-        path = os.path.join(args.out, "tokenizer", extra)
-        if os.path.exists(path):
-            os.remove(path)
-    add_text_model_prefix(os.path.join(args.out, "text_encoder", "model.safetensors"))
-    log(args.work, "# exported", args.out)
-    sample_grid(args, device)
-
-
-def add_text_model_prefix(path):
-    """transformers 5 saves CLIPTextModel tensors without the `text_model.` prefix;
-    Stable Diffusion checkpoints (and transformers 4, and diffusiond) name them
-    `text_model.embeddings…`, `text_model.encoder…`. transformers reads both."""
-    from safetensors.torch import load_file, save_file
-    tensors = load_file(path)
-    if all(k.startswith("text_model.") for k in tensors):
-        return
-    renamed = {k if k.startswith("text_model.") else "text_model." + k: v for k, v in tensors.items()}
-    save_file(renamed, path, metadata={"format": "pt"})
-
-
-def sample_grid(args, device):
-    """Reloads the exported folder the way a user would and draws held-out captions."""
-    from diffusers import StableDiffusionPipeline
-    from PIL import Image
-    pipe = StableDiffusionPipeline.from_pretrained(args.out, safety_checker=None, torch_dtype=torch.float32).to(device)
-    pipe.set_progress_bar_config(disable=True)
-    scenes = [shapes_data.sample_scene(shapes_data.HELDOUT_SEED_BASE + i) for i in range(args.samples)]
-    caps = [s["caption"] for s in scenes]
-    g = torch.Generator("cpu").manual_seed(args.seed)
-    out = pipe(caps, height=64, width=64, num_inference_steps=25, guidance_scale=5.0,
-               generator=g, output_type="np").images
-    truth = np.stack([shapes_data.render(s) for s in scenes]).astype(np.float32) / 255
-    cols = 8
-    rows = []
-    for r in range(0, len(caps), cols):
-        rows.append(np.concatenate(list(truth[r:r + cols]), 1))
-        rows.append(np.concatenate(list(out[r:r + cols]), 1))
-    grid = (np.concatenate(rows, 0) * 255).round().astype(np.uint8)
-    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST) \
-        .save(os.path.join(args.work, "samples.png"))
-    with open(os.path.join(args.work, "samples.txt"), "w") as f:
-        f.write("Rows alternate: rendered truth, generated (25 Euler steps, guidance 5, seed %d).\n" % args.seed)
-        f.write("\n".join(caps) + "\n")
-    log(args.work, "# sample grid", os.path.join(args.work, "samples.png"))
 
 
 if __name__ == "__main__":
