@@ -4,7 +4,7 @@
 #   make run             install build dependencies, build, run the daemon in the foreground
 #                        on the built-in model with a local spool (etc/diffusiond.yaml)
 #   make install         PREFIX=/usr/local by default; DESTDIR= for staging a package
-#   make lint            man pages (mandoc) and systemd units (systemd-analyze)
+#   make lint            man pages (mandoc), systemd units (systemd-analyze), Package.swift imports
 #   make install-check   stage an install (PREFIX=/usr) in a temp DESTDIR and run the daemon from it
 
 PREFIX      ?= /usr/local
@@ -30,7 +30,7 @@ MODEL     = models/shapes
 # Exposure score (×10) that `make lint` accepts from systemd-analyze security.
 SECURITY_THRESHOLD = 30
 
-.PHONY: all build test run install install-check uninstall lint lint-man lint-units help
+.PHONY: all build test run install install-check uninstall lint lint-man lint-units lint-imports help
 
 all: build
 
@@ -132,7 +132,11 @@ uninstall:
 	rm -rf "$(DESTDIR)$(DATADIR)"
 	@echo "kept $(SYSCONFDIR)/diffusiond and $(SPOOLDIR)"
 
-lint: lint-man lint-units
+lint: lint-man lint-units lint-imports
+
+# Package.swift's dependencies must equal each target's imports.
+lint-imports:
+	@python3 tools/check_imports.py
 
 lint-man:
 	@out="$$(mandoc -Tlint -W warning $(MANPAGES) 2>&1)"; \

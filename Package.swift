@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 // diffusiond — text-to-image diffusion service for the CPU.
-// Layout and contracts: ../shared/DESIGN.md. Targets, in dependency order:
+// Layout, data flow and contracts: docs/ARCHITECTURE.md. Targets, in dependency order:
 // C shims → Kernels → Models / Sampling → Pipeline → Jobs → Daemon → executables.
+// Each target declares exactly the modules its sources import (`python3 tools/check_imports.py`).
 import PackageDescription
 
 /// Hot-loop targets are built with -O even in debug, and for Haswell (AVX2 + FMA + F16C)
@@ -36,30 +37,30 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: hotFlags),
         .target(name: "Models", dependencies: ["Kernels"], swiftSettings: hotFlags),
         .target(name: "Sampling", dependencies: ["Kernels"], swiftSettings: hotFlags),
-        .target(name: "Pipeline", dependencies: ["Models", "Sampling"], swiftSettings: hotFlags),
+        .target(name: "Pipeline", dependencies: ["Kernels", "Models", "Sampling"], swiftSettings: hotFlags),
         .target(name: "Evaluation", dependencies: ["Pipeline"], swiftSettings: hotFlags),
 
         // Service.
-        .target(name: "Jobs", dependencies: ["CYAML", "CPNG", "Pipeline"]),
+        .target(name: "Jobs", dependencies: ["CYAML", "CPNG", "Pipeline", "Sampling"]),
         .target(name: "ControlProtocol"),
         .target(name: "ControlClient", dependencies: ["ControlProtocol"]),
-        .target(name: "Daemon", dependencies: ["Jobs", "Pipeline", "ControlProtocol", "CInotifyTools", "CYAML"]),
+        .target(name: "Daemon", dependencies: ["Jobs", "Pipeline", "ControlProtocol", "CInotifyTools"]),
 
         // Executables: thin main.swift files.
         .executableTarget(name: "diffusiond", dependencies: ["Daemon"]),
         .executableTarget(name: "diffusionctl", dependencies: ["ControlClient"]),
         .executableTarget(name: "diffusion-bench",
-                          dependencies: ["Kernels", "Models", "Pipeline", "Evaluation", "Jobs"],
+                          dependencies: ["Kernels", "Models", "Sampling", "Pipeline", "Evaluation"],
                           swiftSettings: hotFlags),
 
-        // Tests: levels 1–4 of DESIGN.md. Fixtures live in Tests/Fixtures (made by tools/fixtures).
+        // Tests: levels 1–4 of docs/ARCHITECTURE.md. Fixtures live in Tests/Fixtures (made by tools/fixtures).
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: hotFlags),
-        .testTarget(name: "ModelsTests", dependencies: ["Models"], swiftSettings: hotFlags),
+        .testTarget(name: "ModelsTests", dependencies: ["Kernels", "Models"], swiftSettings: hotFlags),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"], swiftSettings: hotFlags),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Jobs"], swiftSettings: hotFlags),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Jobs"], swiftSettings: hotFlags),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Jobs"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Models", "Sampling", "Pipeline"], swiftSettings: hotFlags),
+        .testTarget(name: "EvaluationTests", dependencies: ["Sampling", "Pipeline", "Evaluation"], swiftSettings: hotFlags),
+        .testTarget(name: "JobsTests", dependencies: ["CPNG", "Sampling", "Pipeline", "Jobs"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Pipeline", "Jobs", "Daemon"]),
         .testTarget(name: "ControlTests", dependencies: ["ControlProtocol", "ControlClient", "Daemon"]),
     ],
     swiftLanguageModes: [.v5]

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import Evaluation
 
-/// Images rendered by the training tool's renderer (tools/train/make_fixtures.py): clean
+/// Images rendered by the training tool's renderer (tools/train/adherence_fixtures.py): clean
 /// ones must score 100%, hand-corrupted ones must fail exactly the corrupted field.
 final class AdherenceFixtureTests: XCTestCase {
     struct Case: Decodable {

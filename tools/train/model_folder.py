@@ -41,7 +41,7 @@ def export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, scheduler_co
                                    requires_safety_checker=False)
     pipe.to(torch.float16)
     pipe.save_pretrained(args.out, safe_serialization=True)
-    # The tokenizer files are written by clip_vocab (CLIP's format); keep exactly those.
+    # The tokenizer files are written by shapes_vocab (CLIP's format); keep exactly those.
     for name in ("vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"):
         with open(os.path.join(tok_dir, name), "rb") as src, \
                 open(os.path.join(args.out, "tokenizer", name), "wb") as dst:

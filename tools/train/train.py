@@ -8,7 +8,7 @@ EulerDiscreteScheduler config) on scenes this tool renders itself (shapes_data.p
 Phases, in order, each resumable from <work>/checkpoint.pt (rerun the same command
 to continue; --max-minutes stops cleanly with a checkpoint so it can run in parts; a finished
 run rerun with a larger --unet-steps trains its UNet on from where it ended):
-  1. tokenizer: vocab.json / merges.txt (clip_vocab.py), checked with transformers.
+  1. tokenizer: vocab.json / merges.txt (shapes_vocab.py), checked with transformers.
   2. vae: reconstruction (L1 + MSE) + small KL on rendered 64x64 images.
   3. latents: encode the scene pool; latent scaling factor = 1 / std.
   3b. decoder: the VAE decoder alone trains on against the frozen encoder's latents
@@ -54,7 +54,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clip_vocab  # noqa: E402
+import shapes_vocab  # noqa: E402
 import shapes_data  # noqa: E402
 from text_pretraining import pretrain_text_encoder  # noqa: E402
 from decoder_tuning import reconstruction_error, tune_decoder  # noqa: E402
@@ -173,12 +173,12 @@ def main():
 
     # 1. tokenizer
     tok_dir = os.path.join(args.work, "tokenizer")
-    vocab = clip_vocab.write_tokenizer(tok_dir, shapes_data.WORDS + [","])
+    vocab = shapes_vocab.write_tokenizer(tok_dir, shapes_data.WORDS + [","])
     ids = {"bos": vocab["<|startoftext|>"], "eos": vocab["<|endoftext|>"]}
     t0 = time.time()
     scenes = [shapes_data.sample_scene(shapes_data.TRAIN_SEED_BASE + i) for i in range(args.pool)]
     captions = [s["caption"] for s in scenes]
-    tokenizer = clip_vocab.check_tokenizer(tok_dir, shapes_data.WORDS, captions[:2000])
+    tokenizer = shapes_vocab.check_tokenizer(tok_dir, shapes_data.WORDS, captions[:2000])
     images = torch.from_numpy(np.stack([shapes_data.render(s) for s in scenes])).permute(0, 3, 1, 2).contiguous()
     tokens = tokenizer(captions, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
     empty = tokenizer([""], padding="max_length", max_length=77, return_tensors="pt").input_ids

@@ -8,7 +8,7 @@
                         "objects": [{"color": bool, "shape": bool, "position": bool}]}}]
   captions-by-seed.json  [{"seed", "caption"}] for checking the Swift SceneSampler port
 
-    python3 tools/train/make_fixtures.py [--out Tests/Fixtures/adherence]
+    python3 tools/train/adherence_fixtures.py [--out Tests/Fixtures/adherence]
 """
 import argparse
 import copy
