@@ -9,6 +9,8 @@ final class CLIPTokenizerTests: XCTestCase {
         case "sd1": return try CLIPTokenizer(directory: FixturePaths.url("tokenizer/clip"))
         case "sd2": return try CLIPTokenizer(directory: FixturePaths.url("tokenizer/clip"),
                                              configDirectory: FixturePaths.url("tokenizer/clip-sd2-config"))
+        case "tf5/sd2": return try CLIPTokenizer(directory: FixturePaths.url("tokenizer/tf5/clip-sd2"))
+        case "tf5/tiny-sd1": return try CLIPTokenizer(directory: FixturePaths.url("tokenizer/tf5/tiny-sd1"))
         default: return try CLIPTokenizer(directory: FixturePaths.url("\(key)/tokenizer"))
         }
     }
@@ -18,9 +20,12 @@ final class CLIPTokenizerTests: XCTestCase {
         let cases = try XCTUnwrap(corpus["cases"] as? [[String: Any]])
         let settings = try XCTUnwrap(corpus["tokenizers"] as? [String: [String: Any]])
         XCTAssertGreaterThan(cases.count, 10)
-        for key in ["sd1", "sd2", "tiny-sd1", "tiny-sd2"] {
+        // tf5/…: the same tokenizers re-saved by transformers 5 (tokenizer.json only, made by
+        // tools/fixtures/tokenizer_json_refs.py), which must give the classic folders' ids.
+        for (key, reference) in [("sd1", "sd1"), ("sd2", "sd2"), ("tiny-sd1", "tiny-sd1"), ("tiny-sd2", "tiny-sd2"),
+                                 ("tf5/sd2", "sd2"), ("tf5/tiny-sd1", "tiny-sd1")] {
             let tok = try tokenizer(key)
-            let s = try XCTUnwrap(settings[key])
+            let s = try XCTUnwrap(settings[reference])
             XCTAssertEqual(tok.padTokenID, s["pad_id"] as? Int, key)
             XCTAssertEqual(tok.bosTokenID, s["bos_id"] as? Int, key)
             XCTAssertEqual(tok.eosTokenID, s["eos_id"] as? Int, key)
@@ -28,7 +33,7 @@ final class CLIPTokenizerTests: XCTestCase {
             for c in cases {
                 let text = try XCTUnwrap(c["text"] as? String)
                 let name = c["name"] as? String ?? "?"
-                let expected = try XCTUnwrap(c[key] as? [String: Any])
+                let expected = try XCTUnwrap(c[reference] as? [String: Any])
                 let ids = tok.encodeForModel(text)
                 XCTAssertEqual(ids, expected["ids"] as? [Int], "\(key) / \(name)")
                 XCTAssertEqual([tok.bosTokenID] + tok.encode(text) + [tok.eosTokenID],
@@ -46,6 +51,37 @@ final class CLIPTokenizerTests: XCTestCase {
         let short = tok.encodeForModel("cat")
         XCTAssertEqual(short.count, 77)
         XCTAssertEqual(Array(short[3...]), Array(repeating: 0, count: 74))
+    }
+
+    func testTokenizerJSONFolderHasNoClassicFiles() throws {
+        let folder = FixturePaths.url("tokenizer/tf5/tiny-sd1")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        XCTAssertEqual(files, ["tokenizer.json", "tokenizer_config.json"])
+    }
+
+    func testFolderWithoutTokenizerFilesSaysWhatIsMissing() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tok-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertThrowsError(try CLIPTokenizer(directory: dir)) { e in
+            XCTAssertEqual(e as? TokenizerError, .cannotRead(file: dir.path, reason: "no vocab.json + merges.txt and no tokenizer.json: not a CLIP tokenizer folder"))
+        }
+    }
+
+    func testBadTokenizerJSONNamesFileAndPart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tok-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("tokenizer.json")
+        try #"{"model": {"type": "Unigram", "vocab": []}}"#.write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try CLIPTokenizer(directory: dir)) { e in
+            XCTAssertEqual(e as? TokenizerError, .invalidVocab(file: file.path, reason: "model type is \"Unigram\", a CLIP tokenizer is \"BPE\""))
+        }
+        try #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": [["a", "b"], ["a"]]}}"#
+            .write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try CLIPTokenizer(directory: dir)) { e in
+            XCTAssertEqual(e as? TokenizerError, .invalidMerge(file: file.path, line: 2, text: "[\"a\"]"))
+        }
     }
 
     func testBadMergesFileNamesLine() throws {

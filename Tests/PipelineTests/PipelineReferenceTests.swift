@@ -4,7 +4,7 @@ import XCTest
 import Sampling
 import Models
 
-/// Level 3 of DESIGN.md for the whole pipeline: images from diffusers'
+/// Level 3 of docs/ARCHITECTURE.md for the whole pipeline: images from diffusers'
 /// StableDiffusionPipeline on the tiny SD1-like (epsilon) and SD2-like (v-prediction)
 /// fixture models, recorded by tools/fixtures/pipeline_refs.py for every sampler and
 /// schedule, square and non-square sizes, guidance 1 and prompts over 77 tokens.
@@ -131,6 +131,30 @@ final class PipelineReferenceTests: XCTestCase {
         XCTAssertThrowsError(try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }) { error in
             XCTAssertTrue("\(error)".contains("multiples of"), "\(error)")
         }
+    }
+
+    /// tiny-sd1 with its tokenizer folder as transformers 5 saves it (`tokenizer.json` only,
+    /// `Tests/Fixtures/tokenizer/tf5/tiny-sd1`) gives diffusers' image of the classic folder;
+    /// tools/fixtures/tokenizer_json_refs.py checked that diffusers gives that image from it too.
+    func testFolderSavedByTransformers5GivesDiffusersImage() throws {
+        let fm = FileManager.default
+        let folder = fm.temporaryDirectory.appendingPathComponent("tf5-\(UUID().uuidString)")
+        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: folder) }
+        let original = Self.fixtures.appendingPathComponent("tiny-sd1")
+        for entry in try fm.contentsOfDirectory(atPath: original.path) where entry != "tokenizer" {
+            try fm.createSymbolicLink(at: folder.appendingPathComponent(entry), withDestinationURL: original.appendingPathComponent(entry))
+        }
+        try fm.createSymbolicLink(at: folder.appendingPathComponent("tokenizer"),
+                                  withDestinationURL: Self.fixtures.appendingPathComponent("tokenizer/tf5/tiny-sd1"))
+        let pipeline = try TextToImagePipeline(modelDirectory: folder, threads: 2)
+        let request = GenerationRequest(prompt: "a photo of a cat", width: 32, height: 32, steps: 5,
+                                        sampler: .euler, guidance: 7.5, seed: 1000)
+        let image = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+        let reference = try [UInt8](Data(contentsOf: Self.fixtures.appendingPathComponent("pipeline/tiny-sd1-euler-default-32x32-s1000.rgb")))
+        XCTAssertEqual(image.pixels.count, reference.count)
+        let worst = zip(image.pixels, reference).map { abs(Int($0) - Int($1)) }.max() ?? 255
+        XCTAssertLessThanOrEqual(worst, 1)
     }
 
     func testMissingFolderNamesTheComponent() {

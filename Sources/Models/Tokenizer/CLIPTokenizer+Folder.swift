@@ -2,15 +2,36 @@ import Foundation
 
 extension CLIPTokenizer {
     /// Loads `vocab.json`, `merges.txt` and `tokenizer_config.json` (falling back to
-    /// `special_tokens_map.json`) from a diffusers `tokenizer/` folder. Special tokens may be
+    /// `special_tokens_map.json`) from a diffusers `tokenizer/` folder. A folder saved by
+    /// transformers 5 holds `tokenizer.json` (the `tokenizers` library's file) instead of
+    /// `vocab.json` + `merges.txt`: its BPE model's vocabulary and merges are read, and its
+    /// `added_tokens` are honoured like `added_tokens_decoder`. Special tokens may be
     /// plain strings or `{"content": …, "normalized": …}` objects; `added_tokens_decoder`
     /// entries are honoured as transformers does. `configDirectory` (default: `directory`)
     /// is where the two JSON config files are read from.
     public init(directory: URL, configDirectory: URL? = nil) throws {
-        let vocabURL = directory.appendingPathComponent("vocab.json")
+        var vocabURL = directory.appendingPathComponent("vocab.json")
         let mergesURL = directory.appendingPathComponent("merges.txt")
-        let vocab = try CLIPTokenizer.readVocab(vocabURL)
-        let merges = try CLIPTokenizer.readMerges(mergesURL)
+        let tokenizerJSONURL = directory.appendingPathComponent("tokenizer.json")
+        let vocab: [String: Int]
+        let merges: [(String, String)]
+        var extra: [AddedToken] = []
+        let hasClassicFiles = FileManager.default.fileExists(atPath: vocabURL.path)
+            || FileManager.default.fileExists(atPath: mergesURL.path)
+        let hasTokenizerJSON = FileManager.default.fileExists(atPath: tokenizerJSONURL.path)
+        guard hasClassicFiles || hasTokenizerJSON else {
+            throw TokenizerError.cannotRead(file: directory.path, reason: "no vocab.json + merges.txt and no tokenizer.json: not a CLIP tokenizer folder")
+        }
+        if !hasClassicFiles {
+            let fast = try TokenizerJSON(url: tokenizerJSONURL)
+            vocab = fast.vocab
+            merges = fast.merges
+            extra = fast.addedTokens
+            vocabURL = tokenizerJSONURL
+        } else {
+            vocab = try CLIPTokenizer.readVocab(vocabURL)
+            merges = try CLIPTokenizer.readMerges(mergesURL)
+        }
 
         var settings: [String: Any] = [:]
         for name in ["special_tokens_map.json", "tokenizer_config.json"] {
@@ -28,10 +49,10 @@ extension CLIPTokenizer {
         let eos = token("eos_token", default: "<|endoftext|>")
         let unk = token("unk_token", default: "<|endoftext|>")
         let pad = token("pad_token", default: "<|endoftext|>")
-        var extra: [AddedToken] = []
         if let decoder = settings["added_tokens_decoder"] as? [String: Any] {
             for (idString, value) in decoder.sorted(by: { (Int($0.key) ?? 0) < (Int($1.key) ?? 0) }) {
                 guard let id = Int(idString), let o = value as? [String: Any], let content = o["content"] as? String else { continue }
+                extra.removeAll { $0.id == id }
                 extra.append(AddedToken(content: content, id: id, normalized: o["normalized"] as? Bool ?? false))
             }
         }
