@@ -1,3 +1,5 @@
+import Kernels
+
 /// Shared pieces of the alpha-parameterised schedulers (DDIM, DDPM, LCM).
 enum AlphaStyle {
     /// Integer timesteps of DDIM / DDPM `set_timesteps` for each `timestep_spacing`.
@@ -22,7 +24,7 @@ enum AlphaStyle {
     /// The predicted original sample x0 from the model output (`pred_original_sample`).
     @inline(__always)
     static func originalSample(_ prediction: PredictionType, sqrtAlpha: Float, sqrtBeta: Float,
-                               sample s: SIMD8<Float>, output m: SIMD8<Float>) -> SIMD8<Float> {
+                               sample s: FloatLanes, output m: FloatLanes) -> FloatLanes {
         switch prediction {
         case .epsilon: return (s - sqrtBeta * m) / sqrtAlpha
         case .vPrediction: return sqrtAlpha * s - sqrtBeta * m
@@ -89,15 +91,15 @@ final class DDIMSampler: DiffusionSampler {
         let clipRange: Float? = settings.clipSample ? settings.clipSampleRange : nil
         if eta > 0 { noise.fillNormal(noiseBuffer.buffer) }
         let withNoise = eta > 0
-        LatentOps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
+        LaneMaps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
             var x0 = AlphaStyle.originalSample(prediction, sqrtAlpha: sqrtAlpha, sqrtBeta: sqrtBeta, sample: s, output: m)
-            let epsilon: SIMD8<Float>
+            let epsilon: FloatLanes
             switch prediction {
             case .epsilon: epsilon = m
             case .vPrediction: epsilon = sqrtAlpha * m + sqrtBeta * s
             case .sample: epsilon = (s - sqrtAlpha * x0) / sqrtBeta
             }
-            if let clipRange { x0 = LatentOps.clamp(x0, clipRange) }
+            if let clipRange { x0 = LaneMaps.clamp(x0, clipRange) }
             let previous = sqrtAlphaPrev * x0 + directionScale * epsilon
             return withNoise ? previous + std * n : previous
         }
@@ -160,9 +162,9 @@ final class DDPMSampler: DiffusionSampler {
         let withNoise = t > 0
         let std = withNoise ? variance(stepIndex: stepIndex).squareRoot() : 0
         if withNoise { noise.fillNormal(noiseBuffer.buffer) }
-        LatentOps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
+        LaneMaps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
             var x0 = AlphaStyle.originalSample(prediction, sqrtAlpha: sqrtAlpha, sqrtBeta: sqrtBeta, sample: s, output: m)
-            if let clipRange { x0 = LatentOps.clamp(x0, clipRange) }
+            if let clipRange { x0 = LaneMaps.clamp(x0, clipRange) }
             let mean = originalCoefficient * x0 + sampleCoefficient * s
             return withNoise ? mean + std * n : mean
         }

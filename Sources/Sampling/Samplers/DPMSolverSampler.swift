@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// diffusers `DPMSolverMultistepScheduler` with `solver_order = 2`, `solver_type =
 /// midpoint` and `algorithm_type = dpmsolver++` (DPM-Solver++(2M), Lu et al. 2022, eq. 3.x)
@@ -108,7 +109,7 @@ final class DPMSolverSampler: DiffusionSampler {
         swap(&current, &previous)
         let (alphaS0, sigmaS0) = Self.alphaSigma(sigmas[stepIndex])
         let prediction = self.prediction
-        LatentOps.map(current.pointer, x, out, count: count) { s, m in
+        LaneMaps.map(current.pointer, x, out, count: count) { s, m in
             switch prediction {
             case .epsilon: return (s - sigmaS0 * m) / alphaS0
             case .vPrediction: return alphaS0 * s - sigmaS0 * m
@@ -130,11 +131,11 @@ final class DPMSolverSampler: DiffusionSampler {
                 let a = sigmaT / sigmaS0 * Foundation.exp(-h)
                 let b = alphaT * (1 - Foundation.exp(-2 * h))
                 let c = sigmaT * (1 - Foundation.exp(-2 * h)).squareRoot()
-                LatentOps.map(x, x, d0, z, count: count) { s, m0, n in (a * s + b * m0) + c * n }
+                LaneMaps.map(x, x, d0, z, count: count) { s, m0, n in (a * s + b * m0) + c * n }
             } else {
                 let a = sigmaT / sigmaS0
                 let b = alphaT * (Foundation.exp(-h) - 1)
-                LatentOps.map(x, x, d0, count: count) { s, m0 in a * s - b * m0 }
+                LaneMaps.map(x, x, d0, count: count) { s, m0 in a * s - b * m0 }
             }
         } else {
             // multistep_dpm_solver_second_order_update (midpoint)
@@ -149,7 +150,7 @@ final class DPMSolverSampler: DiffusionSampler {
                 let b = alphaT * (1 - Foundation.exp(-2 * h))
                 let c = 0.5 * (alphaT * (1 - Foundation.exp(-2 * h)))
                 let e = sigmaT * (1 - Foundation.exp(-2 * h)).squareRoot()
-                LatentOps.map(x, x, d0, m1, z, count: count) { s, m0, p, n in
+                LaneMaps.map(x, x, d0, m1, z, count: count) { s, m0, p, n in
                     let d1 = d1Scale * (m0 - p)
                     return ((a * s + b * m0) + c * d1) + e * n
                 }
@@ -157,7 +158,7 @@ final class DPMSolverSampler: DiffusionSampler {
                 let a = sigmaT / sigmaS0
                 let b = alphaT * (Foundation.exp(-h) - 1)
                 let c = 0.5 * (alphaT * (Foundation.exp(-h) - 1))
-                LatentOps.map(x, x, d0, m1, count: count) { s, m0, p in
+                LaneMaps.map(x, x, d0, m1, count: count) { s, m0, p in
                     let d1 = d1Scale * (m0 - p)
                     return (a * s - b * m0) - c * d1
                 }

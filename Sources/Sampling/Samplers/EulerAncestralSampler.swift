@@ -1,3 +1,5 @@
+import Kernels
+
 /// diffusers `EulerAncestralDiscreteScheduler`: an Euler step down to `sigma_down`, then
 /// fresh noise times `sigma_up` (k-diffusion's `sample_euler_ancestral`, eta = 1).
 /// Noise is drawn from the generator on every step, the last one included, as diffusers does.
@@ -36,7 +38,7 @@ final class EulerAncestralSampler: DiffusionSampler {
         let dt = sigmaDown - sigmaFrom
         noise.fillNormal(noiseBuffer.buffer)
         let prediction = self.prediction
-        LatentOps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
+        LaneMaps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
             let denoised = KarrasStyle.denoised(prediction, sigma: sigmaFrom, sample: s, output: m)
             let derivative = (s - denoised) / sigmaFrom
             return (s + derivative * dt) + n * sigmaUp

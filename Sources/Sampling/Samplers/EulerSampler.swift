@@ -1,3 +1,5 @@
+import Kernels
+
 /// diffusers `EulerDiscreteScheduler` (Karras et al. 2022, Algorithm 2 with s_churn = 0):
 /// `prev = sample + (sample - denoised) / sigma * (sigma_next - sigma)`.
 ///
@@ -44,7 +46,7 @@ final class EulerSampler: DiffusionSampler {
         let sigma = sigmas[stepIndex]
         let dt = sigmas[stepIndex + 1] - sigma
         let prediction = self.prediction
-        LatentOps.map(x, x, out, count: elementCount) { s, m in
+        LaneMaps.map(x, x, out, count: elementCount) { s, m in
             let denoised = KarrasStyle.denoised(prediction, sigma: sigma, sample: s, output: m)
             let derivative = (s - denoised) / sigma
             return s + derivative * dt

@@ -1,3 +1,5 @@
+import Kernels
+
 /// diffusers `HeunDiscreteScheduler` (Karras et al. 2022, Algorithm 1 without churn):
 /// every step but the last is an Euler predictor plus a trapezoidal corrector, so the
 /// timesteps are `t0, t1, t1, t2, t2, …` and the model runs `2 * steps - 1` times.
@@ -51,9 +53,9 @@ final class HeunSampler: DiffusionSampler {
         if let dt = pendingDt {
             // Corrector: average the derivative at sigma_next with the predictor's.
             let sigmaNext = sigmas[stepIndex]
-            LatentOps.map(x, x, out, derivativeStore, sampleStore, count: elementCount) { s, m, previous, start in
+            LaneMaps.map(x, x, out, derivativeStore, sampleStore, count: elementCount) { s, m, previous, start in
                 var denoised = KarrasStyle.denoised(prediction, sigma: sigmaNext, sample: s, output: m)
-                if let clipRange { denoised = LatentOps.clamp(denoised, clipRange) }
+                if let clipRange { denoised = LaneMaps.clamp(denoised, clipRange) }
                 let derivative = ((s - denoised) / sigmaNext + previous) / 2
                 return start + derivative * dt
             }
@@ -63,12 +65,12 @@ final class HeunSampler: DiffusionSampler {
             let sigma = sigmas[stepIndex]
             let dt = sigmas[stepIndex + 1] - sigma
             for i in 0..<elementCount { sampleStore[i] = x[i] }
-            LatentOps.map(derivativeStore, x, out, count: elementCount) { s, m in
+            LaneMaps.map(derivativeStore, x, out, count: elementCount) { s, m in
                 var denoised = KarrasStyle.denoised(prediction, sigma: sigma, sample: s, output: m)
-                if let clipRange { denoised = LatentOps.clamp(denoised, clipRange) }
+                if let clipRange { denoised = LaneMaps.clamp(denoised, clipRange) }
                 return (s - denoised) / sigma
             }
-            LatentOps.map(x, x, derivativeStore, count: elementCount) { s, d in s + d * dt }
+            LaneMaps.map(x, x, derivativeStore, count: elementCount) { s, d in s + d * dt }
             pendingDt = dt
         }
         stepIndex += 1

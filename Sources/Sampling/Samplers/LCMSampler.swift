@@ -1,3 +1,5 @@
+import Kernels
+
 /// diffusers `LCMScheduler` (Luo et al. 2023): consistency-model boundary scalings
 /// c_skip / c_out at `timestep * timestep_scaling`, then re-noising to the next timestep
 /// with noise drawn from the generator on every step but the last.
@@ -59,9 +61,9 @@ final class LCMSampler: DiffusionSampler {
         if !isLast { noise.fillNormal(noiseBuffer.buffer) }
         let sqrtAlphaPrev = alphaPrev.squareRoot()
         let sqrtBetaPrev = (1 - alphaPrev).squareRoot()
-        LatentOps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
+        LaneMaps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
             var x0 = AlphaStyle.originalSample(prediction, sqrtAlpha: sqrtAlpha, sqrtBeta: sqrtBeta, sample: s, output: m)
-            if let clipRange { x0 = LatentOps.clamp(x0, clipRange) }
+            if let clipRange { x0 = LaneMaps.clamp(x0, clipRange) }
             let denoised = cOut * x0 + cSkip * s
             return isLast ? denoised : sqrtAlphaPrev * denoised + sqrtBetaPrev * n
         }

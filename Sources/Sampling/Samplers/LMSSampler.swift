@@ -1,3 +1,5 @@
+import Kernels
+
 /// diffusers `LMSDiscreteScheduler` (linear multistep, order 4, k-diffusion's
 /// `sample_lms`): `prev = sample + sum_j c_j * d_(i-j)` over the last derivatives, with
 /// `c_j` the integral from sigma_i to sigma_(i+1) of the Lagrange basis polynomial through
@@ -61,7 +63,7 @@ final class LMSSampler: DiffusionSampler {
         let prediction = self.prediction
         newest = (newest + 1) % Self.order
         derivativeCount = min(derivativeCount + 1, Self.order)
-        LatentOps.map(derivatives[newest].pointer, x, out, count: elementCount) { s, m in
+        LaneMaps.map(derivatives[newest].pointer, x, out, count: elementCount) { s, m in
             (s - KarrasStyle.denoised(prediction, sigma: sigma, sample: s, output: m)) / sigma
         }
         let order = min(stepIndex + 1, Self.order)
@@ -71,12 +73,12 @@ final class LMSSampler: DiffusionSampler {
             let c = Float(coefficient(order: order, step: stepIndex, currentOrder: j))
             let d = derivatives[(newest - j + Self.order) % Self.order].pointer
             if j == 0 {
-                LatentOps.map(accumulator, d, count: elementCount) { c * $0 }
+                LaneMaps.map(accumulator, d, count: elementCount) { c * $0 }
             } else {
-                LatentOps.map(accumulator, accumulator, d, count: elementCount) { acc, dj in acc + c * dj }
+                LaneMaps.map(accumulator, accumulator, d, count: elementCount) { acc, dj in acc + c * dj }
             }
         }
-        LatentOps.map(x, x, accumulator, count: elementCount) { s, acc in s + acc }
+        LaneMaps.map(x, x, accumulator, count: elementCount) { s, acc in s + acc }
         stepIndex += 1
     }
 }

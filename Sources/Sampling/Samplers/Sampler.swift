@@ -1,3 +1,5 @@
+import Kernels
+
 /// One diffusers scheduler, set up for a number of steps on a latent of a fixed size.
 ///
 /// A sampler mirrors its scheduler's `set_timesteps`, `init_noise_sigma`,
@@ -53,7 +55,7 @@ public func sample(_ sampler: DiffusionSampler, latents: UnsafeMutableBufferPoin
         if divisor == 1 {
             _ = modelInput.initialize(fromContentsOf: latents)
         } else {
-            LatentOps.map(inputBase, latentBase, count: count) { $0 / divisor }
+            LaneMaps.map(inputBase, latentBase, count: count) { $0 / divisor }
         }
         try denoise(UnsafeBufferPointer(modelInput), sampler.timesteps[index], modelOutput)
         try sampler.step(modelOutput: UnsafeBufferPointer(modelOutput), sample: latents, noise: noise)
@@ -139,8 +141,8 @@ enum KarrasStyle {
 
     /// Predicted denoised sample from the model output at `sigma` (Euler / Heun / LMS `step`).
     @inline(__always)
-    static func denoised(_ prediction: PredictionType, sigma: Float, sample: SIMD8<Float>,
-                         output: SIMD8<Float>) -> SIMD8<Float> {
+    static func denoised(_ prediction: PredictionType, sigma: Float, sample: FloatLanes,
+                         output: FloatLanes) -> FloatLanes {
         switch prediction {
         case .epsilon:
             return sample - sigma * output
