@@ -6,14 +6,8 @@ import Kernels
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample), clip_sample and
 /// clip_sample_range, set_alpha_to_one, timestep spacing, steps_offset and
 /// rescale_betas_zero_snr. Leaves out: thresholding, use_clipped_model_output.
-final class DDIMSampler: DiffusionSampler {
-    let kind = SamplerKind.ddim
-    let elementCount: Int
-    let timesteps: [Float]
-    let sigmas: [Float] = []
-    let initNoiseSigma: Float = 1
+final class DDIMSampler: SamplerBase, DiffusionSampler {
     let modelInputDivisor: Float = 1
-    private(set) var stepIndex = 0
     /// DDIM's eta (0 = deterministic, as StableDiffusionPipeline's default).
     var eta: Float = 0
     private let settings: SamplerSettings
@@ -23,13 +17,13 @@ final class DDIMSampler: DiffusionSampler {
     private let noiseBuffer: LatentBuffer
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        elementCount = count
         self.settings = settings
         alphasCumprod = training.alphasCumprod
         finalAlphaCumprod = settings.setAlphaToOne ? 1 : training.alphasCumprod[0]
-        timesteps = try AlphaStyle.integerTimesteps(settings, steps: steps).map { Float($0) }
+        let timesteps = try AlphaStyle.integerTimesteps(settings, steps: steps).map { Float($0) }
         stepSize = settings.numTrainTimesteps / steps
         noiseBuffer = LatentBuffer(count: count)
+        super.init(kind: .ddim, elementCount: count, timesteps: timesteps)
     }
 
     /// `_get_variance(t, prev_t)`.
@@ -70,6 +64,6 @@ final class DDIMSampler: DiffusionSampler {
             let previous = sqrtAlphaPrev * x0 + directionScale * epsilon
             return withNoise ? previous + std * n : previous
         }
-        stepIndex += 1
+        advance()
     }
 }

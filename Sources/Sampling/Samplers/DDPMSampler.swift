@@ -7,24 +7,18 @@ import Kernels
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample), clip_sample and
 /// clip_sample_range, timestep spacing, steps_offset and rescale_betas_zero_snr. Leaves out:
 /// other variance types, thresholding, custom timesteps.
-final class DDPMSampler: DiffusionSampler {
-    let kind = SamplerKind.ddpm
-    let elementCount: Int
-    let timesteps: [Float]
-    let sigmas: [Float] = []
-    let initNoiseSigma: Float = 1
+final class DDPMSampler: SamplerBase, DiffusionSampler {
     let modelInputDivisor: Float = 1
-    private(set) var stepIndex = 0
     private let settings: SamplerSettings
     private let alphasCumprod: [Float]
     private let noiseBuffer: LatentBuffer
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        elementCount = count
         self.settings = settings
         alphasCumprod = training.alphasCumprod
-        timesteps = try AlphaStyle.integerTimesteps(settings, steps: steps).map { Float($0) }
+        let timesteps = try AlphaStyle.integerTimesteps(settings, steps: steps).map { Float($0) }
         noiseBuffer = LatentBuffer(count: count)
+        super.init(kind: .ddpm, elementCount: count, timesteps: timesteps)
     }
 
     /// `_get_variance(t)` for `fixed_small`, clamped at 1e-20.
@@ -61,6 +55,6 @@ final class DDPMSampler: DiffusionSampler {
             let mean = originalCoefficient * x0 + sampleCoefficient * s
             return withNoise ? mean + std * n : mean
         }
-        stepIndex += 1
+        advance()
     }
 }

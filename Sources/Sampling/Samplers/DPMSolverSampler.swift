@@ -11,14 +11,8 @@ import Kernels
 /// final_sigmas_type, lower_order_final, euler_at_final, lambda_min_clipped,
 /// rescale_betas_zero_snr. Leaves out: thresholding, variance_type learned, solver_type heun,
 /// use_lu_lambdas, flow sigmas, use_beta_sigmas (all rejected by SamplerSettings).
-final class DPMSolverSampler: DiffusionSampler {
-    let kind: SamplerKind
-    let elementCount: Int
-    let timesteps: [Float]
-    let sigmas: [Float]
-    let initNoiseSigma: Float = 1
+final class DPMSolverSampler: SamplerBase, DiffusionSampler {
     let modelInputDivisor: Float = 1
-    private(set) var stepIndex = 0
     private let prediction: PredictionType
     private let stochastic: Bool
     private let lowerOrderFinal: Bool
@@ -31,8 +25,7 @@ final class DPMSolverSampler: DiffusionSampler {
     private var lowerOrderCount = 0
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int, stochastic: Bool) throws {
-        kind = stochastic ? .dpmpp2mSDE : .dpmpp2m
-        elementCount = count
+        let kind: SamplerKind = stochastic ? .dpmpp2mSDE : .dpmpp2m
         self.stochastic = stochastic
         prediction = settings.predictionType
         lowerOrderFinal = settings.lowerOrderFinal
@@ -84,11 +77,10 @@ final class DPMSolverSampler: DiffusionSampler {
         } else {
             sigmas.append(0)
         }
-        self.sigmas = sigmas
-        timesteps = integerTimesteps.map { Float($0) }
         current = LatentBuffer(count: count)
         previous = LatentBuffer(count: count)
         noiseBuffer = LatentBuffer(count: count)
+        super.init(kind: kind, elementCount: count, timesteps: integerTimesteps.map { Float($0) }, sigmas: sigmas)
     }
 
     /// `_sigma_to_alpha_sigma_t`: alpha_t = 1 / sqrt(sigma² + 1), sigma_t = sigma * alpha_t.
@@ -165,6 +157,6 @@ final class DPMSolverSampler: DiffusionSampler {
             }
         }
         if lowerOrderCount < 2 { lowerOrderCount += 1 }
-        stepIndex += 1
+        advance()
     }
 }

@@ -6,24 +6,17 @@ import Kernels
 ///
 /// Reads beta schedule, prediction type (epsilon, v_prediction), timestep spacing and
 /// steps_offset, rescale_betas_zero_snr. The class has no Karras sigmas.
-final class EulerAncestralSampler: DiffusionSampler {
-    let kind = SamplerKind.eulerAncestral
-    let elementCount: Int
-    let timesteps: [Float]
-    let sigmas: [Float]
-    let initNoiseSigma: Float
-    private(set) var stepIndex = 0
+final class EulerAncestralSampler: SamplerBase, DiffusionSampler {
     private let prediction: PredictionType
     private let noiseBuffer: LatentBuffer
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        elementCount = count
         prediction = settings.predictionType
         let spaced = SigmaSpacingMath.floatTimesteps(settings, steps: steps)
-        sigmas = spaced.map { Float(NumpyArith.interpolate($0, training.sigmas)) } + [0]
-        timesteps = spaced.map { Float($0) }
-        initNoiseSigma = KarrasStyle.initNoiseSigma(sigmas, spacing: settings.timestepSpacing)
+        let sigmas = spaced.map { Float(NumpyArith.interpolate($0, training.sigmas)) } + [0]
         noiseBuffer = LatentBuffer(count: count)
+        super.init(kind: .eulerAncestral, elementCount: count, timesteps: spaced.map { Float($0) }, sigmas: sigmas,
+                   initNoiseSigma: KarrasStyle.initNoiseSigma(sigmas, spacing: settings.timestepSpacing))
     }
 
     var modelInputDivisor: Float { KarrasStyle.inputDivisor(sigmas[min(stepIndex, sigmas.count - 1)]) }
@@ -43,6 +36,6 @@ final class EulerAncestralSampler: DiffusionSampler {
             let derivative = (s - denoised) / sigmaFrom
             return (s + derivative * dt) + n * sigmaUp
         }
-        stepIndex += 1
+        advance()
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 
 /// diffusers `EulerDiscreteScheduler` (Karras et al. 2022, Algorithm 2 with s_churn = 0):
@@ -8,17 +9,10 @@ import Kernels
 /// final_sigmas_type, timestep_type continuous and rescale_betas_zero_snr (via
 /// TrainingSchedule). Leaves out: s_churn / s_tmin / s_tmax (StableDiffusionPipeline never
 /// passes them), use_beta_sigmas, interpolation_type log_linear, custom timesteps or sigmas.
-final class EulerSampler: DiffusionSampler {
-    let kind = SamplerKind.euler
-    let elementCount: Int
-    let timesteps: [Float]
-    let sigmas: [Float]
-    let initNoiseSigma: Float
-    private(set) var stepIndex = 0
+final class EulerSampler: SamplerBase, DiffusionSampler {
     private let prediction: PredictionType
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        elementCount = count
         prediction = settings.predictionType
         let (schedule, spacedTimesteps) = KarrasStyle.sigmasAndTimesteps(settings, training, steps: steps)
         var sigmas = schedule.map { Float($0) }
@@ -28,14 +22,15 @@ final class EulerSampler: DiffusionSampler {
         } else {
             sigmas.append(0)
         }
-        self.sigmas = sigmas
+        let timesteps: [Float]
         if settings.continuousTimesteps {
             // timestep_type "continuous" with v_prediction: t = 0.25 * log(sigma)
             timesteps = sigmas.dropLast().map { 0.25 * Foundation.log($0) }
         } else {
             timesteps = spacedTimesteps.map { Float($0) }
         }
-        initNoiseSigma = KarrasStyle.initNoiseSigma(sigmas, spacing: settings.timestepSpacing)
+        super.init(kind: .euler, elementCount: count, timesteps: timesteps, sigmas: sigmas,
+                   initNoiseSigma: KarrasStyle.initNoiseSigma(sigmas, spacing: settings.timestepSpacing))
     }
 
     var modelInputDivisor: Float { KarrasStyle.inputDivisor(sigmas[min(stepIndex, sigmas.count - 1)]) }
@@ -51,8 +46,6 @@ final class EulerSampler: DiffusionSampler {
             let derivative = (s - denoised) / sigma
             return s + derivative * dt
         }
-        stepIndex += 1
+        advance()
     }
 }
-
-import Foundation

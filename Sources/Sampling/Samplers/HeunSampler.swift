@@ -7,13 +7,7 @@ import Kernels
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample), clip_sample and
 /// clip_sample_range, timestep spacing and steps_offset, Karras / exponential sigmas.
 /// Leaves out: beta_schedule `exp`, use_beta_sigmas, custom timesteps.
-final class HeunSampler: DiffusionSampler {
-    let kind = SamplerKind.heun
-    let elementCount: Int
-    let timesteps: [Float]
-    let sigmas: [Float]
-    let initNoiseSigma: Float
-    private(set) var stepIndex = 0
+final class HeunSampler: SamplerBase, DiffusionSampler {
     private let prediction: PredictionType
     private let clipRange: Float?
     /// Predictor state: the first-order derivative and the sample it started from.
@@ -22,7 +16,6 @@ final class HeunSampler: DiffusionSampler {
     private var pendingDt: Float?
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        elementCount = count
         prediction = settings.predictionType
         clipRange = settings.clipSample ? settings.clipSampleRange : nil
         let (schedule, spaced) = KarrasStyle.sigmasAndTimesteps(settings, training, steps: steps)
@@ -31,14 +24,13 @@ final class HeunSampler: DiffusionSampler {
         var doubled = [base[0]]
         for sigma in base[1..<(base.count - 1)] { doubled += [sigma, sigma] }
         doubled.append(base[base.count - 1])
-        sigmas = doubled
         let times = spaced.map { Float($0) }
         var doubledTimes = [times[0]]
         for t in times.dropFirst() { doubledTimes += [t, t] }
-        timesteps = doubledTimes
-        initNoiseSigma = KarrasStyle.initNoiseSigma(sigmas, spacing: settings.timestepSpacing)
         previousDerivative = LatentBuffer(count: count)
         previousSample = LatentBuffer(count: count)
+        super.init(kind: .heun, elementCount: count, timesteps: doubledTimes, sigmas: doubled,
+                   initNoiseSigma: KarrasStyle.initNoiseSigma(doubled, spacing: settings.timestepSpacing))
     }
 
     var modelInputDivisor: Float { KarrasStyle.inputDivisor(sigmas[min(stepIndex, sigmas.count - 1)]) }
@@ -73,6 +65,6 @@ final class HeunSampler: DiffusionSampler {
             LaneMaps.map(x, x, derivativeStore, count: elementCount) { s, d in s + d * dt }
             pendingDt = dt
         }
-        stepIndex += 1
+        advance()
     }
 }

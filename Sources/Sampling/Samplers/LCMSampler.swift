@@ -7,20 +7,13 @@ import Kernels
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample),
 /// original_inference_steps, timestep_scaling, clip_sample, clip_sample_range and
 /// rescale_betas_zero_snr. Leaves out: thresholding, custom timesteps, strength < 1 (img2img).
-final class LCMSampler: DiffusionSampler {
-    let kind = SamplerKind.lcm
-    let elementCount: Int
-    let timesteps: [Float]
-    let sigmas: [Float] = []
-    let initNoiseSigma: Float = 1
+final class LCMSampler: SamplerBase, DiffusionSampler {
     let modelInputDivisor: Float = 1
-    private(set) var stepIndex = 0
     private let settings: SamplerSettings
     private let alphasCumprod: [Float]
     private let noiseBuffer: LatentBuffer
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        elementCount = count
         self.settings = settings
         alphasCumprod = training.alphasCumprod
         let original = settings.originalInferenceSteps
@@ -30,7 +23,7 @@ final class LCMSampler: DiffusionSampler {
                                               reason: "\(original) is not within 1…\(train)")
         }
         guard steps <= original else {
-            throw SamplingError.invalidSteps(sampler: "lcm", steps: steps,
+            throw SamplingError.invalidSteps(sampler: settings.sampler.rawValue, steps: steps,
                                              reason: "LCM allows at most original_inference_steps (\(original)) steps")
         }
         // lcm_origin_timesteps = [1 … original] * (train // original) - 1, reversed, then
@@ -38,8 +31,9 @@ final class LCMSampler: DiffusionSampler {
         let k = train / original
         let origin = (1...original).map { $0 * k - 1 }.reversed().map { $0 }
         let stride = Double(origin.count) / Double(steps)
-        timesteps = (0..<steps).map { Float(origin[Int((Double($0) * stride).rounded(.down))]) }
         noiseBuffer = LatentBuffer(count: count)
+        super.init(kind: .lcm, elementCount: count,
+                   timesteps: (0..<steps).map { Float(origin[Int((Double($0) * stride).rounded(.down))]) })
     }
 
     func step(modelOutput: UnsafeBufferPointer<Float>, sample: UnsafeMutableBufferPointer<Float>,
@@ -67,6 +61,6 @@ final class LCMSampler: DiffusionSampler {
             let denoised = cOut * x0 + cSkip * s
             return isLast ? denoised : sqrtAlphaPrev * denoised + sqrtBetaPrev * n
         }
-        stepIndex += 1
+        advance()
     }
 }

@@ -9,13 +9,7 @@ import Kernels
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample), timestep spacing
 /// and steps_offset, Karras / exponential sigmas. Leaves out: use_beta_sigmas, orders
 /// other than 4 (StableDiffusionPipeline never passes `order`).
-final class LMSSampler: DiffusionSampler {
-    let kind = SamplerKind.lms
-    let elementCount: Int
-    let timesteps: [Float]
-    let sigmas: [Float]
-    let initNoiseSigma: Float
-    private(set) var stepIndex = 0
+final class LMSSampler: SamplerBase, DiffusionSampler {
     private let prediction: PredictionType
     private static let order = 4
     /// Ring of the last `order` derivatives; `derivativeCount` of them are valid.
@@ -25,15 +19,14 @@ final class LMSSampler: DiffusionSampler {
     private let sum: LatentBuffer
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        elementCount = count
         prediction = settings.predictionType
         let (schedule, spaced) = KarrasStyle.sigmasAndTimesteps(settings, training, steps: steps,
                                                                  karrasUsesConfigBounds: false)
-        sigmas = schedule.map { Float($0) } + [0]
-        timesteps = spaced.map { Float($0) }
-        initNoiseSigma = KarrasStyle.initNoiseSigma(sigmas, spacing: settings.timestepSpacing)
+        let sigmas = schedule.map { Float($0) } + [0]
         derivatives = (0..<Self.order).map { _ in LatentBuffer(count: count) }
         sum = LatentBuffer(count: count)
+        super.init(kind: .lms, elementCount: count, timesteps: spaced.map { Float($0) }, sigmas: sigmas,
+                   initNoiseSigma: KarrasStyle.initNoiseSigma(sigmas, spacing: settings.timestepSpacing))
     }
 
     var modelInputDivisor: Float { KarrasStyle.inputDivisor(sigmas[min(stepIndex, sigmas.count - 1)]) }
@@ -79,6 +72,6 @@ final class LMSSampler: DiffusionSampler {
             }
         }
         LaneMaps.map(x, x, accumulator, count: elementCount) { s, acc in s + acc }
-        stepIndex += 1
+        advance()
     }
 }

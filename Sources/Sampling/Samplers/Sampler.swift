@@ -86,6 +86,31 @@ public func makeSampler(_ settings: SamplerSettings, steps: Int, elementCount: I
     }
 }
 
+/// What every sampler reports through `DiffusionSampler`: its kind, latent size, the
+/// schedule fixed at construction (`timesteps`, `sigmas`, `init_noise_sigma`) and the step
+/// index that `step` advances. Each sampler subclasses it, adds `modelInputDivisor` and
+/// `step`, and declares the `DiffusionSampler` conformance itself.
+class SamplerBase {
+    let kind: SamplerKind
+    let elementCount: Int
+    let timesteps: [Float]
+    /// Empty for the alpha-parameterised samplers (DDIM, DDPM, LCM).
+    let sigmas: [Float]
+    let initNoiseSigma: Float
+    final private(set) var stepIndex = 0
+
+    init(kind: SamplerKind, elementCount: Int, timesteps: [Float], sigmas: [Float] = [], initNoiseSigma: Float = 1) {
+        self.kind = kind
+        self.elementCount = elementCount
+        self.timesteps = timesteps
+        self.sigmas = sigmas
+        self.initNoiseSigma = initNoiseSigma
+    }
+
+    /// Moves on to the next evaluation; the last thing `step` does.
+    final func advance() { stepIndex += 1 }
+}
+
 /// A float buffer owned by a sampler, allocated once.
 final class LatentBuffer {
     let pointer: UnsafeMutablePointer<Float>
