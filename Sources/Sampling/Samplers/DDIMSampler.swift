@@ -1,5 +1,15 @@
 import Kernels
 
+extension SamplerKind {
+    /// `DDIMScheduler`.
+    public static let ddim = SamplerKind(SamplerDefinition(
+        name: "ddim", automatic1111Name: "DDIM", diffusersClass: "DDIMScheduler",
+        defaults: SchedulerDefaults(betaStart: 0.0001, betaEnd: 0.02, betaSchedule: .linear, timestepSpacing: .leading,
+                                    clipSample: true),
+        reads: [.clipSample, .thresholding], zeroTerminalSNR: .exactZero,
+        build: { try DDIMSampler($0, $1, steps: $2, count: $3) }))
+}
+
 /// diffusers `DDIMScheduler` (Song et al. 2021, eq. 12) with `eta` (0 in
 /// StableDiffusionPipeline, so deterministic; eta > 0 draws noise from the generator).
 ///

@@ -1,5 +1,20 @@
 import Kernels
 
+extension SamplerKind {
+    /// `DDPMScheduler`.
+    public static let ddpm = SamplerKind(SamplerDefinition(
+        name: "ddpm", automatic1111Name: "DDPM", diffusersClass: "DDPMScheduler",
+        defaults: SchedulerDefaults(betaStart: 0.0001, betaEnd: 0.02, betaSchedule: .linear, timestepSpacing: .leading,
+                                    clipSample: true),
+        reads: [.clipSample, .thresholding], zeroTerminalSNR: .exactZero,
+        configure: { settings, config in
+            if let variance = config.varianceType, variance != "fixed_small" {
+                throw settings.unsupported("variance_type", variance)
+            }
+        },
+        build: { try DDPMSampler($0, $1, steps: $2, count: $3) }))
+}
+
 /// diffusers `DDPMScheduler` (Ho et al. 2020, eq. 7) with `variance_type = fixed_small`:
 /// the posterior mean plus sqrt(variance) times noise drawn from the generator on every
 /// step whose timestep is above 0.

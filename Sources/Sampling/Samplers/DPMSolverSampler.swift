@@ -1,6 +1,36 @@
 import Foundation
 import Kernels
 
+extension SamplerKind {
+    /// `DPMSolverMultistepScheduler` (algorithm_type `dpmsolver++`, solver_order 2).
+    public static let dpmpp2m = SamplerKind(DPMSolverSampler.definition(
+        name: "dpm++2m", automatic1111Name: "DPM++ 2M", stochastic: false))
+    /// `DPMSolverMultistepScheduler` (algorithm_type `sde-dpmsolver++`, solver_order 2).
+    public static let dpmpp2mSDE = SamplerKind(DPMSolverSampler.definition(
+        name: "dpm++2m_sde", automatic1111Name: "DPM++ 2M SDE", stochastic: true))
+}
+
+extension DPMSolverSampler {
+    /// Both samplers are the one diffusers class, with a different `algorithm_type`.
+    static func definition(name: String, automatic1111Name: String, stochastic: Bool) -> SamplerDefinition {
+        SamplerDefinition(
+            name: name, automatic1111Name: automatic1111Name, diffusersClass: "DPMSolverMultistepScheduler",
+            defaults: SchedulerDefaults(betaStart: 0.0001, betaEnd: 0.02, betaSchedule: .linear, timestepSpacing: .linspace),
+            reads: [.sigmaSpacing, .finalSigmasType, .thresholding], zeroTerminalSNR: .terminalNudged,
+            configure: { settings, config in
+                // Only the learned variance types change DPM-Solver; "fixed_small" etc. from a
+                // DDPM config are ignored by it. "logrho", "bh1", "bh2" (DEIS / UniPC configs)
+                // are mapped to midpoint by its __init__.
+                if let variance = config.varianceType, variance == "learned" || variance == "learned_range" {
+                    throw settings.unsupported("variance_type", variance)
+                }
+                if config.solverType == "heun" { throw settings.unsupported("solver_type", "heun") }
+                if config.useLuLambdas == true { throw settings.unsupported("use_lu_lambdas", true) }
+            },
+            build: { try DPMSolverSampler($0, $1, steps: $2, count: $3, stochastic: stochastic) })
+    }
+}
+
 /// diffusers `DPMSolverMultistepScheduler` with `solver_order = 2`, `solver_type =
 /// midpoint` and `algorithm_type = dpmsolver++` (DPM-Solver++(2M), Lu et al. 2022, eq. 3.x)
 /// or `sde-dpmsolver++` (its SDE variant, which draws Gaussian noise from the generator on
@@ -10,7 +40,8 @@ import Kernels
 /// and steps_offset, Karras / exponential sigmas with sigma_min / sigma_max,
 /// final_sigmas_type, lower_order_final, euler_at_final, lambda_min_clipped,
 /// rescale_betas_zero_snr. Leaves out: thresholding, variance_type learned, solver_type heun,
-/// use_lu_lambdas, flow sigmas, use_beta_sigmas (all rejected by SamplerSettings).
+/// use_lu_lambdas, flow sigmas, use_beta_sigmas (all rejected by SamplerSettings, via
+/// the definitions above).
 final class DPMSolverSampler: SamplerBase, DiffusionSampler {
     let modelInputDivisor: Float = 1
     private let prediction: PredictionType

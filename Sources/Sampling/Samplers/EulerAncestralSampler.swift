@@ -1,5 +1,18 @@
 import Kernels
 
+extension SamplerKind {
+    /// `EulerAncestralDiscreteScheduler`.
+    public static let eulerAncestral = SamplerKind(SamplerDefinition(
+        name: "euler_a", automatic1111Name: "Euler a", diffusersClass: "EulerAncestralDiscreteScheduler",
+        defaults: SchedulerDefaults(betaStart: 0.0001, betaEnd: 0.02, betaSchedule: .linear, timestepSpacing: .linspace),
+        reads: [], zeroTerminalSNR: .terminalNudged,
+        configure: { settings, _ in
+            // diffusers accepts it in set_timesteps and raises NotImplementedError in step().
+            if settings.predictionType == .sample { throw settings.unsupported("prediction_type", "sample") }
+        },
+        build: { try EulerAncestralSampler($0, $1, steps: $2, count: $3) }))
+}
+
 /// diffusers `EulerAncestralDiscreteScheduler`: an Euler step down to `sigma_down`, then
 /// fresh noise times `sigma_up` (k-diffusion's `sample_euler_ancestral`, eta = 1).
 /// Noise is drawn from the generator on every step, the last one included, as diffusers does.

@@ -1,6 +1,23 @@
 import Foundation
 import Kernels
 
+extension SamplerKind {
+    /// `EulerDiscreteScheduler`.
+    public static let euler = SamplerKind(SamplerDefinition(
+        name: "euler", automatic1111Name: "Euler", diffusersClass: "EulerDiscreteScheduler",
+        defaults: SchedulerDefaults(betaStart: 0.0001, betaEnd: 0.02, betaSchedule: .linear, timestepSpacing: .linspace),
+        reads: [.sigmaSpacing, .finalSigmasType], zeroTerminalSNR: .terminalNudged,
+        predictionTypeAliases: ["original_sample": .sample],
+        configure: { settings, config in
+            // timestep_type "continuous" changes the timesteps only with v_prediction.
+            settings.continuousTimesteps = config.timestepType == "continuous" && settings.predictionType == .vPrediction
+            if let type = config.interpolationType, type != "linear" {
+                throw settings.unsupported("interpolation_type", type)
+            }
+        },
+        build: { try EulerSampler($0, $1, steps: $2, count: $3) }))
+}
+
 /// diffusers `EulerDiscreteScheduler` (Karras et al. 2022, Algorithm 2 with s_churn = 0):
 /// `prev = sample + (sample - denoised) / sigma * (sigma_next - sigma)`.
 ///

@@ -1,5 +1,15 @@
 import Kernels
 
+extension SamplerKind {
+    /// `HeunDiscreteScheduler`.
+    public static let heun = SamplerKind(SamplerDefinition(
+        name: "heun", automatic1111Name: "Heun", diffusersClass: "HeunDiscreteScheduler",
+        defaults: SchedulerDefaults(betaStart: 0.00085, betaEnd: 0.012, betaSchedule: .linear, timestepSpacing: .linspace,
+                                    clipSample: false),
+        reads: [.sigmaSpacing, .clipSample], zeroTerminalSNR: .notRead,
+        build: { try HeunSampler($0, $1, steps: $2, count: $3) }))
+}
+
 /// diffusers `HeunDiscreteScheduler` (Karras et al. 2022, Algorithm 1 without churn):
 /// every step but the last is an Euler predictor plus a trapezoidal corrector, so the
 /// timesteps are `t0, t1, t1, t2, t2, …` and the model runs `2 * steps - 1` times.

@@ -1,5 +1,15 @@
 import Kernels
 
+extension SamplerKind {
+    /// `LCMScheduler`.
+    public static let lcm = SamplerKind(SamplerDefinition(
+        name: "lcm", automatic1111Name: "LCM", diffusersClass: "LCMScheduler",
+        defaults: SchedulerDefaults(betaStart: 0.00085, betaEnd: 0.012, betaSchedule: .scaledLinear, timestepSpacing: .leading,
+                                    clipSample: false),
+        reads: [.clipSample, .thresholding], zeroTerminalSNR: .exactZero,
+        build: { try LCMSampler($0, $1, steps: $2, count: $3) }))
+}
+
 /// diffusers `LCMScheduler` (Luo et al. 2023): consistency-model boundary scalings
 /// c_skip / c_out at `timestep * timestep_scaling`, then re-noising to the next timestep
 /// with noise drawn from the generator on every step but the last.

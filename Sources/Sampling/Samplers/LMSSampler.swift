@@ -1,5 +1,14 @@
 import Kernels
 
+extension SamplerKind {
+    /// `LMSDiscreteScheduler`.
+    public static let lms = SamplerKind(SamplerDefinition(
+        name: "lms", automatic1111Name: "LMS", diffusersClass: "LMSDiscreteScheduler",
+        defaults: SchedulerDefaults(betaStart: 0.0001, betaEnd: 0.02, betaSchedule: .linear, timestepSpacing: .linspace),
+        reads: [.sigmaSpacing], zeroTerminalSNR: .notRead,
+        build: { try LMSSampler($0, $1, steps: $2, count: $3) }))
+}
+
 /// diffusers `LMSDiscreteScheduler` (linear multistep, order 4, k-diffusion's
 /// `sample_lms`): `prev = sample + sum_j c_j * d_(i-j)` over the last derivatives, with
 /// `c_j` the integral from sigma_i to sigma_(i+1) of the Lagrange basis polynomial through

@@ -63,8 +63,9 @@ public func sample(_ sampler: DiffusionSampler, latents: UnsafeMutableBufferPoin
     }
 }
 
-/// Builds the sampler `kind` for `steps` steps on a latent of `elementCount` floats from a
-/// resolved scheduler config (see `SamplerSettings`).
+/// Builds the sampler `settings.sampler` for `steps` steps on a latent of `elementCount`
+/// floats from a resolved scheduler config (see `SamplerSettings`), with the factory of
+/// its `SamplerDefinition`.
 public func makeSampler(_ settings: SamplerSettings, steps: Int, elementCount: Int) throws -> DiffusionSampler {
     guard steps >= 1 else {
         throw SamplingError.invalidSteps(sampler: settings.sampler.rawValue, steps: steps, reason: "need at least 1 step")
@@ -73,17 +74,7 @@ public func makeSampler(_ settings: SamplerSettings, steps: Int, elementCount: I
         throw SamplingError.invalidSteps(sampler: settings.sampler.rawValue, steps: steps, reason: "empty latent")
     }
     let training = try TrainingSchedule(settings: settings)
-    switch settings.sampler {
-    case .euler: return try EulerSampler(settings, training, steps: steps, count: elementCount)
-    case .eulerAncestral: return try EulerAncestralSampler(settings, training, steps: steps, count: elementCount)
-    case .heun: return try HeunSampler(settings, training, steps: steps, count: elementCount)
-    case .dpmpp2m: return try DPMSolverSampler(settings, training, steps: steps, count: elementCount, stochastic: false)
-    case .dpmpp2mSDE: return try DPMSolverSampler(settings, training, steps: steps, count: elementCount, stochastic: true)
-    case .ddim: return try DDIMSampler(settings, training, steps: steps, count: elementCount)
-    case .ddpm: return try DDPMSampler(settings, training, steps: steps, count: elementCount)
-    case .lms: return try LMSSampler(settings, training, steps: steps, count: elementCount)
-    case .lcm: return try LCMSampler(settings, training, steps: steps, count: elementCount)
-    }
+    return try settings.sampler.definition.build(settings, training, steps, elementCount)
 }
 
 /// What every sampler reports through `DiffusionSampler`: its kind, latent size, the
