@@ -34,10 +34,13 @@ public struct SamplerKind: RawRepresentable, Hashable, CaseIterable, Sendable, C
         schedule == .default || definition.reads.contains(.sigmaSpacing)
     }
 
+    /// The name jobs use (`rawValue`), so logs and test failures read `euler_a`.
     public var description: String { rawValue }
 
+    /// Two kinds are the same sampler when their names are.
     public static func == (lhs: SamplerKind, rhs: SamplerKind) -> Bool { lhs.rawValue == rhs.rawValue }
 
+    /// Hashes the name, like `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
     /// Decodes the raw value, as a `String` enum does.
