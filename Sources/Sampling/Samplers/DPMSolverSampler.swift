@@ -1,4 +1,35 @@
 import Foundation
+import Kernels
+
+extension SamplerKind {
+    /// `DPMSolverMultistepScheduler` (algorithm_type `dpmsolver++`, solver_order 2).
+    public static let dpmpp2m = SamplerKind(DPMSolverSampler.definition(
+        name: "dpm++2m", automatic1111Name: "DPM++ 2M", stochastic: false))
+    /// `DPMSolverMultistepScheduler` (algorithm_type `sde-dpmsolver++`, solver_order 2).
+    public static let dpmpp2mSDE = SamplerKind(DPMSolverSampler.definition(
+        name: "dpm++2m_sde", automatic1111Name: "DPM++ 2M SDE", stochastic: true))
+}
+
+extension DPMSolverSampler {
+    /// Both samplers are the one diffusers class, with a different `algorithm_type`.
+    static func definition(name: String, automatic1111Name: String, stochastic: Bool) -> SamplerDefinition {
+        SamplerDefinition(
+            name: name, automatic1111Name: automatic1111Name, diffusersClass: "DPMSolverMultistepScheduler",
+            defaults: SchedulerDefaults(betaStart: 0.0001, betaEnd: 0.02, betaSchedule: .linear, timestepSpacing: .linspace),
+            reads: [.sigmaSpacing, .finalSigmasType, .thresholding], zeroTerminalSNR: .terminalNudged,
+            configure: { settings, config in
+                // Only the learned variance types change DPM-Solver; "fixed_small" etc. from a
+                // DDPM config are ignored by it. "logrho", "bh1", "bh2" (DEIS / UniPC configs)
+                // are mapped to midpoint by its __init__.
+                if let variance = config.varianceType, variance == "learned" || variance == "learned_range" {
+                    throw settings.unsupported("variance_type", variance)
+                }
+                if config.solverType == "heun" { throw settings.unsupported("solver_type", "heun") }
+                if config.useLuLambdas == true { throw settings.unsupported("use_lu_lambdas", true) }
+            },
+            build: { try DPMSolverSampler($0, $1, steps: $2, count: $3, stochastic: stochastic) })
+    }
+}
 
 /// diffusers `DPMSolverMultistepScheduler` with `solver_order = 2`, `solver_type =
 /// midpoint` and `algorithm_type = dpmsolver++` (DPM-Solver++(2M), Lu et al. 2022, eq. 3.x)
@@ -9,15 +40,10 @@ import Foundation
 /// and steps_offset, Karras / exponential sigmas with sigma_min / sigma_max,
 /// final_sigmas_type, lower_order_final, euler_at_final, lambda_min_clipped,
 /// rescale_betas_zero_snr. Leaves out: thresholding, variance_type learned, solver_type heun,
-/// use_lu_lambdas, flow sigmas, use_beta_sigmas (all rejected by SamplerSettings).
-final class DPMSolverSampler: DiffusionSampler {
-    let kind: SamplerKind
-    let elementCount: Int
-    let timesteps: [Float]
-    let sigmas: [Float]
-    let initNoiseSigma: Float = 1
+/// use_lu_lambdas, flow sigmas, use_beta_sigmas (all rejected by SamplerSettings, via
+/// the definitions above).
+final class DPMSolverSampler: SamplerBase, DiffusionSampler {
     let modelInputDivisor: Float = 1
-    private(set) var stepIndex = 0
     private let prediction: PredictionType
     private let stochastic: Bool
     private let lowerOrderFinal: Bool
@@ -30,8 +56,7 @@ final class DPMSolverSampler: DiffusionSampler {
     private var lowerOrderCount = 0
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int, stochastic: Bool) throws {
-        kind = stochastic ? .dpmpp2mSDE : .dpmpp2m
-        elementCount = count
+        let kind: SamplerKind = stochastic ? .dpmpp2mSDE : .dpmpp2m
         self.stochastic = stochastic
         prediction = settings.predictionType
         lowerOrderFinal = settings.lowerOrderFinal
@@ -83,11 +108,10 @@ final class DPMSolverSampler: DiffusionSampler {
         } else {
             sigmas.append(0)
         }
-        self.sigmas = sigmas
-        timesteps = integerTimesteps.map { Float($0) }
         current = LatentBuffer(count: count)
         previous = LatentBuffer(count: count)
         noiseBuffer = LatentBuffer(count: count)
+        super.init(kind: kind, elementCount: count, timesteps: integerTimesteps.map { Float($0) }, sigmas: sigmas)
     }
 
     /// `_sigma_to_alpha_sigma_t`: alpha_t = 1 / sqrt(sigma² + 1), sigma_t = sigma * alpha_t.
@@ -108,7 +132,7 @@ final class DPMSolverSampler: DiffusionSampler {
         swap(&current, &previous)
         let (alphaS0, sigmaS0) = Self.alphaSigma(sigmas[stepIndex])
         let prediction = self.prediction
-        LatentOps.map(current.pointer, x, out, count: count) { s, m in
+        LaneMaps.map(current.pointer, x, out, count: count) { s, m in
             switch prediction {
             case .epsilon: return (s - sigmaS0 * m) / alphaS0
             case .vPrediction: return alphaS0 * s - sigmaS0 * m
@@ -130,11 +154,11 @@ final class DPMSolverSampler: DiffusionSampler {
                 let a = sigmaT / sigmaS0 * Foundation.exp(-h)
                 let b = alphaT * (1 - Foundation.exp(-2 * h))
                 let c = sigmaT * (1 - Foundation.exp(-2 * h)).squareRoot()
-                LatentOps.map(x, x, d0, z, count: count) { s, m0, n in (a * s + b * m0) + c * n }
+                LaneMaps.map(x, x, d0, z, count: count) { s, m0, n in (a * s + b * m0) + c * n }
             } else {
                 let a = sigmaT / sigmaS0
                 let b = alphaT * (Foundation.exp(-h) - 1)
-                LatentOps.map(x, x, d0, count: count) { s, m0 in a * s - b * m0 }
+                LaneMaps.map(x, x, d0, count: count) { s, m0 in a * s - b * m0 }
             }
         } else {
             // multistep_dpm_solver_second_order_update (midpoint)
@@ -149,7 +173,7 @@ final class DPMSolverSampler: DiffusionSampler {
                 let b = alphaT * (1 - Foundation.exp(-2 * h))
                 let c = 0.5 * (alphaT * (1 - Foundation.exp(-2 * h)))
                 let e = sigmaT * (1 - Foundation.exp(-2 * h)).squareRoot()
-                LatentOps.map(x, x, d0, m1, z, count: count) { s, m0, p, n in
+                LaneMaps.map(x, x, d0, m1, z, count: count) { s, m0, p, n in
                     let d1 = d1Scale * (m0 - p)
                     return ((a * s + b * m0) + c * d1) + e * n
                 }
@@ -157,13 +181,13 @@ final class DPMSolverSampler: DiffusionSampler {
                 let a = sigmaT / sigmaS0
                 let b = alphaT * (Foundation.exp(-h) - 1)
                 let c = 0.5 * (alphaT * (Foundation.exp(-h) - 1))
-                LatentOps.map(x, x, d0, m1, count: count) { s, m0, p in
+                LaneMaps.map(x, x, d0, m1, count: count) { s, m0, p in
                     let d1 = d1Scale * (m0 - p)
                     return (a * s - b * m0) - c * d1
                 }
             }
         }
         if lowerOrderCount < 2 { lowerOrderCount += 1 }
-        stepIndex += 1
+        advance()
     }
 }

@@ -1,3 +1,23 @@
+import Foundation
+import Kernels
+
+extension SamplerKind {
+    /// `EulerDiscreteScheduler`.
+    public static let euler = SamplerKind(SamplerDefinition(
+        name: "euler", automatic1111Name: "Euler", diffusersClass: "EulerDiscreteScheduler",
+        defaults: SchedulerDefaults(betaStart: 0.0001, betaEnd: 0.02, betaSchedule: .linear, timestepSpacing: .linspace),
+        reads: [.sigmaSpacing, .finalSigmasType], zeroTerminalSNR: .terminalNudged,
+        predictionTypeAliases: ["original_sample": .sample],
+        configure: { settings, config in
+            // timestep_type "continuous" changes the timesteps only with v_prediction.
+            settings.continuousTimesteps = config.timestepType == "continuous" && settings.predictionType == .vPrediction
+            if let type = config.interpolationType, type != "linear" {
+                throw settings.unsupported("interpolation_type", type)
+            }
+        },
+        build: { try EulerSampler($0, $1, steps: $2, count: $3) }))
+}
+
 /// diffusers `EulerDiscreteScheduler` (Karras et al. 2022, Algorithm 2 with s_churn = 0):
 /// `prev = sample + (sample - denoised) / sigma * (sigma_next - sigma)`.
 ///
@@ -6,17 +26,10 @@
 /// final_sigmas_type, timestep_type continuous and rescale_betas_zero_snr (via
 /// TrainingSchedule). Leaves out: s_churn / s_tmin / s_tmax (StableDiffusionPipeline never
 /// passes them), use_beta_sigmas, interpolation_type log_linear, custom timesteps or sigmas.
-final class EulerSampler: DiffusionSampler {
-    let kind = SamplerKind.euler
-    let elementCount: Int
-    let timesteps: [Float]
-    let sigmas: [Float]
-    let initNoiseSigma: Float
-    private(set) var stepIndex = 0
+final class EulerSampler: SamplerBase, DiffusionSampler {
     private let prediction: PredictionType
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        elementCount = count
         prediction = settings.predictionType
         let (schedule, spacedTimesteps) = KarrasStyle.sigmasAndTimesteps(settings, training, steps: steps)
         var sigmas = schedule.map { Float($0) }
@@ -26,14 +39,15 @@ final class EulerSampler: DiffusionSampler {
         } else {
             sigmas.append(0)
         }
-        self.sigmas = sigmas
+        let timesteps: [Float]
         if settings.continuousTimesteps {
             // timestep_type "continuous" with v_prediction: t = 0.25 * log(sigma)
             timesteps = sigmas.dropLast().map { 0.25 * Foundation.log($0) }
         } else {
             timesteps = spacedTimesteps.map { Float($0) }
         }
-        initNoiseSigma = KarrasStyle.initNoiseSigma(sigmas, spacing: settings.timestepSpacing)
+        super.init(kind: .euler, elementCount: count, timesteps: timesteps, sigmas: sigmas,
+                   initNoiseSigma: KarrasStyle.initNoiseSigma(sigmas, spacing: settings.timestepSpacing))
     }
 
     var modelInputDivisor: Float { KarrasStyle.inputDivisor(sigmas[min(stepIndex, sigmas.count - 1)]) }
@@ -44,13 +58,11 @@ final class EulerSampler: DiffusionSampler {
         let sigma = sigmas[stepIndex]
         let dt = sigmas[stepIndex + 1] - sigma
         let prediction = self.prediction
-        LatentOps.map(x, x, out, count: elementCount) { s, m in
+        LaneMaps.map(x, x, out, count: elementCount) { s, m in
             let denoised = KarrasStyle.denoised(prediction, sigma: sigma, sample: s, output: m)
             let derivative = (s - denoised) / sigma
             return s + derivative * dt
         }
-        stepIndex += 1
+        advance()
     }
 }
-
-import Foundation

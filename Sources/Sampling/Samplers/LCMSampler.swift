@@ -1,3 +1,15 @@
+import Kernels
+
+extension SamplerKind {
+    /// `LCMScheduler`.
+    public static let lcm = SamplerKind(SamplerDefinition(
+        name: "lcm", automatic1111Name: "LCM", diffusersClass: "LCMScheduler",
+        defaults: SchedulerDefaults(betaStart: 0.00085, betaEnd: 0.012, betaSchedule: .scaledLinear, timestepSpacing: .leading,
+                                    clipSample: false),
+        reads: [.clipSample, .thresholding], zeroTerminalSNR: .exactZero,
+        build: { try LCMSampler($0, $1, steps: $2, count: $3) }))
+}
+
 /// diffusers `LCMScheduler` (Luo et al. 2023): consistency-model boundary scalings
 /// c_skip / c_out at `timestep * timestep_scaling`, then re-noising to the next timestep
 /// with noise drawn from the generator on every step but the last.
@@ -5,20 +17,13 @@
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample),
 /// original_inference_steps, timestep_scaling, clip_sample, clip_sample_range and
 /// rescale_betas_zero_snr. Leaves out: thresholding, custom timesteps, strength < 1 (img2img).
-final class LCMSampler: DiffusionSampler {
-    let kind = SamplerKind.lcm
-    let elementCount: Int
-    let timesteps: [Float]
-    let sigmas: [Float] = []
-    let initNoiseSigma: Float = 1
+final class LCMSampler: SamplerBase, DiffusionSampler {
     let modelInputDivisor: Float = 1
-    private(set) var stepIndex = 0
     private let settings: SamplerSettings
     private let alphasCumprod: [Float]
     private let noiseBuffer: LatentBuffer
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        elementCount = count
         self.settings = settings
         alphasCumprod = training.alphasCumprod
         let original = settings.originalInferenceSteps
@@ -28,7 +33,7 @@ final class LCMSampler: DiffusionSampler {
                                               reason: "\(original) is not within 1…\(train)")
         }
         guard steps <= original else {
-            throw SamplingError.invalidSteps(sampler: "lcm", steps: steps,
+            throw SamplingError.invalidSteps(sampler: settings.sampler.rawValue, steps: steps,
                                              reason: "LCM allows at most original_inference_steps (\(original)) steps")
         }
         // lcm_origin_timesteps = [1 … original] * (train // original) - 1, reversed, then
@@ -36,8 +41,9 @@ final class LCMSampler: DiffusionSampler {
         let k = train / original
         let origin = (1...original).map { $0 * k - 1 }.reversed().map { $0 }
         let stride = Double(origin.count) / Double(steps)
-        timesteps = (0..<steps).map { Float(origin[Int((Double($0) * stride).rounded(.down))]) }
         noiseBuffer = LatentBuffer(count: count)
+        super.init(kind: .lcm, elementCount: count,
+                   timesteps: (0..<steps).map { Float(origin[Int((Double($0) * stride).rounded(.down))]) })
     }
 
     func step(modelOutput: UnsafeBufferPointer<Float>, sample: UnsafeMutableBufferPointer<Float>,
@@ -59,12 +65,12 @@ final class LCMSampler: DiffusionSampler {
         if !isLast { noise.fillNormal(noiseBuffer.buffer) }
         let sqrtAlphaPrev = alphaPrev.squareRoot()
         let sqrtBetaPrev = (1 - alphaPrev).squareRoot()
-        LatentOps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
+        LaneMaps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
             var x0 = AlphaStyle.originalSample(prediction, sqrtAlpha: sqrtAlpha, sqrtBeta: sqrtBeta, sample: s, output: m)
-            if let clipRange { x0 = LatentOps.clamp(x0, clipRange) }
+            if let clipRange { x0 = LaneMaps.clamp(x0, clipRange) }
             let denoised = cOut * x0 + cSkip * s
             return isLast ? denoised : sqrtAlphaPrev * denoised + sqrtBetaPrev * n
         }
-        stepIndex += 1
+        advance()
     }
 }

@@ -1,3 +1,14 @@
+import Kernels
+
+extension SamplerKind {
+    /// `LMSDiscreteScheduler`.
+    public static let lms = SamplerKind(SamplerDefinition(
+        name: "lms", automatic1111Name: "LMS", diffusersClass: "LMSDiscreteScheduler",
+        defaults: SchedulerDefaults(betaStart: 0.0001, betaEnd: 0.02, betaSchedule: .linear, timestepSpacing: .linspace),
+        reads: [.sigmaSpacing], zeroTerminalSNR: .notRead,
+        build: { try LMSSampler($0, $1, steps: $2, count: $3) }))
+}
+
 /// diffusers `LMSDiscreteScheduler` (linear multistep, order 4, k-diffusion's
 /// `sample_lms`): `prev = sample + sum_j c_j * d_(i-j)` over the last derivatives, with
 /// `c_j` the integral from sigma_i to sigma_(i+1) of the Lagrange basis polynomial through
@@ -7,13 +18,7 @@
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample), timestep spacing
 /// and steps_offset, Karras / exponential sigmas. Leaves out: use_beta_sigmas, orders
 /// other than 4 (StableDiffusionPipeline never passes `order`).
-final class LMSSampler: DiffusionSampler {
-    let kind = SamplerKind.lms
-    let elementCount: Int
-    let timesteps: [Float]
-    let sigmas: [Float]
-    let initNoiseSigma: Float
-    private(set) var stepIndex = 0
+final class LMSSampler: SamplerBase, DiffusionSampler {
     private let prediction: PredictionType
     private static let order = 4
     /// Ring of the last `order` derivatives; `derivativeCount` of them are valid.
@@ -23,15 +28,14 @@ final class LMSSampler: DiffusionSampler {
     private let sum: LatentBuffer
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        elementCount = count
         prediction = settings.predictionType
         let (schedule, spaced) = KarrasStyle.sigmasAndTimesteps(settings, training, steps: steps,
                                                                  karrasUsesConfigBounds: false)
-        sigmas = schedule.map { Float($0) } + [0]
-        timesteps = spaced.map { Float($0) }
-        initNoiseSigma = KarrasStyle.initNoiseSigma(sigmas, spacing: settings.timestepSpacing)
+        let sigmas = schedule.map { Float($0) } + [0]
         derivatives = (0..<Self.order).map { _ in LatentBuffer(count: count) }
         sum = LatentBuffer(count: count)
+        super.init(kind: .lms, elementCount: count, timesteps: spaced.map { Float($0) }, sigmas: sigmas,
+                   initNoiseSigma: KarrasStyle.initNoiseSigma(sigmas, spacing: settings.timestepSpacing))
     }
 
     var modelInputDivisor: Float { KarrasStyle.inputDivisor(sigmas[min(stepIndex, sigmas.count - 1)]) }
@@ -61,7 +65,7 @@ final class LMSSampler: DiffusionSampler {
         let prediction = self.prediction
         newest = (newest + 1) % Self.order
         derivativeCount = min(derivativeCount + 1, Self.order)
-        LatentOps.map(derivatives[newest].pointer, x, out, count: elementCount) { s, m in
+        LaneMaps.map(derivatives[newest].pointer, x, out, count: elementCount) { s, m in
             (s - KarrasStyle.denoised(prediction, sigma: sigma, sample: s, output: m)) / sigma
         }
         let order = min(stepIndex + 1, Self.order)
@@ -71,12 +75,12 @@ final class LMSSampler: DiffusionSampler {
             let c = Float(coefficient(order: order, step: stepIndex, currentOrder: j))
             let d = derivatives[(newest - j + Self.order) % Self.order].pointer
             if j == 0 {
-                LatentOps.map(accumulator, d, count: elementCount) { c * $0 }
+                LaneMaps.map(accumulator, d, count: elementCount) { c * $0 }
             } else {
-                LatentOps.map(accumulator, accumulator, d, count: elementCount) { acc, dj in acc + c * dj }
+                LaneMaps.map(accumulator, accumulator, d, count: elementCount) { acc, dj in acc + c * dj }
             }
         }
-        LatentOps.map(x, x, accumulator, count: elementCount) { s, acc in s + acc }
-        stepIndex += 1
+        LaneMaps.map(x, x, accumulator, count: elementCount) { s, acc in s + acc }
+        advance()
     }
 }

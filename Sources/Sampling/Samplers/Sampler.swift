@@ -1,3 +1,5 @@
+import Kernels
+
 /// One diffusers scheduler, set up for a number of steps on a latent of a fixed size.
 ///
 /// A sampler mirrors its scheduler's `set_timesteps`, `init_noise_sigma`,
@@ -53,7 +55,7 @@ public func sample(_ sampler: DiffusionSampler, latents: UnsafeMutableBufferPoin
         if divisor == 1 {
             _ = modelInput.initialize(fromContentsOf: latents)
         } else {
-            LatentOps.map(inputBase, latentBase, count: count) { $0 / divisor }
+            LaneMaps.map(inputBase, latentBase, count: count) { $0 / divisor }
         }
         try denoise(UnsafeBufferPointer(modelInput), sampler.timesteps[index], modelOutput)
         try sampler.step(modelOutput: UnsafeBufferPointer(modelOutput), sample: latents, noise: noise)
@@ -61,8 +63,9 @@ public func sample(_ sampler: DiffusionSampler, latents: UnsafeMutableBufferPoin
     }
 }
 
-/// Builds the sampler `kind` for `steps` steps on a latent of `elementCount` floats from a
-/// resolved scheduler config (see `SamplerSettings`).
+/// Builds the sampler `settings.sampler` for `steps` steps on a latent of `elementCount`
+/// floats from a resolved scheduler config (see `SamplerSettings`), with the factory of
+/// its `SamplerDefinition`.
 public func makeSampler(_ settings: SamplerSettings, steps: Int, elementCount: Int) throws -> DiffusionSampler {
     guard steps >= 1 else {
         throw SamplingError.invalidSteps(sampler: settings.sampler.rawValue, steps: steps, reason: "need at least 1 step")
@@ -71,17 +74,32 @@ public func makeSampler(_ settings: SamplerSettings, steps: Int, elementCount: I
         throw SamplingError.invalidSteps(sampler: settings.sampler.rawValue, steps: steps, reason: "empty latent")
     }
     let training = try TrainingSchedule(settings: settings)
-    switch settings.sampler {
-    case .euler: return try EulerSampler(settings, training, steps: steps, count: elementCount)
-    case .eulerAncestral: return try EulerAncestralSampler(settings, training, steps: steps, count: elementCount)
-    case .heun: return try HeunSampler(settings, training, steps: steps, count: elementCount)
-    case .dpmpp2m: return try DPMSolverSampler(settings, training, steps: steps, count: elementCount, stochastic: false)
-    case .dpmpp2mSDE: return try DPMSolverSampler(settings, training, steps: steps, count: elementCount, stochastic: true)
-    case .ddim: return try DDIMSampler(settings, training, steps: steps, count: elementCount)
-    case .ddpm: return try DDPMSampler(settings, training, steps: steps, count: elementCount)
-    case .lms: return try LMSSampler(settings, training, steps: steps, count: elementCount)
-    case .lcm: return try LCMSampler(settings, training, steps: steps, count: elementCount)
+    return try settings.sampler.definition.build(settings, training, steps, elementCount)
+}
+
+/// What every sampler reports through `DiffusionSampler`: its kind, latent size, the
+/// schedule fixed at construction (`timesteps`, `sigmas`, `init_noise_sigma`) and the step
+/// index that `step` advances. Each sampler subclasses it, adds `modelInputDivisor` and
+/// `step`, and declares the `DiffusionSampler` conformance itself.
+class SamplerBase {
+    let kind: SamplerKind
+    let elementCount: Int
+    let timesteps: [Float]
+    /// Empty for the alpha-parameterised samplers (DDIM, DDPM, LCM).
+    let sigmas: [Float]
+    let initNoiseSigma: Float
+    final private(set) var stepIndex = 0
+
+    init(kind: SamplerKind, elementCount: Int, timesteps: [Float], sigmas: [Float] = [], initNoiseSigma: Float = 1) {
+        self.kind = kind
+        self.elementCount = elementCount
+        self.timesteps = timesteps
+        self.sigmas = sigmas
+        self.initNoiseSigma = initNoiseSigma
     }
+
+    /// Moves on to the next evaluation; the last thing `step` does.
+    final func advance() { stepIndex += 1 }
 }
 
 /// A float buffer owned by a sampler, allocated once.
@@ -98,58 +116,4 @@ final class LatentBuffer {
     deinit { pointer.deallocate() }
 
     var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
-}
-
-/// Shared pieces of the Karras-style (sigma-parameterised) schedulers.
-enum KarrasStyle {
-    /// `scale_model_input` divisor `(sigma**2 + 1) ** 0.5` in float32.
-    static func inputDivisor(_ sigma: Float) -> Float { (sigma * sigma + 1).squareRoot() }
-
-    /// `init_noise_sigma`: max sigma for linspace/trailing spacing, else `(max**2 + 1) ** 0.5`.
-    static func initNoiseSigma(_ sigmas: [Float], spacing: TimestepSpacing) -> Float {
-        let maximum = sigmas.max() ?? 1
-        return spacing == .leading ? (maximum * maximum + 1).squareRoot() : maximum
-    }
-
-    /// Interpolated / Karras / exponential sigmas and their (fractional) timesteps, as the
-    /// Euler, Heun and LMS `set_timesteps` compute them (without the final sigma).
-    /// LMS's `_convert_to_karras` ignores the config's sigma_min / sigma_max
-    /// (`karrasUsesConfigBounds: false`); the other classes read them.
-    static func sigmasAndTimesteps(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int,
-                                   karrasUsesConfigBounds: Bool = true) -> (sigmas: [Double], timesteps: [Double]) {
-        var timesteps = SigmaSpacingMath.floatTimesteps(settings, steps: steps)
-        var sigmas = timesteps.map { NumpyArith.interpolate($0, training.sigmas) }
-        let logSigmas = SigmaSpacingMath.logSigmas(training.sigmas)
-        switch settings.sigmaSpacing {
-        case .interpolated:
-            break
-        case .karras:
-            let configMin = karrasUsesConfigBounds ? settings.sigmaMin : nil
-            let configMax = karrasUsesConfigBounds ? settings.sigmaMax : nil
-            sigmas = SigmaSpacingMath.karras(sigmaMin: configMin ?? sigmas[sigmas.count - 1],
-                                             sigmaMax: configMax ?? sigmas[0], steps: steps)
-            timesteps = sigmas.map { SigmaSpacingMath.sigmaToT($0, logSigmas: logSigmas) }
-        case .exponential:
-            sigmas = SigmaSpacingMath.exponential(sigmaMin: settings.sigmaMin ?? sigmas[sigmas.count - 1],
-                                                  sigmaMax: settings.sigmaMax ?? sigmas[0], steps: steps)
-            timesteps = sigmas.map { SigmaSpacingMath.sigmaToT($0, logSigmas: logSigmas) }
-        }
-        return (sigmas, timesteps)
-    }
-
-    /// Predicted denoised sample from the model output at `sigma` (Euler / Heun / LMS `step`).
-    @inline(__always)
-    static func denoised(_ prediction: PredictionType, sigma: Float, sample: SIMD8<Float>,
-                         output: SIMD8<Float>) -> SIMD8<Float> {
-        switch prediction {
-        case .epsilon:
-            return sample - sigma * output
-        case .vPrediction:
-            // model_output * (-sigma / (sigma**2 + 1) ** 0.5) + (sample / (sigma**2 + 1))
-            let sigmaSquaredPlusOne = sigma * sigma + 1
-            return output * (-sigma / sigmaSquaredPlusOne.squareRoot()) + sample / sigmaSquaredPlusOne
-        case .sample:
-            return output
-        }
-    }
 }

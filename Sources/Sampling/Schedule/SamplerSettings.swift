@@ -47,13 +47,13 @@ public struct SamplerSettings: Sendable {
     /// `sigma_min` / `sigma_max` overrides of the Karras / exponential ramps.
     public var sigmaMin: Double?
     public var sigmaMax: Double?
-    /// `final_sigmas_type: sigma_min` (Euler, DPM-Solver) instead of `zero`.
+    /// `final_sigmas_type: sigma_min` instead of `zero` (the classes that read the key).
     public var finalSigmaIsSigmaMin: Bool
     /// Euler `timestep_type: continuous` with v-prediction: the model gets `0.25 log sigma`.
     public var continuousTimesteps: Bool
     /// DDIM / LCM `set_alpha_to_one`.
     public var setAlphaToOne: Bool
-    /// Clamp the predicted original sample to ±clipSampleRange (DDIM, DDPM, Heun, LCM).
+    /// Clamp the predicted original sample to ±clipSampleRange (the classes that read `clip_sample`).
     public var clipSample: Bool
     public var clipSampleRange: Float
     /// DPM-Solver `lower_order_final` / `euler_at_final` / `lambda_min_clipped`.
@@ -63,15 +63,21 @@ public struct SamplerSettings: Sendable {
     /// LCM `original_inference_steps` / `timestep_scaling`.
     public var originalInferenceSteps: Int
     public var timestepScaling: Double
-    /// `rescale_betas_zero_snr` (Euler, Euler a, DDIM, DDPM, LCM, DPM-Solver; Heun and LMS
-    /// have no such option and ignore the key, as their diffusers classes do).
+    /// `rescale_betas_zero_snr`, false for the classes that have no such option and ignore
+    /// the key (see `ZeroTerminalSNR`).
     public var rescaleBetasZeroSNR: Bool
 
     /// Resolves `config` for `sampler`, with `schedule` applied like
     /// `from_config(config, use_karras_sigmas=True)` (or exponential).
     /// Throws for config values diffusers would honour but this port leaves out.
+    ///
+    /// What differs between classes (defaults, which keys they read, their own checks)
+    /// comes from the sampler's `SamplerDefinition`.
     public init(sampler: SamplerKind, config: SchedulerConfig, schedule: ScheduleKind = .default) throws {
         self.sampler = sampler
+        let definition = sampler.definition
+        let defaults = definition.defaults
+        let reads = definition.reads
         let name = sampler.rawValue
         func parse<T: RawRepresentable>(_ value: String?, _ field: String, default fallback: T) throws -> T where T.RawValue == String {
             guard let value else { return fallback }
@@ -85,25 +91,21 @@ public struct SamplerSettings: Sendable {
         }
 
         // Class defaults (diffusers 0.42 __init__ signatures).
-        let lowBetaDefaults = sampler == .heun || sampler == .lcm
         numTrainTimesteps = config.numTrainTimesteps ?? 1000
-        betaStart = config.betaStart ?? (lowBetaDefaults ? 0.00085 : 0.0001)
-        betaEnd = config.betaEnd ?? (lowBetaDefaults ? 0.012 : 0.02)
-        betaSchedule = try parse(config.betaSchedule, "beta_schedule", default: sampler == .lcm ? .scaledLinear : .linear)
+        betaStart = config.betaStart ?? defaults.betaStart
+        betaEnd = config.betaEnd ?? defaults.betaEnd
+        betaSchedule = try parse(config.betaSchedule, "beta_schedule", default: defaults.betaSchedule)
         trainedBetas = config.trainedBetas
-        if config.predictionType == "original_sample" && sampler == .euler {
-            predictionType = .sample
+        if let value = config.predictionType, let alias = definition.predictionTypeAliases[value] {
+            predictionType = alias
         } else {
             predictionType = try parse(config.predictionType, "prediction_type", default: .epsilon)
         }
-        let leadingByDefault = [SamplerKind.ddim, .ddpm, .lcm].contains(sampler)
-        timestepSpacing = try parse(config.timestepSpacing, "timestep_spacing", default: leadingByDefault ? .leading : .linspace)
+        timestepSpacing = try parse(config.timestepSpacing, "timestep_spacing", default: defaults.timestepSpacing)
         stepsOffset = config.stepsOffset ?? 0
         sigmaMin = config.sigmaMin
         sigmaMax = config.sigmaMax
         setAlphaToOne = config.setAlphaToOne ?? true
-        let clipsByDefault = sampler == .ddim || sampler == .ddpm
-        clipSample = config.clipSample ?? clipsByDefault
         clipSampleRange = Float(config.clipSampleRange ?? 1.0)
         lowerOrderFinal = config.lowerOrderFinal ?? true
         eulerAtFinal = config.eulerAtFinal ?? false
@@ -111,11 +113,8 @@ public struct SamplerSettings: Sendable {
         originalInferenceSteps = config.originalInferenceSteps ?? 50
         timestepScaling = config.timestepScaling ?? 10.0
 
-        // Which config fields each class reads (others are dropped by from_config).
-        let hasSigmaSpacing: Set<SamplerKind> = [.euler, .heun, .dpmpp2m, .dpmpp2mSDE, .lms]
-        let hasFinalSigmas: Set<SamplerKind> = [.euler, .dpmpp2m, .dpmpp2mSDE]
-        let hasClip: Set<SamplerKind> = [.ddim, .ddpm, .heun, .lcm]
-        if !hasClip.contains(sampler) { clipSample = false }
+        // Optional keys: read only by the classes that have them (from_config drops the rest).
+        clipSample = reads.contains(.clipSample) && (config.clipSample ?? defaults.clipSample)
 
         var karras = config.useKarrasSigmas ?? false
         var exponential = config.useExponentialSigmas ?? false
@@ -124,7 +123,7 @@ public struct SamplerSettings: Sendable {
         case .karras: karras = true; exponential = false
         case .exponential: exponential = true; karras = false
         }
-        if hasSigmaSpacing.contains(sampler) {
+        if reads.contains(.sigmaSpacing) {
             if karras && exponential { throw unsupported("use_karras_sigmas and use_exponential_sigmas", "both true") }
             sigmaSpacing = karras ? .karras : (exponential ? .exponential : .interpolated)
             if config.useBetaSigmas == true { throw unsupported("use_beta_sigmas", true) }
@@ -135,48 +134,25 @@ public struct SamplerSettings: Sendable {
             sigmaSpacing = .interpolated
         }
         finalSigmaIsSigmaMin = false
-        if hasFinalSigmas.contains(sampler), let type = config.finalSigmasType {
+        if reads.contains(.finalSigmasType), let type = config.finalSigmasType {
             switch type {
             case "zero": finalSigmaIsSigmaMin = false
             case "sigma_min": finalSigmaIsSigmaMin = true
             default: throw SamplingError.invalidConfig(path: "scheduler_config.json", field: "final_sigmas_type", reason: "unknown value \"\(type)\"")
             }
         }
-        continuousTimesteps = sampler == .euler && config.timestepType == "continuous" && predictionType == .vPrediction
-        if sampler == .euler, let type = config.interpolationType, type != "linear" {
-            throw unsupported("interpolation_type", type)
-        }
-        if sampler == .eulerAncestral && predictionType == .sample {
-            throw unsupported("prediction_type", "sample")
-        }
-        if config.thresholding == true && [SamplerKind.ddim, .ddpm, .lcm, .dpmpp2m, .dpmpp2mSDE].contains(sampler) {
+        continuousTimesteps = false
+        if config.thresholding == true && reads.contains(.thresholding) {
             throw unsupported("thresholding", true)
         }
-        rescaleBetasZeroSNR = config.rescaleBetasZeroSnr == true
-            && [SamplerKind.euler, .eulerAncestral, .ddim, .ddpm, .lcm, .dpmpp2m, .dpmpp2mSDE].contains(sampler)
-        if sampler == .ddpm, let variance = config.varianceType, variance != "fixed_small" {
-            throw unsupported("variance_type", variance)
-        }
-        if sampler == .dpmpp2m || sampler == .dpmpp2mSDE {
-            // Only the learned variance types change DPM-Solver; "fixed_small" etc. from a
-            // DDPM config are ignored by it. "logrho", "bh1", "bh2" (DEIS / UniPC configs)
-            // are mapped to midpoint by its __init__.
-            if let variance = config.varianceType, variance == "learned" || variance == "learned_range" {
-                throw unsupported("variance_type", variance)
-            }
-            if config.solverType == "heun" { throw unsupported("solver_type", "heun") }
-            if config.useLuLambdas == true { throw unsupported("use_lu_lambdas", true) }
-        }
-    }
-}
+        rescaleBetasZeroSNR = config.rescaleBetasZeroSnr == true && definition.zeroTerminalSNR != .notRead
 
-extension SamplerKind {
-    /// Whether `schedule` changes anything for this sampler's diffusers scheduler
-    /// (only the sigma-based ones read `use_karras_sigmas` / `use_exponential_sigmas`).
-    public func supports(_ schedule: ScheduleKind) -> Bool {
-        switch self {
-        case .euler, .heun, .dpmpp2m, .dpmpp2mSDE, .lms: return true
-        case .eulerAncestral, .ddim, .ddpm, .lcm: return schedule == .default
-        }
+        // The class's own keys and checks.
+        try definition.configure(&self, config)
+    }
+
+    /// The error for a config value this port leaves out, naming this sampler.
+    func unsupported(_ field: String, _ value: CustomStringConvertible) -> SamplingError {
+        .unsupported(sampler: sampler.rawValue, field: field, value: value.description)
     }
 }

@@ -34,10 +34,9 @@ public struct TrainingSchedule: Sendable {
         }
         betas = settings.rescaleBetasZeroSNR ? Self.rescaledToZeroTerminalSNR(raw) : raw
         var cumulative = Self.cumulativeAlphas(betas)
-        if settings.rescaleBetasZeroSNR && [SamplerKind.euler, .eulerAncestral, .dpmpp2m, .dpmpp2mSDE].contains(settings.sampler) {
-            // EulerDiscrete / EulerAncestralDiscrete / DPMSolverMultistep: "close to 0 without
-            // being 0 so first sigma is not inf" (fp16's smallest subnormal); DDIM, DDPM and
-            // LCM keep the exact 0.
+        if settings.rescaleBetasZeroSNR && settings.sampler.definition.zeroTerminalSNR == .terminalNudged {
+            // "close to 0 without being 0 so first sigma is not inf" (fp16's smallest
+            // subnormal); the classes with `.exactZero` keep the exact 0.
             cumulative[count - 1] = 0x1p-24
         }
         alphasCumprod = cumulative
