@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Jobs
 #if canImport(Glibc)
@@ -90,8 +91,8 @@ public final class JobQueue: @unchecked Sendable {
     public func all() -> [JobRecord] {
         condition.lock()
         defer { condition.unlock() }
-        let live = jobs.values.filter { !$0.state.isTerminal }.sorted(by: JobQueue.order(loadedModel: nil))
-        let done = jobs.values.filter { $0.state.isTerminal }.sorted { ($0.finished ?? 0, $0.number) > ($1.finished ?? 0, $1.number) }
+        let live = jobs.values.filter { !$0.state.isFinal }.sorted(by: JobQueue.order(loadedModel: nil))
+        let done = jobs.values.filter { $0.state.isFinal }.sorted { ($0.finished ?? 0, $0.number) > ($1.finished ?? 0, $1.number) }
         return live + done
     }
 
@@ -133,7 +134,7 @@ public final class JobQueue: @unchecked Sendable {
     }
 
     private func trimHistoryAndCompact() throws {
-        let finished = jobs.values.filter { $0.state.isTerminal }
+        let finished = jobs.values.filter { $0.state.isFinal }
         if finished.count > keepHistory + 64 {
             let drop = finished.sorted { ($0.finished ?? 0, $0.number) < ($1.finished ?? 0, $1.number) }
                 .prefix(finished.count - keepHistory)
@@ -304,7 +305,7 @@ public final class JobQueue: @unchecked Sendable {
     public func setPriority(_ id: String, _ priority: Int, uid: UInt32) throws -> JobRecord {
         guard (0...100).contains(priority) else { throw QueueError.conflict("priority \(priority) is not within 0 to 100") }
         let job = try modify(id, uid: uid) { job in
-            guard !job.state.isTerminal else { throw QueueError.conflict("job \(job.id) is already \(job.state.rawValue)") }
+            guard !job.state.isFinal else { throw QueueError.conflict("job \(job.id) is already \(job.state.rawValue)") }
             job.priority = priority
         }
         emit([.job(job)])
@@ -353,8 +354,8 @@ public final class JobQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         var changed: [JobRecord] = []
-        for var job in jobs.values where !job.state.isTerminal {
-            if let (state, error) = existingResult(job), state.isTerminal {
+        for var job in jobs.values where !job.state.isFinal {
+            if let (state, error) = existingResult(job), state.isFinal {
                 job.state = state
                 job.error = error
                 job.finished = job.finished ?? Date().timeIntervalSince1970

@@ -57,7 +57,7 @@ public final class Service {
             queue = try JobQueue(stateDirectory: config.state, keepHistory: config.keepHistory)
             queue.writeTerminalResult = { job in try outbox.writeResult(job, images: [], seconds: nil) }
             // Half-written temporaries of a killed daemon: never renamed, so never seen; removed.
-            for folder in [config.state, outbox.rejected] + queue.all().filter({ !$0.state.isTerminal }).map(outbox.folder) {
+            for folder in [config.state, outbox.rejected] + queue.all().filter({ !$0.state.isFinal }).map(outbox.folder) {
                 Outbox.removeTemporaryFiles(in: folder)
             }
             try queue.recover(maxCrashes: 3, existingResult: outbox.recordedResult)

@@ -16,7 +16,7 @@ final class InTestQueue: ControlHandler, @unchecked Sendable {
     private var sequence = 0
 
     @discardableResult
-    func add(name: String, priority: Int = 50, owner: UInt32 = 0, state: JobInfo.State = .queued, steps: Int = 10) -> JobInfo {
+    func add(name: String, priority: Int = 50, owner: UInt32 = 0, state: JobState = .queued, steps: Int = 10) -> JobInfo {
         lock.lock()
         defer { lock.unlock() }
         sequence += 1
