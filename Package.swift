@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Pipeline"], swiftSettings: hotFlags),
 
         // Service.
-        .target(name: "Jobs", dependencies: ["CYAML", "CPNG", "Pipeline", "Sampling"]),
+        .target(name: "Jobs", dependencies: ["CYAML", "CPNG", "Pipeline", "Sampling", "ControlProtocol"]),
         .target(name: "ControlProtocol"),
         .target(name: "ControlClient", dependencies: ["ControlProtocol"]),
         .target(name: "Daemon", dependencies: ["Jobs", "Pipeline", "ControlProtocol", "CInotifyTools"]),

@@ -301,12 +301,12 @@ public final class JobQueue: @unchecked Sendable {
         return job
     }
 
+    /// Changes the priority of a job that has not finished.
     @discardableResult
-    public func setPriority(_ id: String, _ priority: Int, uid: UInt32) throws -> JobRecord {
-        guard (0...100).contains(priority) else { throw QueueError.conflict("priority \(priority) is not within 0 to 100") }
+    public func setPriority(_ id: String, _ priority: JobPriority, uid: UInt32) throws -> JobRecord {
         let job = try modify(id, uid: uid) { job in
             guard !job.state.isFinal else { throw QueueError.conflict("job \(job.id) is already \(job.state.rawValue)") }
-            job.priority = priority
+            job.priority = priority.rawValue
         }
         emit([.job(job)])
         return job

@@ -104,7 +104,7 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
         info(try mapped { try queue.release(id, uid: caller) })
     }
 
-    func setPriority(id: String, priority: Int, caller: UInt32) throws -> JobInfo {
+    func setPriority(id: String, priority: JobPriority, caller: UInt32) throws -> JobInfo {
         info(try mapped { try queue.setPriority(id, priority, uid: caller) })
     }
 

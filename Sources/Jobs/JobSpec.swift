@@ -1,3 +1,4 @@
+import ControlProtocol
 import Pipeline
 import Sampling
 
@@ -18,7 +19,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public var seed: UInt64?
     /// Number of images.
     public var count: Int
-    /// 0 (lowest) … 100 (highest).
+    /// 0 (lowest) … 100 (highest); always within ``JobPriority/range``.
     public var priority: Int
     /// Write a preview every N steps; 0 = none.
     public var snapshots: Int
@@ -36,9 +37,6 @@ public struct JobSpec: Codable, Equatable, Sendable {
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
                           seed: (seed ?? 0) &+ UInt64(index), rng: rng)
     }
-
-    /// Named priority levels and their values.
-    public static let priorityLevels: [(String, Int)] = [("low", 25), ("normal", 50), ("high", 75), ("urgent", 100)]
 }
 
 /// Values a job gets for fields it leaves out (config section `defaults`).
@@ -51,7 +49,8 @@ public struct JobDefaults: Codable, Equatable, Sendable {
     public var sampler = SamplerKind.eulerAncestral
     public var schedule = ScheduleKind.default
     public var guidance: Float = 7.5
-    public var priority = 50
+    /// Within ``JobPriority/range``.
+    public var priority = JobPriority.normal.rawValue
     public var snapshots = 0
     public var rng = RNGKind.cpu
     public init() {}

@@ -85,12 +85,12 @@ final class InTestQueue: ControlHandler, @unchecked Sendable {
         }
     }
 
-    func setPriority(id: String, priority: Int, caller: UInt32) throws -> JobInfo {
+    func setPriority(id: String, priority: JobPriority, caller: UInt32) throws -> JobInfo {
         try modify(id) { job in
             guard job.state == .queued || job.state == .held else {
                 throw ControlFailure.conflict("job \(id) is \(job.state.rawValue)")
             }
-            job.priority = priority
+            job.priority = priority.rawValue
         }
     }
 

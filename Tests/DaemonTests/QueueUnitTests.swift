@@ -44,7 +44,7 @@ final class QueueUnitTests: XCTestCase {
             let queue = try JobQueue(stateDirectory: dir, keepHistory: 10)
             try queue.add((1...700).map { try job($0) })
             // Enough changes to trigger compaction (journal entries > 2 × jobs).
-            for round in 0..<3 { for n in 1...700 { try queue.setPriority(String(n), 10 + (n + round) % 80, uid: 0) } }
+            for round in 0..<3 { for n in 1...700 { try queue.setPriority(String(n), XCTUnwrap(JobPriority(rawValue: 10 + (n + round) % 80)), uid: 0) } }
             try queue.hold("5", uid: 1000)
             try queue.setPaused(true, uid: 0)
         }
