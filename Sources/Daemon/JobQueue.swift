@@ -44,8 +44,13 @@ public final class JobQueue: @unchecked Sendable {
     /// the outbox folder's `result.json` before the state change is journaled.
     var writeTerminalResult: ((JobRecord) throws -> Void)?
 
+    /// Who may change jobs and the queue; the `uid` of every change is checked against it.
+    public let policy: ControlPolicy
+
     /// Loads the queue persisted in `stateDirectory`.
-    public init(stateDirectory: URL, keepHistory: Int) throws {
+    /// - Parameter policy: permission rules; the daemon passes the one it made at start-up.
+    public init(stateDirectory: URL, keepHistory: Int, policy: ControlPolicy = .forThisProcess()) throws {
+        self.policy = policy
         journal = QueueJournal(directory: stateDirectory)
         let snapshot = try journal.load()
         nextNumber = snapshot.nextNumber
@@ -233,19 +238,11 @@ public final class JobQueue: @unchecked Sendable {
         return cancelRequests.contains(id)
     }
 
-    /// Whether `uid` may change job `job`: root, the daemon's own user, or the file's owner.
-    public static func mayChange(_ job: JobRecord, uid: UInt32) -> Bool {
-        uid == 0 || uid == getuid() || uid == job.owner
-    }
-
-    /// Whether `uid` may pause or resume the whole queue: root or the daemon's own user.
-    public static func mayChangeQueue(uid: UInt32) -> Bool { uid == 0 || uid == getuid() }
-
     private func modify(_ id: String, uid: UInt32, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord {
         condition.lock()
         defer { condition.unlock() }
         guard var job = jobs[resolve(id)] else { throw QueueError.notFound("no job \(id)") }
-        guard JobQueue.mayChange(job, uid: uid) else {
+        guard policy.mayChangeJob(owner: job.owner, caller: uid) else {
             throw QueueError.forbidden("job \(job.id) belongs to uid \(job.owner)")
         }
         try change(&job)
@@ -331,7 +328,7 @@ public final class JobQueue: @unchecked Sendable {
     }
 
     public func setPaused(_ value: Bool, uid: UInt32) throws {
-        guard JobQueue.mayChangeQueue(uid: uid) else {
+        guard policy.mayChangeQueue(caller: uid) else {
             throw QueueError.forbidden("only root or the daemon's user may pause or resume the queue")
         }
         condition.lock()

@@ -75,7 +75,7 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
         var counts: [String: Int] = [:]
         for job in all { counts[job.state.rawValue, default: 0] += 1 }
         let config = settings.config
-        return DaemonStatus(version: "diffusiond \(DiffusiondCommand.version)", pid: getpid(), uid: geteuid(),
+        return DaemonStatus(version: "diffusiond \(DiffusiondCommand.version)", pid: getpid(), uid: queue.policy.daemonUID,
                             paused: queue.paused, running: all.first { $0.state == .running }.map(info), counts: counts,
                             inbox: config.inbox.path, outbox: config.outbox.path,
                             uptime: Date().timeIntervalSince(startTime), loadedModel: loadedModel())

@@ -54,7 +54,9 @@ public final class Service {
                 Log.error("another diffusiond is using the state directory \(config.state.path)")
                 return SysExits.tempFail
             }
-            queue = try JobQueue(stateDirectory: config.state, keepHistory: config.keepHistory)
+            // The daemon's user is decided here, once, for the queue and the control server alike.
+            queue = try JobQueue(stateDirectory: config.state, keepHistory: config.keepHistory,
+                                 policy: .forThisProcess())
             queue.writeTerminalResult = { job in try outbox.writeResult(job, images: [], seconds: nil) }
             // Half-written temporaries of a killed daemon: never renamed, so never seen; removed.
             for folder in [config.state, outbox.rejected] + queue.all().filter({ !$0.state.isFinal }).map(outbox.folder) {
@@ -121,7 +123,8 @@ public final class Service {
     private func startControlServer(queue: JobQueue, outbox: Outbox, worker: Worker) -> ControlServer? {
         let handler = QueueControlHandler(queue: queue, outbox: outbox, settings: settings,
                                           loadedModel: { worker.loadedModel })
-        let server = ControlServer(configuration: .init(socketPath: settings.config.socket.path), handler: handler)
+        let server = ControlServer(configuration: .init(socketPath: settings.config.socket.path), handler: handler,
+                                   policy: queue.policy)
         do {
             try server.start()
             return server

@@ -98,6 +98,33 @@ final class QueueUnitTests: XCTestCase {
         XCTAssertEqual(written.dropFirst(journal.count), Substring(line(1, "held") + "\n"), "a change is written in the same format")
     }
 
+    /// The queue asks the policy it was given: the daemon's user is that policy's uid, not
+    /// whatever this process runs as.
+    func testQueueChecksEveryChangeWithItsPolicy() throws {
+        let daemon: UInt32 = (990...999).first { $0 != getuid() && $0 != geteuid() } ?? 990
+        let owner: UInt32 = 4242, stranger: UInt32 = 4343
+        let queue = try JobQueue(stateDirectory: dir, keepHistory: 10, policy: ControlPolicy(daemonUID: daemon))
+        XCTAssertEqual(queue.policy.daemonUID, daemon)
+        try queue.add([job(1, owner: owner)])
+
+        XCTAssertThrowsError(try queue.hold("1", uid: stranger)) {
+            XCTAssertEqual($0 as? QueueError, .forbidden("job 000001 belongs to uid 4242"))
+        }
+        XCTAssertThrowsError(try queue.setPriority("1", .high, uid: stranger))
+        XCTAssertThrowsError(try queue.setPaused(true, uid: stranger))
+        XCTAssertThrowsError(try queue.setPaused(true, uid: owner)) {
+            XCTAssertEqual($0 as? QueueError, .forbidden("only root or the daemon's user may pause or resume the queue"))
+        }
+        XCTAssertFalse(queue.paused)
+        XCTAssertEqual(try queue.hold("1", uid: owner).state, .held, "the owner")
+        XCTAssertEqual(try queue.release("1", uid: daemon).state, .queued, "the daemon's user")
+        XCTAssertEqual(try queue.setPriority("1", .urgent, uid: 0).priority, 100, "root")
+        try queue.setPaused(true, uid: daemon)
+        XCTAssertTrue(queue.paused)
+        try queue.setPaused(false, uid: 0)
+        XCTAssertFalse(queue.paused)
+    }
+
     func testPermissionsAndStateRules() throws {
         let queue = try JobQueue(stateDirectory: dir, keepHistory: 10)
         try queue.add([job(1, owner: 4242)])
