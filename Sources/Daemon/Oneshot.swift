@@ -51,8 +51,8 @@ struct Oneshot {
                 return SysExits.dataErr
             }
             let stem = url.deletingPathExtension().lastPathComponent
-            for (k, var spec) in specs.enumerated() {
-                if spec.seed == nil { spec.seed = UInt64.random(in: 0..<(1 << 32)) }
+            for (k, parsed) in specs.enumerated() {
+                let spec = parsed.resolvingSeed()
                 var folder = spec.name ?? (specs.count > 1 ? "\(stem)-\(k + 1)" : stem)
                 if !JobFileParser.isValidName(folder) { folder = "job-\(jobs.count + 1)" }
                 var unique = folder, n = 2

@@ -39,6 +39,27 @@ public struct JobSpec: Codable, Equatable, Sendable {
     }
 }
 
+extension JobSpec {
+    /// Where seeds drawn for jobs without one come from: 0 ..< 2³², so that a drawn seed fits
+    /// tools that take 32-bit seeds, and `seed + count - 1` never overflows.
+    public static let drawnSeeds: Range<UInt64> = 0..<(1 << 32)
+
+    /// This spec with its seed resolved: the job's own `seed`, or else one drawn uniformly
+    /// from ``drawnSeeds`` with `generator`. The daemon records the result, so a re-run
+    /// (after a crash, or `retry`) makes the same images.
+    public func resolvingSeed<G: RandomNumberGenerator>(using generator: inout G) -> JobSpec {
+        var resolved = self
+        if resolved.seed == nil { resolved.seed = UInt64.random(in: JobSpec.drawnSeeds, using: &generator) }
+        return resolved
+    }
+
+    /// ``resolvingSeed(using:)`` with the system's random number generator.
+    public func resolvingSeed() -> JobSpec {
+        var generator = SystemRandomNumberGenerator()
+        return resolvingSeed(using: &generator)
+    }
+}
+
 /// Values a job gets for fields it leaves out (config section `defaults`).
 public struct JobDefaults: Codable, Equatable, Sendable {
     /// `nil`: the job's model's native size (`NativeImageSize`), as diffusers does.
