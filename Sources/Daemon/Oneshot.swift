@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Jobs
 #if canImport(Glibc)
@@ -39,7 +40,7 @@ struct Oneshot {
             switch Intake.read(url, name: file, maxSize: parser.limits.maxFileSize) {
             case .refused(let why):
                 Log.error("\(file): \(why)")
-                return FileManager.default.fileExists(atPath: file) ? SysExits.dataErr : SysExits.noInput
+                return FileManager.default.fileExists(atPath: file) ? SysExits.dataError : SysExits.noInput
             case .bytes(let b, _):
                 bytes = b
             }
@@ -48,7 +49,7 @@ struct Oneshot {
                 specs = try parser.parse(bytes: bytes, file: file)
             } catch {
                 Log.error("\(error)")
-                return SysExits.dataErr
+                return SysExits.dataError
             }
             let stem = url.deletingPathExtension().lastPathComponent
             for (k, parsed) in specs.enumerated() {

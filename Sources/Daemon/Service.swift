@@ -178,16 +178,3 @@ public final class Service {
         }
     }
 }
-
-/// Exit codes of sysexits.h.
-public enum SysExits {
-    public static let ok: Int32 = 0
-    public static let usage: Int32 = 64
-    public static let dataErr: Int32 = 65
-    public static let noInput: Int32 = 66
-    public static let unavailable: Int32 = 69
-    public static let software: Int32 = 70
-    public static let cantCreate: Int32 = 73
-    public static let tempFail: Int32 = 75
-    public static let config: Int32 = 78
-}
