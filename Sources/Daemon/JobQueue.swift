@@ -34,8 +34,7 @@ public final class JobQueue: @unchecked Sendable {
     private var jobs: [String: JobRecord] = [:]
     private var cancelRequests = Set<String>()
     private var progressByID: [String: JobProgress] = [:]
-    private var observers: [Int: (QueueEvent) -> Void] = [:]
-    private var nextObserver = 0
+    private let observers = EventFanOut<QueueEvent>()
     private(set) public var nextNumber: Int
     private(set) public var paused: Bool
     /// Terminal jobs kept for `history`; older ones are dropped from the journal (their outbox folder stays).
@@ -64,24 +63,17 @@ public final class JobQueue: @unchecked Sendable {
     /// Registers `handler` for queue events; returns a token for `removeObserver`.
     /// Handlers run on the thread that made the change, under no lock; they must be quick.
     public func addObserver(_ handler: @escaping (QueueEvent) -> Void) -> Int {
-        condition.lock()
-        defer { condition.unlock() }
-        nextObserver += 1
-        observers[nextObserver] = handler
-        return nextObserver
+        observers.subscribe(handler)
     }
 
+    /// Removes the observer registered with `token`.
     public func removeObserver(_ token: Int) {
-        condition.lock()
-        observers[token] = nil
-        condition.unlock()
+        observers.unsubscribe(token)
     }
 
+    /// Called without the queue's lock held.
     private func emit(_ events: [QueueEvent]) {
-        condition.lock()
-        let handlers = Array(observers.values)
-        condition.unlock()
-        for event in events { for handler in handlers { handler(event) } }
+        observers.publish(events)
     }
 
     // MARK: reading
