@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Models", "Sampling", "Pipeline"], swiftSettings: hotFlags),
         .testTarget(name: "EvaluationTests", dependencies: ["Sampling", "Pipeline", "Evaluation"], swiftSettings: hotFlags),
         .testTarget(name: "JobsTests", dependencies: ["CPNG", "Sampling", "Pipeline", "Jobs"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Pipeline", "Jobs", "Daemon"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Pipeline", "Jobs", "ControlProtocol", "Daemon"]),
         .testTarget(name: "ControlTests", dependencies: ["ControlProtocol", "ControlClient", "Daemon"]),
     ],
     swiftLanguageModes: [.v5]
