@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Pipeline"], swiftSettings: hotFlags),
 
         // Service.
-        .target(name: "Jobs", dependencies: ["CYAML", "CPNG", "Pipeline", "Sampling"]),
+        .target(name: "Jobs", dependencies: ["CYAML", "CPNG", "Pipeline", "Sampling", "ControlProtocol"]),
         .target(name: "ControlProtocol"),
         .target(name: "ControlClient", dependencies: ["ControlProtocol"]),
         .target(name: "Daemon", dependencies: ["Jobs", "Pipeline", "ControlProtocol", "CInotifyTools"]),
@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Models", "Sampling", "Pipeline"], swiftSettings: hotFlags),
         .testTarget(name: "EvaluationTests", dependencies: ["Sampling", "Pipeline", "Evaluation"], swiftSettings: hotFlags),
         .testTarget(name: "JobsTests", dependencies: ["CPNG", "Sampling", "Pipeline", "Jobs"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Pipeline", "Jobs", "Daemon"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Pipeline", "Jobs", "ControlProtocol", "Daemon"]),
         .testTarget(name: "ControlTests", dependencies: ["ControlProtocol", "ControlClient", "Daemon"]),
     ],
     swiftLanguageModes: [.v5]

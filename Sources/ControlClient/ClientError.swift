@@ -39,19 +39,19 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
     /// 65 conflict (wrong state), 74 I/O, 76 protocol.
     public var exitCode: Int32 {
         switch self {
-        case .notRunning: return 69
-        case .permissionDenied: return 77
+        case .notRunning: return SysExits.unavailable
+        case .permissionDenied: return SysExits.noPermission
         case .server(let failure):
             switch failure.status {
-            case .ok: return 0
-            case .forbidden: return 77
-            case .badRequest: return 64
-            case .notFound: return 66
-            case .conflict: return 65
-            case .unavailable: return 69
+            case .ok: return SysExits.ok
+            case .forbidden: return SysExits.noPermission
+            case .badRequest: return SysExits.usage
+            case .notFound: return SysExits.noInput
+            case .conflict: return SysExits.dataError
+            case .unavailable: return SysExits.unavailable
             }
-        case .protocolViolation: return 76
-        case .io: return 74
+        case .protocolViolation: return SysExits.protocolError
+        case .io: return SysExits.ioError
         }
     }
 }

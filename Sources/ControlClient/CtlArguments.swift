@@ -31,9 +31,6 @@ public struct CtlArguments: Equatable {
     public var json: Bool
     public var command: Command
 
-    /// Priority names of the job-file schema (DESIGN.md): low, normal, high, urgent.
-    public static let priorityNames: [String: Int] = ["low": 25, "normal": 50, "high": 75, "urgent": 100]
-
     public static let usage = """
     usage: diffusionctl [--socket PATH] [--json] VERB [ARGS]
 
@@ -45,7 +42,7 @@ public struct CtlArguments: Equatable {
       cancel ID...           cancel queued, held or running jobs
       hold ID...             keep queued jobs from starting
       release ID...          let held jobs start again
-      priority ID LEVEL      LEVEL is 0-100 or low|normal|high|urgent
+      priority ID LEVEL      LEVEL is \(JobPriority.usageText)
       pause | resume         stop / restart starting new jobs (root, daemon user)
       retry ID...            queue failed or cancelled jobs again
       history [--limit N]    finished jobs, newest first
@@ -152,12 +149,9 @@ public struct CtlArguments: Equatable {
         }
     }
 
-    /// `0…100` or a priority name.
+    /// `0…100` or a priority name in any case (``JobPriority/init(parsing:)``).
     public static func parseLevel(_ text: String) throws -> Int {
-        if let named = priorityNames[text.lowercased()] { return named }
-        guard let value = Int(text), (0...100).contains(value) else {
-            throw UsageError("priority level must be 0-100 or low|normal|high|urgent, got '\(text)'")
-        }
-        return value
+        guard let level = JobPriority(parsing: text) else { throw UsageError(JobPriority.invalidLevelMessage(text)) }
+        return level.rawValue
     }
 }

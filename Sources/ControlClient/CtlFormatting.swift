@@ -95,7 +95,7 @@ public enum CtlFormatting {
         } else {
             text += "running:  nothing\n"
         }
-        text += "jobs:     " + JobInfo.State.allCases.map { "\($0.rawValue) \(status.count($0))" }.joined(separator: ", ") + "\n"
+        text += "jobs:     " + JobState.allCases.map { "\($0.rawValue) \(status.count($0))" }.joined(separator: ", ") + "\n"
         text += "model:    \(status.loadedModel ?? "none loaded")\n"
         text += "inbox:    \(status.inbox)\n"
         text += "outbox:   \(status.outbox)\n"

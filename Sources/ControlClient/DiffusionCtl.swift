@@ -4,19 +4,6 @@ import ControlProtocol
 /// The `diffusionctl` command: parses arguments, talks to the daemon, prints, and returns
 /// a sysexits(3) status. The executable's main.swift only calls ``run(_:environment:output:)``.
 public enum DiffusionCtl {
-    /// sysexits(3) codes used by diffusionctl.
-    public enum Exit {
-        public static let ok: Int32 = 0
-        public static let usage: Int32 = 64
-        public static let dataError: Int32 = 65
-        public static let noInput: Int32 = 66
-        public static let unavailable: Int32 = 69
-        public static let cantCreate: Int32 = 73
-        public static let ioError: Int32 = 74
-        public static let protocolError: Int32 = 76
-        public static let noPermission: Int32 = 77
-    }
-
     public static let clientVersion = "0.1.0"
 
     /// Runs one command line (without the program name); returns the exit status.
@@ -26,7 +13,7 @@ public enum DiffusionCtl {
             parsed = try CtlArguments.parse(arguments, environment: environment)
         } catch {
             output.err("diffusionctl: \(error)\n\(CtlArguments.usage)\n")
-            return Exit.usage
+            return SysExits.usage
         }
         do {
             return try execute(parsed, output: output)
@@ -38,7 +25,7 @@ public enum DiffusionCtl {
             return error.exitCode
         } catch {
             output.err("diffusionctl: \(error)\n")
-            return Exit.ioError
+            return SysExits.ioError
         }
     }
 
@@ -48,13 +35,13 @@ public enum DiffusionCtl {
         switch arguments.command {
         case .help:
             output.out(CtlArguments.usage + "\n")
-            return Exit.ok
+            return SysExits.ok
         case .version:
             output.out("diffusionctl \(clientVersion), control protocol \(ControlWire.version)\n")
-            return Exit.ok
+            return SysExits.ok
         case .watch(let once):
             try WatchView(socketPath: socket, json: json, output: output).run(once: once)
-            return Exit.ok
+            return SysExits.ok
         default:
             break
         }
@@ -62,7 +49,7 @@ public enum DiffusionCtl {
         defer { client.close() }
         switch arguments.command {
         case .help, .version, .watch:
-            return Exit.ok
+            return SysExits.ok
         case .status:
             let status = try client.status()
             if json { output.printJSON(status) } else { output.out(CtlFormatting.status(status, socket: socket)) }
@@ -95,7 +82,7 @@ public enum DiffusionCtl {
             let inbox = try client.status().inbox
             return submit(files, inbox: inbox, json: json, output: output)
         }
-        return Exit.ok
+        return SysExits.ok
     }
 
     /// Applies `action` to every id (continuing after failures); the exit status is that of
@@ -103,7 +90,7 @@ public enum DiffusionCtl {
     private static func forEachID(_ ids: [String], json: Bool, output: CtlOutput,
                                   _ action: (String) throws -> JobInfo, render: (JobInfo) -> String) throws -> Int32 {
         var records: [JobInfo] = []
-        var status = Exit.ok
+        var status = SysExits.ok
         for id in ids {
             do {
                 let record = try action(id)
@@ -111,7 +98,7 @@ public enum DiffusionCtl {
                 if !json { output.out(render(record)) }
             } catch ClientError.server(let failure) {
                 output.err("diffusionctl: \(id): \(failure.message)\n")
-                if status == Exit.ok { status = ClientError.server(failure).exitCode }
+                if status == SysExits.ok { status = ClientError.server(failure).exitCode }
             }
         }
         if json {
@@ -126,7 +113,7 @@ public enum DiffusionCtl {
     }
 
     private static func submit(_ files: [String], inbox: String, json: Bool, output: CtlOutput) -> Int32 {
-        var status = Exit.ok
+        var status = SysExits.ok
         var done: [Submitted] = []
         for file in files {
             do {
@@ -135,10 +122,10 @@ public enum DiffusionCtl {
                 if !json { output.out("\(file) → \(path)\n") }
             } catch let error as SubmitError {
                 output.err("diffusionctl: \(error)\n")
-                if status == Exit.ok { status = error.exitCode }
+                if status == SysExits.ok { status = error.exitCode }
             } catch {
                 output.err("diffusionctl: \(file): \(error)\n")
-                if status == Exit.ok { status = Exit.ioError }
+                if status == SysExits.ok { status = SysExits.ioError }
             }
         }
         if json { output.printJSON(done) }

@@ -26,9 +26,9 @@ public enum SubmitError: Error, Equatable, CustomStringConvertible {
 
     public var exitCode: Int32 {
         switch self {
-        case .missing: return 66
-        case .badFile: return 65
-        case .inbox(_, let code, _): return code == EACCES || code == EPERM ? 77 : 73
+        case .missing: return SysExits.noInput
+        case .badFile: return SysExits.dataError
+        case .inbox(_, let code, _): return code == EACCES || code == EPERM ? SysExits.noPermission : SysExits.cantCreate
         }
     }
 }

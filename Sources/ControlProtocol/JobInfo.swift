@@ -2,14 +2,6 @@ import Foundation
 
 /// Parts of ``JobInfo``, nested so they never clash with the daemon's own job types.
 extension JobInfo {
-    /// Life-cycle state of a job. `done`, `failed` and `cancelled` are final.
-    public enum State: String, Codable, Sendable, CaseIterable {
-        case queued, held, running, done, failed, cancelled
-
-        /// Whether the job has finished (successfully or not) and left the queue.
-        public var isFinal: Bool { self == .done || self == .failed || self == .cancelled }
-    }
-
     /// The local user that owns a job: the uid that owned the job file when it was claimed.
     public struct Owner: Codable, Equatable, Sendable {
         /// Numeric uid; permissions are decided on this.
@@ -63,7 +55,8 @@ public struct JobInfo: Codable, Equatable, Sendable {
     public var id: String
     /// The job's `name` label (or the job file's base name when it has none).
     public var name: String
-    public var state: JobInfo.State
+    /// Life-cycle state (``JobState``; its raw value on the wire).
+    public var state: JobState
     /// 0–100; `low|normal|high|urgent` are 25/50/75/100.
     public var priority: Int
     public var owner: JobInfo.Owner
@@ -89,7 +82,7 @@ public struct JobInfo: Codable, Equatable, Sendable {
     /// Folder with the job's results (`outbox/<id>`), once known.
     public var outbox: String?
 
-    public init(id: String, name: String, state: JobInfo.State, priority: Int, owner: JobInfo.Owner,
+    public init(id: String, name: String, state: JobState, priority: Int, owner: JobInfo.Owner,
                 model: String, submitted: Date, started: Date? = nil, finished: Date? = nil,
                 prompt: String, steps: Int, count: Int? = nil, progress: JobInfo.Progress? = nil,
                 attempts: Int = 0, error: String? = nil, outbox: String? = nil) {
@@ -155,7 +148,7 @@ public struct DaemonStatus: Codable, Equatable, Sendable {
     public var paused: Bool
     /// The running job, if any.
     public var running: JobInfo?
-    /// Jobs by state (keys are ``JobInfo.State`` raw values; absent means 0).
+    /// Jobs by state (keys are ``JobState`` raw values; absent means 0).
     public var counts: [String: Int]
     /// Inbox folder where job files are dropped (`diffusionctl submit` copies there).
     public var inbox: String
@@ -186,5 +179,5 @@ public struct DaemonStatus: Codable, Equatable, Sendable {
     }
 
     /// Count for one state (0 when absent).
-    public func count(_ state: JobInfo.State) -> Int { counts[state.rawValue] ?? 0 }
+    public func count(_ state: JobState) -> Int { counts[state.rawValue] ?? 0 }
 }

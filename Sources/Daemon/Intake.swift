@@ -206,9 +206,8 @@ final class Intake {
                 let specs = try parser.parse(bytes: bytes, file: originalName)
                 let now = Date().timeIntervalSince1970
                 var records: [JobRecord] = []
-                for (k, spec) in specs.enumerated() {
-                    var spec = spec
-                    if spec.seed == nil { spec.seed = UInt64.random(in: 0..<(1 << 32)) }
+                for (k, parsed) in specs.enumerated() {
+                    let spec = parsed.resolvingSeed()
                     guard let model = spec.model ?? defaultModel else {
                         throw SourceError(file: originalName, line: 1, column: 1, field: "model",
                                           message: "no model named and the config has no default model")

@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Jobs
 #if canImport(Glibc)
@@ -33,8 +34,7 @@ public final class JobQueue: @unchecked Sendable {
     private var jobs: [String: JobRecord] = [:]
     private var cancelRequests = Set<String>()
     private var progressByID: [String: JobProgress] = [:]
-    private var observers: [Int: (QueueEvent) -> Void] = [:]
-    private var nextObserver = 0
+    private let observers = EventFanOut<QueueEvent>()
     private(set) public var nextNumber: Int
     private(set) public var paused: Bool
     /// Terminal jobs kept for `history`; older ones are dropped from the journal (their outbox folder stays).
@@ -43,8 +43,13 @@ public final class JobQueue: @unchecked Sendable {
     /// the outbox folder's `result.json` before the state change is journaled.
     var writeTerminalResult: ((JobRecord) throws -> Void)?
 
+    /// Who may change jobs and the queue; the `uid` of every change is checked against it.
+    public let policy: ControlPolicy
+
     /// Loads the queue persisted in `stateDirectory`.
-    public init(stateDirectory: URL, keepHistory: Int) throws {
+    /// - Parameter policy: permission rules; the daemon passes the one it made at start-up.
+    public init(stateDirectory: URL, keepHistory: Int, policy: ControlPolicy = .forThisProcess()) throws {
+        self.policy = policy
         journal = QueueJournal(directory: stateDirectory)
         let snapshot = try journal.load()
         nextNumber = snapshot.nextNumber
@@ -58,24 +63,17 @@ public final class JobQueue: @unchecked Sendable {
     /// Registers `handler` for queue events; returns a token for `removeObserver`.
     /// Handlers run on the thread that made the change, under no lock; they must be quick.
     public func addObserver(_ handler: @escaping (QueueEvent) -> Void) -> Int {
-        condition.lock()
-        defer { condition.unlock() }
-        nextObserver += 1
-        observers[nextObserver] = handler
-        return nextObserver
+        observers.subscribe(handler)
     }
 
+    /// Removes the observer registered with `token`.
     public func removeObserver(_ token: Int) {
-        condition.lock()
-        observers[token] = nil
-        condition.unlock()
+        observers.unsubscribe(token)
     }
 
+    /// Called without the queue's lock held.
     private func emit(_ events: [QueueEvent]) {
-        condition.lock()
-        let handlers = Array(observers.values)
-        condition.unlock()
-        for event in events { for handler in handlers { handler(event) } }
+        observers.publish(events)
     }
 
     // MARK: reading
@@ -90,8 +88,8 @@ public final class JobQueue: @unchecked Sendable {
     public func all() -> [JobRecord] {
         condition.lock()
         defer { condition.unlock() }
-        let live = jobs.values.filter { !$0.state.isTerminal }.sorted(by: JobQueue.order(loadedModel: nil))
-        let done = jobs.values.filter { $0.state.isTerminal }.sorted { ($0.finished ?? 0, $0.number) > ($1.finished ?? 0, $1.number) }
+        let live = jobs.values.filter { !$0.state.isFinal }.sorted(by: JobQueue.order(loadedModel: nil))
+        let done = jobs.values.filter { $0.state.isFinal }.sorted { ($0.finished ?? 0, $0.number) > ($1.finished ?? 0, $1.number) }
         return live + done
     }
 
@@ -133,7 +131,7 @@ public final class JobQueue: @unchecked Sendable {
     }
 
     private func trimHistoryAndCompact() throws {
-        let finished = jobs.values.filter { $0.state.isTerminal }
+        let finished = jobs.values.filter { $0.state.isFinal }
         if finished.count > keepHistory + 64 {
             let drop = finished.sorted { ($0.finished ?? 0, $0.number) < ($1.finished ?? 0, $1.number) }
                 .prefix(finished.count - keepHistory)
@@ -232,19 +230,11 @@ public final class JobQueue: @unchecked Sendable {
         return cancelRequests.contains(id)
     }
 
-    /// Whether `uid` may change job `job`: root, the daemon's own user, or the file's owner.
-    public static func mayChange(_ job: JobRecord, uid: UInt32) -> Bool {
-        uid == 0 || uid == getuid() || uid == job.owner
-    }
-
-    /// Whether `uid` may pause or resume the whole queue: root or the daemon's own user.
-    public static func mayChangeQueue(uid: UInt32) -> Bool { uid == 0 || uid == getuid() }
-
     private func modify(_ id: String, uid: UInt32, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord {
         condition.lock()
         defer { condition.unlock() }
         guard var job = jobs[resolve(id)] else { throw QueueError.notFound("no job \(id)") }
-        guard JobQueue.mayChange(job, uid: uid) else {
+        guard policy.mayChangeJob(owner: job.owner, caller: uid) else {
             throw QueueError.forbidden("job \(job.id) belongs to uid \(job.owner)")
         }
         try change(&job)
@@ -300,12 +290,12 @@ public final class JobQueue: @unchecked Sendable {
         return job
     }
 
+    /// Changes the priority of a job that has not finished.
     @discardableResult
-    public func setPriority(_ id: String, _ priority: Int, uid: UInt32) throws -> JobRecord {
-        guard (0...100).contains(priority) else { throw QueueError.conflict("priority \(priority) is not within 0 to 100") }
+    public func setPriority(_ id: String, _ priority: JobPriority, uid: UInt32) throws -> JobRecord {
         let job = try modify(id, uid: uid) { job in
-            guard !job.state.isTerminal else { throw QueueError.conflict("job \(job.id) is already \(job.state.rawValue)") }
-            job.priority = priority
+            guard !job.state.isFinal else { throw QueueError.conflict("job \(job.id) is already \(job.state.rawValue)") }
+            job.priority = priority.rawValue
         }
         emit([.job(job)])
         return job
@@ -330,7 +320,7 @@ public final class JobQueue: @unchecked Sendable {
     }
 
     public func setPaused(_ value: Bool, uid: UInt32) throws {
-        guard JobQueue.mayChangeQueue(uid: uid) else {
+        guard policy.mayChangeQueue(caller: uid) else {
             throw QueueError.forbidden("only root or the daemon's user may pause or resume the queue")
         }
         condition.lock()
@@ -353,8 +343,8 @@ public final class JobQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         var changed: [JobRecord] = []
-        for var job in jobs.values where !job.state.isTerminal {
-            if let (state, error) = existingResult(job), state.isTerminal {
+        for var job in jobs.values where !job.state.isFinal {
+            if let (state, error) = existingResult(job), state.isFinal {
                 job.state = state
                 job.error = error
                 job.finished = job.finished ?? Date().timeIntervalSince1970

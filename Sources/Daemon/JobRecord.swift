@@ -1,12 +1,6 @@
+import ControlProtocol
 import Foundation
 import Jobs
-
-/// Where a job is in its life. `done`, `failed` and `cancelled` are terminal.
-public enum JobState: String, Codable, Sendable, CaseIterable {
-    case queued, held, running, done, failed, cancelled
-
-    public var isTerminal: Bool { self == .done || self == .failed || self == .cancelled }
-}
 
 /// Everything the service remembers about one job; persisted in the queue journal.
 public struct JobRecord: Codable, Equatable, Sendable {

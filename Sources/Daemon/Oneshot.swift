@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Jobs
 #if canImport(Glibc)
@@ -39,7 +40,7 @@ struct Oneshot {
             switch Intake.read(url, name: file, maxSize: parser.limits.maxFileSize) {
             case .refused(let why):
                 Log.error("\(file): \(why)")
-                return FileManager.default.fileExists(atPath: file) ? SysExits.dataErr : SysExits.noInput
+                return FileManager.default.fileExists(atPath: file) ? SysExits.dataError : SysExits.noInput
             case .bytes(let b, _):
                 bytes = b
             }
@@ -48,11 +49,11 @@ struct Oneshot {
                 specs = try parser.parse(bytes: bytes, file: file)
             } catch {
                 Log.error("\(error)")
-                return SysExits.dataErr
+                return SysExits.dataError
             }
             let stem = url.deletingPathExtension().lastPathComponent
-            for (k, var spec) in specs.enumerated() {
-                if spec.seed == nil { spec.seed = UInt64.random(in: 0..<(1 << 32)) }
+            for (k, parsed) in specs.enumerated() {
+                let spec = parsed.resolvingSeed()
                 var folder = spec.name ?? (specs.count > 1 ? "\(stem)-\(k + 1)" : stem)
                 if !JobFileParser.isValidName(folder) { folder = "job-\(jobs.count + 1)" }
                 var unique = folder, n = 2

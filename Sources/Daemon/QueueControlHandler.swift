@@ -31,7 +31,7 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
         switch event {
         case .job(let job):
             let info = self.info(job)
-            let kind: ControlEvent.Kind = job.state == .running ? .jobStarted : job.state.isTerminal ? .jobFinished : .queueChanged
+            let kind: ControlEvent.Kind = job.state == .running ? .jobStarted : job.state.isFinal ? .jobFinished : .queueChanged
             events.publish(ControlEvent(kind: kind, job: info))
         case .progress(let p):
             events.publish(ControlEvent(kind: .step, id: p.id, progress: QueueControlHandler.progress(p)))
@@ -48,21 +48,12 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
     }
 
     func info(_ job: JobRecord) -> JobInfo {
-        let state: JobInfo.State
-        switch job.state {
-        case .queued: state = .queued
-        case .held: state = .held
-        case .running: state = .running
-        case .done: state = .done
-        case .failed: state = .failed
-        case .cancelled: state = .cancelled
-        }
         let progress = job.state == .running ? queue.progress().flatMap { $0.id == job.id ? QueueControlHandler.progress($0) : nil } : nil
-        return JobInfo(id: job.id, name: job.spec.name ?? job.sourceFile, state: state, priority: job.priority,
+        return JobInfo(id: job.id, name: job.spec.name ?? job.sourceFile, state: job.state, priority: job.priority,
                        owner: .init(uid: job.owner, user: AccountNames.userName(job.owner)), model: job.model,
                        submitted: Date(timeIntervalSince1970: job.submitted),
                        started: job.started.map { Date(timeIntervalSince1970: $0) },
-                       finished: job.state.isTerminal ? job.finished.map { Date(timeIntervalSince1970: $0) } : nil,
+                       finished: job.state.isFinal ? job.finished.map { Date(timeIntervalSince1970: $0) } : nil,
                        prompt: job.spec.prompt, steps: job.spec.steps, count: job.spec.count, progress: progress,
                        attempts: job.attempts, error: job.error, outbox: outbox.folder(job).path)
     }
@@ -84,14 +75,14 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
         var counts: [String: Int] = [:]
         for job in all { counts[job.state.rawValue, default: 0] += 1 }
         let config = settings.config
-        return DaemonStatus(version: "diffusiond \(DiffusiondCommand.version)", pid: getpid(), uid: geteuid(),
+        return DaemonStatus(version: "diffusiond \(DiffusiondCommand.version)", pid: getpid(), uid: queue.policy.daemonUID,
                             paused: queue.paused, running: all.first { $0.state == .running }.map(info), counts: counts,
                             inbox: config.inbox.path, outbox: config.outbox.path,
                             uptime: Date().timeIntervalSince(startTime), loadedModel: loadedModel())
     }
 
     func list(all: Bool) throws -> [JobInfo] {
-        queue.all().filter { all || !$0.state.isTerminal }.map(info)
+        queue.all().filter { all || !$0.state.isFinal }.map(info)
     }
 
     func show(id: String) throws -> JobInfo {
@@ -113,7 +104,7 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
         info(try mapped { try queue.release(id, uid: caller) })
     }
 
-    func setPriority(id: String, priority: Int, caller: UInt32) throws -> JobInfo {
+    func setPriority(id: String, priority: JobPriority, caller: UInt32) throws -> JobInfo {
         info(try mapped { try queue.setPriority(id, priority, uid: caller) })
     }
 
@@ -134,7 +125,7 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
     }
 
     func history(limit: Int?) throws -> [JobInfo] {
-        let finished = queue.all().filter { $0.state.isTerminal }
+        let finished = queue.all().filter { $0.state.isFinal }
         return Array(finished.prefix(limit ?? finished.count)).map(info)
     }
 

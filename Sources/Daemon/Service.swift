@@ -54,10 +54,12 @@ public final class Service {
                 Log.error("another diffusiond is using the state directory \(config.state.path)")
                 return SysExits.tempFail
             }
-            queue = try JobQueue(stateDirectory: config.state, keepHistory: config.keepHistory)
+            // The daemon's user is decided here, once, for the queue and the control server alike.
+            queue = try JobQueue(stateDirectory: config.state, keepHistory: config.keepHistory,
+                                 policy: .forThisProcess())
             queue.writeTerminalResult = { job in try outbox.writeResult(job, images: [], seconds: nil) }
             // Half-written temporaries of a killed daemon: never renamed, so never seen; removed.
-            for folder in [config.state, outbox.rejected] + queue.all().filter({ !$0.state.isTerminal }).map(outbox.folder) {
+            for folder in [config.state, outbox.rejected] + queue.all().filter({ !$0.state.isFinal }).map(outbox.folder) {
                 Outbox.removeTemporaryFiles(in: folder)
             }
             try queue.recover(maxCrashes: 3, existingResult: outbox.recordedResult)
@@ -121,7 +123,8 @@ public final class Service {
     private func startControlServer(queue: JobQueue, outbox: Outbox, worker: Worker) -> ControlServer? {
         let handler = QueueControlHandler(queue: queue, outbox: outbox, settings: settings,
                                           loadedModel: { worker.loadedModel })
-        let server = ControlServer(configuration: .init(socketPath: settings.config.socket.path), handler: handler)
+        let server = ControlServer(configuration: .init(socketPath: settings.config.socket.path), handler: handler,
+                                   policy: queue.policy)
         do {
             try server.start()
             return server
@@ -174,17 +177,4 @@ public final class Service {
             throw RunError("inbox, state and outbox must be on one file system (files move between them by rename)")
         }
     }
-}
-
-/// Exit codes of sysexits.h.
-public enum SysExits {
-    public static let ok: Int32 = 0
-    public static let usage: Int32 = 64
-    public static let dataErr: Int32 = 65
-    public static let noInput: Int32 = 66
-    public static let unavailable: Int32 = 69
-    public static let software: Int32 = 70
-    public static let cantCreate: Int32 = 73
-    public static let tempFail: Int32 = 75
-    public static let config: Int32 = 78
 }

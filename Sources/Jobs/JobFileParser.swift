@@ -1,3 +1,4 @@
+import ControlProtocol
 import Sampling
 
 /// Reads job files (`man 5 diffusion-job`): one job per YAML document, a strict schema,
@@ -158,12 +159,12 @@ public struct JobFileParser: Sendable {
             case "count":
                 spec.count = try d.integer(text, plain: plain, field: field, mark: mark, range: 1...limits.maxCount)
             case "priority":
-                if let level = JobSpec.priorityLevels.first(where: { $0.0 == text }) {
-                    spec.priority = level.1
+                if let level = JobPriority.named(text) {
+                    spec.priority = level.rawValue
                 } else if plain, text.first.map({ $0.isNumber || $0 == "-" || $0 == "+" }) == true {
-                    spec.priority = try d.integer(text, plain: plain, field: field, mark: mark, range: 0...100)
+                    spec.priority = try d.integer(text, plain: plain, field: field, mark: mark, range: JobPriority.range)
                 } else {
-                    throw d.error(field, mark, "unknown value \(SourceError.quote(text)); valid: low, normal, high, urgent, or 0 to 100")
+                    throw d.error(field, mark, "unknown value \(SourceError.quote(text)); valid: \(JobPriority.validValuesText)")
                 }
             case "snapshots":
                 spec.snapshots = try d.integer(text, plain: plain, field: field, mark: mark, range: 0...limits.maxSteps)

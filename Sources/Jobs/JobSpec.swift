@@ -1,3 +1,4 @@
+import ControlProtocol
 import Pipeline
 import Sampling
 
@@ -18,7 +19,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public var seed: UInt64?
     /// Number of images.
     public var count: Int
-    /// 0 (lowest) … 100 (highest).
+    /// 0 (lowest) … 100 (highest); always within ``JobPriority/range``.
     public var priority: Int
     /// Write a preview every N steps; 0 = none.
     public var snapshots: Int
@@ -36,9 +37,27 @@ public struct JobSpec: Codable, Equatable, Sendable {
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
                           seed: (seed ?? 0) &+ UInt64(index), rng: rng)
     }
+}
 
-    /// Named priority levels and their values.
-    public static let priorityLevels: [(String, Int)] = [("low", 25), ("normal", 50), ("high", 75), ("urgent", 100)]
+extension JobSpec {
+    /// Where seeds drawn for jobs without one come from: 0 ..< 2³², so that a drawn seed fits
+    /// tools that take 32-bit seeds, and `seed + count - 1` never overflows.
+    public static let drawnSeeds: Range<UInt64> = 0..<(1 << 32)
+
+    /// This spec with its seed resolved: the job's own `seed`, or else one drawn uniformly
+    /// from ``drawnSeeds`` with `generator`. The daemon records the result, so a re-run
+    /// (after a crash, or `retry`) makes the same images.
+    public func resolvingSeed<G: RandomNumberGenerator>(using generator: inout G) -> JobSpec {
+        var resolved = self
+        if resolved.seed == nil { resolved.seed = UInt64.random(in: JobSpec.drawnSeeds, using: &generator) }
+        return resolved
+    }
+
+    /// ``resolvingSeed(using:)`` with the system's random number generator.
+    public func resolvingSeed() -> JobSpec {
+        var generator = SystemRandomNumberGenerator()
+        return resolvingSeed(using: &generator)
+    }
 }
 
 /// Values a job gets for fields it leaves out (config section `defaults`).
@@ -51,7 +70,8 @@ public struct JobDefaults: Codable, Equatable, Sendable {
     public var sampler = SamplerKind.eulerAncestral
     public var schedule = ScheduleKind.default
     public var guidance: Float = 7.5
-    public var priority = 50
+    /// Within ``JobPriority/range``.
+    public var priority = JobPriority.normal.rawValue
     public var snapshots = 0
     public var rng = RNGKind.cpu
     public init() {}

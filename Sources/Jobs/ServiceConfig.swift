@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Sampling
 
@@ -146,7 +147,7 @@ public struct ServiceConfig: Equatable, Sendable {
                     case "schedule": config.defaults.schedule = try d.choice(text, plain: plain, field: field, mark: m, parse: ScheduleKind.init(rawValue:), validNames: ScheduleKind.validNames)
                     case "rng": config.defaults.rng = try d.choice(text, plain: plain, field: field, mark: m, parse: RNGKind.init(rawValue:), validNames: RNGKind.validNames)
                     case "guidance": config.defaults.guidance = Float(try d.number(text, plain: plain, field: field, mark: m, range: 0...50))
-                    case "priority": config.defaults.priority = try d.integer(text, plain: plain, field: field, mark: m, range: 0...100)
+                    case "priority": config.defaults.priority = try d.integer(text, plain: plain, field: field, mark: m, range: JobPriority.range)
                     default: config.defaults.snapshots = try d.integer(text, plain: plain, field: field, mark: m, range: 0...10000)
                     }
                 }

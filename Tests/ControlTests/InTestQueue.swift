@@ -16,7 +16,7 @@ final class InTestQueue: ControlHandler, @unchecked Sendable {
     private var sequence = 0
 
     @discardableResult
-    func add(name: String, priority: Int = 50, owner: UInt32 = 0, state: JobInfo.State = .queued, steps: Int = 10) -> JobInfo {
+    func add(name: String, priority: Int = 50, owner: UInt32 = 0, state: JobState = .queued, steps: Int = 10) -> JobInfo {
         lock.lock()
         defer { lock.unlock() }
         sequence += 1
@@ -85,12 +85,12 @@ final class InTestQueue: ControlHandler, @unchecked Sendable {
         }
     }
 
-    func setPriority(id: String, priority: Int, caller: UInt32) throws -> JobInfo {
+    func setPriority(id: String, priority: JobPriority, caller: UInt32) throws -> JobInfo {
         try modify(id) { job in
             guard job.state == .queued || job.state == .held else {
                 throw ControlFailure.conflict("job \(id) is \(job.state.rawValue)")
             }
-            job.priority = priority
+            job.priority = priority.rawValue
         }
     }
 

@@ -1,4 +1,5 @@
 @testable import Daemon
+import ControlProtocol
 import Foundation
 import Jobs
 import XCTest
@@ -43,7 +44,7 @@ final class QueueUnitTests: XCTestCase {
             let queue = try JobQueue(stateDirectory: dir, keepHistory: 10)
             try queue.add((1...700).map { try job($0) })
             // Enough changes to trigger compaction (journal entries > 2 × jobs).
-            for round in 0..<3 { for n in 1...700 { try queue.setPriority(String(n), 10 + (n + round) % 80, uid: 0) } }
+            for round in 0..<3 { for n in 1...700 { try queue.setPriority(String(n), XCTUnwrap(JobPriority(rawValue: 10 + (n + round) % 80)), uid: 0) } }
             try queue.hold("5", uid: 1000)
             try queue.setPaused(true, uid: 0)
         }
@@ -66,6 +67,62 @@ final class QueueUnitTests: XCTestCase {
         handle.write(Data("{\"put\":{\"_0\":{\"id\":\"0000".utf8))
         try handle.close()
         XCTAssertEqual(try JobQueue(stateDirectory: dir, keepHistory: 10).all().map(\.id), ["000001", "000002"])
+    }
+
+    /// A journal as written before the daemon's and the protocol's job states became one
+    /// ``JobState``: every state still loads by its raw string, and is written back the same.
+    func testJournalOfEveryStateLoadsAndIsWrittenBackUnchanged() throws {
+        func line(_ n: Int, _ state: String) -> String {
+            let id = String(format: "%06d", n)
+            return #"{"put":{"_0":{"attempts":1,"folder":"\#(id)","id":"\#(id)","model":"shapes","number":\#(n),"owner":1000,"#
+                + #""sourceFile":"j\#(n).yaml","spec":{"count":1,"documentIndex":1,"guidance":7.5,"height":32,"#
+                + #""negativePrompt":"","priority":\#(20 + n),"prompt":"job \#(n)","rng":"cpu","sampler":"euler_a","#
+                + #""schedule":"default","seed":\#(n),"snapshots":0,"sourceText":"prompt: job \#(n)\n","steps":20,"width":32},"#
+                + #""state":"\#(state)","submitted":1700000000}}}"#
+        }
+        let states = ["queued", "held", "running", "done", "failed", "cancelled"]
+        let journal = states.enumerated().map { line($0.offset + 1, $0.element) + "\n" }.joined() + #"{"nextNumber":{"_0":7}}"# + "\n"
+        try Data(journal.utf8).write(to: dir.appendingPathComponent("queue.journal"))
+
+        let queue = try JobQueue(stateDirectory: dir, keepHistory: 10)
+        for (k, state) in states.enumerated() {
+            let job = try XCTUnwrap(queue.job(JobRecord.id(number: k + 1)))
+            XCTAssertEqual(job.state.rawValue, state)
+            XCTAssertEqual(job.state, JobState(rawValue: state))
+            XCTAssertEqual(job.priority, 21 + k)
+        }
+        XCTAssertEqual(queue.nextNumber, 7)
+        try queue.hold("1", uid: 0)
+        let written = try String(contentsOf: dir.appendingPathComponent("queue.journal"), encoding: .utf8)
+        XCTAssertTrue(written.hasPrefix(journal), "the old lines stay as they were")
+        XCTAssertEqual(written.dropFirst(journal.count), Substring(line(1, "held") + "\n"), "a change is written in the same format")
+    }
+
+    /// The queue asks the policy it was given: the daemon's user is that policy's uid, not
+    /// whatever this process runs as.
+    func testQueueChecksEveryChangeWithItsPolicy() throws {
+        let daemon: UInt32 = (990...999).first { $0 != getuid() && $0 != geteuid() } ?? 990
+        let owner: UInt32 = 4242, stranger: UInt32 = 4343
+        let queue = try JobQueue(stateDirectory: dir, keepHistory: 10, policy: ControlPolicy(daemonUID: daemon))
+        XCTAssertEqual(queue.policy.daemonUID, daemon)
+        try queue.add([job(1, owner: owner)])
+
+        XCTAssertThrowsError(try queue.hold("1", uid: stranger)) {
+            XCTAssertEqual($0 as? QueueError, .forbidden("job 000001 belongs to uid 4242"))
+        }
+        XCTAssertThrowsError(try queue.setPriority("1", .high, uid: stranger))
+        XCTAssertThrowsError(try queue.setPaused(true, uid: stranger))
+        XCTAssertThrowsError(try queue.setPaused(true, uid: owner)) {
+            XCTAssertEqual($0 as? QueueError, .forbidden("only root or the daemon's user may pause or resume the queue"))
+        }
+        XCTAssertFalse(queue.paused)
+        XCTAssertEqual(try queue.hold("1", uid: owner).state, .held, "the owner")
+        XCTAssertEqual(try queue.release("1", uid: daemon).state, .queued, "the daemon's user")
+        XCTAssertEqual(try queue.setPriority("1", .urgent, uid: 0).priority, 100, "root")
+        try queue.setPaused(true, uid: daemon)
+        XCTAssertTrue(queue.paused)
+        try queue.setPaused(false, uid: 0)
+        XCTAssertFalse(queue.paused)
     }
 
     func testPermissionsAndStateRules() throws {

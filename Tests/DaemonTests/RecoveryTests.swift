@@ -1,4 +1,5 @@
 @testable import Daemon
+import ControlProtocol
 import Foundation
 import Jobs
 import XCTest

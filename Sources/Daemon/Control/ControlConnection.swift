@@ -162,8 +162,8 @@ final class ControlConnection: @unchecked Sendable {
         case .retry:
             try changeJob { try handler.retry(id: $0, caller: caller) }
         case .priority:
-            guard let priority = request.priority else { throw ControlFailure.badRequest("priority needs a level (0–100)") }
-            guard (0...100).contains(priority) else { throw ControlFailure.badRequest("priority must be 0–100, got \(priority)") }
+            guard let level = request.priority else { throw ControlFailure.badRequest(JobPriority.missingLevelMessage) }
+            guard let priority = JobPriority(rawValue: level) else { throw ControlFailure.badRequest(JobPriority.outOfRangeMessage(level)) }
             try changeJob { try handler.setPriority(id: $0, priority: priority, caller: caller) }
         case .pause, .resume:
             if let denied = server.policy.check(verb, caller: caller) { throw denied }

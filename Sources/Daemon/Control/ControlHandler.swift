@@ -27,8 +27,8 @@ public protocol ControlHandler: AnyObject {
     func hold(id: String, caller: UInt32) throws -> JobInfo
     /// Releases a held job back to `queued` (releasing a queued job may succeed without change).
     func release(id: String, caller: UInt32) throws -> JobInfo
-    /// Sets the priority (already checked to be in 0…100) of a queued or held job.
-    func setPriority(id: String, priority: Int, caller: UInt32) throws -> JobInfo
+    /// Sets the priority of a queued or held job.
+    func setPriority(id: String, priority: JobPriority, caller: UInt32) throws -> JobInfo
     /// Queues a failed or cancelled job again.
     func retry(id: String, caller: UInt32) throws -> JobInfo
     /// Stops starting new jobs.

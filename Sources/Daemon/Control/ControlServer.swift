@@ -63,10 +63,11 @@ public final class ControlServer: @unchecked Sendable {
     public private(set) var socketActivated = false
 
     /// - Parameters:
-    ///   - policy: permission rules; by default the daemon's uid is this process's euid.
+    ///   - policy: permission rules; by default ``ControlPolicy/forThisProcess()``. The daemon
+    ///     passes the one it made at start-up, as it does to its ``JobQueue``.
     ///   - log: receives (syslog priority 0–7, message); by default writes `<N>control: …` to stderr.
     public init(configuration: Configuration, handler: ControlHandler,
-                policy: ControlPolicy = ControlPolicy(daemonUID: geteuid()),
+                policy: ControlPolicy = .forThisProcess(),
                 log: @escaping (Int32, String) -> Void = ControlServer.logToStderr) {
         self.configuration = configuration
         self.handler = handler
