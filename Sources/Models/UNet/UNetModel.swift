@@ -4,11 +4,13 @@ import Kernels
 /// diffusers `UNet2DConditionModel` forward pass on the CPU.
 ///
 /// ```
-/// emb = linear_2(SiLU(linear_1(get_timestep_embedding(t))))      time_embedding
+/// emb = linear_2(SiLU(linear_1(get_timestep_embedding(t))))      UNetTimeEmbedding
 /// h = conv_in(x); skips = [h]
 /// down blocks: (resnet(h, emb) [→ transformer(h, context)]) × layers, push each; downsample, push
-/// mid block: resnet → transformer → resnet
+///                                                                  UNetDownBlock
+/// mid block: resnet → transformer → resnet                         UNetMidBlock
 /// up blocks: (cat(h, skips.pop()) → resnet [→ transformer]) × (layers + 1); upsample
+///                                                                  UNetUpBlock
 /// out = conv_out(SiLU(conv_norm_out(h)))
 /// ```
 /// Activations live in an `Arena` owned by the model: the first call with given shapes sizes
