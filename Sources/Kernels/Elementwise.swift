@@ -31,6 +31,30 @@ public func addPerChannel(_ x: Tensor, _ perChannel: Tensor, pool: ThreadPool = 
     }
 }
 
+/// output[n, c, ...] = x[n, c, ...] + bias[c] — one bias per channel, broadcast over the
+/// batch and spatial dims (a 1×1 conv's bias, as in diffusers `Transformer2DModel.proj_out`
+/// and the VAE attention's `to_out`). `output` may alias `x`.
+/// - Parameters:
+///   - x: [N, C, ...spatial]
+///   - bias: [C]
+///   - output: same count as x
+public func addChannelBias(_ x: Tensor, _ bias: Tensor, output: Tensor, pool: ThreadPool) {
+    precondition(x.rank >= 2 && bias.count == x.shape[1] && output.count == x.count,
+                 "addChannelBias: bias \(bias.shape) does not match C of \(x.shape), or output \(output.shape)")
+    let c = x.shape[1], planes = x.shape[0] * c
+    let spatial = x.count / max(planes, 1)
+    let px = UnsafePointer(x.data), po = output.data, pb = UnsafePointer(bias.data)
+    pool.parallelFor(0..<planes, grain: max(1, 16_384 / max(spatial, 1))) { r, _ in
+        for plane in r {
+            let v = pb[plane % c], vv = VFloat(repeating: v)
+            let s = px + plane * spatial, d = po + plane * spatial
+            var i = 0
+            while i + vectorWidth <= spatial { vstore(vload(s, i) + vv, d, i); i += vectorWidth }
+            while i < spatial { d[i] = s[i] + v; i += 1 }
+        }
+    }
+}
+
 /// Scales every element: output = x·alpha (may alias).
 public func scale(_ x: Tensor, by alpha: Float, output: Tensor, pool: ThreadPool = .shared) {
     precondition(x.count == output.count, "scale: \(x.shape) → \(output.shape)")

@@ -24,6 +24,24 @@ final class ElementwiseTests: XCTestCase {
         XCTAssertEqual(sc.toArray(), b.toArray().map { $0 * -2 })
     }
 
+    func testAddChannelBias() {
+        var rng = TestRNG(seed: 14)
+        // Spatial sizes below, at and across the vector width, so both the vector loop and
+        // the scalar tail run.
+        for (n, c, h, w) in [(1, 1, 1, 1), (2, 3, 2, 4), (2, 5, 3, 7), (1, 4, 17, 3)] {
+            let x = rng.tensor([n, c, h, w]), bias = rng.tensor([c])
+            let xa = x.toArray(), ba = bias.toArray()
+            let want = xa.enumerated().map { $0.element + ba[($0.offset / (h * w)) % c] }
+            for pool in testPools {
+                let out = Tensor(zeros: x.shape)
+                addChannelBias(x, bias, output: out, pool: pool)
+                XCTAssertEqual(out.toArray(), want)
+            }
+            addChannelBias(x, bias, output: x, pool: testPools[1])   // in place
+            XCTAssertEqual(x.toArray(), want)
+        }
+    }
+
     func testConcatChannels() {
         var rng = TestRNG(seed: 11)
         let a = rng.tensor([2, 3, 2, 3]), b = rng.tensor([2, 5, 2, 3])

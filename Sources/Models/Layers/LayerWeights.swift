@@ -62,6 +62,11 @@ public struct Conv2DWeights: @unchecked Sendable {
         weight = try source.tensor(prefix + ".weight", [outC, inC, k, k])
         bias = try source.tensor(prefix + ".bias", [outC])
     }
+
+    /// Multiply-adds × 2 for an output of [n, outChannels, h, w].
+    func flops(n: Int, h: Int, w: Int) -> Double {
+        2 * Double(n * h * w) * Double(outChannels * inChannels * kernel * kernel)
+    }
 }
 
 /// Affine parameters of a GroupNorm or LayerNorm.

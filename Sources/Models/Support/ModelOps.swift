@@ -25,23 +25,6 @@ func addRowBias(_ x: Tensor, _ bias: Tensor, pool: ThreadPool) {
     }
 }
 
-/// output[n, c, :] = x[n, c, :] + bias[c] (NCHW; output may alias x).
-func addChannelBias(_ x: Tensor, _ bias: Tensor, output: Tensor, pool: ThreadPool) {
-    let n = x.shape[0], c = x.shape[1]
-    precondition(bias.count == c && output.count == x.count, "addChannelBias: shapes \(x.shape), \(bias.shape)")
-    let spatial = x.count / max(n * c, 1)
-    let px = UnsafePointer(x.data), po = output.data, pb = UnsafePointer(bias.data)
-    pool.parallelFor(0..<(n * c), grain: max(1, 16_384 / max(spatial, 1))) { r, _ in
-        for plane in r {
-            let v = pb[plane % c], vv = VFloat(repeating: v)
-            let s = px + plane * spatial, d = po + plane * spatial
-            var i = 0
-            while i + 8 <= spatial { vstore(vload(s, i) + vv, d, i); i += 8 }
-            while i < spatial { d[i] = s[i] + v; i += 1 }
-        }
-    }
-}
-
 /// Nearest-neighbour resize of [N, C, H, W] to [N, C, Ho, Wo] with PyTorch's index rule
 /// src = ⌊dst · in / out⌋ (`F.interpolate(size=…, mode="nearest")`); used by the UNet's
 /// upsamplers when a skip connection is not exactly twice the size (odd latent sides).

@@ -6,40 +6,13 @@ extension UNet {
     /// latents with `contextLength` text tokens — what `diffusion-bench` divides by time.
     public func flops(batch n: Int, height: Int, width: Int, contextLength lc: Int = 77) -> Double {
         let w = weights
-        func conv(_ c: Conv2DWeights, _ ho: Int, _ wo: Int) -> Double {
-            2 * Double(n * ho * wo) * Double(c.outChannels * c.inChannels * c.kernel * c.kernel)
-        }
-        var h = height, wd = width
-        var f = conv(w.convIn, h, wd) + w.timeLinear1.flops(rows: n) + w.timeLinear2.flops(rows: n)
-        var sizes: [(Int, Int)] = [(h, wd)]
-        for block in w.downBlocks {
-            for (j, r) in block.resnets.enumerated() {
-                f += r.flops(n: n, h: h, w: wd)
-                if j < block.attentions.count { f += block.attentions[j].flops(n: n, hw: h * wd, contextLength: lc) }
-                sizes.append((h, wd))
-            }
-            if let ds = block.downsampler {
-                let p = block.downsamplePadding
-                h = (h + 2 * p - 3) / 2 + 1
-                wd = (wd + 2 * p - 3) / 2 + 1
-                f += conv(ds, h, wd)
-                sizes.append((h, wd))
-            }
-        }
-        f += w.midBlock.resnets.reduce(0) { $0 + $1.flops(n: n, h: h, w: wd) }
-        f += w.midBlock.attentions.reduce(0) { $0 + $1.flops(n: n, hw: h * wd, contextLength: lc) }
-        for block in w.upBlocks {
-            for (j, r) in block.resnets.enumerated() {
-                _ = sizes.popLast()
-                f += r.flops(n: n, h: h, w: wd)
-                if j < block.attentions.count { f += block.attentions[j].flops(n: n, hw: h * wd, contextLength: lc) }
-            }
-            if let us = block.upsampler, let next = sizes.last {
-                (h, wd) = next
-                f += conv(us, h, wd)
-            }
-        }
-        return f + conv(w.convOut, h, wd)
+        var size = (h: height, w: width)
+        var f = w.convIn.flops(n: n, h: height, w: width) + w.timeEmbedding.flops(n: n)
+        var skips = [size]
+        for block in w.downBlocks { f += block.flops(n: n, size: &size, contextLength: lc, skips: &skips) }
+        f += w.midBlock.flops(n: n, h: size.h, w: size.w, contextLength: lc)
+        for block in w.upBlocks { f += block.flops(n: n, size: &size, contextLength: lc, skips: &skips) }
+        return f + w.convOut.flops(n: n, h: size.h, w: size.w)
     }
 }
 
@@ -47,9 +20,7 @@ extension VAE {
     /// Floating-point operations of `decode` on [batch, latent, height, width] latents.
     public func decodeFlops(batch n: Int, height: Int, width: Int) -> Double {
         let d = decoder
-        func conv(_ c: Conv2DWeights, _ ho: Int, _ wo: Int) -> Double {
-            2 * Double(n * ho * wo) * Double(c.outChannels * c.inChannels * c.kernel * c.kernel)
-        }
+        func conv(_ c: Conv2DWeights, _ ho: Int, _ wo: Int) -> Double { c.flops(n: n, h: ho, w: wo) }
         var h = height, w = width
         var f = (d.postQuantConv.map { conv($0, h, w) } ?? 0) + conv(d.convIn, h, w)
         f += d.mid.resnet0.flops(n: n, h: h, w: w) + d.mid.resnet1.flops(n: n, h: h, w: w)
