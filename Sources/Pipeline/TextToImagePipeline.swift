@@ -165,19 +165,8 @@ public final class TextToImagePipeline: ImageGenerating {
 }
 
 /// `noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond)`, rounded
-/// step by step like the torch expression.
+/// step by step like the torch expression (no FMA; see `LaneMaps`).
 func classifierFreeGuidance(uncond: UnsafePointer<Float>, cond: UnsafePointer<Float>, scale: Float,
                             output: UnsafeMutablePointer<Float>, count: Int) {
-    typealias V = SIMD8<Float>
-    var i = 0
-    while i + 8 <= count {
-        let u = UnsafeRawPointer(uncond + i).loadUnaligned(as: V.self)
-        let c = UnsafeRawPointer(cond + i).loadUnaligned(as: V.self)
-        UnsafeMutableRawPointer(output + i).storeBytes(of: u + scale * (c - u), as: V.self)
-        i += 8
-    }
-    while i < count {
-        output[i] = uncond[i] + scale * (cond[i] - uncond[i])
-        i += 1
-    }
+    LaneMaps.map(output, uncond, cond, count: count) { u, c in u + scale * (c - u) }
 }
