@@ -37,7 +37,7 @@ public struct JobResult: Codable, Equatable, Sendable {
     public var error: String?
 }
 
-/// The outbox layout of DESIGN.md. Every file is written with `AtomicFile` (temp, fsync,
+/// The outbox layout of docs/ARCHITECTURE.md ("Contracts"). Every file is written with `AtomicFile` (temp, fsync,
 /// rename, fsync dir), so a reader never sees half a file:
 /// ```
 /// outbox/<folder>/job.yaml                          the job's document as submitted

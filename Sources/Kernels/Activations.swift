@@ -81,7 +81,7 @@ public enum Activation: String, Sendable, CaseIterable {
 }
 
 /// Applies `activation` elementwise over all of `input` into `output` (same count; may alias).
-public func activate(_ activation: Activation, _ input: Tensor, output: Tensor, pool: ThreadPool = .shared) {
+public func activate(_ activation: Activation, _ input: Tensor, output: Tensor, pool: ThreadPool) {
     precondition(input.count == output.count, "activate: \(input.shape) into \(output.shape)")
     let x = UnsafePointer(input.data), y = output.data
     pool.parallelFor(0..<input.count, grain: 16_384) { r, _ in
@@ -94,7 +94,7 @@ public func activate(_ activation: Activation, _ input: Tensor, output: Tensor, 
 /// - Parameters:
 ///   - input: [..., 2·D]
 ///   - output: [..., D]
-public func geglu(_ input: Tensor, output: Tensor, pool: ThreadPool = .shared) {
+public func geglu(_ input: Tensor, output: Tensor, pool: ThreadPool) {
     let twoD = input.dim(-1)
     precondition(twoD % 2 == 0, "geglu: last dim \(twoD) is odd")
     let d = twoD / 2

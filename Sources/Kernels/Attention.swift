@@ -28,7 +28,7 @@ public let attentionKeyTile = 512
 ///   - causal: mask key j > query i (CLIP text encoder); needs Nq == Nk
 ///   - output: [B, Nq, heads·headDim]; must not alias the inputs
 public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, causal: Bool = false,
-                      output: Tensor, pool: ThreadPool = .shared) {
+                      output: Tensor, pool: ThreadPool) {
     precondition(query.rank == 3 && key.rank == 3 && value.rank == 3 && output.rank == 3,
                  "attention: operands must be [B, N, heads·headDim]")
     let b = query.shape[0], nq = query.shape[1], inner = query.shape[2]
@@ -51,7 +51,7 @@ public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, cau
 public func attention(query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                       output: UnsafeMutablePointer<Float>, outputRowStride: Int,
                       batch: Int, heads: Int, queryLength nq: Int, keyLength nk: Int, headDim d: Int,
-                      causal: Bool, scale: Float, pool: ThreadPool = .shared) {
+                      causal: Bool, scale: Float, pool: ThreadPool) {
     let tq = min(attentionQueryTile, nq), tk = min(attentionKeyTile, nk)
     if nq == 0 || nk == 0 || d == 0 { return }
     let qTiles = (nq + tq - 1) / tq

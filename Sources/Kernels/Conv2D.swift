@@ -45,7 +45,7 @@ public struct Conv2DShape: Equatable, Sendable {
 /// and multiplies the weights by it with one single-threaded sgemm that writes straight
 /// into the output. A 1×1 stride-1 unpadded convolution skips the unfold.
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
-                   padding: Conv2DPadding = .symmetric(0), output: Tensor, pool: ThreadPool = .shared) {
+                   padding: Conv2DPadding = .symmetric(0), output: Tensor, pool: ThreadPool) {
     precondition(input.rank == 4, "conv2d: input must be [N, C, H, W], got \(input.shape)")
     precondition(weight.rank == 4 && weight.shape[1] == input.shape[1],
                  "conv2d: weight \(weight.shape) does not match input channels of \(input.shape)")
@@ -70,7 +70,7 @@ public let im2colBudget = 6 << 20
 /// a tile that crosses an image boundary is computed into worker scratch and scattered.
 /// When there are fewer column tiles than threads, output channels are split instead.
 public func conv2d(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                   shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool = .shared) {
+                   shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
     if winogradApplies(s) && !pool.isInsideWorker {
         conv2dWinograd(input, weight: weight, bias: bias, shape: s, output: output, pool: pool)
         return

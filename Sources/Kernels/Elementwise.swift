@@ -2,7 +2,7 @@ import Foundation
 
 /// output = a + b, elementwise (same counts; `output` may alias `a` or `b`). Use it for
 /// residual connections: `add(x, residual, output: x)`.
-public func add(_ a: Tensor, _ b: Tensor, output: Tensor, pool: ThreadPool = .shared) {
+public func add(_ a: Tensor, _ b: Tensor, output: Tensor, pool: ThreadPool) {
     precondition(a.count == b.count && a.count == output.count, "add: \(a.shape) + \(b.shape) → \(output.shape)")
     let pa = UnsafePointer(a.data), pb = UnsafePointer(b.data), po = output.data
     pool.parallelFor(0..<a.count, grain: 32_768) { r, _ in
@@ -15,7 +15,7 @@ public func add(_ a: Tensor, _ b: Tensor, output: Tensor, pool: ThreadPool = .sh
 /// - Parameters:
 ///   - x: [N, C, ...spatial], updated in place
 ///   - perChannel: [N, C]
-public func addPerChannel(_ x: Tensor, _ perChannel: Tensor, pool: ThreadPool = .shared) {
+public func addPerChannel(_ x: Tensor, _ perChannel: Tensor, pool: ThreadPool) {
     precondition(x.rank >= 2 && perChannel.count == x.shape[0] * x.shape[1],
                  "addPerChannel: \(perChannel.shape) does not match [N, C] of \(x.shape)")
     let planes = x.shape[0] * x.shape[1]
@@ -56,7 +56,7 @@ public func addChannelBias(_ x: Tensor, _ bias: Tensor, output: Tensor, pool: Th
 }
 
 /// Scales every element: output = x·alpha (may alias).
-public func scale(_ x: Tensor, by alpha: Float, output: Tensor, pool: ThreadPool = .shared) {
+public func scale(_ x: Tensor, by alpha: Float, output: Tensor, pool: ThreadPool) {
     precondition(x.count == output.count, "scale: \(x.shape) → \(output.shape)")
     if x.data != output.data { output.copy(from: x) }
     let p = output.data
@@ -68,7 +68,7 @@ public func scale(_ x: Tensor, by alpha: Float, output: Tensor, pool: ThreadPool
 ///   - a: [N, Ca, ...spatial]
 ///   - b: [N, Cb, ...spatial]
 ///   - output: [N, Ca + Cb, ...spatial]
-public func concatChannels(_ a: Tensor, _ b: Tensor, output: Tensor, pool: ThreadPool = .shared) {
+public func concatChannels(_ a: Tensor, _ b: Tensor, output: Tensor, pool: ThreadPool) {
     precondition(a.rank >= 2 && b.rank == a.rank && a.shape[0] == b.shape[0]
                  && Array(a.shape.dropFirst(2)) == Array(b.shape.dropFirst(2)),
                  "concatChannels: \(a.shape) and \(b.shape) differ outside dim 1")
@@ -91,7 +91,7 @@ public func concatChannels(_ a: Tensor, _ b: Tensor, output: Tensor, pool: Threa
 /// - Parameters:
 ///   - input: [N, C, H, W]
 ///   - output: [N, C, 2H, 2W]
-public func upsampleNearest2x(_ input: Tensor, output: Tensor, pool: ThreadPool = .shared) {
+public func upsampleNearest2x(_ input: Tensor, output: Tensor, pool: ThreadPool) {
     precondition(input.rank == 4, "upsampleNearest2x: input must be [N, C, H, W], got \(input.shape)")
     let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
     precondition(output.shape == [n, c, 2 * h, 2 * w], "upsampleNearest2x: output \(output.shape) is not [\(n), \(c), \(2 * h), \(2 * w)]")
@@ -108,7 +108,7 @@ public func upsampleNearest2x(_ input: Tensor, output: Tensor, pool: ThreadPool 
 
 /// Numerically stable softmax over the last dimension: e^(x − max) / Σ e^(x − max).
 /// `output` may alias `input`.
-public func softmax(_ input: Tensor, output: Tensor, pool: ThreadPool = .shared) {
+public func softmax(_ input: Tensor, output: Tensor, pool: ThreadPool) {
     precondition(input.count == output.count, "softmax: \(input.shape) → \(output.shape)")
     let d = input.dim(-1)
     let rows = input.count / max(d, 1)

@@ -30,7 +30,7 @@ public enum GEMM {
                                     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                                     b: UnsafePointer<Float>, ldb: Int,
                                     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
-                                    pool: ThreadPool = .shared) {
+                                    pool: ThreadPool) {
         let threads = pool.threadCount
         // Small products: one call; parallel overhead would dominate.
         if threads == 1 || Double(m) * Double(n) * Double(k) < 2_000_000 {
@@ -66,7 +66,7 @@ public enum GEMM {
                                           alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, strideA: Int,
                                           b: UnsafePointer<Float>, ldb: Int, strideB: Int,
                                           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int,
-                                          count: Int, pool: ThreadPool = .shared) {
+                                          count: Int, pool: ThreadPool) {
         pool.parallelFor(0..<count) { items, _ in
             for i in items {
                 gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
@@ -83,7 +83,7 @@ public enum GEMM {
 ///   - weight: [outFeatures, inFeatures]
 ///   - bias: [outFeatures] or nil
 ///   - output: [..., outFeatures], same row count as input; must not alias input
-public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, pool: ThreadPool = .shared) {
+public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, pool: ThreadPool) {
     precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
     let outF = weight.shape[0], inF = weight.shape[1]
     precondition(input.count % max(inF, 1) == 0 && input.dim(-1) == inF,
@@ -98,7 +98,7 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, output: Tenso
 /// Pointer form of `linear`: `input` is rows×inFeatures, `output` rows×outFeatures.
 public func linear(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
-                   output: UnsafeMutablePointer<Float>, pool: ThreadPool = .shared) {
+                   output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
     var beta: Float = 0
     if let bias {
         // Pre-fill each output row with the bias, then accumulate with beta = 1.

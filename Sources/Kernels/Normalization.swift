@@ -7,7 +7,7 @@
 ///   - gamma, beta: [C] or nil (nil = no affine)
 ///   - output: same shape as input; may alias input
 public func groupNorm(_ input: Tensor, groups: Int, gamma: Tensor?, beta: Tensor?, eps: Float,
-                      silu: Bool = false, output: Tensor, pool: ThreadPool = .shared) {
+                      silu: Bool = false, output: Tensor, pool: ThreadPool) {
     precondition(input.rank >= 2, "groupNorm: input must be [N, C, ...], got \(input.shape)")
     precondition(output.count == input.count, "groupNorm: output \(output.shape) vs input \(input.shape)")
     let n = input.shape[0], c = input.shape[1]
@@ -40,7 +40,7 @@ public func groupNorm(_ input: Tensor, groups: Int, gamma: Tensor?, beta: Tensor
 ///   - gamma, beta: [D] or nil
 ///   - output: same shape; may alias input
 public func layerNorm(_ input: Tensor, gamma: Tensor?, beta: Tensor?, eps: Float, output: Tensor,
-                      pool: ThreadPool = .shared) {
+                      pool: ThreadPool) {
     let d = input.dim(-1)
     precondition(output.count == input.count, "layerNorm: output \(output.shape) vs input \(input.shape)")
     if let gamma { precondition(gamma.count == d, "layerNorm: gamma \(gamma.shape) is not [\(d)]") }

@@ -1,4 +1,4 @@
-// Module Models (see ../shared/DESIGN.md, "Package layout"): safetensors reading, diffusers
+// Module Models (see docs/ARCHITECTURE.md, "Targets"): safetensors reading, diffusers
 // folder loading, the CLIP tokenizer and text encoder, UNet2DConditionModel and AutoencoderKL.
 //
 // Entry points:

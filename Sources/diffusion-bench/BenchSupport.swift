@@ -94,7 +94,7 @@ enum BenchError: Error, CustomStringConvertible {
 
 /// Fills `t` with uniform values in [−scale, scale) from a fast counter-based hash
 /// (SplitMix64), in parallel. Benchmarks only need plausible magnitudes, not quality.
-func fillRandom(_ t: Tensor, seed: UInt64, scale: Float = 1, pool: ThreadPool = .shared) {
+func fillRandom(_ t: Tensor, seed: UInt64, scale: Float = 1, pool: ThreadPool) {
     let p = t.data
     pool.parallelFor(0..<t.count, grain: 1 << 16) { r, _ in
         for i in r {

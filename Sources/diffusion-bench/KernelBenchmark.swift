@@ -15,7 +15,7 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
     func random(_ shape: [Int]) -> Tensor {
         let t = Tensor(zeros: shape)
         seed &+= 0x1234_5678_9ABC
-        fillRandom(t, seed: seed)
+        fillRandom(t, seed: seed, pool: .shared)
         return t
     }
     var lastCPU = 0.0

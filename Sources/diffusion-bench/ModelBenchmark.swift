@@ -79,14 +79,14 @@ func runUNetBenchmark(_ args: [String]) throws -> Int32 {
     let config = try unetConfig(o.shapes)
     let rssBefore = peakRSSMegabytes()
     let t0 = now()
-    let unet = try UNet.randomWeights(config: config, seed: 1)
+    let unet = try UNet.randomWeights(config: config, seed: 1, pool: .shared)
     let loadSeconds = now() - t0
     let rssAfterLoad = peakRSSMegabytes()
     let lat = o.size / 8
     let sample = Tensor(zeros: [o.batch, config.inChannels, lat, lat])
-    fillRandom(sample, seed: 2)
+    fillRandom(sample, seed: 2, pool: .shared)
     let context = Tensor(zeros: [o.batch, 77, config.crossAttentionDim])
-    fillRandom(context, seed: 3)
+    fillRandom(context, seed: 3, pool: .shared)
     let output = Tensor(zeros: [o.batch, config.outChannels, lat, lat])
     log(6, "unet: \(o.shapes) \(o.size)x\(o.size) batch \(o.batch), weights built in \(String(format: "%.1f", loadSeconds)) s")
     let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) {
@@ -104,12 +104,12 @@ func runVAEBenchmark(_ args: [String]) throws -> Int32 {
     guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: only 'sd15' is built in, got '\(o.shapes)'") }
     let config = VAEConfig.sd
     let t0 = now()
-    let vae = try VAE.randomWeights(config: config, seed: 1)
+    let vae = try VAE.randomWeights(config: config, seed: 1, pool: .shared)
     let loadSeconds = now() - t0
     let rssAfterLoad = peakRSSMegabytes()
     let lat = o.size / 8
     let latents = Tensor(zeros: [o.batch, config.latentChannels, lat, lat])
-    fillRandom(latents, seed: 2)
+    fillRandom(latents, seed: 2, pool: .shared)
     let image = Tensor(zeros: [o.batch, config.outChannels, o.size, o.size])
     let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) { vae.decode(latents, output: image) }
     report("vae_decode", o, flops: vaeDecodeFlops(config, n: o.batch, h: lat, w: lat), times: times,
@@ -123,7 +123,7 @@ func runTextBenchmark(_ args: [String]) throws -> Int32 {
     guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: only 'sd15' is built in, got '\(o.shapes)'") }
     let config = CLIPTextConfig.sd15
     let t0 = now()
-    let encoder = try CLIPTextEncoder.randomWeights(config: config, seed: 1)
+    let encoder = try CLIPTextEncoder.randomWeights(config: config, seed: 1, pool: .shared)
     let loadSeconds = now() - t0
     let rssAfterLoad = peakRSSMegabytes()
     let ids = (0..<o.batch).map { b in (0..<77).map { t in (b * 7919 + t * 104_729) % config.vocabSize } }

@@ -10,7 +10,7 @@ final class ElementwiseTests: XCTestCase {
         let out = Tensor(zeros: a.shape)
         add(a, b, output: out, pool: testPools[1])
         XCTAssertEqual(out.toArray(), want)
-        add(a, b, output: a)   // residual in place
+        add(a, b, output: a, pool: .shared)   // residual in place
         XCTAssertEqual(a.toArray(), want)
 
         let v = rng.tensor([2, 3])
@@ -20,7 +20,7 @@ final class ElementwiseTests: XCTestCase {
         XCTAssertEqual(out.toArray(), before.enumerated().map { $0.element + va[$0.offset / 35] })
 
         let sc = Tensor(zeros: a.shape)
-        scale(b, by: -2, output: sc)
+        scale(b, by: -2, output: sc, pool: .shared)
         XCTAssertEqual(sc.toArray(), b.toArray().map { $0 * -2 })
     }
 

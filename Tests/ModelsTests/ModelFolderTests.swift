@@ -53,14 +53,14 @@ final class ModelFolderTests: XCTestCase {
     }
 
     func testLoadsBothTinyFolders() throws {
-        let sd1 = try StableDiffusionModel(directory: FixturePaths.url("tiny-sd1"))
+        let sd1 = try StableDiffusionModel(directory: FixturePaths.url("tiny-sd1"), pool: .shared)
         XCTAssertEqual(sd1.index.components["scheduler"], "PNDMScheduler")
         XCTAssertEqual(sd1.unet.config.numAttentionHeads, [4, 4])
         XCTAssertFalse(sd1.unet.config.useLinearProjection)
         XCTAssertEqual(sd1.textEncoder.config.hiddenAct, .quickGELU)
         XCTAssertEqual(sd1.latentSide(forImageSide: 16), 8)
         XCTAssertNil(sd1.latentSide(forImageSide: 15))
-        let sd2 = try StableDiffusionModel(directory: FixturePaths.url("tiny-sd2"))
+        let sd2 = try StableDiffusionModel(directory: FixturePaths.url("tiny-sd2"), pool: .shared)
         XCTAssertEqual(sd2.unet.config.numAttentionHeads, [2, 4])
         XCTAssertTrue(sd2.unet.config.useLinearProjection)
         XCTAssertEqual(sd2.textEncoder.config.hiddenAct, .gelu)
@@ -81,7 +81,7 @@ final class ModelFolderTests: XCTestCase {
     func testWrongShapeNamesTheTensor() throws {
         let folder = try copyOfFixture("tiny-sd1")
         try edit(folder, "unet", "cross_attention_dim", 40)
-        XCTAssertThrowsError(try UNet(directory: folder.appendingPathComponent("unet"))) { e in
+        XCTAssertThrowsError(try UNet(directory: folder.appendingPathComponent("unet"), pool: .shared)) { e in
             guard case let .wrongShape(_, tensor, expected, found)? = e as? WeightError else { return XCTFail("\(e)") }
             XCTAssertEqual(tensor, "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight")
             XCTAssertEqual(expected, [16, 40])
@@ -92,7 +92,7 @@ final class ModelFolderTests: XCTestCase {
     func testMissingTensorsAreListed() throws {
         let folder = try copyOfFixture("tiny-sd2")
         try edit(folder, "unet", "transformer_layers_per_block", 2)
-        XCTAssertThrowsError(try UNet(directory: folder.appendingPathComponent("unet"))) { e in
+        XCTAssertThrowsError(try UNet(directory: folder.appendingPathComponent("unet"), pool: .shared)) { e in
             guard case let .missing(_, tensors)? = e as? WeightError else { return XCTFail("\(e)") }
             XCTAssertTrue(tensors.contains("down_blocks.0.attentions.0.transformer_blocks.1.attn1.to_q.weight"), "\(tensors.prefix(5))")
             XCTAssertTrue(tensors.contains("mid_block.attentions.0.transformer_blocks.1.ff.net.2.bias"))
@@ -108,7 +108,7 @@ final class ModelFolderTests: XCTestCase {
         var tensors = try original.tensorNames.map { ($0, original.tensors[$0]?.shape ?? [], try original.floats($0)) }
         tensors.append(("decoder.extra_block.weight", [2], [1, 2]))
         try writeSafeTensors(tensors, to: weights)
-        XCTAssertThrowsError(try VAE(directory: vaeDir)) { e in
+        XCTAssertThrowsError(try VAE(directory: vaeDir, pool: .shared)) { e in
             XCTAssertEqual(e as? WeightError, .unexpected(component: vaeDir.path, tensors: ["decoder.extra_block.weight"]))
         }
     }
@@ -133,7 +133,7 @@ final class ModelFolderTests: XCTestCase {
         XCTAssertEqual(renamed, 16)
         try writeSafeTensors(tensors, to: weights, halfPrecision: true)
         XCTAssertEqual(try SafeTensorsFile(path: weights.path).tensors["decoder.mid_block.attentions.0.query.weight"]?.dtype, .f16)
-        let vae = try VAE(directory: vaeDir)
+        let vae = try VAE(directory: vaeDir, pool: .shared)
         let ref = try Reference("tiny-sd1")
         let expected = try ref.tensor("vae.decode_out")
         let image = Tensor(zeros: expected.shape)
@@ -154,7 +154,7 @@ final class ModelFolderTests: XCTestCase {
         }
         XCTAssertFalse(tensors.contains { $0.0.hasPrefix("text_model.") })
         try writeSafeTensors(tensors, to: weights)
-        let encoder = try CLIPTextEncoder(directory: textDir)
+        let encoder = try CLIPTextEncoder(directory: textDir, pool: .shared)
         let ref = try Reference("tiny-sd1")
         let expected = try ref.tensor("text.last_hidden_state")
         let idsTensor = try ref.tensor("text.input_ids")
@@ -169,7 +169,7 @@ final class ModelFolderTests: XCTestCase {
         let folder = try copyOfFixture("tiny-sd1")
         let vaeDir = folder.appendingPathComponent("vae")
         try FileManager.default.removeItem(at: vaeDir.appendingPathComponent("diffusion_pytorch_model.safetensors"))
-        XCTAssertThrowsError(try VAE(directory: vaeDir)) { e in
+        XCTAssertThrowsError(try VAE(directory: vaeDir, pool: .shared)) { e in
             XCTAssertEqual(e as? WeightError, .noWeightFile(directory: vaeDir.path))
         }
     }
@@ -204,14 +204,14 @@ final class ModelFolderTests: XCTestCase {
     }
 
     func testFolderLevelErrors() throws {
-        XCTAssertThrowsError(try StableDiffusionModel(directory: dir)) { e in
+        XCTAssertThrowsError(try StableDiffusionModel(directory: dir, pool: .shared)) { e in
             XCTAssertEqual(e as? ModelFolderError, .notAFolder(path: dir.path))
         }
         let folder = try copyOfFixture("tiny-sd2")
         try edit(folder, "text_encoder", "hidden_size", 32)
         try edit(folder, "text_encoder", "num_attention_heads", 4)
         // Shapes no longer match the checkpoint: reported by tensor name before the compatibility check.
-        XCTAssertThrowsError(try StableDiffusionModel(directory: folder)) { e in
+        XCTAssertThrowsError(try StableDiffusionModel(directory: folder, pool: .shared)) { e in
             guard case .wrongShape? = e as? WeightError else { return XCTFail("\(e)") }
         }
         XCTAssertThrowsError(try StableDiffusionModel.checkCompatible(
@@ -222,7 +222,7 @@ final class ModelFolderTests: XCTestCase {
     }
 
     func testRandomWeightsBuildConfigShapes() throws {
-        let unet = try UNet.randomWeights(config: UNetConfig(contentsOf: FixturePaths.url("tiny-sd2/unet/config.json")), seed: 7)
+        let unet = try UNet.randomWeights(config: UNetConfig(contentsOf: FixturePaths.url("tiny-sd2/unet/config.json")), seed: 7, pool: .shared)
         let out = Tensor(zeros: [1, 4, 6, 8])
         let sample = Tensor(shape: [1, 4, 6, 8], values: (0..<192).map { sin(Float($0)) })
         let context = Tensor(shape: [1, 77, 48], values: (0..<(77 * 48)).map { cos(Float($0) * 0.1) })
@@ -230,7 +230,7 @@ final class ModelFolderTests: XCTestCase {
         XCTAssertTrue(out.toArray().allSatisfy { $0.isFinite })
         XCTAssertGreaterThan(out.toArray().map(abs).max() ?? 0, 0)
         // Same seed, same weights.
-        let unet2 = try UNet.randomWeights(config: unet.config, seed: 7)
+        let unet2 = try UNet.randomWeights(config: unet.config, seed: 7, pool: .shared)
         let out2 = Tensor(zeros: [1, 4, 6, 8])
         unet2(sample: sample, timestep: 10, context: context, output: out2)
         XCTAssertEqual(out.toArray(), out2.toArray())
@@ -238,7 +238,7 @@ final class ModelFolderTests: XCTestCase {
 
     func testOddLatentSizeRunsLikeDiffusersUpsampleSize() throws {
         // 5×7 latents: down 5→3, 7→4; upsampling must return to 5×7 (diffusers' upsample_size).
-        let unet = try UNet(directory: FixturePaths.url("tiny-sd1/unet"))
+        let unet = try UNet(directory: FixturePaths.url("tiny-sd1/unet"), pool: .shared)
         let sample = Tensor(shape: [1, 4, 5, 7], values: (0..<140).map { sin(Float($0)) })
         let context = Tensor(zeros: [1, 77, 32])
         let out = Tensor(zeros: [1, 4, 5, 7])

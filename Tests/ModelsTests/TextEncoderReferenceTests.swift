@@ -7,7 +7,7 @@ import XCTest
 final class TextEncoderReferenceTests: XCTestCase {
     private func check(_ model: String) throws {
         let ref = try Reference(model)
-        let encoder = try CLIPTextEncoder(directory: ref.folder.appendingPathComponent("text_encoder"))
+        let encoder = try CLIPTextEncoder(directory: ref.folder.appendingPathComponent("text_encoder"), pool: .shared)
         let tokenizer = try CLIPTokenizer(directory: ref.folder.appendingPathComponent("tokenizer"))
         let idsTensor = try ref.tensor("text.input_ids")
         let n = idsTensor.shape[0], l = idsTensor.shape[1]

@@ -8,7 +8,7 @@ import XCTest
 final class UNetReferenceTests: XCTestCase {
     private func check(_ model: String) throws {
         let ref = try Reference(model)
-        let unet = try UNet(directory: ref.folder.appendingPathComponent("unet"))
+        let unet = try UNet(directory: ref.folder.appendingPathComponent("unet"), pool: .shared)
         let latents1 = try ref.tensor("unet.latents_b1"), context1 = try ref.tensor("unet.encoder_states_b1")
         for (name, t) in [("unet.out_b1_t1", Float(1)), ("unet.out_b1_t437_5", 437.5), ("unet.out_b1_t500", 500), ("unet.out_b1_t999", 999)] {
             let expected = try ref.tensor(name)

@@ -7,7 +7,7 @@ import XCTest
 final class VAEReferenceTests: XCTestCase {
     private func check(_ model: String, factor: Int, scaling: Float) throws {
         let ref = try Reference(model)
-        let vae = try VAE(directory: ref.folder.appendingPathComponent("vae"))
+        let vae = try VAE(directory: ref.folder.appendingPathComponent("vae"), pool: .shared)
         XCTAssertEqual(vae.downscaleFactor, factor)
         XCTAssertEqual(vae.config.scalingFactor, scaling)
 
@@ -18,7 +18,7 @@ final class VAEReferenceTests: XCTestCase {
 
         // decodeScaled divides by the config's scaling factor first.
         let scaledIn = try ref.tensor("vae.decode_in")
-        Kernels.scale(scaledIn, by: scaling, output: scaledIn)
+        Kernels.scale(scaledIn, by: scaling, output: scaledIn, pool: .shared)
         let image2 = Tensor(zeros: expected.shape)
         vae.decodeScaled(scaledIn, output: image2)
         assertClose(image2, expected, "\(model) decodeScaled")

@@ -63,7 +63,7 @@ public final class StableDiffusionModel: @unchecked Sendable {
     public var schedulerConfigURL: URL { directory.appendingPathComponent("scheduler/scheduler_config.json") }
 
     /// Loads every component; throws a typed error naming the file / tensor that is wrong.
-    public init(directory: URL, pool: ThreadPool = .shared) throws {
+    public init(directory: URL, pool: ThreadPool) throws {
         self.directory = directory
         let indexURL = directory.appendingPathComponent("model_index.json")
         guard FileManager.default.fileExists(atPath: indexURL.path) else { throw ModelFolderError.notAFolder(path: directory.path) }

@@ -4,7 +4,7 @@ import Kernels
 /// `tensor(_:)`, and `release(to:)` before returning, so peak memory is the deepest stack
 /// of live tensors, not the sum of all of them. Memory comes in large chunks that are kept
 /// across `reset()`: once a forward pass of given shapes has run, running it again
-/// allocates nothing new (DESIGN.md: no allocation inside the denoising loop).
+/// allocates nothing new (docs/ARCHITECTURE.md: no allocation inside the denoising loop).
 public final class Arena: @unchecked Sendable {
     /// A position in the arena to return to.
     public struct Mark { fileprivate var chunk: Int; fileprivate var offset: Int }

@@ -119,7 +119,7 @@ final class RandomWeightSource: WeightSource {
     private var counter: UInt64 = 0
     private let pool: ThreadPool
 
-    init(seed: UInt64, pool: ThreadPool = .shared) {
+    init(seed: UInt64, pool: ThreadPool) {
         self.seed = seed
         self.pool = pool
     }

@@ -75,7 +75,7 @@ public final class CLIPTextEncoder: @unchecked Sendable {
 
     /// Loads `text_encoder/config.json` and its safetensors. `position_ids` buffers and a
     /// `text_projection` (CLIPTextModelWithProjection) are ignored.
-    public convenience init(directory: URL, pool: ThreadPool = .shared) throws {
+    public convenience init(directory: URL, pool: ThreadPool) throws {
         let config = try CLIPTextConfig(contentsOf: directory.appendingPathComponent("config.json"))
         let source = try CheckpointWeightSource(component: directory.path, directory: directory,
                                                 optionalPrefix: "text_model.") { name in
@@ -85,7 +85,7 @@ public final class CLIPTextEncoder: @unchecked Sendable {
     }
 
     /// A text encoder of `config`'s shapes with seeded random weights (benchmarks).
-    public static func randomWeights(config: CLIPTextConfig, seed: UInt64 = 0, pool: ThreadPool = .shared) throws -> CLIPTextEncoder {
+    public static func randomWeights(config: CLIPTextConfig, seed: UInt64 = 0, pool: ThreadPool) throws -> CLIPTextEncoder {
         try CLIPTextEncoder(config: config, source: RandomWeightSource(seed: seed, pool: pool), pool: pool)
     }
 

@@ -29,14 +29,14 @@ public final class UNet: @unchecked Sendable {
     }
 
     /// Loads `unet/config.json` and the `unet/*.safetensors` weights of a diffusers folder.
-    public convenience init(directory: URL, pool: ThreadPool = .shared) throws {
+    public convenience init(directory: URL, pool: ThreadPool) throws {
         let config = try UNetConfig(contentsOf: directory.appendingPathComponent("config.json"))
         let source = try CheckpointWeightSource(component: directory.path, directory: directory)
         try self.init(config: config, weights: UNetWeights(config: config, source: source), pool: pool)
     }
 
     /// A UNet of `config`'s shapes with seeded random weights (benchmarks; no files needed).
-    public static func randomWeights(config: UNetConfig, seed: UInt64 = 0, pool: ThreadPool = .shared) throws -> UNet {
+    public static func randomWeights(config: UNetConfig, seed: UInt64 = 0, pool: ThreadPool) throws -> UNet {
         UNet(config: config, weights: try UNetWeights(config: config, source: RandomWeightSource(seed: seed, pool: pool)), pool: pool)
     }
 

@@ -21,7 +21,7 @@ public final class VAE: @unchecked Sendable {
     }
 
     /// Loads `vae/config.json` and `vae/*.safetensors`.
-    public convenience init(directory: URL, pool: ThreadPool = .shared) throws {
+    public convenience init(directory: URL, pool: ThreadPool) throws {
         let config = try VAEConfig(contentsOf: directory.appendingPathComponent("config.json"))
         let source = try CheckpointWeightSource(component: directory.path, directory: directory)
         let encoder = try VAEEncoderWeights(config: config, source: source)
@@ -31,7 +31,7 @@ public final class VAE: @unchecked Sendable {
     }
 
     /// A VAE of `config`'s shapes with seeded random weights (benchmarks).
-    public static func randomWeights(config: VAEConfig, seed: UInt64 = 0, pool: ThreadPool = .shared) throws -> VAE {
+    public static func randomWeights(config: VAEConfig, seed: UInt64 = 0, pool: ThreadPool) throws -> VAE {
         let s = RandomWeightSource(seed: seed, pool: pool)
         return VAE(config: config, encoder: try VAEEncoderWeights(config: config, source: s),
                    decoder: try VAEDecoderWeights(config: config, source: s), pool: pool)
