@@ -1,7 +1,7 @@
 import XCTest
 @testable import Sampling
 
-/// Level 2 of DESIGN.md: the CPU generator against torch bit for bit, and the Philox
+/// Level 2 of docs/ARCHITECTURE.md: the CPU generator against torch bit for bit, and the Philox
 /// generator against AUTOMATIC1111's double-precision algorithm (within tolerance; the
 /// bit-exact check against real CUDA output is `PhiloxVersusCUDATests`).
 final class NoiseGeneratorTests: XCTestCase {
