@@ -10,14 +10,49 @@ import Foundation
 /// Block walks stop at the first index that is absent, so a hostile key such as
 /// `input_blocks.999999.0.in_layers.0.weight` cannot make them long (it is then a leftover).
 struct ShapeInspector {
-    let file: SafeTensorsFile
-    var path: String { file.path }
+    /// The file's tensor table (its header).
+    let tensors: [String: SafeTensorInfo]
+    /// The file, for error messages.
+    let path: String
 
-    func has(_ key: String) -> Bool { file.tensors[key] != nil }
+    /// Every proper dotted prefix of every key (`a.`, `a.b.` for `a.b.c`), so block
+    /// detection does not depend on any one tensor being present.
+    private let prefixes: Set<String>
+
+    init(tensors: [String: SafeTensorInfo], path: String) {
+        self.tensors = tensors
+        self.path = path
+        var prefixes = Set<String>()
+        for key in tensors.keys {
+            var index = key.startIndex
+            while let dot = key[index...].firstIndex(of: ".") {
+                prefixes.insert(String(key[...dot]))
+                index = key.index(after: dot)
+            }
+        }
+        self.prefixes = prefixes
+    }
+
+    func has(_ key: String) -> Bool { tensors[key] != nil }
+
+    /// Whether some key starts with `prefix` (which ends with a dot).
+    func hasBlock(_ prefix: String) -> Bool { prefixes.contains(prefix) }
+
+    /// The first dimension of the first of `keys` present (all naming one output width).
+    func outputWidth(_ keys: [String], _ what: String) throws -> Int {
+        guard let key = keys.first(where: has) else {
+            throw SingleFileError.missingPart(file: path, part: what, expectedPrefix: keys.first ?? "")
+        }
+        let found = tensors[key]?.shape ?? []
+        guard found.count == 2 || found.count == 4, found.allSatisfy({ $0 > 0 }) else {
+            throw SingleFileError.unexpectedShape(file: path, tensor: key, shape: found, expected: "a linear or conv weight (\(what))")
+        }
+        return found[0]
+    }
 
     /// The shape of `key`, which must have `rank` dimensions.
     func shape(_ key: String, rank: Int, _ what: String) throws -> [Int] {
-        guard let info = file.tensors[key] else {
+        guard let info = tensors[key] else {
             throw SingleFileError.missingPart(file: path, part: what, expectedPrefix: key)
         }
         guard info.shape.count == rank, info.shape.allSatisfy({ $0 > 0 }) else {
@@ -27,11 +62,15 @@ struct ShapeInspector {
         return info.shape
     }
 
-    /// Counts `format(i)` keys for i = 0, 1, … up to the first absent one.
-    func count(from start: Int = 0, _ format: (Int) -> String) -> Int {
-        var i = start
-        while has(format(i)) { i += 1 }
-        return i - start
+    /// Counts `format(i)` keys (or block prefixes, ending with a dot) for i = 0, 1, … up to
+    /// the first absent one.
+    func count(_ format: (Int) -> String) -> Int {
+        var i = 0
+        while true {
+            let name = format(i)
+            guard name.hasSuffix(".") ? hasBlock(name) : has(name) else { return i }
+            i += 1
+        }
     }
 
     // MARK: UNet
@@ -50,24 +89,25 @@ struct ShapeInspector {
         var k = 1
         while true {
             let block = u + "input_blocks.\(k)."
-            if has(block + "0.op.weight") {
+            if hasBlock(block + "0.op.") {
                 guard layers[layers.count - 1] > 0 else {
-                    throw SingleFileError.unexpectedShape(file: path, tensor: block + "0.op.weight", shape: file.tensors[block + "0.op.weight"]?.shape ?? [],
+                    throw SingleFileError.unexpectedShape(file: path, tensor: block + "0.op.weight", shape: tensors[block + "0.op.weight"]?.shape ?? [],
                                                           expected: "a downsampler after at least one resnet")
                 }
                 layers.append(0); attention.append(false); depth.append(1)
-            } else if has(block + "0.in_layers.0.weight") {
+            } else if hasBlock(block + "0.") {
                 let level = layers.count - 1
-                let out = try shape(block + "0.out_layers.3.weight", rank: 4, "UNet resnet conv2")[0]
+                let out = try outputWidth(["out_layers.3.weight", "in_layers.2.weight", "emb_layers.1.weight"].map { block + "0." + $0 },
+                                          "UNet resnet conv")
                 if layers[level] == 0 {
                     channels.append(out)
                 } else if channels[level] != out {
-                    throw SingleFileError.unexpectedShape(file: path, tensor: block + "0.out_layers.3.weight", shape: file.tensors[block + "0.out_layers.3.weight"]?.shape ?? [],
+                    throw SingleFileError.unexpectedShape(file: path, tensor: block + "0.out_layers.3.weight", shape: tensors[block + "0.out_layers.3.weight"]?.shape ?? [],
                                                           expected: "\(channels[level]) output channels like the level's first resnet")
                 }
-                if layers[level] == 0, has(block + "1.proj_in.weight") {
+                if layers[level] == 0, hasBlock(block + "1.") {
                     attention[level] = true
-                    depth[level] = count { block + "1.transformer_blocks.\($0).norm1.weight" }
+                    depth[level] = count { block + "1.transformer_blocks.\($0)." }
                 }
                 layers[level] += 1
             } else {
@@ -86,13 +126,13 @@ struct ShapeInspector {
             throw SingleFileError.unexpectedShape(file: path, tensor: mid + "transformer_blocks.0.attn2.to_k.weight", shape: toK,
                                                   expected: "[\(top), cross_attention_dim]")
         }
-        let projIn = file.tensors[mid + "proj_in.weight"]?.shape ?? []
+        let projIn = tensors[mid + "proj_in.weight"]?.shape ?? []
         guard projIn.count == 2 || projIn.count == 4 else {
             throw SingleFileError.unexpectedShape(file: path, tensor: mid + "proj_in.weight", shape: projIn,
                                                   expected: "a linear [c, c] or 1×1 conv [c, c, 1, 1] projection")
         }
         if !attention[channels.count - 1] {
-            depth[channels.count - 1] = count { mid + "transformer_blocks.\($0).norm1.weight" }
+            depth[channels.count - 1] = count { mid + "transformer_blocks.\($0)." }
         }
         let timeEmbed = try shape(u + "time_embed.0.weight", rank: 2, "UNet time embedding")
         let convOut = try shape(u + "out.2.weight", rank: 4, "UNet conv_out")
@@ -131,12 +171,14 @@ struct ShapeInspector {
     /// `first_stage_model.*` → `VAEConfig`.
     func vaeConfig(prefix v: String) throws -> VAEConfig {
         let convIn = try shape(v + "encoder.conv_in.weight", rank: 4, "VAE encoder conv_in")
-        let levels = count { v + "encoder.down.\($0).block.0.conv1.weight" }
+        let levels = count { v + "encoder.down.\($0).block.0." }
         guard levels > 0 else {
             throw SingleFileError.missingPart(file: path, part: "VAE encoder block", expectedPrefix: v + "encoder.down.0.block.0.")
         }
-        let channels = try (0..<levels).map { try shape(v + "encoder.down.\($0).block.0.conv1.weight", rank: 4, "VAE resnet conv1")[0] }
-        let layers = count { v + "encoder.down.0.block.\($0).conv1.weight" }
+        let channels = try (0..<levels).map { level in
+            try outputWidth(["conv1.weight", "conv2.weight"].map { v + "encoder.down.\(level).block.0." + $0 }, "VAE resnet conv")
+        }
+        let layers = count { v + "encoder.down.0.block.\($0)." }
         let convOut = try shape(v + "encoder.conv_out.weight", rank: 4, "VAE encoder conv_out")
         guard convOut[0] % 2 == 0 else {
             throw SingleFileError.unexpectedShape(file: path, tensor: v + "encoder.conv_out.weight", shape: convOut,
@@ -149,9 +191,9 @@ struct ShapeInspector {
             "down_block_types": Array(repeating: "DownEncoderBlock2D", count: levels),
             "up_block_types": Array(repeating: "UpDecoderBlock2D", count: levels),
             "norm_num_groups": 32, "scaling_factor": 0.18215,
-            "use_quant_conv": has(v + "quant_conv.weight"),
-            "use_post_quant_conv": has(v + "post_quant_conv.weight"),
-            "mid_block_add_attention": has(v + "encoder.mid.attn_1.q.weight"),
+            "use_quant_conv": hasBlock(v + "quant_conv."),
+            "use_post_quant_conv": hasBlock(v + "post_quant_conv."),
+            "mid_block_add_attention": hasBlock(v + "encoder.mid.attn_1."),
         ]
         return try VAEConfig(json: ConfigJSON(file: "\(path) (inferred VAE config)", object: json))
     }
@@ -178,7 +220,7 @@ struct ShapeInspector {
         let p = has(base + "text_model.embeddings.token_embedding.weight") ? base + "text_model." : base
         let vocab = try shape(p + "embeddings.token_embedding.weight", rank: 2, "CLIP token embedding")
         let positions = try shape(p + "embeddings.position_embedding.weight", rank: 2, "CLIP position embedding")
-        let layers = count { p + "encoder.layers.\($0).layer_norm1.weight" }
+        let layers = count { p + "encoder.layers.\($0)." }
         guard layers > 0 else {
             throw SingleFileError.missingPart(file: path, part: "CLIP encoder layer", expectedPrefix: p + "encoder.layers.0.")
         }
@@ -193,7 +235,7 @@ struct ShapeInspector {
         let p = LDMOpenCLIPKeyMap.prefix
         let vocab = try shape(p + "token_embedding.weight", rank: 2, "OpenCLIP token embedding")
         let positions = try shape(p + "positional_embedding", rank: 2, "OpenCLIP positional embedding")
-        let resblocks = count { p + "transformer.resblocks.\($0).ln_1.weight" }
+        let resblocks = count { p + "transformer.resblocks.\($0)." }
         guard resblocks >= 2 else {
             throw SingleFileError.missingPart(file: path, part: "OpenCLIP resblock (at least 2; the last is dropped)",
                                               expectedPrefix: p + "transformer.resblocks.\(resblocks).")

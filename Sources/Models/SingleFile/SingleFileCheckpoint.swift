@@ -86,13 +86,28 @@ public final class SingleFileCheckpoint: @unchecked Sendable {
             throw error
         }
         self.file = file
-        let inspector = ShapeInspector(file: file)
-        let names = file.tensors.keys
+        let layout = try Self.infer(tensors: file.tensors, path: path, prediction: prediction)
+        info = layout.info
+        droppedPrefix = layout.droppedPrefix
+        vaePrefix = layout.vaePrefix
+    }
+
+    /// What `infer` finds besides the info: where the VAE lives and which keys are dropped.
+    struct Layout {
+        var info: SingleFileCheckpointInfo
+        var vaePrefix: String
+        var droppedPrefix: String?
+    }
+
+    /// Detects the family and infers the configs from a tensor table (a file's header).
+    static func infer(tensors: [String: SafeTensorInfo], path: String, prediction: CheckpointPrediction?) throws -> Layout {
+        let inspector = ShapeInspector(tensors: tensors, path: path)
+        let names = Array(tensors.keys)
         if names.contains(where: { $0.hasPrefix("conditioner.embedders.") }) {
             throw SingleFileError.sdxlUnsupported(file: path)
         }
         guard names.contains(where: { $0.hasPrefix(LDMUNetKeyMap.prefix) }) else {
-            throw SingleFileError.notAFullCheckpoint(file: path, prefixes: Self.prefixSummary(Array(names)), hint: Self.hint(Array(names)))
+            throw SingleFileError.notAFullCheckpoint(file: path, prefixes: prefixSummary(names), hint: hint(names))
         }
         let family: CheckpointFamily
         if names.contains(where: { $0.hasPrefix(LDMCLIPKeyMap.prefix) }) {
@@ -100,29 +115,29 @@ public final class SingleFileCheckpoint: @unchecked Sendable {
         } else if names.contains(where: { $0.hasPrefix(LDMOpenCLIPKeyMap.prefix) }) {
             family = .sd2
         } else {
-            throw SingleFileError.unknownTextEncoder(file: path, prefixes: Self.prefixSummary(Array(names)))
+            throw SingleFileError.unknownTextEncoder(file: path, prefixes: prefixSummary(names))
         }
         let unet = try inspector.unetConfig(family: family)
         guard let vaePrefix = ["first_stage_model.", "vae."].first(where: { p in names.contains { $0.hasPrefix(p) } }) else {
             throw SingleFileError.missingPart(file: path, part: "VAE", expectedPrefix: "first_stage_model.")
         }
-        self.vaePrefix = vaePrefix
         let vae = try inspector.vaeConfig(prefix: vaePrefix)
         let text: CLIPTextConfig
+        var droppedPrefix: String?
         switch family {
         case .sd1:
             text = try inspector.clipConfig()
-            droppedPrefix = nil
         case .sd2:
             let (config, resblocks) = try inspector.openCLIPConfig()
             text = config
             droppedPrefix = LDMOpenCLIPKeyMap.prefix + "transformer.resblocks.\(resblocks - 1)."
         }
         let chosen = prediction ?? (family == .sd1 ? .epsilon : .vPrediction)
-        info = SingleFileCheckpointInfo(
+        let info = SingleFileCheckpointInfo(
             path: path, family: family, isInpainting: unet.inChannels == 9, prediction: chosen,
             unet: unet, vae: vae, textEncoder: text,
-            schedulerConfigJSON: Self.schedulerConfigJSON(family: family, prediction: chosen))
+            schedulerConfigJSON: schedulerConfigJSON(family: family, prediction: chosen))
+        return Layout(info: info, vaePrefix: vaePrefix, droppedPrefix: droppedPrefix)
     }
 
     // MARK: - Components
