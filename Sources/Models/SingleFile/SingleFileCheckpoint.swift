@@ -35,7 +35,8 @@ public struct SingleFileCheckpointInfo: Sendable, Equatable {
     public var family: CheckpointFamily
     /// A 9-input-channel UNet (latents + mask + masked-image latents).
     public var isInpainting: Bool
-    /// SD 1.x: epsilon; SD 2.x: v_prediction (the 768-pixel models) unless overridden.
+    /// SD 1.x: epsilon; SD 2.x: v_prediction (the 768-pixel models; epsilon for SD 2.x
+    /// inpainting) unless overridden — the weights do not tell.
     public var prediction: CheckpointPrediction
     /// The inferred `unet/config.json`.
     public var unet: UNetConfig
@@ -132,9 +133,12 @@ public final class SingleFileCheckpoint: @unchecked Sendable {
             text = config
             droppedPrefix = LDMOpenCLIPKeyMap.prefix + "transformer.resblocks.\(resblocks - 1)."
         }
-        let chosen = prediction ?? (family == .sd1 ? .epsilon : .vPrediction)
+        // SD 2.x text-to-image defaults to the 768-pixel v-prediction models; SD 2.x
+        // inpainting (stable-diffusion-2-inpainting) and all SD 1.x predict epsilon.
+        let isInpainting = unet.inChannels == 9
+        let chosen = prediction ?? (family == .sd2 && !isInpainting ? .vPrediction : .epsilon)
         let info = SingleFileCheckpointInfo(
-            path: path, family: family, isInpainting: unet.inChannels == 9, prediction: chosen,
+            path: path, family: family, isInpainting: isInpainting, prediction: chosen,
             unet: unet, vae: vae, textEncoder: text,
             schedulerConfigJSON: schedulerConfigJSON(family: family, prediction: chosen))
         return Layout(info: info, vaePrefix: vaePrefix, droppedPrefix: droppedPrefix)
