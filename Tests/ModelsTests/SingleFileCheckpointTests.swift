@@ -317,7 +317,7 @@ final class SingleFileCheckpointTests: XCTestCase {
         let url = try edited(Self.sd1, "missing.safetensors") { entries in
             entries.removeAll { $0.name == "model.diffusion_model.input_blocks.1.0.in_layers.0.weight" }
         }
-        let text = errorText { _ = try StableDiffusionModel(singleFile: url, tokenizerDirectory: Self.sd1Tokenizer) }
+        let text = errorText { _ = try StableDiffusionModel(singleFile: url, tokenizerDirectory: Self.sd1Tokenizer, pool: .shared) }
         XCTAssertTrue(text.contains(url.path), text)
         XCTAssertTrue(text.contains("down_blocks.0.resnets.0.norm1.weight"), text)
         XCTAssertTrue(text.contains("model.diffusion_model.input_blocks.1.0.in_layers.0.weight"), text)
@@ -332,7 +332,7 @@ final class SingleFileCheckpointTests: XCTestCase {
             entries.append(.zeros("model.diffusion_model.label_emb.0.0.weight", [128, 16]))
             entries.append(.zeros("first_stage_model.loss.logvar", []))
         }
-        let text = errorText { _ = try StableDiffusionModel(singleFile: url, tokenizerDirectory: Self.sd1Tokenizer) }
+        let text = errorText { _ = try StableDiffusionModel(singleFile: url, tokenizerDirectory: Self.sd1Tokenizer, pool: .shared) }
         XCTAssertTrue(text.contains(url.path) && text.contains("2 tensor(s)"), text)
         XCTAssertTrue(text.contains("model.diffusion_model.label_emb.0.0.weight") && text.contains("first_stage_model.loss.logvar"), text)
     }
@@ -342,7 +342,7 @@ final class SingleFileCheckpointTests: XCTestCase {
             let i = try XCTUnwrap(entries.firstIndex { $0.name == "cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight" })
             entries[i] = .zeros(entries[i].name, [128, 64])
         }
-        let text = errorText { _ = try StableDiffusionModel(singleFile: url, tokenizerDirectory: Self.sd2Tokenizer) }
+        let text = errorText { _ = try StableDiffusionModel(singleFile: url, tokenizerDirectory: Self.sd2Tokenizer, pool: .shared) }
         XCTAssertTrue(text.contains("cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight"), text)
         XCTAssertTrue(text.contains("text_model.encoder.layers.0.self_attn.q_proj.weight"), text)
         XCTAssertTrue(text.contains("[128, 64]") && text.contains("[192, 64]"), text)
@@ -359,7 +359,7 @@ final class SingleFileCheckpointTests: XCTestCase {
         let far = try edited(Self.sd1, "far.safetensors") { entries in
             entries.append(.zeros("model.diffusion_model.input_blocks.999999.0.in_layers.0.weight", [2]))
         }
-        let leftover = errorText { _ = try StableDiffusionModel(singleFile: far, tokenizerDirectory: Self.sd1Tokenizer) }
+        let leftover = errorText { _ = try StableDiffusionModel(singleFile: far, tokenizerDirectory: Self.sd1Tokenizer, pool: .shared) }
         XCTAssertTrue(leftover.contains("input_blocks.999999"), leftover)
 
         let pix2pix = try edited(Self.sd1, "pix2pix.safetensors") { entries in

@@ -21,14 +21,14 @@ extension StableDiffusionModel {
     /// `SafeTensorsError` (damaged file), `WeightError` (missing tensors, named by their
     /// diffusers and original names; wrong shapes) or `ModelConfigError` / `ModelFolderError`.
     public convenience init(singleFile url: URL, tokenizerDirectory: URL, prediction: CheckpointPrediction? = nil,
-                            pool: ThreadPool = .shared) throws {
+                            pool: ThreadPool) throws {
         let checkpoint = try SingleFileCheckpoint(url: url, prediction: prediction)
         try self.init(checkpoint: checkpoint, tokenizerDirectory: tokenizerDirectory, pool: pool)
     }
 
     /// Loads the components of an opened single-file checkpoint (open it first to look at
     /// `checkpoint.info` before spending the time and memory on the weights).
-    public convenience init(checkpoint: SingleFileCheckpoint, tokenizerDirectory: URL, pool: ThreadPool = .shared) throws {
+    public convenience init(checkpoint: SingleFileCheckpoint, tokenizerDirectory: URL, pool: ThreadPool) throws {
         let info = checkpoint.info
         let tokenizer = try CLIPTokenizer(directory: tokenizerDirectory)
         // Smallest first, so a broken file usually fails before the UNet is read.
