@@ -58,6 +58,18 @@ public final class TextToImagePipeline: ImageGenerating {
         vae = model.vae
     }
 
+    /// Assembles a pipeline from a loaded model and its scheduler config (single-file
+    /// checkpoints, whose scheduler config is not a file).
+    init(model: StableDiffusionModel, schedulerConfig: SchedulerConfig, pool: ThreadPool) {
+        modelDirectory = model.directory
+        self.pool = pool
+        self.schedulerConfig = schedulerConfig
+        tokenizer = model.tokenizer
+        textEncoder = model.textEncoder
+        unet = model.unet
+        vae = model.vae
+    }
+
     /// Job buffers by role, reused while the shapes stay the same (all images of a job), so
     /// a `count` of images allocates them once.
     private var buffers: [String: Tensor] = [:]

@@ -59,7 +59,12 @@ public final class StableDiffusionModel: @unchecked Sendable {
     /// `vae/`
     public let vae: VAE
 
-    /// `scheduler/scheduler_config.json` (beta schedule, prediction_type, …).
+    /// What was inferred when the model was loaded from a single-file checkpoint
+    /// (`init(singleFile:tokenizerDirectory:prediction:pool:)`), nil for a diffusers folder.
+    public private(set) var singleFile: SingleFileCheckpointInfo?
+
+    /// `scheduler/scheduler_config.json` (beta schedule, prediction_type, …). A model loaded
+    /// from a single file has no such file: use `singleFile?.schedulerConfigJSON`.
     public var schedulerConfigURL: URL { directory.appendingPathComponent("scheduler/scheduler_config.json") }
 
     /// Loads every component; throws a typed error naming the file / tensor that is wrong.
@@ -92,6 +97,18 @@ public final class StableDiffusionModel: @unchecked Sendable {
         vae = try VAE(directory: directory.appendingPathComponent("vae"), pool: pool)
         try StableDiffusionModel.checkCompatible(folder: directory.path, tokenizer: tokenizer,
                                                  text: textEncoder.config, unet: unet.config, vae: vae.config)
+    }
+
+    /// Assembles loaded components (the single-file loader's path).
+    init(directory: URL, index: ModelIndex, tokenizer: CLIPTokenizer, textEncoder: CLIPTextEncoder,
+         unet: UNet, vae: VAE, singleFile: SingleFileCheckpointInfo?) {
+        self.directory = directory
+        self.index = index
+        self.tokenizer = tokenizer
+        self.textEncoder = textEncoder
+        self.unet = unet
+        self.vae = vae
+        self.singleFile = singleFile
     }
 
     static func checkCompatible(folder: String, tokenizer: CLIPTokenizer, text: CLIPTextConfig,
