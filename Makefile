@@ -78,6 +78,7 @@ install: build
 	    -e 's|^state:[^#]*|state: $(SPOOLDIR)/state  |' \
 	    -e 's|^socket:[^#]*|socket: /run/diffusiond/control.sock  |' \
 	    -e 's|^\(  shapes:\)[^#]*|\1 $(DATADIR)/models/shapes  |' \
+	    -e 's|^clip_tokenizer:[^#]*|clip_tokenizer: $(DATADIR)/models/clip-tokenizer  |' \
 	    -e 's|^# Relative paths are relative to this file.s folder: as shipped.*|# Installed by make install: system spool under $(SPOOLDIR), socket in /run/diffusiond.|' \
 	    -e 's|^# repository with a local spool.*|# Relative paths are relative to the folder of this file.|' \
 	    -e 's|--config etc/diffusiond.yaml|--config $(SYSCONFDIR)/diffusiond/diffusiond.yaml|' \
@@ -90,6 +91,9 @@ install: build
 	else \
 		echo "install: WARNING: $(MODEL) is missing; the built-in model is not installed" >&2; \
 	fi
+	$(INSTALL) -d "$(DESTDIR)$(DATADIR)/models/clip-tokenizer"
+	$(INSTALL) -m 0644 models/clip-tokenizer/vocab.json models/clip-tokenizer/merges.txt models/clip-tokenizer/README.md \
+		"$(DESTDIR)$(DATADIR)/models/clip-tokenizer/"
 	@echo "installed under $(DESTDIR)$(PREFIX); on the target run: systemd-sysusers; systemd-tmpfiles --create; systemctl daemon-reload; systemctl enable --now diffusiond"
 
 # The staged tree must be complete: the installed diffusiond starts from the installed
@@ -102,9 +106,12 @@ install-check:
 	         usr/share/man/man5/diffusion-job.5 usr/share/man/man8/diffusiond.8 \
 	         usr/lib/systemd/system/diffusiond.service usr/lib/systemd/system/diffusiond.socket \
 	         usr/lib/sysusers.d/diffusiond.conf usr/lib/tmpfiles.d/diffusiond.conf \
+	         usr/share/diffusiond/models/clip-tokenizer/vocab.json usr/share/diffusiond/models/clip-tokenizer/merges.txt \
 	         etc/diffusiond/diffusiond.yaml; do \
 		test -e "$$tmp/root/$$f" || { echo "install-check: missing $$f"; exit 1; }; \
 	done; \
+	grep -q '^clip_tokenizer: /usr/share/diffusiond/models/clip-tokenizer ' "$$tmp/root/etc/diffusiond/diffusiond.yaml" \
+		|| { echo "install-check: clip_tokenizer does not point at the installed vocabulary"; exit 1; }; \
 	"$$tmp/root/usr/bin/diffusiond" --config "$$tmp/root/etc/diffusiond/diffusiond.yaml" \
 		--inbox "$$tmp/spool/inbox" --outbox "$$tmp/spool/outbox" --state "$$tmp/spool/state" \
 		--socket "$$tmp/run/control.sock" 2>"$$tmp/daemon.log" & pid=$$!; \
@@ -127,6 +134,7 @@ uninstall:
 	for p in $(PROGRAMS); do rm -f "$(DESTDIR)$(BINDIR)/$$p"; done
 	rm -f "$(DESTDIR)$(MANDIR)/man1/diffusionctl.1" "$(DESTDIR)$(MANDIR)/man5/diffusiond.yaml.5" \
 	      "$(DESTDIR)$(MANDIR)/man5/diffusion-job.5" "$(DESTDIR)$(MANDIR)/man8/diffusiond.8"
+	rm -rf "$(DESTDIR)$(DATADIR)/models/clip-tokenizer"
 	rm -f "$(DESTDIR)$(UNITDIR)/diffusiond.service" "$(DESTDIR)$(UNITDIR)/diffusiond.socket" \
 	      "$(DESTDIR)$(SYSUSERSDIR)/diffusiond.conf" "$(DESTDIR)$(TMPFILESDIR)/diffusiond.conf"
 	rm -rf "$(DESTDIR)$(DATADIR)"

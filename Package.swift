@@ -41,10 +41,10 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Pipeline"], swiftSettings: hotFlags),
 
         // Service.
-        .target(name: "Jobs", dependencies: ["CYAML", "CPNG", "Pipeline", "Sampling", "ControlProtocol"]),
+        .target(name: "Jobs", dependencies: ["CYAML", "CPNG", "Models", "Pipeline", "Sampling", "ControlProtocol"]),
         .target(name: "ControlProtocol"),
         .target(name: "ControlClient", dependencies: ["ControlProtocol"]),
-        .target(name: "Daemon", dependencies: ["Jobs", "Pipeline", "ControlProtocol", "CInotifyTools"]),
+        .target(name: "Daemon", dependencies: ["Models", "Jobs", "Pipeline", "ControlProtocol", "CInotifyTools"]),
 
         // Executables: thin main.swift files.
         .executableTarget(name: "diffusiond", dependencies: ["Daemon"]),

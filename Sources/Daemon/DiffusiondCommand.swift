@@ -1,6 +1,8 @@
 import ControlProtocol
 import Foundation
 import Jobs
+import Models
+import Pipeline
 
 /// The `diffusiond` command line. `main.swift` only calls `DiffusiondCommand.main`.
 public enum DiffusiondCommand {
@@ -10,7 +12,8 @@ public enum DiffusiondCommand {
     static let usage = """
     usage: diffusiond [--config FILE] [--inbox DIR] [--outbox DIR] [--state DIR] [--socket PATH]
            diffusiond --config FILE --check-config
-           diffusiond --oneshot JOB.yaml... --outbox DIR [--model DIR] [--config FILE] [--threads N]
+           diffusiond --oneshot JOB.yaml... --outbox DIR [--model DIR|FILE.safetensors [--tokenizer DIR]
+                      [--prediction epsilon|v]] [--config FILE] [--threads N]
     """
 
     /// Parses `arguments` (without the program name), runs, and returns the exit status.
@@ -23,6 +26,8 @@ public enum DiffusiondCommand {
         var oneshot = false
         var jobFiles: [String] = []
         var model: URL?
+        var tokenizer: URL?
+        var prediction: CheckpointPrediction?
         var threads: Int?
         var i = 0
         func value(_ flag: String) -> String? {
@@ -40,6 +45,12 @@ public enum DiffusiondCommand {
             case "--state": guard let v = value(arg) else { return SysExits.usage }; overrides.state = dir(v)
             case "--socket": guard let v = value(arg) else { return SysExits.usage }; overrides.socket = dir(v)
             case "--model": guard let v = value(arg) else { return SysExits.usage }; model = dir(v)
+            case "--tokenizer": guard let v = value(arg) else { return SysExits.usage }; tokenizer = dir(v)
+            case "--prediction":
+                guard let v = value(arg), let p = CheckpointPrediction(configValue: v) else {
+                    Log.error("--prediction needs epsilon or v"); return SysExits.usage
+                }
+                prediction = p
             case "--threads":
                 guard let v = value(arg), let n = Int(v), n > 0 else { Log.error("--threads needs a positive number"); return SysExits.usage }
                 threads = n
@@ -77,7 +88,9 @@ public enum DiffusiondCommand {
                 Log.error("--oneshot needs job files and --outbox DIR\n\(usage)")
                 return SysExits.usage
             }
-            return Oneshot(files: jobFiles, outbox: outbox, model: model, config: config, threads: threads, factory: factory).run()
+            // `--model FILE.safetensors` takes its vocabulary from --tokenizer, else the config's clip_tokenizer.
+            let reference = model.map { ModelReference(path: $0, prediction: prediction, tokenizer: tokenizer ?? config?.clipTokenizer) }
+            return Oneshot(files: jobFiles, outbox: outbox, model: reference, config: config, threads: threads, factory: factory).run()
         }
         let path = configPath ?? "/etc/diffusiond/diffusiond.yaml"
         if config == nil {
@@ -100,21 +113,27 @@ public enum DiffusiondCommand {
         var config = config
         overrides.apply(to: &config)
         var ok = true
-        for (name, url) in config.models.sorted(by: { $0.key < $1.key }) {
-            if !FileManager.default.fileExists(atPath: url.appendingPathComponent("model_index.json").path) {
-                Log.error("\(path): model \(name): \(url.path) has no model_index.json (not a diffusers folder)")
+        for (name, model) in config.models.sorted(by: { $0.key < $1.key }) {
+            if model.isSingleFile {
+                // Reads the header only: family, configs, and every refusal (pickle, SDXL, LoRA …).
+                do { _ = try model.openSingleFile() } catch {
+                    Log.error("\(path): model \(name): \(error)")
+                    ok = false
+                }
+            } else if !FileManager.default.fileExists(atPath: model.path.appendingPathComponent("model_index.json").path) {
+                Log.error("\(path): model \(name): \(model.path.path) has no model_index.json (not a diffusers folder)")
                 ok = false
             }
         }
         // The size a job without width/height gets, per model (diffusers' native size).
         var sizes: [String] = []
-        for (name, url) in config.models.sorted(by: { $0.key < $1.key }) {
+        for (name, model) in config.models.sorted(by: { $0.key < $1.key }) {
             if let width = config.defaults.width, let height = config.defaults.height {
                 sizes = ["\(width)x\(height) (defaults)"]
                 break
             }
             do {
-                let native = try NativeImageSize(modelDirectory: url)
+                let native = try NativeImageSize(model: model)
                 sizes.append("\(name) \(config.defaults.width ?? native.width)x\(config.defaults.height ?? native.height)")
             } catch {
                 Log.warning("\(path): model \(name): no native size, so jobs on it must give width and height: \(error)")

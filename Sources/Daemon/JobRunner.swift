@@ -2,31 +2,31 @@ import Foundation
 import Jobs
 import Pipeline
 
-/// Makes an engine for a diffusers model folder using `threads` cores.
-public typealias GeneratorFactory = (_ modelDirectory: URL, _ threads: Int) throws -> ImageGenerating
+/// Makes an engine for a configured model (a diffusers folder or a single file) using `threads` cores.
+public typealias GeneratorFactory = (_ model: ModelReference, _ threads: Int) throws -> ImageGenerating
 
 /// The real engine.
-public let pipelineFactory: GeneratorFactory = { try TextToImagePipeline(modelDirectory: $0, threads: $1) }
+public let pipelineFactory: GeneratorFactory = { try $0.makePipeline(threads: $1) }
 
 /// Keeps the last model loaded, so consecutive jobs on one model skip the load.
 final class ModelCache {
     private let factory: GeneratorFactory
     private(set) var loadedName: String?
-    private var loadedURL: URL?
+    private var loadedModel: ModelReference?
     private var loadedThreads = 0
     private var generator: ImageGenerating?
 
     init(factory: @escaping GeneratorFactory) { self.factory = factory }
 
-    func generator(name: String, directory: URL, threads: Int) throws -> ImageGenerating {
-        if let generator, loadedURL == directory, loadedThreads == threads { return generator }
+    func generator(name: String, model: ModelReference, threads: Int) throws -> ImageGenerating {
+        if let generator, loadedModel == model, loadedThreads == threads { return generator }
         generator = nil
         loadedName = nil
-        Log.info("loading model \(name) from \(directory.path)")
-        let made = try factory(directory, threads)
+        Log.info("loading model \(name) from \(model.path.path)")
+        let made = try factory(model, threads)
         generator = made
         loadedName = name
-        loadedURL = directory
+        loadedModel = model
         loadedThreads = threads
         return made
     }
@@ -56,19 +56,19 @@ struct JobRunner {
 
     /// Runs `job`; on `.done`, `.failed` and `.cancelled` the job's `result.json` has been
     /// written (with `job.state` set accordingly) before returning.
-    func run(_ job: JobRecord, modelDirectory: () throws -> URL) -> (RunOutcome, JobRecord) {
+    func run(_ job: JobRecord, model resolveModel: () throws -> ModelReference) -> (RunOutcome, JobRecord) {
         var job = job
         let start = Date()
         var images: [JobResult.Image] = []
         var outcome = RunOutcome.done
         do {
             try outbox.prepare(job)
-            let directory = try modelDirectory()
+            let model = try resolveModel()
             let generator: ImageGenerating
             do {
-                generator = try models.generator(name: job.model, directory: directory, threads: threads)
+                generator = try models.generator(name: job.model, model: model, threads: threads)
             } catch {
-                throw RunError("cannot load model \(job.model) from \(directory.path): \(error)")
+                throw RunError("cannot load model \(job.model) from \(model.path.path): \(error)")
             }
             let stepClock = Date().timeIntervalSince1970
             imageLoop: for index in 0..<job.spec.count {

@@ -1,6 +1,7 @@
 import ControlProtocol
 import Foundation
 import Jobs
+import Pipeline
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,7 @@ import Glibc
 struct Oneshot {
     let files: [String]
     let outbox: URL
-    let model: URL?
+    let model: ModelReference?
     let config: ServiceConfig?
     let threads: Int?
     let factory: GeneratorFactory
@@ -21,7 +22,7 @@ struct Oneshot {
         // model the job runs on: `--model DIR` for every job, else the config's model.
         let nativeSize: NativeSizeLookup?
         if let model {
-            nativeSize = { _ in try NativeImageSize(modelDirectory: model) }
+            nativeSize = { _ in try NativeImageSize(model: model) }
         } else {
             nativeSize = config?.nativeSizeLookup
         }
@@ -61,7 +62,7 @@ struct Oneshot {
                 folders.insert(unique)
                 let modelName: String
                 if let model {
-                    modelName = spec.model ?? model.lastPathComponent
+                    modelName = spec.model ?? model.path.deletingPathExtension().lastPathComponent
                 } else if let name = spec.model ?? config?.defaultModel {
                     modelName = name
                 } else {
@@ -92,8 +93,8 @@ struct Oneshot {
             Log.info("\(job.id): \(job.spec.count) image(s), \(job.spec.width)x\(job.spec.height), \(job.spec.steps) steps, seed \(job.spec.seed ?? 0)")
             let (outcome, _) = runner.run(job) {
                 if let model { return model }
-                guard let url = config?.models[job.model] else { throw RunError("model \(job.model) is not configured") }
-                return url
+                guard let configured = config?.models[job.model] else { throw RunError("model \(job.model) is not configured") }
+                return configured
             }
             switch outcome {
             case .done: Log.info("\(job.id): done → \(box.folder(job).path)")

@@ -133,7 +133,7 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
         let config = settings.config
         let loaded = loadedModel()
         return config.models.sorted { $0.key < $1.key }.map {
-            ModelInfo(name: $0.key, path: $0.value.path, isDefault: $0.key == config.defaultModel, loaded: $0.key == loaded)
+            ModelInfo(name: $0.key, path: $0.value.path.path, isDefault: $0.key == config.defaultModel, loaded: $0.key == loaded)
         }
     }
 }

@@ -63,10 +63,10 @@ final class Worker {
                                        queue.reportProgress(progress)
                                    })
             let (outcome, record) = runner.run(job) {
-                guard let url = settings.config.models[job.model] else {
+                guard let model = settings.config.models[job.model] else {
                     throw RunError("model \(job.model) is not in the config's models")
                 }
-                return url
+                return model
             }
             loadedLock.lock()
             loadedName = models.loadedName

@@ -1,4 +1,6 @@
 import Foundation
+import Models
+import Pipeline
 
 /// The image size a model was trained at, as diffusers' `StableDiffusionPipeline.__call__`
 /// picks it when the caller gives no `height`/`width`:
@@ -14,6 +16,21 @@ public struct NativeImageSize: Equatable, Sendable {
         self.width = width
         self.height = height
         self.vaeFactor = vaeFactor
+    }
+
+    /// The native size of a configured model: a folder's config files, or a single file's
+    /// family (its header only: `SingleFileCheckpointInfo.sampleSize` × its VAE's factor).
+    public init(model: ModelReference) throws {
+        guard model.isSingleFile else {
+            try self.init(modelDirectory: model.path)
+            return
+        }
+        let info: SingleFileCheckpointInfo
+        do { info = try model.openSingleFile().info } catch {
+            throw NativeSizeError(reason: "\(error)")
+        }
+        let factor = info.vae.downscaleFactor
+        self.init(width: info.sampleSize * factor, height: info.sampleSize * factor, vaeFactor: factor)
     }
 
     /// Reads `unet/config.json` (`sample_size`: a latent side, or `[height, width]`) and

@@ -1,5 +1,7 @@
 import ControlProtocol
 import Foundation
+import Models
+import Pipeline
 import Sampling
 
 /// The service configuration (`man 5 diffusiond.yaml`), read with libyaml; unknown keys are
@@ -13,8 +15,12 @@ public struct ServiceConfig: Equatable, Sendable {
     public var state: URL
     /// Unix socket of the control server.
     public var socket: URL
-    /// Model name → diffusers folder.
-    public var models: [String: URL]
+    /// Model name → a diffusers folder or a single-file checkpoint (with its tokenizer and
+    /// prediction override; a single file without its own `tokenizer` gets `clipTokenizer`).
+    public var models: [String: ModelReference]
+    /// CLIP vocabulary folder for single-file checkpoints (`clip_tokenizer`; shipped as
+    /// `models/clip-tokenizer`).
+    public var clipTokenizer: URL?
     /// Name used by jobs that name no model.
     public var defaultModel: String?
     /// Cores the engine uses; 0 = all.
@@ -33,6 +39,7 @@ public struct ServiceConfig: Equatable, Sendable {
         state = base.appendingPathComponent("spool/state")
         socket = base.appendingPathComponent("spool/run/diffusiond.sock")
         models = [:]
+        clipTokenizer = nil
         defaultModel = nil
         threads = 0
         rescanInterval = 30
@@ -43,7 +50,9 @@ public struct ServiceConfig: Equatable, Sendable {
 
     /// Top-level keys, for error messages.
     public static let keys = ["inbox", "outbox", "state", "socket", "threads", "rescan_interval", "keep_history",
-                              "models", "limits", "defaults"]
+                              "models", "clip_tokenizer", "limits", "defaults"]
+    /// Keys of a `models:` entry written as a mapping.
+    static let modelEntryKeys = ["path", "prediction", "tokenizer"]
     static let limitKeys = ["max_width", "max_height", "max_steps", "max_count", "max_file_size",
                             "max_jobs_per_file", "max_prompt_bytes"]
     static let defaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "priority", "snapshots", "rng"]
@@ -66,7 +75,7 @@ public struct ServiceConfig: Equatable, Sendable {
             throw SourceError(file: file, line: 0, column: 0, message: "config file is larger than 1 MiB")
         }
         var config = ServiceConfig(base: base)
-        let stream = try YAMLEventStream(bytes: bytes, file: file, limits: YAMLSafetyLimits(maxDepth: 2, maxScalarBytes: 4096))
+        let stream = try YAMLEventStream(bytes: bytes, file: file, limits: YAMLSafetyLimits(maxDepth: 3, maxScalarBytes: 4096))
         let d = ScalarDecoder(file: file)
         func fail(_ m: SourceMark, _ field: String?, _ message: String) -> SourceError {
             SourceError(file: file, line: m.line, column: m.column, field: field, message: message)
@@ -80,6 +89,10 @@ public struct ServiceConfig: Equatable, Sendable {
         func section(_ name: String, keys: [String]?, _ handle: (String, String, Bool, SourceMark, SourceMark) throws -> Void) throws {
             let (start, startMark) = try stream.next()
             guard start == .mappingStart else { throw fail(startMark, name, "expected a mapping of key: value lines") }
+            try pairs(name, keys: keys, handle)
+        }
+        /// The `key: scalar` pairs of a mapping whose start was read, up to its end.
+        func pairs(_ name: String, keys: [String]?, _ handle: (String, String, Bool, SourceMark, SourceMark) throws -> Void) throws {
             var seen = Set<String>()
             while true {
                 let (k, kMark) = try stream.next()
@@ -94,6 +107,34 @@ public struct ServiceConfig: Equatable, Sendable {
                 guard case .scalar(let text, let plain) = v else { throw fail(vMark, field, "expected a single value") }
                 try handle(key, text, plain, kMark, vMark)
             }
+        }
+
+        /// A `models:` entry written as a mapping (its start was read): `path` (required),
+        /// `prediction: epsilon|v` and `tokenizer` (single-file checkpoints only).
+        func modelEntry(_ field: String, _ mark: SourceMark) throws -> ModelReference {
+            var entryPath: URL?
+            var prediction: CheckpointPrediction?
+            var predictionMark: SourceMark?
+            var tokenizer: URL?
+            try pairs(field, keys: modelEntryKeys) { key, text, plain, _, valueMark in
+                switch key {
+                case "path": entryPath = try path(text, plain, "\(field).path", valueMark)
+                case "tokenizer": tokenizer = try path(text, plain, "\(field).tokenizer", valueMark)
+                default:
+                    let value = try d.string(text, plain: plain, field: "\(field).prediction", mark: valueMark, maxBytes: 64)
+                    guard let parsed = CheckpointPrediction(configValue: value) else {
+                        throw fail(valueMark, "\(field).prediction", "\(SourceError.quote(value)) is not epsilon or v")
+                    }
+                    prediction = parsed
+                    predictionMark = valueMark
+                }
+            }
+            guard let entryPath else { throw fail(mark, "\(field).path", "missing: the model's folder or .safetensors file") }
+            let entry = ModelReference(path: entryPath, prediction: prediction, tokenizer: tokenizer)
+            if !entry.isSingleFile, let predictionMark {
+                throw fail(predictionMark, "\(field).prediction", "only for single-file checkpoints; a folder's scheduler_config.json sets prediction_type")
+            }
+            return entry
         }
 
         var (event, mark) = try stream.next()
@@ -112,15 +153,32 @@ public struct ServiceConfig: Equatable, Sendable {
             guard seen.insert(key).inserted else { throw fail(kMark, key, "duplicate key") }
             switch key {
             case "models":
-                try section("models", keys: nil) { name, text, plain, keyMark, valueMark in
-                    if name == "default" {
-                        config.defaultModel = try d.string(text, plain: plain, field: "models.default", mark: valueMark, maxBytes: 64)
+                // `name: PATH` (a folder or a .safetensors file), or `name: {path, prediction, tokenizer}`.
+                let (start, startMark) = try stream.next()
+                guard start == .mappingStart else { throw fail(startMark, "models", "expected a mapping of key: value lines") }
+                while true {
+                    let (k, keyMark) = try stream.next()
+                    if k == .mappingEnd { break }
+                    guard case .scalar(let name, _) = k else { throw fail(keyMark, "models", "keys must be plain words") }
+                    let field = "models.\(name)"
+                    guard name == "default" ? config.defaultModel == nil : config.models[name] == nil else {
+                        throw fail(keyMark, field, "duplicate key")
+                    }
+                    if name != "default" && !JobFileParser.isValidName(name) {
+                        throw fail(keyMark, field, "a model name is 1 to 64 letters, digits, '.', '_', '-'")
+                    }
+                    let (v, valueMark) = try stream.next()
+                    switch v {
+                    case .scalar(let text, let plain) where name == "default":
+                        config.defaultModel = try d.string(text, plain: plain, field: field, mark: valueMark, maxBytes: 64)
                         defaultMark = valueMark
-                    } else {
-                        guard JobFileParser.isValidName(name) else {
-                            throw fail(keyMark, "models.\(name)", "a model name is 1 to 64 letters, digits, '.', '_', '-'")
-                        }
-                        config.models[name] = try path(text, plain, "models.\(name)", valueMark)
+                    case .scalar(let text, let plain):
+                        config.models[name] = ModelReference(path: try path(text, plain, field, valueMark))
+                    case .mappingStart where name != "default":
+                        config.models[name] = try modelEntry(field, valueMark)
+                    default:
+                        throw fail(valueMark, field, name == "default" ? "expected a model name"
+                                   : "expected a path, or a mapping with path, prediction, tokenizer")
                     }
                 }
             case "limits":
@@ -159,6 +217,7 @@ public struct ServiceConfig: Equatable, Sendable {
                 case "outbox": config.outbox = try path(text, plain, key, m)
                 case "state": config.state = try path(text, plain, key, m)
                 case "socket": config.socket = try path(text, plain, key, m)
+                case "clip_tokenizer": config.clipTokenizer = try path(text, plain, key, m)
                 case "threads": config.threads = try d.integer(text, plain: plain, field: key, mark: m, range: 0...1024)
                 case "rescan_interval": config.rescanInterval = try d.integer(text, plain: plain, field: key, mark: m, range: 1...86400)
                 default: config.keepHistory = try d.integer(text, plain: plain, field: key, mark: m, range: 0...1_000_000)
@@ -173,6 +232,9 @@ public struct ServiceConfig: Equatable, Sendable {
             throw fail(defaultMark, "models.default", "names \(SourceError.quote(name)), which is not in models")
         }
         if config.defaultModel == nil, config.models.count == 1 { config.defaultModel = config.models.keys.first }
+        for (name, entry) in config.models where entry.isSingleFile && entry.tokenizer == nil {
+            config.models[name]?.tokenizer = config.clipTokenizer
+        }
         for (value, field) in [(config.defaults.width, "defaults.width"), (config.defaults.height, "defaults.height")]
             where (value ?? 0) % 8 != 0 {
             throw SourceError(file: file, line: 0, column: 0, field: field, message: "\(value) is not a multiple of 8")
@@ -191,8 +253,8 @@ public struct ServiceConfig: Equatable, Sendable {
         let models = models, defaultModel = defaultModel
         return { name in
             guard let name = name ?? defaultModel else { throw NativeSizeError(reason: "no model named and no default model") }
-            guard let folder = models[name] else { throw NativeSizeError(reason: "model \(name) is not configured") }
-            return try NativeImageSize(modelDirectory: folder)
+            guard let model = models[name] else { throw NativeSizeError(reason: "model \(name) is not configured") }
+            return try NativeImageSize(model: model)
         }
     }
 }

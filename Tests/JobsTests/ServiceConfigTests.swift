@@ -32,7 +32,7 @@ final class ServiceConfigTests: XCTestCase {
         XCTAssertEqual(config.state.path, "/srv/diffusion/etc/st")
         XCTAssertEqual(config.socket.path, "/srv/diffusion/etc/spool/run/diffusiond.sock")
         XCTAssertEqual(config.threads, 3)
-        XCTAssertEqual(config.models["a"]?.path, "/srv/diffusion/models/a")
+        XCTAssertEqual(config.models["a"]?.path.path, "/srv/diffusion/models/a")
         XCTAssertEqual(config.defaultModel, "b")
         XCTAssertEqual(config.limits.maxWidth, 256)
         XCTAssertEqual(config.limits.maxCount, 4)
@@ -43,13 +43,56 @@ final class ServiceConfigTests: XCTestCase {
         XCTAssertEqual(config.jobParser.knownModels, ["a", "b"])
     }
 
+    /// Single-file checkpoints: a path ending in .safetensors, or the mapping form with
+    /// `tokenizer` and `prediction`; `clip_tokenizer` fills in the tokenizer of single files
+    /// only, never of folders or of an entry that names its own.
+    func testSingleFileModelEntries() throws {
+        let config = try parse("""
+        clip_tokenizer: ../models/clip-tokenizer
+        models:
+          folder: ../models/shapes
+          plain: /m/dreamshaper_8.safetensors
+          base:
+            path: /m/v2-1_512-ema-pruned.safetensors
+            prediction: epsilon
+          own: {path: x.safetensors, tokenizer: /t, prediction: v}
+        """)
+        XCTAssertEqual(config.clipTokenizer?.path, "/srv/diffusion/models/clip-tokenizer")
+        XCTAssertEqual(config.models["folder"]?.isSingleFile, false)
+        XCTAssertNil(config.models["folder"]?.tokenizer)
+        XCTAssertEqual(config.models["plain"]?.isSingleFile, true)
+        XCTAssertEqual(config.models["plain"]?.tokenizer?.path, "/srv/diffusion/models/clip-tokenizer")
+        XCTAssertNil(config.models["plain"]?.prediction)
+        XCTAssertEqual(config.models["base"]?.path.path, "/m/v2-1_512-ema-pruned.safetensors")
+        XCTAssertEqual(config.models["base"]?.prediction, .epsilon)
+        XCTAssertEqual(config.models["own"]?.path.path, "/srv/diffusion/etc/x.safetensors")
+        XCTAssertEqual(config.models["own"]?.tokenizer?.path, "/t")
+        XCTAssertEqual(config.models["own"]?.prediction, .vPrediction)
+    }
+
+    func testSingleFileModelEntryErrors() {
+        let cases: [(String, String)] = [
+            ("models:\n  a:\n    path: /m/a.safetensors\n    prediction: x0\n",
+             "d.yaml:4:17: field 'models.a.prediction': \"x0\" is not epsilon or v"),
+            ("models:\n  a:\n    path: /m/a\n    prediction: v\n",
+             "d.yaml:4:17: field 'models.a.prediction': only for single-file checkpoints; a folder's scheduler_config.json sets prediction_type"),
+            ("models:\n  a:\n    prediction: v\n", "d.yaml:3:5: field 'models.a.path': missing: the model's folder or .safetensors file"),
+            ("models:\n  a: {path: /m/a.safetensors, vae: /v}\n", "d.yaml:2:31: field 'models.a.vae': unknown key; valid: path, prediction, tokenizer"),
+            ("models:\n  a: /m/a.safetensors\n  a: /m/b\n", "d.yaml:3:3: field 'models.a': duplicate key"),
+            ("models:\n  default: {path: x}\n", "d.yaml:2:12: field 'models.default': expected a model name"),
+        ]
+        for (text, expected) in cases {
+            XCTAssertThrowsError(try parse(text), text) { XCTAssertEqual("\($0)", expected, text) }
+        }
+    }
+
     func testSingleModelIsTheDefault() throws {
         XCTAssertEqual(try parse("models:\n  only: /m\n").defaultModel, "only")
     }
 
     func testErrors() {
         let cases: [(String, String)] = [
-            ("inbox: a\nspool: b\n", "d.yaml:2:1: field 'spool': unknown key; valid: inbox, outbox, state, socket, threads, rescan_interval, keep_history, models, limits, defaults"),
+            ("inbox: a\nspool: b\n", "d.yaml:2:1: field 'spool': unknown key; valid: inbox, outbox, state, socket, threads, rescan_interval, keep_history, models, clip_tokenizer, limits, defaults"),
             ("limits:\n  max_widht: 5\n", "d.yaml:2:3: field 'limits.max_widht': unknown key; valid: max_width, max_height, max_steps, max_count, max_file_size, max_jobs_per_file, max_prompt_bytes"),
             ("threads: many\n", "d.yaml:1:10: field 'threads': expected a whole number from 0 to 1024, got \"many\""),
             ("models:\n  default: x\n  y: /m\n", "d.yaml:2:12: field 'models.default': names \"x\", which is not in models"),
@@ -81,7 +124,7 @@ final class ServiceConfigTests: XCTestCase {
             .deletingLastPathComponent().appendingPathComponent("etc/diffusiond.yaml").path
         let config = try ServiceConfig.load(path: path)
         XCTAssertEqual(config.defaultModel, "shapes")
-        XCTAssertTrue(config.models["shapes"]?.path.hasSuffix("/models/shapes") ?? false)
+        XCTAssertTrue(config.models["shapes"]?.path.path.hasSuffix("/models/shapes") ?? false)
         XCTAssertTrue(config.inbox.path.hasSuffix("/spool/inbox"))
         // The built-in model card's settings; no size, so jobs get the model's native 64×64.
         XCTAssertNil(config.defaults.width)

@@ -53,6 +53,26 @@ final class CLIPTokenizerTests: XCTestCase {
         XCTAssertEqual(Array(short[3...]), Array(repeating: 0, count: 74))
     }
 
+    /// The vocabulary shipped for single-file checkpoints (models/clip-tokenizer) is the tested
+    /// CLIP vocabulary byte for byte, and without a config the checkpoint family picks the pad.
+    func testShippedVocabularyForSingleFiles() throws {
+        let shipped = FixturePaths.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("models/clip-tokenizer")
+        for name in ["vocab.json", "merges.txt"] {
+            XCTAssertEqual(try Data(contentsOf: shipped.appendingPathComponent(name)),
+                           try Data(contentsOf: FixturePaths.url("tokenizer/clip/\(name)")), name)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: shipped.appendingPathComponent("tokenizer_config.json").path))
+        let sd1 = try CLIPTokenizer(directory: shipped, defaultPadToken: CheckpointFamily.sd1.standardPadToken)
+        let sd2 = try CLIPTokenizer(directory: shipped, defaultPadToken: CheckpointFamily.sd2.standardPadToken)
+        XCTAssertEqual([sd1.bosTokenID, sd1.eosTokenID, sd1.padTokenID], [49406, 49407, 49407])
+        XCTAssertEqual([sd2.bosTokenID, sd2.eosTokenID, sd2.padTokenID], [49406, 49407, 0])
+        let corpus = try FixturePaths.json("tokenizer/corpus.json")
+        let first = try XCTUnwrap((corpus["cases"] as? [[String: Any]])?.first)
+        let text = try XCTUnwrap(first["text"] as? String)
+        XCTAssertEqual(sd1.encodeForModel(text), (first["sd1"] as? [String: Any])?["ids"] as? [Int])
+        XCTAssertEqual(sd2.encodeForModel(text), (first["sd2"] as? [String: Any])?["ids"] as? [Int])
+    }
+
     func testTokenizerJSONFolderHasNoClassicFiles() throws {
         let folder = FixturePaths.url("tokenizer/tf5/tiny-sd1")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()

@@ -24,6 +24,15 @@ public enum CheckpointFamily: String, Sendable, Equatable {
     case sd1 = "SD 1.x"
     /// SD 2.x: OpenCLIP ViT-H text encoder (`cond_stage_model.model.*`).
     case sd2 = "SD 2.x"
+
+    /// The pad token of the family's tokenizer config (stable-diffusion-v1-5: `<|endoftext|>`;
+    /// stable-diffusion-2-1: `!`), used when the tokenizer folder is a bare vocabulary.
+    public var standardPadToken: String {
+        switch self {
+        case .sd1: return "<|endoftext|>"
+        case .sd2: return "!"
+        }
+    }
 }
 
 /// What was inferred from a single-file checkpoint's tensor names and shapes (nothing but
@@ -47,6 +56,11 @@ public struct SingleFileCheckpointInfo: Sendable, Equatable {
     /// The family's standard `scheduler/scheduler_config.json` (SD 1.5's PNDMScheduler or
     /// SD 2.1's DDIMScheduler config) with `prediction_type` set to `prediction`, as JSON.
     public var schedulerConfigJSON: Data
+
+    /// The UNet's `sample_size` (latent side) of the family's hub config, which the weights
+    /// do not tell: 96 for the 768-pixel v-prediction SD 2.x models (stable-diffusion-2-1),
+    /// 64 for SD 1.x, SD 2.x base and inpainting (v1-5, 2-1-base, 2-inpainting).
+    public var sampleSize: Int { family == .sd2 && prediction == .vPrediction ? 96 : 64 }
 }
 
 /// A Stable Diffusion 1.x / 2.x checkpoint in one `.safetensors` file with the original LDM

@@ -30,7 +30,9 @@ extension StableDiffusionModel {
     /// `checkpoint.info` before spending the time and memory on the weights).
     public convenience init(checkpoint: SingleFileCheckpoint, tokenizerDirectory: URL, pool: ThreadPool) throws {
         let info = checkpoint.info
-        let tokenizer = try CLIPTokenizer(directory: tokenizerDirectory)
+        // A bare vocabulary (no tokenizer_config.json) gets the family's pad token, as the
+        // hub's SD 1.5 / SD 2.1 tokenizer configs give it to diffusers' from_single_file.
+        let tokenizer = try CLIPTokenizer(directory: tokenizerDirectory, defaultPadToken: info.family.standardPadToken)
         // Smallest first, so a broken file usually fails before the UNet is read.
         let textEncoder = try checkpoint.loadTextEncoder(pool: pool)
         let vae = try checkpoint.loadVAE(pool: pool)

@@ -8,8 +8,10 @@ extension CLIPTokenizer {
     /// `added_tokens` are honoured like `added_tokens_decoder`. Special tokens may be
     /// plain strings or `{"content": …, "normalized": …}` objects; `added_tokens_decoder`
     /// entries are honoured as transformers does. `configDirectory` (default: `directory`)
-    /// is where the two JSON config files are read from.
-    public init(directory: URL, configDirectory: URL? = nil) throws {
+    /// is where the two JSON config files are read from. `defaultPadToken` is the pad token
+    /// when neither config file names one (a bare vocabulary, as shipped for single-file
+    /// checkpoints, whose family decides it: SD 1.x `<|endoftext|>`, SD 2.x `!`).
+    public init(directory: URL, configDirectory: URL? = nil, defaultPadToken: String = "<|endoftext|>") throws {
         var vocabURL = directory.appendingPathComponent("vocab.json")
         let mergesURL = directory.appendingPathComponent("merges.txt")
         let tokenizerJSONURL = directory.appendingPathComponent("tokenizer.json")
@@ -48,7 +50,7 @@ extension CLIPTokenizer {
         let bos = token("bos_token", default: "<|startoftext|>")
         let eos = token("eos_token", default: "<|endoftext|>")
         let unk = token("unk_token", default: "<|endoftext|>")
-        let pad = token("pad_token", default: "<|endoftext|>")
+        let pad = token("pad_token", default: defaultPadToken)
         if let decoder = settings["added_tokens_decoder"] as? [String: Any] {
             for (idString, value) in decoder.sorted(by: { (Int($0.key) ?? 0) < (Int($1.key) ?? 0) }) {
                 guard let id = Int(idString), let o = value as? [String: Any], let content = o["content"] as? String else { continue }

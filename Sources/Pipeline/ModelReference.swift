@@ -1,0 +1,45 @@
+import Foundation
+import Models
+
+/// A configured model: a diffusers folder, or a single-file checkpoint (`.safetensors` with the
+/// original key names) plus what such a file lacks — the CLIP vocabulary folder and, for SD 2.x
+/// files whose prediction type the weights do not tell, an optional override.
+public struct ModelReference: Sendable, Equatable {
+    /// The folder or the file.
+    public var path: URL
+    /// `prediction: epsilon|v` of the config entry (single files only; a folder's
+    /// `scheduler_config.json` says it).
+    public var prediction: CheckpointPrediction?
+    /// CLIP vocabulary folder for a single file (`tokenizer:` of the entry, else the config's
+    /// `clip_tokenizer`).
+    public var tokenizer: URL?
+
+    public init(path: URL, prediction: CheckpointPrediction? = nil, tokenizer: URL? = nil) {
+        self.path = path
+        self.prediction = prediction
+        self.tokenizer = tokenizer
+    }
+
+    /// File extensions that mean "one checkpoint file", not a folder: safetensors, and the
+    /// pickle formats that are refused with a conversion command when loaded.
+    static let fileExtensions: Set<String> = ["safetensors", "ckpt", "pt", "pth", "bin"]
+
+    /// Whether `path` names a single-file checkpoint (by its extension) rather than a folder.
+    public var isSingleFile: Bool { Self.fileExtensions.contains(path.pathExtension.lowercased()) }
+
+    /// Opens a single-file checkpoint's header (cheap: no weights are read) to infer its
+    /// family and configs; errors name the file and what is wrong with it.
+    public func openSingleFile() throws -> SingleFileCheckpoint {
+        try SingleFileCheckpoint(url: path, prediction: prediction)
+    }
+
+    /// Loads the model into a text-to-image pipeline using `threads` cores.
+    public func makePipeline(threads: Int) throws -> TextToImagePipeline {
+        guard isSingleFile else { return try TextToImagePipeline(modelDirectory: path, threads: threads) }
+        guard let tokenizer else {
+            throw PipelineError.invalidRequest("\(path.path) is a single-file checkpoint, which carries no tokenizer: "
+                + "set clip_tokenizer in the config (the shipped one is models/clip-tokenizer) or tokenizer: in its models entry")
+        }
+        return try TextToImagePipeline(singleFile: path, tokenizerDirectory: tokenizer, prediction: prediction, threads: threads)
+    }
+}
