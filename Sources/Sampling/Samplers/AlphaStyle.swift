@@ -32,3 +32,20 @@ enum AlphaStyle {
         }
     }
 }
+
+/// State the alpha-parameterised samplers (DDIM, DDPM, LCM) share: their resolved config,
+/// the training `alphas_cumprod`, a noise buffer allocated once, and a model input that is
+/// the sample itself (`scale_model_input` is the identity for these schedulers).
+class AlphaSamplerBase: SamplerBase {
+    let modelInputDivisor: Float = 1
+    let settings: SamplerSettings
+    let alphasCumprod: [Float]
+    let noiseBuffer: LatentBuffer
+
+    init(kind: SamplerKind, _ settings: SamplerSettings, _ training: TrainingSchedule, count: Int, timesteps: [Float]) {
+        self.settings = settings
+        alphasCumprod = training.alphasCumprod
+        noiseBuffer = LatentBuffer(count: count)
+        super.init(kind: kind, elementCount: count, timesteps: timesteps)
+    }
+}

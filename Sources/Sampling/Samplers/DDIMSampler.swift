@@ -16,24 +16,17 @@ extension SamplerKind {
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample), clip_sample and
 /// clip_sample_range, set_alpha_to_one, timestep spacing, steps_offset and
 /// rescale_betas_zero_snr. Leaves out: thresholding, use_clipped_model_output.
-final class DDIMSampler: SamplerBase, DiffusionSampler {
-    let modelInputDivisor: Float = 1
+final class DDIMSampler: AlphaSamplerBase, DiffusionSampler {
     /// DDIM's eta (0 = deterministic, as StableDiffusionPipeline's default).
     var eta: Float = 0
-    private let settings: SamplerSettings
-    private let alphasCumprod: [Float]
     private let finalAlphaCumprod: Float
     private let stepSize: Int
-    private let noiseBuffer: LatentBuffer
 
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        self.settings = settings
-        alphasCumprod = training.alphasCumprod
         finalAlphaCumprod = settings.setAlphaToOne ? 1 : training.alphasCumprod[0]
         let timesteps = try AlphaStyle.integerTimesteps(settings, steps: steps).map { Float($0) }
         stepSize = settings.numTrainTimesteps / steps
-        noiseBuffer = LatentBuffer(count: count)
-        super.init(kind: .ddim, elementCount: count, timesteps: timesteps)
+        super.init(kind: .ddim, settings, training, count: count, timesteps: timesteps)
     }
 
     /// `_get_variance(t, prev_t)`.

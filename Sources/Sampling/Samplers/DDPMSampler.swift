@@ -22,18 +22,10 @@ extension SamplerKind {
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample), clip_sample and
 /// clip_sample_range, timestep spacing, steps_offset and rescale_betas_zero_snr. Leaves out:
 /// other variance types, thresholding, custom timesteps.
-final class DDPMSampler: SamplerBase, DiffusionSampler {
-    let modelInputDivisor: Float = 1
-    private let settings: SamplerSettings
-    private let alphasCumprod: [Float]
-    private let noiseBuffer: LatentBuffer
-
+final class DDPMSampler: AlphaSamplerBase, DiffusionSampler {
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        self.settings = settings
-        alphasCumprod = training.alphasCumprod
         let timesteps = try AlphaStyle.integerTimesteps(settings, steps: steps).map { Float($0) }
-        noiseBuffer = LatentBuffer(count: count)
-        super.init(kind: .ddpm, elementCount: count, timesteps: timesteps)
+        super.init(kind: .ddpm, settings, training, count: count, timesteps: timesteps)
     }
 
     /// `_get_variance(t)` for `fixed_small`, clamped at 1e-20.

@@ -17,15 +17,8 @@ extension SamplerKind {
 /// Reads beta schedule, prediction type (epsilon, v_prediction, sample),
 /// original_inference_steps, timestep_scaling, clip_sample, clip_sample_range and
 /// rescale_betas_zero_snr. Leaves out: thresholding, custom timesteps, strength < 1 (img2img).
-final class LCMSampler: SamplerBase, DiffusionSampler {
-    let modelInputDivisor: Float = 1
-    private let settings: SamplerSettings
-    private let alphasCumprod: [Float]
-    private let noiseBuffer: LatentBuffer
-
+final class LCMSampler: AlphaSamplerBase, DiffusionSampler {
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        self.settings = settings
-        alphasCumprod = training.alphasCumprod
         let original = settings.originalInferenceSteps
         let train = settings.numTrainTimesteps
         guard original <= train, original >= 1 else {
@@ -41,8 +34,7 @@ final class LCMSampler: SamplerBase, DiffusionSampler {
         let k = train / original
         let origin = (1...original).map { $0 * k - 1 }.reversed().map { $0 }
         let stride = Double(origin.count) / Double(steps)
-        noiseBuffer = LatentBuffer(count: count)
-        super.init(kind: .lcm, elementCount: count,
+        super.init(kind: .lcm, settings, training, count: count,
                    timesteps: (0..<steps).map { Float(origin[Int((Double($0) * stride).rounded(.down))]) })
     }
 
