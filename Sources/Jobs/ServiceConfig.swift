@@ -198,8 +198,10 @@ public struct ServiceConfig: Equatable, Sendable {
                 try section("defaults", keys: defaultKeys) { name, text, plain, _, m in
                     let field = "defaults.\(name)"
                     switch name {
-                    case "width": config.defaults.width = try d.integer(text, plain: plain, field: field, mark: m, range: 8...8192)
-                    case "height": config.defaults.height = try d.integer(text, plain: plain, field: field, mark: m, range: 8...8192)
+                    case "width", "height":
+                        let side = try d.integer(text, plain: plain, field: field, mark: m, range: 8...8192)
+                        guard side % 8 == 0 else { throw fail(m, field, "\(side) is not a multiple of 8") }
+                        if name == "width" { config.defaults.width = side } else { config.defaults.height = side }
                     case "steps": config.defaults.steps = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
                     case "sampler": config.defaults.sampler = try d.choice(text, plain: plain, field: field, mark: m, parse: SamplerKind.init(rawValue:), validNames: SamplerKind.validNames)
                     case "schedule": config.defaults.schedule = try d.choice(text, plain: plain, field: field, mark: m, parse: ScheduleKind.init(rawValue:), validNames: ScheduleKind.validNames)
@@ -234,10 +236,6 @@ public struct ServiceConfig: Equatable, Sendable {
         if config.defaultModel == nil, config.models.count == 1 { config.defaultModel = config.models.keys.first }
         for (name, entry) in config.models where entry.isSingleFile && entry.tokenizer == nil {
             config.models[name]?.tokenizer = config.clipTokenizer
-        }
-        for (value, field) in [(config.defaults.width, "defaults.width"), (config.defaults.height, "defaults.height")]
-            where (value ?? 0) % 8 != 0 {
-            throw SourceError(file: file, line: 0, column: 0, field: field, message: "\(value) is not a multiple of 8")
         }
         return config
     }

@@ -97,6 +97,8 @@ final class ServiceConfigTests: XCTestCase {
             ("threads: many\n", "d.yaml:1:10: field 'threads': expected a whole number from 0 to 1024, got \"many\""),
             ("models:\n  default: x\n  y: /m\n", "d.yaml:2:12: field 'models.default': names \"x\", which is not in models"),
             ("inbox: a\ninbox: b\n", "d.yaml:2:1: field 'inbox': duplicate key"),
+            ("defaults:\n  width: 65\n", "d.yaml:2:10: field 'defaults.width': 65 is not a multiple of 8"),
+            ("defaults:\n  steps: 4\n  height: 100\n", "d.yaml:3:11: field 'defaults.height': 100 is not a multiple of 8"),
             ("defaults:\n  sampler: fast\n", "d.yaml:2:12: field 'defaults.sampler': unknown value \"fast\"; valid: euler, euler_a, heun, dpm++2m, dpm++2m_sde, ddim, ddpm, lms, lcm"),
             ("defaults:\n  guidance: .nan\n", "d.yaml:2:13: field 'defaults.guidance': must be a finite number, got \".nan\""),
             ("models: [a, b]\n", "d.yaml:1:9: field 'models': expected a mapping of key: value lines"),
