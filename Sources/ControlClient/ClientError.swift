@@ -22,10 +22,7 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
         case .notRunning(let socket, let reason):
             return "diffusiond is not running (no answer on \(socket): \(reason)); start it with `systemctl start diffusiond` or pass --socket"
         case .permissionDenied(let socket, let group):
-            if let group {
-                return "permission denied on \(socket); join the group '\(group)' (e.g. `sudo usermod -aG \(group) $USER`, then log in again)"
-            }
-            return "permission denied on \(socket); ask an administrator for access to the diffusiond control socket"
+            return "permission denied on \(socket); " + AccessAdvice.text(group: group, path: "the diffusiond control socket")
         case .server(let failure):
             return failure.message
         case .protocolViolation(let detail):

@@ -19,7 +19,7 @@ public enum SubmitError: Error, Equatable, CustomStringConvertible {
         case .badFile(let file, let reason): return "\(file): \(reason)"
         case .inbox(let path, let code, let group):
             var text = "cannot write into the inbox \(path): \(String(cString: strerror(code)))"
-            if code == EACCES || code == EPERM, let group { text += "; join the group '\(group)'" }
+            if code == EACCES || code == EPERM { text += "; " + AccessAdvice.text(group: group, path: "the inbox") }
             return text
         }
     }
