@@ -4,7 +4,12 @@ import ControlProtocol
 /// A usage error: what is wrong with the command line (exit 64).
 public struct UsageError: Error, Equatable, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// Print the whole usage after the message (no verb at all); else one line is enough.
+    public var showsUsage: Bool
+    public init(_ message: String, showsUsage: Bool = false) {
+        self.message = message
+        self.showsUsage = showsUsage
+    }
     public var description: String { message }
 }
 
@@ -89,7 +94,7 @@ public struct CtlArguments: Equatable {
             index += 1
         }
         guard !socketPath.isEmpty else { throw UsageError("--socket needs a non-empty path") }
-        guard let verbText = rest.first else { throw UsageError("no verb given") }
+        guard let verbText = rest.first else { throw UsageError("no verb given", showsUsage: true) }
         let args = Array(rest.dropFirst())
         if args.contains("-h") || args.contains("--help") {
             return CtlArguments(socketPath: socketPath, json: json, command: .help)

@@ -12,7 +12,12 @@ public enum DiffusionCtl {
         do {
             parsed = try CtlArguments.parse(arguments, environment: environment)
         } catch {
-            output.err("diffusionctl: \(error)\n\(CtlArguments.usage)\n")
+            // No verb at all: the whole usage helps. Otherwise one line that says what is wrong.
+            if (error as? UsageError)?.showsUsage ?? true {
+                output.err("diffusionctl: \(error)\n\(CtlArguments.usage)\n")
+            } else {
+                output.err("diffusionctl: \(error) (diffusionctl --help lists the verbs)\n")
+            }
             return SysExits.usage
         }
         do {

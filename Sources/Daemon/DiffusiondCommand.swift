@@ -14,7 +14,29 @@ public enum DiffusiondCommand {
            diffusiond --config FILE --check-config
            diffusiond --oneshot JOB.yaml... --outbox DIR [--model DIR|FILE.safetensors [--tokenizer DIR]
                       [--prediction epsilon|v]] [--config FILE] [--threads N]
+
+    options:
+      --config FILE          configuration (default /etc/diffusiond/diffusiond.yaml; man 5 diffusiond.yaml)
+      --inbox DIR            folder watched for job files (overrides the config)
+      --outbox DIR           folder that receives results (overrides the config)
+      --state DIR            queue journal and claimed files (overrides the config)
+      --socket PATH          control socket for diffusionctl (overrides the config)
+      --threads N            cores for the engine (overrides the config's threads)
+      --check-config         validate the config and its models, print a summary, exit (78 on error)
+      --oneshot              run the given job files into --outbox and exit; no inbox, queue or socket
+      --model DIR|FILE       with --oneshot: a diffusers folder or a single-file .safetensors checkpoint
+      --tokenizer DIR        with --model FILE: CLIP vocabulary folder (else the config's clip_tokenizer)
+      --prediction epsilon|v with --model FILE: what an SD 2.x file predicts (default v)
+      --debug                log debug messages too (also DIFFUSIOND_DEBUG=1)
+      --version              print the version and exit
+      -h, --help             this text
     """
+
+    /// One line for a command-line mistake (the log prefixes it), pointing at --help.
+    static func usageError(_ message: String) -> Int32 {
+        Log.error("\(message) (diffusiond --help lists the options)")
+        return SysExits.usage
+    }
 
     /// Parses `arguments` (without the program name), runs, and returns the exit status.
     public static func main(_ arguments: [String], factory: @escaping GeneratorFactory = pipelineFactory) -> Int32 {
@@ -32,7 +54,7 @@ public enum DiffusiondCommand {
         var i = 0
         func value(_ flag: String) -> String? {
             i += 1
-            guard i < arguments.count else { Log.error("\(flag) needs a value\n\(usage)"); return nil }
+            guard i < arguments.count else { _ = usageError("\(flag) needs a value"); return nil }
             return arguments[i]
         }
         func dir(_ s: String) -> URL { URL(fileURLWithPath: s).standardizedFileURL }
@@ -48,11 +70,11 @@ public enum DiffusiondCommand {
             case "--tokenizer": guard let v = value(arg) else { return SysExits.usage }; tokenizer = dir(v)
             case "--prediction":
                 guard let v = value(arg), let p = CheckpointPrediction(configValue: v) else {
-                    Log.error("--prediction needs epsilon or v"); return SysExits.usage
+                    return usageError("--prediction needs epsilon or v")
                 }
                 prediction = p
             case "--threads":
-                guard let v = value(arg), let n = Int(v), n > 0 else { Log.error("--threads needs a positive number"); return SysExits.usage }
+                guard let v = value(arg), let n = Int(v), n > 0 else { return usageError("--threads needs a positive number") }
                 threads = n
             case "--check-config": checkOnly = true
             case "--oneshot": oneshot = true
@@ -65,8 +87,7 @@ public enum DiffusiondCommand {
                 return SysExits.ok
             default:
                 if arg.hasPrefix("-") || !oneshot {
-                    Log.error("unknown argument \(arg)\n\(usage)")
-                    return SysExits.usage
+                    return usageError("unknown argument \(arg)")
                 }
                 jobFiles.append(arg)
             }
@@ -85,8 +106,7 @@ public enum DiffusiondCommand {
         }
         if oneshot {
             guard !jobFiles.isEmpty, let outbox = overrides.outbox else {
-                Log.error("--oneshot needs job files and --outbox DIR\n\(usage)")
-                return SysExits.usage
+                return usageError("--oneshot needs job files and --outbox DIR")
             }
             // `--model FILE.safetensors` takes its vocabulary from --tokenizer, else the config's clip_tokenizer.
             let reference = model.map { ModelReference(path: $0, prediction: prediction, tokenizer: tokenizer ?? config?.clipTokenizer) }

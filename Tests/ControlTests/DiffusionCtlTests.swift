@@ -100,11 +100,20 @@ final class DiffusionCtlTests: XCTestCase {
 
     func testUsageErrorsExit64() throws {
         let f = try XCTUnwrap(fixture)
-        for arguments in [[], ["frobnicate"], ["show"], ["priority", "x"], ["priority", "x", "max"], ["queue", "--bogus"],
-                          ["status", "extra"], ["history", "--limit", "-1"], ["--socket"]] {
+        let (none, _, noneErr) = f.ctl([])
+        XCTAssertEqual(none, 64)
+        XCTAssertTrue(noneErr.hasPrefix("diffusionctl: no verb given\nusage:"), noneErr)
+        // A wrong word or value: one line that says what is wrong, not the whole usage.
+        for (arguments, message) in [(["frobnicate"], "unknown verb 'frobnicate'"), (["show"], "show needs at least one job id"),
+                                     (["priority", "x"], "priority needs a job id and a level"),
+                                     (["priority", "000005", "101"], "101"), (["queue", "--bogus"], "queue: unknown argument '--bogus'"),
+                                     (["status", "extra"], "status takes no arguments, got 'extra'"),
+                                     (["history", "--limit", "-1"], "history takes only --limit N"), (["--socket"], "--socket needs a path")] {
             let (status, _, err) = f.ctl(arguments)
             XCTAssertEqual(status, 64, "\(arguments)")
-            XCTAssertTrue(err.contains("usage:"), err)
+            XCTAssertTrue(err.hasPrefix("diffusionctl: ") && err.contains(message), "\(arguments): \(err)")
+            XCTAssertEqual(err.filter { $0 == "\n" }.count, 1, "\(arguments): one line, got \(err)")
+            XCTAssertTrue(err.hasSuffix(" (diffusionctl --help lists the verbs)\n"), err)
         }
         let (help, helpOut, _) = f.ctl("--help")
         XCTAssertEqual(help, 0)

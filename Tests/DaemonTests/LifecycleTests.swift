@@ -111,7 +111,14 @@ final class LifecycleTests: XCTestCase {
         let (badStatus, _, badErr) = try run(["--config", bad.path, "--check-config"])
         XCTAssertEqual(badStatus, 78)
         XCTAssertTrue(badErr.hasPrefix("<3>\(bad.path):2:1: field 'colour': unknown key"), badErr)
-        XCTAssertEqual(try run(["--frobnicate"]).0, 64)
+        let (unknown, _, unknownErr) = try run(["--frobnicate"])
+        XCTAssertEqual(unknown, 64)
+        XCTAssertEqual(unknownErr, "<3>unknown argument --frobnicate (diffusiond --help lists the options)\n")
+        let (help, helpOut, _) = try run(["--help"])
+        XCTAssertEqual(help, 0)
+        for option in ["--config FILE", "--check-config", "--oneshot", "--model DIR|FILE", "--tokenizer DIR", "--threads N", "--debug"] {
+            XCTAssertTrue(helpOut.contains("\n  \(option)"), "--help describes \(option)")
+        }
     }
 
     func testOneshotExitCodes() throws {
