@@ -1,5 +1,5 @@
 # diffusiond — build, install and check. `make help` lists the targets.
-#   make                 release build
+#   make                 release build (Swift runtime linked statically)
 #   make test            the whole test suite (what CI runs: swift test)
 #   make run             install build dependencies, build, run the daemon in the foreground
 #                        on the built-in model with a local spool (etc/diffusiond.yaml)
@@ -22,6 +22,9 @@ SWIFT_BIN   ?= /opt/swift/usr/bin
 export PATH := $(SWIFT_BIN):$(PATH)
 SWIFT       ?= swift
 INSTALL     ?= install
+# Release builds link the Swift runtime and Foundation statically, so installed binaries need
+# nothing from the toolchain (install-check proves it).
+RELEASE     = -c release --static-swift-stdlib
 
 PROGRAMS  = diffusiond diffusionctl diffusion-bench
 MANPAGES  = man/diffusionctl.1 man/diffusiond.yaml.5 man/diffusion-job.5 man/diffusiond.8
@@ -38,20 +41,20 @@ help:
 	@sed -n '2,9s/^# \{0,1\}//p' Makefile
 
 build:
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE)
 
 test:
 	$(SWIFT) test
 
 run:
 	bash tools/install-deps.sh
-	$(SWIFT) build -c release
-	"$$($(SWIFT) build -c release --show-bin-path)/diffusiond" --config etc/diffusiond.yaml
+	$(SWIFT) build $(RELEASE)
+	"$$($(SWIFT) build $(RELEASE) --show-bin-path)/diffusiond" --config etc/diffusiond.yaml
 
 # The system config is etc/diffusiond.yaml with an installed system's spool, socket and
 # built-in model paths; every other key is kept as shipped. An existing config is kept.
 install: build
-	@bin="$$($(SWIFT) build -c release --show-bin-path)"; \
+	@bin="$$($(SWIFT) build $(RELEASE) --show-bin-path)"; \
 	set -e; \
 	$(INSTALL) -d "$(DESTDIR)$(BINDIR)"; \
 	for p in $(PROGRAMS); do $(INSTALL) -m 0755 "$$bin/$$p" "$(DESTDIR)$(BINDIR)/$$p"; done
@@ -110,6 +113,17 @@ install-check:
 	         etc/diffusiond/diffusiond.yaml; do \
 		test -e "$$tmp/root/$$f" || { echo "install-check: missing $$f"; exit 1; }; \
 	done; \
+	for p in diffusiond diffusionctl diffusion-bench; do \
+		b="$$tmp/root/usr/bin/$$p"; \
+		if readelf -d "$$b" | grep -E 'R(UN)?PATH' | grep -q swift; then echo "install-check: $$p has a run path into the toolchain"; exit 1; fi; \
+		if ldd "$$b" | grep -E 'not found|libswift|libFoundation|libdispatch|libBlocksRuntime'; then \
+			echo "install-check: $$p needs the libraries above"; exit 1; fi; \
+		if [ "$$(id -u)" -eq 0 ] && command -v unshare >/dev/null && [ -d /opt/swift ]; then \
+			unshare -m sh -c "mount -t tmpfs none /opt/swift && '$$b' --help" >/dev/null \
+				|| { echo "install-check: $$p does not run with /opt/swift hidden"; exit 1; }; \
+		fi; \
+	done; \
+	echo "install-check: the binaries link the Swift runtime statically (no toolchain library or run path)"; \
 	grep -q '^clip_tokenizer: /usr/share/diffusiond/models/clip-tokenizer ' "$$tmp/root/etc/diffusiond/diffusiond.yaml" \
 		|| { echo "install-check: clip_tokenizer does not point at the installed vocabulary"; exit 1; }; \
 	"$$tmp/root/usr/bin/diffusiond" --config "$$tmp/root/etc/diffusiond/diffusiond.yaml" \
@@ -155,7 +169,7 @@ lint-man:
 lint-units:
 	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; set -e; \
 	mkdir -p "$$tmp/bin"; \
-	if bin="$$($(SWIFT) build -c release --show-bin-path 2>/dev/null)" && [ -x "$$bin/diffusiond" ]; then \
+	if bin="$$($(SWIFT) build $(RELEASE) --show-bin-path 2>/dev/null)" && [ -x "$$bin/diffusiond" ]; then \
 		cp "$$bin/diffusiond" "$$tmp/bin/diffusiond"; \
 	else printf '#!/bin/sh\nexit 0\n' > "$$tmp/bin/diffusiond"; chmod 0755 "$$tmp/bin/diffusiond"; fi; \
 	for u in $(UNITS); do sed "s|/usr/bin/diffusiond|$$tmp/bin/diffusiond|g" "$$u" > "$$tmp/$${u#systemd/}"; done; \
