@@ -86,6 +86,32 @@ final class LoRAOneshotTests: XCTestCase {
         XCTAssertEqual(try result(out.appendingPathComponent("good")).status, "done")
     }
 
+    func testCheckConfigReportsLoraDir() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lora-check-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        func check(_ loraDir: String) throws -> (Int32, String) {
+            let file = dir.appendingPathComponent("c.yaml")
+            try "models:\n  tiny: \(try XCTUnwrap(DaemonHarness.fixtureModel).path)\nlora_dir: \(loraDir)\n"
+                .write(to: file, atomically: true, encoding: .utf8)
+            let p = Process(), pipe = Pipe()
+            p.executableURL = URL(fileURLWithPath: try DaemonHarness.binary())
+            p.arguments = ["--config", file.path, "--check-config"]
+            p.standardOutput = pipe
+            p.standardError = pipe
+            try p.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, output)
+        }
+        let (good, goodOut) = try check(Self.loraDir.path)
+        XCTAssertEqual(good, 0, goodOut)
+        XCTAssertTrue(goodOut.contains("loras   \(Self.loraDir.path)"), goodOut)
+        let (bad, badOut) = try check("/nonexistent/loras")
+        XCTAssertEqual(bad, 78, badOut)
+        XCTAssertTrue(badOut.contains("lora_dir /nonexistent/loras is not a folder"), badOut)
+    }
+
     func testLoRAJobsAreRefusedAtIntakeWithoutLoraDirOrWithAPath() throws {
         let (s1, _, e1) = try oneshot(["j": "prompt: x\nloras: [kohya]\n"], loraDir: nil)
         XCTAssertEqual(s1, 65, "EX_DATAERR")

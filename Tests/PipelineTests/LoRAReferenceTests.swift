@@ -56,6 +56,7 @@ final class LoRAReferenceTests: XCTestCase {
             let expected = try reference(name)
             XCTAssertEqual(image.pixels.count, expected.count)
             let worst = worstDifference(image.pixels, expected)
+            print("LoRA reference \(name): worst pixel difference \(worst)/255")
             XCTAssertLessThanOrEqual(worst, 1, "\(name): worst pixel difference \(worst)/255")
             // The LoRA moves the image clearly, so the match is not the base image's.
             XCTAssertGreaterThan(worstDifference(image.pixels, base.pixels), 20, name)

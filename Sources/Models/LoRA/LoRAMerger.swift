@@ -166,6 +166,12 @@ public final class LoRAMerger: @unchecked Sendable {
     /// [out, in] (linear, or a 1×1 conv stored squeezed) or [out, in, kh, kw].
     private static func checkShapes(_ pair: LoRAFactorPair, of file: LoRAFile, against weight: Tensor) throws {
         let down = file.shape(pair.downKey), up = file.shape(pair.upKey)
+        // Checked here so that reading the factors cannot fail once weights are being changed.
+        for key in [pair.downKey, pair.upKey] {
+            guard let dtype = file.file.tensors[key]?.dtype, [.f32, .f16, .bf16, .f64].contains(dtype) else {
+                throw LoRAError.badValue(file: file.url.path, key: key, reason: "factors must be floating point (F32, F16, BF16, F64)")
+            }
+        }
         let w = weight.shape
         let out = w[0], inputs = w[1]
         let kernel = w.count == 4 ? Array(w[2...]) : [1, 1]
