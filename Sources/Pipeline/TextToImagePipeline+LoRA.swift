@@ -27,10 +27,15 @@ struct FileHashCache {
 }
 
 extension TextToImagePipeline {
-    /// The file AUTOMATIC1111's `Model hash` is taken from: for a diffusers folder the UNet's
-    /// weights (`unet/diffusion_pytorch_model.safetensors`, the file the loader reads; the
-    /// first one in name order when sharded).
+    /// The file AUTOMATIC1111's `Model hash` is taken from: a single-file checkpoint itself
+    /// (`modelDirectory` is then the file), for a diffusers folder the UNet's weights
+    /// (`unet/diffusion_pytorch_model.safetensors`, the file the loader reads; the first one
+    /// in name order when sharded).
     public var modelHashFile: URL? {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: modelDirectory.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            return modelDirectory
+        }
         let unet = modelDirectory.appendingPathComponent("unet")
         return SafeTensorsFile.componentWeightFiles(in: unet).first
     }
