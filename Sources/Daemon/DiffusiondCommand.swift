@@ -160,6 +160,12 @@ public enum DiffusiondCommand {
             }
         }
         if let problem = InboxPermissions.check(inbox: config.inbox) { Log.warning(problem) }
+        var loraIsFolder: ObjCBool = false
+        if let loras = config.loraDirectory,
+           !FileManager.default.fileExists(atPath: loras.path, isDirectory: &loraIsFolder) || !loraIsFolder.boolValue {
+            Log.error("\(path): lora_dir \(loras.path) is not a folder")
+            ok = false
+        }
         let d = config.defaults
         print("""
         config \(path): \(ok ? "OK" : "has errors")
@@ -168,6 +174,7 @@ public enum DiffusiondCommand {
           state   \(config.state.path)
           socket  \(config.socket.path)
           models  \(config.models.keys.sorted().joined(separator: ", ")) (default: \(config.defaultModel ?? "none"))
+          loras   \(config.loraDirectory?.path ?? "none (jobs with LoRAs are rejected)")
           limits  \(config.limits.maxWidth)x\(config.limits.maxHeight), \(config.limits.maxSteps) steps, \(config.limits.maxCount) images, \(config.limits.maxFileSize) bytes
           defaults \(sizes.isEmpty ? "no size" : sizes.joined(separator: ", ")), \(d.steps) steps, \(d.sampler.rawValue), guidance \(d.guidance)
         """)

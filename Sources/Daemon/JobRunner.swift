@@ -102,7 +102,10 @@ struct JobRunner {
                 guard image.width == request.width, image.height == request.height else {
                     throw RunError("engine returned \(image.width)x\(image.height) for \(request.width)x\(request.height)")
                 }
-                let parameters = A1111Parameters.text(for: request, model: job.model)
+                var loraHashes: [String: String] = [:]
+                for lora in request.loras { loraHashes[lora.name] = generator.loraHash(lora) }
+                let parameters = A1111Parameters.text(for: request, model: job.model, prompt: job.spec.recordedPrompt,
+                                                      modelHash: generator.modelHash, loraHashes: loraHashes)
                 try AtomicFile.write(try PNGCodec.encode(image, text: [("parameters", parameters)]), to: url)
                 images.append(.init(file: url.lastPathComponent, seed: request.seed, seconds: Date().timeIntervalSince(t0)))
                 Log.info("job \(job.id): wrote \(job.folder)/\(url.lastPathComponent) (seed \(request.seed))")

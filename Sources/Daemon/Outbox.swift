@@ -7,6 +7,17 @@ import Glibc
 
 /// `result.json` of a job folder: written last, so its presence marks the job finished.
 public struct JobResult: Codable, Equatable, Sendable {
+    /// One LoRA as applied: its name in `lora_dir`, the file read and the weight.
+    public struct LoRA: Codable, Equatable, Sendable {
+        public var name: String
+        public var file: String
+        public var weight: Float
+        public init(name: String, file: String, weight: Float) {
+            self.name = name
+            self.file = file
+            self.weight = weight
+        }
+    }
     public struct Image: Codable, Equatable, Sendable {
         public var file: String
         public var seed: UInt64
@@ -28,6 +39,8 @@ public struct JobResult: Codable, Equatable, Sendable {
     public var height: Int?
     public var seed: UInt64?
     public var images: [Image]
+    /// The job's LoRAs (`loras` field, then prompt tags); absent when it has none.
+    public var loras: [LoRA]?
     public var submitted: String
     public var started: String?
     public var finished: String
@@ -83,6 +96,8 @@ public struct Outbox: Sendable {
                                document: job.spec.documentIndex, owner: job.owner, model: job.model,
                                prompt: job.spec.prompt, width: job.spec.width, height: job.spec.height,
                                seed: job.spec.seed, images: images,
+                               loras: job.spec.loras.isEmpty ? nil
+                                   : job.spec.loras.map { .init(name: $0.name, file: $0.file.path, weight: $0.weight) },
                                submitted: Outbox.iso(job.submitted), started: job.started.map(Outbox.iso),
                                finished: Outbox.iso(job.finished ?? Date().timeIntervalSince1970),
                                seconds: seconds, attempts: job.attempts, error: job.error)

@@ -1,18 +1,29 @@
+import Foundation
 import Pipeline
 import Sampling
 
 /// The `parameters` text AUTOMATIC1111's web UI stores in its PNGs, so tools that read
 /// those (the web UI's "PNG Info", civitai, image browsers) read ours:
 /// ```
-/// a prompt
+/// a prompt <lora:name:0.8>
 /// Negative prompt: a negative prompt
-/// Steps: 20, Sampler: Euler a, Schedule type: Karras, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: shapes, RNG: CPU
+/// Steps: 20, Sampler: Euler a, Schedule type: Karras, CFG scale: 7.5, Seed: 42, Size: 512x512, Model hash: 6ce0161689, Model: sd15, RNG: CPU, Lora hashes: "name: 0123456789ab"
 /// ```
 /// `Negative prompt:` is left out when empty and `Schedule type:` when the model's default
 /// is used; `RNG: CPU` is written for the CPU generator (the web UI's default is the GPU one).
+/// The fields keep the web UI's order (`processing.create_infotext`: … Size, Model hash,
+/// Model, … RNG, then extra parameters such as `Lora hashes`). `Lora hashes` is the
+/// web UI's `extra_networks_lora` entry: `"alias: shorthash, …"`, quoted as its `quote()`
+/// quotes values with `:` or `,`.
 public enum A1111Parameters {
-    public static func text(for request: GenerationRequest, model: String) -> String {
-        var lines = [request.prompt]
+    /// - Parameters:
+    ///   - prompt: the prompt to record; nil: `request.prompt` (which has no `<lora:…>` tags —
+    ///     jobs pass `JobSpec.recordedPrompt`, which keeps them as the web UI does)
+    ///   - modelHash: the short model hash (`Model hash:`), left out when nil
+    ///   - loraHashes: short hash per LoRA name; LoRAs of the request without one are left out
+    public static func text(for request: GenerationRequest, model: String, prompt: String? = nil,
+                            modelHash: String? = nil, loraHashes: [String: String] = [:]) -> String {
+        var lines = [prompt ?? request.prompt]
         if !request.negativePrompt.isEmpty { lines.append("Negative prompt: " + request.negativePrompt) }
         var fields = ["Steps: \(request.steps)", "Sampler: \(request.sampler.automatic1111Name)"]
         switch request.schedule {
@@ -20,11 +31,33 @@ public enum A1111Parameters {
         case .karras: fields.append("Schedule type: Karras")
         case .exponential: fields.append("Schedule type: Exponential")
         }
-        fields += ["CFG scale: \(format(request.guidance))", "Seed: \(request.seed)",
-                   "Size: \(request.width)x\(request.height)", "Model: \(model.replacingOccurrences(of: ",", with: " "))"]
+        fields += ["CFG scale: \(format(request.guidance))", "Seed: \(request.seed)", "Size: \(request.width)x\(request.height)"]
+        if let modelHash { fields.append("Model hash: \(modelHash)") }
+        fields.append("Model: \(model.replacingOccurrences(of: ",", with: " "))")
         if request.rng == .cpu { fields.append("RNG: CPU") }
+        // extra_networks_lora.py: alias.replace(":", "").replace(",", "") + ": " + shorthash.
+        let hashes = request.loras.compactMap { lora in
+            loraHashes[lora.name].map { lora.name.replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ",", with: "") + ": " + $0 }
+        }
+        if !hashes.isEmpty { fields.append("Lora hashes: " + quote(hashes.joined(separator: ", "))) }
         lines.append(fields.joined(separator: ", "))
         return lines.joined(separator: "\n")
+    }
+
+    /// The web UI's `infotext_utils.quote`: text with `,`, `:` or a newline becomes a JSON string.
+    static func quote(_ text: String) -> String {
+        guard text.contains(",") || text.contains(":") || text.contains("\n") else { return text }
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            default:
+                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out + "\""
     }
 
     /// `7.5` → "7.5", `7` → "7".

@@ -1,4 +1,6 @@
 import ControlProtocol
+import Foundation
+import Pipeline
 import Sampling
 
 /// Reads job files (`man 5 diffusion-job`): one job per YAML document, a strict schema,
@@ -12,17 +14,21 @@ public struct JobFileParser: Sendable {
     /// Native size of a job's model, for `width`/`height` that neither the job nor `defaults`
     /// set; `nil`: such a job is an error.
     public var nativeSize: NativeSizeLookup?
+    /// The config's `lora_dir`: LoRA names resolve to `<loraDirectory>/<name>.safetensors`;
+    /// `nil`: a job that asks for a LoRA is an error.
+    public var loraDirectory: URL?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
-                                "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "name"]
+                                "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "name", "loras"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
-                nativeSize: NativeSizeLookup? = nil) {
+                nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil) {
         self.limits = limits
         self.defaults = defaults
         self.knownModels = knownModels
         self.nativeSize = nativeSize
+        self.loraDirectory = loraDirectory
     }
 
     /// Parses every job of a file. `file` names it in errors (the inbox name).
@@ -32,7 +38,7 @@ public struct JobFileParser: Sendable {
                               message: "file is \(bytes.count) bytes, more than the limit of \(limits.maxFileSize)")
         }
         let stream = try YAMLEventStream(bytes: bytes, file: file,
-                                         limits: YAMLSafetyLimits(maxDepth: 2, maxScalarBytes: limits.maxPromptBytes))
+                                         limits: YAMLSafetyLimits(maxDepth: 3, maxScalarBytes: limits.maxPromptBytes))
         var jobs: [JobSpec] = []
         var startLines: [Int] = []
         while true {
@@ -74,6 +80,7 @@ public struct JobFileParser: Sendable {
             throw fail(rootMark, "document \(index) is a single value; a job is a mapping of field: value lines")
         }
         var values: [String: (text: String, plain: Bool, mark: SourceMark)] = [:]
+        var loras: [LoRAEntry] = []
         while true {
             let (keyEvent, keyMark) = try stream.next()
             guard case .scalar(let key, _) = keyEvent else {
@@ -89,6 +96,11 @@ public struct JobFileParser: Sendable {
                                   message: "duplicate field (first given on line \(first.mark.line))")
             }
             let (valueEvent, valueMark) = try stream.next()
+            if key == "loras" {
+                values[key] = ("", true, keyMark)
+                loras = try parseLoRAList(stream, first: valueEvent, mark: valueMark, file: file)
+                continue
+            }
             switch valueEvent {
             case .scalar(let text, let plain):
                 values[key] = (text, plain, valueMark)
@@ -102,11 +114,99 @@ public struct JobFileParser: Sendable {
         }
         let (end, endMark) = try stream.next()
         guard end == .documentEnd else { throw fail(endMark, "unexpected content after the job") }
-        return try makeSpec(values, file: file, index: index, mappingMark: rootMark)
+        return try makeSpec(values, loras: loras, file: file, index: index, mappingMark: rootMark)
     }
 
-    private func makeSpec(_ values: [String: (text: String, plain: Bool, mark: SourceMark)], file: String,
-                          index: Int, mappingMark: SourceMark) throws -> JobSpec {
+    /// One entry of the `loras` list as written.
+    struct LoRAEntry {
+        var name: String
+        var nameMark: SourceMark
+        var weight: Float
+    }
+
+    /// `loras:` — a list whose items are `{name: N, weight: W}` mappings (weight default 1)
+    /// or plain names; empty or null means none.
+    private func parseLoRAList(_ stream: YAMLEventStream, first: YAMLEvent, mark: SourceMark, file: String) throws -> [LoRAEntry] {
+        let d = ScalarDecoder(file: file)
+        let shape = "expected a list of LoRAs, each {name: NAME, weight: NUMBER} or a plain name"
+        switch first {
+        case .scalar(let text, let plain) where ScalarDecoder.isNull(text, plain: plain): return []
+        case .sequenceStart: break
+        default: throw d.error("loras", mark, shape)
+        }
+        var entries: [LoRAEntry] = []
+        while true {
+            let (item, itemMark) = try stream.next()
+            switch item {
+            case .sequenceEnd:
+                return entries
+            case .scalar(let text, let plain):
+                let name = try d.string(text, plain: plain, field: "loras.name", mark: itemMark, maxBytes: 256)
+                entries.append(LoRAEntry(name: name, nameMark: itemMark, weight: 1))
+            case .mappingStart:
+                var name: (String, SourceMark)?
+                var weight: Float = 1
+                var seen = Set<String>()
+                while true {
+                    let (k, kMark) = try stream.next()
+                    if k == .mappingEnd { break }
+                    guard case .scalar(let key, _) = k, key == "name" || key == "weight" else {
+                        throw d.error("loras", kMark, "unknown key in a LoRA entry; valid: name, weight")
+                    }
+                    guard seen.insert(key).inserted else { throw d.error("loras.\(key)", kMark, "duplicate key") }
+                    let (v, vMark) = try stream.next()
+                    guard case .scalar(let text, let plain) = v else {
+                        throw d.error("loras.\(key)", vMark, "expected a single value")
+                    }
+                    if key == "name" {
+                        name = (try d.string(text, plain: plain, field: "loras.name", mark: vMark, maxBytes: 256), vMark)
+                    } else {
+                        let limit = Double(LoRAWeightLimit.maximum)
+                        weight = Float(try d.number(text, plain: plain, field: "loras.weight", mark: vMark, range: -limit...limit))
+                    }
+                }
+                guard let (n, nMark) = name else { throw d.error("loras.name", itemMark, "required key is missing") }
+                entries.append(LoRAEntry(name: n, nameMark: nMark, weight: weight))
+            default:
+                throw d.error("loras", itemMark, shape)
+            }
+        }
+    }
+
+    /// `<loraDirectory>/<name>.safetensors`, checked: a safe name (no path), a configured
+    /// folder, a file that exists and is not a pickle.
+    private func resolveLoRA(_ name: String, field: String, mark: SourceMark, decoder d: ScalarDecoder) throws -> URL {
+        guard JobFileParser.isValidLoRAName(name) else {
+            throw d.error(field, mark, "\(SourceError.quote(name)) is not a LoRA name; use 1 to 128 letters, digits, '.', '_', '-', not starting with '.', without '..' (a name in lora_dir, never a path)")
+        }
+        let lower = name.lowercased()
+        if [".ckpt", ".pt", ".pth", ".bin"].contains(where: { lower.hasSuffix($0) }) {
+            throw d.error(field, mark, "\(SourceError.quote(name)): only .safetensors LoRAs are read (.ckpt/.pt files are Python pickles, which can run code when loaded); convert it and name it without extension")
+        }
+        let stem = lower.hasSuffix(".safetensors") ? String(name.dropLast(".safetensors".count)) : name
+        guard let directory = loraDirectory else {
+            throw d.error(field, mark, "LoRA \(SourceError.quote(stem)): no lora_dir is configured, so jobs cannot use LoRAs (set lora_dir in the service config)")
+        }
+        let fm = FileManager.default
+        let url = directory.appendingPathComponent(stem + ".safetensors")
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue { return url }
+        for pickle in ["ckpt", "pt"] where fm.fileExists(atPath: directory.appendingPathComponent(stem + "." + pickle).path) {
+            throw d.error(field, mark, "LoRA \(SourceError.quote(stem)) is a .\(pickle) file; only .safetensors LoRAs are read (pickles can run code when loaded): convert it")
+        }
+        throw d.error(field, mark, "no LoRA \(SourceError.quote(stem)) in lora_dir \(directory.path) (looked for \(stem).safetensors)")
+    }
+
+    /// `[A-Za-z0-9._-]{1,128}`, not starting with `.`, without `..`.
+    public static func isValidLoRAName(_ name: String) -> Bool {
+        guard (1...128).contains(name.utf8.count), !name.hasPrefix("."), !name.contains("..") else { return false }
+        return name.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E || c == 0x5F || c == 0x2D
+        }
+    }
+
+    private func makeSpec(_ values: [String: (text: String, plain: Bool, mark: SourceMark)], loras: [LoRAEntry],
+                          file: String, index: Int, mappingMark: SourceMark) throws -> JobSpec {
         let d = ScalarDecoder(file: file)
         guard let promptValue = values["prompt"] else {
             throw SourceError(file: file, line: mappingMark.line, column: mappingMark.column, field: "prompt",
@@ -178,6 +278,26 @@ public struct JobFileParser: Sendable {
                 break
             }
         }
+        // LoRAs: the field's, then the prompt's <lora:name:weight> tags (AUTOMATIC1111 reads
+        // tags in the positive prompt only; the negative prompt's text is left alone).
+        var seen: [String: SourceMark] = [:]
+        func add(_ name: String, _ weight: Float, field: String, mark: SourceMark) throws {
+            let url = try resolveLoRA(name, field: field, mark: mark, decoder: d)
+            let stem = url.deletingPathExtension().lastPathComponent
+            if let first = seen[stem] {
+                throw d.error(field, mark, "LoRA \(SourceError.quote(stem)) is given twice (first on line \(first.line)); give it once with the weight wanted")
+            }
+            seen[stem] = mark
+            spec.loras.append(LoRASelection(name: stem, file: url, weight: weight))
+        }
+        for entry in loras { try add(entry.name, entry.weight, field: "loras.name", mark: entry.nameMark) }
+        let tags: [PromptLoRATags.Tag]
+        do {
+            tags = try PromptLoRATags.tags(in: prompt)
+        } catch let error as PromptTagError {
+            throw d.error("prompt", promptValue.mark, error.message)
+        }
+        for tag in tags { try add(tag.name, tag.weight ?? 1, field: "prompt", mark: promptValue.mark) }
         if let seed = spec.seed, UInt64.max - seed < UInt64(spec.count - 1), let m = values["seed"]?.mark {
             throw d.error("seed", m, "seed + count - 1 exceeds \(UInt64.max)")
         }

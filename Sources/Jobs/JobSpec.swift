@@ -30,12 +30,98 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public var documentIndex: Int
     /// The document's text as submitted (written to the outbox as `job.yaml`).
     public var sourceText: String
+    /// LoRAs, resolved in `lora_dir` at intake: the `loras` field's entries, then the prompt's
+    /// `<lora:name:weight>` tags in order (`prompt` keeps the tags as written).
+    public var loras: [LoRASelection]
+
+    public init(prompt: String, negativePrompt: String, model: String?, width: Int, height: Int, steps: Int,
+                sampler: SamplerKind, schedule: ScheduleKind, guidance: Float, seed: UInt64?, count: Int,
+                priority: Int, snapshots: Int, rng: RNGKind, name: String?, documentIndex: Int, sourceText: String,
+                loras: [LoRASelection] = []) {
+        self.prompt = prompt
+        self.negativePrompt = negativePrompt
+        self.model = model
+        self.width = width
+        self.height = height
+        self.steps = steps
+        self.sampler = sampler
+        self.schedule = schedule
+        self.guidance = guidance
+        self.seed = seed
+        self.count = count
+        self.priority = priority
+        self.snapshots = snapshots
+        self.rng = rng
+        self.name = name
+        self.documentIndex = documentIndex
+        self.sourceText = sourceText
+        self.loras = loras
+    }
 
     /// The engine request for image `index` (0-based) of this job. Requires `seed` to be set.
+    /// The prompt loses its `<lora:…>` tags, as AUTOMATIC1111's `parse_prompt` removes them.
     public func request(image index: Int) -> GenerationRequest {
-        GenerationRequest(prompt: prompt, negativePrompt: negativePrompt, width: width, height: height,
+        GenerationRequest(prompt: PromptLoRATags.stripped(prompt), negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
-                          seed: (seed ?? 0) &+ UInt64(index), rng: rng)
+                          seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras)
+    }
+
+    /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
+    /// `<lora:…>` tags kept, plus a tag for each LoRA of the `loras` field, so the recorded
+    /// text brings the same LoRAs back in the web UI.
+    public var recordedPrompt: String {
+        let tagged = Set(((try? PromptLoRATags.tags(in: prompt)) ?? []).map(\.name))
+        let extra = loras.filter { !tagged.contains($0.name) }
+            .map { "<lora:\($0.name):\(A1111Parameters.format($0.weight))>" }
+        return extra.isEmpty ? prompt : ([prompt] + extra).joined(separator: " ")
+    }
+}
+
+extension JobSpec {
+    private enum CodingKeys: String, CodingKey {
+        case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
+        case priority, snapshots, rng, name, documentIndex, sourceText, loras
+    }
+
+    /// Leaves `loras` out when empty, so the journal of a job without LoRAs reads as before.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(prompt, forKey: .prompt)
+        try c.encode(negativePrompt, forKey: .negativePrompt)
+        try c.encodeIfPresent(model, forKey: .model)
+        try c.encode(width, forKey: .width)
+        try c.encode(height, forKey: .height)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(sampler, forKey: .sampler)
+        try c.encode(schedule, forKey: .schedule)
+        try c.encode(guidance, forKey: .guidance)
+        try c.encodeIfPresent(seed, forKey: .seed)
+        try c.encode(count, forKey: .count)
+        try c.encode(priority, forKey: .priority)
+        try c.encode(snapshots, forKey: .snapshots)
+        try c.encode(rng, forKey: .rng)
+        try c.encodeIfPresent(name, forKey: .name)
+        try c.encode(documentIndex, forKey: .documentIndex)
+        try c.encode(sourceText, forKey: .sourceText)
+        if !loras.isEmpty { try c.encode(loras, forKey: .loras) }
+    }
+
+    /// Decodes a spec journalled before `loras` existed as one without LoRAs.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(prompt: try c.decode(String.self, forKey: .prompt),
+                  negativePrompt: try c.decode(String.self, forKey: .negativePrompt),
+                  model: try c.decodeIfPresent(String.self, forKey: .model),
+                  width: try c.decode(Int.self, forKey: .width), height: try c.decode(Int.self, forKey: .height),
+                  steps: try c.decode(Int.self, forKey: .steps), sampler: try c.decode(SamplerKind.self, forKey: .sampler),
+                  schedule: try c.decode(ScheduleKind.self, forKey: .schedule),
+                  guidance: try c.decode(Float.self, forKey: .guidance), seed: try c.decodeIfPresent(UInt64.self, forKey: .seed),
+                  count: try c.decode(Int.self, forKey: .count), priority: try c.decode(Int.self, forKey: .priority),
+                  snapshots: try c.decode(Int.self, forKey: .snapshots), rng: try c.decode(RNGKind.self, forKey: .rng),
+                  name: try c.decodeIfPresent(String.self, forKey: .name),
+                  documentIndex: try c.decode(Int.self, forKey: .documentIndex),
+                  sourceText: try c.decode(String.self, forKey: .sourceText),
+                  loras: try c.decodeIfPresent([LoRASelection].self, forKey: .loras) ?? [])
     }
 }
 

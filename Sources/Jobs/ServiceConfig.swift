@@ -23,6 +23,8 @@ public struct ServiceConfig: Equatable, Sendable {
     public var clipTokenizer: URL?
     /// Name used by jobs that name no model.
     public var defaultModel: String?
+    /// Folder of LoRA `.safetensors` files jobs may name; `nil`: jobs cannot use LoRAs.
+    public var loraDirectory: URL?
     /// Cores the engine uses; 0 = all.
     public var threads: Int
     /// Seconds between safety-net rescans of the inbox.
@@ -50,7 +52,7 @@ public struct ServiceConfig: Equatable, Sendable {
 
     /// Top-level keys, for error messages.
     public static let keys = ["inbox", "outbox", "state", "socket", "threads", "rescan_interval", "keep_history",
-                              "models", "clip_tokenizer", "limits", "defaults"]
+                              "models", "clip_tokenizer", "limits", "defaults", "lora_dir"]
     /// Keys of a `models:` entry written as a mapping.
     static let modelEntryKeys = ["path", "prediction", "tokenizer"]
     static let limitKeys = ["max_width", "max_height", "max_steps", "max_count", "max_file_size",
@@ -220,6 +222,7 @@ public struct ServiceConfig: Equatable, Sendable {
                 case "state": config.state = try path(text, plain, key, m)
                 case "socket": config.socket = try path(text, plain, key, m)
                 case "clip_tokenizer": config.clipTokenizer = try path(text, plain, key, m)
+                case "lora_dir": config.loraDirectory = try path(text, plain, key, m)
                 case "threads": config.threads = try d.integer(text, plain: plain, field: key, mark: m, range: 0...1024)
                 case "rescan_interval": config.rescanInterval = try d.integer(text, plain: plain, field: key, mark: m, range: 1...86400)
                 default: config.keepHistory = try d.integer(text, plain: plain, field: key, mark: m, range: 0...1_000_000)
@@ -240,10 +243,11 @@ public struct ServiceConfig: Equatable, Sendable {
         return config
     }
 
-    /// Job parser configured by this config's limits, defaults and model names; a size that
-    /// neither a job nor `defaults` sets is the native size of the job's model folder.
+    /// Job parser configured by this config's limits, defaults, model names and `lora_dir`; a
+    /// size that neither a job nor `defaults` sets is the native size of the job's model folder.
     public var jobParser: JobFileParser {
-        JobFileParser(limits: limits, defaults: defaults, knownModels: Set(models.keys), nativeSize: nativeSizeLookup)
+        JobFileParser(limits: limits, defaults: defaults, knownModels: Set(models.keys), nativeSize: nativeSizeLookup,
+                      loraDirectory: loraDirectory)
     }
 
     /// Reads the native size of a configured model (`nil`: the default model) from its folder.

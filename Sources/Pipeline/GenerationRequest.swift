@@ -23,10 +23,13 @@ public struct GenerationRequest: Sendable, Equatable {
     public var seed: UInt64
     /// Noise generator.
     public var rng: RNGKind
+    /// LoRAs merged into the model for this request, in order; empty: the model as loaded.
+    /// `prompt` no longer holds AUTOMATIC1111 `<lora:…>` tags (the job parser resolves them).
+    public var loras: [LoRASelection]
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
-                seed: UInt64, rng: RNGKind = .cpu) {
+                seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = []) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width
@@ -37,6 +40,7 @@ public struct GenerationRequest: Sendable, Equatable {
         self.guidance = guidance
         self.seed = seed
         self.rng = rng
+        self.loras = loras
     }
 }
 

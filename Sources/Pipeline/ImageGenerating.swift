@@ -7,4 +7,19 @@ public protocol ImageGenerating: AnyObject {
     ///   - onStep: called after every step; returning `.cancel` stops the run with `GenerationCancelled`.
     func generate(_ request: GenerationRequest, snapshotEvery: Int,
                   onStep: (StepEvent) -> StepControl) throws -> RGBImage
+
+    /// AUTOMATIC1111's `Model hash` of the loaded model (first 10 hex digits of a SHA-256),
+    /// nil when unknown. May read the whole weights file the first time.
+    var modelHash: String? { get }
+
+    /// AUTOMATIC1111's short hash of a LoRA file for `Lora hashes` (first 12 hex digits of
+    /// the addnet hash), nil when unknown.
+    func loraHash(_ lora: LoRASelection) -> String?
+}
+
+extension ImageGenerating {
+    /// Engines that do not know their files record no hash.
+    public var modelHash: String? { nil }
+    /// Engines that do not know their files record no hash.
+    public func loraHash(_ lora: LoRASelection) -> String? { nil }
 }

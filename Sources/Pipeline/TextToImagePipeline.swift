@@ -30,6 +30,10 @@ public enum PipelineError: Error, CustomStringConvertible {
 /// - `vae.decode(latents / scaling_factor)`, then `(x / 2 + 0.5).clamp(0, 1) * 255`
 ///   rounded half to even, as the image processor and `numpy_to_pil` do.
 ///
+/// LoRAs: `request.loras` are merged into the weights before the text encoder runs, as
+/// `pipe.load_lora_weights(file); pipe.set_adapters([…], adapter_weights=[…])` would apply
+/// them (`LoRAMerger`; the set stays merged until a request asks for another).
+///
 /// Leaves out: guidance_rescale, clip_skip, img2img, IP adapters, the safety checker.
 /// Not reentrant: one pipeline per concurrent job.
 public final class TextToImagePipeline: ImageGenerating {
@@ -69,6 +73,10 @@ public final class TextToImagePipeline: ImageGenerating {
         unet = model.unet
         vae = model.vae
     }
+    /// Merges the requests' LoRAs into `unet` and `textEncoder` (see TextToImagePipeline+LoRA).
+    public private(set) lazy var loraMerger = LoRAMerger(unet: unet, textEncoder: textEncoder, pool: pool)
+    /// File hashes for the image metadata, computed once per file (see TextToImagePipeline+LoRA).
+    var hashes = FileHashCache()
 
     /// Job buffers by role, reused while the shapes stay the same (all images of a job), so
     /// a `count` of images allocates them once.
@@ -110,6 +118,9 @@ public final class TextToImagePipeline: ImageGenerating {
         } catch {
             throw PipelineError.invalidRequest("\(error)")
         }
+
+        // The request's LoRAs (diffusers: load_lora_weights + set_adapters) before anything runs.
+        try loraMerger.apply(request.loras.map { LoRAApplication(file: $0.file, weight: $0.weight) })
 
         // Text conditioning, [uncond, cond] when guidance applies.
         let guided = request.guidance > 1

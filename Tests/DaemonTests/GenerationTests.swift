@@ -57,7 +57,7 @@ final class GenerationTests: XCTestCase {
         let worst = zip(image.pixels, reference).map { abs(Int($0) - Int($1)) }.max() ?? 999
         XCTAssertLessThanOrEqual(worst, 1)
         let parameters = try PNGChunks.read(png).compactMap(\.textEntry).first { $0.keyword == "parameters" }
-        XCTAssertEqual(parameters?.text, "a photo of a cat\nSteps: 5, Sampler: Euler, CFG scale: 7.5, Seed: 1000, Size: 32x32, Model: tiny-sd1, RNG: CPU")
+        XCTAssertEqual(parameters?.text, "a photo of a cat\nSteps: 5, Sampler: Euler, CFG scale: 7.5, Seed: 1000, Size: 32x32, Model hash: b3162c4ec6, Model: tiny-sd1, RNG: CPU")
         let steps = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("cat/steps").path).sorted()
         XCTAssertEqual(steps, ["image-001-step-002.png", "image-001-step-004.png"])
         let result = try JSONDecoder().decode(JobResultProbe.self, from: Data(contentsOf: out.appendingPathComponent("cat/result.json")))

@@ -19,25 +19,37 @@ public struct LinearWeights: @unchecked Sendable {
     init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
 
     /// Stacks layers with the same input width into one [Σ out, in] layer (fused Q/K/V), so one
-    /// GEMM replaces several.
-    static func concatenating(_ parts: [LinearWeights]) -> LinearWeights {
+    /// GEMM replaces several. `source` (which loaded the parts) learns where each part's
+    /// weight and bias now live, so the parameter registry names the rows of the fused tensor.
+    static func concatenating(_ parts: [LinearWeights], source: WeightSource) -> LinearWeights {
         let inF = parts[0].inFeatures
         let outF = parts.reduce(0) { $0 + $1.outFeatures }
         let w = Tensor(zeros: [outF, inF])
         var row = 0
+        var weightViews: [Tensor] = []
         for p in parts {
-            w.view(offset: row * inF, shape: p.weight.shape).copy(from: p.weight)
+            let view = w.view(offset: row * inF, shape: p.weight.shape)
+            view.copy(from: p.weight)
+            weightViews.append(view)
             row += p.outFeatures
         }
+        source.fused(parts.map(\.weight), into: weightViews)
         // Layers without bias contribute zeros when another part has one.
         var b: Tensor?
         if parts.contains(where: { $0.bias != nil }) {
             let bt = Tensor(zeros: [outF])
             var o = 0
+            var biasParts: [Tensor] = [], biasViews: [Tensor] = []
             for p in parts {
-                if let pb = p.bias { bt.view(offset: o, shape: [p.outFeatures]).copy(from: pb) }
+                if let pb = p.bias {
+                    let view = bt.view(offset: o, shape: [p.outFeatures])
+                    view.copy(from: pb)
+                    biasParts.append(pb)
+                    biasViews.append(view)
+                }
                 o += p.outFeatures
             }
+            source.fused(biasParts, into: biasViews)
             b = bt
         }
         return LinearWeights(weight: w, bias: b)

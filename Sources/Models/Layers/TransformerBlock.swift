@@ -35,13 +35,13 @@ struct TransformerBlock: @unchecked Sendable {
         norm1 = try NormWeights(s, p + ".norm1", channels: dim)
         selfQKV = LinearWeights.concatenating(try ["to_q", "to_k", "to_v"].map {
             try LinearWeights(s, p + ".attn1." + $0, in: dim, out: dim, bias: false)
-        })
+        }, source: s)
         selfOut = try LinearWeights(s, p + ".attn1.to_out.0", in: dim, out: dim)
         norm2 = try NormWeights(s, p + ".norm2", channels: dim)
         crossQ = try LinearWeights(s, p + ".attn2.to_q", in: dim, out: dim, bias: false)
         crossKV = LinearWeights.concatenating(try ["to_k", "to_v"].map {
             try LinearWeights(s, p + ".attn2." + $0, in: crossAttentionDim, out: dim, bias: false)
-        })
+        }, source: s)
         crossOut = try LinearWeights(s, p + ".attn2.to_out.0", in: dim, out: dim)
         norm3 = try NormWeights(s, p + ".norm3", channels: dim)
         ffIn = try LinearWeights(s, p + ".ff.net.0.proj", in: dim, out: 2 * ff)

@@ -31,10 +31,15 @@ protocol WeightSource: AnyObject {
     func tensor(_ name: String, _ shape: [Int], alternatives: [String]) throws -> Tensor
     /// Called once every tensor was asked for: reports missing and unexpected ones.
     func finish() throws
+    /// Tensors it returned (`parts`) were copied into `views` of a fused tensor
+    /// (`LinearWeights.concatenating`); `RegisteringWeightSource` re-points their names.
+    func fused(_ parts: [Tensor], into views: [Tensor])
 }
 
 extension WeightSource {
     func tensor(_ name: String, _ shape: [Int]) throws -> Tensor { try tensor(name, shape, alternatives: []) }
+    /// Sources that keep no names have nothing to re-point.
+    func fused(_ parts: [Tensor], into views: [Tensor]) {}
 }
 
 /// Reads a component from its `*.safetensors` files (all of them in the folder: sharded
@@ -63,13 +68,9 @@ final class CheckpointWeightSource: WeightSource {
     /// Opens every `.safetensors` file in `directory` (a diffusers component folder).
     convenience init(component: String, directory: URL, optionalPrefix: String? = nil,
                      ignoring: @escaping (String) -> Bool = { _ in false }) throws {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        var weightFiles = names.filter { $0.hasSuffix(".safetensors") }.sorted()
-        // Prefer full precision when a folder holds both variants (diffusers' `*.fp16.safetensors`).
-        let full = weightFiles.filter { !$0.contains(".fp16.") }
-        if !full.isEmpty { weightFiles = full }
+        let weightFiles = SafeTensorsFile.componentWeightFiles(in: directory)
         guard !weightFiles.isEmpty else { throw WeightError.noWeightFile(directory: directory.path) }
-        let files = try weightFiles.map { try SafeTensorsFile(path: directory.appendingPathComponent($0).path) }
+        let files = try weightFiles.map { try SafeTensorsFile(path: $0.path) }
         self.init(component: component, files: files, optionalPrefix: optionalPrefix, ignoring: ignoring)
     }
 
@@ -107,6 +108,19 @@ final class CheckpointWeightSource: WeightSource {
         if !missing.isEmpty { throw WeightError.missing(component: component, tensors: missing) }
         let extra = owner.keys.filter { !used.contains($0) && !ignored($0) }.sorted()
         if !extra.isEmpty { throw WeightError.unexpected(component: component, tensors: extra) }
+    }
+}
+
+extension SafeTensorsFile {
+    /// The weight files of a diffusers component folder, in name order: every `*.safetensors`
+    /// (sharded checkpoints), the full-precision ones only when the folder also holds
+    /// diffusers' `*.fp16.safetensors` variants.
+    public static func componentWeightFiles(in directory: URL) -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        var weightFiles = names.filter { $0.hasSuffix(".safetensors") }.sorted()
+        let full = weightFiles.filter { !$0.contains(".fp16.") }
+        if !full.isEmpty { weightFiles = full }
+        return weightFiles.map { directory.appendingPathComponent($0) }
     }
 }
 

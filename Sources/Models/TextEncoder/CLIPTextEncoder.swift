@@ -22,7 +22,7 @@ struct CLIPEncoderLayer: @unchecked Sendable {
         norm1 = try NormWeights(s, p + ".layer_norm1", channels: d)
         qkv = LinearWeights.concatenating(try ["q_proj", "k_proj", "v_proj"].map {
             try LinearWeights(s, p + ".self_attn." + $0, in: d, out: d)
-        })
+        }, source: s)
         outProj = try LinearWeights(s, p + ".self_attn.out_proj", in: d, out: d)
         norm2 = try NormWeights(s, p + ".layer_norm2", channels: d)
         fc1 = try LinearWeights(s, p + ".mlp.fc1", in: d, out: c.intermediateSize)
@@ -62,9 +62,14 @@ public final class CLIPTextEncoder: @unchecked Sendable {
     let finalNorm: NormWeights
     let pool: ThreadPool
     let arena = Arena(minimumChunk: 1 << 20)
+    /// Every tensor above by its transformers name, `text_model.` included (LoRA merging
+    /// writes through it).
+    let parameters: ParameterRegistry
 
-    init(config c: CLIPTextConfig, source s: WeightSource, pool: ThreadPool) throws {
+    init(config c: CLIPTextConfig, source: WeightSource, pool: ThreadPool) throws {
         config = c
+        let s = RegisteringWeightSource(source)
+        parameters = s.registry
         tokenEmbedding = try s.tensor("text_model.embeddings.token_embedding.weight", [c.vocabSize, c.hiddenSize])
         positionEmbedding = try s.tensor("text_model.embeddings.position_embedding.weight", [c.maxPositionEmbeddings, c.hiddenSize])
         layers = try (0..<c.numHiddenLayers).map { try CLIPEncoderLayer(s, "text_model.encoder.layers.\($0)", c) }

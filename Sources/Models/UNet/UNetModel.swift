@@ -40,6 +40,9 @@ public final class UNet: @unchecked Sendable {
         UNet(config: config, weights: try UNetWeights(config: config, source: RandomWeightSource(seed: seed, pool: pool)), pool: pool)
     }
 
+    /// Every parameter by its diffusers name (see `ParameterRegistry`).
+    var parameters: ParameterRegistry { weights.parameters }
+
     /// Memory held by activations after the calls so far, in bytes.
     public var workspaceBytes: Int { arena.capacity * 4 }
 

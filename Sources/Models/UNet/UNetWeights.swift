@@ -14,9 +14,13 @@ public struct UNetWeights: @unchecked Sendable {
     var convNormOut: NormWeights
     /// conv_out: [outChannels, block0, 3, 3]
     var convOut: Conv2DWeights
+    /// Every tensor above by its diffusers name (LoRA merging writes through it).
+    let parameters: ParameterRegistry
 
     /// Reads the tensors in diffusers' module order (`RandomWeightSource` seeds by that order).
-    init(config c: UNetConfig, source s: WeightSource) throws {
+    init(config c: UNetConfig, source: WeightSource) throws {
+        let s = RegisteringWeightSource(source)
+        parameters = s.registry
         let ch0 = c.blockOutChannels[0], levels = c.blockOutChannels.indices
         convIn = try Conv2DWeights(s, "conv_in", in: c.inChannels, out: ch0, kernel: 3)
         timeEmbedding = try UNetTimeEmbedding(s, config: c)

@@ -19,7 +19,7 @@ struct VAEAttention: @unchecked Sendable {
             try LinearWeights(s, p + ".to_q", in: c, out: c, alternatives: [p + ".query"]),
             try LinearWeights(s, p + ".to_k", in: c, out: c, alternatives: [p + ".key"]),
             try LinearWeights(s, p + ".to_v", in: c, out: c, alternatives: [p + ".value"]),
-        ])
+        ], source: s)
         out = try LinearWeights(s, p + ".to_out.0", in: c, out: c, alternatives: [p + ".proj_attn"])
     }
 
