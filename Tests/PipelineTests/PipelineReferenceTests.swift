@@ -22,6 +22,17 @@ final class PipelineReferenceTests: XCTestCase {
         var prompt: String
         var negative_prompt: String?
         var image: String
+        /// Single-file cases only: the prediction override given, and the one diffusers used.
+        var prediction: String?
+        var prediction_type: String?
+
+        /// The generation request this case describes.
+        func request() throws -> GenerationRequest {
+            GenerationRequest(
+                prompt: prompt, negativePrompt: negative_prompt ?? "", width: width, height: height,
+                steps: steps, sampler: try XCTUnwrap(SamplerKind(rawValue: sampler)),
+                schedule: try XCTUnwrap(ScheduleKind(rawValue: schedule)), guidance: guidance, seed: seed)
+        }
     }
     struct Index: Decodable { var cases: [Case] }
 
@@ -47,10 +58,7 @@ final class PipelineReferenceTests: XCTestCase {
                 pipeline = try TextToImagePipeline(modelDirectory: Self.fixtures.appendingPathComponent(item.model), threads: 2)
                 pipelines[item.model] = pipeline
             }
-            let request = GenerationRequest(
-                prompt: item.prompt, negativePrompt: item.negative_prompt ?? "", width: item.width, height: item.height,
-                steps: item.steps, sampler: try XCTUnwrap(SamplerKind(rawValue: item.sampler)),
-                schedule: try XCTUnwrap(ScheduleKind(rawValue: item.schedule)), guidance: item.guidance, seed: item.seed)
+            let request = try item.request()
             var events = 0
             let image = try pipeline.generate(request, snapshotEvery: 0) { event in
                 events += 1
@@ -187,10 +195,7 @@ final class PipelineLatentTests: XCTestCase {
             let mine = makeNoiseGenerator(.cpu, seed: item.seed).normal(count: count)
             XCTAssertEqual(mine.map(\.bitPattern), noise.map(\.bitPattern), "\(item.id): initial noise")
 
-            let request = GenerationRequest(
-                prompt: item.prompt, negativePrompt: item.negative_prompt ?? "", width: item.width, height: item.height,
-                steps: item.steps, sampler: try XCTUnwrap(SamplerKind(rawValue: item.sampler)),
-                schedule: try XCTUnwrap(ScheduleKind(rawValue: item.schedule)), guidance: item.guidance, seed: item.seed)
+            let request = try item.request()
             let latents = try pipeline.denoisedLatents(request, snapshotEvery: 0) { _ in .proceed }.toArray()
             let reference = try file.floats("\(item.id).final")
             let scale = max(1, reference.map { abs($0) }.max() ?? 1)

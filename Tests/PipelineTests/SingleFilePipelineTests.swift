@@ -9,22 +9,7 @@ import Sampling
 /// diffusers' `StableDiffusionPipeline.from_single_file` within 1/255 at every pixel, with
 /// the family's standard scheduler config and, for one case, the prediction type overridden.
 final class SingleFilePipelineTests: XCTestCase {
-    struct Case: Decodable {
-        var id: String
-        var model: String
-        var sampler: String
-        var schedule: String
-        var height: Int
-        var width: Int
-        var steps: Int
-        var guidance: Float
-        var seed: UInt64
-        var prompt: String
-        var negative_prompt: String?
-        var prediction: String?
-        var prediction_type: String
-        var image: String
-    }
+    typealias Case = PipelineReferenceTests.Case
     struct Model: Decodable { var file: String; var tokenizer: String }
     struct Index: Decodable { var models: [String: Model]; var cases: [Case] }
 
@@ -42,10 +27,7 @@ final class SingleFilePipelineTests: XCTestCase {
                                                    tokenizerDirectory: Self.fixtures.appendingPathComponent(model.tokenizer),
                                                    prediction: prediction, threads: 2)
             XCTAssertEqual(pipeline.schedulerConfig.predictionType, item.prediction_type, item.id)
-            let request = GenerationRequest(
-                prompt: item.prompt, negativePrompt: item.negative_prompt ?? "", width: item.width, height: item.height,
-                steps: item.steps, sampler: try XCTUnwrap(SamplerKind(rawValue: item.sampler)),
-                schedule: try XCTUnwrap(ScheduleKind(rawValue: item.schedule)), guidance: item.guidance, seed: item.seed)
+            let request = try item.request()
             let image = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
             let reference = try [UInt8](Data(contentsOf: Self.fixtures.appendingPathComponent(item.image)))
             XCTAssertEqual(image.width, item.width, item.id)
