@@ -72,6 +72,25 @@ final class LoRAOneshotTests: XCTestCase {
 
     /// A LoRA for another model: the job fails with a one-line error naming file and key;
     /// the next job runs (on the unpatched model).
+    /// Both fixture LoRAs at 0.7 through the executable (one by `loras:`, one by a prompt tag)
+    /// give diffusers' `load_lora_weights` images (Tests/Fixtures/lora, tools/fixtures/lora_refs.py)
+    /// within 1/255 at every pixel.
+    func testFixtureLoRAsGiveDiffusersImagesThroughTheDaemon() throws {
+        let render = "negative_prompt: blurry\nsampler: euler\nwidth: 32\nheight: 32\nsteps: 5\nguidance: 7.5\nseed: 4242\n"
+        let (status, out, stderr) = try oneshot([
+            "kohya": "prompt: a photo of a cat\nloras: [{name: kohya, weight: 0.7}]\nname: kohya\n" + render,
+            "peft": "prompt: \"a photo of a cat<lora:peft:0.7>\"\nname: peft\n" + render,
+        ])
+        XCTAssertEqual(status, 0, stderr)
+        for name in ["kohya", "peft"] {
+            let image = try PNGCodec.decode([UInt8](try Data(contentsOf: out.appendingPathComponent("\(name)/image-001.png"))))
+            let reference = [UInt8](try Data(contentsOf: Self.loraDir.appendingPathComponent("\(name).rgb")))
+            XCTAssertEqual(image.pixels.count, reference.count, name)
+            let worst = zip(image.pixels, reference).map { abs(Int($0) - Int($1)) }.max() ?? 255
+            XCTAssertLessThanOrEqual(worst, 1, "\(name): a pixel differs by \(worst)/255 from diffusers")
+        }
+    }
+
     func testALoRAThatDoesNotFitFailsTheJobNamingFileAndKey() throws {
         let (status, out, _) = try oneshot([
             "a-bad": "prompt: x\nloras: [bad-shape]\nsteps: 1\nwidth: 32\nheight: 32\nseed: 1\nname: bad\n",
