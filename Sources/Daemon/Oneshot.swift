@@ -21,18 +21,22 @@ struct Oneshot {
         // A size that neither a job nor the config's defaults set is the native size of the
         // model the job runs on: `--model DIR` for every job, else the config's model.
         let nativeSize: NativeSizeLookup?
+        let schedulerConfig: SchedulerConfigLookup?
         if let model {
             nativeSize = { _ in try NativeImageSize(model: model) }
+            let once = SchedulerConfigCache()
+            schedulerConfig = { _ in try once.config("") { try model.schedulerConfig() } }
         } else {
             nativeSize = config?.nativeSizeLookup
+            schedulerConfig = config?.schedulerConfigLookup
         }
         let parser: JobFileParser
         if let config {
             parser = JobFileParser(limits: config.limits, defaults: config.defaults,
                                    knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize,
-                                   loraDirectory: config.loraDirectory)
+                                   loraDirectory: config.loraDirectory, schedulerConfig: schedulerConfig)
         } else {
-            parser = JobFileParser(nativeSize: nativeSize)
+            parser = JobFileParser(nativeSize: nativeSize, schedulerConfig: schedulerConfig)
         }
         var jobs: [JobRecord] = []
         var folders = Set<String>()

@@ -17,18 +17,22 @@ public struct JobFileParser: Sendable {
     /// The config's `lora_dir`: LoRA names resolve to `<loraDirectory>/<name>.safetensors`;
     /// `nil`: a job that asks for a LoRA is an error.
     public var loraDirectory: URL?
+    /// Scheduler config of a job's model, to check sampler, schedule and steps at intake;
+    /// `nil`: they are checked when the job runs.
+    public var schedulerConfig: SchedulerConfigLookup?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
                                 "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "name", "loras"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
-                nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil) {
+                nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil) {
         self.limits = limits
         self.defaults = defaults
         self.knownModels = knownModels
         self.nativeSize = nativeSize
         self.loraDirectory = loraDirectory
+        self.schedulerConfig = schedulerConfig
     }
 
     /// Parses every job of a file. `file` names it in errors (the inbox name).
@@ -302,6 +306,7 @@ public struct JobFileParser: Sendable {
             throw d.error("seed", m, "seed + count - 1 exceeds \(UInt64.max)")
         }
         try resolveSize(&spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
+        try checkSampler(spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
         return spec
     }
 

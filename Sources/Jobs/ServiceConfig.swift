@@ -247,7 +247,18 @@ public struct ServiceConfig: Equatable, Sendable {
     /// size that neither a job nor `defaults` sets is the native size of the job's model folder.
     public var jobParser: JobFileParser {
         JobFileParser(limits: limits, defaults: defaults, knownModels: Set(models.keys), nativeSize: nativeSizeLookup,
-                      loraDirectory: loraDirectory)
+                      loraDirectory: loraDirectory, schedulerConfig: schedulerConfigLookup)
+    }
+
+    /// Reads the scheduler config of a configured model (`nil`: the default model), once per
+    /// model for the parser it is given to.
+    public var schedulerConfigLookup: SchedulerConfigLookup {
+        let models = models, defaultModel = defaultModel, cache = SchedulerConfigCache()
+        return { name in
+            guard let name = name ?? defaultModel else { throw NativeSizeError(reason: "no model named and no default model") }
+            guard let model = models[name] else { throw NativeSizeError(reason: "model \(name) is not configured") }
+            return try cache.config(name) { try model.schedulerConfig() }
+        }
     }
 
     /// Reads the native size of a configured model (`nil`: the default model) from its folder.

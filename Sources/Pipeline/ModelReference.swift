@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Sampling
 
 /// A configured model: a diffusers folder, or a single-file checkpoint (`.safetensors` with the
 /// original key names) plus what such a file lacks — the CLIP vocabulary folder and, for SD 2.x
@@ -31,6 +32,21 @@ public struct ModelReference: Sendable, Equatable {
     /// family and configs; errors name the file and what is wrong with it.
     public func openSingleFile() throws -> SingleFileCheckpoint {
         try SingleFileCheckpoint(url: path, prediction: prediction)
+    }
+
+    /// The model's scheduler config, as the pipeline will read it: a folder's
+    /// `scheduler/scheduler_config.json`, or a single file's family standard (header only).
+    /// The job parser checks sampler, schedule and steps against it at intake.
+    public func schedulerConfig() throws -> SchedulerConfig {
+        guard isSingleFile else {
+            return try SchedulerConfig(contentsOf: path.appendingPathComponent("scheduler/scheduler_config.json"))
+        }
+        return try Self.schedulerConfig(of: try openSingleFile().info)
+    }
+
+    /// A single file's scheduler config: its family's standard one (the file holds none).
+    static func schedulerConfig(of info: SingleFileCheckpointInfo) throws -> SchedulerConfig {
+        try SchedulerConfig(json: info.schedulerConfigJSON, path: "\(info.path) (standard \(info.family.rawValue) scheduler config)")
     }
 
     /// Loads the model into a text-to-image pipeline using `threads` cores.

@@ -17,8 +17,7 @@ extension TextToImagePipeline {
         let checkpoint = try SingleFileCheckpoint(url: singleFile, prediction: prediction)
         let info = checkpoint.info
         if info.isInpainting { throw SingleFileError.inpaintingNotSupported(file: info.path) }
-        let schedulerConfig = try SchedulerConfig(json: info.schedulerConfigJSON,
-                                                  path: "\(info.path) (standard \(info.family.rawValue) scheduler config)")
+        let schedulerConfig = try ModelReference.schedulerConfig(of: info)
         let pool = ThreadPool(threadCount: max(1, threads))
         let model = try StableDiffusionModel(checkpoint: checkpoint, tokenizerDirectory: tokenizerDirectory, pool: pool)
         self.init(model: model, schedulerConfig: schedulerConfig, pool: pool)

@@ -121,6 +121,21 @@ final class LifecycleTests: XCTestCase {
         }
     }
 
+    /// A job its model's sampler cannot run is a bad job file (65) at intake, not a failure
+    /// (70) when its turn comes; the error names the job's field (issue 21).
+    func testOneshotRejectsASamplerScheduleMismatchAtIntake() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("oneshot-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = dir.appendingPathComponent("ddim.yaml")
+        try "prompt: x\nwidth: 32\nheight: 32\nsampler: ddim\nschedule: karras\n".write(to: job, atomically: true, encoding: .utf8)
+        let model = try XCTUnwrap(DaemonHarness.fixtureModel).path
+        let (status, _, err) = try run(["--oneshot", job.path, "--outbox", dir.appendingPathComponent("out").path, "--model", model])
+        XCTAssertEqual(status, 65, err)
+        XCTAssertTrue(err.contains("ddim.yaml:5:11: field 'schedule': sampler ddim has no karras schedule"), err)
+        XCTAssertFalse(err.contains("remove it from scheduler_config.json"), err)
+    }
+
     func testOneshotExitCodes() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("oneshot-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

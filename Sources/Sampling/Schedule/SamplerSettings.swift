@@ -129,7 +129,7 @@ public struct SamplerSettings: Sendable {
             if config.useBetaSigmas == true { throw unsupported("use_beta_sigmas", true) }
         } else {
             if schedule != .default {
-                throw SamplingError.unsupported(sampler: name, field: "schedule", value: schedule.rawValue)
+                throw SamplingError.scheduleUnavailable(sampler: name, schedule: schedule.rawValue)
             }
             sigmaSpacing = .interpolated
         }

@@ -105,6 +105,8 @@ public enum SamplingError: Error, Equatable, CustomStringConvertible {
     case unsupported(sampler: String, field: String, value: String)
     /// The step count does not fit the schedule.
     case invalidSteps(sampler: String, steps: Int, reason: String)
+    /// The job asked for a sigma schedule its sampler's diffusers class does not have.
+    case scheduleUnavailable(sampler: String, schedule: String)
 
     public var description: String {
         switch self {
@@ -116,6 +118,10 @@ public enum SamplingError: Error, Equatable, CustomStringConvertible {
             return "sampler \(sampler): scheduler config \(field) = \(value) is not supported by diffusiond; remove it from scheduler_config.json or pick another sampler"
         case let .invalidSteps(sampler, steps, reason):
             return "sampler \(sampler): \(steps) steps: \(reason)"
+        case let .scheduleUnavailable(sampler, schedule):
+            let offering = SamplerKind.allCases.filter { $0.supports(.karras) }.map(\.rawValue).joined(separator: ", ")
+            return "sampler \(sampler) has no \(schedule) schedule (its diffusers class reads no use_\(schedule)_sigmas); "
+                + "use schedule: default, or one of the samplers that have it: \(offering)"
         }
     }
 }

@@ -1,0 +1,56 @@
+import Foundation
+import Sampling
+
+/// The scheduler config of the model a job runs on; the argument is the job's `model` field
+/// (`nil`: the configured default). Lets the parser check sampler, schedule and steps at intake.
+public typealias SchedulerConfigLookup = @Sendable (_ model: String?) throws -> SchedulerConfig
+
+extension JobFileParser {
+    /// Checks the job's sampler, schedule and step count against its model's scheduler config
+    /// at intake, exactly as the engine will build the sampler (`SamplerSettings` +
+    /// `makeSampler`), so a job that would fail when its turn comes is rejected now, naming
+    /// the field: `schedule` (a schedule the sampler's diffusers class lacks), `steps` (more
+    /// than the schedule allows), `sampler` (the model's scheduler config is one the engine
+    /// refuses for this sampler). A value that came from the config's `defaults:` points at the job's
+    /// first line and says so. A model whose scheduler config cannot be read now (a folder not
+    /// mounted yet, a file being copied) is not judged here: loading it when the job runs
+    /// reports that, as before.
+    func checkSampler(_ spec: JobSpec, given: [String: SourceMark], decoder d: ScalarDecoder, mappingMark: SourceMark) throws {
+        guard let lookup = schedulerConfig else { return }
+        func mark(_ field: String) -> SourceMark { given[field] ?? mappingMark }
+        func origin(_ field: String) -> String { given[field] == nil ? " (from the config's defaults.\(field))" : "" }
+        guard let config = try? lookup(spec.model) else { return }
+        do {
+            let settings = try SamplerSettings(sampler: spec.sampler, config: config, schedule: spec.schedule)
+            _ = try makeSampler(settings, steps: spec.steps, elementCount: 1)
+        } catch let error as SamplingError {
+            switch error {
+            case .scheduleUnavailable:
+                throw d.error("schedule", mark("schedule"), "\(error)\(origin("schedule"))")
+            case .invalidSteps:
+                throw d.error("steps", mark("steps"), "\(error)\(origin("steps"))")
+            case .unsupported, .invalidConfig, .unreadableConfig:
+                throw d.error("sampler", mark("sampler"), "the model's scheduler config does not work with this sampler: \(error)")
+            }
+        }
+    }
+}
+
+/// Scheduler configs read once per model name for one parser (a config reload makes a new
+/// parser, so edits to a model's files are seen then).
+public final class SchedulerConfigCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var configs: [String: SchedulerConfig] = [:]
+
+    public init() {}
+
+    /// The config cached under `key`, loading it the first time.
+    public func config(_ key: String, load: () throws -> SchedulerConfig) throws -> SchedulerConfig {
+        lock.lock()
+        defer { lock.unlock() }
+        if let cached = configs[key] { return cached }
+        let loaded = try load()
+        configs[key] = loaded
+        return loaded
+    }
+}

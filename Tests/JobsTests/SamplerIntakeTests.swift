@@ -1,0 +1,52 @@
+import Foundation
+import Jobs
+import Sampling
+import XCTest
+
+/// Issue 21: sampler, schedule and steps are checked at intake against the job's model's
+/// scheduler config, exactly as the engine builds the sampler, so such jobs are rejected with
+/// their line and column instead of failing when their turn comes.
+final class SamplerIntakeTests: XCTestCase {
+    /// The tiny SD1 fixture's scheduler config (PNDM-style SD 1.5 config, epsilon).
+    static let fixtureConfig: SchedulerConfigLookup = { _ in
+        try SchedulerConfig(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/tiny-sd1/scheduler/scheduler_config.json"))
+    }
+
+    func parse(_ text: String, defaults: JobDefaults = JobDefaults(),
+               lookup: SchedulerConfigLookup? = SamplerIntakeTests.fixtureConfig) throws -> [JobSpec] {
+        let parser = JobFileParser(defaults: defaults, nativeSize: { _ in NativeImageSize(width: 32, height: 32, vaeFactor: 2) },
+                                   schedulerConfig: lookup)
+        return try parser.parse(bytes: Array(text.utf8), file: "job.yaml")
+    }
+
+    func testScheduleTheSamplerLacksIsRejectedAtItsField() {
+        XCTAssertThrowsError(try parse("prompt: x\nsampler: ddim\nschedule: karras\n")) { error in
+            XCTAssertEqual("\(error)", "job.yaml:3:11: field 'schedule': sampler ddim has no karras schedule (its diffusers class reads no "
+                + "use_karras_sigmas); use schedule: default, or one of the samplers that have it: euler, heun, dpm++2m, dpm++2m_sde, lms")
+        }
+    }
+
+    func testTooManyStepsForTheSamplerAreRejectedAtSteps() {
+        XCTAssertThrowsError(try parse("prompt: x\nsampler: lcm\nsteps: 150\n")) { error in
+            XCTAssertEqual("\(error)", "job.yaml:3:8: field 'steps': sampler lcm: 150 steps: LCM allows at most original_inference_steps (50) steps")
+        }
+    }
+
+    func testValueFromTheConfigDefaultsSaysSo() {
+        var defaults = JobDefaults()
+        defaults.schedule = .exponential
+        XCTAssertThrowsError(try parse("prompt: x\nsampler: euler_a\n", defaults: defaults)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.hasPrefix("job.yaml:1:1: field 'schedule': sampler euler_a has no exponential schedule"), text)
+            XCTAssertTrue(text.hasSuffix(" (from the config's defaults.schedule)"), text)
+        }
+    }
+
+    func testGoodJobsPassAndAnUnreadableModelIsLeftToRunTime() throws {
+        XCTAssertEqual(try parse("prompt: x\nsampler: dpm++2m\nschedule: karras\nsteps: 30\n").first?.steps, 30)
+        XCTAssertEqual(try parse("prompt: x\nsampler: lcm\nsteps: 4\n").first?.sampler, .lcm)
+        let unreadable: SchedulerConfigLookup = { _ in throw SamplingError.unreadableConfig(path: "/m", reason: "not mounted") }
+        XCTAssertEqual(try parse("prompt: x\nsampler: ddim\nschedule: karras\n", lookup: unreadable).count, 1)
+    }
+}
