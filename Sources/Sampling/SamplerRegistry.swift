@@ -17,5 +17,6 @@ enum SamplerRegistry {
         .ddpm,
         .lms,
         .lcm,
+        .tcd,
     ]
 }

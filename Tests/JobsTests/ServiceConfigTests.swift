@@ -99,7 +99,7 @@ final class ServiceConfigTests: XCTestCase {
             ("inbox: a\ninbox: b\n", "d.yaml:2:1: field 'inbox': duplicate key"),
             ("defaults:\n  width: 65\n", "d.yaml:2:10: field 'defaults.width': 65 is not a multiple of 8"),
             ("defaults:\n  steps: 4\n  height: 100\n", "d.yaml:3:11: field 'defaults.height': 100 is not a multiple of 8"),
-            ("defaults:\n  sampler: fast\n", "d.yaml:2:12: field 'defaults.sampler': unknown value \"fast\"; valid: euler, euler_a, heun, dpm++2m, dpm++2m_sde, ddim, ddpm, lms, lcm"),
+            ("defaults:\n  sampler: fast\n", "d.yaml:2:12: field 'defaults.sampler': unknown value \"fast\"; valid: euler, euler_a, heun, dpm++2m, dpm++2m_sde, ddim, ddpm, lms, lcm, tcd"),
             ("defaults:\n  guidance: .nan\n", "d.yaml:2:13: field 'defaults.guidance': must be a finite number, got \".nan\""),
             ("models: [a, b]\n", "d.yaml:1:9: field 'models': expected a mapping of key: value lines"),
             ("inbox: &x a\n", "d.yaml:1:8: YAML anchors (&name) are not allowed"),

@@ -6,7 +6,7 @@ final class SamplerKindTests: XCTestCase {
         XCTAssertEqual(SamplerKind(rawValue: "euler_a"), .eulerAncestral)
         XCTAssertEqual(SamplerKind(rawValue: "dpm++2m_sde"), .dpmpp2mSDE)
         XCTAssertNil(SamplerKind(rawValue: "Euler a"))
-        XCTAssertEqual(SamplerKind.validNames, "euler, euler_a, heun, dpm++2m, dpm++2m_sde, ddim, ddpm, lms, lcm")
+        XCTAssertEqual(SamplerKind.validNames, "euler, euler_a, heun, dpm++2m, dpm++2m_sde, ddim, ddpm, lms, lcm, tcd")
     }
 
     func testNamesAreUniqueAndRoundTrip() throws {
@@ -24,7 +24,7 @@ final class SamplerKindTests: XCTestCase {
 
     func testAutomatic1111Names() {
         let names = SamplerKind.allCases.map(\.automatic1111Name)
-        XCTAssertEqual(names, ["Euler", "Euler a", "Heun", "DPM++ 2M", "DPM++ 2M SDE", "DDIM", "DDPM", "LMS", "LCM"])
+        XCTAssertEqual(names, ["Euler", "Euler a", "Heun", "DPM++ 2M", "DPM++ 2M SDE", "DDIM", "DDPM", "LMS", "LCM", "TCD"])
     }
 
     func testEachDefinitionBuildsItsOwnKind() throws {

@@ -36,21 +36,35 @@ final class SamplerLoopTests: XCTestCase {
                                                schedule: try XCTUnwrap(ScheduleKind(rawValue: item.schedule)))
             let count = item.shape.reduce(1, *)
             let sampler = try makeSampler(settings, steps: item.steps, elementCount: count)
-            let generator = TorchCPUGenerator(seed: item.seed)
-            var latents = generator.normal(count: count).map { $0 * sampler.initNoiseSigma }
-            try latents.withUnsafeMutableBufferPointer { buffer in
-                try sample(sampler, latents: buffer, noise: generator) { input, t, output in
-                    Self.dummyModel(input, t, output)
-                }
-            }
-            let scale = max(1, item.result.map { abs($0) }.max() ?? 1)
-            let worst = zip(latents, item.result).map { abs($0 - $1) }.max() ?? .infinity
-            if !(worst <= 2e-4 * scale) {
-                failures += 1
-                XCTFail("\(label): max |diff| \(worst) (scale \(scale))")
-            }
+            if !Self.check(sampler, seed: item.seed, against: item.result, label) { failures += 1 }
         }
         XCTAssertEqual(failures, 0)
+    }
+
+    /// Runs `sampler` from `torch.randn` latents of `seed` on the dummy model and compares
+    /// the final latents with `reference` (max |diff| <= 2e-4 of the largest value, at least
+    /// 2e-4); reports and returns false when they differ.
+    static func check(_ sampler: DiffusionSampler, seed: UInt64, against reference: [Float], _ label: String,
+                      file: StaticString = #filePath, line: UInt = #line) -> Bool {
+        let generator = TorchCPUGenerator(seed: seed)
+        var latents = generator.normal(count: sampler.elementCount).map { $0 * sampler.initNoiseSigma }
+        do {
+            try latents.withUnsafeMutableBufferPointer { buffer in
+                try sample(sampler, latents: buffer, noise: generator) { input, t, output in
+                    dummyModel(input, t, output)
+                }
+            }
+        } catch {
+            XCTFail("\(label): \(error)", file: file, line: line)
+            return false
+        }
+        let scale = max(1, reference.map { abs($0) }.max() ?? 1)
+        let worst = zip(latents, reference).map { abs($0 - $1) }.max() ?? .infinity
+        guard latents.count == reference.count, worst <= 2e-4 * scale else {
+            XCTFail("\(label): max |diff| \(worst) (scale \(scale))", file: file, line: line)
+            return false
+        }
+        return true
     }
 }
 

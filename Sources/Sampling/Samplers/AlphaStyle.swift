@@ -1,6 +1,6 @@
 import Kernels
 
-/// Shared pieces of the alpha-parameterised schedulers (DDIM, DDPM, LCM).
+/// Shared pieces of the alpha-parameterised schedulers (DDIM, DDPM, LCM, TCD).
 enum AlphaStyle {
     /// Integer timesteps of DDIM / DDPM `set_timesteps` for each `timestep_spacing`.
     static func integerTimesteps(_ settings: SamplerSettings, steps: Int) throws -> [Int] {
@@ -21,6 +21,27 @@ enum AlphaStyle {
         }
     }
 
+    /// Integer timesteps of `LCMScheduler.set_timesteps` and `TCDScheduler.set_timesteps`
+    /// (the same code in diffusers) as StableDiffusionPipeline calls them: strength 1, no
+    /// custom timesteps. The distillation schedule `[1 … original] * (train // original) - 1`,
+    /// reversed, then `steps` of it at `floor(linspace(0, original, steps, endpoint=False))`.
+    static func distillationTimesteps(_ settings: SamplerSettings, steps: Int) throws -> [Int] {
+        let original = settings.originalInferenceSteps
+        let train = settings.numTrainTimesteps
+        guard original <= train, original >= 1 else {
+            throw SamplingError.invalidConfig(path: "scheduler_config.json", field: "original_inference_steps",
+                                              reason: "\(original) is not within 1…\(train)")
+        }
+        guard steps <= original else {
+            throw SamplingError.invalidSteps(sampler: settings.sampler.rawValue, steps: steps,
+                                             reason: "at most original_inference_steps (\(original)) steps")
+        }
+        let k = train / original
+        let origin = (1...original).map { $0 * k - 1 }.reversed().map { $0 }
+        let stride = Double(origin.count) / Double(steps)
+        return (0..<steps).map { origin[Int((Double($0) * stride).rounded(.down))] }
+    }
+
     /// The predicted original sample x0 from the model output (`pred_original_sample`).
     @inline(__always)
     static func originalSample(_ prediction: PredictionType, sqrtAlpha: Float, sqrtBeta: Float,
@@ -31,9 +52,21 @@ enum AlphaStyle {
         case .sample: return m
         }
     }
+
+    /// The predicted noise (`pred_epsilon`) from the model output and the predicted original
+    /// sample (`originalSample`, before any clipping), as DDIM and TCD compute it.
+    @inline(__always)
+    static func predictedNoise(_ prediction: PredictionType, sqrtAlpha: Float, sqrtBeta: Float,
+                               sample s: FloatLanes, output m: FloatLanes, originalSample x0: FloatLanes) -> FloatLanes {
+        switch prediction {
+        case .epsilon: return m
+        case .vPrediction: return sqrtAlpha * m + sqrtBeta * s
+        case .sample: return (s - sqrtAlpha * x0) / sqrtBeta
+        }
+    }
 }
 
-/// State the alpha-parameterised samplers (DDIM, DDPM, LCM) share: their resolved config,
+/// State the alpha-parameterised samplers (DDIM, DDPM, LCM, TCD) share: their resolved config,
 /// the training `alphas_cumprod`, a noise buffer allocated once, and a model input that is
 /// the sample itself (`scale_model_input` is the identity for these schedulers).
 class AlphaSamplerBase: SamplerBase {

@@ -57,12 +57,8 @@ final class DDIMSampler: AlphaSamplerBase, DiffusionSampler {
         let withNoise = eta > 0
         LaneMaps.map(x, x, out, noiseBuffer.pointer, count: elementCount) { s, m, n in
             var x0 = AlphaStyle.originalSample(prediction, sqrtAlpha: sqrtAlpha, sqrtBeta: sqrtBeta, sample: s, output: m)
-            let epsilon: FloatLanes
-            switch prediction {
-            case .epsilon: epsilon = m
-            case .vPrediction: epsilon = sqrtAlpha * m + sqrtBeta * s
-            case .sample: epsilon = (s - sqrtAlpha * x0) / sqrtBeta
-            }
+            let epsilon = AlphaStyle.predictedNoise(prediction, sqrtAlpha: sqrtAlpha, sqrtBeta: sqrtBeta,
+                                                    sample: s, output: m, originalSample: x0)
             if let clipRange { x0 = LaneMaps.clamp(x0, clipRange) }
             let previous = sqrtAlphaPrev * x0 + directionScale * epsilon
             return withNoise ? previous + std * n : previous

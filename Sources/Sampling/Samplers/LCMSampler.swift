@@ -19,23 +19,8 @@ extension SamplerKind {
 /// rescale_betas_zero_snr. Leaves out: thresholding, custom timesteps, strength < 1 (img2img).
 final class LCMSampler: AlphaSamplerBase, DiffusionSampler {
     init(_ settings: SamplerSettings, _ training: TrainingSchedule, steps: Int, count: Int) throws {
-        let original = settings.originalInferenceSteps
-        let train = settings.numTrainTimesteps
-        guard original <= train, original >= 1 else {
-            throw SamplingError.invalidConfig(path: "scheduler_config.json", field: "original_inference_steps",
-                                              reason: "\(original) is not within 1…\(train)")
-        }
-        guard steps <= original else {
-            throw SamplingError.invalidSteps(sampler: settings.sampler.rawValue, steps: steps,
-                                             reason: "LCM allows at most original_inference_steps (\(original)) steps")
-        }
-        // lcm_origin_timesteps = [1 … original] * (train // original) - 1, reversed, then
-        // `steps` of them at floor(linspace(0, original, steps, endpoint=False)).
-        let k = train / original
-        let origin = (1...original).map { $0 * k - 1 }.reversed().map { $0 }
-        let stride = Double(origin.count) / Double(steps)
-        super.init(kind: .lcm, settings, training, count: count,
-                   timesteps: (0..<steps).map { Float(origin[Int((Double($0) * stride).rounded(.down))]) })
+        let timesteps = try AlphaStyle.distillationTimesteps(settings, steps: steps)
+        super.init(kind: .lcm, settings, training, count: count, timesteps: timesteps.map { Float($0) })
     }
 
     func step(modelOutput: UnsafeBufferPointer<Float>, sample: UnsafeMutableBufferPointer<Float>,
