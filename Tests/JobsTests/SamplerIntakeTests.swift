@@ -29,7 +29,7 @@ final class SamplerIntakeTests: XCTestCase {
 
     func testTooManyStepsForTheSamplerAreRejectedAtSteps() {
         XCTAssertThrowsError(try parse("prompt: x\nsampler: lcm\nsteps: 150\n")) { error in
-            XCTAssertEqual("\(error)", "job.yaml:3:8: field 'steps': sampler lcm: 150 steps: LCM allows at most original_inference_steps (50) steps")
+            XCTAssertEqual("\(error)", "job.yaml:3:8: field 'steps': sampler lcm: 150 steps: at most original_inference_steps (50) steps")
         }
     }
 
