@@ -47,7 +47,7 @@ public enum DiffusiondCommand {
         var checkOnly = false
         var oneshot = false
         var jobFiles: [String] = []
-        var model: URL?
+        var model: String?
         var tokenizer: URL?
         var prediction: CheckpointPrediction?
         var threads: Int?
@@ -66,7 +66,7 @@ public enum DiffusiondCommand {
             case "--outbox": guard let v = value(arg) else { return SysExits.usage }; overrides.outbox = dir(v)
             case "--state": guard let v = value(arg) else { return SysExits.usage }; overrides.state = dir(v)
             case "--socket": guard let v = value(arg) else { return SysExits.usage }; overrides.socket = dir(v)
-            case "--model": guard let v = value(arg) else { return SysExits.usage }; model = dir(v)
+            case "--model": guard let v = value(arg) else { return SysExits.usage }; model = v
             case "--tokenizer": guard let v = value(arg) else { return SysExits.usage }; tokenizer = dir(v)
             case "--prediction":
                 guard let v = value(arg), let p = CheckpointPrediction(configValue: v) else {
@@ -95,7 +95,14 @@ public enum DiffusiondCommand {
         }
         if ProcessInfo.processInfo.environment["DIFFUSIOND_DEBUG"] != nil { Log.maximum = .debug }
 
+        let environment = ProcessInfo.processInfo.environment
+        // The daemon's config when none is given; --oneshot reads it too when it exists, so a job
+        // gives the same picture both ways.
+        let defaultConfigPath = environment["DIFFUSIOND_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? "/etc/diffusiond/diffusiond.yaml"
         var config: ServiceConfig?
+        if configPath == nil, oneshot, FileManager.default.fileExists(atPath: defaultConfigPath) {
+            configPath = defaultConfigPath
+        }
         if let configPath {
             do {
                 config = try ServiceConfig.load(path: configPath)
@@ -108,11 +115,28 @@ public enum DiffusiondCommand {
             guard !jobFiles.isEmpty, let outbox = overrides.outbox else {
                 return usageError("--oneshot needs job files and --outbox DIR")
             }
-            // `--model FILE.safetensors` takes its vocabulary from --tokenizer, else the config's clip_tokenizer.
-            let reference = model.map { ModelReference(path: $0, prediction: prediction, tokenizer: tokenizer ?? config?.clipTokenizer) }
-            return Oneshot(files: jobFiles, outbox: outbox, model: reference, config: config, threads: threads, factory: factory).run()
+            var reference: ModelReference?
+            var label: String?
+            if let model {
+                if let configured = config?.models[model], !FileManager.default.fileExists(atPath: model) {
+                    label = model
+                    // A configured name, with its tokenizer and prediction unless given here.
+                    reference = configured
+                    if let prediction { reference?.prediction = prediction }
+                    if let tokenizer { reference?.tokenizer = tokenizer }
+                } else {
+                    // `--model FILE.safetensors` takes its vocabulary from --tokenizer, else the config's clip_tokenizer.
+                    reference = ModelReference(path: dir(model), prediction: prediction, tokenizer: tokenizer ?? config?.clipTokenizer)
+                }
+            } else if config?.defaultModel == nil {
+                return usageError(config == nil
+                    ? "no model: give --model DIR|FILE.safetensors, or --config FILE with models (there is no \(defaultConfigPath))"
+                    : "no model: give --model DIR|FILE.safetensors|NAME, or a default model in \(configPath ?? defaultConfigPath)")
+            }
+            return Oneshot(files: jobFiles, outbox: outbox, model: reference, modelLabel: label, config: config,
+                           threads: threads, factory: factory).run()
         }
-        let path = configPath ?? "/etc/diffusiond/diffusiond.yaml"
+        let path = configPath ?? defaultConfigPath
         if config == nil {
             do {
                 config = try ServiceConfig.load(path: path)

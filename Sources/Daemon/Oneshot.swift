@@ -13,6 +13,8 @@ struct Oneshot {
     let files: [String]
     let outbox: URL
     let model: ModelReference?
+    /// What jobs on `model` record as their model: its configured name, else the path's stem.
+    var modelLabel: String?
     let config: ServiceConfig?
     let threads: Int?
     let factory: GeneratorFactory
@@ -67,11 +69,11 @@ struct Oneshot {
                 folders.insert(unique)
                 let modelName: String
                 if let model {
-                    modelName = spec.model ?? model.path.deletingPathExtension().lastPathComponent
+                    modelName = spec.model ?? modelLabel ?? model.path.deletingPathExtension().lastPathComponent
                 } else if let name = spec.model ?? config?.defaultModel {
                     modelName = name
                 } else {
-                    Log.error("\(file): no model; pass --model DIR, or --config FILE with a default model")
+                    Log.error("\(file): no model; pass --model DIR|FILE.safetensors|NAME, or --config FILE with a default model")
                     return SysExits.usage
                 }
                 jobs.append(JobRecord(id: unique, number: jobs.count + 1, spec: spec, sourceFile: file, owner: getuid(),

@@ -152,10 +152,13 @@ public struct JobDefaults: Codable, Equatable, Sendable {
     public var width: Int?
     /// `nil`: the job's model's native size (`NativeImageSize`), as diffusers does.
     public var height: Int?
-    public var steps = 20
-    public var sampler = SamplerKind.eulerAncestral
+    // The built-in defaults equal the shipped etc/diffusiond.yaml `defaults:` (the built-in
+    // model card's settings), so a job gives the same picture under the daemon as shipped and
+    // under `--oneshot` without a config. man 5 diffusiond.yaml lists them.
+    public var steps = 25
+    public var sampler = SamplerKind.euler
     public var schedule = ScheduleKind.default
-    public var guidance: Float = 7.5
+    public var guidance: Float = 5
     /// Within ``JobPriority/range``.
     public var priority = JobPriority.normal.rawValue
     public var snapshots = 0
