@@ -23,10 +23,12 @@ public struct GenerationRequest: Sendable, Equatable {
     public var seed: UInt64
     /// Noise generator.
     public var rng: RNGKind
+    /// Autoencoder for the final image (`tiny` needs a pipeline with a tiny VAE).
+    public var decoder: DecoderChoice
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
-                seed: UInt64, rng: RNGKind = .cpu) {
+                seed: UInt64, rng: RNGKind = .cpu, decoder: DecoderChoice = .full) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width
@@ -37,6 +39,7 @@ public struct GenerationRequest: Sendable, Equatable {
         self.guidance = guidance
         self.seed = seed
         self.rng = rng
+        self.decoder = decoder
     }
 }
 
@@ -61,7 +64,8 @@ public struct StepEvent: Sendable {
     public var step: Int
     /// Total steps of this image.
     public var totalSteps: Int
-    /// A cheap preview (latent → RGB projection, upscaled), present only when requested for this step.
+    /// A preview of the picture this step predicts (see `TextToImagePipeline`'s step previews),
+    /// present only when requested for this step.
     public var preview: RGBImage?
 
     public init(step: Int, totalSteps: Int, preview: RGBImage?) {
