@@ -29,7 +29,8 @@ struct Oneshot {
         let parser: JobFileParser
         if let config {
             parser = JobFileParser(limits: config.limits, defaults: config.defaults,
-                                   knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize)
+                                   knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize,
+                                   tinyVAE: model == nil ? config.tinyVAELookup : nil)
         } else {
             parser = JobFileParser(nativeSize: nativeSize)
         }

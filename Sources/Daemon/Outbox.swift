@@ -1,6 +1,7 @@
 import ControlProtocol
 import Foundation
 import Jobs
+import Pipeline
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,6 +36,9 @@ public struct JobResult: Codable, Equatable, Sendable {
     public var seconds: Double?
     public var attempts: Int
     public var error: String?
+    /// `tiny` when the job's images were decoded with the model's tiny VAE (`decoder: tiny`);
+    /// absent for the full VAE.
+    public var decoder: String?
 }
 
 /// The outbox layout of docs/ARCHITECTURE.md ("Contracts"). Every file is written with `AtomicFile` (temp, fsync,
@@ -85,7 +89,8 @@ public struct Outbox: Sendable {
                                seed: job.spec.seed, images: images,
                                submitted: Outbox.iso(job.submitted), started: job.started.map(Outbox.iso),
                                finished: Outbox.iso(job.finished ?? Date().timeIntervalSince1970),
-                               seconds: seconds, attempts: job.attempts, error: job.error)
+                               seconds: seconds, attempts: job.attempts, error: job.error,
+                               decoder: job.spec.decoder == .tiny ? DecoderChoice.tiny.rawValue : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(Array(try encoder.encode(result)) + [0x0A], to: resultURL(job))

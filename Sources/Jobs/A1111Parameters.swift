@@ -9,7 +9,9 @@ import Sampling
 /// Steps: 20, Sampler: Euler a, Schedule type: Karras, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: shapes, RNG: CPU
 /// ```
 /// `Negative prompt:` is left out when empty and `Schedule type:` when the model's default
-/// is used; `RNG: CPU` is written for the CPU generator (the web UI's default is the GPU one).
+/// is used; `RNG: CPU` is written for the CPU generator (the web UI's default is the GPU one);
+/// `VAE Decoder: TAESD` for `decoder: tiny` (what the web UI writes when its
+/// `sd_vae_decode_method` setting is TAESD, modules/processing.py).
 public enum A1111Parameters {
     public static func text(for request: GenerationRequest, model: String) -> String {
         var lines = [request.prompt]
@@ -23,6 +25,7 @@ public enum A1111Parameters {
         fields += ["CFG scale: \(format(request.guidance))", "Seed: \(request.seed)",
                    "Size: \(request.width)x\(request.height)", "Model: \(model.replacingOccurrences(of: ",", with: " "))"]
         if request.rng == .cpu { fields.append("RNG: CPU") }
+        if request.decoder == .tiny { fields.append("VAE Decoder: TAESD") }
         lines.append(fields.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }

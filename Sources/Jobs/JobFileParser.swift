@@ -1,4 +1,5 @@
 import ControlProtocol
+import Pipeline
 import Sampling
 
 /// Reads job files (`man 5 diffusion-job`): one job per YAML document, a strict schema,
@@ -12,17 +13,20 @@ public struct JobFileParser: Sendable {
     /// Native size of a job's model, for `width`/`height` that neither the job nor `defaults`
     /// set; `nil`: such a job is an error.
     public var nativeSize: NativeSizeLookup?
+    /// Whether a job's model has a tiny VAE, for `decoder: tiny`; `nil`: no model has one.
+    public var tinyVAE: TinyVAELookup?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
-                                "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "name"]
+                                "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
-                nativeSize: NativeSizeLookup? = nil) {
+                nativeSize: NativeSizeLookup? = nil, tinyVAE: TinyVAELookup? = nil) {
         self.limits = limits
         self.defaults = defaults
         self.knownModels = knownModels
         self.nativeSize = nativeSize
+        self.tinyVAE = tinyVAE
     }
 
     /// Parses every job of a file. `file` names it in errors (the inbox name).
@@ -166,6 +170,15 @@ public struct JobFileParser: Sendable {
                 } else {
                     throw d.error(field, mark, "unknown value \(SourceError.quote(text)); valid: \(JobPriority.validValuesText)")
                 }
+            case "decoder":
+                let choice = try d.choice(text, plain: plain, field: field, mark: mark,
+                                          parse: DecoderChoice.init(rawValue:), validNames: DecoderChoice.validNames)
+                if choice == .tiny, tinyVAE?(spec.model) != true {
+                    let model = spec.model.map { "model \(SourceError.quote($0))" } ?? "the default model"
+                    throw d.error(field, mark, "tiny needs the model's tiny autoencoder, and \(model) has none "
+                                  + "(add tiny_vae: DIR to its models entry in the config)")
+                }
+                spec.decoder = choice
             case "snapshots":
                 spec.snapshots = try d.integer(text, plain: plain, field: field, mark: mark, range: 0...limits.maxSteps)
             case "name":
@@ -211,3 +224,7 @@ public struct JobFileParser: Sendable {
         return texts
     }
 }
+
+/// Whether the model a job runs on (`nil`: the configured default) has a tiny VAE
+/// (`tiny_vae:` of its `models:` entry), for `decoder: tiny` at intake.
+public typealias TinyVAELookup = @Sendable (_ model: String?) -> Bool

@@ -24,6 +24,8 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// Write a preview every N steps; 0 = none.
     public var snapshots: Int
     public var rng: RNGKind
+    /// `decoder`: `nil` (not given) is the full VAE; `tiny` needs the model's `tiny_vae`.
+    public var decoder: DecoderChoice? = nil
     /// Label for the output folder: `[A-Za-z0-9._-]{1,64}`.
     public var name: String?
     /// 1-based index of this job's document within its file.
@@ -35,7 +37,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public func request(image index: Int) -> GenerationRequest {
         GenerationRequest(prompt: prompt, negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
-                          seed: (seed ?? 0) &+ UInt64(index), rng: rng)
+                          seed: (seed ?? 0) &+ UInt64(index), rng: rng, decoder: decoder ?? .full)
     }
 }
 
