@@ -9,10 +9,14 @@ struct ModelBenchOptions {
     var batch = 2
     var iterations = 2
     var warmup = 1
+    /// `vae --tiny`: the tiny autoencoder (TAESD) instead of AutoencoderKL.
+    var tiny = false
 
     init(_ args: [String], command: String, defaultBatch: Int) throws {
-        let o = try Options(args, flags: ["json"])
-        let bad = o.unknown(allowed: ["json", "shapes", "size", "batch", "iterations", "warmup"])
+        let o = try Options(args, flags: command == "vae" ? ["json", "tiny"] : ["json"])
+        let common: Set<String> = ["json", "shapes", "size", "batch", "iterations", "warmup"]
+        let bad = o.unknown(allowed: command == "vae" ? common.union(["tiny"]) : common)
+        tiny = o.has("tiny")
         if !bad.isEmpty { throw BenchError.usage("\(command): unknown option(s) \(bad.joined(separator: ", "))") }
         shapes = o.string("shapes", default: "sd15")
         size = try o.int("size", default: 512)
@@ -102,6 +106,7 @@ func runUNetBenchmark(_ args: [String]) throws -> Int32 {
 func runVAEBenchmark(_ args: [String]) throws -> Int32 {
     let o = try ModelBenchOptions(args, command: "vae", defaultBatch: 1)
     guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: only 'sd15' is built in, got '\(o.shapes)'") }
+    if o.tiny { return try runTinyVAEBenchmark(o) }
     let config = VAEConfig.sd
     let t0 = now()
     let vae = try VAE.randomWeights(config: config, seed: 1, pool: .shared)
@@ -113,6 +118,23 @@ func runVAEBenchmark(_ args: [String]) throws -> Int32 {
     let image = Tensor(zeros: [o.batch, config.outChannels, o.size, o.size])
     let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) { vae.decode(latents, output: image) }
     report("vae_decode", o, flops: vaeDecodeFlops(config, n: o.batch, h: lat, w: lat), times: times,
+           loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: vae.workspaceBytes)
+    return 0
+}
+
+/// `diffusion-bench vae --tiny`: one TAESD (`AutoencoderTiny`) decode of a size×size image.
+func runTinyVAEBenchmark(_ o: ModelBenchOptions) throws -> Int32 {
+    let config = TinyVAEConfig.taesd
+    let t0 = now()
+    let vae = try TinyVAE.randomWeights(config: config, seed: 1, pool: .shared)
+    let loadSeconds = now() - t0
+    let rssAfterLoad = peakRSSMegabytes()
+    let lat = o.size / 8
+    let latents = Tensor(zeros: [o.batch, config.latentChannels, lat, lat])
+    fillRandom(latents, seed: 2, pool: .shared)
+    let image = Tensor(zeros: [o.batch, config.outChannels, o.size, o.size])
+    let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) { vae.decode(latents, output: image) }
+    report("tiny_vae_decode", o, flops: vae.decodeFlops(batch: o.batch, height: lat, width: lat), times: times,
            loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: vae.workspaceBytes)
     return 0
 }
