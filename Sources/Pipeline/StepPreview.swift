@@ -81,10 +81,15 @@ struct DenoisedEstimate {
     /// `alphas_cumprod`, for the alpha samplers only.
     let alphasCumprod: [Float]
 
+    init(prediction: PredictionType, sigmas: [Float], alphasCumprod: [Float]) {
+        self.prediction = prediction
+        self.sigmas = sigmas
+        self.alphasCumprod = alphasCumprod
+    }
+
     init(settings: SamplerSettings, sampler: DiffusionSampler) throws {
-        prediction = settings.predictionType
-        sigmas = sampler.sigmas
-        alphasCumprod = sampler.sigmas.isEmpty ? try TrainingSchedule(settings: settings).alphasCumprod : []
+        self.init(prediction: settings.predictionType, sigmas: sampler.sigmas,
+                  alphasCumprod: sampler.sigmas.isEmpty ? try TrainingSchedule(settings: settings).alphasCumprod : [])
     }
 
     func alphaBar(stepIndex: Int, timestep: Float) -> Float {

@@ -92,6 +92,60 @@ final class TinyVAEPipelineTests: XCTestCase {
         XCTAssertLessThan(meanDifference(try XCTUnwrap(vaePreviews[4]).pixels, image.pixels), greyDifference)
     }
 
+    /// Every sampler (epsilon prediction, sigma and alpha samplers): the last preview is the
+    /// denoised estimate of the last model call, which every sampler's last step lands on
+    /// (or, for the multistep ones, next to), so it is the final image within 3/255 (mean).
+    func testLastPreviewIsTheImageForEverySampler() throws {
+        let folder = Self.fixtures.appendingPathComponent("tiny-taesd-x2")
+        let pipeline = try ModelReference(path: Self.fixtures.appendingPathComponent("tiny-sd1"), tinyVAE: folder)
+            .makePipeline(threads: 2)
+        for sampler in SamplerKind.allCases {
+            let request = GenerationRequest(prompt: "a photo of a cat", width: 32, height: 32, steps: 8, sampler: sampler,
+                                            guidance: 7.5, seed: 5, decoder: .tiny)
+            var last: RGBImage?
+            let image = try pipeline.generate(request, snapshotEvery: 1) { event in
+                if event.step == event.totalSteps { last = event.preview }
+                return .proceed
+            }
+            let preview = try XCTUnwrap(last, "\(sampler)")
+            let mean = Double(zip(preview.pixels, image.pixels).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) }) / Double(image.pixels.count)
+            XCTAssertLessThanOrEqual(mean, 3, "\(sampler): last preview \(mean)/255 from the image")
+        }
+    }
+
+    /// The denoised estimate inverts x = √ᾱ·x₀ + √(1 − ᾱ)·ε for each prediction type, with ᾱ
+    /// from the step's sigma (sigma samplers) or `alphas_cumprod[t]` (alpha samplers).
+    func testDenoisedEstimateRecoversTheCleanSample() {
+        let x0: [Float] = [0.5, -1.25, 2, 0], noise: [Float] = [1, -0.5, 0.25, -2]
+        func check(_ estimate: DenoisedEstimate, stepIndex: Int, timestep: Float, alphaBar: Float) {
+            let a = alphaBar.squareRoot(), b = (1 - alphaBar).squareRoot()
+            let input = zip(x0, noise).map { a * $0 + b * $1 }
+            let output: [Float]
+            switch estimate.prediction {
+            case .epsilon: output = noise
+            case .vPrediction: output = zip(x0, noise).map { a * $1 - b * $0 }
+            case .sample: output = x0
+            }
+            let result = Tensor(zeros: [4])
+            input.withUnsafeBufferPointer { i in
+                output.withUnsafeBufferPointer { o in
+                    estimate.write(modelInput: i, modelOutput: o, stepIndex: stepIndex, timestep: timestep, into: result)
+                }
+            }
+            for (got, want) in zip(result.toArray(), x0) {
+                XCTAssertEqual(got, want, accuracy: 1e-4, "\(estimate.prediction) ᾱ \(alphaBar)")
+            }
+        }
+        for prediction in [PredictionType.epsilon, .vPrediction, .sample] {
+            let sigmaBased = DenoisedEstimate(prediction: prediction, sigmas: [14.6, 3, 0.5, 0], alphasCumprod: [])
+            check(sigmaBased, stepIndex: 1, timestep: 700, alphaBar: 1 / (1 + 9))
+            check(sigmaBased, stepIndex: 2, timestep: 200, alphaBar: 1 / 1.25)
+            let alphaBased = DenoisedEstimate(prediction: prediction, sigmas: [], alphasCumprod: [0.99, 0.9, 0.6, 0.2])
+            check(alphaBased, stepIndex: 0, timestep: 2, alphaBar: 0.6)
+            check(alphaBased, stepIndex: 5, timestep: 1, alphaBar: 0.9)
+        }
+    }
+
     /// The linear map: SD's 4 channels to RGB, SDXL's with its bias, upscaled by the factor.
     func testLatentRGBMap() {
         XCTAssertEqual(LatentRGBMap.forVAE(latentChannels: 4, scalingFactor: 0.18215), .sd)
