@@ -102,40 +102,35 @@ func runUNetBenchmark(_ args: [String]) throws -> Int32 {
     return 0
 }
 
-/// `diffusion-bench vae`: one VAE decode of a size×size image from its latents.
+/// `diffusion-bench vae`: one VAE decode of a size×size image from its latents; with
+/// `--tiny`, TAESD's (`AutoencoderTiny`) instead of AutoencoderKL's.
 func runVAEBenchmark(_ args: [String]) throws -> Int32 {
     let o = try ModelBenchOptions(args, command: "vae", defaultBatch: 1)
     guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: only 'sd15' is built in, got '\(o.shapes)'") }
-    if o.tiny { return try runTinyVAEBenchmark(o) }
-    let config = VAEConfig.sd
+    let lat = o.size / 8
     let t0 = now()
-    let vae = try VAE.randomWeights(config: config, seed: 1, pool: .shared)
+    let bench: String, latentChannels: Int, outChannels: Int, flops: Double
+    let decode: (Tensor, Tensor) -> Void, workspaceBytes: () -> Int
+    if o.tiny {
+        let vae = try TinyVAE.randomWeights(config: .taesd, seed: 1, pool: .shared)
+        (bench, latentChannels, outChannels) = ("tiny_vae_decode", vae.config.latentChannels, vae.config.outChannels)
+        (decode, workspaceBytes) = ({ vae.decode($0, output: $1) }, { vae.workspaceBytes })
+        flops = vae.decodeFlops(batch: o.batch, height: lat, width: lat)
+    } else {
+        let config = VAEConfig.sd
+        let vae = try VAE.randomWeights(config: config, seed: 1, pool: .shared)
+        (bench, latentChannels, outChannels) = ("vae_decode", config.latentChannels, config.outChannels)
+        (decode, workspaceBytes) = ({ vae.decode($0, output: $1) }, { vae.workspaceBytes })
+        flops = vaeDecodeFlops(config, n: o.batch, h: lat, w: lat)
+    }
     let loadSeconds = now() - t0
     let rssAfterLoad = peakRSSMegabytes()
-    let lat = o.size / 8
-    let latents = Tensor(zeros: [o.batch, config.latentChannels, lat, lat])
+    let latents = Tensor(zeros: [o.batch, latentChannels, lat, lat])
     fillRandom(latents, seed: 2, pool: .shared)
-    let image = Tensor(zeros: [o.batch, config.outChannels, o.size, o.size])
-    let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) { vae.decode(latents, output: image) }
-    report("vae_decode", o, flops: vaeDecodeFlops(config, n: o.batch, h: lat, w: lat), times: times,
-           loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: vae.workspaceBytes)
-    return 0
-}
-
-/// `diffusion-bench vae --tiny`: one TAESD (`AutoencoderTiny`) decode of a size×size image.
-func runTinyVAEBenchmark(_ o: ModelBenchOptions) throws -> Int32 {
-    let config = TinyVAEConfig.taesd
-    let t0 = now()
-    let vae = try TinyVAE.randomWeights(config: config, seed: 1, pool: .shared)
-    let loadSeconds = now() - t0
-    let rssAfterLoad = peakRSSMegabytes()
-    let lat = o.size / 8
-    let latents = Tensor(zeros: [o.batch, config.latentChannels, lat, lat])
-    fillRandom(latents, seed: 2, pool: .shared)
-    let image = Tensor(zeros: [o.batch, config.outChannels, o.size, o.size])
-    let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) { vae.decode(latents, output: image) }
-    report("tiny_vae_decode", o, flops: vae.decodeFlops(batch: o.batch, height: lat, width: lat), times: times,
-           loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: vae.workspaceBytes)
+    let image = Tensor(zeros: [o.batch, outChannels, o.size, o.size])
+    let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) { decode(latents, image) }
+    report(bench, o, flops: flops, times: times, loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad,
+           workspaceBytes: workspaceBytes())
     return 0
 }
 

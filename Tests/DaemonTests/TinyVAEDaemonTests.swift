@@ -11,16 +11,7 @@ final class TinyVAEDaemonTests: XCTestCase {
     static let fixtures = DaemonHarness.repository.appendingPathComponent("Tests/Fixtures")
 
     private func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try DaemonHarness.binary())
-        process.arguments = arguments
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        try DaemonHarness.runDiffusiond(arguments)
     }
 
     func testTinyDecoderJobAndPreviews() throws {

@@ -94,11 +94,7 @@ public final class TinyVAE: @unchecked Sendable {
         for (i, blocks) in d.blocks.enumerated() {
             let m = arena.mark()
             let ch = channels[i]
-            let buffers = [arena.tensor([n, ch, hh, ww]), arena.tensor([n, ch, hh, ww])]
-            for (j, block) in blocks.enumerated() {
-                block(cur, output: buffers[j % 2], arena: arena, pool: pool)
-                cur = buffers[j % 2]
-            }
+            cur = runBlocks(blocks, on: cur).output
             let conv = d.stageConvs[i]
             if i == d.blocks.count - 1 {
                 conv2d(cur, weight: conv.weight, bias: conv.bias, padding: .symmetric(1), output: output, pool: pool)
@@ -146,12 +142,8 @@ public final class TinyVAE: @unchecked Sendable {
         }
         for (i, blocks) in e.blocks.enumerated() {
             let m = arena.mark()
-            let ch = channels[i]
-            let buffers = [arena.tensor([n, ch, hh, ww]), arena.tensor([n, ch, hh, ww])]
-            for (j, block) in blocks.enumerated() {
-                block(cur, output: buffers[j % 2], arena: arena, pool: pool)
-                cur = buffers[j % 2]
-            }
+            let buffers: [Tensor]
+            (cur, buffers) = runBlocks(blocks, on: cur)
             if i == e.blocks.count - 1 {
                 precondition(latents.shape == [n, config.latentChannels, hh, ww],
                              "TinyVAE.encode: latents \(latents.shape) is not [\(n), \(config.latentChannels), \(hh), \(ww)]")
@@ -171,6 +163,19 @@ public final class TinyVAE: @unchecked Sendable {
             }
             arena.release(to: m)
         }
+    }
+
+    /// Runs one stage's `AutoencoderTinyBlock`s on `input`, alternating between two arena
+    /// buffers of its shape (released by the caller with the stage); returns the stage's
+    /// output (`input` itself for a stage without blocks) and the buffers.
+    private func runBlocks(_ blocks: [TinyVAEBlock], on input: Tensor) -> (output: Tensor, buffers: [Tensor]) {
+        let buffers = [arena.tensor(input.shape), arena.tensor(input.shape)]
+        var cur = input
+        for (j, block) in blocks.enumerated() {
+            block(cur, output: buffers[j % 2], arena: arena, pool: pool)
+            cur = buffers[j % 2]
+        }
+        return (cur, buffers)
     }
 
     /// Pipeline latents of an image: `encode(image) · scaling_factor` after subtracting
