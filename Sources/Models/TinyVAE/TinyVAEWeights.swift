@@ -3,7 +3,7 @@ import Kernels
 extension Conv2DWeights {
     /// A convolution with `bias=False` in PyTorch: only `prefix.weight` is read; the bias is
     /// zeros (adding 0 is exact, so the result is the bias-free convolution's).
-    init(_ source: WeightSource, _ prefix: String, in inC: Int, out outC: Int, kernel k: Int, biasFree: Void) throws {
+    init(_ source: WeightSource, biasFree prefix: String, in inC: Int, out outC: Int, kernel k: Int) throws {
         weight = try source.tensor(prefix + ".weight", [outC, inC, k, k])
         bias = Tensor(zeros: [outC])
     }
@@ -24,7 +24,7 @@ struct TinyVAEBlock: @unchecked Sendable {
         conv0 = try Conv2DWeights(s, p + ".conv.0", in: inC, out: outC, kernel: 3)
         conv2 = try Conv2DWeights(s, p + ".conv.2", in: outC, out: outC, kernel: 3)
         conv4 = try Conv2DWeights(s, p + ".conv.4", in: outC, out: outC, kernel: 3)
-        skip = inC != outC ? try Conv2DWeights(s, p + ".skip", in: inC, out: outC, kernel: 1, biasFree: ()) : nil
+        skip = inC != outC ? try Conv2DWeights(s, biasFree: p + ".skip", in: inC, out: outC, kernel: 1) : nil
     }
 
     var outChannels: Int { conv4.outChannels }
@@ -72,7 +72,7 @@ struct TinyVAEEncoderWeights: @unchecked Sendable {
         for (i, count) in c.numEncoderBlocks.enumerated() {
             let ch = c.encoderBlockOutChannels[i]
             convs.append(i == 0 ? try Conv2DWeights(s, next(), in: c.inChannels, out: ch, kernel: 3)
-                         : try Conv2DWeights(s, next(), in: ch, out: ch, kernel: 3, biasFree: ()))
+                         : try Conv2DWeights(s, biasFree: next(), in: ch, out: ch, kernel: 3))
             stages.append(try (0..<count).map { _ in try TinyVAEBlock(s, next(), in: ch, out: ch) })
         }
         stageConvs = convs
@@ -106,7 +106,7 @@ struct TinyVAEDecoderWeights: @unchecked Sendable {
             stages.append(try (0..<count).map { _ in try TinyVAEBlock(s, next(), in: ch, out: ch) })
             if !last { index += 1 }  // nn.Upsample
             convs.append(last ? try Conv2DWeights(s, next(), in: ch, out: c.outChannels, kernel: 3)
-                         : try Conv2DWeights(s, next(), in: ch, out: ch, kernel: 3, biasFree: ()))
+                         : try Conv2DWeights(s, biasFree: next(), in: ch, out: ch, kernel: 3))
         }
         blocks = stages
         stageConvs = convs
