@@ -152,7 +152,7 @@ public enum DiffusiondCommand {
     }
 
     /// `--check-config`: the file parsed; also checks that every model folder looks like a
-    /// diffusers folder. Prints a summary on stdout.
+    /// diffusers folder, and every `tiny_vae` config like an `AutoencoderTiny`. Prints a summary on stdout.
     static func check(_ config: ServiceConfig, overrides: Service.PathOverrides, path: String) -> Int32 {
         var config = config
         overrides.apply(to: &config)
@@ -167,6 +167,13 @@ public enum DiffusiondCommand {
             } else if !FileManager.default.fileExists(atPath: model.path.appendingPathComponent("model_index.json").path) {
                 Log.error("\(path): model \(name): \(model.path.path) has no model_index.json (not a diffusers folder)")
                 ok = false
+            }
+            // tiny_vae: its config.json must describe an AutoencoderTiny (weights are read at load).
+            if let tiny = model.tinyVAE {
+                do { _ = try TinyVAEConfig(contentsOf: tiny.appendingPathComponent("config.json")) } catch {
+                    Log.error("\(path): model \(name): tiny_vae: \(error)")
+                    ok = false
+                }
             }
         }
         // The size a job without width/height gets, per model (diffusers' native size).

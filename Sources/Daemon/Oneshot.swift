@@ -36,7 +36,8 @@ struct Oneshot {
         if let config {
             parser = JobFileParser(limits: config.limits, defaults: config.defaults,
                                    knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize,
-                                   loraDirectory: config.loraDirectory, schedulerConfig: schedulerConfig)
+                                   loraDirectory: config.loraDirectory, schedulerConfig: schedulerConfig,
+                                   tinyVAE: model == nil ? config.tinyVAELookup : nil)
         } else {
             parser = JobFileParser(nativeSize: nativeSize, schedulerConfig: schedulerConfig)
         }

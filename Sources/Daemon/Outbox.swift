@@ -1,6 +1,7 @@
 import ControlProtocol
 import Foundation
 import Jobs
+import Pipeline
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,6 +49,9 @@ public struct JobResult: Codable, Equatable, Sendable {
     public var seconds: Double?
     public var attempts: Int
     public var error: String?
+    /// `tiny` when the job's images were decoded with the model's tiny VAE (`decoder: tiny`);
+    /// absent for the full VAE.
+    public var decoder: String?
 }
 
 /// The outbox layout of docs/ARCHITECTURE.md ("Contracts"). Every file is written with `AtomicFile` (temp, fsync,
@@ -100,7 +104,8 @@ public struct Outbox: Sendable {
                                    : job.spec.loras.map { .init(name: $0.name, file: $0.file.path, weight: $0.weight) },
                                submitted: Outbox.iso(job.submitted), started: job.started.map(Outbox.iso),
                                finished: Outbox.iso(job.finished ?? Date().timeIntervalSince1970),
-                               seconds: seconds, attempts: job.attempts, error: job.error)
+                               seconds: seconds, attempts: job.attempts, error: job.error,
+                               decoder: job.spec.decoder == .tiny ? DecoderChoice.tiny.rawValue : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(Array(try encoder.encode(result)) + [0x0A], to: resultURL(job))

@@ -15,6 +15,8 @@ import Sampling
 /// Model, … RNG, then extra parameters such as `Lora hashes`). `Lora hashes` is the
 /// web UI's `extra_networks_lora` entry: `"alias: shorthash, …"`, quoted as its `quote()`
 /// quotes values with `:` or `,`.
+/// `VAE Decoder: TAESD` for `decoder: tiny` (what the web UI writes when its
+/// `sd_vae_decode_method` setting is TAESD, modules/processing.py).
 public enum A1111Parameters {
     /// - Parameters:
     ///   - prompt: the prompt to record; nil: `request.prompt` (which has no `<lora:…>` tags —
@@ -40,6 +42,7 @@ public enum A1111Parameters {
             loraHashes[lora.name].map { lora.name.replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ",", with: "") + ": " + $0 }
         }
         if !hashes.isEmpty { fields.append("Lora hashes: " + quote(hashes.joined(separator: ", "))) }
+        if request.decoder == .tiny { fields.append("VAE Decoder: TAESD") }
         lines.append(fields.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }

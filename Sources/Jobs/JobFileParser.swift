@@ -20,19 +20,23 @@ public struct JobFileParser: Sendable {
     /// Scheduler config of a job's model, to check sampler, schedule and steps at intake;
     /// `nil`: they are checked when the job runs.
     public var schedulerConfig: SchedulerConfigLookup?
+    /// Whether a job's model has a tiny VAE, for `decoder: tiny`; `nil`: no model has one.
+    public var tinyVAE: TinyVAELookup?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
-                                "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "name", "loras"]
+                                "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name", "loras"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
-                nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil) {
+                nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil,
+                tinyVAE: TinyVAELookup? = nil) {
         self.limits = limits
         self.defaults = defaults
         self.knownModels = knownModels
         self.nativeSize = nativeSize
         self.loraDirectory = loraDirectory
         self.schedulerConfig = schedulerConfig
+        self.tinyVAE = tinyVAE
     }
 
     /// Parses every job of a file. `file` names it in errors (the inbox name).
@@ -270,6 +274,15 @@ public struct JobFileParser: Sendable {
                 } else {
                     throw d.error(field, mark, "unknown value \(SourceError.quote(text)); valid: \(JobPriority.validValuesText)")
                 }
+            case "decoder":
+                let choice = try d.choice(text, plain: plain, field: field, mark: mark,
+                                          parse: DecoderChoice.init(rawValue:), validNames: DecoderChoice.validNames)
+                if choice == .tiny, tinyVAE?(spec.model) != true {
+                    let model = spec.model.map { "model \(SourceError.quote($0))" } ?? "the default model"
+                    throw d.error(field, mark, "tiny needs the model's tiny autoencoder, and \(model) has none "
+                                  + "(add tiny_vae: DIR to its models entry in the config)")
+                }
+                spec.decoder = choice
             case "snapshots":
                 spec.snapshots = try d.integer(text, plain: plain, field: field, mark: mark, range: 0...limits.maxSteps)
             case "name":
@@ -336,3 +349,7 @@ public struct JobFileParser: Sendable {
         return texts
     }
 }
+
+/// Whether the model a job runs on (`nil`: the configured default) has a tiny VAE
+/// (`tiny_vae:` of its `models:` entry), for `decoder: tiny` at intake.
+public typealias TinyVAELookup = @Sendable (_ model: String?) -> Bool

@@ -24,6 +24,8 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// Write a preview every N steps; 0 = none.
     public var snapshots: Int
     public var rng: RNGKind
+    /// `decoder`: `nil` (not given) is the full VAE; `tiny` needs the model's `tiny_vae`.
+    public var decoder: DecoderChoice? = nil
     /// Label for the output folder: `[A-Za-z0-9._-]{1,64}`.
     public var name: String?
     /// 1-based index of this job's document within its file.
@@ -63,7 +65,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public func request(image index: Int) -> GenerationRequest {
         GenerationRequest(prompt: PromptLoRATags.stripped(prompt), negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
-                          seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras)
+                          seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full)
     }
 
     /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
@@ -80,10 +82,10 @@ public struct JobSpec: Codable, Equatable, Sendable {
 extension JobSpec {
     private enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
-        case priority, snapshots, rng, name, documentIndex, sourceText, loras
+        case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder
     }
 
-    /// Leaves `loras` out when empty, so the journal of a job without LoRAs reads as before.
+    /// Leaves `loras` out when empty and `decoder` when not given, so the journal of such a job reads as before.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(prompt, forKey: .prompt)
@@ -104,9 +106,10 @@ extension JobSpec {
         try c.encode(documentIndex, forKey: .documentIndex)
         try c.encode(sourceText, forKey: .sourceText)
         if !loras.isEmpty { try c.encode(loras, forKey: .loras) }
+        try c.encodeIfPresent(decoder, forKey: .decoder)
     }
 
-    /// Decodes a spec journalled before `loras` existed as one without LoRAs.
+    /// Decodes a spec journalled before `loras` / `decoder` existed as one without LoRAs, on the full VAE.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(prompt: try c.decode(String.self, forKey: .prompt),
@@ -122,6 +125,7 @@ extension JobSpec {
                   documentIndex: try c.decode(Int.self, forKey: .documentIndex),
                   sourceText: try c.decode(String.self, forKey: .sourceText),
                   loras: try c.decodeIfPresent([LoRASelection].self, forKey: .loras) ?? [])
+        self.decoder = try c.decodeIfPresent(DecoderChoice.self, forKey: .decoder)
     }
 }
 

@@ -54,7 +54,7 @@ public struct ServiceConfig: Equatable, Sendable {
     public static let keys = ["inbox", "outbox", "state", "socket", "threads", "rescan_interval", "keep_history",
                               "models", "clip_tokenizer", "limits", "defaults", "lora_dir"]
     /// Keys of a `models:` entry written as a mapping.
-    static let modelEntryKeys = ["path", "prediction", "tokenizer"]
+    static let modelEntryKeys = ["path", "prediction", "tokenizer", "tiny_vae"]
     static let limitKeys = ["max_width", "max_height", "max_steps", "max_count", "max_file_size",
                             "max_jobs_per_file", "max_prompt_bytes"]
     static let defaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "priority", "snapshots", "rng"]
@@ -112,16 +112,18 @@ public struct ServiceConfig: Equatable, Sendable {
         }
 
         /// A `models:` entry written as a mapping (its start was read): `path` (required),
-        /// `prediction: epsilon|v` and `tokenizer` (single-file checkpoints only).
+        /// `prediction: epsilon|v` and `tokenizer` (single-file checkpoints only), `tiny_vae`.
         func modelEntry(_ field: String, _ mark: SourceMark) throws -> ModelReference {
             var entryPath: URL?
             var prediction: CheckpointPrediction?
             var predictionMark: SourceMark?
             var tokenizer: URL?
+            var tinyVAE: URL?
             try pairs(field, keys: modelEntryKeys) { key, text, plain, _, valueMark in
                 switch key {
                 case "path": entryPath = try path(text, plain, "\(field).path", valueMark)
                 case "tokenizer": tokenizer = try path(text, plain, "\(field).tokenizer", valueMark)
+                case "tiny_vae": tinyVAE = try path(text, plain, "\(field).tiny_vae", valueMark)
                 default:
                     let value = try d.string(text, plain: plain, field: "\(field).prediction", mark: valueMark, maxBytes: 64)
                     guard let parsed = CheckpointPrediction(configValue: value) else {
@@ -132,7 +134,7 @@ public struct ServiceConfig: Equatable, Sendable {
                 }
             }
             guard let entryPath else { throw fail(mark, "\(field).path", "missing: the model's folder or .safetensors file") }
-            let entry = ModelReference(path: entryPath, prediction: prediction, tokenizer: tokenizer)
+            let entry = ModelReference(path: entryPath, prediction: prediction, tokenizer: tokenizer, tinyVAE: tinyVAE)
             if !entry.isSingleFile, let predictionMark {
                 throw fail(predictionMark, "\(field).prediction", "only for single-file checkpoints; a folder's scheduler_config.json sets prediction_type")
             }
@@ -180,7 +182,7 @@ public struct ServiceConfig: Equatable, Sendable {
                         config.models[name] = try modelEntry(field, valueMark)
                     default:
                         throw fail(valueMark, field, name == "default" ? "expected a model name"
-                                   : "expected a path, or a mapping with path, prediction, tokenizer")
+                                   : "expected a path, or a mapping with path, prediction, tokenizer, tiny_vae")
                     }
                 }
             case "limits":
@@ -247,7 +249,7 @@ public struct ServiceConfig: Equatable, Sendable {
     /// size that neither a job nor `defaults` sets is the native size of the job's model folder.
     public var jobParser: JobFileParser {
         JobFileParser(limits: limits, defaults: defaults, knownModels: Set(models.keys), nativeSize: nativeSizeLookup,
-                      loraDirectory: loraDirectory, schedulerConfig: schedulerConfigLookup)
+                      loraDirectory: loraDirectory, schedulerConfig: schedulerConfigLookup, tinyVAE: tinyVAELookup)
     }
 
     /// Reads the scheduler config of a configured model (`nil`: the default model), once per
@@ -259,6 +261,12 @@ public struct ServiceConfig: Equatable, Sendable {
             guard let model = models[name] else { throw NativeSizeError(reason: "model \(name) is not configured") }
             return try cache.config(name) { try model.schedulerConfig() }
         }
+    }
+
+    /// Whether a configured model (`nil`: the default model) has a `tiny_vae`.
+    public var tinyVAELookup: TinyVAELookup {
+        let models = models, defaultModel = defaultModel
+        return { name in (name ?? defaultModel).flatMap { models[$0]?.tinyVAE } != nil }
     }
 
     /// Reads the native size of a configured model (`nil`: the default model) from its folder.

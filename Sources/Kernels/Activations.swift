@@ -11,6 +11,8 @@ public enum Activation: String, Sendable, CaseIterable {
     case geluTanh
     /// x·σ(1.702x) (CLIP's "quick_gelu").
     case quickGelu
+    /// max(x, 0) (`torch.nn.ReLU`, "relu"; TAESD / diffusers `AutoencoderTiny`). NaN stays NaN.
+    case relu
 
     /// The activation named by a diffusers/transformers config (`act_fn`, `hidden_act`).
     public init?(configName: String) {
@@ -19,6 +21,7 @@ public enum Activation: String, Sendable, CaseIterable {
         case "gelu": self = .gelu
         case "gelu_pytorch_tanh", "gelu_new", "gelu_tanh": self = .geluTanh
         case "quick_gelu": self = .quickGelu
+        case "relu": self = .relu
         default: return nil
         }
     }
@@ -30,6 +33,7 @@ public enum Activation: String, Sendable, CaseIterable {
         case .gelu: return geluV(x)
         case .geluTanh: return geluTanhV(x)
         case .quickGelu: return x / (VFloat(repeating: 1) + vexp(x * VFloat(repeating: -1.702)))
+        case .relu: return x.replacing(with: VFloat(repeating: 0), where: x .< VFloat(repeating: 0))
         }
     }
 

@@ -26,10 +26,12 @@ public struct GenerationRequest: Sendable, Equatable {
     /// LoRAs merged into the model for this request, in order; empty: the model as loaded.
     /// `prompt` no longer holds AUTOMATIC1111 `<lora:…>` tags (the job parser resolves them).
     public var loras: [LoRASelection]
+    /// Autoencoder for the final image (`tiny` needs a pipeline with a tiny VAE).
+    public var decoder: DecoderChoice
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
-                seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = []) {
+                seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], decoder: DecoderChoice = .full) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width
@@ -41,6 +43,7 @@ public struct GenerationRequest: Sendable, Equatable {
         self.seed = seed
         self.rng = rng
         self.loras = loras
+        self.decoder = decoder
     }
 }
 
@@ -65,7 +68,8 @@ public struct StepEvent: Sendable {
     public var step: Int
     /// Total steps of this image.
     public var totalSteps: Int
-    /// A cheap preview (latent → RGB projection, upscaled), present only when requested for this step.
+    /// A preview of the picture this step predicts (see `TextToImagePipeline`'s step previews),
+    /// present only when requested for this step.
     public var preview: RGBImage?
 
     public init(step: Int, totalSteps: Int, preview: RGBImage?) {

@@ -24,44 +24,63 @@ enum ImageConversion {
     }
 }
 
-/// The cheap step preview: a fixed linear map from the 4 latent channels to RGB
-/// (AUTOMATIC1111's "Approx cheap" factors for SD 1.x latents), nearest-neighbour
-/// upscaled by the VAE factor. Latents are divided by the sampler's input divisor first
-/// so that sigma-scaled latents land near unit range. Models whose latents have another
-/// channel count show their first three channels as grey-balanced RGB.
-struct LatentPreview {
-    let channels: Int
-    let latentWidth: Int
-    let latentHeight: Int
-    let factor: Int
+/// A fixed linear map from latent channels to RGB, `rgb = factorsᵀ · latent + bias` in
+/// [−1, 1], nearest-neighbour upscaled by the VAE factor: the cheapest step preview, for
+/// models whose VAE decode is too expensive to run every few steps and that have no tiny VAE.
+/// It reads the diffusion model's latents as they are (scaled, like ComfyUI's `x0` and
+/// AUTOMATIC1111's "Approx cheap" samples).
+struct LatentRGBMap: Sendable, Equatable {
+    /// [latent channel][R, G, B]
+    let factors: [[Float]]
+    /// [R, G, B]
+    let bias: [Float]
 
-    /// rgb[k] = sum_c latent[c] * weights[c][k]
-    static let weights: [[Float]] = [
-        [0.298, 0.207, 0.208],
-        [0.187, 0.286, 0.173],
-        [-0.158, 0.189, 0.264],
-        [-0.184, -0.271, -0.473],
-    ]
+    /// SD 1.x / 2.x latents (both use the same AutoencoderKL latent space): ComfyUI's
+    /// `latent_formats.SD15.latent_rgb_factors` (comfy/latent_formats.py, no bias), a fit
+    /// of the 4 channels to RGB. AUTOMATIC1111's "Approx cheap" (modules/sd_vae_approx.py,
+    /// `cheap_approximation`) uses an older fit of the same map.
+    static let sd = LatentRGBMap(factors: [
+        [0.3512, 0.2297, 0.3227],
+        [0.3250, 0.4974, 0.2350],
+        [-0.2829, 0.1762, 0.2721],
+        [-0.2120, -0.2616, -0.7177],
+    ], bias: [0, 0, 0])
 
-    func render(latents: UnsafeBufferPointer<Float>, divisor: Float) -> RGBImage {
+    /// SDXL latents (its own AutoencoderKL, `scaling_factor` 0.13025): ComfyUI's
+    /// `latent_formats.SDXL.latent_rgb_factors` and `latent_rgb_factors_bias`.
+    static let sdxl = LatentRGBMap(factors: [
+        [0.3651, 0.4232, 0.4341],
+        [-0.2533, -0.0042, 0.1068],
+        [0.1076, 0.1111, -0.0362],
+        [-0.3165, -0.2492, -0.2188],
+    ], bias: [0.1084, -0.0175, -0.0011])
+
+    /// The published map for a VAE's latent space: SDXL's for 4 channels with SDXL's
+    /// `scaling_factor`, SD 1.x/2.x's for other 4-channel latents; other channel counts show
+    /// their first three channels as R, G, B.
+    static func forVAE(latentChannels: Int, scalingFactor: Float) -> LatentRGBMap {
+        if latentChannels == 4 { return scalingFactor == 0.13025 ? .sdxl : .sd }
+        let identity = (0..<latentChannels).map { c in (0..<3).map { k in Float(c == k ? 1 : 0) } }
+        return LatentRGBMap(factors: identity, bias: [0, 0, 0])
+    }
+
+    /// - Parameters:
+    ///   - latents: [1, C, h, w] pipeline latents (C = `factors.count`)
+    ///   - factor: output pixels per latent cell
+    func render(_ latents: Tensor, factor: Int) -> RGBImage {
+        let latentHeight = latents.shape[2], latentWidth = latents.shape[3]
         let plane = latentWidth * latentHeight
         let width = latentWidth * factor, height = latentHeight * factor
+        let channels = min(latents.shape[1], factors.count)
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         for y in 0..<latentHeight {
             for x in 0..<latentWidth {
-                var rgb: (Float, Float, Float) = (0, 0, 0)
+                var rgb = bias
                 for c in 0..<channels {
-                    let v = latents[c * plane + y * latentWidth + x] / divisor
-                    if channels == 4 {
-                        let w = Self.weights[c]
-                        rgb.0 += v * w[0]
-                        rgb.1 += v * w[1]
-                        rgb.2 += v * w[2]
-                    } else if c < 3 {
-                        if c == 0 { rgb.0 = v } else if c == 1 { rgb.1 = v } else { rgb.2 = v }
-                    }
+                    let v = latents.data[c * plane + y * latentWidth + x]
+                    for k in 0..<3 { rgb[k] += v * factors[c][k] }
                 }
-                let bytes = [ImageConversion.byte(rgb.0), ImageConversion.byte(rgb.1), ImageConversion.byte(rgb.2)]
+                let bytes = rgb.map(ImageConversion.byte)
                 for dy in 0..<factor {
                     let row = (y * factor + dy) * width
                     for dx in 0..<factor {

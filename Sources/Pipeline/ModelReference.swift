@@ -14,11 +14,15 @@ public struct ModelReference: Sendable, Equatable {
     /// CLIP vocabulary folder for a single file (`tokenizer:` of the entry, else the config's
     /// `clip_tokenizer`).
     public var tokenizer: URL?
+    /// Folder of a diffusers `AutoencoderTiny` (TAESD for SD 1.x/2.x) whose latents match the
+    /// model's (`tiny_vae:` of the entry): step previews, and images of jobs with `decoder: tiny`.
+    public var tinyVAE: URL?
 
-    public init(path: URL, prediction: CheckpointPrediction? = nil, tokenizer: URL? = nil) {
+    public init(path: URL, prediction: CheckpointPrediction? = nil, tokenizer: URL? = nil, tinyVAE: URL? = nil) {
         self.path = path
         self.prediction = prediction
         self.tokenizer = tokenizer
+        self.tinyVAE = tinyVAE
     }
 
     /// File extensions that mean "one checkpoint file", not a folder: safetensors, and the
@@ -49,8 +53,14 @@ public struct ModelReference: Sendable, Equatable {
         try SchedulerConfig(json: info.schedulerConfigJSON, path: "\(info.path) (standard \(info.family.rawValue) scheduler config)")
     }
 
-    /// Loads the model into a text-to-image pipeline using `threads` cores.
+    /// Loads the model (and its tiny VAE, if any) into a text-to-image pipeline using `threads` cores.
     public func makePipeline(threads: Int) throws -> TextToImagePipeline {
+        let pipeline = try makeBasePipeline(threads: threads)
+        if let tinyVAE { try pipeline.loadTinyVAE(directory: tinyVAE) }
+        return pipeline
+    }
+
+    private func makeBasePipeline(threads: Int) throws -> TextToImagePipeline {
         guard isSingleFile else { return try TextToImagePipeline(modelDirectory: path, threads: threads) }
         guard let tokenizer else {
             throw PipelineError.invalidRequest("\(path.path) is a single-file checkpoint, which carries no tokenizer: "

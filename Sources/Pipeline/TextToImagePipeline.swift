@@ -7,10 +7,13 @@ import Sampling
 public enum PipelineError: Error, CustomStringConvertible {
     /// The request does not fit the model (size, steps, sampler config).
     case invalidRequest(String)
+    /// A `tiny_vae` folder whose latents do not fit the model's.
+    case incompatibleTinyVAE(directory: String, reason: String)
 
     public var description: String {
         switch self {
         case .invalidRequest(let why): return "invalid generation request: \(why)"
+        case let .incompatibleTinyVAE(directory, reason): return "tiny_vae \(directory) does not fit this model: \(reason)"
         }
     }
 }
@@ -28,7 +31,11 @@ public enum PipelineError: Error, CustomStringConvertible {
 ///   guidance > 1 (`noise = uncond + g * (cond - uncond)`), cond only otherwise, then the
 ///   scheduler `step` drawing its noise from the same generator;
 /// - `vae.decode(latents / scaling_factor)`, then `(x / 2 + 0.5).clamp(0, 1) * 255`
-///   rounded half to even, as the image processor and `numpy_to_pil` do.
+///   rounded half to even, as the image processor and `numpy_to_pil` do; with
+///   `decoder: .tiny`, the same with the model's `AutoencoderTiny` as `vae` (`loadTinyVAE`).
+///
+/// Step previews (`snapshotEvery`) decode the model's denoised estimate of that step
+/// (`pred_original_sample`) with the tiny VAE, the full VAE or a linear map (`StepPreview.swift`).
 ///
 /// LoRAs: `request.loras` are merged into the weights before the text encoder runs, as
 /// `pipe.load_lora_weights(file); pipe.set_adapters([…], adapter_weights=[…])` would apply
@@ -45,6 +52,8 @@ public final class TextToImagePipeline: ImageGenerating {
     let textEncoder: CLIPTextEncoder
     let unet: UNet
     let vae: VAE
+    /// diffusers `AutoencoderTiny` for previews and `decoder: tiny` (`loadTinyVAE`).
+    var tinyVAE: TinyVAE?
     let pool: ThreadPool
 
     /// Loads every component of the diffusers folder at `modelDirectory` (see
@@ -82,7 +91,7 @@ public final class TextToImagePipeline: ImageGenerating {
     /// a `count` of images allocates them once.
     private var buffers: [String: Tensor] = [:]
 
-    private func tensor(_ role: String, _ shape: [Int]) -> Tensor {
+    func tensor(_ role: String, _ shape: [Int]) -> Tensor {
         if let existing = buffers[role], existing.shape == shape { return existing }
         let fresh = Tensor(zeros: shape)
         buffers[role] = fresh
@@ -94,7 +103,16 @@ public final class TextToImagePipeline: ImageGenerating {
 
     public func generate(_ request: GenerationRequest, snapshotEvery: Int,
                          onStep: (StepEvent) -> StepControl) throws -> RGBImage {
+        if request.decoder == .tiny && tinyVAE == nil {
+            throw PipelineError.invalidRequest("decoder tiny needs a tiny_vae for this model")
+        }
         let latents = try denoisedLatents(request, snapshotEvery: snapshotEvery, onStep: onStep)
+        if request.decoder == .tiny, let tinyVAE {
+            // StableDiffusionPipeline with vae=AutoencoderTiny: vae.decode(latents / scaling_factor).
+            let decoded = tensor("tiny decoded", [1, tinyVAE.config.outChannels, request.height, request.width])
+            tinyVAE.decodeScaled(latents, output: decoded)
+            return ImageConversion.rgbImage(decoded)
+        }
         return decode(latents, width: request.width, height: request.height)
     }
 
@@ -145,6 +163,10 @@ public final class TextToImagePipeline: ImageGenerating {
         let unetInput = tensor("unet input", [batch, channels, latentHeight, latentWidth])
         let unetOutput = tensor("unet output", [batch, channels, latentHeight, latentWidth])
         let guidance = request.guidance
+        // Step previews show the denoised estimate of the evaluation that ends a snapshot step.
+        let estimate = snapshotEvery > 0 ? try DenoisedEstimate(settings: settings, sampler: sampler) : nil
+        let previewLatents = tensor("preview latents", latents.shape)
+        let previewMethod = previewMethod(for: request, snapshotEvery: snapshotEvery)
         let denoise: DenoiseFunction = { [unet] input, timestep, output in
             guard let source = input.baseAddress, let destination = output.baseAddress else { return }
             for b in 0..<batch { (unetInput.data + b * latentCount).update(from: source, count: latentCount) }
@@ -155,14 +177,18 @@ public final class TextToImagePipeline: ImageGenerating {
             } else {
                 destination.update(from: unetOutput.data, count: latentCount)
             }
+            let index = sampler.stepIndex
+            if let estimate, (index + 1) % snapshotEvery == 0 {
+                estimate.write(modelInput: input, modelOutput: UnsafeBufferPointer(output), stepIndex: index,
+                               timestep: timestep, into: previewLatents)
+            }
         }
 
         let totalSteps = sampler.timesteps.count
-        let preview = LatentPreview(channels: channels, latentWidth: latentWidth, latentHeight: latentHeight, factor: factor)
         try sample(sampler, latents: latentBuffer, noise: generator, denoise: denoise) { step in
             var image: RGBImage?
             if snapshotEvery > 0 && step % snapshotEvery == 0 {
-                image = preview.render(latents: UnsafeBufferPointer(latentBuffer), divisor: sampler.modelInputDivisor)
+                image = renderPreview(previewLatents, method: previewMethod, width: request.width, height: request.height)
             }
             if onStep(StepEvent(step: step, totalSteps: totalSteps, preview: image)) == .cancel {
                 throw GenerationCancelled(step: step)

@@ -9,10 +9,14 @@ struct ModelBenchOptions {
     var batch = 2
     var iterations = 2
     var warmup = 1
+    /// `vae --tiny`: the tiny autoencoder (TAESD) instead of AutoencoderKL.
+    var tiny = false
 
     init(_ args: [String], command: String, defaultBatch: Int) throws {
-        let o = try Options(args, flags: ["json"])
-        let bad = o.unknown(allowed: ["json", "shapes", "size", "batch", "iterations", "warmup"])
+        let o = try Options(args, flags: command == "vae" ? ["json", "tiny"] : ["json"])
+        let common: Set<String> = ["json", "shapes", "size", "batch", "iterations", "warmup"]
+        let bad = o.unknown(allowed: command == "vae" ? common.union(["tiny"]) : common)
+        tiny = o.has("tiny")
         if !bad.isEmpty { throw BenchError.usage("\(command): unknown option(s) \(bad.joined(separator: ", "))") }
         shapes = o.string("shapes", default: "sd15")
         size = try o.int("size", default: 512)
@@ -98,22 +102,35 @@ func runUNetBenchmark(_ args: [String]) throws -> Int32 {
     return 0
 }
 
-/// `diffusion-bench vae`: one VAE decode of a size×size image from its latents.
+/// `diffusion-bench vae`: one VAE decode of a size×size image from its latents; with
+/// `--tiny`, TAESD's (`AutoencoderTiny`) instead of AutoencoderKL's.
 func runVAEBenchmark(_ args: [String]) throws -> Int32 {
     let o = try ModelBenchOptions(args, command: "vae", defaultBatch: 1)
     guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: only 'sd15' is built in, got '\(o.shapes)'") }
-    let config = VAEConfig.sd
+    let lat = o.size / 8
     let t0 = now()
-    let vae = try VAE.randomWeights(config: config, seed: 1, pool: .shared)
+    let bench: String, latentChannels: Int, outChannels: Int, flops: Double
+    let decode: (Tensor, Tensor) -> Void, workspaceBytes: () -> Int
+    if o.tiny {
+        let vae = try TinyVAE.randomWeights(config: .taesd, seed: 1, pool: .shared)
+        (bench, latentChannels, outChannels) = ("tiny_vae_decode", vae.config.latentChannels, vae.config.outChannels)
+        (decode, workspaceBytes) = ({ vae.decode($0, output: $1) }, { vae.workspaceBytes })
+        flops = vae.decodeFlops(batch: o.batch, height: lat, width: lat)
+    } else {
+        let config = VAEConfig.sd
+        let vae = try VAE.randomWeights(config: config, seed: 1, pool: .shared)
+        (bench, latentChannels, outChannels) = ("vae_decode", config.latentChannels, config.outChannels)
+        (decode, workspaceBytes) = ({ vae.decode($0, output: $1) }, { vae.workspaceBytes })
+        flops = vaeDecodeFlops(config, n: o.batch, h: lat, w: lat)
+    }
     let loadSeconds = now() - t0
     let rssAfterLoad = peakRSSMegabytes()
-    let lat = o.size / 8
-    let latents = Tensor(zeros: [o.batch, config.latentChannels, lat, lat])
+    let latents = Tensor(zeros: [o.batch, latentChannels, lat, lat])
     fillRandom(latents, seed: 2, pool: .shared)
-    let image = Tensor(zeros: [o.batch, config.outChannels, o.size, o.size])
-    let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) { vae.decode(latents, output: image) }
-    report("vae_decode", o, flops: vaeDecodeFlops(config, n: o.batch, h: lat, w: lat), times: times,
-           loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: vae.workspaceBytes)
+    let image = Tensor(zeros: [o.batch, outChannels, o.size, o.size])
+    let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) { decode(latents, image) }
+    report(bench, o, flops: flops, times: times, loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad,
+           workspaceBytes: workspaceBytes())
     return 0
 }
 

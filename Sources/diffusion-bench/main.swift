@@ -9,7 +9,8 @@ let usage = """
 usage: diffusion-bench SUBCOMMAND [options]
   kernels [--only PREFIX] [--repeat N]     GFLOP/s of each kernel on SD 1.5 shapes
   unet --shapes sd15 --size 512 --batch 2 [--json] [--iterations N] [--warmup N]
-  vae --size 512 [--batch N] [--json] [--iterations N] [--warmup N]
+  vae --size 512 [--tiny] [--batch N] [--json] [--iterations N] [--warmup N]
+                                           --tiny: TAESD (AutoencoderTiny) instead of AutoencoderKL
   text [--batch N] [--json] [--iterations N] [--warmup N]
   adherence [--model DIR] [--count N] [--steps N] [--guidance G] [--sampler NAME]
             [--threads N] [--save DIR] [--images DIR]

@@ -18,16 +18,7 @@ final class SingleFileDaemonTests: XCTestCase {
     }
 
     private func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try DaemonHarness.binary())
-        process.arguments = arguments
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        try DaemonHarness.runDiffusiond(arguments)
     }
 
     private var singleFile: URL { Self.fixtures.appendingPathComponent("single-file") }

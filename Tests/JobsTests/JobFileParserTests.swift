@@ -19,6 +19,34 @@ final class JobFileParserTests: XCTestCase {
         try parser.parse(bytes: Array(text.utf8), file: "job.yaml")
     }
 
+    /// `decoder: full|tiny`; `tiny` only on a model whose config entry has `tiny_vae`,
+    /// checked at intake with the field's line and column and the model's name.
+    func testDecoderField() throws {
+        let parser = JobFileParser(knownModels: ["tiny", "shapes"], nativeSize: Self.nativeSizes,
+                                   tinyVAE: { ($0 ?? "shapes") == "tiny" })
+        let tiny = try XCTUnwrap(parse("prompt: a\nmodel: tiny\ndecoder: tiny\n", parser: parser).first)
+        XCTAssertEqual(tiny.decoder, .tiny)
+        XCTAssertEqual(tiny.resolvingSeed().request(image: 0).decoder, .tiny)
+        let plain = try XCTUnwrap(parse("prompt: a\n", parser: parser).first)
+        XCTAssertNil(plain.decoder)
+        XCTAssertEqual(plain.request(image: 0).decoder, .full)
+        XCTAssertEqual(try parse("prompt: a\ndecoder: full\n", parser: parser).first?.decoder, .full)
+        let cases: [(String, JobFileParser, String)] = [
+            ("prompt: a\nmodel: shapes\ndecoder: tiny\n", parser,
+             "job.yaml:3:10: field 'decoder': tiny needs the model's tiny autoencoder, and model \"shapes\" has none (add tiny_vae: DIR to its models entry in the config)"),
+            ("prompt: a\ndecoder: tiny\n", parser,
+             "job.yaml:2:10: field 'decoder': tiny needs the model's tiny autoencoder, and the default model has none (add tiny_vae: DIR to its models entry in the config)"),
+            ("prompt: a\ndecoder: tiny\n", JobFileParser(nativeSize: Self.nativeSizes),
+             "job.yaml:2:10: field 'decoder': tiny needs the model's tiny autoencoder, and the default model has none (add tiny_vae: DIR to its models entry in the config)"),
+        ]
+        for (text, p, expected) in cases {
+            XCTAssertThrowsError(try parse(text, parser: p), text) { XCTAssertEqual("\($0)", expected) }
+        }
+        XCTAssertThrowsError(try parse("prompt: a\ndecoder: taesd\n", parser: parser)) {
+            XCTAssertTrue("\($0)".hasPrefix("job.yaml:2:10: field 'decoder':") && "\($0)".contains("full, tiny"), "\($0)")
+        }
+    }
+
     func testEveryFieldIsRead() throws {
         let text = """
         # a comment

@@ -68,6 +68,9 @@ final class PNGTests: XCTestCase {
         request.rng = .philox
         XCTAssertEqual(A1111Parameters.text(for: request, model: "shapes"),
                        "a red circle\nSteps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 42, Size: 128x64, Model: shapes")
+        request.decoder = .tiny
+        XCTAssertEqual(A1111Parameters.text(for: request, model: "shapes"),
+                       "a red circle\nSteps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 42, Size: 128x64, Model: shapes, VAE Decoder: TAESD")
     }
 
     func testAtomicWriteLeavesNoTemporaryFiles() throws {

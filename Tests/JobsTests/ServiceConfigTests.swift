@@ -70,6 +70,29 @@ final class ServiceConfigTests: XCTestCase {
         XCTAssertEqual(config.models["own"]?.prediction, .vPrediction)
     }
 
+    /// `tiny_vae` in the mapping form names an AutoencoderTiny folder, for folders and single
+    /// files alike; the parser's lookup says which models have one (the default included).
+    func testTinyVAEEntries() throws {
+        let config = try parse("""
+        models:
+          default: sd15
+          sd15:
+            path: /m/sd15
+            tiny_vae: ../taesd
+          dreamshaper: {path: /m/d.safetensors, tokenizer: /t, tiny_vae: /m/taesd}
+          plain: /m/plain
+        """)
+        XCTAssertEqual(config.models["sd15"]?.tinyVAE?.path, "/srv/diffusion/taesd")
+        XCTAssertEqual(config.models["dreamshaper"]?.tinyVAE?.path, "/m/taesd")
+        XCTAssertNil(config.models["plain"]?.tinyVAE)
+        let lookup = config.tinyVAELookup
+        XCTAssertTrue(lookup(nil))
+        XCTAssertTrue(lookup("dreamshaper"))
+        XCTAssertFalse(lookup("plain"))
+        XCTAssertFalse(lookup("unknown"))
+        XCTAssertNotNil(config.jobParser.tinyVAE)
+    }
+
     func testSingleFileModelEntryErrors() {
         let cases: [(String, String)] = [
             ("models:\n  a:\n    path: /m/a.safetensors\n    prediction: x0\n",
@@ -77,7 +100,7 @@ final class ServiceConfigTests: XCTestCase {
             ("models:\n  a:\n    path: /m/a\n    prediction: v\n",
              "d.yaml:4:17: field 'models.a.prediction': only for single-file checkpoints; a folder's scheduler_config.json sets prediction_type"),
             ("models:\n  a:\n    prediction: v\n", "d.yaml:3:5: field 'models.a.path': missing: the model's folder or .safetensors file"),
-            ("models:\n  a: {path: /m/a.safetensors, vae: /v}\n", "d.yaml:2:31: field 'models.a.vae': unknown key; valid: path, prediction, tokenizer"),
+            ("models:\n  a: {path: /m/a.safetensors, vae: /v}\n", "d.yaml:2:31: field 'models.a.vae': unknown key; valid: path, prediction, tokenizer, tiny_vae"),
             ("models:\n  a: /m/a.safetensors\n  a: /m/b\n", "d.yaml:3:3: field 'models.a': duplicate key"),
             ("models:\n  default: {path: x}\n", "d.yaml:2:12: field 'models.default': expected a model name"),
         ]

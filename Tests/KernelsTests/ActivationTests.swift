@@ -10,6 +10,7 @@ final class ActivationTests: XCTestCase {
         case .gelu: return Float(0.5 * d * (1 + erf(d / 2.0.squareRoot())))
         case .geluTanh: return Float(0.5 * d * (1 + tanh((2 / Double.pi).squareRoot() * (d + 0.044715 * d * d * d))))
         case .quickGelu: return Float(d / (1 + exp(-1.702 * d)))
+        case .relu: return max(x, 0)
         }
     }
 
@@ -33,6 +34,7 @@ final class ActivationTests: XCTestCase {
         XCTAssertEqual(Activation(configName: "quick_gelu"), .quickGelu)
         XCTAssertEqual(Activation(configName: "gelu"), .gelu)
         XCTAssertEqual(Activation(configName: "silu"), .silu)
+        XCTAssertEqual(Activation(configName: "relu"), .relu)
         XCTAssertNil(Activation(configName: "relu6"))
     }
 
