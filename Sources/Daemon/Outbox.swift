@@ -195,6 +195,24 @@ public struct Outbox: Sendable {
         return name
     }
 
+    /// The files in `rejected/`, newest first: one per `.error` file, with its line as the
+    /// reason and its modification time as the time of the rejection.
+    public func rejections() -> [RejectionInfo] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: rejected.path)) ?? []
+        return names.compactMap { name -> RejectionInfo? in
+            // Dot names are AtomicFile temporaries.
+            guard name.hasSuffix(".error"), !name.hasPrefix(".") else { return nil }
+            let errorURL = rejected.appendingPathComponent(name)
+            var st = stat()
+            guard let data = FileManager.default.contents(atPath: errorURL.path), lstat(errorURL.path, &st) == 0 else { return nil }
+            let file = String(name.dropLast(".error".count))
+            let time = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+            return RejectionInfo(file: file, path: rejected.appendingPathComponent(file).path,
+                                 reason: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
+                                 time: Date(timeIntervalSince1970: time))
+        }.sorted { ($0.time, $0.file) > ($1.time, $1.file) }
+    }
+
     /// Removes temporary files (`AtomicFile`) a killed daemon left in `folder` and its `steps/`.
     public static func removeTemporaryFiles(in folder: URL) {
         for dir in [folder, folder.appendingPathComponent("steps")] {

@@ -81,6 +81,7 @@ final class ProtocolCodingTests: XCTestCase {
         XCTAssertEqual(Verb.pause.access, .queueWide)
         XCTAssertEqual(Verb.cancel.access, .job)
         XCTAssertEqual(Verb.watch.access, .read)
-        XCTAssertEqual(Verb.allCases.filter(\.isList), [.queue, .history, .models])
+        XCTAssertEqual(Verb.allCases.filter(\.isList), [.queue, .history, .models, .intake])
+        XCTAssertEqual(Verb.intake.access, .read)
     }
 }
