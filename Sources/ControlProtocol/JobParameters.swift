@@ -10,9 +10,11 @@ import Foundation
 public struct JobParameters: Codable, Equatable, Sendable {
     /// One LoRA as applied: its name in `lora_dir`, the file read and the weight.
     public struct LoRA: Codable, Equatable, Sendable {
+        /// Name as the job writes it, without folder or extension.
         public var name: String
         /// Full path of the `.safetensors` file.
         public var file: String
+        /// Multiplier of the LoRA's delta.
         public var weight: Float
 
         public init(name: String, file: String, weight: Float) {
@@ -24,6 +26,7 @@ public struct JobParameters: Codable, Equatable, Sendable {
 
     /// The prompt as written (`<lora:…>` tags included).
     public var prompt: String
+    /// `negative_prompt`; empty when the job has none.
     public var negativePrompt: String?
     /// Model name as configured (`models:` in diffusiond.yaml).
     public var model: String

@@ -37,12 +37,15 @@ public struct JobResult: Codable, Equatable, Sendable {
     public var attempts: Int
     public var error: String?
 
+    /// Model name as configured.
     public var model: String { parameters.model }
+    /// The prompt as written.
     public var prompt: String { parameters.prompt }
     /// Image size in pixels as run: the job's, the config default's or the model's native size.
     /// Optional only so result files written before it was recorded still read.
     public var width: Int? { parameters.width }
     public var height: Int? { parameters.height }
+    /// Seed of the first image.
     public var seed: UInt64? { parameters.seed }
     /// The job's LoRAs (`loras` field, then prompt tags); absent when it has none.
     public var loras: [LoRA]? { parameters.loras }
