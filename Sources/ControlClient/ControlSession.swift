@@ -127,10 +127,14 @@ public final class ControlSession {
 
     // MARK: Typed calls
 
+    /// The daemon's summary, with every state in `counts` (0 included) and `socket` the
+    /// path this session connected to.
     public func status() throws -> DaemonStatus {
-        guard let daemon = try call(Request(verb: .status)).daemon else {
+        guard var daemon = try call(Request(verb: .status)).daemon else {
             throw ClientError.protocolViolation("status response without a daemon record")
         }
+        daemon.counts = daemon.countsWithZeros
+        daemon.socket = socketPath
         return daemon
     }
 
@@ -140,6 +144,19 @@ public final class ControlSession {
 
     public func history(limit: Int? = nil) throws -> [JobInfo] {
         try list(Request(verb: .history, limit: limit)).compactMap(\.job)
+    }
+
+    /// `history` with the rejected files, newest first (a daemon that does not list
+    /// rejections sends jobs only).
+    public func historyEntries(limit: Int? = nil) throws -> [HistoryEntry] {
+        try list(Request(verb: .history, limit: limit, rejected: true)).compactMap { item in
+            item.job.map(HistoryEntry.job) ?? item.rejection.map(HistoryEntry.rejection)
+        }
+    }
+
+    /// What the intake made of inbox files after sequence `since`, oldest first.
+    public func intake(since: Int?) throws -> [IntakeOutcome] {
+        try list(Request(verb: .intake, since: since)).compactMap(\.intake)
     }
 
     public func models() throws -> [ModelInfo] {

@@ -22,7 +22,8 @@ public struct CtlArguments: Equatable {
         case status
         case queue(all: Bool)
         case show(ids: [String])
-        case submit(files: [String])
+        /// `wait`: seconds to wait for the daemon to take the files in; nil with `--no-wait`.
+        case submit(files: [String], wait: Double?)
         case change(Verb, ids: [String])
         case priority(id: String, level: Int)
         case pause
@@ -42,15 +43,17 @@ public struct CtlArguments: Equatable {
     verbs:
       status                 daemon state, running job, counts, inbox path
       queue [--all]          queued, held and running jobs (--all: finished too)
-      show ID...             one job in full
-      submit FILE...         copy job files into the inbox
+      show ID|NAME...        one job in full: parameters, images, timings
+      submit [--no-wait] [--timeout S] FILE...
+                             copy job files into the inbox; print each job's id or
+                             why the file was rejected (waits up to S = 30 seconds)
       cancel ID...           cancel queued, held or running jobs
       hold ID...             keep queued jobs from starting
       release ID...          let held jobs start again
       priority ID LEVEL      LEVEL is \(JobPriority.usageText)
       pause | resume         stop / restart starting new jobs (root, daemon user)
       retry ID...            queue failed or cancelled jobs again
-      history [--limit N]    finished jobs, newest first
+      history [--limit N]    finished jobs and rejected files, newest first
       watch [--once]         live progress, it/s and ETAs (Ctrl-C ends)
       models                 configured models
 
@@ -130,8 +133,7 @@ public struct CtlArguments: Equatable {
         case "release": return .change(.release, ids: try ids())
         case "retry": return .change(.retry, ids: try ids())
         case "submit":
-            guard !args.isEmpty else { throw UsageError("submit needs at least one job file") }
-            return .submit(files: args)
+            return try submit(args)
         case "priority":
             guard args.count == 2 else { throw UsageError("priority needs a job id and a level, e.g. `priority j0001 high`") }
             return .priority(id: args[0], level: try parseLevel(args[1]))
@@ -152,6 +154,42 @@ public struct CtlArguments: Equatable {
         default:
             throw UsageError("unknown verb '\(verbText)'")
         }
+    }
+
+    /// Seconds `submit` waits for the intake unless told otherwise.
+    public static let defaultSubmitWait = 30.0
+
+    /// `submit [--no-wait] [--timeout SECONDS] FILE…`.
+    private static func submit(_ args: [String]) throws -> Command {
+        var wait: Double? = defaultSubmitWait
+        var files: [String] = []
+        var index = 0
+        while index < args.count {
+            let argument = args[index]
+            if argument == "--no-wait" {
+                wait = nil
+            } else if argument == "--timeout" || argument.hasPrefix("--timeout=") {
+                var text: String?
+                if argument == "--timeout" {
+                    index += 1
+                    text = index < args.count ? args[index] : nil
+                } else {
+                    text = String(argument.dropFirst("--timeout=".count))
+                }
+                guard let text, let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
+                    throw UsageError("submit: --timeout needs a number of seconds (0 or more)")
+                }
+                wait = seconds
+            } else if argument.hasPrefix("-") && argument.count > 1 {
+                throw UsageError("submit: unknown option '\(argument)' (only --no-wait, --timeout SECONDS)")
+            } else {
+                files.append(argument)
+            }
+            index += 1
+        }
+        guard !files.isEmpty else { throw UsageError("submit needs at least one job file") }
+        // --no-wait wins over --timeout, wherever they stand.
+        return .submit(files: files, wait: args.contains("--no-wait") ? nil : wait)
     }
 
     /// `0…100` or a priority name in any case (``JobPriority/init(parsing:)``).

@@ -55,34 +55,80 @@ public enum CtlFormatting {
 
     /// Rows of the queue/history table.
     public static func jobTable(_ jobs: [JobInfo], finished: Bool = false) -> String {
-        let header = finished
-            ? ["ID", "NAME", "STATE", "PRI", "OWNER", "MODEL", "FINISHED", "RESULT"]
-            : ["ID", "NAME", "STATE", "PRI", "OWNER", "MODEL", "SUBMITTED", "PROGRESS"]
-        let rows = jobs.map { job -> [String] in
-            let last = finished ? (job.error ?? job.outbox ?? "") : progress(job)
-            return [job.id, job.name, job.state.rawValue, String(job.priority), job.owner.user, job.model,
-                    time(finished ? job.finished : job.submitted), last]
-        }
-        return table(header, rows)
+        let header = finished ? finishedHeader : ["ID", "NAME", "STATE", "PRI", "OWNER", "MODEL", "SUBMITTED", "PROGRESS"]
+        return table(header, jobs.map { jobRow($0, finished: finished) })
     }
 
-    /// `show` output: one field per line.
+    static let finishedHeader = ["ID", "NAME", "STATE", "PRI", "OWNER", "MODEL", "FINISHED", "RESULT"]
+
+    static func jobRow(_ job: JobInfo, finished: Bool) -> [String] {
+        let last = finished ? (job.error ?? job.outbox ?? "") : progress(job)
+        return [job.id, job.name, job.state.rawValue, String(job.priority), job.owner.user, job.model,
+                time(finished ? job.finished : job.submitted), last]
+    }
+
+    /// `show` output: one field per line, then one line per image (path, seed, time).
     public static func jobDetail(_ job: JobInfo) -> String {
         var lines: [(String, String)] = [
             ("id", job.id), ("name", job.name), ("state", job.state.rawValue), ("priority", String(job.priority)),
-            ("owner", "\(job.owner.user) (uid \(job.owner.uid))"), ("model", job.model),
-            ("prompt", job.prompt), ("steps", String(job.steps)),
+            ("owner", "\(job.owner.user) (uid \(job.owner.uid))"),
         ]
-        if let count = job.count { lines.append(("count", String(count))) }
+        if let source = job.source { lines.append(("source", source + (job.document.map { ", document \($0)" } ?? ""))) }
+        lines += parameterLines(job)
         lines.append(("submitted", time(job.submitted)))
         if job.started != nil { lines.append(("started", time(job.started))) }
         if job.finished != nil { lines.append(("finished", time(job.finished))) }
+        if let seconds = job.seconds { lines.append(("run time", seconds3(seconds))) }
+        if let perImage = job.secondsPerImage { lines.append(("per image", seconds3(perImage))) }
         if job.progress != nil { lines.append(("progress", progress(job))) }
         lines.append(("attempts", String(job.attempts)))
         if let error = job.error { lines.append(("error", error)) }
         if let outbox = job.outbox { lines.append(("outbox", outbox)) }
+        for image in job.images ?? [] {
+            lines.append(("image", "\(image.path)  seed \(image.seed)" + (image.seconds.map { "  \(seconds3($0))" } ?? "")))
+        }
         let width = lines.map(\.0.count).max() ?? 0
         return lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n") + "\n"
+    }
+
+    /// The lines of ``jobDetail(_:)`` that name what makes the images: the job's
+    /// ``JobParameters`` when the daemon sends them, else the summary fields.
+    static func parameterLines(_ job: JobInfo) -> [(String, String)] {
+        guard let p = job.parameters else {
+            return [("model", job.model), ("prompt", job.prompt), ("steps", String(job.steps))]
+                + (job.count.map { [("count", String($0))] } ?? [])
+        }
+        var lines: [(String, String)] = [("model", p.model), ("prompt", p.prompt)]
+        func add(_ key: String, _ value: String?) { if let value { lines.append((key, value)) } }
+        add("negative", p.negativePrompt)
+        if let width = p.width, let height = p.height { lines.append(("size", "\(width)x\(height)")) }
+        add("steps", p.steps.map(String.init))
+        add("sampler", p.sampler)
+        add("schedule", p.schedule)
+        add("guidance", p.guidance.map { "\($0)" })
+        add("seed", p.seed.map(String.init))
+        add("count", p.count.map(String.init))
+        add("rng", p.rng)
+        add("snapshots", p.snapshots.map { $0 == 0 ? "none" : "every \($0) steps" })
+        for lora in p.loras ?? [] { lines.append(("lora", "\(lora.name) \(lora.weight)  \(lora.file)")) }
+        return lines
+    }
+
+    /// `12.3 s`.
+    static func seconds3(_ seconds: Double) -> String { String(format: "%.1f s", seconds) }
+
+    /// `history` output: finished jobs and rejected files in one table, newest first.
+    public static func history(_ entries: [HistoryEntry]) -> String {
+        let rows = entries.map { entry -> [String] in
+            switch entry {
+            case .job(let job):
+                return jobRow(job, finished: true)
+            case .rejection(let rejection):
+                return ["—", rejection.file, rejection.state, "", "", "", time(rejection.time),
+                        "\(rejection.reason) (\(rejection.path))"]
+            }
+        }
+        return table(finishedHeader, rows)
     }
 
     /// `status` output.
@@ -96,6 +142,9 @@ public enum CtlFormatting {
             text += "running:  nothing\n"
         }
         text += "jobs:     " + JobState.allCases.map { "\($0.rawValue) \(status.count($0))" }.joined(separator: ", ") + "\n"
+        if let rejected = status.rejected {
+            text += "rejected: \(rejected) file\(rejected == 1 ? "" : "s") in \(status.outbox)/rejected (diffusionctl history lists them)\n"
+        }
         text += "model:    \(status.loadedModel ?? "none loaded")\n"
         text += "inbox:    \(status.inbox)\n"
         text += "outbox:   \(status.outbox)\n"

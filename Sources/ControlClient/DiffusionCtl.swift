@@ -62,8 +62,8 @@ public enum DiffusionCtl {
             let jobs = try client.queue(all: all)
             if json { output.printJSON(jobs) } else { output.out(CtlFormatting.jobTable(jobs)) }
         case .history(let limit):
-            let jobs = try client.history(limit: limit)
-            if json { output.printJSON(jobs) } else { output.out(CtlFormatting.jobTable(jobs, finished: true)) }
+            let entries = try client.historyEntries(limit: limit)
+            if json { output.printJSON(entries) } else { output.out(CtlFormatting.history(entries)) }
         case .models:
             let models = try client.models()
             if json { output.printJSON(models) } else { output.out(CtlFormatting.models(models)) }
@@ -83,9 +83,9 @@ public enum DiffusionCtl {
             if json { output.printJSON(["paused": paused]) } else {
                 output.out(paused ? "paused: running job continues, no new job starts\n" : "resumed: jobs start again\n")
             }
-        case .submit(let files):
-            let inbox = try client.status().inbox
-            return submit(files, inbox: inbox, json: json, output: output)
+        case .submit(let files, let wait):
+            return try SubmitCommand(client: client, daemon: try client.status(), wait: wait, json: json, output: output)
+                .run(files)
         }
         return SysExits.ok
     }
@@ -109,31 +109,6 @@ public enum DiffusionCtl {
         if json {
             if ids.count == 1, let only = records.first { output.printJSON(only) } else { output.printJSON(records) }
         }
-        return status
-    }
-
-    private struct Submitted: Encodable {
-        var file: String
-        var path: String
-    }
-
-    private static func submit(_ files: [String], inbox: String, json: Bool, output: CtlOutput) -> Int32 {
-        var status = SysExits.ok
-        var done: [Submitted] = []
-        for file in files {
-            do {
-                let path = try JobSubmission.submit(file: file, inbox: inbox)
-                done.append(Submitted(file: file, path: path))
-                if !json { output.out("\(file) → \(path)\n") }
-            } catch let error as SubmitError {
-                output.err("diffusionctl: \(error)\n")
-                if status == SysExits.ok { status = error.exitCode }
-            } catch {
-                output.err("diffusionctl: \(file): \(error)\n")
-                if status == SysExits.ok { status = SysExits.ioError }
-            }
-        }
-        if json { output.printJSON(done) }
         return status
     }
 }

@@ -40,9 +40,22 @@ public enum JobSubmission {
     /// Largest job file the client copies (the daemon applies its own, usually smaller, cap).
     public static let maxFileBytes = 1 << 20
 
+    /// A job file as placed in the inbox.
+    public struct Placed: Equatable, Sendable {
+        /// Its path in the inbox.
+        public var path: String
+        /// Its inode number, which the daemon reports with the intake's outcome.
+        public var inode: UInt64?
+    }
+
     /// Copies `file` into `inbox`; returns the path it was given there.
     /// The final name is the file's base name, or `stem-N.ext` if that is taken.
     public static func submit(file: String, inbox: String) throws -> String {
+        try place(file: file, inbox: inbox).path
+    }
+
+    /// ``submit(file:inbox:)``, also returning the copy's inode number.
+    public static func place(file: String, inbox: String) throws -> Placed {
         let content = try readJobFile(file)
         let base = (file as NSString).lastPathComponent
         let temporary = inbox + "/.\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).part"
@@ -58,6 +71,8 @@ public enum JobSubmission {
         }
         if failure == 0 && fchmod(fd, 0o640) != 0 { failure = errno }
         if failure == 0 && fsync(fd) != 0 { failure = errno }
+        var info = stat()
+        let inode = fstat(fd, &info) == 0 ? UInt64(info.st_ino) : nil
         if close(fd) != 0 && failure == 0 { failure = errno }
         guard failure == 0 else {
             _ = unlink(temporary)
@@ -68,14 +83,13 @@ public enum JobSubmission {
         for attempt in 1...1000 {
             let name = attempt == 1 ? base : (ext.isEmpty ? "\(stem)-\(attempt)" : "\(stem)-\(attempt).\(ext)")
             let destination = inbox + "/" + name
-            var info = stat()
             if lstat(destination, &info) == 0 { continue }
             guard rename(temporary, destination) == 0 else {
                 let code = errno
                 _ = unlink(temporary)
                 throw inboxError(inbox, code)
             }
-            return destination
+            return Placed(path: destination, inode: inode)
         }
         _ = unlink(temporary)
         throw inboxError(inbox, EEXIST)

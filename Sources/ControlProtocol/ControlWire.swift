@@ -13,8 +13,8 @@ import Foundation
 /// both sides ignore fields they do not know; a server answers an unknown verb with
 /// `bad_request`. The version is bumped when verbs are added, so a client can tell why.
 public enum ControlWire {
-    /// The protocol version this build speaks (highest).
-    public static let version = 1
+    /// The protocol version this build speaks (highest). 2 added the `intake` verb.
+    public static let version = 2
     /// The oldest client version this build's server still answers.
     public static let minimumVersion = 1
     /// Longest line a server accepts from a client, newline excluded. Longer lines are

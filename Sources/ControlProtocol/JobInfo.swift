@@ -45,6 +45,22 @@ extension JobInfo {
             totalSteps > 0 ? min(1, max(0, Double(completedSteps) / Double(totalSteps))) : 0
         }
     }
+
+    /// One image of a job that exists in its outbox folder.
+    public struct Image: Codable, Equatable, Sendable {
+        /// Full path of the PNG.
+        public var path: String
+        /// The seed it was made with.
+        public var seed: UInt64
+        /// Generation time; absent while running or for an image kept from an earlier attempt.
+        public var seconds: Double?
+
+        public init(path: String, seed: UInt64, seconds: Double? = nil) {
+            self.path = path
+            self.seed = seed
+            self.seconds = seconds
+        }
+    }
 }
 
 /// One job as both sides see it. Field names are the JSON keys (`diffusionctl --json`).
@@ -81,11 +97,22 @@ public struct JobInfo: Codable, Equatable, Sendable {
     public var error: String?
     /// Folder with the job's results (`outbox/<id>`), once known.
     public var outbox: String?
+    /// Every parameter that makes the job's images (as its `result.json` records them).
+    public var parameters: JobParameters?
+    /// The job file's name as it was dropped in the inbox.
+    public var source: String?
+    /// 1-based index of the job's YAML document in that file.
+    public var document: Int?
+    /// `show`: the images in the outbox folder, in order.
+    public var images: [JobInfo.Image]?
+    /// `show`: wall time of the last attempt, once finished.
+    public var seconds: Double?
 
     public init(id: String, name: String, state: JobState, priority: Int, owner: JobInfo.Owner,
                 model: String, submitted: Date, started: Date? = nil, finished: Date? = nil,
                 prompt: String, steps: Int, count: Int? = nil, progress: JobInfo.Progress? = nil,
-                attempts: Int = 0, error: String? = nil, outbox: String? = nil) {
+                attempts: Int = 0, error: String? = nil, outbox: String? = nil, parameters: JobParameters? = nil,
+                source: String? = nil, document: Int? = nil, images: [JobInfo.Image]? = nil, seconds: Double? = nil) {
         self.id = id
         self.name = name
         self.state = state
@@ -102,6 +129,17 @@ public struct JobInfo: Codable, Equatable, Sendable {
         self.attempts = attempts
         self.error = error
         self.outbox = outbox
+        self.parameters = parameters
+        self.source = source
+        self.document = document
+        self.images = images
+        self.seconds = seconds
+    }
+
+    /// Mean generation time of the images that report one, if any do.
+    public var secondsPerImage: Double? {
+        let times = (images ?? []).compactMap(\.seconds)
+        return times.isEmpty ? nil : times.reduce(0, +) / Double(times.count)
     }
 
     /// Steps still to run for this job: all of them when queued, the rest when running.
@@ -148,7 +186,8 @@ public struct DaemonStatus: Codable, Equatable, Sendable {
     public var paused: Bool
     /// The running job, if any.
     public var running: JobInfo?
-    /// Jobs by state (keys are ``JobState`` raw values; absent means 0).
+    /// Jobs by state (keys are ``JobState`` raw values; this build's daemon and client
+    /// list every state, 0 included; an older daemon left zeros out).
     public var counts: [String: Int]
     /// Inbox folder where job files are dropped (`diffusionctl submit` copies there).
     public var inbox: String
@@ -157,15 +196,24 @@ public struct DaemonStatus: Codable, Equatable, Sendable {
     public var uptime: Double
     /// Name of the model loaded in memory, if any.
     public var loadedModel: String?
+    /// The control socket: the daemon's configured path (`diffusionctl` puts the path it used).
+    public var socket: String?
+    /// Files in the outbox's `rejected/` folder (each with its `.error`).
+    public var rejected: Int?
+    /// ``IntakeOutcome/sequence`` of the latest file taken from the inbox (0: none yet);
+    /// absent from daemons that do not serve the `intake` verb.
+    public var intakeSequence: Int?
 
     enum CodingKeys: String, CodingKey {
         case version, pid, uid, paused, running, counts, inbox, outbox, uptime
         case loadedModel = "loaded_model"
+        case socket, rejected
+        case intakeSequence = "intake_sequence"
     }
 
     public init(version: String, pid: Int32, uid: UInt32, paused: Bool, running: JobInfo?,
                 counts: [String: Int], inbox: String, outbox: String, uptime: Double,
-                loadedModel: String?) {
+                loadedModel: String?, socket: String? = nil, rejected: Int? = nil, intakeSequence: Int? = nil) {
         self.version = version
         self.pid = pid
         self.uid = uid
@@ -176,8 +224,16 @@ public struct DaemonStatus: Codable, Equatable, Sendable {
         self.outbox = outbox
         self.uptime = uptime
         self.loadedModel = loadedModel
+        self.socket = socket
+        self.rejected = rejected
+        self.intakeSequence = intakeSequence
     }
 
     /// Count for one state (0 when absent).
     public func count(_ state: JobState) -> Int { counts[state.rawValue] ?? 0 }
+
+    /// `counts` with every ``JobState`` present (0 where absent); other keys are kept.
+    public var countsWithZeros: [String: Int] {
+        counts.merging(JobState.allCases.map { ($0.rawValue, 0) }) { present, _ in present }
+    }
 }

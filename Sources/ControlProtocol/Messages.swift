@@ -21,25 +21,33 @@ public struct Request: Codable, Equatable, Sendable {
     public var type: String = "request"
     /// Raw verb (see ``Verb``); kept as text so the server can answer unknown verbs.
     public var verb: String
-    /// Job id for job verbs and `show`.
+    /// Job id for job verbs and `show` (which also take a job's unique `name`).
     public var id: String?
     /// `queue`: include finished jobs.
     public var all: Bool?
     /// `priority`: new priority 0–100.
     public var priority: Int?
-    /// `history`: at most this many jobs.
+    /// `history`: at most this many entries.
     public var limit: Int?
+    /// `history`: list files in the outbox's `rejected/` folder too (as `rejection` items).
+    public var rejected: Bool?
+    /// `intake`: only outcomes with a `sequence` above this.
+    public var since: Int?
 
-    public init(verb: Verb, id: String? = nil, all: Bool? = nil, priority: Int? = nil, limit: Int? = nil) {
-        self.init(rawVerb: verb.rawValue, id: id, all: all, priority: priority, limit: limit)
+    public init(verb: Verb, id: String? = nil, all: Bool? = nil, priority: Int? = nil, limit: Int? = nil,
+                rejected: Bool? = nil, since: Int? = nil) {
+        self.init(rawVerb: verb.rawValue, id: id, all: all, priority: priority, limit: limit, rejected: rejected, since: since)
     }
 
-    public init(rawVerb: String, id: String? = nil, all: Bool? = nil, priority: Int? = nil, limit: Int? = nil) {
+    public init(rawVerb: String, id: String? = nil, all: Bool? = nil, priority: Int? = nil, limit: Int? = nil,
+                rejected: Bool? = nil, since: Int? = nil) {
         self.verb = rawVerb
         self.id = id
         self.all = all
         self.priority = priority
         self.limit = limit
+        self.rejected = rejected
+        self.since = since
     }
 }
 
@@ -49,7 +57,7 @@ public enum ServerMessageType: String, Sendable {
     case hello
     /// Answer to one request: `status`, `message`, and `daemon` or `job` when relevant.
     case response
-    /// One element of a list: `job` or `model`.
+    /// One element of a list: `job`, `model`, `rejection` (`history`) or `intake`.
     case item
     /// End of a list: `count` is the number of `item` lines sent.
     case end
@@ -82,10 +90,15 @@ public struct ServerMessage: Codable, Equatable, Sendable {
     public var count: Int?
     /// `event`.
     public var event: ControlEvent?
+    /// `item` of `history` for a rejected file.
+    public var rejection: RejectionInfo?
+    /// `item` of `intake`.
+    public var intake: IntakeOutcome?
 
     public init(type: ServerMessageType, version: Int? = nil, server: String? = nil, uid: UInt32? = nil,
                 status: StatusCode? = nil, message: String? = nil, daemon: DaemonStatus? = nil,
-                job: JobInfo? = nil, model: ModelInfo? = nil, count: Int? = nil, event: ControlEvent? = nil) {
+                job: JobInfo? = nil, model: ModelInfo? = nil, count: Int? = nil, event: ControlEvent? = nil,
+                rejection: RejectionInfo? = nil, intake: IntakeOutcome? = nil) {
         self.type = type.rawValue
         self.version = version
         self.server = server
@@ -97,6 +110,8 @@ public struct ServerMessage: Codable, Equatable, Sendable {
         self.model = model
         self.count = count
         self.event = event
+        self.rejection = rejection
+        self.intake = intake
     }
 
     /// The known type, or nil for a type this build does not know.

@@ -34,6 +34,8 @@ final class Intake {
     var defaultModel: String?
     /// Files claimed per queue-journal batch.
     let batchSize = 256
+    /// What became of each file taken in (the `intake` verb).
+    let outcomes = IntakeLog()
 
     init(inbox: URL, stateDirectory: URL, queue: JobQueue, outbox: Outbox, parser: JobFileParser, defaultModel: String?) {
         self.inbox = inbox
@@ -186,6 +188,7 @@ final class Intake {
         try AtomicFile.syncDirectory(inbox.path)
         try queue.add(batch.flatMap(\.1))
         for (url, records) in batch {
+            outcomes.accepted(file: records.first?.sourceFile ?? url.lastPathComponent, claim: url, jobs: records)
             unlink(url.path)
             for job in records {
                 Log.info("job \(job.id) queued from \(job.sourceFile) (priority \(job.priority), model \(job.model), uid \(job.owner))")
@@ -226,6 +229,7 @@ final class Intake {
         if !reason.hasPrefix(originalName + ":") { reason = "\(originalName):0:0: \(reason)" }
         do {
             let name = try outbox.reject(claimed: claimed, originalName: originalName, reason: reason)
+            outcomes.rejected(file: originalName, path: outbox.rejected.appendingPathComponent(name), reason: reason)
             Log.warning("rejected \(originalName) → rejected/\(name): \(reason)")
         } catch {
             Log.error("cannot move \(originalName) to rejected/ (left in \(claimed.path)): \(error)")

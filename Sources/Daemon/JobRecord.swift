@@ -32,6 +32,10 @@ public struct JobRecord: Codable, Equatable, Sendable {
         set { spec.priority = newValue }
     }
 
+    /// The name people see (`name` in `queue`, found by `show NAME`): the job's `name`, else
+    /// the job file's name.
+    public var displayName: String { spec.name ?? sourceFile }
+
     public static func id(number: Int) -> String { String(format: "%06d", number) }
 
     public static func folder(id: String, name: String?) -> String {

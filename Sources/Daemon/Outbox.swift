@@ -7,18 +7,13 @@ import Glibc
 #endif
 
 /// `result.json` of a job folder: written last, so its presence marks the job finished.
+///
+/// Every parameter that made the images (``JobParameters``: prompt, negative prompt, model,
+/// size, steps, sampler, schedule, guidance, seed, count, rng, snapshots, LoRAs) sits at the
+/// top level of the file next to the fields below; fields are only ever added.
 public struct JobResult: Codable, Equatable, Sendable {
     /// One LoRA as applied: its name in `lora_dir`, the file read and the weight.
-    public struct LoRA: Codable, Equatable, Sendable {
-        public var name: String
-        public var file: String
-        public var weight: Float
-        public init(name: String, file: String, weight: Float) {
-            self.name = name
-            self.file = file
-            self.weight = weight
-        }
-    }
+    public typealias LoRA = JobParameters.LoRA
     public struct Image: Codable, Equatable, Sendable {
         public var file: String
         public var seed: UInt64
@@ -32,16 +27,9 @@ public struct JobResult: Codable, Equatable, Sendable {
     public var source: String
     public var document: Int
     public var owner: UInt32
-    public var model: String
-    public var prompt: String
-    /// Image size in pixels as run: the job's, the config default's or the model's native size.
-    /// Optional only so result files written before it was recorded still read.
-    public var width: Int?
-    public var height: Int?
-    public var seed: UInt64?
+    /// What made the images; encoded at the top level of the file, not as an object.
+    public var parameters: JobParameters
     public var images: [Image]
-    /// The job's LoRAs (`loras` field, then prompt tags); absent when it has none.
-    public var loras: [LoRA]?
     public var submitted: String
     public var started: String?
     public var finished: String
@@ -49,9 +37,74 @@ public struct JobResult: Codable, Equatable, Sendable {
     public var seconds: Double?
     public var attempts: Int
     public var error: String?
-    /// `tiny` when the job's images were decoded with the model's tiny VAE (`decoder: tiny`);
-    /// absent for the full VAE.
-    public var decoder: String?
+
+    /// Model name as configured.
+    public var model: String { parameters.model }
+    /// The prompt as written.
+    public var prompt: String { parameters.prompt }
+    /// Image size in pixels as run: the job's, the config default's or the model's native size.
+    /// Optional only so result files written before it was recorded still read.
+    public var width: Int? { parameters.width }
+    public var height: Int? { parameters.height }
+    /// Seed of the first image.
+    public var seed: UInt64? { parameters.seed }
+    /// The job's LoRAs (`loras` field, then prompt tags); absent when it has none.
+    public var loras: [LoRA]? { parameters.loras }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, name, status, source, document, owner, images, submitted, started, finished, seconds, attempts, error
+    }
+
+    init(id: String, name: String?, status: String, source: String, document: Int, owner: UInt32,
+         parameters: JobParameters, images: [Image], submitted: String, started: String?, finished: String,
+         seconds: Double?, attempts: Int, error: String?) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.source = source
+        self.document = document
+        self.owner = owner
+        self.parameters = parameters
+        self.images = images
+        self.submitted = submitted
+        self.started = started
+        self.finished = finished
+        self.seconds = seconds
+        self.attempts = attempts
+        self.error = error
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try c.decode(String.self, forKey: .id), name: try c.decodeIfPresent(String.self, forKey: .name),
+                  status: try c.decode(String.self, forKey: .status), source: try c.decode(String.self, forKey: .source),
+                  document: try c.decode(Int.self, forKey: .document), owner: try c.decode(UInt32.self, forKey: .owner),
+                  parameters: try JobParameters(from: decoder), images: try c.decode([Image].self, forKey: .images),
+                  submitted: try c.decode(String.self, forKey: .submitted),
+                  started: try c.decodeIfPresent(String.self, forKey: .started),
+                  finished: try c.decode(String.self, forKey: .finished),
+                  seconds: try c.decodeIfPresent(Double.self, forKey: .seconds),
+                  attempts: try c.decode(Int.self, forKey: .attempts), error: try c.decodeIfPresent(String.self, forKey: .error))
+    }
+
+    /// The parameters' keys and this type's share one JSON object (their names differ).
+    public func encode(to encoder: Encoder) throws {
+        try parameters.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encodeIfPresent(name, forKey: .name)
+        try c.encode(status, forKey: .status)
+        try c.encode(source, forKey: .source)
+        try c.encode(document, forKey: .document)
+        try c.encode(owner, forKey: .owner)
+        try c.encode(images, forKey: .images)
+        try c.encode(submitted, forKey: .submitted)
+        try c.encodeIfPresent(started, forKey: .started)
+        try c.encode(finished, forKey: .finished)
+        try c.encodeIfPresent(seconds, forKey: .seconds)
+        try c.encode(attempts, forKey: .attempts)
+        try c.encodeIfPresent(error, forKey: .error)
+    }
 }
 
 /// The outbox layout of docs/ARCHITECTURE.md ("Contracts"). Every file is written with `AtomicFile` (temp, fsync,
@@ -97,15 +150,11 @@ public struct Outbox: Sendable {
     public func writeResult(_ job: JobRecord, images: [JobResult.Image], seconds: Double?) throws {
         try prepare(job)
         let result = JobResult(id: job.id, name: job.spec.name, status: job.state.rawValue, source: job.sourceFile,
-                               document: job.spec.documentIndex, owner: job.owner, model: job.model,
-                               prompt: job.spec.prompt, width: job.spec.width, height: job.spec.height,
-                               seed: job.spec.seed, images: images,
-                               loras: job.spec.loras.isEmpty ? nil
-                                   : job.spec.loras.map { .init(name: $0.name, file: $0.file.path, weight: $0.weight) },
+                               document: job.spec.documentIndex, owner: job.owner,
+                               parameters: job.spec.parameters(model: job.model), images: images,
                                submitted: Outbox.iso(job.submitted), started: job.started.map(Outbox.iso),
                                finished: Outbox.iso(job.finished ?? Date().timeIntervalSince1970),
-                               seconds: seconds, attempts: job.attempts, error: job.error,
-                               decoder: job.spec.decoder == .tiny ? DecoderChoice.tiny.rawValue : nil)
+                               seconds: seconds, attempts: job.attempts, error: job.error)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(Array(try encoder.encode(result)) + [0x0A], to: resultURL(job))
@@ -113,10 +162,14 @@ public struct Outbox: Sendable {
 
     /// The status recorded in `job`'s `result.json`, if the file exists and reads.
     public func recordedResult(_ job: JobRecord) -> (JobState, String?)? {
-        guard let data = FileManager.default.contents(atPath: resultURL(job).path),
-              let result = try? JSONDecoder().decode(JobResult.self, from: data),
-              let state = JobState(rawValue: result.status) else { return nil }
+        guard let result = result(job), let state = JobState(rawValue: result.status) else { return nil }
         return (state, result.error)
+    }
+
+    /// `job`'s `result.json`, if the file exists and reads.
+    public func result(_ job: JobRecord) -> JobResult? {
+        guard let data = FileManager.default.contents(atPath: resultURL(job).path) else { return nil }
+        return try? JSONDecoder().decode(JobResult.self, from: data)
     }
 
     /// Moves an old `result.json` aside (`result-previous.json`) when a job is retried.
@@ -144,6 +197,24 @@ public struct Outbox: Sendable {
         }
         try AtomicFile.syncDirectory(rejected.path)
         return name
+    }
+
+    /// The files in `rejected/`, newest first: one per `.error` file, with its line as the
+    /// reason and its modification time as the time of the rejection.
+    public func rejections() -> [RejectionInfo] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: rejected.path)) ?? []
+        return names.compactMap { name -> RejectionInfo? in
+            // Dot names are AtomicFile temporaries.
+            guard name.hasSuffix(".error"), !name.hasPrefix(".") else { return nil }
+            let errorURL = rejected.appendingPathComponent(name)
+            var st = stat()
+            guard let data = FileManager.default.contents(atPath: errorURL.path), lstat(errorURL.path, &st) == 0 else { return nil }
+            let file = String(name.dropLast(".error".count))
+            let time = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+            return RejectionInfo(file: file, path: rejected.appendingPathComponent(file).path,
+                                 reason: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
+                                 time: Date(timeIntervalSince1970: time))
+        }.sorted { ($0.time, $0.file) > ($1.time, $1.file) }
     }
 
     /// Removes temporary files (`AtomicFile`) a killed daemon left in `folder` and its `steps/`.

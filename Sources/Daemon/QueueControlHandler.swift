@@ -14,13 +14,16 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
     let events = ControlEventHub()
     /// Name of the model the worker holds loaded.
     let loadedModel: () -> String?
+    /// The intake's record of the files it took (`intake`, `status`).
+    let intakeLog: IntakeLog
     private let startTime = Date()
     private var observer = 0
 
-    init(queue: JobQueue, outbox: Outbox, settings: SettingsBox, loadedModel: @escaping () -> String?) {
+    init(queue: JobQueue, outbox: Outbox, settings: SettingsBox, intakeLog: IntakeLog, loadedModel: @escaping () -> String?) {
         self.queue = queue
         self.outbox = outbox
         self.settings = settings
+        self.intakeLog = intakeLog
         self.loadedModel = loadedModel
         observer = queue.addObserver { [weak self] event in self?.publish(event) }
     }
@@ -49,13 +52,47 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
 
     func info(_ job: JobRecord) -> JobInfo {
         let progress = job.state == .running ? queue.progress().flatMap { $0.id == job.id ? QueueControlHandler.progress($0) : nil } : nil
-        return JobInfo(id: job.id, name: job.spec.name ?? job.sourceFile, state: job.state, priority: job.priority,
+        return JobInfo(id: job.id, name: job.displayName, state: job.state, priority: job.priority,
                        owner: .init(uid: job.owner, user: AccountNames.userName(job.owner)), model: job.model,
                        submitted: Date(timeIntervalSince1970: job.submitted),
                        started: job.started.map { Date(timeIntervalSince1970: $0) },
                        finished: job.state.isFinal ? job.finished.map { Date(timeIntervalSince1970: $0) } : nil,
                        prompt: job.spec.prompt, steps: job.spec.steps, count: job.spec.count, progress: progress,
-                       attempts: job.attempts, error: job.error, outbox: outbox.folder(job).path)
+                       attempts: job.attempts, error: job.error, outbox: outbox.folder(job).path,
+                       parameters: job.spec.parameters(model: job.model), source: job.sourceFile,
+                       document: job.spec.documentIndex)
+    }
+
+    /// ``info(_:)`` with the job's images: those its `result.json` lists once it finished,
+    /// else the complete images in its folder so far.
+    func detailedInfo(_ job: JobRecord) -> JobInfo {
+        var detail = info(job)
+        let folder = outbox.folder(job)
+        if job.state.isFinal, let result = outbox.result(job) {
+            detail.images = result.images.map {
+                JobInfo.Image(path: folder.appendingPathComponent($0.file).path, seed: $0.seed, seconds: $0.seconds)
+            }
+            detail.seconds = result.seconds
+        } else {
+            detail.images = (0..<job.spec.count).compactMap { index in
+                let url = outbox.imageURL(job, index)
+                guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+                return JobInfo.Image(path: url.path, seed: (job.spec.seed ?? 0) &+ UInt64(index))
+            }
+        }
+        return detail
+    }
+
+    /// The job with id `key`, else the one job whose name is `key`.
+    private func record(_ key: String) throws -> JobRecord {
+        if let job = queue.job(key) { return job }
+        let named = queue.all().filter { $0.displayName == key }
+        guard let first = named.first else { throw ControlFailure(.notFound, "no job with id or name '\(key)'") }
+        guard named.count == 1 else {
+            throw ControlFailure.badRequest("name '\(key)' is ambiguous: jobs \(named.map(\.id).sorted().joined(separator: ", ")) "
+                + "have it; give one of their ids")
+        }
+        return first
     }
 
     private func mapped<T>(_ body: () throws -> T) throws -> T {
@@ -72,13 +109,15 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
 
     func status() throws -> DaemonStatus {
         let all = queue.all()
-        var counts: [String: Int] = [:]
+        var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, 0) })
         for job in all { counts[job.state.rawValue, default: 0] += 1 }
         let config = settings.config
         return DaemonStatus(version: "diffusiond \(DiffusiondCommand.version)", pid: getpid(), uid: queue.policy.daemonUID,
                             paused: queue.paused, running: all.first { $0.state == .running }.map(info), counts: counts,
                             inbox: config.inbox.path, outbox: config.outbox.path,
-                            uptime: Date().timeIntervalSince(startTime), loadedModel: loadedModel())
+                            uptime: Date().timeIntervalSince(startTime), loadedModel: loadedModel(),
+                            socket: config.socket.path, rejected: outbox.rejections().count,
+                            intakeSequence: intakeLog.sequence)
     }
 
     func list(all: Bool) throws -> [JobInfo] {
@@ -86,8 +125,7 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
     }
 
     func show(id: String) throws -> JobInfo {
-        guard let job = queue.job(id) else { throw ControlFailure(.notFound, "no job \(id)") }
-        return info(job)
+        detailedInfo(try record(id))
     }
 
     func cancel(id: String, caller: UInt32) throws -> JobInfo {
@@ -127,6 +165,14 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
     func history(limit: Int?) throws -> [JobInfo] {
         let finished = queue.all().filter { $0.state.isFinal }
         return Array(finished.prefix(limit ?? finished.count)).map(info)
+    }
+
+    func rejections(limit: Int?) throws -> [RejectionInfo] {
+        Array(outbox.rejections().prefix(limit ?? Int.max))
+    }
+
+    func intake(since: Int?) throws -> [IntakeOutcome] {
+        intakeLog.outcomes(since: since)
     }
 
     func models() throws -> [ModelInfo] {

@@ -82,7 +82,7 @@ public final class Service {
         // Control socket up, then READY=1, then the worker: `systemctl start` returns with the
         // socket usable, and READY=1 is the first thing systemd hears.
         let worker = Worker(queue: queue, outbox: outbox, factory: factory, notifier: notifier, settings: settings)
-        let control = startControlServer(queue: queue, outbox: outbox, worker: worker)
+        let control = startControlServer(queue: queue, outbox: outbox, worker: worker, intakeLog: intake.outcomes)
         let queued = queue.all().filter { $0.state == .queued }.count
         Log.notice("diffusiond ready: inbox \(config.inbox.path), outbox \(config.outbox.path), \(queued) job(s) queued")
         notifier.ready(status: "ready, \(queued) queued")
@@ -120,8 +120,8 @@ public final class Service {
 
     /// The one place where the service creates and starts its control server
     /// (Sources/Daemon/Control), serving `queue` through `QueueControlHandler`.
-    private func startControlServer(queue: JobQueue, outbox: Outbox, worker: Worker) -> ControlServer? {
-        let handler = QueueControlHandler(queue: queue, outbox: outbox, settings: settings,
+    private func startControlServer(queue: JobQueue, outbox: Outbox, worker: Worker, intakeLog: IntakeLog) -> ControlServer? {
+        let handler = QueueControlHandler(queue: queue, outbox: outbox, settings: settings, intakeLog: intakeLog,
                                           loadedModel: { worker.loadedModel })
         let server = ControlServer(configuration: .init(socketPath: settings.config.socket.path), handler: handler,
                                    policy: queue.policy)

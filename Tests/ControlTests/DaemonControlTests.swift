@@ -23,15 +23,19 @@ final class DaemonControlTests: XCTestCase {
 
     private func ids(_ jobs: [[String: Any]]) -> [String] { jobs.compactMap { $0["id"] as? String } }
 
-    /// Submits one file and waits until the queue holds `count` jobs; returns the new job's id.
+    /// Submits one file, which `submit` waits for: it prints the job's id, which the queue
+    /// (then holding `count` jobs) has. Returns the id.
     private func submit(_ daemon: RunningDaemon, _ name: String, _ text: String, expecting count: Int) throws -> String {
         let before = Set(ids(try daemon.queue(all: true)))
         let file = try writeJob(daemon.root, name, text)
         let (status, out, err) = try daemon.ctl(["submit", file])
         XCTAssertEqual(status, 0, err)
-        XCTAssertTrue(out.contains(daemon.inbox + "/" + name), out)
-        try daemon.waitUntil("\(name) is queued") { try daemon.queue(all: true).count == count }
-        return try XCTUnwrap(Set(ids(try daemon.queue(all: true))).subtracting(before).first)
+        let queue = try daemon.queue(all: true)
+        XCTAssertEqual(queue.count, count, "submit returns once the job is queued")
+        let id = try XCTUnwrap(Set(ids(queue)).subtracting(before).first)
+        let name = queue.first { $0["id"] as? String == id }?["name"] as? String ?? ""
+        XCTAssertEqual(out, "\(file): job \(id) (\(name))\n")
+        return id
     }
 
     func testEveryQueueVerbOnAPausedDaemon() throws {

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import ControlProtocol
+import Daemon
 
 /// Encode/decode of protocol lines: shapes, dates, unknown fields, unknown codes.
 final class ProtocolCodingTests: XCTestCase {
@@ -81,6 +82,30 @@ final class ProtocolCodingTests: XCTestCase {
         XCTAssertEqual(Verb.pause.access, .queueWide)
         XCTAssertEqual(Verb.cancel.access, .job)
         XCTAssertEqual(Verb.watch.access, .read)
-        XCTAssertEqual(Verb.allCases.filter(\.isList), [.queue, .history, .models])
+        XCTAssertEqual(Verb.allCases.filter(\.isList), [.queue, .history, .models, .intake])
+        XCTAssertEqual(Verb.intake.access, .read)
+    }
+
+    /// A result.json written before the parameters were recorded still reads; written again,
+    /// it keeps every key it had, at the top level, and adds none it did not have.
+    func testOldResultFilesStillDecodeAndKeepTheirKeys() throws {
+        let old = """
+        {"attempts":1,"document":1,"finished":"2026-01-01T00:00:01.000Z","id":"000001",
+         "images":[{"file":"image-001.png","seconds":1.5,"seed":7}],"model":"main","owner":0,
+         "prompt":"a cat","seed":7,"source":"cat.yaml","status":"done","submitted":"2026-01-01T00:00:00.000Z"}
+        """
+        let result = try JSONDecoder().decode(JobResult.self, from: Data(old.utf8))
+        XCTAssertEqual(result.prompt, "a cat")
+        XCTAssertEqual(result.model, "main")
+        XCTAssertEqual(result.seed, 7)
+        XCTAssertNil(result.width)
+        XCTAssertNil(result.parameters.sampler)
+        XCTAssertNil(result.loras)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let again = try XCTUnwrap(try JSONSerialization.jsonObject(with: try encoder.encode(result)) as? NSDictionary)
+        let original = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(old.utf8)) as? NSDictionary)
+        XCTAssertEqual(again, original)
+        XCTAssertEqual(try JSONDecoder().decode(JobResult.self, from: try encoder.encode(result)), result)
     }
 }

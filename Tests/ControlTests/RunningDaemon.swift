@@ -11,14 +11,13 @@ import ControlClient
 final class RunningDaemon {
     let root: String
     var inbox: String { root + "/spool/inbox" }
+    var outbox: String { root + "/spool/outbox" }
     var socket: String { root + "/run/control.sock" }
     var logPath: String { root + "/diffusiond.log" }
     private var process: Process?
 
     /// A model folder the engine can load, if the repository has one (built-in or fixture).
     static var model: String? {
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
         for path in ["models/shapes", "Tests/Fixtures/tiny-sd1", "Tests/Fixtures/models/tiny-sd1"] {
             let folder = repository.appendingPathComponent(path).path
             if FileManager.default.fileExists(atPath: folder + "/model_index.json") { return folder }
@@ -27,7 +26,8 @@ final class RunningDaemon {
     }
 
     /// Writes the config; `model` nil uses a folder that does not exist (jobs then fail at load).
-    init(model: String? = nil, steps: Int = 2) throws {
+    /// `extraConfig` is appended to the file (e.g. `lora_dir: …`).
+    init(model: String? = nil, steps: Int = 2, extraConfig: String = "") throws {
         root = NSTemporaryDirectory() + "ctl-daemon-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
         try """
@@ -43,6 +43,7 @@ final class RunningDaemon {
           width: 32
           height: 32
           steps: \(steps)
+        \(extraConfig)
         """.write(toFile: root + "/diffusiond.yaml", atomically: true, encoding: .utf8)
     }
 
@@ -104,6 +105,11 @@ final class RunningDaemon {
         let (status, out, err) = try ctl(["--json"] + arguments)
         guard status == 0 else { throw ControlTestError("diffusionctl \(arguments) exited \(status): \(err)") }
         return try JSONSerialization.jsonObject(with: Data(out.utf8))
+    }
+
+    /// Repository folder (for fixtures).
+    static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
     /// The jobs of `queue [--all]` as dictionaries.

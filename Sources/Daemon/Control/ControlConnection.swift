@@ -134,7 +134,8 @@ final class ControlConnection: @unchecked Sendable {
             let id = try requireID()
             let job = try handler.show(id: id)
             if let denied = server.policy.check(verb, caller: caller, jobOwner: job.owner.uid) { throw denied }
-            let after = try change(id)
+            // `id` may be a job's name; the change goes to the job it named.
+            let after = try change(job.id)
             server.log(7, "\(verb.rawValue) \(id) by uid \(caller)")
             try send(.response(.ok, job: after))
         }
@@ -145,7 +146,14 @@ final class ControlConnection: @unchecked Sendable {
             try sendJobs(handler.list(all: request.all ?? false))
         case .history:
             if let limit = request.limit, limit < 0 { throw ControlFailure.badRequest("limit must be 0 or more, got \(limit)") }
-            try sendJobs(handler.history(limit: request.limit))
+            guard request.rejected == true else { return try sendJobs(handler.history(limit: request.limit)) }
+            try sendHistory(jobs: handler.history(limit: request.limit), rejections: handler.rejections(limit: request.limit),
+                            limit: request.limit)
+        case .intake:
+            let outcomes = try handler.intake(since: request.since)
+            try send(.response(.ok))
+            for outcome in outcomes { try send(ServerMessage(type: .item, intake: outcome)) }
+            try send(ServerMessage(type: .end, count: outcomes.count))
         case .models:
             let models = try handler.models()
             try send(.response(.ok))
@@ -179,6 +187,25 @@ final class ControlConnection: @unchecked Sendable {
         try send(.response(.ok))
         for job in jobs { try send(ServerMessage(type: .item, job: job)) }
         try send(ServerMessage(type: .end, count: jobs.count))
+    }
+
+    /// Finished jobs and rejected files merged newest first (each list is newest first),
+    /// at most `limit` in all.
+    private func sendHistory(jobs: [JobInfo], rejections: [RejectionInfo], limit: Int?) throws {
+        var items: [ServerMessage] = []
+        var j = jobs[...], r = rejections[...]
+        while items.count < (limit ?? Int.max), !j.isEmpty || !r.isEmpty {
+            if let job = j.first, r.first.map({ (job.finished ?? job.submitted) >= $0.time }) ?? true {
+                items.append(ServerMessage(type: .item, job: job))
+                j = j.dropFirst()
+            } else if let rejection = r.first {
+                items.append(ServerMessage(type: .item, rejection: rejection))
+                r = r.dropFirst()
+            }
+        }
+        try send(.response(.ok))
+        for item in items { try send(item) }
+        try send(ServerMessage(type: .end, count: items.count))
     }
 
     /// Streams events until the client hangs up or the server stops.

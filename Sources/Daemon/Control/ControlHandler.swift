@@ -19,7 +19,8 @@ public protocol ControlHandler: AnyObject {
     /// Jobs not yet finished (running first, then queued and held in start order); with
     /// `all`, finished jobs the daemon still remembers follow.
     func list(all: Bool) throws -> [JobInfo]
-    /// One job, finished or not.
+    /// One job, finished or not, found by id or else by a `name` only one job has (an
+    /// ambiguous name is a `bad_request` that lists the matching ids).
     func show(id: String) throws -> JobInfo
     /// Cancels a queued, held or running job (a running one stops between steps).
     func cancel(id: String, caller: UInt32) throws -> JobInfo
@@ -39,6 +40,17 @@ public protocol ControlHandler: AnyObject {
     func history(limit: Int?) throws -> [JobInfo]
     /// Configured models.
     func models() throws -> [ModelInfo]
+    /// Files in the outbox's `rejected/` folder, newest first, at most `limit` when given.
+    func rejections(limit: Int?) throws -> [RejectionInfo]
+    /// What the intake made of recent inbox files, oldest first, after sequence `since`.
+    func intake(since: Int?) throws -> [IntakeOutcome]
     /// Where the daemon publishes live events (`watch`). The daemon owns and feeds it.
     var events: ControlEventHub { get }
+}
+
+extension ControlHandler {
+    /// A handler without an outbox has no rejected files.
+    public func rejections(limit: Int?) throws -> [RejectionInfo] { [] }
+    /// A handler without an intake reports none.
+    public func intake(since: Int?) throws -> [IntakeOutcome] { [] }
 }

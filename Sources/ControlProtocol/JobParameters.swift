@@ -1,0 +1,83 @@
+import Foundation
+
+/// Every parameter that made (or will make) a job's images: the one list that `result.json`
+/// records at its top level and that `show` reports as ``JobInfo/parameters``.
+///
+/// Keys are the job file's (`negative_prompt`, `steps`, …). Only `prompt` and `model` are
+/// always present: result files written before the others were recorded still decode.
+/// A field added to the job file (`man 5 diffusion-job`) that changes the images is added
+/// here too, as an optional.
+public struct JobParameters: Codable, Equatable, Sendable {
+    /// One LoRA as applied: its name in `lora_dir`, the file read and the weight.
+    public struct LoRA: Codable, Equatable, Sendable {
+        /// Name as the job writes it, without folder or extension.
+        public var name: String
+        /// Full path of the `.safetensors` file.
+        public var file: String
+        /// Multiplier of the LoRA's delta.
+        public var weight: Float
+
+        public init(name: String, file: String, weight: Float) {
+            self.name = name
+            self.file = file
+            self.weight = weight
+        }
+    }
+
+    /// The prompt as written (`<lora:…>` tags included).
+    public var prompt: String
+    /// `negative_prompt`; empty when the job has none.
+    public var negativePrompt: String?
+    /// Model name as configured (`models:` in diffusiond.yaml).
+    public var model: String
+    /// Image size in pixels: the job's, the config default's or the model's native size.
+    public var width: Int?
+    public var height: Int?
+    /// Denoising steps per image.
+    public var steps: Int?
+    /// Sampler name as jobs write it (`euler_a`).
+    public var sampler: String?
+    /// Sigma spacing (`default`, `karras`, `exponential`).
+    public var schedule: String?
+    /// Classifier-free guidance scale.
+    public var guidance: Float?
+    /// Seed of the first image; image `i` uses `seed + i`.
+    public var seed: UInt64?
+    /// Images in the job.
+    public var count: Int?
+    /// Random generator (`cpu`, `philox`).
+    public var rng: String?
+    /// A preview every this many steps; 0 = none.
+    public var snapshots: Int?
+    /// The LoRAs applied, `loras` field first, then prompt tags; absent when none.
+    public var loras: [LoRA]?
+    /// `tiny` when the images were decoded with the model's tiny VAE (`decoder: tiny`);
+    /// absent for the full VAE.
+    public var decoder: String?
+
+    enum CodingKeys: String, CodingKey {
+        case prompt, negativePrompt = "negative_prompt", model, width, height, steps, sampler, schedule, guidance
+        case seed, count, rng, snapshots, loras, decoder
+    }
+
+    public init(prompt: String, negativePrompt: String? = nil, model: String, width: Int? = nil, height: Int? = nil,
+                steps: Int? = nil, sampler: String? = nil, schedule: String? = nil, guidance: Float? = nil,
+                seed: UInt64? = nil, count: Int? = nil, rng: String? = nil, snapshots: Int? = nil,
+                loras: [LoRA]? = nil, decoder: String? = nil) {
+        self.prompt = prompt
+        self.negativePrompt = negativePrompt
+        self.model = model
+        self.width = width
+        self.height = height
+        self.steps = steps
+        self.sampler = sampler
+        self.schedule = schedule
+        self.guidance = guidance
+        self.seed = seed
+        self.count = count
+        self.rng = rng
+        self.snapshots = snapshots
+        self.loras = loras
+        self.decoder = decoder
+    }
+}
