@@ -26,10 +26,12 @@ public struct GenerationRequest: Sendable, Equatable {
     /// LoRAs merged into the model for this request, in order; empty: the model as loaded.
     /// `prompt` no longer holds AUTOMATIC1111 `<lora:…>` tags (the job parser resolves them).
     public var loras: [LoRASelection]
+    /// Prompts over 75 tokens: truncated (diffusers, the default) or chunked (AUTOMATIC1111).
+    public var longPrompt: LongPromptMode
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
-                seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = []) {
+                seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], longPrompt: LongPromptMode = .truncate) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width
@@ -41,6 +43,7 @@ public struct GenerationRequest: Sendable, Equatable {
         self.seed = seed
         self.rng = rng
         self.loras = loras
+        self.longPrompt = longPrompt
     }
 }
 
