@@ -17,18 +17,24 @@ public struct JobFileParser: Sendable {
     /// The config's `lora_dir`: LoRA names resolve to `<loraDirectory>/<name>.safetensors`;
     /// `nil`: a job that asks for a LoRA is an error.
     public var loraDirectory: URL?
+    /// Tokenizer of a job's model, to refuse a `long_prompt: chunk` prompt over
+    /// `LongPromptMode.maximumChunks` chunks at intake; `nil`: not checked here (the run fails).
+    public var promptTokenizer: PromptTokenizerLookup?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
-                                "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "name", "loras"]
+                                "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "name", "loras",
+                                "long_prompt"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
-                nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil) {
+                nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil,
+                promptTokenizer: PromptTokenizerLookup? = nil) {
         self.limits = limits
         self.defaults = defaults
         self.knownModels = knownModels
         self.nativeSize = nativeSize
         self.loraDirectory = loraDirectory
+        self.promptTokenizer = promptTokenizer
     }
 
     /// Parses every job of a file. `file` names it in errors (the inbox name).
@@ -274,6 +280,9 @@ public struct JobFileParser: Sendable {
                     throw d.error(field, mark, "\(SourceError.quote(name)) is not allowed; use 1 to 64 letters, digits, '.', '_', '-' (no path separators)")
                 }
                 spec.name = name
+            case "long_prompt":
+                spec.longPrompt = try d.choice(text, plain: plain, field: field, mark: mark,
+                                               parse: LongPromptMode.init(rawValue:), validNames: LongPromptMode.validNames)
             default:
                 break
             }
@@ -302,6 +311,7 @@ public struct JobFileParser: Sendable {
             throw d.error("seed", m, "seed + count - 1 exceeds \(UInt64.max)")
         }
         try resolveSize(&spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
+        try checkLongPrompt(spec, marks: values.mapValues(\.mark), decoder: d)
         return spec
     }
 

@@ -33,6 +33,8 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// LoRAs, resolved in `lora_dir` at intake: the `loras` field's entries, then the prompt's
     /// `<lora:name:weight>` tags in order (`prompt` keeps the tags as written).
     public var loras: [LoRASelection]
+    /// `long_prompt`: prompts over 75 tokens truncated (default, diffusers) or chunked (AUTOMATIC1111).
+    public var longPrompt: LongPromptMode = .truncate
 
     public init(prompt: String, negativePrompt: String, model: String?, width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind, guidance: Float, seed: UInt64?, count: Int,
@@ -63,7 +65,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public func request(image index: Int) -> GenerationRequest {
         GenerationRequest(prompt: PromptLoRATags.stripped(prompt), negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
-                          seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras)
+                          seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, longPrompt: longPrompt)
     }
 
     /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
@@ -80,10 +82,11 @@ public struct JobSpec: Codable, Equatable, Sendable {
 extension JobSpec {
     private enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
-        case priority, snapshots, rng, name, documentIndex, sourceText, loras
+        case priority, snapshots, rng, name, documentIndex, sourceText, loras, longPrompt
     }
 
-    /// Leaves `loras` out when empty, so the journal of a job without LoRAs reads as before.
+    /// Leaves `loras` out when empty and `longPrompt` when `truncate`, so the journal of a job
+    /// without them reads as before.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(prompt, forKey: .prompt)
@@ -104,9 +107,11 @@ extension JobSpec {
         try c.encode(documentIndex, forKey: .documentIndex)
         try c.encode(sourceText, forKey: .sourceText)
         if !loras.isEmpty { try c.encode(loras, forKey: .loras) }
+        if longPrompt != .truncate { try c.encode(longPrompt, forKey: .longPrompt) }
     }
 
-    /// Decodes a spec journalled before `loras` existed as one without LoRAs.
+    /// Decodes a spec journalled before `loras` or `longPrompt` existed as one without LoRAs
+    /// that truncates.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(prompt: try c.decode(String.self, forKey: .prompt),
@@ -122,6 +127,7 @@ extension JobSpec {
                   documentIndex: try c.decode(Int.self, forKey: .documentIndex),
                   sourceText: try c.decode(String.self, forKey: .sourceText),
                   loras: try c.decodeIfPresent([LoRASelection].self, forKey: .loras) ?? [])
+        longPrompt = try c.decodeIfPresent(LongPromptMode.self, forKey: .longPrompt) ?? .truncate
     }
 }
 
