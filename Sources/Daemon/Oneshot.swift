@@ -26,13 +26,15 @@ struct Oneshot {
         } else {
             nativeSize = config?.nativeSizeLookup
         }
+        let tokenizers = model.map(PromptTokenizers.init(model:))
+            ?? config.map { PromptTokenizers(models: $0.models, defaultModel: $0.defaultModel) }
         let parser: JobFileParser
         if let config {
             parser = JobFileParser(limits: config.limits, defaults: config.defaults,
                                    knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize,
-                                   loraDirectory: config.loraDirectory)
+                                   loraDirectory: config.loraDirectory, promptTokenizer: tokenizers?.lookup)
         } else {
-            parser = JobFileParser(nativeSize: nativeSize)
+            parser = JobFileParser(nativeSize: nativeSize, promptTokenizer: tokenizers?.lookup)
         }
         var jobs: [JobRecord] = []
         var folders = Set<String>()

@@ -48,6 +48,9 @@ public struct JobResult: Codable, Equatable, Sendable {
     public var seconds: Double?
     public var attempts: Int
     public var error: String?
+    /// What the engine cut from or did not know of the prompts (`PromptReport.warnings`:
+    /// truncated tokens, words not in the model's vocabulary); absent when there is nothing.
+    public var warnings: [String]?
 }
 
 /// The outbox layout of docs/ARCHITECTURE.md ("Contracts"). Every file is written with `AtomicFile` (temp, fsync,
@@ -89,8 +92,9 @@ public struct Outbox: Sendable {
         }
     }
 
-    /// Writes `result.json` for `job` in its current state (the folder is created if needed).
-    public func writeResult(_ job: JobRecord, images: [JobResult.Image], seconds: Double?) throws {
+    /// Writes `result.json` for `job` in its current state (the folder is created if needed),
+    /// with the engine's prompt `warnings`, if any.
+    public func writeResult(_ job: JobRecord, images: [JobResult.Image], seconds: Double?, warnings: [String] = []) throws {
         try prepare(job)
         let result = JobResult(id: job.id, name: job.spec.name, status: job.state.rawValue, source: job.sourceFile,
                                document: job.spec.documentIndex, owner: job.owner, model: job.model,
@@ -100,7 +104,8 @@ public struct Outbox: Sendable {
                                    : job.spec.loras.map { .init(name: $0.name, file: $0.file.path, weight: $0.weight) },
                                submitted: Outbox.iso(job.submitted), started: job.started.map(Outbox.iso),
                                finished: Outbox.iso(job.finished ?? Date().timeIntervalSince1970),
-                               seconds: seconds, attempts: job.attempts, error: job.error)
+                               seconds: seconds, attempts: job.attempts, error: job.error,
+                               warnings: warnings.isEmpty ? nil : warnings)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(Array(try encoder.encode(result)) + [0x0A], to: resultURL(job))
