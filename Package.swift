@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: hotFlags),
         .testTarget(name: "ModelsTests", dependencies: ["Kernels", "Models"], swiftSettings: hotFlags),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"], swiftSettings: hotFlags),
-        .testTarget(name: "PipelineTests", dependencies: ["Models", "Sampling", "Pipeline"], swiftSettings: hotFlags),
+        .testTarget(name: "PipelineTests", dependencies: ["Kernels", "Models", "Sampling", "Pipeline"], swiftSettings: hotFlags),
         .testTarget(name: "EvaluationTests", dependencies: ["Sampling", "Pipeline", "Evaluation"], swiftSettings: hotFlags),
         .testTarget(name: "JobsTests", dependencies: ["CPNG", "Sampling", "Pipeline", "Jobs"]),
         .testTarget(name: "DaemonTests", dependencies: ["Pipeline", "Jobs", "ControlProtocol", "Daemon"]),
