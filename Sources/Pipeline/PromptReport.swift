@@ -18,6 +18,7 @@ public struct PromptReport: Sendable, Equatable {
         /// Distinct words the model's vocabulary cannot know, in order, as normalized.
         public var unknownWords: [String]
 
+        /// A prompt's counts; the defaults describe an empty or unused prompt.
         public init(tokens: Int = 0, droppedTokens: Int = 0, droppedText: String = "", chunks: Int = 1,
                     unknownWords: [String] = []) {
             self.tokens = tokens
@@ -35,6 +36,7 @@ public struct PromptReport: Sendable, Equatable {
     /// Tokens the text encoder sees per prompt, start and end included (77, or 77 × chunks).
     public var windowTokens: Int
 
+    /// A report; the defaults say nothing was cut or unknown (engines without a tokenizer).
     public init(prompt: Text = Text(), negativePrompt: Text = Text(), windowTokens: Int = 77) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt

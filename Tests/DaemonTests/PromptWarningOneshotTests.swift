@@ -22,24 +22,10 @@ final class PromptWarningOneshotTests: XCTestCase {
             "chunked": "prompt: \(long)\nnegative_prompt: \(negative)\nlong_prompt: chunk\n" + common,
             "clean": "prompt: \(Self.caption)\n" + common,
         ]
-        var files: [String] = []
-        for (name, text) in jobs.sorted(by: { $0.key < $1.key }) {
-            let file = dir.appendingPathComponent(name + ".yaml")
-            try text.write(to: file, atomically: true, encoding: .utf8)
-            files.append(file.path)
-        }
-        let log = dir.appendingPathComponent("stderr.log")
-        XCTAssertTrue(FileManager.default.createFile(atPath: log.path, contents: nil))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try DaemonHarness.binary())
-        p.arguments = ["--oneshot"] + files + ["--outbox", dir.appendingPathComponent("out").path,
-                                               "--model", DaemonHarness.repository.appendingPathComponent("models/shapes").path]
-        p.standardError = try FileHandle(forWritingTo: log)
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        let stderr = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        XCTAssertEqual(p.terminationStatus, 0, stderr)
+        let (status, stderr) = try DaemonHarness.oneshot(jobs, in: dir, arguments: [
+            "--outbox", dir.appendingPathComponent("out").path,
+            "--model", DaemonHarness.repository.appendingPathComponent("models/shapes").path])
+        XCTAssertEqual(status, 0, stderr)
 
         func result(_ name: String) throws -> (JobResult, [String: Any]) {
             let data = try Data(contentsOf: dir.appendingPathComponent("out/\(name)/result.json"))

@@ -10,6 +10,7 @@ public struct TokenizedWord: Sendable, Equatable {
     /// A special token matched before BPE (`<|startoftext|>`, `<|endoftext|>`, …).
     public var isSpecial: Bool
 
+    /// A piece and its ids.
     public init(text: String, ids: [Int], isSpecial: Bool) {
         self.text = text
         self.ids = ids
