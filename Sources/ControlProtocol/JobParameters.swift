@@ -54,16 +54,19 @@ public struct JobParameters: Codable, Equatable, Sendable {
     /// `tiny` when the images were decoded with the model's tiny VAE (`decoder: tiny`);
     /// absent for the full VAE.
     public var decoder: String?
+    /// `chunk` when a prompt over 75 tokens was encoded in AUTOMATIC1111's chunks
+    /// (`long_prompt: chunk`); absent for truncation, diffusers' way.
+    public var longPrompt: String?
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt = "negative_prompt", model, width, height, steps, sampler, schedule, guidance
-        case seed, count, rng, snapshots, loras, decoder
+        case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt"
     }
 
     public init(prompt: String, negativePrompt: String? = nil, model: String, width: Int? = nil, height: Int? = nil,
                 steps: Int? = nil, sampler: String? = nil, schedule: String? = nil, guidance: Float? = nil,
                 seed: UInt64? = nil, count: Int? = nil, rng: String? = nil, snapshots: Int? = nil,
-                loras: [LoRA]? = nil, decoder: String? = nil) {
+                loras: [LoRA]? = nil, decoder: String? = nil, longPrompt: String? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.model = model
@@ -79,5 +82,6 @@ public struct JobParameters: Codable, Equatable, Sendable {
         self.snapshots = snapshots
         self.loras = loras
         self.decoder = decoder
+        self.longPrompt = longPrompt
     }
 }

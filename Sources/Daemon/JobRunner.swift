@@ -60,6 +60,7 @@ struct JobRunner {
         var job = job
         let start = Date()
         var images: [JobResult.Image] = []
+        var warnings: [String] = []
         var outcome = RunOutcome.done
         do {
             try outbox.prepare(job)
@@ -70,6 +71,9 @@ struct JobRunner {
             } catch {
                 throw RunError("cannot load model \(job.model) from \(model.path.path): \(error)")
             }
+            // Truncated tokens and unknown words, once per job (every image has the same prompts).
+            warnings = try generator.promptReport(job.spec.request(image: 0)).warnings
+            for warning in warnings { Log.warning("job \(job.id): \(warning)") }
             let stepClock = Date().timeIntervalSince1970
             imageLoop: for index in 0..<job.spec.count {
                 let request = job.spec.request(image: index)
@@ -122,7 +126,7 @@ struct JobRunner {
         }
         job.finished = Date().timeIntervalSince1970
         do {
-            try outbox.writeResult(job, images: images, seconds: Date().timeIntervalSince(start))
+            try outbox.writeResult(job, images: images, seconds: Date().timeIntervalSince(start), warnings: warnings)
         } catch {
             // Without result.json the job is not finished: leave it to be run again.
             Log.error("job \(job.id): cannot write result.json: \(error)")

@@ -32,14 +32,16 @@ struct Oneshot {
             nativeSize = config?.nativeSizeLookup
             schedulerConfig = config?.schedulerConfigLookup
         }
+        let tokenizers = model.map(PromptTokenizers.init(model:))
+            ?? config.map { PromptTokenizers(models: $0.models, defaultModel: $0.defaultModel) }
         let parser: JobFileParser
         if let config {
             parser = JobFileParser(limits: config.limits, defaults: config.defaults,
                                    knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize,
                                    loraDirectory: config.loraDirectory, schedulerConfig: schedulerConfig,
-                                   tinyVAE: model == nil ? config.tinyVAELookup : nil)
+                                   tinyVAE: model == nil ? config.tinyVAELookup : nil, promptTokenizer: tokenizers?.lookup)
         } else {
-            parser = JobFileParser(nativeSize: nativeSize, schedulerConfig: schedulerConfig)
+            parser = JobFileParser(nativeSize: nativeSize, schedulerConfig: schedulerConfig, promptTokenizer: tokenizers?.lookup)
         }
         var jobs: [JobRecord] = []
         var folders = Set<String>()

@@ -50,14 +50,18 @@ public struct JobResult: Codable, Equatable, Sendable {
     public var seed: UInt64? { parameters.seed }
     /// The job's LoRAs (`loras` field, then prompt tags); absent when it has none.
     public var loras: [LoRA]? { parameters.loras }
+    /// What the engine cut from or did not know of the prompts (`PromptReport.warnings`:
+    /// truncated tokens, words not in the model's vocabulary); absent when there is nothing.
+    public var warnings: [String]?
 
     private enum CodingKeys: String, CodingKey {
         case id, name, status, source, document, owner, images, submitted, started, finished, seconds, attempts, error
+        case warnings
     }
 
     init(id: String, name: String?, status: String, source: String, document: Int, owner: UInt32,
          parameters: JobParameters, images: [Image], submitted: String, started: String?, finished: String,
-         seconds: Double?, attempts: Int, error: String?) {
+         seconds: Double?, attempts: Int, error: String?, warnings: [String]? = nil) {
         self.id = id
         self.name = name
         self.status = status
@@ -72,6 +76,7 @@ public struct JobResult: Codable, Equatable, Sendable {
         self.seconds = seconds
         self.attempts = attempts
         self.error = error
+        self.warnings = warnings
     }
 
     public init(from decoder: Decoder) throws {
@@ -84,7 +89,8 @@ public struct JobResult: Codable, Equatable, Sendable {
                   started: try c.decodeIfPresent(String.self, forKey: .started),
                   finished: try c.decode(String.self, forKey: .finished),
                   seconds: try c.decodeIfPresent(Double.self, forKey: .seconds),
-                  attempts: try c.decode(Int.self, forKey: .attempts), error: try c.decodeIfPresent(String.self, forKey: .error))
+                  attempts: try c.decode(Int.self, forKey: .attempts), error: try c.decodeIfPresent(String.self, forKey: .error),
+                  warnings: try c.decodeIfPresent([String].self, forKey: .warnings))
     }
 
     /// The parameters' keys and this type's share one JSON object (their names differ).
@@ -104,6 +110,7 @@ public struct JobResult: Codable, Equatable, Sendable {
         try c.encodeIfPresent(seconds, forKey: .seconds)
         try c.encode(attempts, forKey: .attempts)
         try c.encodeIfPresent(error, forKey: .error)
+        try c.encodeIfPresent(warnings, forKey: .warnings)
     }
 }
 
@@ -146,15 +153,17 @@ public struct Outbox: Sendable {
         }
     }
 
-    /// Writes `result.json` for `job` in its current state (the folder is created if needed).
-    public func writeResult(_ job: JobRecord, images: [JobResult.Image], seconds: Double?) throws {
+    /// Writes `result.json` for `job` in its current state (the folder is created if needed),
+    /// with the engine's prompt `warnings`, if any.
+    public func writeResult(_ job: JobRecord, images: [JobResult.Image], seconds: Double?, warnings: [String] = []) throws {
         try prepare(job)
         let result = JobResult(id: job.id, name: job.spec.name, status: job.state.rawValue, source: job.sourceFile,
                                document: job.spec.documentIndex, owner: job.owner,
                                parameters: job.spec.parameters(model: job.model), images: images,
                                submitted: Outbox.iso(job.submitted), started: job.started.map(Outbox.iso),
                                finished: Outbox.iso(job.finished ?? Date().timeIntervalSince1970),
-                               seconds: seconds, attempts: job.attempts, error: job.error)
+                               seconds: seconds, attempts: job.attempts, error: job.error,
+                               warnings: warnings.isEmpty ? nil : warnings)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(Array(try encoder.encode(result)) + [0x0A], to: resultURL(job))

@@ -22,14 +22,18 @@ public struct JobFileParser: Sendable {
     public var schedulerConfig: SchedulerConfigLookup?
     /// Whether a job's model has a tiny VAE, for `decoder: tiny`; `nil`: no model has one.
     public var tinyVAE: TinyVAELookup?
+    /// Tokenizer of a job's model, to refuse a `long_prompt: chunk` prompt over
+    /// `LongPromptMode.maximumChunks` chunks at intake; `nil`: not checked here (the run fails).
+    public var promptTokenizer: PromptTokenizerLookup?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
-                                "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name", "loras"]
+                                "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name", "loras",
+                                "long_prompt"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
                 nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil,
-                tinyVAE: TinyVAELookup? = nil) {
+                tinyVAE: TinyVAELookup? = nil, promptTokenizer: PromptTokenizerLookup? = nil) {
         self.limits = limits
         self.defaults = defaults
         self.knownModels = knownModels
@@ -37,6 +41,7 @@ public struct JobFileParser: Sendable {
         self.loraDirectory = loraDirectory
         self.schedulerConfig = schedulerConfig
         self.tinyVAE = tinyVAE
+        self.promptTokenizer = promptTokenizer
     }
 
     /// Parses every job of a file. `file` names it in errors (the inbox name).
@@ -291,6 +296,9 @@ public struct JobFileParser: Sendable {
                     throw d.error(field, mark, "\(SourceError.quote(name)) is not allowed; use 1 to 64 letters, digits, '.', '_', '-' (no path separators)")
                 }
                 spec.name = name
+            case "long_prompt":
+                spec.longPrompt = try d.choice(text, plain: plain, field: field, mark: mark,
+                                               parse: LongPromptMode.init(rawValue:), validNames: LongPromptMode.validNames)
             default:
                 break
             }
@@ -320,6 +328,7 @@ public struct JobFileParser: Sendable {
         }
         try resolveSize(&spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
         try checkSampler(spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
+        try checkLongPrompt(spec, marks: values.mapValues(\.mark), decoder: d)
         return spec
     }
 

@@ -11,6 +11,7 @@ extension JobSpec {
                       seed: seed, count: count, rng: rng.rawValue, snapshots: snapshots,
                       loras: loras.isEmpty ? nil
                           : loras.map { JobParameters.LoRA(name: $0.name, file: $0.file.path, weight: $0.weight) },
-                      decoder: decoder == .tiny ? DecoderChoice.tiny.rawValue : nil)
+                      decoder: decoder == .tiny ? DecoderChoice.tiny.rawValue : nil,
+                      longPrompt: longPrompt == .truncate ? nil : longPrompt.rawValue)
     }
 }

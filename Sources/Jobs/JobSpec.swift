@@ -35,6 +35,8 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// LoRAs, resolved in `lora_dir` at intake: the `loras` field's entries, then the prompt's
     /// `<lora:name:weight>` tags in order (`prompt` keeps the tags as written).
     public var loras: [LoRASelection]
+    /// `long_prompt`: prompts over 75 tokens truncated (default, diffusers) or chunked (AUTOMATIC1111).
+    public var longPrompt: LongPromptMode = .truncate
 
     public init(prompt: String, negativePrompt: String, model: String?, width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind, guidance: Float, seed: UInt64?, count: Int,
@@ -65,7 +67,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public func request(image index: Int) -> GenerationRequest {
         GenerationRequest(prompt: PromptLoRATags.stripped(prompt), negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
-                          seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full)
+                          seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full, longPrompt: longPrompt)
     }
 
     /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
@@ -82,10 +84,11 @@ public struct JobSpec: Codable, Equatable, Sendable {
 extension JobSpec {
     private enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
-        case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder
+        case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt
     }
 
-    /// Leaves `loras` out when empty and `decoder` when not given, so the journal of such a job reads as before.
+    /// Leaves `loras` out when empty, `decoder` when not given and `longPrompt` when
+    /// `truncate`, so the journal of a job without them reads as before.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(prompt, forKey: .prompt)
@@ -107,9 +110,11 @@ extension JobSpec {
         try c.encode(sourceText, forKey: .sourceText)
         if !loras.isEmpty { try c.encode(loras, forKey: .loras) }
         try c.encodeIfPresent(decoder, forKey: .decoder)
+        if longPrompt != .truncate { try c.encode(longPrompt, forKey: .longPrompt) }
     }
 
-    /// Decodes a spec journalled before `loras` / `decoder` existed as one without LoRAs, on the full VAE.
+    /// Decodes a spec journalled before `loras`, `decoder` or `longPrompt` existed as one
+    /// without LoRAs, on the full VAE, that truncates.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(prompt: try c.decode(String.self, forKey: .prompt),
@@ -126,6 +131,7 @@ extension JobSpec {
                   sourceText: try c.decode(String.self, forKey: .sourceText),
                   loras: try c.decodeIfPresent([LoRASelection].self, forKey: .loras) ?? [])
         self.decoder = try c.decodeIfPresent(DecoderChoice.self, forKey: .decoder)
+        self.longPrompt = try c.decodeIfPresent(LongPromptMode.self, forKey: .longPrompt) ?? .truncate
     }
 }
 

@@ -246,10 +246,12 @@ public struct ServiceConfig: Equatable, Sendable {
     }
 
     /// Job parser configured by this config's limits, defaults, model names and `lora_dir`; a
-    /// size that neither a job nor `defaults` sets is the native size of the job's model folder.
+    /// size that neither a job nor `defaults` sets is the native size of the job's model folder;
+    /// chunked prompts are counted with the job's model's tokenizer (each loaded once per parser).
     public var jobParser: JobFileParser {
         JobFileParser(limits: limits, defaults: defaults, knownModels: Set(models.keys), nativeSize: nativeSizeLookup,
-                      loraDirectory: loraDirectory, schedulerConfig: schedulerConfigLookup, tinyVAE: tinyVAELookup)
+                      loraDirectory: loraDirectory, schedulerConfig: schedulerConfigLookup, tinyVAE: tinyVAELookup,
+                      promptTokenizer: PromptTokenizers(models: models, defaultModel: defaultModel).lookup)
     }
 
     /// Reads the scheduler config of a configured model (`nil`: the default model), once per

@@ -28,10 +28,13 @@ public struct GenerationRequest: Sendable, Equatable {
     public var loras: [LoRASelection]
     /// Autoencoder for the final image (`tiny` needs a pipeline with a tiny VAE).
     public var decoder: DecoderChoice
+    /// Prompts over 75 tokens: truncated (diffusers, the default) or chunked (AUTOMATIC1111).
+    public var longPrompt: LongPromptMode
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
-                seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], decoder: DecoderChoice = .full) {
+                seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], decoder: DecoderChoice = .full,
+                longPrompt: LongPromptMode = .truncate) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width
@@ -44,6 +47,7 @@ public struct GenerationRequest: Sendable, Equatable {
         self.rng = rng
         self.loras = loras
         self.decoder = decoder
+        self.longPrompt = longPrompt
     }
 }
 

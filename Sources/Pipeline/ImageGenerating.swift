@@ -15,6 +15,11 @@ public protocol ImageGenerating: AnyObject {
     /// AUTOMATIC1111's short hash of a LoRA file for `Lora hashes` (first 12 hex digits of
     /// the addnet hash), nil when unknown.
     func loraHash(_ lora: LoRASelection) -> String?
+
+    /// What the engine will cut from or not know of `request`'s prompts (see `PromptReport`),
+    /// asked once per job before generating. Throws for a request `generate` would refuse
+    /// for its prompts (a chunked prompt over `LongPromptMode.maximumChunks`).
+    func promptReport(_ request: GenerationRequest) throws -> PromptReport
 }
 
 extension ImageGenerating {
@@ -22,4 +27,6 @@ extension ImageGenerating {
     public var modelHash: String? { nil }
     /// Engines that do not know their files record no hash.
     public func loraHash(_ lora: LoRASelection) -> String? { nil }
+    /// Engines without a tokenizer report nothing.
+    public func promptReport(_ request: GenerationRequest) throws -> PromptReport { PromptReport() }
 }

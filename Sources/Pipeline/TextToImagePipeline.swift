@@ -24,7 +24,8 @@ public enum PipelineError: Error, CustomStringConvertible {
 /// `generator=torch.Generator("cpu").manual_seed(seed)`:
 ///
 /// - prompt and negative prompt tokenized to 77 ids (truncated), encoded one at a time
-///   (`encode_prompt`; a missing negative prompt encodes "");
+///   (`encode_prompt`; a missing negative prompt encodes ""); with `longPrompt: .chunk`
+///   AUTOMATIC1111's 75-token chunks instead (`LongPromptMode`, TextToImagePipeline+Prompt);
 /// - latents `randn([1, C, H/f, W/f])` from the seeded generator times
 ///   `init_noise_sigma` (`prepare_latents`);
 /// - each step: `scale_model_input`, one UNet call on the batch [uncond, cond] when
@@ -141,15 +142,10 @@ public final class TextToImagePipeline: ImageGenerating {
         try loraMerger.apply(request.loras.map { LoRAApplication(file: $0.file, weight: $0.weight) })
 
         // Text conditioning, [uncond, cond] when guidance applies.
+        // 77 rows per prompt, or 77 per chunk with `long_prompt: chunk` (TextToImagePipeline+Prompt).
         let guided = request.guidance > 1
         let batch = guided ? 2 : 1
-        let length = tokenizer.maxLength
-        let hidden = textEncoder.config.hiddenSize
-        let context = tensor("context", [batch, length, hidden])
-        let prompts = guided ? [request.negativePrompt, request.prompt] : [request.prompt]
-        for (index, text) in prompts.enumerated() {
-            try textEncoder.encode([tokenizer.encodeForModel(text)], output: context.batches(index..<(index + 1)))
-        }
+        let context = try conditioning(request)
 
         // prepare_latents: one randn call on the generator, times init_noise_sigma.
         let generator = makeNoiseGenerator(request.rng, seed: request.seed)

@@ -48,6 +48,27 @@ final class DaemonHarness {
         return (process.terminationStatus, text)
     }
 
+    /// Writes `jobs` (name → YAML text) as `<dir>/<name>.yaml`, in name order, and runs
+    /// `diffusiond --oneshot FILES… ARGUMENTS…`; returns its exit status and stderr.
+    static func oneshot(_ jobs: [String: String], in dir: URL, arguments: [String]) throws -> (Int32, String) {
+        var files: [String] = []
+        for (name, text) in jobs.sorted(by: { $0.key < $1.key }) {
+            let file = dir.appendingPathComponent(name + ".yaml")
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            files.append(file.path)
+        }
+        let log = dir.appendingPathComponent("stderr.log")
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw HarnessError("cannot create \(log.path)") }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try binary())
+        p.arguments = ["--oneshot"] + files + arguments
+        p.standardError = try FileHandle(forWritingTo: log)
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return (p.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    }
+
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
 

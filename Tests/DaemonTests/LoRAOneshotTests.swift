@@ -18,22 +18,9 @@ final class LoRAOneshotTests: XCTestCase {
         if let loraDir { config += "lora_dir: \(loraDir.path)\n" }
         let configFile = dir.appendingPathComponent("diffusiond.yaml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
-        var files: [String] = []
-        for (name, text) in jobs.sorted(by: { $0.key < $1.key }) {
-            let file = dir.appendingPathComponent(name + ".yaml")
-            try text.write(to: file, atomically: true, encoding: .utf8)
-            files.append(file.path)
-        }
-        let log = dir.appendingPathComponent("stderr.log")
-        XCTAssertTrue(FileManager.default.createFile(atPath: log.path, contents: nil))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try DaemonHarness.binary())
-        p.arguments = ["--oneshot"] + files + ["--outbox", dir.appendingPathComponent("out").path, "--config", configFile.path]
-        p.standardError = try FileHandle(forWritingTo: log)
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        return (p.terminationStatus, dir.appendingPathComponent("out"), (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+        let (status, stderr) = try DaemonHarness.oneshot(jobs, in: dir, arguments: [
+            "--outbox", dir.appendingPathComponent("out").path, "--config", configFile.path])
+        return (status, dir.appendingPathComponent("out"), stderr)
     }
 
     func parameters(_ png: URL) throws -> String {

@@ -42,12 +42,14 @@ public struct CLIPTokenizer: Sendable {
     public let maxLength: Int
     public let addedTokens: [AddedToken]
 
-    private let vocab: [String: Int]
+    let vocab: [String: Int]
     /// (left id, right id) → (rank, merged id), as in `tokenizers`' BPE model.
     private let merges: [Int64: (rank: Int, id: Int)]
     /// Vocabulary id of each byte's character, without and with the `</w>` suffix (-1: absent).
     private let byteIDs: [Int]
     private let byteIDsEndOfWord: [Int]
+    /// Lines of `merges.txt` (48 894 for CLIP; 100 for the built-in model's caption vocabulary).
+    public let mergeCount: Int
 
     /// Builds the tokenizer from a vocabulary (`vocab.json`) and merge rules (`merges.txt`,
     /// in rank order). `file` is used in error messages.
@@ -73,6 +75,7 @@ public struct CLIPTokenizer: Sendable {
             if table[key] == nil { table[key] = (rank, m) }
         }
         self.merges = table
+        mergeCount = merges.count
         byteIDs = (0..<256).map { vocab[String(ByteLevelAlphabet.scalars[$0])] ?? -1 }
         byteIDsEndOfWord = (0..<256).map { vocab[String(ByteLevelAlphabet.scalars[$0]) + "</w>"] ?? -1 }
         // transformers registers bos/eos/unk as normalized added tokens and a plain-string pad
@@ -90,23 +93,36 @@ public struct CLIPTokenizer: Sendable {
 
     /// Ids of `text` without start/end tokens, padding or truncation.
     public func encode(_ text: String) -> [Int] {
-        var ids: [Int] = []
+        encodeWords(text).flatMap(\.ids)
+    }
+
+    /// `text` as the pieces BPE runs on (`CLIPPreTokenizer`'s words, normalized: lower case)
+    /// and special tokens, each with its ids; `encode` is their ids in order.
+    public func encodeWords(_ text: String) -> [TokenizedWord] {
+        var words: [TokenizedWord] = []
         let raw = addedTokens.filter { !$0.normalized }
         let normalizedTokens = addedTokens.filter { $0.normalized }
+        func special(_ id: Int) -> TokenizedWord {
+            TokenizedWord(text: addedTokens.first { $0.id == id }?.content ?? "", ids: [id], isSpecial: true)
+        }
         for rawPart in CLIPTokenizer.splitOnAdded(text, raw) {
             switch rawPart {
-            case .token(let id): ids.append(id)
+            case .token(let id): words.append(special(id))
             case .text(let s):
                 for part in CLIPTokenizer.splitOnAdded(CLIPPreTokenizer.normalize(s), normalizedTokens) {
                     switch part {
-                    case .token(let id): ids.append(id)
+                    case .token(let id): words.append(special(id))
                     case .text(let n):
-                        for piece in CLIPPreTokenizer.split(n) { bpe(Array(piece.utf8), into: &ids) }
+                        for piece in CLIPPreTokenizer.split(n) {
+                            var ids: [Int] = []
+                            bpe(Array(piece.utf8), into: &ids)
+                            words.append(TokenizedWord(text: piece, ids: ids, isSpecial: false))
+                        }
                     }
                 }
             }
         }
-        return ids
+        return words
     }
 
     /// `maxLength` ids: start token, the text's ids truncated to `maxLength − 2`, end token,
