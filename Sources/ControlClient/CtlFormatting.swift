@@ -70,7 +70,7 @@ public enum CtlFormatting {
     /// `show` output: one field per line, then one line per image (path, seed, time).
     public static func jobDetail(_ job: JobInfo) -> String {
         var lines: [(String, String)] = [
-            ("id", job.id), ("name", job.name), ("state", job.state.rawValue), ("priority", String(job.priority)),
+            ("id", job.id), ("name", job.name), ("state", job.stateDescription), ("priority", String(job.priority)),
             ("owner", "\(job.owner.user) (uid \(job.owner.uid))"),
         ]
         if let source = job.source { lines.append(("source", source + (job.document.map { ", document \($0)" } ?? ""))) }

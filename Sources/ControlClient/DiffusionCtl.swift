@@ -71,7 +71,7 @@ public enum DiffusionCtl {
             return try forEachID(ids, json: json, output: output) { try client.show($0) } render: { CtlFormatting.jobDetail($0) }
         case .change(let verb, let ids):
             return try forEachID(ids, json: json, output: output) { try client.change(verb, id: $0) } render: {
-                "\($0.id) \($0.name): \($0.state.rawValue)\n"
+                "\($0.id) \($0.name): \($0.stateDescription)\n"
             }
         case .priority(let id, let level):
             return try forEachID([id], json: json, output: output) { try client.setPriority($0, to: level) } render: {

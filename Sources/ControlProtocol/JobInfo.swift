@@ -107,6 +107,13 @@ public struct JobInfo: Codable, Equatable, Sendable {
     public var images: [JobInfo.Image]?
     /// `show`: wall time of the last attempt, once finished.
     public var seconds: Double?
+    /// A running job asked to stop: it ends as cancelled after its current step.
+    public var cancelRequested: Bool?
+
+    /// The state as a person reads it: `running, cancelling …` for a running job asked to stop.
+    public var stateDescription: String {
+        state == .running && cancelRequested == true ? "running, cancelling (it stops after the current step)" : state.rawValue
+    }
 
     public init(id: String, name: String, state: JobState, priority: Int, owner: JobInfo.Owner,
                 model: String, submitted: Date, started: Date? = nil, finished: Date? = nil,

@@ -52,7 +52,7 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
 
     func info(_ job: JobRecord) -> JobInfo {
         let progress = job.state == .running ? queue.progress().flatMap { $0.id == job.id ? QueueControlHandler.progress($0) : nil } : nil
-        return JobInfo(id: job.id, name: job.displayName, state: job.state, priority: job.priority,
+        var info = JobInfo(id: job.id, name: job.displayName, state: job.state, priority: job.priority,
                        owner: .init(uid: job.owner, user: AccountNames.userName(job.owner)), model: job.model,
                        submitted: Date(timeIntervalSince1970: job.submitted),
                        started: job.started.map { Date(timeIntervalSince1970: $0) },
@@ -61,6 +61,8 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
                        attempts: job.attempts, error: job.error, outbox: outbox.folder(job).path,
                        parameters: job.spec.parameters(model: job.model), source: job.sourceFile,
                        document: job.spec.documentIndex)
+        info.cancelRequested = job.state == .running && queue.isCancelRequested(job.id) ? true : nil
+        return info
     }
 
     /// ``info(_:)`` with the job's images: those its `result.json` lists once it finished,

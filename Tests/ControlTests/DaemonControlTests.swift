@@ -158,7 +158,10 @@ final class DaemonControlTests: XCTestCase {
         XCTAssertEqual(steps.map(\.completedSteps), steps.map(\.completedSteps).sorted(), "progress only grows")
         XCTAssertTrue(steps.allSatisfy { $0.total == 150 && $0.count == 16 }, "\(steps)")
         XCTAssertNotNil(steps.last?.rate, "the daemon reports its speed")
-        XCTAssertEqual(try daemon.ctl(["cancel", id]).0, 0)
+        // The answer says the job is being cancelled, not just "running" (issue 21).
+        let (cancelStatus, cancelOut, cancelErr) = try daemon.ctl(["cancel", id])
+        XCTAssertEqual(cancelStatus, 0, cancelErr)
+        XCTAssertTrue(cancelOut.hasSuffix(": running, cancelling (it stops after the current step)\n"), cancelOut)
         try daemon.waitUntil("the running job is cancelled") {
             try daemon.queue(all: true).first { $0["id"] as? String == id }?["state"] as? String == "cancelled"
         }
