@@ -3,7 +3,7 @@ import Kernels
 
 // diffusion-bench: speed measurements of the engine (release build:
 // `swift build -c release --product diffusion-bench`). Subcommands print one JSON line
-// per measurement; see README "Benchmarks".
+// per measurement; see docs/BENCHMARKS.md.
 
 let usage = """
 usage: diffusion-bench SUBCOMMAND [options]
