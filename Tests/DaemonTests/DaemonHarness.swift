@@ -35,10 +35,14 @@ final class DaemonHarness {
 
     /// Runs `diffusiond` with `arguments` to its end (`--oneshot`, `--check-config`): its exit
     /// status and standard error.
-    static func runDiffusiond(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+    /// `environment` entries are set on top of this process's environment.
+    static func runDiffusiond(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try binary())
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice

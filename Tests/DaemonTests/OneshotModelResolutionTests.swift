@@ -15,19 +15,7 @@ final class OneshotModelResolutionTests: XCTestCase {
     }
 
     private func run(_ arguments: [String], configEnvironment: String) throws -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try DaemonHarness.binary())
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["DIFFUSIOND_CONFIG"] = configEnvironment
-        process.environment = environment
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        try DaemonHarness.runDiffusiond(arguments, environment: ["DIFFUSIOND_CONFIG": configEnvironment])
     }
 
     func testNoModelAnywhereIsOneLine() throws {

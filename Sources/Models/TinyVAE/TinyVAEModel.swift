@@ -26,19 +26,15 @@ public final class TinyVAE: @unchecked Sendable {
     /// Loads an `AutoencoderTiny` folder (`config.json` + `*.safetensors`, fp32, fp16 or bf16);
     /// errors name the file, field or tensor.
     public convenience init(directory: URL, pool: ThreadPool) throws {
-        let config = try TinyVAEConfig(contentsOf: directory.appendingPathComponent("config.json"))
-        let source = try CheckpointWeightSource(component: directory.path, directory: directory)
-        let encoder = try TinyVAEEncoderWeights(config: config, source: source)
-        let decoder = try TinyVAEDecoderWeights(config: config, source: source)
-        try source.finish()
+        let (config, encoder, decoder): (TinyVAEConfig, TinyVAEEncoderWeights, TinyVAEDecoderWeights) =
+            try AutoencoderLoading.folder(directory, config: TinyVAEConfig.init(contentsOf:))
         self.init(config: config, encoder: encoder, decoder: decoder, pool: pool)
     }
 
     /// A tiny VAE of `config`'s shapes with seeded random weights (benchmarks, tests).
     public static func randomWeights(config: TinyVAEConfig, seed: UInt64 = 0, pool: ThreadPool) throws -> TinyVAE {
-        let s = RandomWeightSource(seed: seed, pool: pool)
-        return TinyVAE(config: config, encoder: try TinyVAEEncoderWeights(config: config, source: s),
-                       decoder: try TinyVAEDecoderWeights(config: config, source: s), pool: pool)
+        let (encoder, decoder): (TinyVAEEncoderWeights, TinyVAEDecoderWeights) = try AutoencoderLoading.random(config, seed: seed, pool: pool)
+        return TinyVAE(config: config, encoder: encoder, decoder: decoder, pool: pool)
     }
 
     /// Image side per latent side (8 for TAESD).

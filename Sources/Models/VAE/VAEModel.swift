@@ -22,19 +22,15 @@ public final class VAE: @unchecked Sendable {
 
     /// Loads `vae/config.json` and `vae/*.safetensors`.
     public convenience init(directory: URL, pool: ThreadPool) throws {
-        let config = try VAEConfig(contentsOf: directory.appendingPathComponent("config.json"))
-        let source = try CheckpointWeightSource(component: directory.path, directory: directory)
-        let encoder = try VAEEncoderWeights(config: config, source: source)
-        let decoder = try VAEDecoderWeights(config: config, source: source)
-        try source.finish()
+        let (config, encoder, decoder): (VAEConfig, VAEEncoderWeights, VAEDecoderWeights) =
+            try AutoencoderLoading.folder(directory, config: VAEConfig.init(contentsOf:))
         self.init(config: config, encoder: encoder, decoder: decoder, pool: pool)
     }
 
     /// A VAE of `config`'s shapes with seeded random weights (benchmarks).
     public static func randomWeights(config: VAEConfig, seed: UInt64 = 0, pool: ThreadPool) throws -> VAE {
-        let s = RandomWeightSource(seed: seed, pool: pool)
-        return VAE(config: config, encoder: try VAEEncoderWeights(config: config, source: s),
-                   decoder: try VAEDecoderWeights(config: config, source: s), pool: pool)
+        let (encoder, decoder): (VAEEncoderWeights, VAEDecoderWeights) = try AutoencoderLoading.random(config, seed: seed, pool: pool)
+        return VAE(config: config, encoder: encoder, decoder: decoder, pool: pool)
     }
 
     /// Memory held by activations, in bytes.
