@@ -57,16 +57,19 @@ public struct JobParameters: Codable, Equatable, Sendable {
     /// `chunk` when a prompt over 75 tokens was encoded in AUTOMATIC1111's chunks
     /// (`long_prompt: chunk`); absent for truncation, diffusers' way.
     public var longPrompt: String?
+    /// `guidance_cutoff`: the fraction of evaluations that were guided; absent: all.
+    public var guidanceCutoff: Double?
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt = "negative_prompt", model, width, height, steps, sampler, schedule, guidance
-        case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt"
+        case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt", guidanceCutoff = "guidance_cutoff"
     }
 
     public init(prompt: String, negativePrompt: String? = nil, model: String, width: Int? = nil, height: Int? = nil,
                 steps: Int? = nil, sampler: String? = nil, schedule: String? = nil, guidance: Float? = nil,
                 seed: UInt64? = nil, count: Int? = nil, rng: String? = nil, snapshots: Int? = nil,
-                loras: [LoRA]? = nil, decoder: String? = nil, longPrompt: String? = nil) {
+                loras: [LoRA]? = nil, decoder: String? = nil, longPrompt: String? = nil,
+                guidanceCutoff: Double? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.model = model
@@ -83,5 +86,6 @@ public struct JobParameters: Codable, Equatable, Sendable {
         self.loras = loras
         self.decoder = decoder
         self.longPrompt = longPrompt
+        self.guidanceCutoff = guidanceCutoff
     }
 }

@@ -43,6 +43,8 @@ public enum A1111Parameters {
         }
         if !hashes.isEmpty { fields.append("Lora hashes: " + quote(hashes.joined(separator: ", "))) }
         if request.decoder == .tiny { fields.append("VAE Decoder: TAESD") }
+        // No web UI key exists for it; named like the job field so it is not mistaken for exact CFG.
+        if let cutoff = request.guidanceCutoff { fields.append("Guidance cutoff: \(format(Float(cutoff)))") }
         lines.append(fields.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }

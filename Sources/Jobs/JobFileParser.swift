@@ -29,7 +29,7 @@ public struct JobFileParser: Sendable {
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
                                 "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name", "loras",
-                                "long_prompt"]
+                                "long_prompt", "guidance_cutoff"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
                 nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil,
@@ -288,6 +288,11 @@ public struct JobFileParser: Sendable {
                                   + "(add tiny_vae: DIR to its models entry in the config)")
                 }
                 spec.decoder = choice
+            case "guidance_cutoff":
+                // Above 0 (0 would drop guidance altogether: say guidance: 1 instead); 1 = all guided.
+                let cutoff = try d.number(text, plain: plain, field: field, mark: mark, range: 0...1)
+                guard cutoff > 0 else { throw d.error(field, mark, "must be above 0 (for no guidance at all, set guidance: 1)") }
+                spec.guidanceCutoff = cutoff
             case "snapshots":
                 spec.snapshots = try d.integer(text, plain: plain, field: field, mark: mark, range: 0...limits.maxSteps)
             case "name":

@@ -37,6 +37,9 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public var loras: [LoRASelection]
     /// `long_prompt`: prompts over 75 tokens truncated (default, diffusers) or chunked (AUTOMATIC1111).
     public var longPrompt: LongPromptMode = .truncate
+    /// `guidance_cutoff`: the fraction of evaluations with classifier-free guidance (opt-in
+    /// approximation); `nil`: every evaluation is guided.
+    public var guidanceCutoff: Double? = nil
 
     public init(prompt: String, negativePrompt: String, model: String?, width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind, guidance: Float, seed: UInt64?, count: Int,
@@ -67,7 +70,8 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public func request(image index: Int) -> GenerationRequest {
         GenerationRequest(prompt: PromptLoRATags.stripped(prompt), negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
-                          seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full, longPrompt: longPrompt)
+                          seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full, longPrompt: longPrompt,
+                          guidanceCutoff: guidanceCutoff)
     }
 
     /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
@@ -84,7 +88,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
 extension JobSpec {
     private enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
-        case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt
+        case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt, guidanceCutoff
     }
 
     /// Leaves `loras` out when empty, `decoder` when not given and `longPrompt` when
@@ -111,6 +115,7 @@ extension JobSpec {
         if !loras.isEmpty { try c.encode(loras, forKey: .loras) }
         try c.encodeIfPresent(decoder, forKey: .decoder)
         if longPrompt != .truncate { try c.encode(longPrompt, forKey: .longPrompt) }
+        try c.encodeIfPresent(guidanceCutoff, forKey: .guidanceCutoff)
     }
 
     /// Decodes a spec journalled before `loras`, `decoder` or `longPrompt` existed as one
@@ -132,6 +137,7 @@ extension JobSpec {
                   loras: try c.decodeIfPresent([LoRASelection].self, forKey: .loras) ?? [])
         self.decoder = try c.decodeIfPresent(DecoderChoice.self, forKey: .decoder)
         self.longPrompt = try c.decodeIfPresent(LongPromptMode.self, forKey: .longPrompt) ?? .truncate
+        self.guidanceCutoff = try c.decodeIfPresent(Double.self, forKey: .guidanceCutoff)
     }
 }
 

@@ -30,11 +30,14 @@ public struct GenerationRequest: Sendable, Equatable {
     public var decoder: DecoderChoice
     /// Prompts over 75 tokens: truncated (diffusers, the default) or chunked (AUTOMATIC1111).
     public var longPrompt: LongPromptMode
+    /// `guidance_cutoff`: the fraction of the model evaluations that use classifier-free
+    /// guidance; the rest run the conditional prediction alone (batch 1). `nil`: all guided.
+    public var guidanceCutoff: Double?
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
                 seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], decoder: DecoderChoice = .full,
-                longPrompt: LongPromptMode = .truncate) {
+                longPrompt: LongPromptMode = .truncate, guidanceCutoff: Double? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width
@@ -48,6 +51,7 @@ public struct GenerationRequest: Sendable, Equatable {
         self.loras = loras
         self.decoder = decoder
         self.longPrompt = longPrompt
+        self.guidanceCutoff = guidanceCutoff
     }
 }
 

@@ -159,21 +159,34 @@ public final class TextToImagePipeline: ImageGenerating {
         let unetInput = tensor("unet input", [batch, channels, latentHeight, latentWidth])
         let unetOutput = tensor("unet output", [batch, channels, latentHeight, latentWidth])
         let guidance = request.guidance
+        // guidance_cutoff, as diffusers' documented `callback_on_step_end` recipe does it: after
+        // the evaluation with index int(num_timesteps * cutoff) it sets guidance_scale to 0 and
+        // keeps the conditional half of prompt_embeds, so later evaluations are cond-only (batch 1).
+        let lastGuided = request.guidanceCutoff.map { Int(Double(sampler.timesteps.count) * $0) } ?? Int.max
+        let condInput = unetInput.view(offset: 0, shape: [1, channels, latentHeight, latentWidth])
+        let condOutput = unetOutput.view(offset: 0, shape: [1, channels, latentHeight, latentWidth])
+        let condContext = context.view(offset: guided ? context.count / 2 : 0, shape: [1, context.shape[1], context.shape[2]])
         // Step previews show the denoised estimate of the evaluation that ends a snapshot step.
         let estimate = snapshotEvery > 0 ? try DenoisedEstimate(settings: settings, sampler: sampler) : nil
         let previewLatents = tensor("preview latents", latents.shape)
         let previewMethod = previewMethod(for: request, snapshotEvery: snapshotEvery)
         let denoise: DenoiseFunction = { [unet] input, timestep, output in
             guard let source = input.baseAddress, let destination = output.baseAddress else { return }
-            for b in 0..<batch { (unetInput.data + b * latentCount).update(from: source, count: latentCount) }
-            unet(sample: unetInput, timestep: timestep, context: context, output: unetOutput)
-            if guided {
+            let index = sampler.stepIndex
+            if guided && index > lastGuided {
+                condInput.data.update(from: source, count: latentCount)
+                unet(sample: condInput, timestep: timestep, context: condContext, output: condOutput)
+                destination.update(from: condOutput.data, count: latentCount)
+            } else if guided {
+                for b in 0..<batch { (unetInput.data + b * latentCount).update(from: source, count: latentCount) }
+                unet(sample: unetInput, timestep: timestep, context: context, output: unetOutput)
                 let uncond = unetOutput.data, cond = unetOutput.data + latentCount
                 classifierFreeGuidance(uncond: uncond, cond: cond, scale: guidance, output: destination, count: latentCount)
             } else {
+                unetInput.data.update(from: source, count: latentCount)
+                unet(sample: unetInput, timestep: timestep, context: context, output: unetOutput)
                 destination.update(from: unetOutput.data, count: latentCount)
             }
-            let index = sampler.stepIndex
             if let estimate, (index + 1) % snapshotEvery == 0 {
                 estimate.write(modelInput: input, modelOutput: UnsafeBufferPointer(output), stepIndex: index,
                                timestep: timestep, into: previewLatents)

@@ -50,3 +50,37 @@ final class SamplerIntakeTests: XCTestCase {
         XCTAssertEqual(try parse("prompt: x\nsampler: ddim\nschedule: karras\n", lookup: unreadable).count, 1)
     }
 }
+
+/// `guidance_cutoff` (issue 16): parsed with its range, carried to the request, recorded in the
+/// PNG's parameters and in result.json's parameters.
+final class GuidanceCutoffFieldTests: XCTestCase {
+    func specs(_ text: String) throws -> [JobSpec] {
+        let parser = JobFileParser(nativeSize: { _ in NativeImageSize(width: 32, height: 32, vaeFactor: 2) })
+        return try parser.parse(bytes: Array(text.utf8), file: "job.yaml")
+    }
+
+    func parse(_ text: String) throws -> JobSpec { try XCTUnwrap(try specs(text).first) }
+
+    func testFieldReachesRequestMetadataAndParameters() throws {
+        let spec = try parse("prompt: x\nguidance_cutoff: 0.4\n")
+        XCTAssertEqual(spec.guidanceCutoff, 0.4)
+        let request = spec.request(image: 0)
+        XCTAssertEqual(request.guidanceCutoff, 0.4)
+        XCTAssertTrue(A1111Parameters.text(for: request, model: "m").hasSuffix(", Guidance cutoff: 0.4"))
+        XCTAssertEqual(spec.parameters(model: "m").guidanceCutoff, 0.4)
+        XCTAssertNil(try parse("prompt: x\n").guidanceCutoff)
+        XCTAssertFalse(A1111Parameters.text(for: try parse("prompt: x\n").request(image: 0), model: "m").contains("Guidance cutoff"))
+        // The journal keeps it.
+        let decoded = try JSONDecoder().decode(JobSpec.self, from: JSONEncoder().encode(spec))
+        XCTAssertEqual(decoded.guidanceCutoff, 0.4)
+    }
+
+    func testOutOfRangeIsRejectedWithPosition() {
+        XCTAssertThrowsError(try specs("prompt: x\nguidance_cutoff: 0\n")) { error in
+            XCTAssertEqual("\(error)", "job.yaml:2:18: field 'guidance_cutoff': must be above 0 (for no guidance at all, set guidance: 1)")
+        }
+        XCTAssertThrowsError(try specs("prompt: x\nguidance_cutoff: 1.5\n")) { error in
+            XCTAssertEqual("\(error)", "job.yaml:2:18: field 'guidance_cutoff': 1.5 is out of range; expected a number from 0.0 to 1.0")
+        }
+    }
+}
