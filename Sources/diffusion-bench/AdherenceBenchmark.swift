@@ -14,6 +14,8 @@ import Sampling
 ///   --steps N          denoising steps (default 25)
 ///   --guidance G       classifier-free guidance scale (default 5)
 ///   --sampler NAME     sampler (default euler)
+///   --guidance-cutoff F  guidance for the first fraction F of evaluations only (job field
+///                      `guidance_cutoff`; default: all guided)
 ///   --threads N        cores for the engine (default: all active)
 ///   --save DIR         also write every generated image as DIR/image-NNN.ppm + captions.json
 ///   --images DIR       score DIR/captions.json ([{"file", "caption"}]) and its PPM images
@@ -58,7 +60,8 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
         for i in 0..<options.count {
             let caption = SceneSampler.scene(seed: SceneSampler.heldOutSeedBase + UInt64(i)).caption
             let request = GenerationRequest(prompt: caption, width: 64, height: 64, steps: options.steps,
-                                            sampler: options.sampler, guidance: options.guidance, seed: UInt64(i))
+                                            sampler: options.sampler, guidance: options.guidance, seed: UInt64(i),
+                                            guidanceCutoff: options.guidanceCutoff)
             let image = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
             items.append((caption, image))
             if let save = options.saveDirectory {
@@ -96,6 +99,7 @@ struct AdherenceOptions {
     var steps = 25
     var guidance: Float = 5
     var sampler = SamplerKind.euler
+    var guidanceCutoff: Double?
     var threads = ProcessInfo.processInfo.activeProcessorCount
     var saveDirectory: URL?
     var imagesDirectory: URL?
@@ -129,6 +133,10 @@ struct AdherenceOptions {
                     throw UsageError(message: "unknown sampler \"\(v)\"; one of \(SamplerKind.validNames)")
                 }
                 o.sampler = s
+            case "--guidance-cutoff":
+                let v = try value("--guidance-cutoff")
+                guard let f = Double(v), f > 0, f <= 1 else { throw UsageError(message: "--guidance-cutoff wants a number in (0, 1], got \"\(v)\"") }
+                o.guidanceCutoff = f
             case "--save": o.saveDirectory = URL(fileURLWithPath: try value("--save"))
             case "--images": o.imagesDirectory = URL(fileURLWithPath: try value("--images"))
             default: throw UsageError(message: "unknown option \"\(args[i])\"")
