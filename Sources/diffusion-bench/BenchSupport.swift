@@ -74,6 +74,8 @@ struct Options {
 
     func has(_ flag: String) -> Bool { flags.contains(flag) }
     func string(_ name: String, default d: String) -> String { values[name] ?? d }
+    /// The value given for `--name`, if any.
+    func value(_ name: String) -> String? { values[name] }
     func int(_ name: String, default d: Int) throws -> Int {
         guard let s = values[name] else { return d }
         guard let v = Int(s), v > 0 else { throw BenchError.usage("--\(name) must be a positive integer, got '\(s)'") }

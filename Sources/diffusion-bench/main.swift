@@ -12,6 +12,9 @@ usage: diffusion-bench SUBCOMMAND [options]
   vae --size 512 [--tiny] [--batch N] [--json] [--iterations N] [--warmup N]
                                            --tiny: TAESD (AutoencoderTiny) instead of AutoencoderKL
   text [--batch N] [--json] [--iterations N] [--warmup N]
+  image [--shapes sd15|sd21|sdturbo] [--size N] [--steps N] [--sampler NAME] [--guidance G]
+        [--guidance-cutoff F] [--tiny-vae] [--iterations N] [--warmup N] [--tokenizer DIR]
+                                           one whole image on random weights: seconds, images per hour
   adherence [--model DIR] [--count N] [--steps N] [--guidance G] [--sampler NAME]
             [--threads N] [--save DIR] [--images DIR]
                                            caption adherence of the built-in model (JSON)
@@ -34,6 +37,7 @@ do {
     case "vae": status = try runVAEBenchmark(arguments)
     case "text": status = try runTextBenchmark(arguments)
     case "adherence": status = try runAdherenceBenchmark(arguments)
+    case "image": status = try runImageBenchmark(arguments)
     case "-h", "--help", "help":
         printLine(usage)
         status = 0
