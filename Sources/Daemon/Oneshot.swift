@@ -19,6 +19,14 @@ struct Oneshot {
     let threads: Int?
     let factory: GeneratorFactory
 
+    /// The model's own `defaults:`: by each job's model from the config, or for every job those
+    /// of the configured model `--model NAME` names.
+    private func modelDefaults(_ config: ServiceConfig) -> ModelDefaultsLookup? {
+        guard model != nil else { return config.modelDefaultsLookup }
+        guard let own = modelLabel.flatMap({ config.modelDefaults[$0] }) else { return nil }
+        return { _ in own }
+    }
+
     func run() -> Int32 {
         // A size that neither a job nor the config's defaults set is the native size of the
         // model the job runs on: `--model DIR` for every job, else the config's model.
@@ -39,7 +47,8 @@ struct Oneshot {
             parser = JobFileParser(limits: config.limits, defaults: config.defaults,
                                    knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize,
                                    loraDirectory: config.loraDirectory, schedulerConfig: schedulerConfig,
-                                   tinyVAE: model == nil ? config.tinyVAELookup : nil, promptTokenizer: tokenizers?.lookup)
+                                   tinyVAE: model == nil ? config.tinyVAELookup : nil, promptTokenizer: tokenizers?.lookup,
+                                   modelDefaults: modelDefaults(config))
         } else {
             parser = JobFileParser(nativeSize: nativeSize, schedulerConfig: schedulerConfig, promptTokenizer: tokenizers?.lookup)
         }

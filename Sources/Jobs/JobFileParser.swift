@@ -25,6 +25,9 @@ public struct JobFileParser: Sendable {
     /// Tokenizer of a job's model, to refuse a `long_prompt: chunk` prompt over
     /// `LongPromptMode.maximumChunks` chunks at intake; `nil`: not checked here (the run fails).
     public var promptTokenizer: PromptTokenizerLookup?
+    /// Defaults of the job's model when its config entry has its own `defaults:`; `nil` or a
+    /// `nil` answer: `defaults`.
+    public var modelDefaults: ModelDefaultsLookup?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
@@ -33,7 +36,8 @@ public struct JobFileParser: Sendable {
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
                 nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil,
-                tinyVAE: TinyVAELookup? = nil, promptTokenizer: PromptTokenizerLookup? = nil) {
+                tinyVAE: TinyVAELookup? = nil, promptTokenizer: PromptTokenizerLookup? = nil,
+                modelDefaults: ModelDefaultsLookup? = nil) {
         self.limits = limits
         self.defaults = defaults
         self.knownModels = knownModels
@@ -42,6 +46,7 @@ public struct JobFileParser: Sendable {
         self.schedulerConfig = schedulerConfig
         self.tinyVAE = tinyVAE
         self.promptTokenizer = promptTokenizer
+        self.modelDefaults = modelDefaults
     }
 
     /// Parses every job of a file. `file` names it in errors (the inbox name).
@@ -228,6 +233,9 @@ public struct JobFileParser: Sendable {
         let prompt = try d.string(promptValue.text, plain: promptValue.plain, field: "prompt", mark: promptValue.mark,
                                   maxBytes: limits.maxPromptBytes)
         guard !prompt.allSatisfy(\.isWhitespace) else { throw d.error("prompt", promptValue.mark, "is empty") }
+        // The job's model's own defaults, if its config entry has some (its name as written:
+        // an invalid one is refused below and then no default matters).
+        let defaults = modelDefaults?(values["model"]?.text) ?? self.defaults
         // width and height stay 0 until `resolveSize` fills in what the job leaves out.
         var spec = JobSpec(prompt: prompt, negativePrompt: "", model: nil, width: 0, height: 0,
                            steps: defaults.steps, sampler: defaults.sampler, schedule: defaults.schedule,
@@ -331,7 +339,7 @@ public struct JobFileParser: Sendable {
         if let seed = spec.seed, UInt64.max - seed < UInt64(spec.count - 1), let m = values["seed"]?.mark {
             throw d.error("seed", m, "seed + count - 1 exceeds \(UInt64.max)")
         }
-        try resolveSize(&spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
+        try resolveSize(&spec, given: values.mapValues(\.mark), defaults: defaults, decoder: d, mappingMark: mappingMark)
         try checkSampler(spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
         try checkLongPrompt(spec, marks: values.mapValues(\.mark), decoder: d)
         return spec

@@ -5,6 +5,10 @@ import Sampling
 /// (`nil`: the configured default). Lets the parser check sampler, schedule and steps at intake.
 public typealias SchedulerConfigLookup = @Sendable (_ model: String?) throws -> SchedulerConfig
 
+/// The defaults of a job on `model` (`nil`: the configured default) when its config entry has
+/// its own `defaults:`; `nil` for the config's `defaults:`.
+public typealias ModelDefaultsLookup = @Sendable (_ model: String?) -> JobDefaults?
+
 extension JobFileParser {
     /// Checks the job's sampler, schedule and step count against its model's scheduler config
     /// at intake, exactly as the engine will build the sampler (`SamplerSettings` +

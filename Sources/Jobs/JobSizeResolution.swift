@@ -4,7 +4,8 @@ extension JobFileParser {
     /// `defaults:` value if set, else the native size of the job's model. A resolved value is
     /// checked like a given one (8 … the limit, a multiple of 8, and of the VAE factor when
     /// the model was read); an error names the field and points at the job's first line.
-    func resolveSize(_ spec: inout JobSpec, given: [String: SourceMark], decoder d: ScalarDecoder, mappingMark: SourceMark) throws {
+    func resolveSize(_ spec: inout JobSpec, given: [String: SourceMark], defaults: JobDefaults, decoder d: ScalarDecoder,
+                     mappingMark: SourceMark) throws {
         var native: NativeImageSize?
         func readNative(_ field: String) throws -> NativeImageSize {
             if let native { return native }

@@ -18,6 +18,9 @@ public struct ServiceConfig: Equatable, Sendable {
     /// Model name → a diffusers folder or a single-file checkpoint (with its tokenizer and
     /// prediction override; a single file without its own `tokenizer` gets `clipTokenizer`).
     public var models: [String: ModelReference]
+    /// `defaults:` of a model entry over the config's `defaults:`, by model name (a Turbo or
+    /// LCM model's jobs then need no settings); models without their own are not listed.
+    public var modelDefaults: [String: JobDefaults]
     /// CLIP vocabulary folder for single-file checkpoints (`clip_tokenizer`; shipped as
     /// `models/clip-tokenizer`).
     public var clipTokenizer: URL?
@@ -41,6 +44,7 @@ public struct ServiceConfig: Equatable, Sendable {
         state = base.appendingPathComponent("spool/state")
         socket = base.appendingPathComponent("spool/run/diffusiond.sock")
         models = [:]
+        modelDefaults = [:]
         clipTokenizer = nil
         defaultModel = nil
         threads = 0
@@ -54,7 +58,9 @@ public struct ServiceConfig: Equatable, Sendable {
     public static let keys = ["inbox", "outbox", "state", "socket", "threads", "rescan_interval", "keep_history",
                               "models", "clip_tokenizer", "limits", "defaults", "lora_dir"]
     /// Keys of a `models:` entry written as a mapping.
-    static let modelEntryKeys = ["path", "prediction", "tokenizer", "tiny_vae"]
+    static let modelEntryKeys = ["path", "prediction", "tokenizer", "tiny_vae", "defaults"]
+    /// Keys of a model entry's own `defaults:` (what changes how its images are made).
+    static let modelDefaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "snapshots", "rng"]
     static let limitKeys = ["max_width", "max_height", "max_steps", "max_count", "max_file_size",
                             "max_jobs_per_file", "max_prompt_bytes"]
     static let defaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "priority", "snapshots", "rng"]
@@ -77,7 +83,7 @@ public struct ServiceConfig: Equatable, Sendable {
             throw SourceError(file: file, line: 0, column: 0, message: "config file is larger than 1 MiB")
         }
         var config = ServiceConfig(base: base)
-        let stream = try YAMLEventStream(bytes: bytes, file: file, limits: YAMLSafetyLimits(maxDepth: 3, maxScalarBytes: 4096))
+        let stream = try YAMLEventStream(bytes: bytes, file: file, limits: YAMLSafetyLimits(maxDepth: 4, maxScalarBytes: 4096))
         let d = ScalarDecoder(file: file)
         func fail(_ m: SourceMark, _ field: String?, _ message: String) -> SourceError {
             SourceError(file: file, line: m.line, column: m.column, field: field, message: message)
@@ -94,7 +100,8 @@ public struct ServiceConfig: Equatable, Sendable {
             try pairs(name, keys: keys, handle)
         }
         /// The `key: scalar` pairs of a mapping whose start was read, up to its end.
-        func pairs(_ name: String, keys: [String]?, _ handle: (String, String, Bool, SourceMark, SourceMark) throws -> Void) throws {
+        func pairs(_ name: String, keys: [String]?, nested: ((String, SourceMark) throws -> Void)? = nil,
+                   _ handle: (String, String, Bool, SourceMark, SourceMark) throws -> Void) throws {
             var seen = Set<String>()
             while true {
                 let (k, kMark) = try stream.next()
@@ -106,6 +113,10 @@ public struct ServiceConfig: Equatable, Sendable {
                 }
                 guard seen.insert(key).inserted else { throw fail(kMark, field, "duplicate key") }
                 let (v, vMark) = try stream.next()
+                if v == .mappingStart, let nested {
+                    try nested(key, vMark)
+                    continue
+                }
                 guard case .scalar(let text, let plain) = v else { throw fail(vMark, field, "expected a single value") }
                 try handle(key, text, plain, kMark, vMark)
             }
@@ -113,14 +124,42 @@ public struct ServiceConfig: Equatable, Sendable {
 
         /// A `models:` entry written as a mapping (its start was read): `path` (required),
         /// `prediction: epsilon|v` and `tokenizer` (single-file checkpoints only), `tiny_vae`.
+        /// One `defaults:` key into `defaults` (the config's section and model entries share it).
+        func applyDefault(_ name: String, _ text: String, _ plain: Bool, _ m: SourceMark, field: String,
+                          to defaults: inout JobDefaults) throws {
+            switch name {
+            case "width", "height":
+                let side = try d.integer(text, plain: plain, field: field, mark: m, range: 8...8192)
+                guard side % 8 == 0 else { throw fail(m, field, "\(side) is not a multiple of 8") }
+                if name == "width" { defaults.width = side } else { defaults.height = side }
+            case "steps": defaults.steps = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
+            case "sampler": defaults.sampler = try d.choice(text, plain: plain, field: field, mark: m, parse: SamplerKind.init(rawValue:), validNames: SamplerKind.validNames)
+            case "schedule": defaults.schedule = try d.choice(text, plain: plain, field: field, mark: m, parse: ScheduleKind.init(rawValue:), validNames: ScheduleKind.validNames)
+            case "rng": defaults.rng = try d.choice(text, plain: plain, field: field, mark: m, parse: RNGKind.init(rawValue:), validNames: RNGKind.validNames)
+            case "guidance": defaults.guidance = Float(try d.number(text, plain: plain, field: field, mark: m, range: 0...50))
+            case "priority": defaults.priority = try d.integer(text, plain: plain, field: field, mark: m, range: JobPriority.range)
+            default: defaults.snapshots = try d.integer(text, plain: plain, field: field, mark: m, range: 0...10000)
+            }
+        }
+        /// Model entries' own defaults as read, applied over `defaults:` once the whole file is read.
+        var rawModelDefaults: [String: [(name: String, text: String, plain: Bool, mark: SourceMark)]] = [:]
+
         func modelEntry(_ field: String, _ mark: SourceMark) throws -> ModelReference {
             var entryPath: URL?
             var prediction: CheckpointPrediction?
             var predictionMark: SourceMark?
             var tokenizer: URL?
             var tinyVAE: URL?
-            try pairs(field, keys: modelEntryKeys) { key, text, plain, _, valueMark in
+            let modelName = String(field.dropFirst("models.".count))
+            let nested: (String, SourceMark) throws -> Void = { key, valueMark in
+                guard key == "defaults" else { throw fail(valueMark, "\(field).\(key)", "expected a single value") }
+                var raws: [(name: String, text: String, plain: Bool, mark: SourceMark)] = []
+                try pairs("\(field).defaults", keys: modelDefaultKeys) { name, text, plain, _, m in raws.append((name, text, plain, m)) }
+                rawModelDefaults[modelName] = raws
+            }
+            try pairs(field, keys: modelEntryKeys, nested: nested) { key, text, plain, _, valueMark in
                 switch key {
+                case "defaults": throw fail(valueMark, "\(field).defaults", "expected a mapping of key: value lines")
                 case "path": entryPath = try path(text, plain, "\(field).path", valueMark)
                 case "tokenizer": tokenizer = try path(text, plain, "\(field).tokenizer", valueMark)
                 case "tiny_vae": tinyVAE = try path(text, plain, "\(field).tiny_vae", valueMark)
@@ -200,20 +239,7 @@ public struct ServiceConfig: Equatable, Sendable {
                 }
             case "defaults":
                 try section("defaults", keys: defaultKeys) { name, text, plain, _, m in
-                    let field = "defaults.\(name)"
-                    switch name {
-                    case "width", "height":
-                        let side = try d.integer(text, plain: plain, field: field, mark: m, range: 8...8192)
-                        guard side % 8 == 0 else { throw fail(m, field, "\(side) is not a multiple of 8") }
-                        if name == "width" { config.defaults.width = side } else { config.defaults.height = side }
-                    case "steps": config.defaults.steps = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
-                    case "sampler": config.defaults.sampler = try d.choice(text, plain: plain, field: field, mark: m, parse: SamplerKind.init(rawValue:), validNames: SamplerKind.validNames)
-                    case "schedule": config.defaults.schedule = try d.choice(text, plain: plain, field: field, mark: m, parse: ScheduleKind.init(rawValue:), validNames: ScheduleKind.validNames)
-                    case "rng": config.defaults.rng = try d.choice(text, plain: plain, field: field, mark: m, parse: RNGKind.init(rawValue:), validNames: RNGKind.validNames)
-                    case "guidance": config.defaults.guidance = Float(try d.number(text, plain: plain, field: field, mark: m, range: 0...50))
-                    case "priority": config.defaults.priority = try d.integer(text, plain: plain, field: field, mark: m, range: JobPriority.range)
-                    default: config.defaults.snapshots = try d.integer(text, plain: plain, field: field, mark: m, range: 0...10000)
-                    }
+                    try applyDefault(name, text, plain, m, field: "defaults.\(name)", to: &config.defaults)
                 }
             default:
                 let (v, m) = try stream.next()
@@ -239,6 +265,11 @@ public struct ServiceConfig: Equatable, Sendable {
             throw fail(defaultMark, "models.default", "names \(SourceError.quote(name)), which is not in models")
         }
         if config.defaultModel == nil, config.models.count == 1 { config.defaultModel = config.models.keys.first }
+        for (name, raws) in rawModelDefaults {
+            var own = config.defaults
+            for raw in raws { try applyDefault(raw.name, raw.text, raw.plain, raw.mark, field: "models.\(name).defaults.\(raw.name)", to: &own) }
+            config.modelDefaults[name] = own
+        }
         for (name, entry) in config.models where entry.isSingleFile && entry.tokenizer == nil {
             config.models[name]?.tokenizer = config.clipTokenizer
         }
@@ -251,7 +282,15 @@ public struct ServiceConfig: Equatable, Sendable {
     public var jobParser: JobFileParser {
         JobFileParser(limits: limits, defaults: defaults, knownModels: Set(models.keys), nativeSize: nativeSizeLookup,
                       loraDirectory: loraDirectory, schedulerConfig: schedulerConfigLookup, tinyVAE: tinyVAELookup,
-                      promptTokenizer: PromptTokenizers(models: models, defaultModel: defaultModel).lookup)
+                      promptTokenizer: PromptTokenizers(models: models, defaultModel: defaultModel).lookup,
+                      modelDefaults: modelDefaultsLookup)
+    }
+
+    /// The defaults of a job on the model named `name` (`nil`: the default model): its entry's
+    /// own `defaults:` over the config's, or `nil` when it has none.
+    public var modelDefaultsLookup: ModelDefaultsLookup {
+        let own = modelDefaults, defaultModel = defaultModel
+        return { name in (name ?? defaultModel).flatMap { own[$0] } }
     }
 
     /// Reads the scheduler config of a configured model (`nil`: the default model), once per

@@ -93,6 +93,40 @@ final class ServiceConfigTests: XCTestCase {
         XCTAssertNotNil(config.jobParser.tinyVAE)
     }
 
+    /// A model entry's own `defaults:` apply over the config's to jobs on that model only
+    /// (`model:` given or the default model), whatever order the sections come in.
+    func testModelEntryDefaults() throws {
+        let config = try parse("""
+        models:
+          default: turbo
+          turbo:
+            path: /m/sd_turbo.safetensors
+            defaults: {steps: 1, guidance: 0, sampler: euler_a}
+          sd15: /m/sd15
+        defaults:
+          steps: 30
+          snapshots: 2
+        """)
+        XCTAssertEqual(config.modelDefaults["turbo"]?.steps, 1)
+        XCTAssertEqual(config.modelDefaults["turbo"]?.guidance, 0)
+        XCTAssertEqual(config.modelDefaults["turbo"]?.sampler, .eulerAncestral)
+        XCTAssertEqual(config.modelDefaults["turbo"]?.snapshots, 2, "the rest comes from the config's defaults")
+        XCTAssertNil(config.modelDefaults["sd15"])
+        var parser = config.jobParser
+        parser.schedulerConfig = nil
+        parser.nativeSize = { _ in NativeImageSize(width: 64, height: 64, vaeFactor: 8) }
+        let jobs = try parser.parse(bytes: Array("prompt: a\n---\nprompt: b\nmodel: sd15\n---\nprompt: c\nmodel: turbo\nsteps: 4\n".utf8), file: "j.yaml")
+        XCTAssertEqual(jobs.map(\.steps), [1, 30, 4])
+        XCTAssertEqual(jobs.map(\.sampler), [.eulerAncestral, .euler, .eulerAncestral])
+        XCTAssertEqual(jobs.map(\.guidance), [0, 5, 0])
+        XCTAssertThrowsError(try parse("models:\n  t:\n    path: /m/t\n    defaults: {priority: 90}\n")) { error in
+            XCTAssertEqual("\(error)", "d.yaml:4:16: field 'models.t.defaults.priority': unknown key; valid: width, height, steps, sampler, schedule, guidance, snapshots, rng")
+        }
+        XCTAssertThrowsError(try parse("defaults:\n  steps: 3\nmodels:\n  t: {path: /m/t, defaults: {steps: 0}}\n")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("d.yaml:4:37: field 'models.t.defaults.steps': "), "\(error)")
+        }
+    }
+
     func testSingleFileModelEntryErrors() {
         let cases: [(String, String)] = [
             ("models:\n  a:\n    path: /m/a.safetensors\n    prediction: x0\n",
@@ -100,7 +134,7 @@ final class ServiceConfigTests: XCTestCase {
             ("models:\n  a:\n    path: /m/a\n    prediction: v\n",
              "d.yaml:4:17: field 'models.a.prediction': only for single-file checkpoints; a folder's scheduler_config.json sets prediction_type"),
             ("models:\n  a:\n    prediction: v\n", "d.yaml:3:5: field 'models.a.path': missing: the model's folder or .safetensors file"),
-            ("models:\n  a: {path: /m/a.safetensors, vae: /v}\n", "d.yaml:2:31: field 'models.a.vae': unknown key; valid: path, prediction, tokenizer, tiny_vae"),
+            ("models:\n  a: {path: /m/a.safetensors, vae: /v}\n", "d.yaml:2:31: field 'models.a.vae': unknown key; valid: path, prediction, tokenizer, tiny_vae, defaults"),
             ("models:\n  a: /m/a.safetensors\n  a: /m/b\n", "d.yaml:3:3: field 'models.a': duplicate key"),
             ("models:\n  default: {path: x}\n", "d.yaml:2:12: field 'models.default': expected a model name"),
         ]
