@@ -33,9 +33,7 @@ struct Oneshot {
         let nativeSize: NativeSizeLookup?
         let schedulerConfig: SchedulerConfigLookup?
         if let model {
-            nativeSize = { _ in try NativeImageSize(model: model) }
-            let once = SchedulerConfigCache()
-            schedulerConfig = { _ in try once.config("") { try model.schedulerConfig() } }
+            (nativeSize, schedulerConfig) = JobFileParser.lookups(for: model)
         } else {
             nativeSize = config?.nativeSizeLookup
             schedulerConfig = config?.schedulerConfigLookup

@@ -39,22 +39,3 @@ extension JobFileParser {
         }
     }
 }
-
-/// Scheduler configs read once per model name for one parser (a config reload makes a new
-/// parser, so edits to a model's files are seen then).
-public final class SchedulerConfigCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var configs: [String: SchedulerConfig] = [:]
-
-    public init() {}
-
-    /// The config cached under `key`, loading it the first time.
-    public func config(_ key: String, load: () throws -> SchedulerConfig) throws -> SchedulerConfig {
-        lock.lock()
-        defer { lock.unlock() }
-        if let cached = configs[key] { return cached }
-        let loaded = try load()
-        configs[key] = loaded
-        return loaded
-    }
-}

@@ -19,18 +19,12 @@ extension ModelReference {
 /// Loads each model's tokenizer once, for the intake (`lookup`). Thread-safe: one lock
 /// around the table, so concurrent parsers share it.
 public final class PromptTokenizers: @unchecked Sendable {
-    private let lock = NSLock()
-    private var loaded: [URL: CLIPTokenizer] = [:]
+    private let loaded = ModelFactCache<CLIPTokenizer>()
     private let resolve: @Sendable (String?) throws -> ModelReference
 
     /// Tokenizers of configured models: `models[name]`, `nil` → `defaultModel`.
     public init(models: [String: ModelReference], defaultModel: String?) {
-        resolve = { name in
-            guard let name = name ?? defaultModel, let model = models[name] else {
-                throw NativeSizeError(reason: "no such model")
-            }
-            return model
-        }
+        resolve = { name in try ServiceConfig.configuredModel(name, models: models, defaultModel: defaultModel).model }
     }
 
     /// The tokenizer of one model, whatever the job names (`--oneshot --model`).
@@ -40,12 +34,7 @@ public final class PromptTokenizers: @unchecked Sendable {
     public var lookup: PromptTokenizerLookup {
         { [self] name in
             let model = try resolve(name)
-            lock.lock()
-            defer { lock.unlock() }
-            if let tokenizer = loaded[model.path] { return tokenizer }
-            let tokenizer = try model.loadTokenizer()
-            loaded[model.path] = tokenizer
-            return tokenizer
+            return try loaded.value(model.path.path) { try model.loadTokenizer() }
         }
     }
 }

@@ -296,11 +296,10 @@ public struct ServiceConfig: Equatable, Sendable {
     /// Reads the scheduler config of a configured model (`nil`: the default model), once per
     /// model for the parser it is given to.
     public var schedulerConfigLookup: SchedulerConfigLookup {
-        let models = models, defaultModel = defaultModel, cache = SchedulerConfigCache()
+        let models = models, defaultModel = defaultModel, cache = ModelFactCache<SchedulerConfig>()
         return { name in
-            guard let name = name ?? defaultModel else { throw NativeSizeError(reason: "no model named and no default model") }
-            guard let model = models[name] else { throw NativeSizeError(reason: "model \(name) is not configured") }
-            return try cache.config(name) { try model.schedulerConfig() }
+            let (key, model) = try ServiceConfig.configuredModel(name, models: models, defaultModel: defaultModel)
+            return try cache.value(key) { try model.schedulerConfig() }
         }
     }
 
@@ -310,13 +309,13 @@ public struct ServiceConfig: Equatable, Sendable {
         return { name in (name ?? defaultModel).flatMap { models[$0]?.tinyVAE } != nil }
     }
 
-    /// Reads the native size of a configured model (`nil`: the default model) from its folder.
+    /// Reads the native size of a configured model (`nil`: the default model) from its folder
+    /// or its single file's header, once per model for the parser it is given to.
     public var nativeSizeLookup: NativeSizeLookup {
-        let models = models, defaultModel = defaultModel
+        let models = models, defaultModel = defaultModel, cache = ModelFactCache<NativeImageSize>()
         return { name in
-            guard let name = name ?? defaultModel else { throw NativeSizeError(reason: "no model named and no default model") }
-            guard let model = models[name] else { throw NativeSizeError(reason: "model \(name) is not configured") }
-            return try NativeImageSize(model: model)
+            let (key, model) = try ServiceConfig.configuredModel(name, models: models, defaultModel: defaultModel)
+            return try cache.value(key) { try NativeImageSize(model: model) }
         }
     }
 }
