@@ -8,7 +8,8 @@ import Foundation
 /// A field added to the job file (`man 5 diffusion-job`) that changes the images is added
 /// here too, as an optional.
 public struct JobParameters: Codable, Equatable, Sendable {
-    /// One LoRA as applied: its name in `lora_dir`, the file read and the weight.
+    /// One LoRA as applied: its name in `lora_dir`, the file read and the weight
+    /// (``appendLoRA(name:file:weight:)`` adds one).
     public struct LoRA: Codable, Equatable, Sendable {
         /// Name as the job writes it, without folder or extension.
         public var name: String
@@ -16,12 +17,6 @@ public struct JobParameters: Codable, Equatable, Sendable {
         public var file: String
         /// Multiplier of the LoRA's delta.
         public var weight: Float
-
-        public init(name: String, file: String, weight: Float) {
-            self.name = name
-            self.file = file
-            self.weight = weight
-        }
     }
 
     /// The prompt as written (`<lora:…>` tags included).
@@ -65,27 +60,14 @@ public struct JobParameters: Codable, Equatable, Sendable {
         case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt", guidanceCutoff = "guidance_cutoff"
     }
 
-    public init(prompt: String, negativePrompt: String? = nil, model: String, width: Int? = nil, height: Int? = nil,
-                steps: Int? = nil, sampler: String? = nil, schedule: String? = nil, guidance: Float? = nil,
-                seed: UInt64? = nil, count: Int? = nil, rng: String? = nil, snapshots: Int? = nil,
-                loras: [LoRA]? = nil, decoder: String? = nil, longPrompt: String? = nil,
-                guidanceCutoff: Double? = nil) {
+    /// Only `prompt` and `model` are always known; the rest are set as the job has them.
+    public init(prompt: String, model: String) {
         self.prompt = prompt
-        self.negativePrompt = negativePrompt
         self.model = model
-        self.width = width
-        self.height = height
-        self.steps = steps
-        self.sampler = sampler
-        self.schedule = schedule
-        self.guidance = guidance
-        self.seed = seed
-        self.count = count
-        self.rng = rng
-        self.snapshots = snapshots
-        self.loras = loras
-        self.decoder = decoder
-        self.longPrompt = longPrompt
-        self.guidanceCutoff = guidanceCutoff
+    }
+
+    /// Records one more applied LoRA, after those already in ``loras``.
+    public mutating func appendLoRA(name: String, file: String, weight: Float) {
+        loras = (loras ?? []) + [LoRA(name: name, file: file, weight: weight)]
     }
 }

@@ -94,28 +94,18 @@ extension JobSpec {
     /// Leaves `loras` out when empty, `decoder` when not given and `longPrompt` when
     /// `truncate`, so the journal of a job without them reads as before.
     public func encode(to encoder: Encoder) throws {
+        let always: [(CodingKeys, any Encodable)] = [
+            (.prompt, prompt), (.negativePrompt, negativePrompt), (.width, width), (.height, height), (.steps, steps),
+            (.sampler, sampler), (.schedule, schedule), (.guidance, guidance), (.count, count), (.priority, priority),
+            (.snapshots, snapshots), (.rng, rng), (.documentIndex, documentIndex), (.sourceText, sourceText),
+        ]
+        let whenSet: [(CodingKeys, (any Encodable)?)] = [
+            (.model, model), (.seed, seed), (.name, name), (.loras, loras.isEmpty ? nil : loras), (.decoder, decoder),
+            (.longPrompt, longPrompt == .truncate ? nil : longPrompt), (.guidanceCutoff, guidanceCutoff),
+        ]
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(prompt, forKey: .prompt)
-        try c.encode(negativePrompt, forKey: .negativePrompt)
-        try c.encodeIfPresent(model, forKey: .model)
-        try c.encode(width, forKey: .width)
-        try c.encode(height, forKey: .height)
-        try c.encode(steps, forKey: .steps)
-        try c.encode(sampler, forKey: .sampler)
-        try c.encode(schedule, forKey: .schedule)
-        try c.encode(guidance, forKey: .guidance)
-        try c.encodeIfPresent(seed, forKey: .seed)
-        try c.encode(count, forKey: .count)
-        try c.encode(priority, forKey: .priority)
-        try c.encode(snapshots, forKey: .snapshots)
-        try c.encode(rng, forKey: .rng)
-        try c.encodeIfPresent(name, forKey: .name)
-        try c.encode(documentIndex, forKey: .documentIndex)
-        try c.encode(sourceText, forKey: .sourceText)
-        if !loras.isEmpty { try c.encode(loras, forKey: .loras) }
-        try c.encodeIfPresent(decoder, forKey: .decoder)
-        if longPrompt != .truncate { try c.encode(longPrompt, forKey: .longPrompt) }
-        try c.encodeIfPresent(guidanceCutoff, forKey: .guidanceCutoff)
+        for (key, value) in always { try c.encode(value, forKey: key) }
+        for case let (key, value?) in whenSet { try c.encode(value, forKey: key) }
     }
 
     /// Decodes a spec journalled before `loras`, `decoder` or `longPrompt` existed as one

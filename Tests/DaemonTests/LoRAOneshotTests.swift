@@ -1,3 +1,4 @@
+import ControlProtocol
 import Daemon
 import Foundation
 import Jobs
@@ -48,8 +49,10 @@ final class LoRAOneshotTests: XCTestCase {
         XCTAssertTrue(text.contains(", kohya: bbf5d3bec8a8\""), text)
         let recorded = try result(out.appendingPathComponent("lcm"))
         XCTAssertEqual(recorded.status, "done")
-        XCTAssertEqual(recorded.loras, [.init(name: "peft", file: Self.loraDir.appendingPathComponent("peft.safetensors").path, weight: 0.3),
-                                        .init(name: "kohya", file: Self.loraDir.appendingPathComponent("kohya.safetensors").path, weight: 0.7)])
+        var expected = JobParameters(prompt: "", model: "")
+        expected.appendLoRA(name: "peft", file: Self.loraDir.appendingPathComponent("peft.safetensors").path, weight: 0.3)
+        expected.appendLoRA(name: "kohya", file: Self.loraDir.appendingPathComponent("kohya.safetensors").path, weight: 0.7)
+        XCTAssertEqual(recorded.loras, expected.loras)
         XCTAssertNil(try result(out.appendingPathComponent("plain")).loras)
         XCTAssertFalse(try parameters(out.appendingPathComponent("plain/image-001.png")).contains("Lora hashes"))
         let with = try PNGCodec.decode([UInt8](try Data(contentsOf: out.appendingPathComponent("lcm/image-001.png"))))

@@ -16,10 +16,9 @@ public final class TinyVAE: @unchecked Sendable {
     let pool: ThreadPool
     let arena = Arena(minimumChunk: 1 << 20)
 
-    init(config: TinyVAEConfig, encoder: TinyVAEEncoderWeights, decoder: TinyVAEDecoderWeights, pool: ThreadPool) {
+    private init(config: TinyVAEConfig, halves: (TinyVAEEncoderWeights, TinyVAEDecoderWeights), pool: ThreadPool) {
         self.config = config
-        self.encoder = encoder
-        self.decoder = decoder
+        (encoder, decoder) = halves
         self.pool = pool
     }
 
@@ -28,13 +27,12 @@ public final class TinyVAE: @unchecked Sendable {
     public convenience init(directory: URL, pool: ThreadPool) throws {
         let (config, encoder, decoder): (TinyVAEConfig, TinyVAEEncoderWeights, TinyVAEDecoderWeights) =
             try AutoencoderLoading.folder(directory, config: TinyVAEConfig.init(contentsOf:))
-        self.init(config: config, encoder: encoder, decoder: decoder, pool: pool)
+        self.init(config: config, halves: (encoder, decoder), pool: pool)
     }
 
     /// A tiny VAE of `config`'s shapes with seeded random weights (benchmarks, tests).
     public static func randomWeights(config: TinyVAEConfig, seed: UInt64 = 0, pool: ThreadPool) throws -> TinyVAE {
-        let (encoder, decoder): (TinyVAEEncoderWeights, TinyVAEDecoderWeights) = try AutoencoderLoading.random(config, seed: seed, pool: pool)
-        return TinyVAE(config: config, encoder: encoder, decoder: decoder, pool: pool)
+        TinyVAE(config: config, halves: try AutoencoderLoading.random(config, seed: seed, pool: pool), pool: pool)
     }
 
     /// Image side per latent side (8 for TAESD).
