@@ -63,8 +63,27 @@ final class Intake {
         return number
     }
 
-    /// Finishes claims left by a crash, oldest first (before anything new is claimed).
-    func recoverClaims() {
+    /// When the claims left in claimed/ by a failed journal append or rejection (a full disk)
+    /// are next tried again; nil when none is waiting.
+    private(set) var retryClaimsAt: Date?
+    /// Seconds between tries of claims that could not be finished.
+    static let claimRetrySeconds = 2.0
+
+    private func claimFailed() {
+        if retryClaimsAt == nil { retryClaimsAt = Date().addingTimeInterval(Intake.claimRetrySeconds) }
+    }
+
+    /// Tries again to finish the claims a failure left in claimed/, once their time has come
+    /// (the main loop calls this every pass); they are not left until a restart.
+    func retryFailedClaimsIfDue() {
+        guard let due = retryClaimsAt, Date() >= due else { return }
+        retryClaimsAt = nil
+        recoverClaims(why: "left in the intake by an earlier failure")
+    }
+
+    /// Finishes claims left by a crash (or by a failure, see `retryFailedClaimsIfDue`), oldest
+    /// first (before anything new is claimed).
+    func recoverClaims(why: String = "claimed before the daemon stopped") {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: claimedDirectory.path)) ?? []
         let claims = names.compactMap { name -> (Int, String)? in
             guard let tilde = name.firstIndex(of: "~"), let n = Int(name[..<tilde]) else { return nil }
@@ -78,7 +97,7 @@ final class Intake {
                 continue
             }
             let original = String(name[name.index(after: name.firstIndex(of: "~") ?? name.startIndex)...])
-            Log.notice("finishing the intake of \(original), claimed before the daemon stopped")
+            Log.notice("finishing the intake of \(original), \(why)")
             var assigned = number
             if number < queue.nextNumber {
                 // Numbers from here on were used by later claims: renumber the claim first, so
@@ -87,6 +106,7 @@ final class Intake {
                 let renamed = claimedDirectory.appendingPathComponent("\(assigned)~\(original)")
                 guard rename(url.path, renamed.path) == 0 else {
                     Log.error("cannot renumber the claim \(name): \(String(cString: strerror(errno)))")
+                    claimFailed()
                     continue
                 }
                 url = renamed
@@ -96,7 +116,8 @@ final class Intake {
                 do {
                     try commit([(url, records)])
                 } catch {
-                    Log.error("cannot journal the jobs of \(original): \(error)")
+                    Log.error("cannot journal the jobs of \(original): \(error); trying again in \(Int(Intake.claimRetrySeconds)) s")
+                    claimFailed()
                 }
             }
         }
@@ -151,8 +172,9 @@ final class Intake {
             do {
                 try commit(batch)
             } catch {
-                // The claims stay in claimed/ and are finished at the next start.
-                Log.error("cannot journal \(batch.count) new job file(s): \(error)")
+                // The claims stay in claimed/ and are tried again shortly (and at the next start).
+                Log.error("cannot journal \(batch.count) new job file(s): \(error); trying again in \(Int(Intake.claimRetrySeconds)) s")
+                claimFailed()
             }
         }
     }
@@ -232,7 +254,8 @@ final class Intake {
             outcomes.rejected(file: originalName, path: outbox.rejected.appendingPathComponent(name), reason: reason)
             Log.warning("rejected \(originalName) → rejected/\(name): \(reason)")
         } catch {
-            Log.error("cannot move \(originalName) to rejected/ (left in \(claimed.path)): \(error)")
+            Log.error("cannot move \(originalName) to rejected/ (left in \(claimed.path), tried again in \(Int(Intake.claimRetrySeconds)) s): \(error)")
+            claimFailed()
         }
         return nil
     }

@@ -102,6 +102,7 @@ public final class Service {
                 if intake.rescan() { recheckAt = Date().addingTimeInterval(Intake.settleSeconds) }
             case .timeout: break
             }
+            intake.retryFailedClaimsIfDue()
             // Periodic safety net, and a quick second look at files that were still fresh.
             if Date().timeIntervalSince(lastRescan) >= Double(settings.config.rescanInterval) || recheckAt.map({ Date() >= $0 }) == true {
                 recheckAt = nil
