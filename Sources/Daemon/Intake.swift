@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Jobs
 #if canImport(Glibc)
@@ -131,16 +132,16 @@ final class Intake {
     /// left recently modified files for a later look.
     @discardableResult
     func rescan() -> Bool {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: inbox.path) else {
+        guard let names = RawDirectory.names(in: inbox.path) else {
             Log.error("cannot list the inbox \(inbox.path)")
             return false
         }
         let now = Date().timeIntervalSince1970
-        var dated: [(Double, String)] = []
+        var dated: [(Double, RawName)] = []
         var deferred = false
-        for name in names where !Intake.isIgnored(name) {
+        for name in names where !Intake.isIgnored(name.text) {
             var st = stat()
-            guard lstat(inbox.appendingPathComponent(name).path, &st) == 0 else { continue }
+            guard lstat(name.path(in: inbox.path), &st) == 0 else { continue }
             let t = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
             if (st.st_mode & S_IFMT) == S_IFREG, now - t < Intake.settleSeconds, now >= t - 60 {
                 deferred = true
@@ -148,23 +149,23 @@ final class Intake {
             }
             dated.append((t, name))
         }
-        dated.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        dated.sort { ($0.0, $0.1.text) < ($1.0, $1.1.text) }
         if !dated.isEmpty { Log.debug("rescan: \(dated.count) file(s) in the inbox") }
         take(dated.map(\.1))
         return deferred
     }
 
     /// Takes in the named inbox files, in order, journaling accepted jobs per batch.
-    func take(_ names: [String]) {
+    func take(_ names: [RawName]) {
         var start = 0
         while start < names.count {
             let slice = names[start..<min(names.count, start + batchSize)]
             start += batchSize
             var batch: [(URL, [JobRecord])] = []
-            for name in slice where !Intake.isIgnored(name) {
+            for name in slice where !Intake.isIgnored(name.text) {
                 let number = reserve(1)
                 guard let claimed = claim(name, number: number) else { continue }
-                if let records = examine(claimed: claimed, originalName: name, number: number) {
+                if let records = examine(claimed: claimed, originalName: name.text, number: number) {
                     batch.append((claimed, records))
                     nextClaim = max(nextClaim, number + records.count)
                 }
@@ -179,29 +180,28 @@ final class Intake {
         }
     }
 
-    /// rename(inbox/F, claimed/N~F). Names are shortened to keep within NAME_MAX.
-    private func claim(_ name: String, number: Int) -> URL? {
-        var short = name
-        while short.utf8.count > 200 { short.removeLast() }
-        let target = claimedDirectory.appendingPathComponent("\(number)~\(short)")
-        let source = inbox.appendingPathComponent(name)
-        guard rename(source.path, target.path) == 0 else {
+    /// rename(inbox/F, claimed/N~F). The claim's name is F as text (bytes that are not UTF-8
+    /// written `\xHH`), shortened to keep within NAME_MAX.
+    private func claim(_ name: RawName, number: Int) -> URL? {
+        let target = claimedDirectory.appendingPathComponent("\(number)~\(FileNames.shortened(name.text, toBytes: FileNames.claimBytes))")
+        let source = name.path(in: inbox.path)
+        guard rename(source, target.path) == 0 else {
             let error = errno
             guard error != ENOENT else { return nil }
             // The file stays in the inbox and every rescan meets it again: say so once.
             if unclaimable.count > 10_000 { unclaimable.removeAll() }
-            guard unclaimable.insert(name).inserted else { return nil }
-            let why = (error == EPERM ? InboxPermissions.claimFailure(inbox: inbox, file: source) : nil)
+            guard unclaimable.insert(name.bytes).inserted else { return nil }
+            let why = (error == EPERM ? InboxPermissions.claimFailure(inbox: inbox, file: inbox.appendingPathComponent(name.text)) : nil)
                 ?? String(cString: strerror(error))
-            Log.error("cannot claim \(name), left in the inbox: \(why)")
+            Log.error("cannot claim \(name.text), left in the inbox: \(why)")
             return nil
         }
-        unclaimable.remove(name)
+        unclaimable.remove(name.bytes)
         return target
     }
 
     /// Inbox names whose claim failed (other than vanishing), so each is logged once.
-    private var unclaimable = Set<String>()
+    private var unclaimable = Set<[UInt8]>()
 
     /// Makes the claims durable, journals their jobs, then removes the claims.
     private func commit(_ batch: [(URL, [JobRecord])]) throws {
@@ -220,13 +220,21 @@ final class Intake {
     }
 
     /// Reads and validates a claimed file. Returns its jobs, or nil after rejecting it.
-    func examine(claimed: URL, originalName: String, number: Int) -> [JobRecord]? {
+    ///
+    /// `originalName` is the file's name as text; a name with a control character is
+    /// refused (with its position), and everywhere else (errors, `source`, `rejected/`) the
+    /// name appears escaped.
+    func examine(claimed: URL, originalName rawName: String, number: Int) -> [JobRecord]? {
+        let originalName = PrintableText.escaped(rawName, keepLayout: false)
         let result = Intake.read(claimed, name: originalName, maxSize: parser.limits.maxFileSize)
         var reason: String
-        switch result {
-        case .refused(let why):
+        switch (result, PrintableText.firstControl(in: rawName)) {
+        case (_, let (position, scalar)?):
+            reason = "file name: control character \(PrintableText.describe(scalar)) at character \(position) of the name; "
+                + "rename the file without it"
+        case (.refused(let why), nil):
             reason = why
-        case .bytes(let bytes, let owner):
+        case (.bytes(let bytes, let owner), nil):
             do {
                 let specs = try parser.parse(bytes: bytes, file: originalName)
                 let now = Date().timeIntervalSince1970
