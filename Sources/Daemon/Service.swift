@@ -157,6 +157,13 @@ public final class Service {
         do {
             var fresh = try ServiceConfig.load(path: configPath)
             overrides.apply(to: &fresh)
+            // Exactly what --check-config refuses keeps the running config.
+            let validation = ConfigValidation(fresh, path: configPath)
+            for warning in validation.warnings { Log.warning("reload: \(warning)") }
+            guard validation.errors.isEmpty else {
+                for error in validation.errors { Log.error("reload: \(error)") }
+                throw RunError("\(validation.errors.count) error(s), as diffusiond --check-config reports them")
+            }
             let old = settings.config
             if fresh.inbox != old.inbox || fresh.outbox != old.outbox || fresh.state != old.state || fresh.socket != old.socket {
                 Log.warning("reload: new inbox/outbox/state/socket paths take effect at the next restart")
