@@ -192,14 +192,14 @@ public struct Outbox: Sendable {
     /// `.2` … added when that name or its `.error` is taken: nothing already in `rejected/`
     /// is ever replaced (a file named `x.yaml.error` and a later `x.yaml` both keep theirs).
     /// The `.error` is written first: if the daemon dies in between, the claimed file is
-    /// rejected again at start (its orphan `.error` is not listed). Returns the name used.
+    /// rejected again at start under the same name and its `.error` rewritten. Returns the name used.
     @discardableResult
     public func reject(claimed: URL, originalName: String, reason: String) throws -> String {
         try AtomicFile.makeDirectory(rejected)
         let base = FileNames.shortened(PrintableText.escaped(originalName, keepLayout: false), toBytes: FileNames.rejectedBytes)
         var name = base
         var n = 1
-        while exists(name) || exists(name + ".error") {
+        while exists(name) || isRejectedFile(name + ".error") {
             name = "\(base).\(n)"
             n += 1
         }
@@ -210,6 +210,14 @@ public struct Outbox: Sendable {
         }
         try AtomicFile.syncDirectory(rejected.path)
         return name
+    }
+
+    /// Whether `name` in `rejected/` is a file rejected earlier (it has its own `.error`
+    /// beside it), not the orphan `.error` of a rejection a crash cut short (written first,
+    /// its file never moved): that one is rewritten, so a rejection repeated after a crash
+    /// keeps the file's name.
+    private func isRejectedFile(_ name: String) -> Bool {
+        exists(name) && exists(name + ".error")
     }
 
     /// Whether anything (a dangling link included) has `name` in `rejected/`.

@@ -54,6 +54,27 @@ final class FileNameTests: XCTestCase {
         XCTAssertEqual(daemon.stop(), 0)
     }
 
+    /// A rejection a crash cut short (its `.error` written, the file not yet moved) is
+    /// repeated under the same name, while a rejected file that ends in `.error` is kept.
+    func testRepeatedRejectionAfterACrashKeepsItsNameButNeverReplacesAFile() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("reject-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let outbox = Outbox(root: root.appendingPathComponent("outbox"))
+        let claimed = root.appendingPathComponent("claimed")
+        try FileManager.default.createDirectory(at: claimed, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: outbox.rejected, withIntermediateDirectories: true)
+        try "orphan reason\n".write(to: outbox.rejected.appendingPathComponent("a.yaml.error"), atomically: true, encoding: .utf8)
+        try "a\n".write(to: claimed.appendingPathComponent("1~a.yaml"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try outbox.reject(claimed: claimed.appendingPathComponent("1~a.yaml"), originalName: "a.yaml", reason: "again"), "a.yaml")
+        XCTAssertEqual(try String(contentsOf: outbox.rejected.appendingPathComponent("a.yaml.error"), encoding: .utf8), "again\n")
+        try "b\n".write(to: claimed.appendingPathComponent("2~b.yaml.error"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try outbox.reject(claimed: claimed.appendingPathComponent("2~b.yaml.error"), originalName: "b.yaml.error", reason: "one"),
+                       "b.yaml.error")
+        try "c\n".write(to: claimed.appendingPathComponent("3~b.yaml"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try outbox.reject(claimed: claimed.appendingPathComponent("3~b.yaml"), originalName: "b.yaml", reason: "two"), "b.yaml.1")
+        XCTAssertEqual(try String(contentsOf: outbox.rejected.appendingPathComponent("b.yaml.error"), encoding: .utf8), "b\n")
+    }
+
     func testAnyByteNameIsTakenInOrRejectedShownEscaped() throws {
         let daemon = try DaemonHarness()
         try daemon.start()
