@@ -51,6 +51,7 @@ final class Worker {
             lastIdleStatus = ""
             Log.info("job \(job.id) started (priority \(job.priority), model \(job.model), \(job.spec.width)x\(job.spec.height), \(job.spec.steps) steps, attempt \(job.attempts))")
             notifier.status("job \(job.id) starting")
+            notifier.watchdog()
             let config = settings.config
             let runner = JobRunner(outbox: outbox, models: models, threads: config.effectiveThreads,
                                    shouldStop: { [queue] in

@@ -51,6 +51,34 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(messages.last, "STOPPING=1")
     }
 
+    /// During a long job (many steps), WATCHDOG=1 keeps coming with gaps of at most half
+    /// WATCHDOG_USEC, as sd_watchdog_enabled(3) asks, not only while idle.
+    func testWatchdogKeepsComingDuringALongJob() throws {
+        let daemon = try DaemonHarness()
+        let notify = NotifySocket(path: daemon.root.appendingPathComponent("notify.sock").path)
+        let usec = 4_000_000.0
+        try daemon.start(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": String(Int(usec))])
+        try daemon.drop("long.yaml", "prompt: x\nwidth: 64\nheight: 64\nsteps: 48\nseed: 1\n")
+        var stamped: [(Double, String)] = []
+        let deadline = Date().addingTimeInterval(600)
+        while daemon.results.isEmpty && Date() < deadline {
+            for message in notify.drain() { stamped.append((Date().timeIntervalSince1970, message)) }
+        }
+        for message in notify.drain() { stamped.append((Date().timeIntervalSince1970, message)) }
+        XCTAssertEqual(daemon.stop(), 0)
+        guard let start = stamped.firstIndex(where: { $0.1 == "STATUS=job 000001 starting" }),
+              let end = stamped.lastIndex(where: { $0.1.hasPrefix("STATUS=job 000001 image 1/1 step 48/48") }) else {
+            return XCTFail("no start or last step in \(stamped.map(\.1))")
+        }
+        let pings = stamped[start...end].filter { $0.1 == "WATCHDOG=1" }.map(\.0)
+        let span = stamped[end].0 - stamped[start].0
+        XCTAssertGreaterThan(span, usec / 1e6, "the job outlasts one watchdog period")
+        let gaps = zip(pings.dropFirst(), pings).map { $0 - $1 }
+        let maxGap = ([pings.first.map { $0 - stamped[start].0 } ?? span, stamped[end].0 - (pings.last ?? 0)] + gaps).max() ?? span
+        XCTAssertLessThanOrEqual(maxGap, usec / 2e6, "\(pings.count) pings over \(span) s")
+        print("watchdog during a \(String(format: "%.1f", span)) s job: \(pings.count) pings, largest gap \(String(format: "%.2f", maxGap)) s (limit \(usec / 2e6) s)")
+    }
+
     func testSIGHUPReloadsLimitsAndKeepsServing() throws {
         let daemon = try DaemonHarness()
         try daemon.start()
