@@ -91,9 +91,10 @@ public final class ControlServer: @unchecked Sendable {
         self.log = log
     }
 
-    /// Default log sink: one line to stderr with a syslog priority prefix, no timestamp.
+    /// Default log sink: one line to stderr with a syslog priority prefix, no timestamp;
+    /// control characters (a job id a client sent) escaped.
     public static func logToStderr(_ priority: Int32, _ message: String) {
-        let line = "<\(priority)>control: \(message)\n"
+        let line = "<\(priority)>control: \(PrintableText.escaped(message, keepLayout: false))\n"
         line.utf8CString.withUnsafeBufferPointer { buffer in
             _ = write(2, buffer.baseAddress, buffer.count - 1)
         }
