@@ -13,6 +13,19 @@ public enum PrintableText {
         return v < 0x20 || v == 0x7F || (0x80...0x9F).contains(v)
     }
 
+    /// Whether `scalar` would not show as itself on a terminal: a control character, a line
+    /// or paragraph separator, a format character (bidirectional overrides that reorder what
+    /// follows, the byte-order mark …; not the zero-width joiners emoji sequences use), or an
+    /// unassigned, private-use or surrogate code point. What ``escaped(_:keepLayout:)`` escapes.
+    public static func isNonPrintable(_ scalar: Unicode.Scalar) -> Bool {
+        if isControl(scalar) { return true }
+        switch scalar.properties.generalCategory {
+        case .lineSeparator, .paragraphSeparator, .unassigned, .privateUse, .surrogate: return true
+        case .format: return !(0x200C...0x200D).contains(scalar.value)
+        default: return false
+        }
+    }
+
     /// The first control character of `text`, with its 1-based position counted in
     /// characters (Unicode scalars), or nil.
     public static func firstControl(in text: String) -> (position: Int, scalar: Unicode.Scalar)? {
@@ -29,15 +42,17 @@ public enum PrintableText {
         return names[scalar.value].map { "\(code) (\($0))" } ?? code
     }
 
-    /// `text` with every control character written as `\u{1B}`-style text (also tab and
-    /// newline unless `keepLayout`), safe to print to a terminal or a log line.
+    /// `text` with every non-printable character (``isNonPrintable(_:)``) written as
+    /// `\u{1B}`-style text (also tab and newline unless `keepLayout`), safe to print to a
+    /// terminal or a log line.
     public static func escaped(_ text: String, keepLayout: Bool = true) -> String {
-        guard text.unicodeScalars.contains(where: { isControl($0) || (!keepLayout && ($0 == "\t" || $0 == "\n")) }) else {
-            return text
+        func escapes(_ scalar: Unicode.Scalar) -> Bool {
+            (scalar == "\t" || scalar == "\n") ? !keepLayout : isNonPrintable(scalar)
         }
+        guard text.unicodeScalars.contains(where: escapes) else { return text }
         var result = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
-            if isControl(scalar) || (!keepLayout && (scalar == "\t" || scalar == "\n")) {
+            if escapes(scalar) {
                 result.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
             } else {
                 result.append(scalar)
@@ -46,13 +61,15 @@ public enum PrintableText {
         return String(result)
     }
 
-    /// JSON text with the control characters JSON leaves raw (DEL and C1; C0 is always
-    /// escaped by the encoder) written as `\u00XX` escapes: the same JSON value, safe to print.
+    /// JSON text with the non-printable characters JSON leaves raw (DEL, C1, bidirectional
+    /// overrides …; C0 is always escaped by the encoder) written as `\uXXXX` escapes: the
+    /// same JSON value, safe to print.
     public static func jsonEscaped(_ json: String) -> String {
-        guard json.unicodeScalars.contains(where: isControl) else { return json }
+        func escapes(_ scalar: Unicode.Scalar) -> Bool { scalar.value <= 0xFFFF && isNonPrintable(scalar) }
+        guard json.unicodeScalars.contains(where: escapes) else { return json }
         var result = String.UnicodeScalarView()
         for scalar in json.unicodeScalars {
-            if isControl(scalar) {
+            if escapes(scalar) {
                 let hex = String(scalar.value, radix: 16)
                 result.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).unicodeScalars)
             } else {

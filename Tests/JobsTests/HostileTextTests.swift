@@ -74,6 +74,10 @@ final class HostileTextTests: XCTestCase {
         XCTAssertEqual(PrintableText.escaped("a\u{1B}]0;t\u{07}b\tc\nd\u{9B}"), "a\\u{1B}]0;t\\u{7}b\tc\nd\\u{9B}")
         XCTAssertEqual(PrintableText.escaped("a\tb\nc", keepLayout: false), "a\\u{9}b\\u{A}c")
         XCTAssertEqual(PrintableText.jsonEscaped("{\"p\":\"x\u{9B}\u{7F}\"}"), "{\"p\":\"x\\u009b\\u007f\"}")
+        // Right-to-left override and line separator are escaped; emoji joiners are not.
+        XCTAssertEqual(PrintableText.escaped("a\u{202E}gpj.exe\u{2028}"), "a\\u{202E}gpj.exe\\u{2028}")
+        XCTAssertEqual(PrintableText.escaped("👩\u{200D}💻 café"), "👩\u{200D}💻 café")
+        XCTAssertEqual(PrintableText.jsonEscaped("\"\u{202E}\""), "\"\\u202e\"")
         XCTAssertEqual(PrintableText.fileName([0xFF, 0xFE] + Array(".yaml".utf8)), "\\xff\\xfe.yaml")
         XCTAssertEqual(PrintableText.fileName(Array("é\u{1B}.yaml".utf8)), "é\u{1B}.yaml")
         XCTAssertEqual(PrintableText.fileName([0x61, 0xC3]), "a\\xc3")
