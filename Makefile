@@ -6,6 +6,8 @@
 #   make install         PREFIX=/usr/local by default; DESTDIR= for staging a package
 #   make lint            man pages (mandoc), systemd units (systemd-analyze), Package.swift imports
 #   make install-check   stage an install (PREFIX=/usr) in a temp DESTDIR and run the daemon from it
+#   make soak KILLS=100  SIGKILL the daemon KILLS times while files arrive; every file must end
+#                        in exactly one place (the test suite runs it with 20)
 
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
@@ -33,18 +35,22 @@ MODEL     = models/shapes
 # Exposure score (×10) that `make lint` accepts from systemd-analyze security.
 SECURITY_THRESHOLD = 30
 
-.PHONY: all build test run install install-check uninstall lint lint-man lint-units lint-imports help
+.PHONY: all build test soak run install install-check uninstall lint lint-man lint-units lint-imports help
 
 all: build
 
 help:
-	@sed -n '2,9s/^# \{0,1\}//p' Makefile
+	@sed -n '2,11s/^# \{0,1\}//p' Makefile
 
 build:
 	$(SWIFT) build $(RELEASE)
 
 test:
 	$(SWIFT) test
+
+KILLS ?= 100
+soak:
+	DIFFUSIOND_SOAK_KILLS=$(KILLS) $(SWIFT) test --filter 'RecoveryTests/testSIGKILLAtRandomMomentsLosesAndDuplicatesNothing'
 
 run:
 	bash tools/install-deps.sh

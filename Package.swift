@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"], swiftSettings: hotFlags),
         .testTarget(name: "PipelineTests", dependencies: ["Kernels", "Models", "Sampling", "Pipeline"], swiftSettings: hotFlags),
         .testTarget(name: "EvaluationTests", dependencies: ["Sampling", "Pipeline", "Evaluation"], swiftSettings: hotFlags),
-        .testTarget(name: "JobsTests", dependencies: ["CPNG", "Sampling", "Pipeline", "Jobs"]),
+        .testTarget(name: "JobsTests", dependencies: ["CPNG", "Sampling", "Pipeline", "Jobs", "ControlProtocol"]),
         .testTarget(name: "DaemonTests", dependencies: ["Pipeline", "Jobs", "ControlProtocol", "Daemon"]),
         .testTarget(name: "ControlTests", dependencies: ["ControlProtocol", "ControlClient", "Daemon"]),
     ],

@@ -5,17 +5,28 @@ import Foundation
 import ControlProtocol
 
 /// Where `diffusionctl` writes: stdout/stderr in the executable, buffers in tests.
+///
+/// Everything written through `out` and `err` has its control characters escaped
+/// (``PrintableText``): prompts, names and errors come from other users and must not drive
+/// the terminal. Only `rawOut` (watch's own line redraw) passes control sequences.
 public struct CtlOutput {
-    public var out: (String) -> Void
-    public var err: (String) -> Void
+    /// Writes to stdout as given.
+    public var rawOut: (String) -> Void
+    /// Writes to stderr as given.
+    public var rawErr: (String) -> Void
     /// Whether stdout is a terminal (watch redraws one line in place).
     public var isTerminal: Bool
 
     public init(out: @escaping (String) -> Void, err: @escaping (String) -> Void, isTerminal: Bool) {
-        self.out = out
-        self.err = err
+        self.rawOut = out
+        self.rawErr = err
         self.isTerminal = isTerminal
     }
+
+    /// Writes `text` to stdout with its control characters (not tab or newline) escaped.
+    public var out: (String) -> Void { { [rawOut] in rawOut(PrintableText.escaped($0)) } }
+    /// Writes `text` to stderr with its control characters (not tab or newline) escaped.
+    public var err: (String) -> Void { { [rawErr] in rawErr(PrintableText.escaped($0)) } }
 
     /// stdout and stderr of the process, written with write(2).
     public static var standard: CtlOutput {
@@ -32,11 +43,11 @@ public struct CtlOutput {
 
     /// Pretty JSON followed by a newline.
     func printJSON<T: Encodable>(_ value: T) {
-        if let data = try? WireCodec.encodePretty(value) { out(String(decoding: data, as: UTF8.self) + "\n") }
+        if let data = try? WireCodec.encodePretty(value) { rawOut(PrintableText.jsonEscaped(String(decoding: data, as: UTF8.self)) + "\n") }
     }
 
     /// Compact JSON on one line (watch streams).
     func printJSONLine<T: Encodable>(_ value: T) {
-        if let data = try? WireCodec.encodeLine(value) { out(String(decoding: data, as: UTF8.self)) }
+        if let data = try? WireCodec.encodeLine(value) { rawOut(PrintableText.jsonEscaped(String(decoding: data, as: UTF8.self))) }
     }
 }

@@ -155,7 +155,7 @@ final class WatchView {
             output.printJSONLine(WatchLine(event: event, estimate: estimate))
         } else if redraw {
             if output.isTerminal {
-                output.out(clearLine + line(estimate))
+                output.rawOut(clearLine + PrintableText.escaped(line(estimate)))
             } else {
                 output.out(line(estimate) + "\n")
             }

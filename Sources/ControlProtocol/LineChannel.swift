@@ -17,6 +17,12 @@ public final class LineChannel {
     private var buffer: [UInt8] = []
     private var scanned = 0
     private var closed = false
+    /// When set, a line must be complete this many seconds after its first byte arrived,
+    /// however slowly the bytes trickle in (the receive timeout alone restarts with every
+    /// byte); else ``readLine()`` throws ``WireError/lineTimedOut(seconds:)``.
+    public var lineTimeoutSeconds: Double?
+    /// Monotonic time the first byte of the unfinished line arrived.
+    private var lineStarted: Double?
 
     public init(fd: Int32, maxLineBytes: Int) {
         self.fd = fd
@@ -43,14 +49,23 @@ public final class LineChannel {
                 let line = Data(buffer[0..<newline])
                 buffer.removeSubrange(0...newline)
                 scanned = 0
+                lineStarted = buffer.isEmpty ? nil : LineChannel.now()
                 if line.count > maxLineBytes { throw WireError.lineTooLong(limit: maxLineBytes) }
                 return line
             }
             scanned = buffer.count
             if buffer.count > maxLineBytes { throw WireError.lineTooLong(limit: maxLineBytes) }
+            if let limit = lineTimeoutSeconds, let started = lineStarted {
+                let remaining = started + limit - LineChannel.now()
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let ready = remaining > 0 ? poll(&pfd, 1, Int32(min(remaining * 1000, 1e9).rounded(.up))) : 0
+                if ready < 0 && errno == EINTR { continue }
+                if ready == 0 { throw WireError.lineTimedOut(seconds: limit) }
+            }
             var chunk = [UInt8](repeating: 0, count: 16 * 1024)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
+                if buffer.isEmpty { lineStarted = LineChannel.now() }
                 buffer.append(contentsOf: chunk[0..<n])
             } else if n == 0 {
                 if buffer.isEmpty { return nil }
@@ -62,6 +77,12 @@ public final class LineChannel {
                 throw WireError.system(call: "recv", errno: code)
             }
         }
+    }
+
+    private static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     /// Reads and decodes the next line; nil on a clean end of stream.

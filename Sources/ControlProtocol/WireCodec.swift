@@ -12,6 +12,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case notUTF8
     /// A receive timed out (SO_RCVTIMEO).
     case timedOut
+    /// A line was begun but not finished within the channel's line time limit (seconds).
+    case lineTimedOut(seconds: Double)
     /// A system call failed: its name and errno.
     case system(call: String, errno: Int32)
     /// The socket path does not fit in `sockaddr_un.sun_path` (108 bytes with the NUL).
@@ -24,6 +26,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidJSON(let detail): return "invalid JSON: \(detail)"
         case .notUTF8: return "line is not valid UTF-8"
         case .timedOut: return "timed out waiting for the peer"
+        case .lineTimedOut(let seconds): return "a line was not finished within \(seconds) s"
         case .system(let call, let code): return "\(call): \(String(cString: strerror(code)))"
         case .pathTooLong(let path): return "socket path too long (at most 107 bytes): \(path)"
         }

@@ -151,52 +151,16 @@ public enum DiffusiondCommand {
         return Service(config: loaded, configPath: path, overrides: overrides, factory: factory).run()
     }
 
-    /// `--check-config`: the file parsed; also checks that every model folder looks like a
-    /// diffusers folder, and every `tiny_vae` config like an `AutoencoderTiny`. Prints a summary on stdout.
+    /// `--check-config`: the file parsed, then ``ConfigValidation`` (the same checks a
+    /// SIGHUP reload makes). Prints a summary on stdout.
     static func check(_ config: ServiceConfig, overrides: Service.PathOverrides, path: String) -> Int32 {
         var config = config
         overrides.apply(to: &config)
-        var ok = true
-        for (name, model) in config.models.sorted(by: { $0.key < $1.key }) {
-            if model.isSingleFile {
-                // Reads the header only: family, configs, and every refusal (pickle, SDXL, LoRA …).
-                do { _ = try model.openSingleFile() } catch {
-                    Log.error("\(path): model \(name): \(error)")
-                    ok = false
-                }
-            } else if !FileManager.default.fileExists(atPath: model.path.appendingPathComponent("model_index.json").path) {
-                Log.error("\(path): model \(name): \(model.path.path) has no model_index.json (not a diffusers folder)")
-                ok = false
-            }
-            // tiny_vae: its config.json must describe an AutoencoderTiny (weights are read at load).
-            if let tiny = model.tinyVAE {
-                do { _ = try TinyVAEConfig(contentsOf: tiny.appendingPathComponent("config.json")) } catch {
-                    Log.error("\(path): model \(name): tiny_vae: \(error)")
-                    ok = false
-                }
-            }
-        }
-        // The size a job without width/height gets, per model (diffusers' native size).
-        var sizes: [String] = []
-        for (name, model) in config.models.sorted(by: { $0.key < $1.key }) {
-            if let width = config.defaults.width, let height = config.defaults.height {
-                sizes = ["\(width)x\(height) (defaults)"]
-                break
-            }
-            do {
-                let native = try NativeImageSize(model: model)
-                sizes.append("\(name) \(config.defaults.width ?? native.width)x\(config.defaults.height ?? native.height)")
-            } catch {
-                Log.warning("\(path): model \(name): no native size, so jobs on it must give width and height: \(error)")
-            }
-        }
-        if let problem = InboxPermissions.check(inbox: config.inbox) { Log.warning(problem) }
-        var loraIsFolder: ObjCBool = false
-        if let loras = config.loraDirectory,
-           !FileManager.default.fileExists(atPath: loras.path, isDirectory: &loraIsFolder) || !loraIsFolder.boolValue {
-            Log.error("\(path): lora_dir \(loras.path) is not a folder")
-            ok = false
-        }
+        let report = ConfigValidation(config, path: path)
+        for error in report.errors { Log.error(error) }
+        for warning in report.warnings { Log.warning(warning) }
+        let ok = report.errors.isEmpty
+        let sizes = report.sizes
         let d = config.defaults
         print("""
         config \(path): \(ok ? "OK" : "has errors")

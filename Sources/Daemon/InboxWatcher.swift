@@ -6,8 +6,8 @@ import Glibc
 
 /// What the inbox watcher saw while waiting.
 enum InboxChange: Equatable {
-    /// Names of files closed after writing or moved in.
-    case files([String])
+    /// Names of files closed after writing or moved in, as bytes (not always UTF-8).
+    case files([RawName])
     /// The kernel's event queue overflowed: events were lost, rescan.
     case overflow
     case timeout
@@ -33,7 +33,7 @@ final class InboxWatcher {
     /// Waits up to `timeout` seconds for the first event, then drains what is already
     /// queued, up to `limit` names.
     func wait(timeout: Int, limit: Int = 1024) -> InboxChange {
-        var names: [String] = []
+        var names: [RawName] = []
         var wait = timeout
         var settled = false
         while names.count < limit {
@@ -49,9 +49,9 @@ final class InboxWatcher {
             if event.pointee.mask & UInt32(IN_Q_OVERFLOW) != 0 { return .overflow }
             guard event.pointee.len > 0 else { continue }
             // `struct inotify_event` ends in a flexible `char name[len]` that Swift does not import.
-            let name = String(cString: UnsafeRawPointer(event).advanced(by: MemoryLayout<inotify_event>.size)
-                .assumingMemoryBound(to: CChar.self))
-            names.append(name)
+            let start = UnsafeRawPointer(event).advanced(by: MemoryLayout<inotify_event>.size).assumingMemoryBound(to: UInt8.self)
+            let bytes = Array(UnsafeBufferPointer(start: start, count: Int(event.pointee.len)).prefix(while: { $0 != 0 }))
+            names.append(RawName(bytes))
         }
         return names.isEmpty ? .timeout : .files(names)
     }

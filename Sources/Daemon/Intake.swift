@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Jobs
 #if canImport(Glibc)
@@ -63,8 +64,27 @@ final class Intake {
         return number
     }
 
-    /// Finishes claims left by a crash, oldest first (before anything new is claimed).
-    func recoverClaims() {
+    /// When the claims left in claimed/ by a failed journal append or rejection (a full disk)
+    /// are next tried again; nil when none is waiting.
+    private(set) var retryClaimsAt: Date?
+    /// Seconds between tries of claims that could not be finished.
+    static let claimRetrySeconds = 2.0
+
+    private func claimFailed() {
+        if retryClaimsAt == nil { retryClaimsAt = Date().addingTimeInterval(Intake.claimRetrySeconds) }
+    }
+
+    /// Tries again to finish the claims a failure left in claimed/, once their time has come
+    /// (the main loop calls this every pass); they are not left until a restart.
+    func retryFailedClaimsIfDue() {
+        guard let due = retryClaimsAt, Date() >= due else { return }
+        retryClaimsAt = nil
+        recoverClaims(why: "left in the intake by an earlier failure")
+    }
+
+    /// Finishes claims left by a crash (or by a failure, see `retryFailedClaimsIfDue`), oldest
+    /// first (before anything new is claimed).
+    func recoverClaims(why: String = "claimed before the daemon stopped") {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: claimedDirectory.path)) ?? []
         let claims = names.compactMap { name -> (Int, String)? in
             guard let tilde = name.firstIndex(of: "~"), let n = Int(name[..<tilde]) else { return nil }
@@ -78,7 +98,7 @@ final class Intake {
                 continue
             }
             let original = String(name[name.index(after: name.firstIndex(of: "~") ?? name.startIndex)...])
-            Log.notice("finishing the intake of \(original), claimed before the daemon stopped")
+            Log.notice("finishing the intake of \(original), \(why)")
             var assigned = number
             if number < queue.nextNumber {
                 // Numbers from here on were used by later claims: renumber the claim first, so
@@ -87,6 +107,7 @@ final class Intake {
                 let renamed = claimedDirectory.appendingPathComponent("\(assigned)~\(original)")
                 guard rename(url.path, renamed.path) == 0 else {
                     Log.error("cannot renumber the claim \(name): \(String(cString: strerror(errno)))")
+                    claimFailed()
                     continue
                 }
                 url = renamed
@@ -96,7 +117,8 @@ final class Intake {
                 do {
                     try commit([(url, records)])
                 } catch {
-                    Log.error("cannot journal the jobs of \(original): \(error)")
+                    Log.error("cannot journal the jobs of \(original): \(error); trying again in \(Int(Intake.claimRetrySeconds)) s")
+                    claimFailed()
                 }
             }
         }
@@ -110,16 +132,16 @@ final class Intake {
     /// left recently modified files for a later look.
     @discardableResult
     func rescan() -> Bool {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: inbox.path) else {
+        guard let names = RawDirectory.names(in: inbox.path) else {
             Log.error("cannot list the inbox \(inbox.path)")
             return false
         }
         let now = Date().timeIntervalSince1970
-        var dated: [(Double, String)] = []
+        var dated: [(Double, RawName)] = []
         var deferred = false
-        for name in names where !Intake.isIgnored(name) {
+        for name in names where !Intake.isIgnored(name.text) {
             var st = stat()
-            guard lstat(inbox.appendingPathComponent(name).path, &st) == 0 else { continue }
+            guard lstat(name.path(in: inbox.path), &st) == 0 else { continue }
             let t = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
             if (st.st_mode & S_IFMT) == S_IFREG, now - t < Intake.settleSeconds, now >= t - 60 {
                 deferred = true
@@ -127,23 +149,23 @@ final class Intake {
             }
             dated.append((t, name))
         }
-        dated.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        dated.sort { ($0.0, $0.1.text) < ($1.0, $1.1.text) }
         if !dated.isEmpty { Log.debug("rescan: \(dated.count) file(s) in the inbox") }
         take(dated.map(\.1))
         return deferred
     }
 
     /// Takes in the named inbox files, in order, journaling accepted jobs per batch.
-    func take(_ names: [String]) {
+    func take(_ names: [RawName]) {
         var start = 0
         while start < names.count {
             let slice = names[start..<min(names.count, start + batchSize)]
             start += batchSize
             var batch: [(URL, [JobRecord])] = []
-            for name in slice where !Intake.isIgnored(name) {
+            for name in slice where !Intake.isIgnored(name.text) {
                 let number = reserve(1)
                 guard let claimed = claim(name, number: number) else { continue }
-                if let records = examine(claimed: claimed, originalName: name, number: number) {
+                if let records = examine(claimed: claimed, originalName: name.text, number: number) {
                     batch.append((claimed, records))
                     nextClaim = max(nextClaim, number + records.count)
                 }
@@ -151,35 +173,35 @@ final class Intake {
             do {
                 try commit(batch)
             } catch {
-                // The claims stay in claimed/ and are finished at the next start.
-                Log.error("cannot journal \(batch.count) new job file(s): \(error)")
+                // The claims stay in claimed/ and are tried again shortly (and at the next start).
+                Log.error("cannot journal \(batch.count) new job file(s): \(error); trying again in \(Int(Intake.claimRetrySeconds)) s")
+                claimFailed()
             }
         }
     }
 
-    /// rename(inbox/F, claimed/N~F). Names are shortened to keep within NAME_MAX.
-    private func claim(_ name: String, number: Int) -> URL? {
-        var short = name
-        while short.utf8.count > 200 { short.removeLast() }
-        let target = claimedDirectory.appendingPathComponent("\(number)~\(short)")
-        let source = inbox.appendingPathComponent(name)
-        guard rename(source.path, target.path) == 0 else {
+    /// rename(inbox/F, claimed/N~F). The claim's name is F as text (bytes that are not UTF-8
+    /// written `\xHH`), shortened to keep within NAME_MAX.
+    private func claim(_ name: RawName, number: Int) -> URL? {
+        let target = claimedDirectory.appendingPathComponent("\(number)~\(FileNames.shortened(name.text, toBytes: FileNames.claimBytes))")
+        let source = name.path(in: inbox.path)
+        guard rename(source, target.path) == 0 else {
             let error = errno
             guard error != ENOENT else { return nil }
             // The file stays in the inbox and every rescan meets it again: say so once.
             if unclaimable.count > 10_000 { unclaimable.removeAll() }
-            guard unclaimable.insert(name).inserted else { return nil }
-            let why = (error == EPERM ? InboxPermissions.claimFailure(inbox: inbox, file: source) : nil)
+            guard unclaimable.insert(name.bytes).inserted else { return nil }
+            let why = (error == EPERM ? InboxPermissions.claimFailure(inbox: inbox, file: inbox.appendingPathComponent(name.text)) : nil)
                 ?? String(cString: strerror(error))
-            Log.error("cannot claim \(name), left in the inbox: \(why)")
+            Log.error("cannot claim \(name.text), left in the inbox: \(why)")
             return nil
         }
-        unclaimable.remove(name)
+        unclaimable.remove(name.bytes)
         return target
     }
 
     /// Inbox names whose claim failed (other than vanishing), so each is logged once.
-    private var unclaimable = Set<String>()
+    private var unclaimable = Set<[UInt8]>()
 
     /// Makes the claims durable, journals their jobs, then removes the claims.
     private func commit(_ batch: [(URL, [JobRecord])]) throws {
@@ -198,13 +220,21 @@ final class Intake {
     }
 
     /// Reads and validates a claimed file. Returns its jobs, or nil after rejecting it.
-    func examine(claimed: URL, originalName: String, number: Int) -> [JobRecord]? {
+    ///
+    /// `originalName` is the file's name as text; a name with a control character is
+    /// refused (with its position), and everywhere else (errors, `source`, `rejected/`) the
+    /// name appears escaped.
+    func examine(claimed: URL, originalName rawName: String, number: Int) -> [JobRecord]? {
+        let originalName = PrintableText.escaped(rawName, keepLayout: false)
         let result = Intake.read(claimed, name: originalName, maxSize: parser.limits.maxFileSize)
         var reason: String
-        switch result {
-        case .refused(let why):
+        switch (result, PrintableText.firstControl(in: rawName)) {
+        case (_, let (position, scalar)?):
+            reason = "file name: control character \(PrintableText.describe(scalar)) at character \(position) of the name; "
+                + "rename the file without it"
+        case (.refused(let why), nil):
             reason = why
-        case .bytes(let bytes, let owner):
+        case (.bytes(let bytes, let owner), nil):
             do {
                 let specs = try parser.parse(bytes: bytes, file: originalName)
                 let now = Date().timeIntervalSince1970
@@ -232,7 +262,8 @@ final class Intake {
             outcomes.rejected(file: originalName, path: outbox.rejected.appendingPathComponent(name), reason: reason)
             Log.warning("rejected \(originalName) → rejected/\(name): \(reason)")
         } catch {
-            Log.error("cannot move \(originalName) to rejected/ (left in \(claimed.path)): \(error)")
+            Log.error("cannot move \(originalName) to rejected/ (left in \(claimed.path), tried again in \(Int(Intake.claimRetrySeconds)) s): \(error)")
+            claimFailed()
         }
         return nil
     }

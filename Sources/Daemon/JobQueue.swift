@@ -124,23 +124,31 @@ public final class JobQueue: @unchecked Sendable {
 
     // MARK: changes
 
+    /// Journals `changed` (and `extra`), then applies it in memory: a change that could not be
+    /// written is not made, so the state in memory is always the last one fully written.
     private func commit(_ changed: [JobRecord], extra: [QueueJournal.Entry] = []) throws {
         try journal.append(changed.map { .put($0) } + extra)
         for job in changed { jobs[job.id] = job }
-        try trimHistoryAndCompact()
+        trimHistoryAndCompact()
     }
 
-    private func trimHistoryAndCompact() throws {
-        let finished = jobs.values.filter { $0.state.isFinal }
-        if finished.count > keepHistory + 64 {
-            let drop = finished.sorted { ($0.finished ?? 0, $0.number) < ($1.finished ?? 0, $1.number) }
-                .prefix(finished.count - keepHistory)
-            try journal.append(drop.map { .remove($0.id) })
-            for job in drop { jobs[job.id] = nil }
-        }
-        if journal.entriesSinceSnapshot > max(1000, 2 * jobs.count) {
-            try journal.compact(.init(nextNumber: nextNumber, paused: paused,
-                                      jobs: jobs.values.sorted { $0.number < $1.number }))
+    /// Housekeeping after a commit; the commit stands whatever happens here (a full disk
+    /// only postpones it to a later commit).
+    private func trimHistoryAndCompact() {
+        do {
+            let finished = jobs.values.filter { $0.state.isFinal }
+            if finished.count > keepHistory + 64 {
+                let drop = finished.sorted { ($0.finished ?? 0, $0.number) < ($1.finished ?? 0, $1.number) }
+                    .prefix(finished.count - keepHistory)
+                try journal.append(drop.map { .remove($0.id) })
+                for job in drop { jobs[job.id] = nil }
+            }
+            if journal.entriesSinceSnapshot > max(1000, 2 * jobs.count) {
+                try journal.compact(.init(nextNumber: nextNumber, paused: paused,
+                                          jobs: jobs.values.sorted { $0.number < $1.number }))
+            }
+        } catch {
+            Log.warning("queue journal: housekeeping postponed: \(error)")
         }
     }
 

@@ -1,6 +1,9 @@
 import Foundation
 import Jobs
 import Pipeline
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Makes an engine for a configured model (a diffusers folder or a single file) using `threads` cores.
 public typealias GeneratorFactory = (_ model: ModelReference, _ threads: Int) throws -> ImageGenerating
@@ -44,6 +47,17 @@ enum RunOutcome: Equatable {
 /// Why the step callback asks the engine to stop.
 enum StopReason { case cancelled, shutdown }
 
+/// What a run of a job came to, for the caller to record.
+struct RunReport {
+    var outcome: RunOutcome
+    /// The job with its final state and error set (unchanged when interrupted).
+    var job: JobRecord
+    /// Writes the job's `result.json`, when that failed during the run (a full disk): the
+    /// caller tries again before journaling the outcome. nil once written, or when there is
+    /// nothing to write (interrupted).
+    var pendingResult: (() throws -> Void)?
+}
+
 /// Runs one job through the engine into its outbox folder. Images already present from an
 /// interrupted attempt are kept (they are complete: written atomically) and not made again.
 struct JobRunner {
@@ -55,8 +69,10 @@ struct JobRunner {
     let onProgress: (JobProgress) -> Void
 
     /// Runs `job`; on `.done`, `.failed` and `.cancelled` the job's `result.json` has been
-    /// written (with `job.state` set accordingly) before returning.
-    func run(_ job: JobRecord, model resolveModel: () throws -> ModelReference) -> (RunOutcome, JobRecord) {
+    /// written (with `job.state` set accordingly) before returning, or, when it could not be,
+    /// `pendingResult` writes it. A file of the job that cannot be written (an image on a full
+    /// disk) fails the job with that reason; only a shutdown interrupts it.
+    func run(_ job: JobRecord, model resolveModel: () throws -> ModelReference) -> RunReport {
         var job = job
         let start = Date()
         var images: [JobResult.Image] = []
@@ -110,7 +126,11 @@ struct JobRunner {
                 for lora in request.loras { loraHashes[lora.name] = generator.loraHash(lora) }
                 let parameters = A1111Parameters.text(for: request, model: job.model, prompt: job.spec.recordedPrompt,
                                                       modelHash: generator.modelHash, loraHashes: loraHashes)
-                try AtomicFile.write(try PNGCodec.encode(image, text: [("parameters", parameters)]), to: url)
+                do {
+                    try AtomicFile.write(try PNGCodec.encode(image, text: [("parameters", parameters)]), to: url)
+                } catch let error as FileError {
+                    throw RunError("cannot write \(job.folder)/\(url.lastPathComponent): \(String(cString: strerror(error.code)))")
+                }
                 images.append(.init(file: url.lastPathComponent, seed: request.seed, seconds: Date().timeIntervalSince(t0)))
                 Log.info("job \(job.id): wrote \(job.folder)/\(url.lastPathComponent) (seed \(request.seed))")
             }
@@ -119,20 +139,24 @@ struct JobRunner {
         }
         switch outcome {
         case .interrupted:
-            return (outcome, job)
+            return RunReport(outcome: outcome, job: job, pendingResult: nil)
         case .done: job.state = .done; job.error = nil
         case .cancelled: job.state = .cancelled; job.error = "cancelled while running"
         case .failed(let message): job.state = .failed; job.error = message
         }
         job.finished = Date().timeIntervalSince1970
-        do {
-            try outbox.writeResult(job, images: images, seconds: Date().timeIntervalSince(start), warnings: warnings)
-        } catch {
-            // Without result.json the job is not finished: leave it to be run again.
-            Log.error("job \(job.id): cannot write result.json: \(error)")
-            return (.interrupted, job)
+        let finished = job, seconds = Date().timeIntervalSince(start)
+        let write = { [outbox] in
+            try outbox.writeResult(finished, images: images, seconds: seconds, warnings: warnings)
         }
-        return (outcome, job)
+        do {
+            try write()
+        } catch {
+            // The outcome stands; the caller writes result.json once it can, before journaling.
+            Log.error("job \(job.id): cannot write result.json yet: \(error)")
+            return RunReport(outcome: outcome, job: job, pendingResult: write)
+        }
+        return RunReport(outcome: outcome, job: job, pendingResult: nil)
     }
 }
 

@@ -1,9 +1,12 @@
+import ControlProtocol
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Logging to stderr with sd-daemon priority prefixes (`<3>` error … `<7>` debug) and no
 /// timestamps: journald adds those. One `write(2)` per line, so lines from threads never mix.
+/// Control characters in a message (a file name or prompt a user chose) are escaped
+/// (``PrintableText``), so a log line never drives the terminal of whoever reads it.
 public enum Log {
     public enum Level: Int32, Sendable {
         case error = 3, warning = 4, notice = 5, info = 6, debug = 7
@@ -20,7 +23,7 @@ public enum Log {
 
     public static func write(_ level: Level, _ message: String) {
         guard level.rawValue <= maximum.rawValue else { return }
-        let flat = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+        let flat = PrintableText.escaped(message.split(whereSeparator: \.isNewline).joined(separator: " "), keepLayout: false)
         var line = Array("<\(level.rawValue)>\(flat)\n".utf8)
         line.withUnsafeMutableBytes { raw in
             var offset = 0

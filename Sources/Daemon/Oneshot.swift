@@ -108,12 +108,17 @@ struct Oneshot {
                                    shouldStop: { Signals.stopRequested ? .shutdown : nil },
                                    onProgress: { p in Log.debug("\(p.id): image \(p.image + 1)/\(p.images) step \(p.step)/\(p.steps)") })
             Log.info("\(job.id): \(job.spec.count) image(s), \(job.spec.width)x\(job.spec.height), \(job.spec.steps) steps, seed \(job.spec.seed ?? 0)")
-            let (outcome, _) = runner.run(job) {
+            let report = runner.run(job) {
                 if let model { return model }
                 guard let configured = config?.models[job.model] else { throw RunError("model \(job.model) is not configured") }
                 return configured
             }
-            switch outcome {
+            if report.pendingResult != nil {
+                Log.error("\(job.id): its result.json could not be written")
+                failures += 1
+                continue
+            }
+            switch report.outcome {
             case .done: Log.info("\(job.id): done → \(box.folder(job).path)")
             case .interrupted, .cancelled:
                 Log.notice("\(job.id): interrupted")

@@ -188,24 +188,42 @@ public struct Outbox: Sendable {
     }
 
     /// Puts an unacceptable file at `rejected/<name>` with `<name>.error` (one line) beside it.
+    /// `<name>` is `originalName` (escaped, cut to ``FileNames/rejectedBytes``), or with `.1`,
+    /// `.2` … added when that name or its `.error` is taken: nothing already in `rejected/`
+    /// is ever replaced (a file named `x.yaml.error` and a later `x.yaml` both keep theirs).
     /// The `.error` is written first: if the daemon dies in between, the claimed file is
-    /// rejected again at start and the `.error` rewritten. Returns the name used.
+    /// rejected again at start under the same name and its `.error` rewritten. Returns the name used.
     @discardableResult
     public func reject(claimed: URL, originalName: String, reason: String) throws -> String {
         try AtomicFile.makeDirectory(rejected)
-        var name = originalName
+        let base = FileNames.shortened(PrintableText.escaped(originalName, keepLayout: false), toBytes: FileNames.rejectedBytes)
+        var name = base
         var n = 1
-        while FileManager.default.fileExists(atPath: rejected.appendingPathComponent(name).path)
-                || (try? FileManager.default.destinationOfSymbolicLink(atPath: rejected.appendingPathComponent(name).path)) != nil {
-            name = "\(originalName).\(n)"
+        while exists(name) || isRejectedFile(name + ".error") {
+            name = "\(base).\(n)"
             n += 1
         }
         try AtomicFile.write(SourceError.oneLine(reason) + "\n", to: rejected.appendingPathComponent(name + ".error"))
+        // Only this daemon writes in rejected/, and it just checked the name is free.
         guard rename(claimed.path, rejected.appendingPathComponent(name).path) == 0 else {
             throw FileError("move to rejected/", claimed.path)
         }
         try AtomicFile.syncDirectory(rejected.path)
         return name
+    }
+
+    /// Whether `name` in `rejected/` is a file rejected earlier (it has its own `.error`
+    /// beside it), not the orphan `.error` of a rejection a crash cut short (written first,
+    /// its file never moved): that one is rewritten, so a rejection repeated after a crash
+    /// keeps the file's name.
+    private func isRejectedFile(_ name: String) -> Bool {
+        exists(name) && exists(name + ".error")
+    }
+
+    /// Whether anything (a dangling link included) has `name` in `rejected/`.
+    private func exists(_ name: String) -> Bool {
+        var st = stat()
+        return lstat(rejected.appendingPathComponent(name).path, &st) == 0
     }
 
     /// The files in `rejected/`, newest first: one per `.error` file, with its line as the
@@ -216,9 +234,12 @@ public struct Outbox: Sendable {
             // Dot names are AtomicFile temporaries.
             guard name.hasSuffix(".error"), !name.hasPrefix(".") else { return nil }
             let errorURL = rejected.appendingPathComponent(name)
-            var st = stat()
-            guard let data = FileManager.default.contents(atPath: errorURL.path), lstat(errorURL.path, &st) == 0 else { return nil }
             let file = String(name.dropLast(".error".count))
+            // A `.error` without its file is a rejected file that happens to end in `.error`,
+            // or the orphan of a rejection a crash cut short: neither is a rejection.
+            var st = stat()
+            guard lstat(rejected.appendingPathComponent(file).path, &st) == 0,
+                  let data = FileManager.default.contents(atPath: errorURL.path), lstat(errorURL.path, &st) == 0 else { return nil }
             let time = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
             return RejectionInfo(file: file, path: rejected.appendingPathComponent(file).path,
                                  reason: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),

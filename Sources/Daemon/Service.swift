@@ -69,6 +69,17 @@ public final class Service {
         }
         let intake = Intake(inbox: config.inbox, stateDirectory: config.state, queue: queue, outbox: outbox,
                             parser: config.jobParser, defaultModel: config.defaultModel)
+        // Control socket up, then READY=1, then the worker: `systemctl start` returns with the
+        // socket usable, and READY=1 is the first thing systemd hears. A socket directory that
+        // another user could write in stops the start before any file is taken in.
+        let worker = Worker(queue: queue, outbox: outbox, factory: factory, notifier: notifier, settings: settings)
+        let control: ControlServer?
+        do {
+            control = try startControlServer(queue: queue, outbox: outbox, worker: worker, intakeLog: intake.outcomes)
+        } catch {
+            Log.error("cannot start: control socket: \(error)")
+            return SysExits.cantCreate
+        }
         intake.recoverClaims()
         let watcher: InboxWatcher?
         do {
@@ -79,10 +90,6 @@ public final class Service {
         }
         var recheckAt: Date? = intake.rescan() ? Date().addingTimeInterval(Intake.settleSeconds) : nil
 
-        // Control socket up, then READY=1, then the worker: `systemctl start` returns with the
-        // socket usable, and READY=1 is the first thing systemd hears.
-        let worker = Worker(queue: queue, outbox: outbox, factory: factory, notifier: notifier, settings: settings)
-        let control = startControlServer(queue: queue, outbox: outbox, worker: worker, intakeLog: intake.outcomes)
         let queued = queue.all().filter { $0.state == .queued }.count
         Log.notice("diffusiond ready: inbox \(config.inbox.path), outbox \(config.outbox.path), \(queued) job(s) queued")
         notifier.ready(status: "ready, \(queued) queued")
@@ -102,6 +109,7 @@ public final class Service {
                 if intake.rescan() { recheckAt = Date().addingTimeInterval(Intake.settleSeconds) }
             case .timeout: break
             }
+            intake.retryFailedClaimsIfDue()
             // Periodic safety net, and a quick second look at files that were still fresh.
             if Date().timeIntervalSince(lastRescan) >= Double(settings.config.rescanInterval) || recheckAt.map({ Date() >= $0 }) == true {
                 recheckAt = nil
@@ -119,8 +127,10 @@ public final class Service {
     }
 
     /// The one place where the service creates and starts its control server
-    /// (Sources/Daemon/Control), serving `queue` through `QueueControlHandler`.
-    private func startControlServer(queue: JobQueue, outbox: Outbox, worker: Worker, intakeLog: IntakeLog) -> ControlServer? {
+    /// (Sources/Daemon/Control), serving `queue` through `QueueControlHandler`. Throws only
+    /// for a socket directory it must not use (the start is refused); other socket errors
+    /// are logged and the daemon runs on without a socket.
+    private func startControlServer(queue: JobQueue, outbox: Outbox, worker: Worker, intakeLog: IntakeLog) throws -> ControlServer? {
         let handler = QueueControlHandler(queue: queue, outbox: outbox, settings: settings, intakeLog: intakeLog,
                                           loadedModel: { worker.loadedModel })
         let server = ControlServer(configuration: .init(socketPath: settings.config.socket.path), handler: handler,
@@ -128,6 +138,10 @@ public final class Service {
         do {
             try server.start()
             return server
+        } catch let error as ControlSocketError {
+            if case .unsafeDirectory = error { throw error }
+            Log.error("control socket: \(error); diffusionctl will not reach this daemon")
+            return nil
         } catch {
             Log.error("control socket: \(error); diffusionctl will not reach this daemon")
             return nil
@@ -143,6 +157,13 @@ public final class Service {
         do {
             var fresh = try ServiceConfig.load(path: configPath)
             overrides.apply(to: &fresh)
+            // Exactly what --check-config refuses keeps the running config.
+            let validation = ConfigValidation(fresh, path: configPath)
+            for warning in validation.warnings { Log.warning("reload: \(warning)") }
+            guard validation.errors.isEmpty else {
+                for error in validation.errors { Log.error("reload: \(error)") }
+                throw RunError("\(validation.errors.count) error(s), as diffusiond --check-config reports them")
+            }
             let old = settings.config
             if fresh.inbox != old.inbox || fresh.outbox != old.outbox || fresh.state != old.state || fresh.socket != old.socket {
                 Log.warning("reload: new inbox/outbox/state/socket paths take effect at the next restart")

@@ -5,7 +5,9 @@ import Glibc
 
 /// sd_notify(3) without libsystemd: datagrams to the `AF_UNIX` socket named by `NOTIFY_SOCKET`
 /// (a path, or `@name` for the abstract namespace). Does nothing when the variable is unset.
-/// `watchdog()` is rate-limited to half of `WATCHDOG_USEC`. Thread-safe.
+/// `watchdog()` is rate-limited to a quarter of `WATCHDOG_USEC`, so that with one
+/// denoising step between two calls the gap between pings still stays under half of it (the
+/// interval sd_watchdog_enabled(3) asks for). Thread-safe.
 public final class SystemdNotifier: @unchecked Sendable {
     private let fd: Int32
     private var address = sockaddr_un()
@@ -17,7 +19,7 @@ public final class SystemdNotifier: @unchecked Sendable {
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         if let usec = environment["WATCHDOG_USEC"].flatMap(Double.init),
            environment["WATCHDOG_PID"].flatMap(Int32.init).map({ $0 == getpid() }) ?? true {
-            watchdogInterval = usec / 2e6
+            watchdogInterval = usec / 4e6
         } else {
             watchdogInterval = nil
         }

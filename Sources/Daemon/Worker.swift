@@ -51,6 +51,7 @@ final class Worker {
             lastIdleStatus = ""
             Log.info("job \(job.id) started (priority \(job.priority), model \(job.model), \(job.spec.width)x\(job.spec.height), \(job.spec.steps) steps, attempt \(job.attempts))")
             notifier.status("job \(job.id) starting")
+            notifier.watchdog()
             let config = settings.config
             let runner = JobRunner(outbox: outbox, models: models, threads: config.effectiveThreads,
                                    shouldStop: { [queue] in
@@ -62,7 +63,7 @@ final class Worker {
                                        notifier.status("job \(progress.id) image \(progress.image + 1)/\(progress.images) step \(progress.step)/\(progress.steps)")
                                        queue.reportProgress(progress)
                                    })
-            let (outcome, record) = runner.run(job) {
+            let report = runner.run(job) {
                 guard let model = settings.config.models[job.model] else {
                     throw RunError("model \(job.model) is not in the config's models")
                 }
@@ -71,8 +72,25 @@ final class Worker {
             loadedLock.lock()
             loadedName = models.loadedName
             loadedLock.unlock()
+            record(report)
+        }
+    }
+
+    /// Seconds between tries to record an outcome the disk would not take.
+    static let recordRetrySeconds = 5.0
+
+    /// Writes a pending `result.json`, then journals the outcome; while the disk refuses
+    /// (full), tries again every few seconds, since the job's state in the queue must not
+    /// move past what is on disk. Gives up only on shutdown: then the files decide at the
+    /// next start (a job without `result.json` runs again, keeping its complete images).
+    private func record(_ report: RunReport) {
+        let job = report.job
+        var pending = report.pendingResult
+        var failing: String?
+        while true {
             do {
-                switch outcome {
+                if let write = pending { try write(); pending = nil }
+                switch report.outcome {
                 case .interrupted:
                     try queue.finish(job.id, state: .queued, error: nil, interrupted: true)
                     Log.notice("job \(job.id) interrupted by shutdown; it resumes at the next start")
@@ -80,14 +98,28 @@ final class Worker {
                     try queue.finish(job.id, state: .done, error: nil)
                     Log.info("job \(job.id) done → \(job.folder)/")
                 case .cancelled:
-                    try queue.finish(job.id, state: .cancelled, error: record.error)
+                    try queue.finish(job.id, state: .cancelled, error: job.error)
                     Log.notice("job \(job.id) cancelled")
                 case .failed(let message):
                     try queue.finish(job.id, state: .failed, error: message)
-                    Log.error("job \(job.id) failed: \(message)")
+                    Log.error("job \(job.id) failed: \(message); `diffusionctl retry \(job.id)` runs it again, keeping its complete images")
                 }
+                if failing != nil { Log.notice("job \(job.id): its outcome is recorded now") }
+                return
             } catch {
-                Log.error("job \(job.id): cannot journal its outcome (\(error)); result.json decides at the next start")
+                if Signals.stopRequested {
+                    Log.error("job \(job.id): cannot record its outcome (\(error)); its files decide at the next start")
+                    return
+                }
+                if failing != "\(error)" {
+                    Log.error("job \(job.id): cannot record its outcome (\(error)); trying again every \(Int(Worker.recordRetrySeconds)) s")
+                    failing = "\(error)"
+                }
+                let until = Date().addingTimeInterval(Worker.recordRetrySeconds)
+                while Date() < until, !Signals.stopRequested {
+                    notifier.watchdog()
+                    usleep(200_000)
+                }
             }
         }
     }

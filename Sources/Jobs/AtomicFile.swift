@@ -25,7 +25,8 @@ public enum AtomicFile {
     /// Writes `bytes` to `url` atomically with mode `mode`.
     public static func write(_ bytes: [UInt8], to url: URL, mode: mode_t = 0o644) throws {
         let dir = url.deletingLastPathComponent().path
-        let temp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(counter.next())"
+        let temp = dir + "/." + FileNames.shortened(url.lastPathComponent, toBytes: FileNames.temporaryBytes)
+            + ".tmp-\(getpid())-\(counter.next())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw FileError("create", temp) }
         var ok = false

@@ -51,6 +51,7 @@ public struct JobFileParser: Sendable {
 
     /// Parses every job of a file. `file` names it in errors (the inbox name).
     public func parse(bytes: [UInt8], file: String) throws -> [JobSpec] {
+        let bytes = YAMLEventStream.removingByteOrderMark(bytes)
         guard bytes.count <= limits.maxFileSize else {
             throw SourceError(file: file, line: 0, column: 0,
                               message: "file is \(bytes.count) bytes, more than the limit of \(limits.maxFileSize)")

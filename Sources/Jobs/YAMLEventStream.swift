@@ -1,4 +1,5 @@
 import CYAML
+import ControlProtocol
 
 /// One libyaml parse event, reduced to what the job and config schemas need.
 public enum YAMLEvent: Equatable {
@@ -38,10 +39,18 @@ public final class YAMLEventStream {
     private var depth = 0
     private var finished = false
 
-    /// Validates the encoding of `bytes` and prepares parsing. `file` names the input in errors.
+    /// A UTF-8 byte-order mark at the start of `bytes` removed (editors on Windows write
+    /// one); positions then count from the first real character.
+    public static func removingByteOrderMark(_ bytes: [UInt8]) -> [UInt8] {
+        bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
+    }
+
+    /// Validates the encoding of `bytes` and prepares parsing. `file` names the input in
+    /// errors. A leading byte-order mark is skipped.
     public init(bytes: [UInt8], file: String, limits: YAMLSafetyLimits) throws {
         self.file = file
         self.limits = limits
+        let bytes = YAMLEventStream.removingByteOrderMark(bytes)
         try YAMLEventStream.checkText(bytes, file: file)
         input = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(bytes.count, 1))
         _ = input.initialize(from: bytes)
@@ -96,6 +105,11 @@ public final class YAMLEventStream {
             let text = s.value.map {
                 String(decoding: UnsafeBufferPointer(start: $0, count: s.length), as: UTF8.self)
             } ?? ""
+            // Escapes ("\e", "\0", "\x9b" in double quotes) reach controls the raw text cannot hold.
+            if let (position, scalar) = PrintableText.firstControl(in: text) {
+                throw fail("control character \(PrintableText.describe(scalar)) at character \(position) of the value; "
+                    + "only tab and newline are allowed")
+            }
             return (.scalar(text, plain: s.style == YAML_PLAIN_SCALAR_STYLE), mark)
         case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
             let isMapping = event.type == YAML_MAPPING_START_EVENT
@@ -123,12 +137,28 @@ public final class YAMLEventStream {
         let p = parser.pointee
         let problem = p.problem.map { String(cString: $0) } ?? "syntax error"
         let context = p.context.map { String(cString: $0) + ": " } ?? ""
+        // The reader (encoding, characters) reports a byte offset and leaves problem_mark at 0:0.
+        if p.error == YAML_READER_ERROR {
+            let mark = YAMLEventStream.position(ofByte: Int(p.problem_offset), in: UnsafeBufferPointer(input))
+            return SourceError(file: file, line: mark.line, column: mark.column, message: "YAML syntax error: \(problem)")
+        }
         return SourceError(file: file, line: Int(p.problem_mark.line) + 1,
                            column: Int(p.problem_mark.column) + 1,
                            message: "YAML syntax error: \(context)\(problem)")
     }
 
-    /// Refuses input that is not UTF-8 text (binary junk, UTF-16, NUL bytes), naming where.
+    /// 1-based line and column (in characters) of byte `offset` of UTF-8 `bytes`.
+    static func position(ofByte offset: Int, in bytes: UnsafeBufferPointer<UInt8>) -> SourceMark {
+        var line = 1, column = 1
+        for i in 0..<min(offset, bytes.count) {
+            if bytes[i] == 0x0A { line += 1; column = 1 } else if bytes[i] & 0xC0 != 0x80 { column += 1 }
+        }
+        return SourceMark(line: line, column: column)
+    }
+
+    /// Refuses input that is not UTF-8 text (binary junk, UTF-16, NUL bytes, control
+    /// characters other than tab, newline and carriage return), naming where. A UTF-8
+    /// byte-order mark at the start is allowed (libyaml skips it).
     static func checkText(_ bytes: [UInt8], file: String) throws {
         var line = 1, column = 1, i = 0
         while i < bytes.count {
@@ -136,6 +166,12 @@ public final class YAMLEventStream {
             var length = 1
             if b == 0 {
                 throw SourceError(file: file, line: line, column: column, message: "binary data (NUL byte); a job file is UTF-8 text")
+            } else if b < 0x20 && b != 0x09 && b != 0x0A && b != 0x0D || b == 0x7F {
+                throw SourceError(file: file, line: line, column: column,
+                                  message: "control character \(PrintableText.describe(Unicode.Scalar(b))); only tab and newline are allowed")
+            } else if b == 0xC2, i + 1 < bytes.count, (0x80...0x9F).contains(bytes[i + 1]) {
+                throw SourceError(file: file, line: line, column: column,
+                                  message: "control character \(PrintableText.describe(Unicode.Scalar(bytes[i + 1]))); only tab and newline are allowed")
             } else if b < 0x80 {
                 length = 1
             } else if b & 0xE0 == 0xC0, b >= 0xC2 {

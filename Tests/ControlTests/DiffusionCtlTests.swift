@@ -71,6 +71,22 @@ final class DiffusionCtlTests: XCTestCase {
         XCTAssertEqual(try jsonObject(statusJSON)["paused"] as? Bool, false)
     }
 
+    /// A prompt or name holding terminal escapes (from an older daemon's journal, or any
+    /// peer) is printed escaped: show, queue and --json never pass ESC, BEL or C1 raw.
+    func testShowQueueAndJSONEscapeControlCharacters() throws {
+        let f = try XCTUnwrap(fixture)
+        let job = f.queue.add(name: "t\u{1B}]0;owned\u{07}")
+        for arguments in [["show", job.id], ["queue"], ["--json", "show", job.id], ["--json", "queue"], ["history"]] {
+            let (status, out, err) = f.ctl(arguments)
+            XCTAssertEqual(status, 0, err)
+            XCTAssertFalse(out.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{07}" || $0 == "\u{9B}" }, "\(arguments): \(out)")
+        }
+        let (_, shown, _) = f.ctl("show", job.id)
+        XCTAssertTrue(shown.contains("t\\u{1B}]0;owned\\u{7}"), shown)
+        let (_, json, _) = f.ctl("--json", "show", job.id)
+        XCTAssertEqual(try jsonObject(json)["name"] as? String, "t\u{1B}]0;owned\u{07}", "JSON still carries the value")
+    }
+
     func testChangesAndTheirExitCodes() throws {
         let f = try XCTUnwrap(fixture)
         let a = f.queue.add(name: "a")

@@ -53,6 +53,76 @@ final class PermissionTests: XCTestCase {
         XCTAssertEqual(try f.queue.show(id: ownJob.id).state, .held)
     }
 
+    /// Who may use each verb, decided here by hand, not read from `Verb.access`: a verb added
+    /// later must be placed in this table, and a verb that changes anything must not be
+    /// filed as read-only (the test below sees the change).
+    static let expectedAccess: [Verb: Verb.Access] = [
+        .status: .read, .queue: .read, .show: .read, .history: .read, .watch: .read, .models: .read, .intake: .read,
+        .cancel: .job, .hold: .job, .release: .job, .priority: .job, .retry: .job,
+        .pause: .queueWide, .resume: .queueWide,
+    ]
+
+    /// Sends each request line as uid `nobody` over the real socket (one connection each, a
+    /// perl client from perl-base under setpriv) and returns each first `response` line.
+    private func sendAsNobody(_ f: ServerFixture, _ requests: [String]) throws -> [String] {
+        let script = """
+        use IO::Socket::UNIX; $| = 1; my $path = shift @ARGV;
+        for my $req (@ARGV) {
+          my $c = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $path) or die "connect: $!";
+          print $c "{\\"type\\":\\"hello\\",\\"version\\":2,\\"client\\":\\"table\\"}\\n", $req, "\\n";
+          my $answer = "none";
+          while (my $line = <$c>) { if ($line =~ /"type":"response"/) { $answer = $line; last } }
+          chomp $answer; print "$answer\\n"; close $c;
+        }
+        """
+        let (status, out, err) = try ExecutableRunner.run("/usr/bin/perl", ["-e", script, f.socketPath] + requests, asUID: nobody)
+        XCTAssertEqual(status, 0, err)
+        return out.split(separator: "\n").map(String.init)
+    }
+
+    /// The whole verb → access table over the real socket as another uid: read verbs answer
+    /// and change nothing; job verbs are refused on another's job (nothing changes) and
+    /// allowed on one's own; queue-wide verbs are refused.
+    func testEveryVerbsAccessOverTheSocketAsAnotherUser() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/perl") else { throw XCTSkip("perl (Debian's essential perl-base) missing") }
+        let f = try XCTUnwrap(fixture)
+        grantGroup(f)
+        XCTAssertEqual(Set(Self.expectedAccess.keys), Set(Verb.allCases), "every verb is in the table")
+        for verb in Verb.allCases { XCTAssertEqual(verb.access, Self.expectedAccess[verb], "\(verb.rawValue)") }
+        try f.queue.pause(caller: 0)  // so that a resume that went through would show
+        func snapshot() throws -> String {
+            "\(try f.queue.list(all: true)) paused=\(f.queue.paused)"
+        }
+        func request(_ verb: Verb, id: String?) -> String {
+            var fields = ["\"type\":\"request\"", "\"verb\":\"\(verb.rawValue)\""]
+            if let id { fields.append("\"id\":\"\(id)\"") }
+            if verb == .priority { fields.append("\"priority\":90") }
+            return "{" + fields.joined(separator: ",") + "}"
+        }
+        for verb in Verb.allCases {
+            let access = try XCTUnwrap(Self.expectedAccess[verb])
+            // A job of root's in the state the verb acts on.
+            let state: JobState = verb == .release ? .held : verb == .retry ? .failed : .queued
+            let roots = f.queue.add(name: "roots-\(verb.rawValue)", owner: 0, state: state)
+            let before = try snapshot()
+            let answer = try sendAsNobody(f, [request(verb, id: verb.needsJobID ? roots.id : nil)]).first ?? ""
+            switch access {
+            case .read:
+                XCTAssertTrue(answer.contains("\"status\":\"ok\""), "\(verb.rawValue): \(answer)")
+                XCTAssertEqual(try snapshot(), before, "\(verb.rawValue) is read-only but changed the queue")
+            case .job, .queueWide:
+                XCTAssertTrue(answer.contains("\"status\":\"forbidden\""), "\(verb.rawValue): \(answer)")
+                XCTAssertEqual(try snapshot(), before, "a refused \(verb.rawValue) changed the queue")
+            }
+            if access == .job {
+                let own = f.queue.add(name: "own-\(verb.rawValue)", owner: nobody, state: state)
+                let ownAnswer = try sendAsNobody(f, [request(verb, id: own.id)]).first ?? ""
+                XCTAssertTrue(ownAnswer.contains("\"status\":\"ok\""), "\(verb.rawValue) on one's own job: \(ownAnswer)")
+                XCTAssertNotEqual(try f.queue.show(id: own.id), own, "\(verb.rawValue) changed the owner's job")
+            }
+        }
+    }
+
     func testUnreachableSocketExits77NamingTheGroup() throws {
         let f = try XCTUnwrap(fixture)
         let ctl = try ExecutableRunner.executable("diffusionctl")

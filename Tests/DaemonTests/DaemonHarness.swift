@@ -52,6 +52,18 @@ final class DaemonHarness {
         return (process.terminationStatus, text)
     }
 
+    /// Runs a system tool (mount, umount …) to its end with its output discarded; its exit status.
+    static func runTool(_ path: String, _ arguments: [String]) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
     /// Writes `jobs` (name → YAML text) as `<dir>/<name>.yaml`, in name order, and runs
     /// `diffusiond --oneshot FILES… ARGUMENTS…`; returns its exit status and stderr.
     static func oneshot(_ jobs: [String: String], in dir: URL, arguments: [String]) throws -> (Int32, String) {

@@ -26,6 +26,9 @@ final class QueueUnitTests: XCTestCase {
                          state: .queued, attempts: 0, folder: id, started: nil, finished: nil, error: nil, model: model)
     }
 
+    /// `RLIMIT_FSIZE` as Glibc's `__rlimit_resource` for `getrlimit`/`setrlimit`.
+    let RLIMIT_FSIZE_VALUE = __rlimit_resource_t(RLIMIT_FSIZE.rawValue)
+
     func next(_ queue: JobQueue, loaded: String? = nil) -> String? {
         queue.next(loadedModel: loaded, idle: {}, shouldStop: { false })?.id
     }
@@ -66,7 +69,48 @@ final class QueueUnitTests: XCTestCase {
         handle.seekToEndOfFile()
         handle.write(Data("{\"put\":{\"_0\":{\"id\":\"0000".utf8))
         try handle.close()
-        XCTAssertEqual(try JobQueue(stateDirectory: dir, keepHistory: 10).all().map(\.id), ["000001", "000002"])
+        do {
+            let reopened = try JobQueue(stateDirectory: dir, keepHistory: 10)
+            XCTAssertEqual(reopened.all().map(\.id), ["000001", "000002"])
+            // Appended after the torn tail: must not be glued onto it and lost.
+            try reopened.add([job(3)])
+            try reopened.setPaused(true, uid: 0)
+            try reopened.setPaused(false, uid: 0)
+        }
+        let again = try JobQueue(stateDirectory: dir, keepHistory: 10)
+        XCTAssertEqual(again.all().map(\.id), ["000001", "000002", "000003"])
+        XCTAssertFalse(again.paused, "the last acknowledged record (paused: false) holds")
+        let lines = try String(contentsOf: dir.appendingPathComponent("queue.journal"), encoding: .utf8).split(separator: "\n")
+        for line in lines {
+            XCTAssertNoThrow(try JSONDecoder().decode(QueueJournal.Entry.self, from: Data(line.utf8)), String(line))
+        }
+    }
+
+    /// A write cut short (here by RLIMIT_FSIZE, as a full disk cuts it) leaves no part of the
+    /// batch in the journal: the failed add is not acknowledged, and every later one survives.
+    func testShortJournalWriteIsCutBackAndNothingAcknowledgedIsLost() throws {
+        signal(SIGXFSZ, SIG_IGN)
+        var old = rlimit()
+        XCTAssertEqual(getrlimit(RLIMIT_FSIZE_VALUE, &old), 0)
+        do {
+            let queue = try JobQueue(stateDirectory: dir, keepHistory: 10)
+            try queue.add([job(1)])
+            let journal = dir.appendingPathComponent("queue.journal").path
+            let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int)
+            var cap = rlimit(rlim_cur: rlim_t(size + 10), rlim_max: old.rlim_max)
+            XCTAssertEqual(setrlimit(RLIMIT_FSIZE_VALUE, &cap), 0)
+            XCTAssertThrowsError(try queue.add((2...20).map { try job($0) }))
+            XCTAssertThrowsError(try queue.setPaused(true, uid: 0))
+            XCTAssertEqual(setrlimit(RLIMIT_FSIZE_VALUE, &old), 0)
+            XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int, size, "cut back to the last whole record")
+            XCTAssertEqual(queue.all().map(\.id), ["000001"], "a change that could not be written is not made")
+            XCTAssertFalse(queue.paused)
+            try queue.add([job(21)])
+        }
+        XCTAssertEqual(setrlimit(RLIMIT_FSIZE_VALUE, &old), 0)
+        let reopened = try JobQueue(stateDirectory: dir, keepHistory: 10)
+        XCTAssertEqual(reopened.all().map(\.id), ["000001", "000021"])
+        XCTAssertFalse(reopened.paused)
     }
 
     /// A journal as written before the daemon's and the protocol's job states became one

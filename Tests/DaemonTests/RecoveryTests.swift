@@ -84,12 +84,17 @@ final class RecoveryTests: XCTestCase {
     /// 20 runs, each killed with SIGKILL after a random delay while files arrive; then one
     /// clean run. Every file ends in exactly one place, no job completes twice, and every
     /// PNG in the outbox is whole.
+    /// Kills the daemon with SIGKILL at random moments while files arrive: 20 times in the
+    /// test suite (CI), `DIFFUSIOND_SOAK_KILLS` times under `make soak KILLS=N`. Every file
+    /// must end in exactly one place.
     func testSIGKILLAtRandomMomentsLosesAndDuplicatesNothing() throws {
+        let kills = ProcessInfo.processInfo.environment["DIFFUSIOND_SOAK_KILLS"].flatMap(Int.init) ?? 20
+        XCTAssertGreaterThan(kills, 0, "DIFFUSIOND_SOAK_KILLS must be a positive number")
         let daemon = try DaemonHarness()
         var rng = SplitMix(seed: 20261125)
         var good: [String: Int] = [:]   // file → documents
         var bad: [String] = []
-        for run in 0..<20 {
+        for run in 0..<kills {
             try daemon.drop("r\(run)-a.yaml", "prompt: run \(run) a\nsnapshots: 1\n")
             try daemon.drop("r\(run)-b.yaml", "prompt: run \(run) b\npriority: high\ncount: 2\n---\nprompt: run \(run) c\n")
             try daemon.drop("r\(run)-bad.yaml", "prompt: run \(run)\nsteps: many\n")
@@ -112,13 +117,14 @@ final class RecoveryTests: XCTestCase {
         }
         try daemon.start()
         let expectedJobs = good.values.reduce(0, +)
-        daemon.waitUntil("every job finished", limit: 600) {
+        daemon.waitUntil("every job finished", limit: 600 * Double(max(1, kills / 20))) {
             daemon.results.count == expectedJobs && daemon.rejectedNames.count == bad.count
         }
         XCTAssertEqual(daemon.stop(), 0)
         let interrupted = daemon.log.components(separatedBy: "was running when the daemon stopped").count - 1
         let reclaimed = daemon.log.components(separatedBy: "finishing the intake of").count - 1
-        print("crash test: \(interrupted) running job(s) and \(reclaimed) claim(s) recovered after SIGKILL")
+        print("crash test: \(kills) SIGKILLs, \(good.count + bad.count) files, \(expectedJobs) jobs; "
+              + "\(interrupted) running job(s) and \(reclaimed) claim(s) recovered after SIGKILL")
 
         // Exactly one place per file (and per document).
         var seen: [String: Int] = [:]

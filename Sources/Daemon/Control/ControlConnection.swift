@@ -46,8 +46,10 @@ final class ControlConnection: @unchecked Sendable {
             return
         }
         channel.setReceiveTimeout(seconds: server.configuration.idleTimeoutSeconds)
-        // A client that stops reading must not hold this thread forever.
-        channel.setSendTimeout(seconds: server.configuration.idleTimeoutSeconds)
+        // A line trickled in a byte at a time must still end soon.
+        channel.lineTimeoutSeconds = Double(server.configuration.requestTimeoutSeconds)
+        // A client that stops reading (a watcher too) is dropped rather than holding its slot.
+        channel.setSendTimeout(seconds: server.configuration.requestTimeoutSeconds)
         do {
             guard try handshake(peer) else { return }
             while let line = try channel.readLine() {
@@ -69,6 +71,8 @@ final class ControlConnection: @unchecked Sendable {
             try? send(.failure(.badRequest("request line longer than \(limit) bytes; closing the connection")))
         } catch WireError.timedOut {
             try? send(.failure(.unavailable("idle for \(server.configuration.idleTimeoutSeconds) s; closing the connection")))
+        } catch WireError.lineTimedOut(let seconds) {
+            try? send(.failure(.badRequest("request line not finished within \(Int(seconds)) s; closing the connection")))
         } catch {
             // Peer went away or the server is stopping: nothing to answer.
         }

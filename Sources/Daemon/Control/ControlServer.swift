@@ -25,19 +25,33 @@ public final class ControlServer: @unchecked Sendable {
         public var socketPath: String
         /// Connections served at once; more are answered `unavailable` and closed.
         public var maxConnections: Int
+        /// Connections one uid may hold at once (root and the daemon's user excepted), so
+        /// that one member of the socket's group cannot take every slot.
+        public var maxConnectionsPerUser: Int
+        /// Slots of `maxConnections` only root and the daemon's user may take: they can
+        /// always reach the daemon, however many connections others hold.
+        public var reservedConnections: Int
         /// Seconds a connection may stay silent between requests before it is closed
         /// (does not apply while a client is watching).
         public var idleTimeoutSeconds: Int
+        /// Seconds a request line (the hello too) may take from its first byte to its
+        /// newline, and a reply may wait for the client to read (a watcher that stops
+        /// reading is dropped after this long).
+        public var requestTimeoutSeconds: Int
         /// Name and version announced in the hello.
         public var serverName: String
         /// Take a listening socket from systemd (LISTEN_FDS) when there is one.
         public var allowSocketActivation: Bool
 
-        public init(socketPath: String, maxConnections: Int = 64, idleTimeoutSeconds: Int = 60,
+        public init(socketPath: String, maxConnections: Int = 64, maxConnectionsPerUser: Int = 8,
+                    reservedConnections: Int = 4, idleTimeoutSeconds: Int = 30, requestTimeoutSeconds: Int = 5,
                     serverName: String = "diffusiond", allowSocketActivation: Bool = true) {
             self.socketPath = socketPath
             self.maxConnections = maxConnections
+            self.maxConnectionsPerUser = maxConnectionsPerUser
+            self.reservedConnections = reservedConnections
             self.idleTimeoutSeconds = idleTimeoutSeconds
+            self.requestTimeoutSeconds = requestTimeoutSeconds
             self.serverName = serverName
             self.allowSocketActivation = allowSocketActivation
         }
@@ -52,6 +66,8 @@ public final class ControlServer: @unchecked Sendable {
     private var listenFD: Int32 = -1
     private var wakePipe: [Int32] = [-1, -1]
     private var connections: [ObjectIdentifier: ControlConnection] = [:]
+    /// Open connections per peer uid.
+    private var connectionsByUID: [UInt32: Int] = [:]
     private var stopping = false
     private var boundPath: String?
     private var acceptThread: Thread?
@@ -75,9 +91,10 @@ public final class ControlServer: @unchecked Sendable {
         self.log = log
     }
 
-    /// Default log sink: one line to stderr with a syslog priority prefix, no timestamp.
+    /// Default log sink: one line to stderr with a syslog priority prefix, no timestamp;
+    /// control characters (a job id a client sent) escaped.
     public static func logToStderr(_ priority: Int32, _ message: String) {
-        let line = "<\(priority)>control: \(message)\n"
+        let line = "<\(priority)>control: \(PrintableText.escaped(message, keepLayout: false))\n"
         line.utf8CString.withUnsafeBufferPointer { buffer in
             _ = write(2, buffer.baseAddress, buffer.count - 1)
         }
@@ -187,23 +204,54 @@ public final class ControlServer: @unchecked Sendable {
         }
     }
 
+    /// Why a new connection from `uid` cannot be served now, or nil. Called under `lock`.
+    /// Root and the daemon's user may take any slot, others neither the reserved ones nor
+    /// more than `maxConnectionsPerUser` of their own.
+    private func refusal(uid: UInt32?) -> String? {
+        let total = connections.count
+        guard total < configuration.maxConnections else {
+            return "too many control connections (\(configuration.maxConnections)); try again"
+        }
+        guard let uid else { return nil } // no credentials: run() refuses it
+        if uid == 0 || uid == policy.daemonUID { return nil }
+        let own = connectionsByUID[uid, default: 0]
+        if own >= configuration.maxConnectionsPerUser {
+            return "too many control connections from uid \(uid) (\(configuration.maxConnectionsPerUser)); close some and try again"
+        }
+        if total >= configuration.maxConnections - configuration.reservedConnections {
+            return "too many control connections (\(configuration.maxConnections - configuration.reservedConnections) for users "
+                + "other than root and the daemon's); try again"
+        }
+        return nil
+    }
+
     private func serve(_ fd: Int32) {
         let connection = ControlConnection(fd: fd, server: self)
+        let uid = connection.peer?.uid
         lock.lock()
-        if stopping || connections.count >= configuration.maxConnections {
-            let full = !stopping
+        if stopping {
             lock.unlock()
-            let reason = full ? "too many control connections (\(configuration.maxConnections)); try again" : "diffusiond is shutting down"
+            connection.refuse(ControlFailure.unavailable("diffusiond is shutting down"))
+            return
+        }
+        if let reason = refusal(uid: uid) {
+            lock.unlock()
+            log(4, "refused a control connection from uid \(uid.map(String.init) ?? "?"): \(reason)")
             connection.refuse(ControlFailure.unavailable(reason))
             return
         }
         connections[ObjectIdentifier(connection)] = connection
+        if let uid { connectionsByUID[uid, default: 0] += 1 }
         connectionThreads.enter()
         lock.unlock()
         let thread = Thread { [self] in
             connection.run()
             lock.lock()
             connections[ObjectIdentifier(connection)] = nil
+            if let uid {
+                connectionsByUID[uid, default: 1] -= 1
+                if connectionsByUID[uid] == 0 { connectionsByUID[uid] = nil }
+            }
             lock.unlock()
             connectionThreads.leave()
         }

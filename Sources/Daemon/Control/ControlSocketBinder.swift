@@ -14,6 +14,9 @@ public enum ControlSocketError: Error, Equatable, CustomStringConvertible {
     case pathTooLong(path: String)
     /// A system call failed on `path`.
     case system(call: String, path: String, errno: Int32)
+    /// The socket's directory belongs to someone else and anyone may write in it: another
+    /// user could replace the socket. The daemon refuses to start (exit 73).
+    case unsafeDirectory(path: String, owner: UInt32, mode: UInt32)
 
     public var description: String {
         switch self {
@@ -25,6 +28,10 @@ public enum ControlSocketError: Error, Equatable, CustomStringConvertible {
             return "\(path): socket path too long (at most 107 bytes)"
         case .system(let call, let path, let code):
             return "\(path): \(call): \(String(cString: strerror(code)))"
+        case .unsafeDirectory(let path, let owner, let mode):
+            return "\(path): the control socket's directory belongs to uid \(owner), not to this daemon (uid \(geteuid())), "
+                + "and is world-writable (mode \(String(mode, radix: 8))): another user could replace the socket; "
+                + "set `socket:` to a path in a directory of the daemon's own (it is created with mode 0750 if missing)"
         }
     }
 }
@@ -60,10 +67,27 @@ public enum ControlSocketBinder {
         return fd
     }
 
-    /// Creates the socket's directory (mode 0750) if missing; takes away world access if
-    /// this process owns it, warns if it cannot.
+    /// The socket's directory, `.` for a bare name.
+    static func directory(of path: String) -> String {
+        (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+    }
+
+    /// Refuses a directory that belongs to another uid and is world-writable (``ControlSocketError/unsafeDirectory``);
+    /// a missing one is fine (it will be created).
+    public static func checkDirectory(of path: String) throws {
+        let directory = directory(of: path)
+        var info = stat()
+        guard stat(directory, &info) == 0 else { return }
+        if info.st_uid != geteuid(), info.st_mode & 0o002 != 0 {
+            throw ControlSocketError.unsafeDirectory(path: directory, owner: info.st_uid, mode: UInt32(info.st_mode & 0o7777))
+        }
+    }
+
+    /// Creates the socket's directory (mode 0750) if missing. An existing directory is never
+    /// changed (it is not the daemon's to change): one of another user's that anyone may
+    /// write in is refused, a world-accessible one is only warned about.
     static func prepareDirectory(of path: String, log: (Int32, String) -> Void) throws {
-        let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        let directory = directory(of: path)
         var info = stat()
         if stat(directory, &info) != 0 {
             guard errno == ENOENT else { throw ControlSocketError.system(call: "stat", path: directory, errno: errno) }
@@ -73,15 +97,13 @@ public enum ControlSocketBinder {
             } catch {
                 throw ControlSocketError.system(call: "mkdir", path: directory, errno: EACCES)
             }
-            guard stat(directory, &info) == 0 else { throw ControlSocketError.system(call: "stat", path: directory, errno: errno) }
+            // Created now, so ours to set: the umask may have taken bits but never adds any.
+            return
         }
+        try checkDirectory(of: path)
         let mode = info.st_mode & 0o7777
         if mode & 0o007 != 0 {
-            if info.st_uid == geteuid(), chmod(directory, mode & ~0o007) == 0 {
-                log(5, "\(directory): removed world access (mode \(String(mode, radix: 8)) → \(String(mode & ~0o007, radix: 8)))")
-            } else {
-                log(4, "\(directory): world-accessible (mode \(String(mode, radix: 8))); any local user can reach the control socket")
-            }
+            log(4, "\(directory): world-accessible (mode \(String(mode, radix: 8))); any local user can reach the control socket")
         }
     }
 

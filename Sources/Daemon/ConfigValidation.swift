@@ -1,0 +1,55 @@
+import Foundation
+import Jobs
+import Models
+import Pipeline
+
+/// What `--check-config` checks beyond parsing, and what a SIGHUP reload must pass before
+/// it replaces the running config: one list, so a reload never accepts what the check
+/// refuses. Every model must be a diffusers folder (`model_index.json`) or a single file
+/// whose header reads; every `tiny_vae` config must describe an `AutoencoderTiny`;
+/// `lora_dir` must be a folder. Models without a native size and a world-writable inbox are
+/// warnings.
+struct ConfigValidation {
+    /// One line each, naming the config file and the model or key.
+    private(set) var errors: [String] = []
+    private(set) var warnings: [String] = []
+    /// The size a job without width/height gets, per model (diffusers' native size), for the summary.
+    private(set) var sizes: [String] = []
+
+    init(_ config: ServiceConfig, path: String) {
+        for (name, model) in config.models.sorted(by: { $0.key < $1.key }) {
+            if model.isSingleFile {
+                // Reads the header only: family, configs, and every refusal (pickle, SDXL, LoRA …).
+                do { _ = try model.openSingleFile() } catch {
+                    errors.append("\(path): model \(name): \(error)")
+                }
+            } else if !FileManager.default.fileExists(atPath: model.path.appendingPathComponent("model_index.json").path) {
+                errors.append("\(path): model \(name): \(model.path.path) has no model_index.json (not a diffusers folder)")
+            }
+            // tiny_vae: its config.json must describe an AutoencoderTiny (weights are read at load).
+            if let tiny = model.tinyVAE {
+                do { _ = try TinyVAEConfig(contentsOf: tiny.appendingPathComponent("config.json")) } catch {
+                    errors.append("\(path): model \(name): tiny_vae: \(error)")
+                }
+            }
+        }
+        for (name, model) in config.models.sorted(by: { $0.key < $1.key }) {
+            if let width = config.defaults.width, let height = config.defaults.height {
+                sizes = ["\(width)x\(height) (defaults)"]
+                break
+            }
+            do {
+                let native = try NativeImageSize(model: model)
+                sizes.append("\(name) \(config.defaults.width ?? native.width)x\(config.defaults.height ?? native.height)")
+            } catch {
+                warnings.append("\(path): model \(name): no native size, so jobs on it must give width and height: \(error)")
+            }
+        }
+        if let problem = InboxPermissions.check(inbox: config.inbox) { warnings.append(problem) }
+        var loraIsFolder: ObjCBool = false
+        if let loras = config.loraDirectory,
+           !FileManager.default.fileExists(atPath: loras.path, isDirectory: &loraIsFolder) || !loraIsFolder.boolValue {
+            errors.append("\(path): lora_dir \(loras.path) is not a folder")
+        }
+    }
+}
