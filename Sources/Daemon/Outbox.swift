@@ -143,6 +143,14 @@ public struct Outbox: Sendable {
 
     public func resultURL(_ job: JobRecord) -> URL { folder(job).appendingPathComponent("result.json") }
 
+    /// True when `image-NNN.png` of image `index` exists and reads as a PNG. Files are
+    /// renamed into place complete, so this is "the image is done"; the read also refuses a
+    /// file that something other than diffusiond put there.
+    public func hasCompleteImage(_ job: JobRecord, _ index: Int) -> Bool {
+        guard let data = FileManager.default.contents(atPath: imageURL(job, index).path) else { return false }
+        return (try? PNGChunks.read([UInt8](data))) != nil
+    }
+
     /// Creates the job folder and `steps/`, and writes `job.yaml` (once).
     public func prepare(_ job: JobRecord) throws {
         try AtomicFile.makeDirectory(folder(job))
