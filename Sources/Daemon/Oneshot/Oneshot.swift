@@ -6,114 +6,60 @@ import Pipeline
 import Glibc
 #endif
 
-/// `diffusiond --oneshot JOB.yaml… --outbox DIR [--model DIR]`: runs the jobs of the given
-/// files without inbox, queue or socket, into the outbox layout, and exits.
-/// Folder of each job: its `name`, else the file's stem (`-2`, `-3` … for later documents).
+/// `diffusiond --oneshot JOB.yaml… --outbox DIR [--shard K/N|auto]`: runs the jobs of the
+/// given files (or task K's share of their images, ``Shard``) without inbox, queue or socket,
+/// into the outbox layout, and exits.
+///
+/// Resumable and safe to run many times, by many tasks at once, into one (shared, NFS)
+/// outbox: an image already complete there is kept and not made again; a folder that holds
+/// another job's results is refused, never cleared; each task writes only its own images and
+/// its own record (`shards/K-of-N.json`), and every file is renamed into place complete. The
+/// task that finds a job's images all there writes its merged `result.json` (``ShardMerge``).
 struct Oneshot {
-    let files: [String]
+    let intake: OneshotIntake
     let outbox: URL
     let model: ModelReference?
-    /// What jobs on `model` record as their model: its configured name, else the path's stem.
-    var modelLabel: String?
     let config: ServiceConfig?
     let threads: Int?
     let factory: GeneratorFactory
-
-    /// The model's own `defaults:`: by each job's model from the config, or for every job those
-    /// of the configured model `--model NAME` names.
-    private func modelDefaults(_ config: ServiceConfig) -> ModelDefaultsLookup? {
-        guard model != nil else { return config.modelDefaultsLookup }
-        guard let own = modelLabel.flatMap({ config.modelDefaults[$0] }) else { return nil }
-        return { _ in own }
-    }
+    var shard = Shard.whole
+    /// The scheduler's name for this task, recorded for `--status` (`slurm 1234_5`).
+    var schedulerTask: String?
 
     func run() -> Int32 {
-        // A size that neither a job nor the config's defaults set is the native size of the
-        // model the job runs on: `--model DIR` for every job, else the config's model.
-        let nativeSize: NativeSizeLookup?
-        let schedulerConfig: SchedulerConfigLookup?
-        if let model {
-            (nativeSize, schedulerConfig) = JobFileParser.lookups(for: model)
-        } else {
-            nativeSize = config?.nativeSizeLookup
-            schedulerConfig = config?.schedulerConfigLookup
-        }
-        let tokenizers = model.map(PromptTokenizers.init(model:))
-            ?? config.map { PromptTokenizers(models: $0.models, defaultModel: $0.defaultModel) }
-        let parser: JobFileParser
-        if let config {
-            parser = JobFileParser(limits: config.limits, defaults: config.defaults,
-                                   knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize,
-                                   loraDirectory: config.loraDirectory, schedulerConfig: schedulerConfig,
-                                   tinyVAE: model == nil ? config.tinyVAELookup : nil, promptTokenizer: tokenizers?.lookup,
-                                   modelDefaults: modelDefaults(config))
-        } else {
-            parser = JobFileParser(nativeSize: nativeSize, schedulerConfig: schedulerConfig, promptTokenizer: tokenizers?.lookup)
-        }
-        var jobs: [JobRecord] = []
-        var folders = Set<String>()
-        for file in files {
-            let url = URL(fileURLWithPath: file)
-            let bytes: [UInt8]
-            switch Intake.read(url, name: file, maxSize: parser.limits.maxFileSize) {
-            case .refused(let why):
-                Log.error("\(file): \(why)")
-                return FileManager.default.fileExists(atPath: file) ? SysExits.dataError : SysExits.noInput
-            case .bytes(let b, _):
-                bytes = b
-            }
-            let specs: [JobSpec]
-            do {
-                specs = try parser.parse(bytes: bytes, file: file)
-            } catch {
-                Log.error("\(error)")
-                return SysExits.dataError
-            }
-            let stem = url.deletingPathExtension().lastPathComponent
-            for (k, parsed) in specs.enumerated() {
-                let spec = parsed.resolvingSeed()
-                var folder = spec.name ?? (specs.count > 1 ? "\(stem)-\(k + 1)" : stem)
-                if !JobFileParser.isValidName(folder) { folder = "job-\(jobs.count + 1)" }
-                var unique = folder, n = 2
-                while folders.contains(unique) { unique = "\(folder)-\(n)"; n += 1 }
-                folders.insert(unique)
-                let modelName: String
-                if let model {
-                    modelName = spec.model ?? modelLabel ?? model.path.deletingPathExtension().lastPathComponent
-                } else if let name = spec.model ?? config?.defaultModel {
-                    modelName = name
-                } else {
-                    Log.error("\(file): no model; pass --model DIR|FILE.safetensors|NAME, or --config FILE with a default model")
-                    return SysExits.usage
-                }
-                jobs.append(JobRecord(id: unique, number: jobs.count + 1, spec: spec, sourceFile: file, owner: getuid(),
-                                      submitted: Date().timeIntervalSince1970, state: .running, attempts: 1,
-                                      folder: unique, started: Date().timeIntervalSince1970, finished: nil,
-                                      error: nil, model: modelName))
-            }
-        }
+        let jobs: [JobRecord]
+        do { jobs = try intake.jobs() } catch { return error.status }
         let box = Outbox(root: outbox)
         do {
             try AtomicFile.makeDirectory(outbox)
-            for job in jobs { try clearOldOutput(box.folder(job)) }
         } catch {
             Log.error("cannot prepare the outbox: \(error)")
             return SysExits.cantCreate
         }
+        // Before making anything: every folder is empty or holds earlier work on the same job.
+        let conflicts = jobs.compactMap { job in
+            JobFolderState(job, outbox: box).conflict(with: job.spec.parameters(model: job.model))
+        }
+        for conflict in conflicts {
+            Log.error("\(outbox.path)/\(conflict); nothing was changed: move that folder away or give another --outbox")
+        }
+        if !conflicts.isEmpty { return SysExits.cantCreate }
+
+        let counts = jobs.map(\.spec.count)
+        let shares = shard.images(jobCounts: counts)
+        if shard.count > 1 {
+            Log.info("task \(shard): \(shares.map(\.count).reduce(0, +)) of \(counts.reduce(0, +)) image(s) in \(jobs.count) job(s)")
+        }
         let models = ModelCache(factory: factory)
         let threadCount = threads ?? config?.effectiveThreads ?? ProcessInfo.processInfo.activeProcessorCount
+        let runner = JobRunner(outbox: box, models: models, threads: threadCount,
+                               shouldStop: { Signals.stopRequested ? .shutdown : nil },
+                               onProgress: { p in Log.debug("\(p.id): image \(p.image + 1)/\(p.images) step \(p.step)/\(p.steps)") })
         var failures = 0
-        for job in jobs {
-            let runner = JobRunner(outbox: box, models: models, threads: threadCount,
-                                   shouldStop: { Signals.stopRequested ? .shutdown : nil },
-                                   onProgress: { p in Log.debug("\(p.id): image \(p.image + 1)/\(p.images) step \(p.step)/\(p.steps)") })
-            Log.info("\(job.id): \(job.spec.count) image(s), \(job.spec.width)x\(job.spec.height), \(job.spec.steps) steps, seed \(job.spec.seed ?? 0)")
-            let (outcome, _) = runner.run(job) {
-                if let model { return model }
-                guard let configured = config?.models[job.model] else { throw RunError("model \(job.model) is not configured") }
-                return configured
-            }
-            switch outcome {
+        for (j, job) in jobs.enumerated() where !shares[j].isEmpty {
+            if Signals.stopRequested { return SysExits.tempFail }
+            let owners = Shard.owners(job: j, jobCounts: counts, count: shard.count)
+            switch runShare(job, images: shares[j], owners: owners, runner: runner, outbox: box) {
             case .done: Log.info("\(job.id): done → \(box.folder(job).path)")
             case .interrupted, .cancelled:
                 Log.notice("\(job.id): interrupted")
@@ -126,13 +72,85 @@ struct Oneshot {
         return failures == 0 ? SysExits.ok : SysExits.software
     }
 
-    /// A re-run into the same folder starts clean: old images, previews and result go.
-    private func clearOldOutput(_ folder: URL) throws {
-        let fm = FileManager.default
-        guard let names = try? fm.contentsOfDirectory(atPath: folder.path) else { return }
-        for name in names where name == "result.json" || name == "steps" || name == "job.yaml"
-            || (name.hasPrefix("image-") && name.hasSuffix(".png")) {
-            try fm.removeItem(at: folder.appendingPathComponent(name))
+    /// Makes this task's `images` of `job` that are not complete yet, keeping its record
+    /// current, then merges the job's `result.json` if the job is finished.
+    private func runShare(_ job: JobRecord, images: [Int], owners: [Int], runner: JobRunner, outbox box: Outbox) -> RunOutcome {
+        let clock = Date()
+        box.removeAbandonedTemporaryFiles(job)
+        let previous = JobFolderState(job, outbox: box).record(shard)
+        let mine = Set(images.map { String(format: "image-%03d.png", $0 + 1) })
+        var record = ShardRecord(shard: shard.index, shards: shard.count, status: .running,
+                                 parameters: job.spec.parameters(model: job.model),
+                                 images: (previous?.images ?? []).filter { mine.contains($0.file) },
+                                 assigned: images.count, host: AtomicFile.hostName, pid: getpid(),
+                                 schedulerTask: schedulerTask, started: previous?.started ?? Outbox.iso(clock.timeIntervalSince1970),
+                                 attemptStarted: Outbox.iso(clock.timeIntervalSince1970), finished: nil, seconds: previous?.seconds ?? 0, attempts: (previous?.attempts ?? 0) + 1,
+                                 error: nil, warnings: previous?.warnings)
+        let earlierSeconds = record.seconds
+        let todo = images.filter { !box.hasCompleteImage(job, $0) }
+        Log.info("\(job.id): \(job.spec.count) image(s), \(job.spec.width)x\(job.spec.height), \(job.spec.steps) steps, seed \(job.spec.seed ?? 0)"
+                 + (shard.count > 1 || todo.count < images.count ? "; this task: \(todo.count) to make of its \(images.count)" : ""))
+        var outcome = RunOutcome.done
+        do {
+            try box.prepare(job)
+            try box.writeShardRecord(record, for: job)
+            // Only load the model when there is something to make (a finished task's rerun is quick).
+            let generator: ImageGenerating?
+            if todo.isEmpty {
+                generator = nil
+            } else {
+                let engine = try runner.load(job, model: resolveModel(job))
+                generator = engine.generator
+                record.warnings = engine.warnings.isEmpty ? nil : engine.warnings
+            }
+            let found: (JobResult.Image, Bool) throws -> Void = { image, made in
+                if let i = record.images.firstIndex(where: { $0.file == image.file }) {
+                    if made { record.images[i] = image }
+                } else {
+                    record.images.append(image)
+                    record.images.sort { $0.file < $1.file }
+                }
+                if made {
+                    record.seconds = earlierSeconds + Date().timeIntervalSince(clock)
+                    try box.writeShardRecord(record, for: job)
+                }
+            }
+            if let generator {
+                outcome = try runner.makeImages(job, indices: images, generator: generator, onImage: found)
+            } else {
+                for index in images {
+                    try found(.init(file: box.imageURL(job, index).lastPathComponent, seed: job.spec.request(image: index).seed, seconds: nil), false)
+                }
+            }
+        } catch {
+            outcome = .failed("\(error)")
+        }
+        switch outcome {
+        case .done: record.status = .done
+        case .failed(let message): record.status = .failed; record.error = message
+        case .interrupted, .cancelled: record.status = .interrupted
+        }
+        record.seconds = earlierSeconds + Date().timeIntervalSince(clock)
+        record.finished = Outbox.iso(Date().timeIntervalSince1970)
+        do {
+            try box.writeShardRecord(record, for: job)
+            let state = JobFolderState(job, outbox: box)
+            if let merged = ShardMerge.merged(state, owners: owners, shards: shard.count),
+               try ShardMerge.write(merged, for: job, in: box, existing: state.result) {
+                Log.info("\(job.id): wrote result.json (\(merged.status), \(merged.images.count) of \(job.spec.count) images)")
+            }
+        } catch {
+            Log.error("\(job.id): cannot write its record or result.json: \(error)")
+            if outcome == .done { outcome = .failed("cannot write its record or result.json: \(error)") }
+        }
+        return outcome
+    }
+
+    private func resolveModel(_ job: JobRecord) -> () throws -> ModelReference {
+        {
+            if let model { return model }
+            guard let configured = config?.models[job.model] else { throw RunError("model \(job.model) is not configured") }
+            return configured
         }
     }
 }
