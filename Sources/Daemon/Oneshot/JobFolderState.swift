@@ -7,7 +7,7 @@ import Jobs
 /// the truth about what is done; the records add who made them, when and how long it took.
 struct JobFolderState {
     let job: JobRecord
-    /// Per image index: `image-NNN.png` is complete.
+    /// Per image index: `image-NNN.png` is complete (every image read; empty when not asked for).
     let complete: [Bool]
     let records: [ShardRecord]
     /// `shards/` files that are not records this version understands.
@@ -18,11 +18,13 @@ struct JobFolderState {
     /// `image-*.png` names in the folder, whatever their number.
     let imageFiles: [String]
 
-    init(_ job: JobRecord, outbox: Outbox) {
+    /// Reads `job`'s folder; `readImages: false` skips reading the images (`complete` is
+    /// empty), for the checks at start that need only the records.
+    init(_ job: JobRecord, outbox: Outbox, readImages: Bool = true) {
         self.job = job
         imageFiles = ((try? FileManager.default.contentsOfDirectory(atPath: outbox.folder(job).path)) ?? [])
             .filter { $0.hasPrefix("image-") && $0.hasSuffix(".png") }.sorted()
-        complete = (0..<job.spec.count).map { outbox.hasCompleteImage(job, $0) }
+        complete = readImages ? (0..<job.spec.count).map { outbox.hasCompleteImage(job, $0) } : []
         (records, unreadableRecords) = outbox.shardRecords(job)
         result = outbox.result(job)
         resultUnreadable = result == nil && FileManager.default.fileExists(atPath: outbox.resultURL(job).path)

@@ -38,7 +38,7 @@ struct Oneshot {
         }
         // Before making anything: every folder is empty or holds earlier work on the same job.
         let conflicts = jobs.compactMap { job in
-            JobFolderState(job, outbox: box).conflict(with: job.spec.parameters(model: job.model))
+            JobFolderState(job, outbox: box, readImages: false).conflict(with: job.spec.parameters(model: job.model))
         }
         for conflict in conflicts {
             Log.error("\(outbox.path)/\(conflict); nothing was changed: move that folder away or give another --outbox")
@@ -77,7 +77,7 @@ struct Oneshot {
     private func runShare(_ job: JobRecord, images: [Int], owners: [Int], runner: JobRunner, outbox box: Outbox) -> RunOutcome {
         let clock = Date()
         box.removeAbandonedTemporaryFiles(job)
-        let previous = JobFolderState(job, outbox: box).record(shard)
+        let previous = JobFolderState(job, outbox: box, readImages: false).record(shard)
         let mine = Set(images.map { String(format: "image-%03d.png", $0 + 1) })
         var record = ShardRecord(shard: shard.index, shards: shard.count, status: .running,
                                  parameters: job.spec.parameters(model: job.model),

@@ -53,7 +53,6 @@ struct OneshotStatus {
                 let whole = result.status == JobState.done.rawValue && result.images.count == job.spec.count
                 line += ", result.json \(result.status)" + (whole ? "" : " with \(result.images.count) images")
                 if !whole { complete = false }
-                if whole, missing.isEmpty == false { complete = false }
             } else {
                 line += missing.isEmpty ? ", result.json missing (run any task again to write it)" : ", no result.json yet"
                 complete = false

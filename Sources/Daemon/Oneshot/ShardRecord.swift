@@ -47,6 +47,7 @@ public struct ShardRecord: Codable, Equatable, Sendable {
     public var error: String?
     public var warnings: [String]?
 
+    /// `shard`/`shards` as a ``Shard``; `nil` when the file holds numbers that name none.
     public var shardValue: Shard? { try? Shard(index: shard, count: shards) }
 }
 
