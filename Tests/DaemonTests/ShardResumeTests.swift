@@ -217,6 +217,43 @@ final class ShardResumeTests: XCTestCase {
         XCTAssertFalse(final.contains("resubmit"), final)
     }
 
+    /// A task whose model cannot load fails; once every task of the job has stopped, the
+    /// merged result.json says `failed`, naming the task, its error and the missing images.
+    /// Run again with the model back, the task finishes the job and result.json says `done`.
+    func testAFailedTaskMakesAFailedResultUntilItIsRunAgain() throws {
+        let copy = dir.appendingPathComponent("tiny-sd1")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: model), to: copy)
+        model = copy.path
+        let weights = copy.appendingPathComponent("unet/diffusion_pytorch_model.safetensors")
+        let aside = dir.appendingPathComponent("unet.safetensors")
+        let outbox = dir.appendingPathComponent("out")
+        XCTAssertEqual(try DaemonHarness.runDiffusiond(arguments(outbox, ["--shard", "1/2"])).status, 0)
+        try FileManager.default.moveItem(at: weights, to: aside)
+        let (failed, err) = try DaemonHarness.runDiffusiond(arguments(outbox, ["--shard", "0/2"]))
+        XCTAssertEqual(failed, 70, err)
+        let result = try json(outbox.appendingPathComponent("cats/result.json"))
+        XCTAssertEqual(result["status"] as? String, "failed")
+        let error = try XCTUnwrap(result["error"] as? String)
+        XCTAssertTrue(error.hasPrefix("task 0/2 failed: cannot load model tiny-sd1"), error)
+        // Task 0 of 2 owns cats 1, 3, 5, 7.
+        XCTAssertTrue(error.hasSuffix("; 4 of 7 images missing (image-001.png, image-003.png, image-005.png, image-007.png)"), error)
+        XCTAssertEqual((result["images"] as? [[String: Any]])?.compactMap { $0["file"] as? String },
+                       ["image-002.png", "image-004.png", "image-006.png"])
+        let record = try json(outbox.appendingPathComponent("cats/shards/0-of-2.json"))
+        XCTAssertEqual(record["status"] as? String, "failed")
+
+        try FileManager.default.moveItem(at: aside, to: weights)
+        let (again, againErr) = try DaemonHarness.runDiffusiond(arguments(outbox, ["--shard", "0/2"]))
+        XCTAssertEqual(again, 0, againErr)
+        for (job, count) in [("cats", 7), ("dogs", 5)] {
+            let done = try json(outbox.appendingPathComponent("\(job)/result.json"))
+            XCTAssertEqual(done["status"] as? String, "done", job)
+            XCTAssertNil(done["error"], job)
+            XCTAssertEqual((done["images"] as? [[String: Any]])?.count, count, job)
+        }
+        XCTAssertEqual(try json(outbox.appendingPathComponent("cats/shards/0-of-2.json"))["attempts"] as? Int, 2)
+    }
+
     /// Runs `diffusiond --oneshot --status OUTBOX FILES… --shard-count 3`: exit status and stdout.
     func status(_ outbox: URL) throws -> (Int32, String) {
         let p = Process()
