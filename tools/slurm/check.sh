@@ -25,7 +25,9 @@ cleanup() {
     if [ -n "${SLURM_CONF:-}" ] && [ -n "${job:-}" ]; then scancel "$job" 2>/dev/null || true; fi
     bash "$repo/tools/slurm/cluster.sh" stop "$work/cluster" || true
     if [ $status -ne 0 ]; then
-        echo "slurm-check: FAILED; task logs:" >&2
+        echo "slurm-check: FAILED; the queue:" >&2
+        squeue -t all -o '%i %T %r' >&2 2>/dev/null || true
+        echo "slurm-check: task logs:" >&2
         tail -n 15 "$work"/logs/*.log >&2 2>/dev/null || true
         tail -n 20 "$work/cluster/log/slurmctld.log" "$work/cluster/log/slurmd.log" >&2 2>/dev/null || true
     fi
@@ -62,7 +64,12 @@ wait_for() {  # wait_for SECONDS WHAT COMMAND...
 }
 wrote_one() { grep -q "wrote .*image-" "$work/logs/task-$1.log" 2>/dev/null; }
 pending() { [ "$(squeue -h -j "${job}_$1" -o %T 2>/dev/null)" = PENDING ]; }
-queue_empty() { [ -z "$(squeue -h -j "$job" 2>/dev/null)" ]; }
+ended() {  # ended N: the N tasks of array job $job have all ended (squeue keeps them: MinJobAge)
+    local states
+    states="$(squeue -h -j "$job" -t all -o '%T' 2>/dev/null)" || return 1
+    [ "$(echo "$states" | grep -cE '^(COMPLETED|CANCELLED|FAILED|TIMEOUT|NODE_FAIL|PREEMPTED|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE)$')" -eq "$1" ] \
+        && [ "$(echo "$states" | wc -l)" -eq "$1" ]
+}
 
 job="$(submit 0-3)"
 say "submitted array job $job (4 tasks, 20 images)"
@@ -76,7 +83,7 @@ scontrol requeue "${job}_2"
 wait_for 60 "task 2 to be pending again" pending 2
 scontrol update JobId="${job}_2" StartTime=now
 say "requeued ${job}_2 after its first image"
-wait_for 300 "the array to finish" queue_empty
+wait_for 300 "the array to finish" ended 4
 say "the array has finished"
 
 if status; then fail "the batch is complete although task 1 was cancelled:"$'\n'"$(cat "$work/status.txt")"; fi
@@ -86,7 +93,7 @@ missing="$(sed -n 's/^resubmit: --array=\([0-9,]*\).*/\1/p' "$work/status.txt")"
 grep -q "^task 1/4: interrupted, " "$work/status.txt" || fail "task 1 is not reported interrupted"
 job="$(submit "$missing")"
 say "resubmitted task $missing as $job"
-wait_for 300 "the resubmitted task" queue_empty
+wait_for 300 "the resubmitted task" ended 1
 status || fail "the batch is not complete after the resubmission:"$'\n'"$(cat "$work/status.txt")"
 cat "$work/status.txt"
 

@@ -45,7 +45,7 @@ while in_use "$port" || in_use $((port + 1)); do
     port=$((port + 2))
     [ "$port" -lt 65000 ] || { echo "cluster.sh: no two free ports from ${SLURM_CHECK_PORT:-16817} on" >&2; exit 69; }
 done
-host="$(hostname -s)"
+host="$(uname -n | cut -d. -f1)"
 cpus="${SLURM_CHECK_CPUS:-4}"
 memory="$(awk '/MemTotal/ { print int($2 / 1024 / 2) }' /proc/meminfo)"
 mkdir -p "$dir/munge" "$dir/state" "$dir/spool" "$dir/log"
