@@ -44,9 +44,11 @@ export SLURM_CONF
 say "cluster up: $(sinfo -h -o '%P %D node(s) %c CPUs %T')"
 
 mkdir -p "$work/jobs" "$work/logs"
-printf 'prompt: a red circle on a blue background\ncount: 10\nseed: 100\nname: circles\n' > "$work/jobs/circles.yaml"
+# 50 steps (twice the model's default): each image takes long enough, even on a fast idle
+# machine, that a task is still running when the check cancels it after its first image.
+printf 'prompt: a red circle on a blue background\ncount: 10\nsteps: 50\nseed: 100\nname: circles\n' > "$work/jobs/circles.yaml"
 # No seed: every task derives the same one from the job.
-printf 'prompt: a yellow square at the top left on a green background\ncount: 10\n' > "$work/jobs/squares.yaml"
+printf 'prompt: a yellow square at the top left on a green background\ncount: 10\nsteps: 50\n' > "$work/jobs/squares.yaml"
 outbox="$work/outbox"
 run=(4 "$outbox" "$work/jobs/circles.yaml" "$work/jobs/squares.yaml" --model "$repo/models/shapes")
 submit() {  # submit ARRAY: prints the array job's id
