@@ -254,6 +254,40 @@ final class ShardResumeTests: XCTestCase {
         XCTAssertEqual(try json(outbox.appendingPathComponent("cats/shards/0-of-2.json"))["attempts"] as? Int, 2)
     }
 
+    /// Shard options that name no task are usage errors (64) that say what to give, before
+    /// any file is read or written.
+    func testShardOptionsThatNameNoTaskAreUsageErrors() throws {
+        let outbox = dir.appendingPathComponent("out")
+        let noScheduler = ["SLURM_ARRAY_TASK_ID": "", "JOB_COMPLETION_INDEX": ""]
+        let cases: [([String], [String: String], String)] = [
+            (["--shard", "3/3"], [:], "task 3 is outside 0…2: tasks of 3 count from 0 (0/3 … 2/3)"),
+            (["--shard", "two"], [:], "--shard needs K/N (task K of N, K from 0) or auto, not 'two'"),
+            (["--shard", "auto"], noScheduler, "--shard auto: neither SLURM_ARRAY_TASK_ID"),
+            (["--shard", "auto"], ["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "2", "SLURM_ARRAY_TASK_MIN": "2",
+                                   "SLURM_ARRAY_TASK_MAX": "5", "JOB_COMPLETION_INDEX": ""], "give --shard-count N and number the array 0…N-1"),
+            (["--shard", "1/3", "--shard-count", "3"], [:], "--shard-count goes with --shard auto or --status"),
+            (["--status", outbox.path, "--shard", "1/3"], [:], "--status lists every task: give it --shard-count N, not --shard"),
+        ]
+        for (extra, environment, message) in cases {
+            let (status, err) = try DaemonHarness.runDiffusiond(arguments(outbox, extra), environment: environment)
+            XCTAssertEqual(status, 64, "\(extra): \(err)")
+            XCTAssertTrue(err.contains(message), "\(extra): \(err)")
+        }
+        let (status, err) = try DaemonHarness.runDiffusiond(["--shard", "0/2", "--outbox", outbox.path])
+        XCTAssertEqual(status, 64, err)
+        XCTAssertTrue(err.contains("--shard, --shard-count and --status go with --oneshot"), err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: outbox.path), "nothing written")
+        // A Slurm array task: the same as --shard 2/3, recorded with its Slurm name.
+        let slurm = ["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "0",
+                     "SLURM_ARRAY_TASK_MAX": "2", "SLURM_ARRAY_JOB_ID": "77", "JOB_COMPLETION_INDEX": ""]
+        let (auto, autoErr) = try DaemonHarness.runDiffusiond(arguments(outbox, ["--shard", "auto"]), environment: slurm)
+        XCTAssertEqual(auto, 0, autoErr)
+        let record = try json(outbox.appendingPathComponent("cats/shards/2-of-3.json"))
+        XCTAssertEqual(record["scheduler_task"] as? String, "slurm 77_2")
+        XCTAssertEqual(tree(outbox).keys.filter { $0.hasSuffix(".png") }.sorted(),
+                       ["cats/image-003.png", "cats/image-006.png", "dogs/image-002.png", "dogs/image-005.png"])
+    }
+
     /// Runs `diffusiond --oneshot --status OUTBOX FILES… --shard-count 3`: exit status and stdout.
     func status(_ outbox: URL) throws -> (Int32, String) {
         let p = Process()

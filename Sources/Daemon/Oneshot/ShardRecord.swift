@@ -47,6 +47,12 @@ public struct ShardRecord: Codable, Equatable, Sendable {
     public var error: String?
     public var warnings: [String]?
 
+    /// Keys as the outbox's other files write them (snake case).
+    private enum CodingKeys: String, CodingKey {
+        case shard, shards, status, parameters, images, assigned, host, pid, started, finished, seconds, attempts, error, warnings
+        case schedulerTask = "scheduler_task", attemptStarted = "attempt_started"
+    }
+
     /// `shard`/`shards` as a ``Shard``; `nil` when the file holds numbers that name none.
     public var shardValue: Shard? { try? Shard(index: shard, count: shards) }
 }
