@@ -79,12 +79,14 @@ struct Oneshot {
         box.removeAbandonedTemporaryFiles(job)
         let previous = JobFolderState(job, outbox: box, readImages: false).record(shard)
         let mine = Set(images.map { String(format: "image-%03d.png", $0 + 1) })
+        let now = Outbox.iso(clock.timeIntervalSince1970)
+        // A rerun of this task carries its earlier attempts' images, time and count over.
         var record = ShardRecord(shard: shard.index, shards: shard.count, status: .running,
                                  parameters: job.spec.parameters(model: job.model),
                                  images: (previous?.images ?? []).filter { mine.contains($0.file) },
                                  assigned: images.count, host: AtomicFile.hostName, pid: getpid(),
-                                 schedulerTask: schedulerTask, started: previous?.started ?? Outbox.iso(clock.timeIntervalSince1970),
-                                 attemptStarted: Outbox.iso(clock.timeIntervalSince1970), finished: nil, seconds: previous?.seconds ?? 0, attempts: (previous?.attempts ?? 0) + 1,
+                                 schedulerTask: schedulerTask, started: previous?.started ?? now, attemptStarted: now,
+                                 finished: nil, seconds: previous?.seconds ?? 0, attempts: (previous?.attempts ?? 0) + 1,
                                  error: nil, warnings: previous?.warnings)
         let earlierSeconds = record.seconds
         let todo = images.filter { !box.hasCompleteImage(job, $0) }
