@@ -8,6 +8,7 @@
 #   make install-check   stage an install (PREFIX=/usr) in a temp DESTDIR and run the daemon from it
 #   make soak KILLS=100  SIGKILL the daemon KILLS times while files arrive; every file must end
 #                        in exactly one place (the test suite runs it with 20)
+#   make slurm-check     (root) a real one-node Slurm runs a sharded batch: cancel, requeue, resume
 
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
@@ -35,12 +36,12 @@ MODEL     = models/shapes
 # Exposure score (×10) that `make lint` accepts from systemd-analyze security.
 SECURITY_THRESHOLD = 30
 
-.PHONY: all build test soak run install install-check uninstall lint lint-man lint-units lint-imports help
+.PHONY: all build test soak run install install-check uninstall lint lint-man lint-units lint-imports help slurm-check
 
 all: build
 
 help:
-	@sed -n '2,11s/^# \{0,1\}//p' Makefile
+	@sed -n '2,12s/^# \{0,1\}//p' Makefile
 
 build:
 	$(SWIFT) build $(RELEASE)
@@ -51,6 +52,13 @@ test:
 KILLS ?= 100
 soak:
 	DIFFUSIOND_SOAK_KILLS=$(KILLS) $(SWIFT) test --filter 'RecoveryTests/testSIGKILLAtRandomMomentsLosesAndDuplicatesNothing'
+
+# A single-node Slurm cluster (tools/slurm/cluster.sh) runs contrib/slurm/diffusion-array.sbatch
+# over the built-in model; needs root and tools/install-deps.sh --slurm. CI runs it too.
+slurm-check:
+	bash tools/install-deps.sh --slurm
+	$(SWIFT) build --product diffusiond
+	bash tools/slurm/check.sh "$$($(SWIFT) build --show-bin-path)/diffusiond"
 
 run:
 	bash tools/install-deps.sh
@@ -100,6 +108,8 @@ install: build
 	else \
 		echo "install: WARNING: $(MODEL) is missing; the built-in model is not installed" >&2; \
 	fi
+	$(INSTALL) -d "$(DESTDIR)$(DATADIR)/slurm"
+	$(INSTALL) -m 0644 contrib/slurm/diffusion-array.sbatch "$(DESTDIR)$(DATADIR)/slurm/"
 	$(INSTALL) -d "$(DESTDIR)$(DATADIR)/models/clip-tokenizer"
 	$(INSTALL) -m 0644 models/clip-tokenizer/vocab.json models/clip-tokenizer/merges.txt models/clip-tokenizer/README.md \
 		"$(DESTDIR)$(DATADIR)/models/clip-tokenizer/"
@@ -116,6 +126,7 @@ install-check:
 	         usr/lib/systemd/system/diffusiond.service usr/lib/systemd/system/diffusiond.socket \
 	         usr/lib/sysusers.d/diffusiond.conf usr/lib/tmpfiles.d/diffusiond.conf \
 	         usr/share/diffusiond/models/clip-tokenizer/vocab.json usr/share/diffusiond/models/clip-tokenizer/merges.txt \
+	         usr/share/diffusiond/slurm/diffusion-array.sbatch \
 	         etc/diffusiond/diffusiond.yaml; do \
 		test -e "$$tmp/root/$$f" || { echo "install-check: missing $$f"; exit 1; }; \
 	done; \

@@ -13,7 +13,8 @@ public enum DiffusiondCommand {
     usage: diffusiond [--config FILE] [--inbox DIR] [--outbox DIR] [--state DIR] [--socket PATH]
            diffusiond --config FILE --check-config
            diffusiond --oneshot JOB.yaml... --outbox DIR [--model DIR|FILE.safetensors [--tokenizer DIR]
-                      [--prediction epsilon|v]] [--config FILE] [--threads N]
+                      [--prediction epsilon|v]] [--config FILE] [--threads N] [--shard K/N|auto [--shard-count N]]
+           diffusiond --oneshot --status DIR JOB.yaml... [--shard-count N] [--model ...] [--config FILE]
 
     options:
       --config FILE          configuration (default /etc/diffusiond/diffusiond.yaml; man 5 diffusiond.yaml)
@@ -27,6 +28,11 @@ public enum DiffusiondCommand {
       --model DIR|FILE       with --oneshot: a diffusers folder or a single-file .safetensors checkpoint
       --tokenizer DIR        with --model FILE: CLIP vocabulary folder (else the config's clip_tokenizer)
       --prediction epsilon|v with --model FILE: what an SD 2.x file predicts (default v)
+      --shard K/N            with --oneshot: make only task K's share of the images (K from 0 to N-1);
+                             rerunnable, many tasks into one outbox (man 8 diffusiond, SHARDING)
+      --shard auto           K and N from SLURM_ARRAY_TASK_ID/_COUNT/_MIN, or JOB_COMPLETION_INDEX
+      --shard-count N        with --shard auto: the number of tasks (array IDs are shard numbers)
+      --status DIR           with --oneshot: list what the jobs have in DIR, per job and task; change nothing
       --debug                log debug messages too (also DIFFUSIOND_DEBUG=1)
       --version              print the version and exit
       -h, --help             this text
@@ -51,6 +57,9 @@ public enum DiffusiondCommand {
         var tokenizer: URL?
         var prediction: CheckpointPrediction?
         var threads: Int?
+        var shardArgument: String?
+        var shardCount: Int?
+        var statusOutbox: URL?
         var i = 0
         func value(_ flag: String) -> String? {
             i += 1
@@ -76,6 +85,13 @@ public enum DiffusiondCommand {
             case "--threads":
                 guard let v = value(arg), let n = Int(v), n > 0 else { return usageError("--threads needs a positive number") }
                 threads = n
+            case "--shard": guard let v = value(arg) else { return SysExits.usage }; shardArgument = v
+            case "--shard-count":
+                guard let v = value(arg), let n = Int(v), n > 0, n <= Shard.maxCount else {
+                    return usageError("--shard-count needs a number of tasks from 1 to \(Shard.maxCount)")
+                }
+                shardCount = n
+            case "--status": guard let v = value(arg) else { return SysExits.usage }; statusOutbox = dir(v)
             case "--check-config": checkOnly = true
             case "--oneshot": oneshot = true
             case "--debug": Log.maximum = .debug
@@ -111,9 +127,28 @@ public enum DiffusiondCommand {
                 return SysExits.config
             }
         }
+        if !oneshot, shardArgument != nil || shardCount != nil || statusOutbox != nil {
+            return usageError("--shard, --shard-count and --status go with --oneshot")
+        }
         if oneshot {
-            guard !jobFiles.isEmpty, let outbox = overrides.outbox else {
-                return usageError("--oneshot needs job files and --outbox DIR")
+            if statusOutbox != nil, shardArgument != nil {
+                return usageError("--status lists every task: give it --shard-count N, not --shard")
+            }
+            if shardCount != nil, statusOutbox == nil, shardArgument != "auto" {
+                return usageError("--shard-count goes with --shard auto or --status")
+            }
+            guard !jobFiles.isEmpty, let outbox = statusOutbox ?? overrides.outbox else {
+                return usageError("--oneshot needs job files and --outbox DIR (or --status DIR)")
+            }
+            var shard = Shard.whole
+            if let shardArgument {
+                do {
+                    shard = shardArgument == "auto"
+                        ? try ShardEnvironment.resolve(environment, shardCount: shardCount)
+                        : try Shard(parsing: shardArgument)
+                } catch {
+                    return usageError("\(error)")
+                }
             }
             var reference: ModelReference?
             var label: String?
@@ -133,8 +168,12 @@ public enum DiffusiondCommand {
                     ? "no model: give --model DIR|FILE.safetensors, or --config FILE with models (there is no \(defaultConfigPath))"
                     : "no model: give --model DIR|FILE.safetensors|NAME, or a default model in \(configPath ?? defaultConfigPath)")
             }
-            return Oneshot(files: jobFiles, outbox: outbox, model: reference, modelLabel: label, config: config,
-                           threads: threads, factory: factory).run()
+            let intake = OneshotIntake(files: jobFiles, model: reference, modelLabel: label, config: config)
+            if statusOutbox != nil {
+                return OneshotStatus(intake: intake, outbox: outbox, shardCount: shardCount).run()
+            }
+            return Oneshot(intake: intake, outbox: outbox, model: reference, config: config, threads: threads,
+                           factory: factory, shard: shard, schedulerTask: ShardEnvironment.taskName(environment)).run()
         }
         let path = configPath ?? defaultConfigPath
         if config == nil {

@@ -79,60 +79,10 @@ struct JobRunner {
         var warnings: [String] = []
         var outcome = RunOutcome.done
         do {
-            try outbox.prepare(job)
-            let model = try resolveModel()
-            let generator: ImageGenerating
-            do {
-                generator = try models.generator(name: job.model, model: model, threads: threads)
-            } catch {
-                throw RunError("cannot load model \(job.model) from \(model.path.path): \(error)")
-            }
-            // Truncated tokens and unknown words, once per job (every image has the same prompts).
-            warnings = try generator.promptReport(job.spec.request(image: 0)).warnings
-            for warning in warnings { Log.warning("job \(job.id): \(warning)") }
-            let stepClock = Date().timeIntervalSince1970
-            imageLoop: for index in 0..<job.spec.count {
-                let request = job.spec.request(image: index)
-                let url = outbox.imageURL(job, index)
-                if let data = FileManager.default.contents(atPath: url.path), (try? PNGChunks.read([UInt8](data))) != nil {
-                    images.append(.init(file: url.lastPathComponent, seed: request.seed, seconds: nil))
-                    continue
-                }
-                let t0 = Date()
-                let image: RGBImage
-                do {
-                    image = try generator.generate(request, snapshotEvery: job.spec.snapshots) { event in
-                        onProgress(JobProgress(id: job.id, image: index, images: job.spec.count, step: event.step,
-                                               steps: event.totalSteps, started: stepClock))
-                        if let preview = event.preview {
-                            do {
-                                try AtomicFile.makeDirectory(outbox.stepURL(job, image: index, step: 0).deletingLastPathComponent())
-                                try AtomicFile.write(try PNGCodec.encode(preview),
-                                                     to: outbox.stepURL(job, image: index, step: event.step))
-                            } catch {
-                                Log.warning("job \(job.id): cannot write step snapshot: \(error)")
-                            }
-                        }
-                        return shouldStop() == nil ? .proceed : .cancel
-                    }
-                } catch is GenerationCancelled {
-                    outcome = shouldStop() == .shutdown ? .interrupted : .cancelled
-                    break imageLoop
-                }
-                guard image.width == request.width, image.height == request.height else {
-                    throw RunError("engine returned \(image.width)x\(image.height) for \(request.width)x\(request.height)")
-                }
-                var loraHashes: [String: String] = [:]
-                for lora in request.loras { loraHashes[lora.name] = generator.loraHash(lora) }
-                let parameters = A1111Parameters.text(for: request, model: job.model, prompt: job.spec.recordedPrompt,
-                                                      modelHash: generator.modelHash, loraHashes: loraHashes)
-                do {
-                    try AtomicFile.write(try PNGCodec.encode(image, text: [("parameters", parameters)]), to: url)
-                } catch let error as FileError {
-                    throw RunError("cannot write \(job.folder)/\(url.lastPathComponent): \(String(cString: strerror(error.code)))")
-                }
-                images.append(.init(file: url.lastPathComponent, seed: request.seed, seconds: Date().timeIntervalSince(t0)))
-                Log.info("job \(job.id): wrote \(job.folder)/\(url.lastPathComponent) (seed \(request.seed))")
+            let engine = try load(job, model: resolveModel)
+            warnings = engine.warnings
+            outcome = try makeImages(job, indices: Array(0..<job.spec.count), generator: engine.generator) { image, _ in
+                images.append(image)
             }
         } catch {
             outcome = .failed("\(error)")
@@ -157,6 +107,75 @@ struct JobRunner {
             return RunReport(outcome: outcome, job: job, pendingResult: write)
         }
         return RunReport(outcome: outcome, job: job, pendingResult: nil)
+    }
+
+    /// Prepares `job`'s folder and loads its model: the engine and the prompt's warnings
+    /// (truncated tokens, unknown words), logged once per job since every image has the same
+    /// prompts.
+    func load(_ job: JobRecord, model resolveModel: () throws -> ModelReference) throws -> (generator: ImageGenerating, warnings: [String]) {
+        try outbox.prepare(job)
+        let model = try resolveModel()
+        let generator: ImageGenerating
+        do {
+            generator = try models.generator(name: job.model, model: model, threads: threads)
+        } catch {
+            throw RunError("cannot load model \(job.model) from \(model.path.path): \(error)")
+        }
+        let warnings = try generator.promptReport(job.spec.request(image: 0)).warnings
+        for warning in warnings { Log.warning("job \(job.id): \(warning)") }
+        return (generator, warnings)
+    }
+
+    /// Makes images `indices` of `job`, in order, skipping those already complete in the
+    /// outbox; `onImage` gets each one (`made`: generated now, else found) once it is on disk.
+    /// Returns `.done`, or `.cancelled`/`.interrupted` when `shouldStop` stopped it; throws
+    /// when the engine or the outbox fails.
+    func makeImages(_ job: JobRecord, indices: [Int], generator: ImageGenerating,
+                    onImage: (_ image: JobResult.Image, _ made: Bool) throws -> Void) throws -> RunOutcome {
+        let stepClock = Date().timeIntervalSince1970
+        for index in indices {
+            let request = job.spec.request(image: index)
+            let url = outbox.imageURL(job, index)
+            if outbox.hasCompleteImage(job, index) {
+                try onImage(.init(file: url.lastPathComponent, seed: request.seed, seconds: nil), false)
+                continue
+            }
+            let t0 = Date()
+            let image: RGBImage
+            do {
+                image = try generator.generate(request, snapshotEvery: job.spec.snapshots) { event in
+                    onProgress(JobProgress(id: job.id, image: index, images: job.spec.count, step: event.step,
+                                           steps: event.totalSteps, started: stepClock))
+                    if let preview = event.preview {
+                        do {
+                            try AtomicFile.makeDirectory(outbox.stepURL(job, image: index, step: 0).deletingLastPathComponent())
+                            try AtomicFile.write(try PNGCodec.encode(preview),
+                                                 to: outbox.stepURL(job, image: index, step: event.step))
+                        } catch {
+                            Log.warning("job \(job.id): cannot write step snapshot: \(error)")
+                        }
+                    }
+                    return shouldStop() == nil ? .proceed : .cancel
+                }
+            } catch is GenerationCancelled {
+                return shouldStop() == .shutdown ? .interrupted : .cancelled
+            }
+            guard image.width == request.width, image.height == request.height else {
+                throw RunError("engine returned \(image.width)x\(image.height) for \(request.width)x\(request.height)")
+            }
+            var loraHashes: [String: String] = [:]
+            for lora in request.loras { loraHashes[lora.name] = generator.loraHash(lora) }
+            let parameters = A1111Parameters.text(for: request, model: job.model, prompt: job.spec.recordedPrompt,
+                                                  modelHash: generator.modelHash, loraHashes: loraHashes)
+            do {
+                try AtomicFile.write(try PNGCodec.encode(image, text: [("parameters", parameters)]), to: url)
+            } catch let error as FileError {
+                throw RunError("cannot write \(job.folder)/\(url.lastPathComponent): \(String(cString: strerror(error.code)))")
+            }
+            Log.info("job \(job.id): wrote \(job.folder)/\(url.lastPathComponent) (seed \(request.seed))")
+            try onImage(.init(file: url.lastPathComponent, seed: request.seed, seconds: Date().timeIntervalSince(t0)), true)
+        }
+        return .done
     }
 }
 

@@ -33,10 +33,12 @@ public struct JobResult: Codable, Equatable, Sendable {
     public var submitted: String
     public var started: String?
     public var finished: String
-    /// Wall time of the last attempt.
+    /// Wall time of the last attempt; for a `--oneshot --shard` job, of all its tasks' attempts.
     public var seconds: Double?
     public var attempts: Int
     public var error: String?
+    /// How many `--oneshot --shard` tasks the images were split over; absent otherwise.
+    public var shards: Int?
 
     /// Model name as configured.
     public var model: String { parameters.model }
@@ -56,7 +58,7 @@ public struct JobResult: Codable, Equatable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case id, name, status, source, document, owner, images, submitted, started, finished, seconds, attempts, error
-        case warnings
+        case warnings, shards
     }
 
     init(id: String, name: String?, status: String, source: String, document: Int, owner: UInt32,
@@ -91,6 +93,7 @@ public struct JobResult: Codable, Equatable, Sendable {
                   seconds: try c.decodeIfPresent(Double.self, forKey: .seconds),
                   attempts: try c.decode(Int.self, forKey: .attempts), error: try c.decodeIfPresent(String.self, forKey: .error),
                   warnings: try c.decodeIfPresent([String].self, forKey: .warnings))
+        shards = try c.decodeIfPresent(Int.self, forKey: .shards)
     }
 
     /// The parameters' keys and this type's share one JSON object (their names differ).
@@ -111,6 +114,7 @@ public struct JobResult: Codable, Equatable, Sendable {
         try c.encode(attempts, forKey: .attempts)
         try c.encodeIfPresent(error, forKey: .error)
         try c.encodeIfPresent(warnings, forKey: .warnings)
+        try c.encodeIfPresent(shards, forKey: .shards)
     }
 }
 
@@ -143,6 +147,14 @@ public struct Outbox: Sendable {
 
     public func resultURL(_ job: JobRecord) -> URL { folder(job).appendingPathComponent("result.json") }
 
+    /// True when `image-NNN.png` of image `index` exists and reads as a PNG. Files are
+    /// renamed into place complete, so this is "the image is done"; the read also refuses a
+    /// file that something other than diffusiond put there.
+    public func hasCompleteImage(_ job: JobRecord, _ index: Int) -> Bool {
+        guard let data = FileManager.default.contents(atPath: imageURL(job, index).path) else { return false }
+        return (try? PNGChunks.read([UInt8](data))) != nil
+    }
+
     /// Creates the job folder and `steps/`, and writes `job.yaml` (once).
     public func prepare(_ job: JobRecord) throws {
         try AtomicFile.makeDirectory(folder(job))
@@ -164,6 +176,11 @@ public struct Outbox: Sendable {
                                finished: Outbox.iso(job.finished ?? Date().timeIntervalSince1970),
                                seconds: seconds, attempts: job.attempts, error: job.error,
                                warnings: warnings.isEmpty ? nil : warnings)
+        try write(result, for: job)
+    }
+
+    /// Writes `result` as `job`'s `result.json` (temp, fsync, rename).
+    public func write(_ result: JobResult, for job: JobRecord) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(Array(try encoder.encode(result)) + [0x0A], to: resultURL(job))

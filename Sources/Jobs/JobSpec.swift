@@ -1,4 +1,5 @@
 import ControlProtocol
+import Models
 import Pipeline
 import Sampling
 
@@ -149,6 +150,22 @@ extension JobSpec {
     public func resolvingSeed() -> JobSpec {
         var generator = SystemRandomNumberGenerator()
         return resolvingSeed(using: &generator)
+    }
+
+    /// This spec with its seed resolved without chance: the job's own `seed`, or else one
+    /// derived from `key` (the last four bytes of the first eight of its SHA-256, as a
+    /// big-endian number, so within ``drawnSeeds``). `--oneshot` passes the job's folder
+    /// name and text, so every task of a sharded batch, and every rerun, agrees on the seed
+    /// of a job that gives none.
+    public func resolvingSeed(derivedFrom key: String) -> JobSpec {
+        var resolved = self
+        if resolved.seed == nil {
+            var hash = SHA256()
+            hash.update(Array(key.utf8))
+            let digest = hash.finalize()
+            resolved.seed = digest[4..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        }
+        return resolved
     }
 }
 

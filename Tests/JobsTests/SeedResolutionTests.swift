@@ -48,4 +48,14 @@ final class SeedResolutionTests: XCTestCase {
         XCTAssertLessThan(l, h)
         XCTAssertTrue(JobSpec.drawnSeeds.contains(h))
     }
+
+    /// `--oneshot`'s seeds: the same key gives the same seed in every process (what lets the
+    /// tasks of a sharded batch agree), values computed with Python's hashlib:
+    /// `int.from_bytes(sha256(key).digest()[4:8], "big")`.
+    func testADerivedSeedIsFourBytesOfTheKeysSHA256() throws {
+        let parsed = try spec("prompt: x\n")
+        XCTAssertEqual(parsed.resolvingSeed(derivedFrom: "a\nprompt: x\n").seed, 2_126_613_869)
+        XCTAssertEqual(parsed.resolvingSeed(derivedFrom: "a-2\nprompt: x\n").seed, 627_596_337)
+        XCTAssertEqual(try spec("prompt: x\nseed: 5\n").resolvingSeed(derivedFrom: "a").seed, 5, "the job's own seed wins")
+    }
 }
