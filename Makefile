@@ -9,6 +9,7 @@
 #   make soak KILLS=100  SIGKILL the daemon KILLS times while files arrive; every file must end
 #                        in exactly one place (the test suite runs it with 20)
 #   make slurm-check     (root) a real one-node Slurm runs a sharded batch: cancel, requeue, resume
+#   make fuzz            libFuzzer + address sanitizer on each parser, SECONDS=N each (default 60)
 
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
@@ -36,12 +37,12 @@ MODEL     = models/shapes
 # Exposure score (×10) that `make lint` accepts from systemd-analyze security.
 SECURITY_THRESHOLD = 30
 
-.PHONY: all build test soak run install install-check uninstall lint lint-man lint-units lint-imports help slurm-check
+.PHONY: all build test soak run install install-check uninstall lint lint-man lint-units lint-imports help slurm-check fuzz fuzz-build
 
 all: build
 
 help:
-	@sed -n '2,12s/^# \{0,1\}//p' Makefile
+	@sed -n '2,13s/^# \{0,1\}//p' Makefile
 
 build:
 	$(SWIFT) build $(RELEASE)
@@ -202,3 +203,32 @@ lint-units:
 	systemd-tmpfiles --root="$$tmp/root" --create "$$PWD/systemd/diffusiond.tmpfiles"; \
 	test "$$(stat -c %a "$$tmp/root/var/spool/diffusiond/inbox")" = 3770; \
 	echo "sysusers + tmpfiles: user, group and spool created in a scratch root"
+
+# Fuzzing (docs/ARCHITECTURE.md "Fuzzing"). The parsers are built with the address sanitizer
+# and libFuzzer's coverage counters into their own build folder; libFuzzer's driver comes
+# from the toolchain's fuzzer_no_main runtime (diffusion-fuzz calls LLVMFuzzerRunDriver).
+# Each target starts from the committed seeds (Tests/FuzzCorpus/TARGET, read only) and
+# grows a working corpus in .build/fuzz-corpus/TARGET; a crash leaves its input in
+# .build/fuzz-artifacts/ and fails the target. Replay one: diffusion-fuzz TARGET FILE.
+FUZZ_TARGETS  = job-file config safetensors model-config control png
+SECONDS      ?= 60
+FUZZ_RUNTIME  = $(firstword $(wildcard $(SWIFT_BIN)/../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a))
+FUZZ_FLAGS    = --build-path .build/fuzz -Xswiftc -DFUZZING -Xswiftc -sanitize=address \
+                -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
+                -Xlinker $(FUZZ_RUNTIME) -Xlinker -lstdc++
+
+fuzz-build:
+	@test -n "$(FUZZ_RUNTIME)" || { echo "fuzz: libclang_rt.fuzzer_no_main not found under $(SWIFT_BIN)/../lib/clang" >&2; exit 1; }
+	$(SWIFT) build --product diffusion-fuzz $(FUZZ_FLAGS)
+
+fuzz: fuzz-build
+	@bin="$$($(SWIFT) build $(FUZZ_FLAGS) --show-bin-path)/diffusion-fuzz"; \
+	mkdir -p .build/fuzz-artifacts; status=0; \
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p ".build/fuzz-corpus/$$t"; \
+		echo "fuzz: $$t for $(SECONDS) s"; \
+		SWIFT_BACKTRACE=enable=no DIFFUSION_FUZZ_TARGET=$$t "$$bin" -max_total_time=$(SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			-max_len=65536 -print_final_stats=1 \
+			-artifact_prefix=".build/fuzz-artifacts/$$t-" ".build/fuzz-corpus/$$t" "Tests/FuzzCorpus/$$t" \
+			|| { echo "fuzz: $$t FAILED (input in .build/fuzz-artifacts/)"; status=1; }; \
+	done; exit $$status

@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "diffusiond", targets: ["diffusiond"]),
         .executable(name: "diffusionctl", targets: ["diffusionctl"]),
         .executable(name: "diffusion-bench", targets: ["diffusion-bench"]),
+        .executable(name: "diffusion-fuzz", targets: ["diffusion-fuzz"]),
     ],
     targets: [
         // System-library shims over Debian -dev packages.
@@ -46,12 +47,16 @@ let package = Package(
         .target(name: "ControlClient", dependencies: ["ControlProtocol"]),
         .target(name: "Daemon", dependencies: ["Models", "Jobs", "Pipeline", "ControlProtocol", "CInotifyTools"]),
 
+        // Fuzzing: the parsers of untrusted bytes as libFuzzer targets (`make fuzz`).
+        .target(name: "FuzzTargets", dependencies: ["Jobs", "Models", "Pipeline", "Sampling", "ControlProtocol"]),
+
         // Executables: thin main.swift files.
         .executableTarget(name: "diffusiond", dependencies: ["Daemon"]),
         .executableTarget(name: "diffusionctl", dependencies: ["ControlClient"]),
         .executableTarget(name: "diffusion-bench",
                           dependencies: ["Kernels", "Models", "Sampling", "Pipeline", "Evaluation"],
                           swiftSettings: hotFlags),
+        .executableTarget(name: "diffusion-fuzz", dependencies: ["FuzzTargets"]),
 
         // Tests: levels 1–4 of docs/ARCHITECTURE.md. Fixtures live in Tests/Fixtures (made by tools/fixtures).
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: hotFlags),

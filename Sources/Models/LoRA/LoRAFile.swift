@@ -43,12 +43,12 @@ struct LoRAFactorPair {
 ///
 /// Everything else is refused with the key: LoHa / LoKr / DoRA / Tucker (`lora_mid`), LoRA
 /// biases, the old diffusers attention-processor layout, unknown keys.
-struct LoRAFile {
+package struct LoRAFile {
     let url: URL
     let file: SafeTensorsFile
     let pairs: [LoRAFactorPair]
 
-    init(url: URL) throws {
+    package init(url: URL) throws {
         self.url = url
         let path = url.path
         if ["ckpt", "pt", "pth", "bin"].contains(url.pathExtension.lowercased()) {
