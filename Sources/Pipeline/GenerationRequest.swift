@@ -33,11 +33,18 @@ public struct GenerationRequest: Sendable, Equatable {
     /// `guidance_cutoff`: the fraction of the model evaluations that use classifier-free
     /// guidance; the rest run the conditional prediction alone (batch 1). `nil`: all guided.
     public var guidanceCutoff: Double?
+    /// img2img: the picture to start from, already `width` × `height` (the job layer resizes
+    /// it); `nil`: text-to-image from pure noise.
+    public var initImage: RGBImage?
+    /// img2img: how much of the schedule to run on the noised picture, 0…1 (diffusers'
+    /// `strength`: the last `Int(steps · strength)` steps run). Unused without `initImage`.
+    public var strength: Double
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
                 seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], decoder: DecoderChoice = .full,
-                longPrompt: LongPromptMode = .truncate, guidanceCutoff: Double? = nil) {
+                longPrompt: LongPromptMode = .truncate, guidanceCutoff: Double? = nil,
+                initImage: RGBImage? = nil, strength: Double = 0.8) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width
@@ -52,6 +59,8 @@ public struct GenerationRequest: Sendable, Equatable {
         self.decoder = decoder
         self.longPrompt = longPrompt
         self.guidanceCutoff = guidanceCutoff
+        self.initImage = initImage
+        self.strength = strength
     }
 }
 

@@ -42,7 +42,10 @@ public enum PipelineError: Error, CustomStringConvertible {
 /// `pipe.load_lora_weights(file); pipe.set_adapters([…], adapter_weights=[…])` would apply
 /// them (`LoRAMerger`; the set stays merged until a request asks for another).
 ///
-/// Leaves out: guidance_rescale, clip_skip, img2img, IP adapters, the safety checker.
+/// With `request.initImage`, image-to-image as `StableDiffusionImg2ImgPipeline`
+/// (TextToImagePipeline+Img2Img).
+///
+/// Leaves out: guidance_rescale, clip_skip, IP adapters, the safety checker.
 /// Not reentrant: one pipeline per concurrent job.
 public final class TextToImagePipeline: ImageGenerating {
     /// Folder the model was loaded from.
@@ -147,13 +150,22 @@ public final class TextToImagePipeline: ImageGenerating {
         let batch = guided ? 2 : 1
         let context = try conditioning(request)
 
-        // prepare_latents: one randn call on the generator, times init_noise_sigma.
         let generator = makeNoiseGenerator(request.rng, seed: request.seed)
         let latents = tensor("latents", [1, channels, latentHeight, latentWidth])
         let latentBuffer = UnsafeMutableBufferPointer(start: latents.data, count: latentCount)
-        generator.fillNormal(latentBuffer)
-        let initSigma = sampler.initNoiseSigma
-        for i in 0..<latentCount { latentBuffer[i] *= initSigma }
+        if let initImage = request.initImage {
+            // img2img (TextToImagePipeline+Img2Img): the noised image, part-way into the schedule.
+            try startFromImage(initImage, strength: request.strength, steps: request.steps, sampler: sampler,
+                               generator: generator, latents: latents)
+        } else {
+            // prepare_latents: one randn call on the generator, times init_noise_sigma.
+            generator.fillNormal(latentBuffer)
+            let initSigma = sampler.initNoiseSigma
+            for i in 0..<latentCount { latentBuffer[i] *= initSigma }
+        }
+        // Evaluations before this one are skipped (img2img); step numbers, previews and the
+        // guidance cutoff count from here, as the pipeline's loop over the sliced timesteps does.
+        let firstIndex = sampler.stepIndex
 
         // Buffers of the denoise closure, allocated once per image.
         let unetInput = tensor("unet input", [batch, channels, latentHeight, latentWidth])
@@ -162,7 +174,7 @@ public final class TextToImagePipeline: ImageGenerating {
         // guidance_cutoff, as diffusers' documented `callback_on_step_end` recipe does it: after
         // the evaluation with index int(num_timesteps * cutoff) it sets guidance_scale to 0 and
         // keeps the conditional half of prompt_embeds, so later evaluations are cond-only (batch 1).
-        let lastGuided = request.guidanceCutoff.map { Int(Double(sampler.timesteps.count) * $0) } ?? Int.max
+        let lastGuided = request.guidanceCutoff.map { Int(Double(sampler.timesteps.count - firstIndex) * $0) } ?? Int.max
         let condInput = unetInput.view(offset: 0, shape: [1, channels, latentHeight, latentWidth])
         let condOutput = unetOutput.view(offset: 0, shape: [1, channels, latentHeight, latentWidth])
         let condContext = context.view(offset: guided ? context.count / 2 : 0, shape: [1, context.shape[1], context.shape[2]])
@@ -172,7 +184,7 @@ public final class TextToImagePipeline: ImageGenerating {
         let previewMethod = previewMethod(for: request, snapshotEvery: snapshotEvery)
         let denoise: DenoiseFunction = { [unet] input, timestep, output in
             guard let source = input.baseAddress, let destination = output.baseAddress else { return }
-            let index = sampler.stepIndex
+            let index = sampler.stepIndex - firstIndex
             if guided && index > lastGuided {
                 condInput.data.update(from: source, count: latentCount)
                 unet(sample: condInput, timestep: timestep, context: condContext, output: condOutput)
@@ -188,13 +200,14 @@ public final class TextToImagePipeline: ImageGenerating {
                 destination.update(from: unetOutput.data, count: latentCount)
             }
             if let estimate, (index + 1) % snapshotEvery == 0 {
-                estimate.write(modelInput: input, modelOutput: UnsafeBufferPointer(output), stepIndex: index,
+                estimate.write(modelInput: input, modelOutput: UnsafeBufferPointer(output), stepIndex: sampler.stepIndex,
                                timestep: timestep, into: previewLatents)
             }
         }
 
-        let totalSteps = sampler.timesteps.count
-        try sample(sampler, latents: latentBuffer, noise: generator, denoise: denoise) { step in
+        let totalSteps = sampler.timesteps.count - firstIndex
+        try sample(sampler, latents: latentBuffer, noise: generator, denoise: denoise) { absoluteStep in
+            let step = absoluteStep - firstIndex
             var image: RGBImage?
             if snapshotEvery > 0 && step % snapshotEvery == 0 {
                 image = renderPreview(previewLatents, method: previewMethod, width: request.width, height: request.height)
