@@ -2,7 +2,7 @@
 # Installs the Debian packages diffusiond builds against (run as root, or it uses sudo).
 # Used by the README quick start, the Makefile and .ci/run.
 set -euo pipefail
-packages=(pkg-config libyaml-dev libpng-dev libinotifytools0-dev libopenblas-dev mandoc systemd)
+packages=(pkg-config libyaml-dev libpng-dev libturbojpeg0-dev libinotifytools0-dev libopenblas-dev mandoc systemd)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

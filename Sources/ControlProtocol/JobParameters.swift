@@ -59,17 +59,24 @@ public struct JobParameters: Codable, Equatable, Sendable {
     public var longPrompt: String?
     /// `guidance_cutoff`: the fraction of evaluations that were guided; absent: all.
     public var guidanceCutoff: Double?
+    /// img2img: the picture the job started from (its path as read at intake); absent: text-to-image.
+    public var initImage: String?
+    /// img2img `strength`.
+    public var strength: Double?
+    /// img2img `resize` rule (`crop`, `fit`, `stretch`).
+    public var resize: String?
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt = "negative_prompt", model, width, height, steps, sampler, schedule, guidance
         case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt", guidanceCutoff = "guidance_cutoff"
+        case initImage = "init_image", strength, resize
     }
 
     public init(prompt: String, negativePrompt: String? = nil, model: String, width: Int? = nil, height: Int? = nil,
                 steps: Int? = nil, sampler: String? = nil, schedule: String? = nil, guidance: Float? = nil,
                 seed: UInt64? = nil, count: Int? = nil, rng: String? = nil, snapshots: Int? = nil,
                 loras: [LoRA]? = nil, decoder: String? = nil, longPrompt: String? = nil,
-                guidanceCutoff: Double? = nil) {
+                guidanceCutoff: Double? = nil, initImage: String? = nil, strength: Double? = nil, resize: String? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.model = model
@@ -87,5 +94,8 @@ public struct JobParameters: Codable, Equatable, Sendable {
         self.decoder = decoder
         self.longPrompt = longPrompt
         self.guidanceCutoff = guidanceCutoff
+        self.initImage = initImage
+        self.strength = strength
+        self.resize = resize
     }
 }

@@ -10,7 +10,8 @@ import Glibc
 //    N (the next job number) names the claim. A crash leaves it in claimed/, which is
 //    processed first at the next start, with the same number.
 // 2. Read and validate the claimed file (open O_NOFOLLOW|O_NONBLOCK, fstat: regular file,
-//    size cap; owner uid recorded). A file that fails goes to outbox/rejected/F with
+//    size cap; owner uid recorded), then read the pictures its jobs name as that owner may
+//    (`JobInputs`) and copy them into the jobs' outbox folders. A file that fails goes to outbox/rejected/F with
 //    F.error written first (see `Outbox.reject`); a crash in between repeats the rejection.
 // 3. Accepted jobs (numbers N, N+1, … for the documents of F) are appended to the queue
 //    journal in one fsynced batch, after claimed/ and the inbox were fsynced so the journal
@@ -206,10 +207,15 @@ final class Intake {
             reason = why
         case .bytes(let bytes, let owner):
             do {
-                let specs = try parser.parse(bytes: bytes, file: originalName)
+                let parsed = try parser.parse(bytes: bytes, file: originalName)
+                // Pictures are read as the file's owner may read them, folders expanded.
+                let access = InputFileAccess(owner: owner, maxBytes: parser.limits.maxInputBytes,
+                                             maxPixels: parser.limits.maxInputPixels)
+                let resolved = try JobInputs.resolve(parsed, file: originalName, access: access,
+                                                     maxJobs: parser.limits.maxJobsPerFile)
                 let now = Date().timeIntervalSince1970
                 var records: [JobRecord] = []
-                for (k, parsed) in specs.enumerated() {
+                for (k, (parsed, picture)) in resolved.enumerated() {
                     let spec = parsed.resolvingSeed()
                     guard let model = spec.model ?? defaultModel else {
                         throw SourceError(file: originalName, line: 1, column: 1, field: "model",
@@ -220,6 +226,14 @@ final class Intake {
                                              submitted: now, state: .queued, attempts: 0,
                                              folder: JobRecord.folder(id: id, name: spec.name), started: nil,
                                              finished: nil, error: nil, model: model))
+                    if let picture, let record = records.last {
+                        do {
+                            try outbox.storeInput(record, picture)
+                        } catch {
+                            throw SourceError(file: originalName, line: 0, column: 0, field: nil,
+                                              message: "cannot keep a copy of \(picture.path) in the outbox: \(error)")
+                        }
+                    }
                 }
                 return records
             } catch {

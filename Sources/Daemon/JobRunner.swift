@@ -74,9 +74,11 @@ struct JobRunner {
             // Truncated tokens and unknown words, once per job (every image has the same prompts).
             warnings = try generator.promptReport(job.spec.request(image: 0)).warnings
             for warning in warnings { Log.warning("job \(job.id): \(warning)") }
+            let picture = try initImage(job)
             let stepClock = Date().timeIntervalSince1970
             imageLoop: for index in 0..<job.spec.count {
-                let request = job.spec.request(image: index)
+                var request = job.spec.request(image: index)
+                request.initImage = picture
                 let url = outbox.imageURL(job, index)
                 if let data = FileManager.default.contents(atPath: url.path), (try? PNGChunks.read([UInt8](data))) != nil {
                     images.append(.init(file: url.lastPathComponent, seed: request.seed, seconds: nil))
@@ -133,6 +135,20 @@ struct JobRunner {
             return (.interrupted, job)
         }
         return (outcome, job)
+    }
+}
+
+extension JobRunner {
+    /// An img2img job's picture: its copy from the intake, decoded and brought to the job's
+    /// size by its `resize` rule; `nil` for text-to-image.
+    func initImage(_ job: JobRecord) throws -> RGBImage? {
+        guard let source = job.spec.initImage else { return nil }
+        guard let url = outbox.inputURL(job), let format = source.format,
+              let data = FileManager.default.contents(atPath: url.path) else {
+            throw RunError("the copy of init image \(source.path) taken at intake is missing from \(job.folder)/")
+        }
+        let decoded = try format.decode([UInt8](data))
+        return decoded.resized(width: job.spec.width, height: job.spec.height, mode: job.spec.resize ?? .crop)
     }
 }
 

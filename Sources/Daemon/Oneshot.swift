@@ -52,6 +52,7 @@ struct Oneshot {
         }
         var jobs: [JobRecord] = []
         var folders = Set<String>()
+        var pictures: [String: InputPicture] = [:]
         for file in files {
             let url = URL(fileURLWithPath: file)
             let bytes: [UInt8]
@@ -62,15 +63,21 @@ struct Oneshot {
             case .bytes(let b, _):
                 bytes = b
             }
-            let specs: [JobSpec]
+            let specs: [(spec: JobSpec, picture: InputPicture?)]
             do {
-                specs = try parser.parse(bytes: bytes, file: file)
+                var parser = parser
+                // Relative init_image paths are read from the job file's folder.
+                parser.inputBase = url.deletingLastPathComponent().standardizedFileURL
+                let access = InputFileAccess(owner: getuid(), maxBytes: parser.limits.maxInputBytes,
+                                             maxPixels: parser.limits.maxInputPixels)
+                specs = try JobInputs.resolve(try parser.parse(bytes: bytes, file: file), file: file, access: access,
+                                              maxJobs: parser.limits.maxJobsPerFile)
             } catch {
                 Log.error("\(error)")
                 return SysExits.dataError
             }
             let stem = url.deletingPathExtension().lastPathComponent
-            for (k, parsed) in specs.enumerated() {
+            for (k, (parsed, picture)) in specs.enumerated() {
                 let spec = parsed.resolvingSeed()
                 var folder = spec.name ?? (specs.count > 1 ? "\(stem)-\(k + 1)" : stem)
                 if !JobFileParser.isValidName(folder) { folder = "job-\(jobs.count + 1)" }
@@ -90,12 +97,16 @@ struct Oneshot {
                                       submitted: Date().timeIntervalSince1970, state: .running, attempts: 1,
                                       folder: unique, started: Date().timeIntervalSince1970, finished: nil,
                                       error: nil, model: modelName))
+                if let picture { pictures[unique] = picture }
             }
         }
         let box = Outbox(root: outbox)
         do {
             try AtomicFile.makeDirectory(outbox)
-            for job in jobs { try clearOldOutput(box.folder(job)) }
+            for job in jobs {
+                try clearOldOutput(box.folder(job))
+                if let picture = pictures[job.folder] { try box.storeInput(job, picture) }
+            }
         } catch {
             Log.error("cannot prepare the outbox: \(error)")
             return SysExits.cantCreate
@@ -131,7 +142,7 @@ struct Oneshot {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: folder.path) else { return }
         for name in names where name == "result.json" || name == "steps" || name == "job.yaml"
-            || (name.hasPrefix("image-") && name.hasSuffix(".png")) {
+            || name.hasPrefix("input.") || (name.hasPrefix("image-") && name.hasSuffix(".png")) {
             try fm.removeItem(at: folder.appendingPathComponent(name))
         }
     }

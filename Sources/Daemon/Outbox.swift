@@ -118,6 +118,7 @@ public struct JobResult: Codable, Equatable, Sendable {
 /// rename, fsync dir), so a reader never sees half a file:
 /// ```
 /// outbox/<folder>/job.yaml                          the job's document as submitted
+/// outbox/<folder>/input.png|jpg                     img2img: the picture as read at intake
 /// outbox/<folder>/image-001.png                     with an AUTOMATIC1111 `parameters` chunk
 /// outbox/<folder>/steps/image-001-step-005.png      previews every `snapshots` steps
 /// outbox/<folder>/result.json                       written last: status, seeds, timings, error
@@ -142,6 +143,21 @@ public struct Outbox: Sendable {
     }
 
     public func resultURL(_ job: JobRecord) -> URL { folder(job).appendingPathComponent("result.json") }
+
+    /// The copy of an img2img job's picture, taken at intake (`input.png` / `input.jpg`);
+    /// `nil` for text-to-image.
+    public func inputURL(_ job: JobRecord) -> URL? {
+        guard let format = job.spec.initImage?.format else { return nil }
+        return folder(job).appendingPathComponent("input." + format.fileExtension)
+    }
+
+    /// Keeps the bytes of `job`'s picture, as read at intake, in its folder: the job runs on
+    /// this copy (not on a file that may change or vanish meanwhile), and the outbox shows it.
+    public func storeInput(_ job: JobRecord, _ picture: InputPicture) throws {
+        guard let url = inputURL(job) else { return }
+        try AtomicFile.makeDirectory(folder(job))
+        try AtomicFile.write(picture.bytes, to: url)
+    }
 
     /// Creates the job folder and `steps/`, and writes `job.yaml` (once).
     public func prepare(_ job: JobRecord) throws {

@@ -45,6 +45,8 @@ public enum A1111Parameters {
         if request.decoder == .tiny { fields.append("VAE Decoder: TAESD") }
         // No web UI key exists for it; named like the job field so it is not mistaken for exact CFG.
         if let cutoff = request.guidanceCutoff { fields.append("Guidance cutoff: \(format(Float(cutoff)))") }
+        // img2img: the web UI's key for the strength.
+        if request.initImage != nil { fields.append("Denoising strength: \(format(Float(request.strength)))") }
         lines.append(fields.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }

@@ -28,11 +28,15 @@ public struct JobFileParser: Sendable {
     /// Defaults of the job's model when its config entry has its own `defaults:`; `nil` or a
     /// `nil` answer: `defaults`.
     public var modelDefaults: ModelDefaultsLookup?
+    /// Folder that relative `init_image` / `init_images` paths are read from (`--oneshot`: the
+    /// job file's folder); `nil` (the daemon, which cannot know where a job was written):
+    /// such paths must be absolute.
+    public var inputBase: URL?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
                                 "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name", "loras",
-                                "long_prompt", "guidance_cutoff"]
+                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
                 nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil,
@@ -72,7 +76,7 @@ public struct JobFileParser: Sendable {
             case .documentStart:
                 guard jobs.count < limits.maxJobsPerFile else {
                     throw SourceError(file: file, line: mark.line, column: mark.column,
-                                      message: "more than \(limits.maxJobsPerFile) jobs in one file")
+                                      message: "more than \(limits.maxJobsPerFile) jobs in one file (limits.max_jobs_per_file)")
                 }
                 startLines.append(mark.line)
                 let job = try parseDocument(stream, file: file, index: jobs.count + 1)
@@ -312,6 +316,18 @@ public struct JobFileParser: Sendable {
             case "long_prompt":
                 spec.longPrompt = try d.choice(text, plain: plain, field: field, mark: mark,
                                                parse: LongPromptMode.init(rawValue:), validNames: LongPromptMode.validNames)
+            case "init_image", "init_images":
+                if field == "init_images", values["init_image"] != nil {
+                    throw d.error(field, mark, "give init_image (one picture) or init_images (a folder), not both")
+                }
+                let written = try d.string(text, plain: plain, field: field, mark: mark, maxBytes: 4096)
+                spec.initImage = InitImageSource(path: try inputPath(written, field: field, mark: mark, decoder: d),
+                                                 isFolder: field == "init_images", line: mark.line, column: mark.column)
+            case "strength":
+                spec.strength = try d.number(text, plain: plain, field: field, mark: mark, range: 0...1)
+            case "resize":
+                spec.resize = try d.choice(text, plain: plain, field: field, mark: mark,
+                                           parse: ResizeMode.init(rawValue:), validNames: ResizeMode.validNames)
             default:
                 break
             }
@@ -339,10 +355,40 @@ public struct JobFileParser: Sendable {
         if let seed = spec.seed, UInt64.max - seed < UInt64(spec.count - 1), let m = values["seed"]?.mark {
             throw d.error("seed", m, "seed + count - 1 exceeds \(UInt64.max)")
         }
+        try checkImg2Img(spec, marks: values.mapValues(\.mark), decoder: d)
         try resolveSize(&spec, given: values.mapValues(\.mark), defaults: defaults, decoder: d, mappingMark: mappingMark)
         try checkSampler(spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
         try checkLongPrompt(spec, marks: values.mapValues(\.mark), decoder: d)
         return spec
+    }
+
+    /// An `init_image` path made absolute: as written when absolute, else under `inputBase`.
+    private func inputPath(_ written: String, field: String, mark: SourceMark, decoder d: ScalarDecoder) throws -> String {
+        guard !written.isEmpty, !written.contains("\0") else { throw d.error(field, mark, "is empty") }
+        if written.hasPrefix("/") { return written }
+        guard let base = inputBase else {
+            throw d.error(field, mark, "\(SourceError.quote(written)) is relative; the daemon needs an absolute path (it cannot know where the job was written)")
+        }
+        return base.appendingPathComponent(written).path + (written.hasSuffix("/") ? "/" : "")
+    }
+
+    /// `strength` and `resize` belong to img2img; the strength must leave a step to run
+    /// (`StableDiffusionImg2ImgPipeline.get_timesteps`).
+    private func checkImg2Img(_ spec: JobSpec, marks: [String: SourceMark], decoder d: ScalarDecoder) throws {
+        guard spec.initImage != nil else {
+            for field in ["strength", "resize"] {
+                if let mark = marks[field] { throw d.error(field, mark, "applies to img2img only; add init_image or init_images") }
+            }
+            return
+        }
+        let strength = spec.strength ?? JobSpec.defaultStrength
+        do {
+            _ = try TextToImagePipeline.img2imgStartStep(steps: spec.steps, strength: strength)
+        } catch {
+            let field = marks["strength"] != nil ? "strength" : "steps"
+            let mark = marks[field] ?? marks["init_image"] ?? marks["init_images"] ?? SourceMark(line: 1, column: 1)
+            throw d.error(field, mark, "strength \(strength) with \(spec.steps) steps leaves no step to run; int(steps × strength) must be at least 1")
+        }
     }
 
     /// `[A-Za-z0-9._-]{1,64}`, and not `.` or `..`.

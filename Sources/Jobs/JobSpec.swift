@@ -40,6 +40,16 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// `guidance_cutoff`: the fraction of evaluations with classifier-free guidance (opt-in
     /// approximation); `nil`: every evaluation is guided.
     public var guidanceCutoff: Double? = nil
+    /// `init_image` / `init_images`: the picture img2img starts from (a folder until the intake
+    /// expands it into one job per picture); `nil`: text-to-image.
+    public var initImage: InitImageSource? = nil
+    /// `strength` (img2img); `nil`: ``JobSpec/defaultStrength``.
+    public var strength: Double? = nil
+    /// `resize` (img2img); `nil`: `crop`.
+    public var resize: ResizeMode? = nil
+
+    /// diffusers' `StableDiffusionImg2ImgPipeline` default `strength`.
+    public static let defaultStrength = 0.8
 
     public init(prompt: String, negativePrompt: String, model: String?, width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind, guidance: Float, seed: UInt64?, count: Int,
@@ -71,7 +81,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         GenerationRequest(prompt: PromptLoRATags.stripped(prompt), negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
                           seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full, longPrompt: longPrompt,
-                          guidanceCutoff: guidanceCutoff)
+                          guidanceCutoff: guidanceCutoff, strength: strength ?? JobSpec.defaultStrength)
     }
 
     /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
@@ -89,6 +99,7 @@ extension JobSpec {
     private enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
         case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt, guidanceCutoff
+        case initImage, strength, resize
     }
 
     /// Leaves `loras` out when empty, `decoder` when not given and `longPrompt` when
@@ -116,6 +127,9 @@ extension JobSpec {
         try c.encodeIfPresent(decoder, forKey: .decoder)
         if longPrompt != .truncate { try c.encode(longPrompt, forKey: .longPrompt) }
         try c.encodeIfPresent(guidanceCutoff, forKey: .guidanceCutoff)
+        try c.encodeIfPresent(initImage, forKey: .initImage)
+        try c.encodeIfPresent(strength, forKey: .strength)
+        try c.encodeIfPresent(resize, forKey: .resize)
     }
 
     /// Decodes a spec journalled before `loras`, `decoder` or `longPrompt` existed as one
@@ -138,6 +152,9 @@ extension JobSpec {
         self.decoder = try c.decodeIfPresent(DecoderChoice.self, forKey: .decoder)
         self.longPrompt = try c.decodeIfPresent(LongPromptMode.self, forKey: .longPrompt) ?? .truncate
         self.guidanceCutoff = try c.decodeIfPresent(Double.self, forKey: .guidanceCutoff)
+        self.initImage = try c.decodeIfPresent(InitImageSource.self, forKey: .initImage)
+        self.strength = try c.decodeIfPresent(Double.self, forKey: .strength)
+        self.resize = try c.decodeIfPresent(ResizeMode.self, forKey: .resize)
     }
 }
 
@@ -190,9 +207,35 @@ public struct JobLimits: Codable, Equatable, Sendable {
     public var maxCount = 16
     /// Largest job file accepted, in bytes.
     public var maxFileSize = 64 * 1024
-    /// Most jobs (YAML documents) in one file.
-    public var maxJobsPerFile = 100
+    /// Most jobs one file may become (`max_jobs_per_file`): its documents, each multiplied by
+    /// its pictures (`init_images`), its prompts (`prompts`, `prompts_file`) and its grid cells.
+    public var maxJobsPerFile = 10_000
     /// Longest prompt or negative prompt, in bytes.
     public var maxPromptBytes = 8 * 1024
+    /// Largest input picture file (`init_image`), in bytes.
+    public var maxInputBytes = 32 << 20
+    /// Most pixels of an input picture, read from its header before decoding.
+    public var maxInputPixels = 4096 * 4096
     public init() {}
+}
+
+/// Where a job's img2img picture comes from, as the job file names it (made absolute).
+public struct InitImageSource: Codable, Equatable, Sendable {
+    /// Absolute path of the picture (or of the folder, before the intake expands it).
+    public var path: String
+    /// `init_images: DIR/`: a folder, one job per picture in it.
+    public var isFolder: Bool
+    /// Where the field is in the job file, for errors found when the file is read.
+    public var line: Int
+    public var column: Int
+    /// The picture's format once read at intake (its copy is `input.<ext>` in the job's folder).
+    public var format: InputImageFormat?
+
+    public init(path: String, isFolder: Bool, line: Int, column: Int, format: InputImageFormat? = nil) {
+        self.path = path
+        self.isFolder = isFolder
+        self.line = line
+        self.column = column
+        self.format = format
+    }
 }

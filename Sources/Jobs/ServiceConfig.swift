@@ -62,7 +62,7 @@ public struct ServiceConfig: Equatable, Sendable {
     /// Keys of a model entry's own `defaults:` (what changes how its images are made).
     static let modelDefaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "snapshots", "rng"]
     static let limitKeys = ["max_width", "max_height", "max_steps", "max_count", "max_file_size",
-                            "max_jobs_per_file", "max_prompt_bytes"]
+                            "max_jobs_per_file", "max_prompt_bytes", "max_input_bytes", "max_input_pixels"]
     static let defaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "priority", "snapshots", "rng"]
 
     /// Reads and validates the config file at `path`.
@@ -233,7 +233,9 @@ public struct ServiceConfig: Equatable, Sendable {
                     case "max_steps": config.limits.maxSteps = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
                     case "max_count": config.limits.maxCount = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
                     case "max_file_size": config.limits.maxFileSize = try d.integer(text, plain: plain, field: field, mark: m, range: 64...(16 << 20))
-                    case "max_jobs_per_file": config.limits.maxJobsPerFile = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
+                    case "max_jobs_per_file": config.limits.maxJobsPerFile = try d.integer(text, plain: plain, field: field, mark: m, range: 1...100_000)
+                    case "max_input_bytes": config.limits.maxInputBytes = try d.integer(text, plain: plain, field: field, mark: m, range: 1024...(1 << 30))
+                    case "max_input_pixels": config.limits.maxInputPixels = try d.integer(text, plain: plain, field: field, mark: m, range: 64...(1 << 28))
                     default: config.limits.maxPromptBytes = try d.integer(text, plain: plain, field: field, mark: m, range: 1...(1 << 20))
                     }
                 }
