@@ -207,16 +207,18 @@ final class Intake {
             reason = why
         case .bytes(let bytes, let owner):
             do {
-                let parsed = try parser.parse(bytes: bytes, file: originalName)
-                // Pictures are read as the file's owner may read them, folders expanded.
+                // Pictures and prompt files are read as the file's owner may read them, folders expanded.
                 let access = InputFileAccess(owner: owner, maxBytes: parser.limits.maxInputBytes,
                                              maxPixels: parser.limits.maxInputPixels)
+                var parser = self.parser
+                parser.inputAccess = access
+                let parsed = try parser.parse(bytes: bytes, file: originalName)
                 let resolved = try JobInputs.resolve(parsed, file: originalName, access: access,
                                                      maxJobs: parser.limits.maxJobsPerFile)
                 let now = Date().timeIntervalSince1970
                 var records: [JobRecord] = []
                 for (k, (parsed, picture)) in resolved.enumerated() {
-                    let spec = parsed.resolvingSeed()
+                    let spec = try parsed.resolvingSeed().expandingTemplates(wildcards: parser.wildcards)
                     guard let model = spec.model ?? defaultModel else {
                         throw SourceError(file: originalName, line: 1, column: 1, field: "model",
                                           message: "no model named and the config has no default model")

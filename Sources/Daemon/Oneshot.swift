@@ -40,13 +40,14 @@ struct Oneshot {
         }
         let tokenizers = model.map(PromptTokenizers.init(model:))
             ?? config.map { PromptTokenizers(models: $0.models, defaultModel: $0.defaultModel) }
-        let parser: JobFileParser
+        var parser: JobFileParser
         if let config {
             parser = JobFileParser(limits: config.limits, defaults: config.defaults,
                                    knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize,
                                    loraDirectory: config.loraDirectory, schedulerConfig: schedulerConfig,
                                    tinyVAE: model == nil ? config.tinyVAELookup : nil, promptTokenizer: tokenizers?.lookup,
                                    modelDefaults: modelDefaults(config))
+            parser.wildcards = config.wildcardsDirectory.map(WildcardLibrary.init(directory:))
         } else {
             parser = JobFileParser(nativeSize: nativeSize, schedulerConfig: schedulerConfig, promptTokenizer: tokenizers?.lookup)
         }
@@ -70,6 +71,7 @@ struct Oneshot {
                 parser.inputBase = url.deletingLastPathComponent().standardizedFileURL
                 let access = InputFileAccess(owner: getuid(), maxBytes: parser.limits.maxInputBytes,
                                              maxPixels: parser.limits.maxInputPixels)
+                parser.inputAccess = access
                 specs = try JobInputs.resolve(try parser.parse(bytes: bytes, file: file), file: file, access: access,
                                               maxJobs: parser.limits.maxJobsPerFile)
             } catch {
@@ -78,7 +80,13 @@ struct Oneshot {
             }
             let stem = url.deletingPathExtension().lastPathComponent
             for (k, (parsed, picture)) in specs.enumerated() {
-                let spec = parsed.resolvingSeed()
+                let spec: JobSpec
+                do {
+                    spec = try parsed.resolvingSeed().expandingTemplates(wildcards: parser.wildcards)
+                } catch {
+                    Log.error("\(file): \(error)")
+                    return SysExits.dataError
+                }
                 var folder = spec.name ?? (specs.count > 1 ? "\(stem)-\(k + 1)" : stem)
                 if !JobFileParser.isValidName(folder) { folder = "job-\(jobs.count + 1)" }
                 var unique = folder, n = 2

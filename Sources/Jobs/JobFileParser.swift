@@ -32,11 +32,16 @@ public struct JobFileParser: Sendable {
     /// job file's folder); `nil` (the daemon, which cannot know where a job was written):
     /// such paths must be absolute.
     public var inputBase: URL?
+    /// Reads `prompts_file` as the job file's owner may (set per file by the intake and
+    /// `--oneshot`); `nil`: a job with `prompts_file` is an error.
+    public var inputAccess: InputFileAccess?
+    /// The config's `wildcards_dir`; `nil`: a prompt naming `__wildcard__` is an error.
+    public var wildcards: WildcardLibrary?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
                                 "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name", "loras",
-                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize"]
+                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize", "prompts", "prompts_file"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
                 nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil,
@@ -71,7 +76,7 @@ public struct JobFileParser: Sendable {
                     throw SourceError(file: file, line: 1, column: 1, message: "no job in file (it is empty or only comments)")
                 }
                 let texts = JobFileParser.documentTexts(bytes: bytes, startLines: startLines)
-                for i in jobs.indices { jobs[i].sourceText = texts[i] }
+                for i in jobs.indices { jobs[i].sourceText = texts[jobs[i].documentIndex - 1] }
                 return jobs
             case .documentStart:
                 guard jobs.count < limits.maxJobsPerFile else {
@@ -79,15 +84,16 @@ public struct JobFileParser: Sendable {
                                       message: "more than \(limits.maxJobsPerFile) jobs in one file (limits.max_jobs_per_file)")
                 }
                 startLines.append(mark.line)
-                let job = try parseDocument(stream, file: file, index: jobs.count + 1)
-                jobs.append(job)
+                jobs += try parseDocument(stream, file: file, index: startLines.count, budget: limits.maxJobsPerFile - jobs.count)
             default:
                 throw SourceError(file: file, line: mark.line, column: mark.column, message: "unexpected YAML structure")
             }
         }
     }
 
-    private func parseDocument(_ stream: YAMLEventStream, file: String, index: Int) throws -> JobSpec {
+    /// The jobs of one document: one, or one per prompt of `prompts` / `prompts_file`, at most
+    /// `budget` (what is left of `max_jobs_per_file`).
+    private func parseDocument(_ stream: YAMLEventStream, file: String, index: Int, budget: Int) throws -> [JobSpec] {
         let (root, rootMark) = try stream.next()
         func fail(_ m: SourceMark, _ message: String) -> SourceError {
             SourceError(file: file, line: m.line, column: m.column, message: message)
@@ -103,6 +109,7 @@ public struct JobFileParser: Sendable {
         }
         var values: [String: (text: String, plain: Bool, mark: SourceMark)] = [:]
         var loras: [LoRAEntry] = []
+        var promptList: [(text: String, mark: SourceMark)] = []
         while true {
             let (keyEvent, keyMark) = try stream.next()
             guard case .scalar(let key, _) = keyEvent else {
@@ -123,6 +130,11 @@ public struct JobFileParser: Sendable {
                 loras = try parseLoRAList(stream, first: valueEvent, mark: valueMark, file: file)
                 continue
             }
+            if key == "prompts" {
+                values[key] = ("", true, keyMark)
+                promptList = try parsePromptList(stream, first: valueEvent, mark: valueMark, file: file)
+                continue
+            }
             switch valueEvent {
             case .scalar(let text, let plain):
                 values[key] = (text, plain, valueMark)
@@ -136,7 +148,77 @@ public struct JobFileParser: Sendable {
         }
         let (end, endMark) = try stream.next()
         guard end == .documentEnd else { throw fail(endMark, "unexpected content after the job") }
-        return try makeSpec(values, loras: loras, file: file, index: index, mappingMark: rootMark)
+        let given = ["prompt", "prompts", "prompts_file"].filter { values[$0] != nil }
+        if given.count > 1, let second = values[given[1]] {
+            throw SourceError(file: file, line: second.mark.line, column: second.mark.column, field: given[1],
+                              message: "give one of prompt, prompts and prompts_file")
+        }
+        func tooMany(_ mark: SourceMark, _ field: String) -> SourceError {
+            SourceError(file: file, line: mark.line, column: mark.column, field: field,
+                        message: "the file would become more than \(limits.maxJobsPerFile) jobs (limits.max_jobs_per_file)")
+        }
+        if let listed = values["prompts"] {
+            guard !promptList.isEmpty else {
+                throw SourceError(file: file, line: listed.mark.line, column: listed.mark.column, field: "prompts", message: "is empty")
+            }
+            guard promptList.count <= budget else { throw tooMany(listed.mark, "prompts") }
+            return try promptList.map { item in
+                var one = values
+                one["prompt"] = (item.text, false, item.mark)
+                return try makeSpec(one, loras: loras, file: file, index: index, mappingMark: rootMark)
+            }
+        }
+        if let listed = values["prompts_file"] {
+            let d = ScalarDecoder(file: file)
+            let written = try d.string(listed.text, plain: listed.plain, field: "prompts_file", mark: listed.mark, maxBytes: 4096)
+            let path = try inputPath(written, field: "prompts_file", mark: listed.mark, decoder: d)
+            guard let access = inputAccess else {
+                throw d.error("prompts_file", listed.mark, "cannot be read here (no job owner to read it for)")
+            }
+            let lines: [(line: Int, text: String)]
+            do {
+                let bytes = try access.read(path)
+                guard let text = String(validating: bytes, as: UTF8.self) else {
+                    throw InputRefusal(path: path, reason: "is not UTF-8 text")
+                }
+                lines = PromptLines.lines(text)
+            } catch {
+                throw d.error("prompts_file", listed.mark, SourceError.oneLine("\(error)"))
+            }
+            guard !lines.isEmpty else { throw d.error("prompts_file", listed.mark, "\(path): has no prompt (only blank or # lines)") }
+            guard lines.count <= budget else { throw tooMany(listed.mark, "prompts_file") }
+            return try lines.map { line in
+                var one = values
+                one["prompt"] = (line.text, false, listed.mark)
+                do {
+                    return try makeSpec(one, loras: loras, file: file, index: index, mappingMark: rootMark)
+                } catch let error as SourceError {
+                    var located = error
+                    located.message = "\(path) line \(line.line): \(error.message)"
+                    throw located
+                }
+            }
+        }
+        return [try makeSpec(values, loras: loras, file: file, index: index, mappingMark: rootMark)]
+    }
+
+    /// `prompts:` — a list of prompts (plain or quoted strings).
+    private func parsePromptList(_ stream: YAMLEventStream, first: YAMLEvent, mark: SourceMark,
+                                 file: String) throws -> [(text: String, mark: SourceMark)] {
+        let d = ScalarDecoder(file: file)
+        guard first == .sequenceStart else { throw d.error("prompts", mark, "expected a list of prompts, one per '- ' line") }
+        var prompts: [(text: String, mark: SourceMark)] = []
+        while true {
+            let (item, itemMark) = try stream.next()
+            switch item {
+            case .sequenceEnd:
+                return prompts
+            case .scalar(let text, _):
+                prompts.append((text, itemMark))
+            default:
+                throw d.error("prompts", itemMark, "expected a list of prompts, each a single value")
+            }
+        }
     }
 
     /// One entry of the `loras` list as written.
@@ -237,6 +319,7 @@ public struct JobFileParser: Sendable {
         let prompt = try d.string(promptValue.text, plain: promptValue.plain, field: "prompt", mark: promptValue.mark,
                                   maxBytes: limits.maxPromptBytes)
         guard !prompt.allSatisfy(\.isWhitespace) else { throw d.error("prompt", promptValue.mark, "is empty") }
+        try checkWildcards(prompt, field: "prompt", mark: promptValue.mark, decoder: d)
         // The job's model's own defaults, if its config entry has some (its name as written:
         // an invalid one is refused below and then no default matters).
         let defaults = modelDefaults?(values["model"]?.text) ?? self.defaults
@@ -252,6 +335,7 @@ public struct JobFileParser: Sendable {
             case "negative_prompt":
                 spec.negativePrompt = plain && text.isEmpty ? ""
                     : try d.string(text, plain: plain, field: field, mark: mark, maxBytes: limits.maxPromptBytes)
+                try checkWildcards(spec.negativePrompt, field: field, mark: mark, decoder: d)
             case "model":
                 let name = try d.string(text, plain: plain, field: field, mark: mark, maxBytes: 64)
                 guard JobFileParser.isValidName(name) else {
@@ -360,6 +444,20 @@ public struct JobFileParser: Sendable {
         try checkSampler(spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
         try checkLongPrompt(spec, marks: values.mapValues(\.mark), decoder: d)
         return spec
+    }
+
+    /// Every `__name__` of `text` names a wildcard file with options in `wildcards_dir`.
+    private func checkWildcards(_ text: String, field: String, mark: SourceMark, decoder d: ScalarDecoder) throws {
+        for name in Set(PromptTemplate.wildcardNames(text)).sorted() {
+            guard let wildcards else {
+                throw d.error(field, mark, "__\(name)__ is a wildcard, and no wildcards_dir is configured (set wildcards_dir in the service config)")
+            }
+            do {
+                _ = try wildcards.options(name)
+            } catch {
+                throw d.error(field, mark, "\(error)")
+            }
+        }
     }
 
     /// An `init_image` path made absolute: as written when absolute, else under `inputBase`.
