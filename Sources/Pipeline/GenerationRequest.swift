@@ -39,12 +39,15 @@ public struct GenerationRequest: Sendable, Equatable {
     /// img2img: how much of the schedule to run on the noised picture, 0…1 (diffusers'
     /// `strength`: the last `Int(steps · strength)` steps run). Unused without `initImage`.
     public var strength: Double
+    /// Inpainting: the repaint mask at `width` × `height`, one byte per pixel (white = repaint;
+    /// binarised at 128 as diffusers' mask processor does at 0.5); needs `initImage`.
+    public var mask: [UInt8]?
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
                 seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], decoder: DecoderChoice = .full,
                 longPrompt: LongPromptMode = .truncate, guidanceCutoff: Double? = nil,
-                initImage: RGBImage? = nil, strength: Double = 0.8) {
+                initImage: RGBImage? = nil, strength: Double = 0.8, mask: [UInt8]? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width
@@ -61,6 +64,7 @@ public struct GenerationRequest: Sendable, Equatable {
         self.guidanceCutoff = guidanceCutoff
         self.initImage = initImage
         self.strength = strength
+        self.mask = mask
     }
 }
 
