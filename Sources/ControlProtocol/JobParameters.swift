@@ -65,18 +65,23 @@ public struct JobParameters: Codable, Equatable, Sendable {
     public var strength: Double?
     /// img2img `resize` rule (`crop`, `fit`, `stretch`).
     public var resize: String?
+    /// Inpainting: the mask picture (its path as read at intake).
+    public var mask: String?
+    /// Inpainting: `mask_blur` in pixels; absent: none.
+    public var maskBlur: Double?
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt = "negative_prompt", model, width, height, steps, sampler, schedule, guidance
         case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt", guidanceCutoff = "guidance_cutoff"
-        case initImage = "init_image", strength, resize
+        case initImage = "init_image", strength, resize, mask, maskBlur = "mask_blur"
     }
 
     public init(prompt: String, negativePrompt: String? = nil, model: String, width: Int? = nil, height: Int? = nil,
                 steps: Int? = nil, sampler: String? = nil, schedule: String? = nil, guidance: Float? = nil,
                 seed: UInt64? = nil, count: Int? = nil, rng: String? = nil, snapshots: Int? = nil,
                 loras: [LoRA]? = nil, decoder: String? = nil, longPrompt: String? = nil,
-                guidanceCutoff: Double? = nil, initImage: String? = nil, strength: Double? = nil, resize: String? = nil) {
+                guidanceCutoff: Double? = nil, initImage: String? = nil, strength: Double? = nil, resize: String? = nil,
+                mask: String? = nil, maskBlur: Double? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.model = model
@@ -97,5 +102,7 @@ public struct JobParameters: Codable, Equatable, Sendable {
         self.initImage = initImage
         self.strength = strength
         self.resize = resize
+        self.mask = mask
+        self.maskBlur = maskBlur
     }
 }

@@ -217,7 +217,8 @@ final class Intake {
                                                      maxJobs: parser.limits.maxJobsPerFile)
                 let now = Date().timeIntervalSince1970
                 var records: [JobRecord] = []
-                for (k, (parsed, picture)) in resolved.enumerated() {
+                for (k, item) in resolved.enumerated() {
+                    let parsed = item.spec
                     let spec = try parsed.resolvingSeed().expandingTemplates(wildcards: parser.wildcards)
                     guard let model = spec.model ?? defaultModel else {
                         throw SourceError(file: originalName, line: 1, column: 1, field: "model",
@@ -228,12 +229,12 @@ final class Intake {
                                              submitted: now, state: .queued, attempts: 0,
                                              folder: JobRecord.folder(id: id, name: spec.name), started: nil,
                                              finished: nil, error: nil, model: model))
-                    if let picture, let record = records.last {
+                    if let record = records.last {
                         do {
-                            try outbox.storeInput(record, picture)
+                            try outbox.storeInputs(record, picture: item.picture, mask: item.mask)
                         } catch {
                             throw SourceError(file: originalName, line: 0, column: 0, field: nil,
-                                              message: "cannot keep a copy of \(picture.path) in the outbox: \(error)")
+                                              message: "cannot keep a copy of the job's pictures in the outbox: \(error)")
                         }
                     }
                 }

@@ -75,10 +75,12 @@ struct JobRunner {
             warnings = try generator.promptReport(job.spec.request(image: 0)).warnings
             for warning in warnings { Log.warning("job \(job.id): \(warning)") }
             let picture = try initImage(job)
+            let mask = try inpaintMask(job)
             let stepClock = Date().timeIntervalSince1970
             imageLoop: for index in 0..<job.spec.count {
                 var request = job.spec.request(image: index)
                 request.initImage = picture
+                request.mask = mask
                 let url = outbox.imageURL(job, index)
                 if let data = FileManager.default.contents(atPath: url.path), (try? PNGChunks.read([UInt8](data))) != nil {
                     images.append(.init(file: url.lastPathComponent, seed: request.seed, seconds: nil))
@@ -111,7 +113,8 @@ struct JobRunner {
                 var loraHashes: [String: String] = [:]
                 for lora in request.loras { loraHashes[lora.name] = generator.loraHash(lora) }
                 let parameters = A1111Parameters.text(for: request, model: job.model, prompt: job.spec.recordedPrompt,
-                                                      modelHash: generator.modelHash, loraHashes: loraHashes)
+                                                      modelHash: generator.modelHash, loraHashes: loraHashes,
+                                                      maskBlur: job.spec.mask == nil ? nil : job.spec.maskBlur ?? 0)
                 try AtomicFile.write(try PNGCodec.encode(image, text: [("parameters", parameters)]), to: url)
                 images.append(.init(file: url.lastPathComponent, seed: request.seed, seconds: Date().timeIntervalSince(t0)))
                 Log.info("job \(job.id): wrote \(job.folder)/\(url.lastPathComponent) (seed \(request.seed))")
@@ -149,6 +152,19 @@ extension JobRunner {
         }
         let decoded = try format.decode([UInt8](data))
         return decoded.resized(width: job.spec.width, height: job.spec.height, mode: job.spec.resize ?? .crop)
+    }
+
+    /// An inpainting job's mask: its copy from the intake, decoded, brought to the job's size
+    /// by the same `resize` rule, as luma (Pillow's "L"), blurred by `mask_blur`; `nil` without one.
+    func inpaintMask(_ job: JobRecord) throws -> [UInt8]? {
+        guard let source = job.spec.mask else { return nil }
+        guard let url = outbox.maskURL(job), let format = source.format,
+              let data = FileManager.default.contents(atPath: url.path) else {
+            throw RunError("the copy of mask \(source.path) taken at intake is missing from \(job.folder)/")
+        }
+        let decoded = try format.decode([UInt8](data))
+        let sized = decoded.resized(width: job.spec.width, height: job.spec.height, mode: job.spec.resize ?? .crop)
+        return MaskBlur.blurred(sized.luma, width: sized.width, height: sized.height, sigma: job.spec.maskBlur ?? 0)
     }
 }
 

@@ -53,7 +53,7 @@ struct Oneshot {
         }
         var jobs: [JobRecord] = []
         var folders = Set<String>()
-        var pictures: [String: InputPicture] = [:]
+        var pictures: [String: ResolvedJob] = [:]
         for file in files {
             let url = URL(fileURLWithPath: file)
             let bytes: [UInt8]
@@ -64,7 +64,7 @@ struct Oneshot {
             case .bytes(let b, _):
                 bytes = b
             }
-            let specs: [(spec: JobSpec, picture: InputPicture?)]
+            let specs: [ResolvedJob]
             do {
                 var parser = parser
                 // Relative init_image paths are read from the job file's folder.
@@ -79,7 +79,8 @@ struct Oneshot {
                 return SysExits.dataError
             }
             let stem = url.deletingPathExtension().lastPathComponent
-            for (k, (parsed, picture)) in specs.enumerated() {
+            for (k, item) in specs.enumerated() {
+                let parsed = item.spec
                 let spec: JobSpec
                 do {
                     spec = try parsed.resolvingSeed().expandingTemplates(wildcards: parser.wildcards)
@@ -105,7 +106,7 @@ struct Oneshot {
                                       submitted: Date().timeIntervalSince1970, state: .running, attempts: 1,
                                       folder: unique, started: Date().timeIntervalSince1970, finished: nil,
                                       error: nil, model: modelName))
-                if let picture { pictures[unique] = picture }
+                pictures[unique] = item
             }
         }
         let box = Outbox(root: outbox)
@@ -113,7 +114,7 @@ struct Oneshot {
             try AtomicFile.makeDirectory(outbox)
             for job in jobs {
                 try clearOldOutput(box.folder(job))
-                if let picture = pictures[job.folder] { try box.storeInput(job, picture) }
+                if let item = pictures[job.folder] { try box.storeInputs(job, picture: item.picture, mask: item.mask) }
             }
         } catch {
             Log.error("cannot prepare the outbox: \(error)")
@@ -150,7 +151,7 @@ struct Oneshot {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: folder.path) else { return }
         for name in names where name == "result.json" || name == "steps" || name == "job.yaml"
-            || name.hasPrefix("input.") || (name.hasPrefix("image-") && name.hasSuffix(".png")) {
+            || name.hasPrefix("input.") || name.hasPrefix("mask.") || (name.hasPrefix("image-") && name.hasSuffix(".png")) {
             try fm.removeItem(at: folder.appendingPathComponent(name))
         }
     }

@@ -119,6 +119,7 @@ public struct JobResult: Codable, Equatable, Sendable {
 /// ```
 /// outbox/<folder>/job.yaml                          the job's document as submitted
 /// outbox/<folder>/input.png|jpg                     img2img: the picture as read at intake
+/// outbox/<folder>/mask.png|jpg                      inpainting: the mask as read at intake
 /// outbox/<folder>/image-001.png                     with an AUTOMATIC1111 `parameters` chunk
 /// outbox/<folder>/steps/image-001-step-005.png      previews every `snapshots` steps
 /// outbox/<folder>/result.json                       written last: status, seeds, timings, error
@@ -151,12 +152,21 @@ public struct Outbox: Sendable {
         return folder(job).appendingPathComponent("input." + format.fileExtension)
     }
 
-    /// Keeps the bytes of `job`'s picture, as read at intake, in its folder: the job runs on
-    /// this copy (not on a file that may change or vanish meanwhile), and the outbox shows it.
-    public func storeInput(_ job: JobRecord, _ picture: InputPicture) throws {
-        guard let url = inputURL(job) else { return }
-        try AtomicFile.makeDirectory(folder(job))
-        try AtomicFile.write(picture.bytes, to: url)
+    /// The copy of an inpainting job's mask, taken at intake (`mask.png` / `mask.jpg`).
+    public func maskURL(_ job: JobRecord) -> URL? {
+        guard let format = job.spec.mask?.format else { return nil }
+        return folder(job).appendingPathComponent("mask." + format.fileExtension)
+    }
+
+    /// Keeps the bytes of `job`'s picture and mask, as read at intake, in its folder: the job
+    /// runs on these copies (not on files that may change or vanish meanwhile), and the outbox
+    /// shows them.
+    public func storeInputs(_ job: JobRecord, picture: InputPicture?, mask: InputPicture?) throws {
+        for (url, input) in [(inputURL(job), picture), (maskURL(job), mask)] {
+            guard let url, let input else { continue }
+            try AtomicFile.makeDirectory(folder(job))
+            try AtomicFile.write(input.bytes, to: url)
+        }
     }
 
     /// Creates the job folder and `steps/`, and writes `job.yaml` (once).

@@ -41,7 +41,7 @@ public struct JobFileParser: Sendable {
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
                                 "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name", "loras",
-                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize", "prompts", "prompts_file"]
+                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize", "prompts", "prompts_file", "mask", "mask_blur"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
                 nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil,
@@ -409,6 +409,12 @@ public struct JobFileParser: Sendable {
                                                  isFolder: field == "init_images", line: mark.line, column: mark.column)
             case "strength":
                 spec.strength = try d.number(text, plain: plain, field: field, mark: mark, range: 0...1)
+            case "mask":
+                let written = try d.string(text, plain: plain, field: field, mark: mark, maxBytes: 4096)
+                spec.mask = InitImageSource(path: try inputPath(written, field: field, mark: mark, decoder: d),
+                                            isFolder: false, line: mark.line, column: mark.column)
+            case "mask_blur":
+                spec.maskBlur = try d.number(text, plain: plain, field: field, mark: mark, range: 0...64)
             case "resize":
                 spec.resize = try d.choice(text, plain: plain, field: field, mark: mark,
                                            parse: ResizeMode.init(rawValue:), validNames: ResizeMode.validNames)
@@ -473,13 +479,16 @@ public struct JobFileParser: Sendable {
     /// `strength` and `resize` belong to img2img; the strength must leave a step to run
     /// (`StableDiffusionImg2ImgPipeline.get_timesteps`).
     private func checkImg2Img(_ spec: JobSpec, marks: [String: SourceMark], decoder d: ScalarDecoder) throws {
+        if spec.mask == nil, let mark = marks["mask_blur"] {
+            throw d.error("mask_blur", mark, "applies to inpainting only; add mask")
+        }
         guard spec.initImage != nil else {
-            for field in ["strength", "resize"] {
-                if let mark = marks[field] { throw d.error(field, mark, "applies to img2img only; add init_image or init_images") }
+            for field in ["strength", "resize", "mask"] {
+                if let mark = marks[field] { throw d.error(field, mark, "applies to img2img and inpainting only; add init_image or init_images") }
             }
             return
         }
-        let strength = spec.strength ?? JobSpec.defaultStrength
+        let strength = spec.effectiveStrength
         do {
             _ = try TextToImagePipeline.img2imgStartStep(steps: spec.steps, strength: strength)
         } catch {

@@ -13,7 +13,7 @@ extension JobSpec {
                           : loras.map { JobParameters.LoRA(name: $0.name, file: $0.file.path, weight: $0.weight) },
                       decoder: decoder == .tiny ? DecoderChoice.tiny.rawValue : nil,
                       longPrompt: longPrompt == .truncate ? nil : longPrompt.rawValue, guidanceCutoff: guidanceCutoff,
-                      initImage: initImage?.path, strength: initImage == nil ? nil : strength ?? JobSpec.defaultStrength,
-                      resize: initImage == nil ? nil : (resize ?? .crop).rawValue)
+                      initImage: initImage?.path, strength: initImage == nil ? nil : effectiveStrength,
+                      resize: initImage == nil ? nil : (resize ?? .crop).rawValue, mask: mask?.path, maskBlur: maskBlur)
     }
 }

@@ -47,6 +47,14 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public var strength: Double? = nil
     /// `resize` (img2img); `nil`: `crop`.
     public var resize: ResizeMode? = nil
+    /// `mask` (inpainting, white = repaint): its picture, read at intake like the init image.
+    public var mask: InitImageSource? = nil
+    /// `mask_blur`: Gaussian blur of the mask in pixels before it is binarised; `nil`: none.
+    public var maskBlur: Double? = nil
+
+    /// The strength the job runs with: its own, else diffusers' default of its pipeline
+    /// (`StableDiffusionInpaintPipeline` 1.0 with a mask, `StableDiffusionImg2ImgPipeline` 0.8).
+    public var effectiveStrength: Double { strength ?? (mask != nil ? 1.0 : JobSpec.defaultStrength) }
 
     /// diffusers' `StableDiffusionImg2ImgPipeline` default `strength`.
     public static let defaultStrength = 0.8
@@ -81,7 +89,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         GenerationRequest(prompt: PromptLoRATags.stripped(prompt), negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
                           seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full, longPrompt: longPrompt,
-                          guidanceCutoff: guidanceCutoff, strength: strength ?? JobSpec.defaultStrength)
+                          guidanceCutoff: guidanceCutoff, strength: effectiveStrength)
     }
 
     /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
@@ -99,7 +107,7 @@ extension JobSpec {
     private enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
         case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt, guidanceCutoff
-        case initImage, strength, resize
+        case initImage, strength, resize, mask, maskBlur
     }
 
     /// Leaves `loras` out when empty, `decoder` when not given and `longPrompt` when
@@ -130,6 +138,8 @@ extension JobSpec {
         try c.encodeIfPresent(initImage, forKey: .initImage)
         try c.encodeIfPresent(strength, forKey: .strength)
         try c.encodeIfPresent(resize, forKey: .resize)
+        try c.encodeIfPresent(mask, forKey: .mask)
+        try c.encodeIfPresent(maskBlur, forKey: .maskBlur)
     }
 
     /// Decodes a spec journalled before `loras`, `decoder` or `longPrompt` existed as one
@@ -155,6 +165,8 @@ extension JobSpec {
         self.initImage = try c.decodeIfPresent(InitImageSource.self, forKey: .initImage)
         self.strength = try c.decodeIfPresent(Double.self, forKey: .strength)
         self.resize = try c.decodeIfPresent(ResizeMode.self, forKey: .resize)
+        self.mask = try c.decodeIfPresent(InitImageSource.self, forKey: .mask)
+        self.maskBlur = try c.decodeIfPresent(Double.self, forKey: .maskBlur)
     }
 }
 

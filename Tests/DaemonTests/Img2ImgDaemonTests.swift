@@ -165,4 +165,43 @@ final class Img2ImgDaemonTests: XCTestCase {
         let worst = zip(made.pixels, expected.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 255
         XCTAssertLessThanOrEqual(worst, 1)
     }
+
+    /// An inpainting job end to end: `--oneshot` on the tiny 9-channel model with a picture and
+    /// a mask gives diffusers' `StableDiffusionInpaintPipeline` image (Tests/Fixtures/inpaint).
+    func testInpaintingJobGivesDiffusersImage() throws {
+        let fixtures = DaemonHarness.repository.appendingPathComponent("Tests/Fixtures")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("inpaint-oneshot-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("img2img/init-32x32.png"), to: dir.appendingPathComponent("photo.png"))
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("inpaint/mask-32x32.png"), to: dir.appendingPathComponent("mask.png"))
+        let out = dir.appendingPathComponent("out")
+        let job = """
+        prompt: a red circle on a blue square
+        negative_prompt: blurry
+        init_image: photo.png
+        mask: mask.png
+        width: 32
+        height: 32
+        steps: 8
+        sampler: euler
+        guidance: 7.5
+        seed: 8001
+
+        """
+        let (status, stderr) = try DaemonHarness.oneshot(["job": job], in: dir,
+                                                         arguments: ["--outbox", out.path, "--model", fixtures.appendingPathComponent("tiny-sd1-inpaint").path])
+        XCTAssertEqual(status, 0, stderr)
+        let result = try JSONDecoder().decode(JobResult.self, from: Data(contentsOf: out.appendingPathComponent("job/result.json")))
+        XCTAssertEqual(result.parameters.strength, 1, "inpainting's default strength is diffusers' 1.0")
+        XCTAssertEqual(result.parameters.mask, dir.appendingPathComponent("mask.png").path)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("job/mask.png").path))
+        let png = [UInt8](try Data(contentsOf: out.appendingPathComponent("job/image-001.png")))
+        let made = try PNGCodec.decode(png)
+        let expected = [UInt8](try Data(contentsOf: fixtures.appendingPathComponent("inpaint/tiny-sd1-inpaint-euler-8-s1.0.rgb")))
+        let worst = zip(made.pixels, expected).map { abs(Int($0) - Int($1)) }.max() ?? 255
+        XCTAssertLessThanOrEqual(worst, 1, "differs by \(worst)/255 from diffusers' inpainting")
+        let text = String(decoding: png, as: UTF8.self)
+        XCTAssertTrue(text.contains("Denoising strength: 1, Mask blur: 0"), "AUTOMATIC1111's keys")
+    }
 }

@@ -200,7 +200,7 @@ final class InputImageTests: XCTestCase {
         XCTAssertEqual(error("prompt: x\nwidth: 32\nheight: 32\ninit_image: pic.png\n"),
                        "j.yaml:4:13: field 'init_image': \"pic.png\" is relative; the daemon needs an absolute path (it cannot know where the job was written)")
         XCTAssertEqual(error("prompt: x\nwidth: 32\nheight: 32\nstrength: 0.5\n"),
-                       "j.yaml:4:11: field 'strength': applies to img2img only; add init_image or init_images")
+                       "j.yaml:4:11: field 'strength': applies to img2img and inpainting only; add init_image or init_images")
         XCTAssertEqual(error("prompt: x\nwidth: 32\nheight: 32\ninit_image: /p.png\nsteps: 10\nstrength: 0.05\n"),
                        "j.yaml:6:11: field 'strength': strength 0.05 with 10 steps leaves no step to run; int(steps × strength) must be at least 1")
         XCTAssertEqual(error("prompt: x\nwidth: 32\nheight: 32\ninit_image: /p.png\nresize: squash\n"),
@@ -215,5 +215,34 @@ final class InputImageTests: XCTestCase {
         // The journal keeps them.
         let again = try JSONDecoder().decode(JobSpec.self, from: JSONEncoder().encode(spec))
         XCTAssertEqual(again, spec)
+    }
+
+    func testMaskFieldsLumaAndBlur() throws {
+        let parser = JobFileParser()
+        func error(_ text: String) -> String {
+            do { _ = try parser.parse(bytes: Array(text.utf8), file: "j.yaml"); return "accepted" } catch { return "\(error)" }
+        }
+        XCTAssertEqual(error("prompt: x\nwidth: 32\nheight: 32\nmask: /m.png\n"),
+                       "j.yaml:4:7: field 'mask': applies to img2img and inpainting only; add init_image or init_images")
+        XCTAssertEqual(error("prompt: x\nwidth: 32\nheight: 32\ninit_image: /p.png\nmask_blur: 4\n"),
+                       "j.yaml:5:12: field 'mask_blur': applies to inpainting only; add mask")
+        let spec = try XCTUnwrap(parser.parse(bytes: Array("prompt: x\nwidth: 32\nheight: 32\ninit_image: /p.png\nmask: /m.png\nmask_blur: 4\n".utf8), file: "j.yaml").first)
+        XCTAssertEqual(spec.mask?.path, "/m.png")
+        XCTAssertEqual(spec.maskBlur, 4)
+        XCTAssertEqual(spec.request(image: 0).strength, 1, "inpainting defaults to diffusers' strength 1.0")
+        XCTAssertEqual(try JSONDecoder().decode(JobSpec.self, from: JSONEncoder().encode(spec)), spec)
+
+        // Pillow's convert("L"): gray stays, colours weigh 0.299/0.587/0.114.
+        let image = RGBImage(width: 3, height: 1, pixels: [77, 77, 77, 255, 0, 0, 0, 0, 255])
+        XCTAssertEqual(image.luma, [77, 76, 29])
+        // The blur spreads an edge symmetrically and keeps flat areas.
+        var mask = [UInt8](repeating: 0, count: 16 * 4)
+        for y in 0..<4 { for x in 8..<16 { mask[y * 16 + x] = 255 } }
+        let blurred = MaskBlur.blurred(mask, width: 16, height: 4, sigma: 2)
+        XCTAssertEqual(blurred[0], 0)
+        XCTAssertEqual(blurred[15], 255)
+        XCTAssertTrue(blurred[7] > 0 && blurred[7] < 128 && blurred[8] > 128 && blurred[8] < 255, "\(Array(blurred[0..<16]))")
+        XCTAssertEqual(Int(blurred[7]) + Int(blurred[8]), 255, "symmetric about the edge")
+        XCTAssertEqual(MaskBlur.blurred(mask, width: 16, height: 4, sigma: 0), mask)
     }
 }

@@ -6,12 +6,24 @@ public enum JobInputs {
     /// Every job of `specs` with its picture (`nil` for text-to-image), folders expanded.
     /// Throws a `SourceError` naming the file, the field's line and column, the picture and why.
     public static func resolve(_ specs: [JobSpec], file: String, access: InputFileAccess,
-                               maxJobs: Int) throws -> [(spec: JobSpec, picture: InputPicture?)] {
-        var resolved: [(spec: JobSpec, picture: InputPicture?)] = []
+                               maxJobs: Int) throws -> [ResolvedJob] {
+        var resolved: [ResolvedJob] = []
         for spec in specs {
             guard let source = spec.initImage else {
-                resolved.append((spec, nil))
+                resolved.append(ResolvedJob(spec: spec, picture: nil, mask: nil))
                 continue
+            }
+            // The mask (inpainting): one picture for every job of the document.
+            var mask: InputPicture?
+            if var maskSource = spec.mask {
+                do {
+                    let picture = try access.picture(maskSource.path)
+                    maskSource.format = picture.format
+                    mask = picture
+                } catch {
+                    throw SourceError(file: file, line: maskSource.line, column: maskSource.column, field: "mask",
+                                      message: SourceError.oneLine("\(error)"))
+                }
             }
             let field = source.isFolder ? "init_images" : "init_image"
             func fail(_ error: Error) -> SourceError {
@@ -38,9 +50,19 @@ public enum JobInputs {
                 var one = spec
                 one.initImage = InitImageSource(path: path, isFolder: false, line: source.line, column: source.column,
                                                 format: picture.format)
-                resolved.append((one, picture))
+                one.mask?.format = mask?.format
+                resolved.append(ResolvedJob(spec: one, picture: picture, mask: mask))
             }
         }
         return resolved
     }
+}
+
+/// One job of a file with the pictures read for it at intake.
+public struct ResolvedJob: Sendable {
+    public var spec: JobSpec
+    /// `init_image` (or one picture of `init_images`); `nil`: text-to-image.
+    public var picture: InputPicture?
+    /// `mask` (inpainting).
+    public var mask: InputPicture?
 }
