@@ -69,11 +69,16 @@ public struct JobParameters: Codable, Equatable, Sendable {
     public var mask: String?
     /// Inpainting: `mask_blur` in pixels; absent: none.
     public var maskBlur: Double?
+    /// Hires fix: the second pass's scale (`upscale`); absent: one pass.
+    public var upscale: Double?
+    /// Hires fix: the second pass's strength.
+    public var upscaleStrength: Double?
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt = "negative_prompt", model, width, height, steps, sampler, schedule, guidance
         case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt", guidanceCutoff = "guidance_cutoff"
         case initImage = "init_image", strength, resize, mask, maskBlur = "mask_blur"
+        case upscale, upscaleStrength = "upscale_strength"
     }
 
     public init(prompt: String, negativePrompt: String? = nil, model: String, width: Int? = nil, height: Int? = nil,
@@ -81,7 +86,7 @@ public struct JobParameters: Codable, Equatable, Sendable {
                 seed: UInt64? = nil, count: Int? = nil, rng: String? = nil, snapshots: Int? = nil,
                 loras: [LoRA]? = nil, decoder: String? = nil, longPrompt: String? = nil,
                 guidanceCutoff: Double? = nil, initImage: String? = nil, strength: Double? = nil, resize: String? = nil,
-                mask: String? = nil, maskBlur: Double? = nil) {
+                mask: String? = nil, maskBlur: Double? = nil, upscale: Double? = nil, upscaleStrength: Double? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.model = model
@@ -104,5 +109,7 @@ public struct JobParameters: Codable, Equatable, Sendable {
         self.resize = resize
         self.mask = mask
         self.maskBlur = maskBlur
+        self.upscale = upscale
+        self.upscaleStrength = upscaleStrength
     }
 }

@@ -107,8 +107,9 @@ struct JobRunner {
                     outcome = shouldStop() == .shutdown ? .interrupted : .cancelled
                     break imageLoop
                 }
-                guard image.width == request.width, image.height == request.height else {
-                    throw RunError("engine returned \(image.width)x\(image.height) for \(request.width)x\(request.height)")
+                let size = request.hires?.targetSize(width: request.width, height: request.height) ?? (width: request.width, height: request.height)
+                guard image.width == size.width, image.height == size.height else {
+                    throw RunError("engine returned \(image.width)x\(image.height) for \(size.width)x\(size.height)")
                 }
                 var loraHashes: [String: String] = [:]
                 for lora in request.loras { loraHashes[lora.name] = generator.loraHash(lora) }

@@ -47,6 +47,11 @@ public enum A1111Parameters {
         if let cutoff = request.guidanceCutoff { fields.append("Guidance cutoff: \(format(Float(cutoff)))") }
         // img2img: the web UI's key for the strength.
         if request.initImage != nil { fields.append("Denoising strength: \(format(Float(request.strength)))") }
+        // Hires fix: the web UI's keys (its Lanczos upscaler; Size stays the first pass's).
+        if let hires = request.hires {
+            fields += ["Denoising strength: \(format(Float(hires.strength)))", "Hires upscale: \(format(Float(hires.scale)))",
+                       "Hires upscaler: Lanczos"]
+        }
         // Inpainting: the web UI's key for the mask's blur.
         if let maskBlur { fields.append("Mask blur: \(format(Float(maskBlur)))") }
         lines.append(fields.joined(separator: ", "))

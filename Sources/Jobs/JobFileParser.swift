@@ -41,7 +41,7 @@ public struct JobFileParser: Sendable {
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
                                 "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name", "loras",
-                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize", "prompts", "prompts_file", "mask", "mask_blur"]
+                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize", "prompts", "prompts_file", "mask", "mask_blur", "upscale", "upscale_strength"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
                 nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil,
@@ -415,6 +415,12 @@ public struct JobFileParser: Sendable {
                                             isFolder: false, line: mark.line, column: mark.column)
             case "mask_blur":
                 spec.maskBlur = try d.number(text, plain: plain, field: field, mark: mark, range: 0...64)
+            case "upscale":
+                let scale = try d.number(text, plain: plain, field: field, mark: mark, range: 1...4)
+                guard scale > 1 else { throw d.error(field, mark, "must be above 1 (leave it out for one pass)") }
+                spec.upscale = scale
+            case "upscale_strength":
+                spec.upscaleStrength = try d.number(text, plain: plain, field: field, mark: mark, range: 0...1)
             case "resize":
                 spec.resize = try d.choice(text, plain: plain, field: field, mark: mark,
                                            parse: ResizeMode.init(rawValue:), validNames: ResizeMode.validNames)
@@ -447,6 +453,7 @@ public struct JobFileParser: Sendable {
         }
         try checkImg2Img(spec, marks: values.mapValues(\.mark), decoder: d)
         try resolveSize(&spec, given: values.mapValues(\.mark), defaults: defaults, decoder: d, mappingMark: mappingMark)
+        try checkHires(spec, marks: values.mapValues(\.mark), decoder: d)
         try checkSampler(spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
         try checkLongPrompt(spec, marks: values.mapValues(\.mark), decoder: d)
         return spec
@@ -463,6 +470,27 @@ public struct JobFileParser: Sendable {
             } catch {
                 throw d.error(field, mark, "\(error)")
             }
+        }
+    }
+
+    /// Hires fix: text-to-image only, a second pass within the size limits that leaves a step.
+    private func checkHires(_ spec: JobSpec, marks: [String: SourceMark], decoder d: ScalarDecoder) throws {
+        guard let hires = spec.hires, let mark = marks["upscale"] else {
+            if let mark = marks["upscale_strength"] { throw d.error("upscale_strength", mark, "applies to the hires fix only; add upscale") }
+            return
+        }
+        if spec.initImage != nil {
+            throw d.error("upscale", mark, "the hires fix is for text-to-image; leave out init_image/init_images or upscale")
+        }
+        let size = hires.targetSize(width: spec.width, height: spec.height)
+        guard size.width <= limits.maxWidth, size.height <= limits.maxHeight else {
+            throw d.error("upscale", mark, "\(spec.width)x\(spec.height) upscaled is \(size.width)x\(size.height), over the limits of \(limits.maxWidth)x\(limits.maxHeight)")
+        }
+        do {
+            _ = try TextToImagePipeline.img2imgStartStep(steps: spec.steps, strength: hires.strength)
+        } catch {
+            let field = marks["upscale_strength"] != nil ? "upscale_strength" : "upscale"
+            throw d.error(field, marks[field] ?? mark, "upscale_strength \(hires.strength) with \(spec.steps) steps leaves no step for the second pass")
         }
     }
 

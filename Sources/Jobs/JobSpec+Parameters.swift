@@ -14,6 +14,7 @@ extension JobSpec {
                       decoder: decoder == .tiny ? DecoderChoice.tiny.rawValue : nil,
                       longPrompt: longPrompt == .truncate ? nil : longPrompt.rawValue, guidanceCutoff: guidanceCutoff,
                       initImage: initImage?.path, strength: initImage == nil ? nil : effectiveStrength,
-                      resize: initImage == nil ? nil : (resize ?? .crop).rawValue, mask: mask?.path, maskBlur: maskBlur)
+                      resize: initImage == nil ? nil : (resize ?? .crop).rawValue, mask: mask?.path, maskBlur: maskBlur,
+                      upscale: upscale, upscaleStrength: upscale == nil ? nil : hires?.strength)
     }
 }

@@ -52,6 +52,16 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// `mask_blur`: Gaussian blur of the mask in pixels before it is binarised; `nil`: none.
     public var maskBlur: Double? = nil
 
+    /// `upscale` (hires fix): the second pass's scale; `nil`: one pass.
+    public var upscale: Double? = nil
+    /// `upscale_strength`: the second pass's img2img strength; `nil`: ``JobSpec/defaultUpscaleStrength``.
+    public var upscaleStrength: Double? = nil
+    /// AUTOMATIC1111's default hires-fix denoising strength.
+    public static let defaultUpscaleStrength = 0.7
+
+    /// The hires fix the job asks for, if any.
+    public var hires: HiresFix? { upscale.map { HiresFix(scale: $0, strength: upscaleStrength ?? JobSpec.defaultUpscaleStrength) } }
+
     /// The strength the job runs with: its own, else diffusers' default of its pipeline
     /// (`StableDiffusionInpaintPipeline` 1.0 with a mask, `StableDiffusionImg2ImgPipeline` 0.8).
     public var effectiveStrength: Double { strength ?? (mask != nil ? 1.0 : JobSpec.defaultStrength) }
@@ -89,7 +99,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         GenerationRequest(prompt: PromptLoRATags.stripped(prompt), negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
                           seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full, longPrompt: longPrompt,
-                          guidanceCutoff: guidanceCutoff, strength: effectiveStrength)
+                          guidanceCutoff: guidanceCutoff, strength: effectiveStrength, hires: hires)
     }
 
     /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
@@ -107,7 +117,7 @@ extension JobSpec {
     private enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
         case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt, guidanceCutoff
-        case initImage, strength, resize, mask, maskBlur
+        case initImage, strength, resize, mask, maskBlur, upscale, upscaleStrength
     }
 
     /// Leaves `loras` out when empty, `decoder` when not given and `longPrompt` when
@@ -140,6 +150,8 @@ extension JobSpec {
         try c.encodeIfPresent(resize, forKey: .resize)
         try c.encodeIfPresent(mask, forKey: .mask)
         try c.encodeIfPresent(maskBlur, forKey: .maskBlur)
+        try c.encodeIfPresent(upscale, forKey: .upscale)
+        try c.encodeIfPresent(upscaleStrength, forKey: .upscaleStrength)
     }
 
     /// Decodes a spec journalled before `loras`, `decoder` or `longPrompt` existed as one
@@ -167,6 +179,8 @@ extension JobSpec {
         self.resize = try c.decodeIfPresent(ResizeMode.self, forKey: .resize)
         self.mask = try c.decodeIfPresent(InitImageSource.self, forKey: .mask)
         self.maskBlur = try c.decodeIfPresent(Double.self, forKey: .maskBlur)
+        self.upscale = try c.decodeIfPresent(Double.self, forKey: .upscale)
+        self.upscaleStrength = try c.decodeIfPresent(Double.self, forKey: .upscaleStrength)
     }
 }
 

@@ -42,12 +42,16 @@ public struct GenerationRequest: Sendable, Equatable {
     /// Inpainting: the repaint mask at `width` × `height`, one byte per pixel (white = repaint;
     /// binarised at 128 as diffusers' mask processor does at 0.5); needs `initImage`.
     public var mask: [UInt8]?
+    /// Hires fix: a second, upscaled img2img pass (`HiresFix`); the image returned is then
+    /// `hires.targetSize` of `width` × `height`.
+    public var hires: HiresFix?
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
                 seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], decoder: DecoderChoice = .full,
                 longPrompt: LongPromptMode = .truncate, guidanceCutoff: Double? = nil,
-                initImage: RGBImage? = nil, strength: Double = 0.8, mask: [UInt8]? = nil) {
+                initImage: RGBImage? = nil, strength: Double = 0.8, mask: [UInt8]? = nil,
+                hires: HiresFix? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width
@@ -65,6 +69,7 @@ public struct GenerationRequest: Sendable, Equatable {
         self.initImage = initImage
         self.strength = strength
         self.mask = mask
+        self.hires = hires
     }
 }
 

@@ -112,6 +112,12 @@ public final class TextToImagePipeline: ImageGenerating {
         if request.decoder == .tiny && tinyVAE == nil {
             throw PipelineError.invalidRequest("decoder tiny needs a tiny_vae for this model")
         }
+        if let hires = request.hires {
+            // Hires fix (HiresFix.swift): this request without it, upscaled, then img2img.
+            var first = request
+            first.hires = nil
+            return try generateHires(first, hires: hires, snapshotEvery: snapshotEvery, onStep: onStep)
+        }
         let latents = try denoisedLatents(request, snapshotEvery: snapshotEvery, onStep: onStep)
         if request.decoder == .tiny, let tinyVAE {
             // StableDiffusionPipeline with vae=AutoencoderTiny: vae.decode(latents / scaling_factor).

@@ -204,4 +204,32 @@ final class Img2ImgDaemonTests: XCTestCase {
         let text = String(decoding: png, as: UTF8.self)
         XCTAssertTrue(text.contains("Denoising strength: 1, Mask blur: 0"), "AUTOMATIC1111's keys")
     }
+
+    /// A hires-fix job end to end: `--oneshot` gives the two diffusers passes built by hand
+    /// (Tests/Fixtures/hires), and the PNG records AUTOMATIC1111's hires keys.
+    func testHiresFixJobGivesTheTwoPassImage() throws {
+        let model = try XCTUnwrap(DaemonHarness.fixtureModel)
+        let fixtures = DaemonHarness.repository.appendingPathComponent("Tests/Fixtures")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hires-oneshot-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("out")
+        let job = "prompt: a red circle on a blue square\nnegative_prompt: blurry\nwidth: 32\nheight: 32\nsteps: 8\n"
+            + "sampler: euler\nguidance: 7.5\nseed: 9001\nupscale: 1.5\nupscale_strength: 0.5\n"
+        let (status, stderr) = try DaemonHarness.oneshot(["job": job], in: dir, arguments: ["--outbox", out.path, "--model", model.path])
+        XCTAssertEqual(status, 0, stderr)
+        let png = [UInt8](try Data(contentsOf: out.appendingPathComponent("job/image-001.png")))
+        let made = try PNGCodec.decode(png)
+        XCTAssertEqual(made.width, 48)
+        XCTAssertEqual(made.height, 48)
+        let expected = [UInt8](try Data(contentsOf: fixtures.appendingPathComponent("hires/euler-32x32-x1.5-s0.5.rgb")))
+        let worst = zip(made.pixels, expected).map { abs(Int($0) - Int($1)) }.max() ?? 255
+        XCTAssertLessThanOrEqual(worst, 1, "differs by \(worst)/255 from the two diffusers passes")
+        let text = String(decoding: png, as: UTF8.self)
+        XCTAssertTrue(text.contains("Size: 32x32"), "Size is the first pass's, as the web UI records it")
+        XCTAssertTrue(text.contains("Denoising strength: 0.5, Hires upscale: 1.5, Hires upscaler: Lanczos"), text)
+        let result = try JSONDecoder().decode(JobResult.self, from: Data(contentsOf: out.appendingPathComponent("job/result.json")))
+        XCTAssertEqual(result.parameters.upscale, 1.5)
+        XCTAssertEqual(result.parameters.upscaleStrength, 0.5)
+    }
 }

@@ -245,4 +245,26 @@ final class InputImageTests: XCTestCase {
         XCTAssertEqual(Int(blurred[7]) + Int(blurred[8]), 255, "symmetric about the edge")
         XCTAssertEqual(MaskBlur.blurred(mask, width: 16, height: 4, sigma: 0), mask)
     }
+
+    func testHiresFields() throws {
+        let parser = JobFileParser()
+        func error(_ text: String) -> String {
+            do { _ = try parser.parse(bytes: Array(text.utf8), file: "j.yaml"); return "accepted" } catch { return "\(error)" }
+        }
+        XCTAssertEqual(error("prompt: x\nwidth: 512\nheight: 512\nupscale: 2.5\n"),
+                       "j.yaml:4:10: field 'upscale': 512x512 upscaled is 1280x1280, over the limits of 1024x1024")
+        XCTAssertEqual(error("prompt: x\nwidth: 32\nheight: 32\nupscale: 1\n"),
+                       "j.yaml:4:10: field 'upscale': must be above 1 (leave it out for one pass)")
+        XCTAssertEqual(error("prompt: x\nwidth: 32\nheight: 32\nupscale_strength: 0.5\n"),
+                       "j.yaml:4:19: field 'upscale_strength': applies to the hires fix only; add upscale")
+        XCTAssertEqual(error("prompt: x\nwidth: 32\nheight: 32\nupscale: 2\ninit_image: /p.png\n"),
+                       "j.yaml:4:10: field 'upscale': the hires fix is for text-to-image; leave out init_image/init_images or upscale")
+        XCTAssertEqual(error("prompt: x\nwidth: 32\nheight: 32\nsteps: 4\nupscale: 2\nupscale_strength: 0.1\n"),
+                       "j.yaml:6:19: field 'upscale_strength': upscale_strength 0.1 with 4 steps leaves no step for the second pass")
+        let spec = try XCTUnwrap(parser.parse(bytes: Array("prompt: x\nwidth: 40\nheight: 32\nupscale: 1.5\n".utf8), file: "j.yaml").first)
+        XCTAssertEqual(spec.request(image: 0).hires, HiresFix(scale: 1.5, strength: 0.7), "AUTOMATIC1111's default strength 0.7")
+        let target = try XCTUnwrap(spec.hires).targetSize(width: 40, height: 32)
+        XCTAssertTrue(target == (56, 48), "int(side × scale) // 8 × 8")
+        XCTAssertEqual(try JSONDecoder().decode(JobSpec.self, from: JSONEncoder().encode(spec)), spec)
+    }
 }
