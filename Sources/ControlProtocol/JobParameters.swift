@@ -73,12 +73,15 @@ public struct JobParameters: Codable, Equatable, Sendable {
     public var upscale: Double?
     /// Hires fix: the second pass's strength.
     public var upscaleStrength: Double?
+    /// Grid: each axis (`x`, `y`) with its field and values, e.g. `{"x": {"sampler": ["euler", "dpm++2m"]}}`;
+    /// the images are the cells, row by row. Absent: no grid.
+    public var grid: [String: [String: [String]]]?
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt = "negative_prompt", model, width, height, steps, sampler, schedule, guidance
         case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt", guidanceCutoff = "guidance_cutoff"
         case initImage = "init_image", strength, resize, mask, maskBlur = "mask_blur"
-        case upscale, upscaleStrength = "upscale_strength"
+        case upscale, upscaleStrength = "upscale_strength", grid
     }
 
     public init(prompt: String, negativePrompt: String? = nil, model: String, width: Int? = nil, height: Int? = nil,
@@ -86,7 +89,8 @@ public struct JobParameters: Codable, Equatable, Sendable {
                 seed: UInt64? = nil, count: Int? = nil, rng: String? = nil, snapshots: Int? = nil,
                 loras: [LoRA]? = nil, decoder: String? = nil, longPrompt: String? = nil,
                 guidanceCutoff: Double? = nil, initImage: String? = nil, strength: Double? = nil, resize: String? = nil,
-                mask: String? = nil, maskBlur: Double? = nil, upscale: Double? = nil, upscaleStrength: Double? = nil) {
+                mask: String? = nil, maskBlur: Double? = nil, upscale: Double? = nil, upscaleStrength: Double? = nil,
+                grid: [String: [String: [String]]]? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.model = model
@@ -111,5 +115,6 @@ public struct JobParameters: Codable, Equatable, Sendable {
         self.maskBlur = maskBlur
         self.upscale = upscale
         self.upscaleStrength = upscaleStrength
+        self.grid = grid
     }
 }

@@ -77,8 +77,10 @@ struct JobRunner {
             let picture = try initImage(job)
             let mask = try inpaintMask(job)
             let stepClock = Date().timeIntervalSince1970
-            imageLoop: for index in 0..<job.spec.count {
-                var request = job.spec.request(image: index)
+            // count images, or a grid's cells (image 1 of each, grid.png after the last).
+            let plan = job.spec.imagePlan
+            imageLoop: for (index, (spec, planned)) in plan.enumerated() {
+                var request = planned.spec.request(image: planned.index)
                 request.initImage = picture
                 request.mask = mask
                 let url = outbox.imageURL(job, index)
@@ -90,7 +92,7 @@ struct JobRunner {
                 let image: RGBImage
                 do {
                     image = try generator.generate(request, snapshotEvery: job.spec.snapshots) { event in
-                        onProgress(JobProgress(id: job.id, image: index, images: job.spec.count, step: event.step,
+                        onProgress(JobProgress(id: job.id, image: index, images: plan.count, step: event.step,
                                                steps: event.totalSteps, started: stepClock))
                         if let preview = event.preview {
                             do {
@@ -113,13 +115,14 @@ struct JobRunner {
                 }
                 var loraHashes: [String: String] = [:]
                 for lora in request.loras { loraHashes[lora.name] = generator.loraHash(lora) }
-                let parameters = A1111Parameters.text(for: request, model: job.model, prompt: job.spec.recordedPrompt,
+                let parameters = A1111Parameters.text(for: request, model: job.model, prompt: spec.recordedPrompt,
                                                       modelHash: generator.modelHash, loraHashes: loraHashes,
-                                                      maskBlur: job.spec.mask == nil ? nil : job.spec.maskBlur ?? 0)
+                                                      maskBlur: spec.mask == nil ? nil : spec.maskBlur ?? 0)
                 try AtomicFile.write(try PNGCodec.encode(image, text: [("parameters", parameters)]), to: url)
                 images.append(.init(file: url.lastPathComponent, seed: request.seed, seconds: Date().timeIntervalSince(t0)))
                 Log.info("job \(job.id): wrote \(job.folder)/\(url.lastPathComponent) (seed \(request.seed))")
             }
+            if outcome == .done, let grid = job.spec.grid { try writeGrid(job, grid) }
         } catch {
             outcome = .failed("\(error)")
         }
@@ -166,6 +169,24 @@ extension JobRunner {
         let decoded = try format.decode([UInt8](data))
         let sized = decoded.resized(width: job.spec.width, height: job.spec.height, mode: job.spec.resize ?? .crop)
         return MaskBlur.blurred(sized.luma, width: sized.width, height: sized.height, sigma: job.spec.maskBlur ?? 0)
+    }
+}
+
+extension JobRunner {
+    /// `grid.png` of a grid job: its cells' images (read back, so kept images of an interrupted
+    /// attempt count) laid out and labelled by `GridImage`.
+    func writeGrid(_ job: JobRecord, _ grid: JobGrid) throws {
+        var cells: [RGBImage] = []
+        for index in grid.cells.indices {
+            let url = outbox.imageURL(job, index)
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw RunError("grid cell \(url.lastPathComponent) is missing")
+            }
+            cells.append(try PNGCodec.decode([UInt8](data)))
+        }
+        let image = GridImage.compose(cells, columns: grid.columns, columnLabels: grid.columnLabels, rowLabels: grid.rowLabels)
+        try AtomicFile.write(try PNGCodec.encode(image), to: outbox.folder(job).appendingPathComponent("grid.png"))
+        Log.info("job \(job.id): wrote \(job.folder)/grid.png (\(grid.columns)×\(grid.cells.count / max(1, grid.columns)) cells)")
     }
 }
 

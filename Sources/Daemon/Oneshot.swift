@@ -151,7 +151,7 @@ struct Oneshot {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: folder.path) else { return }
         for name in names where name == "result.json" || name == "steps" || name == "job.yaml"
-            || name.hasPrefix("input.") || name.hasPrefix("mask.") || (name.hasPrefix("image-") && name.hasSuffix(".png")) {
+            || name.hasPrefix("input.") || name.hasPrefix("mask.") || name == "grid.png" || (name.hasPrefix("image-") && name.hasSuffix(".png")) {
             try fm.removeItem(at: folder.appendingPathComponent(name))
         }
     }

@@ -41,7 +41,7 @@ public struct JobFileParser: Sendable {
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
                                 "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name", "loras",
-                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize", "prompts", "prompts_file", "mask", "mask_blur", "upscale", "upscale_strength"]
+                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize", "prompts", "prompts_file", "mask", "mask_blur", "upscale", "upscale_strength", "grid"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
                 nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil,
@@ -65,7 +65,7 @@ public struct JobFileParser: Sendable {
                               message: "file is \(bytes.count) bytes, more than the limit of \(limits.maxFileSize)")
         }
         let stream = try YAMLEventStream(bytes: bytes, file: file,
-                                         limits: YAMLSafetyLimits(maxDepth: 3, maxScalarBytes: limits.maxPromptBytes))
+                                         limits: YAMLSafetyLimits(maxDepth: 4, maxScalarBytes: limits.maxPromptBytes))
         var jobs: [JobSpec] = []
         var startLines: [Int] = []
         while true {
@@ -110,6 +110,7 @@ public struct JobFileParser: Sendable {
         var values: [String: (text: String, plain: Bool, mark: SourceMark)] = [:]
         var loras: [LoRAEntry] = []
         var promptList: [(text: String, mark: SourceMark)] = []
+        var gridAxes: [GridAxisEntry] = []
         while true {
             let (keyEvent, keyMark) = try stream.next()
             guard case .scalar(let key, _) = keyEvent else {
@@ -128,6 +129,11 @@ public struct JobFileParser: Sendable {
             if key == "loras" {
                 values[key] = ("", true, keyMark)
                 loras = try parseLoRAList(stream, first: valueEvent, mark: valueMark, file: file)
+                continue
+            }
+            if key == "grid" {
+                values[key] = ("", true, keyMark)
+                gridAxes = try parseGrid(stream, first: valueEvent, mark: valueMark, file: file)
                 continue
             }
             if key == "prompts" {
@@ -156,6 +162,10 @@ public struct JobFileParser: Sendable {
         func tooMany(_ mark: SourceMark, _ field: String) -> SourceError {
             SourceError(file: file, line: mark.line, column: mark.column, field: field,
                         message: "the file would become more than \(limits.maxJobsPerFile) jobs (limits.max_jobs_per_file)")
+        }
+        if let gridValue = values["grid"] {
+            return [try makeGrid(gridAxes, values: values, loras: loras, file: file, index: index, mappingMark: rootMark,
+                                 gridMark: gridValue.mark)]
         }
         if let listed = values["prompts"] {
             guard !promptList.isEmpty else {
@@ -200,6 +210,83 @@ public struct JobFileParser: Sendable {
             }
         }
         return [try makeSpec(values, loras: loras, file: file, index: index, mappingMark: rootMark)]
+    }
+
+    /// One axis of `grid:` as written.
+    struct GridAxisEntry {
+        var axis: String
+        var field: String
+        var fieldMark: SourceMark
+        var values: [(text: String, plain: Bool, mark: SourceMark)]
+    }
+
+    /// `grid: {x: {FIELD: [V, …]}, y: {FIELD: [V, …]}}` — one or both axes, one field each.
+    private func parseGrid(_ stream: YAMLEventStream, first: YAMLEvent, mark: SourceMark, file: String) throws -> [GridAxisEntry] {
+        let d = ScalarDecoder(file: file)
+        let shape = "expected {x: {FIELD: [VALUE, …]}, y: {FIELD: [VALUE, …]}}"
+        guard first == .mappingStart else { throw d.error("grid", mark, shape) }
+        var axes: [GridAxisEntry] = []
+        while true {
+            let (k, kMark) = try stream.next()
+            if k == .mappingEnd { break }
+            guard case .scalar(let axis, _) = k, axis == "x" || axis == "y" else { throw d.error("grid", kMark, "unknown axis; valid: x, y") }
+            guard !axes.contains(where: { $0.axis == axis }) else { throw d.error("grid.\(axis)", kMark, "duplicate axis") }
+            guard try stream.next().0 == .mappingStart else { throw d.error("grid.\(axis)", kMark, shape) }
+            let (f, fMark) = try stream.next()
+            guard case .scalar(let field, _) = f else { throw d.error("grid.\(axis)", fMark, shape) }
+            guard JobGrid.fields.contains(field) else {
+                throw d.error("grid.\(axis)", fMark, "\(SourceError.quote(field)) cannot be a grid axis; valid: \(JobGrid.fields.joined(separator: ", "))")
+            }
+            let (list, listMark) = try stream.next()
+            guard list == .sequenceStart else { throw d.error("grid.\(axis).\(field)", listMark, "expected a list of values") }
+            var values: [(text: String, plain: Bool, mark: SourceMark)] = []
+            while true {
+                let (item, itemMark) = try stream.next()
+                if item == .sequenceEnd { break }
+                guard case .scalar(let text, let plain) = item else {
+                    throw d.error("grid.\(axis).\(field)", itemMark, "expected single values")
+                }
+                values.append((text, plain, itemMark))
+            }
+            guard !values.isEmpty else { throw d.error("grid.\(axis).\(field)", listMark, "is empty") }
+            guard try stream.next().0 == .mappingEnd else { throw d.error("grid.\(axis)", kMark, "one field per axis") }
+            axes.append(GridAxisEntry(axis: axis, field: field, fieldMark: fMark, values: values))
+        }
+        guard !axes.isEmpty else { throw d.error("grid", mark, shape) }
+        if axes.count == 2, axes[0].field == axes[1].field { throw d.error("grid.y", axes[1].fieldMark, "both axes vary \(axes[0].field)") }
+        return axes
+    }
+
+    /// A grid job: every cell (y outer, x inner) made and checked like a job of its own with
+    /// the axis values in place; the job is its first cell with the grid attached.
+    private func makeGrid(_ axes: [GridAxisEntry], values: [String: (text: String, plain: Bool, mark: SourceMark)],
+                          loras: [LoRAEntry], file: String, index: Int, mappingMark: SourceMark, gridMark: SourceMark) throws -> JobSpec {
+        let d = ScalarDecoder(file: file)
+        for other in ["prompts", "prompts_file", "init_images", "count"] where values[other] != nil {
+            throw d.error("grid", gridMark, "a grid job cannot have \(other) (each cell is one image)")
+        }
+        for axis in axes where values[axis.field] != nil {
+            throw d.error("grid.\(axis.axis)", axis.fieldMark, "\(axis.field) is both a field of the job and a grid axis")
+        }
+        let x = axes.first { $0.axis == "x" }, y = axes.first { $0.axis == "y" }
+        let cellCount = (x?.values.count ?? 1) * (y?.values.count ?? 1)
+        guard cellCount <= limits.maxCount else {
+            throw d.error("grid", gridMark, "\(cellCount) cells, more than max_count (\(limits.maxCount))")
+        }
+        var cells: [JobSpec] = []
+        for row in 0..<(y?.values.count ?? 1) {
+            for column in 0..<(x?.values.count ?? 1) {
+                var one = values
+                one["grid"] = nil
+                if let y { one[y.field] = y.values[row] }
+                if let x { one[x.field] = x.values[column] }
+                cells.append(try makeSpec(one, loras: loras, file: file, index: index, mappingMark: mappingMark))
+            }
+        }
+        var job = cells[0]
+        job.grid = JobGrid(x: x.map { JobGrid.Axis(field: $0.field, values: $0.values.map(\.text)) },
+                           y: y.map { JobGrid.Axis(field: $0.field, values: $0.values.map(\.text)) }, cells: cells)
+        return job
     }
 
     /// `prompts:` — a list of prompts (plain or quoted strings).

@@ -15,6 +15,12 @@ extension JobSpec {
                       longPrompt: longPrompt == .truncate ? nil : longPrompt.rawValue, guidanceCutoff: guidanceCutoff,
                       initImage: initImage?.path, strength: initImage == nil ? nil : effectiveStrength,
                       resize: initImage == nil ? nil : (resize ?? .crop).rawValue, mask: mask?.path, maskBlur: maskBlur,
-                      upscale: upscale, upscaleStrength: upscale == nil ? nil : hires?.strength)
+                      upscale: upscale, upscaleStrength: upscale == nil ? nil : hires?.strength,
+                      grid: grid.map { grid in
+                          var axes: [String: [String: [String]]] = [:]
+                          if let x = grid.x { axes["x"] = [x.field: x.values] }
+                          if let y = grid.y { axes["y"] = [y.field: y.values] }
+                          return axes
+                      })
     }
 }

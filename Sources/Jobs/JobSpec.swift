@@ -59,6 +59,9 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// AUTOMATIC1111's default hires-fix denoising strength.
     public static let defaultUpscaleStrength = 0.7
 
+    /// `grid`: the cells this job makes and lays out in `grid.png`; `nil`: no grid.
+    public var grid: JobGrid? = nil
+
     /// The hires fix the job asks for, if any.
     public var hires: HiresFix? { upscale.map { HiresFix(scale: $0, strength: upscaleStrength ?? JobSpec.defaultUpscaleStrength) } }
 
@@ -117,7 +120,7 @@ extension JobSpec {
     private enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
         case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt, guidanceCutoff
-        case initImage, strength, resize, mask, maskBlur, upscale, upscaleStrength
+        case initImage, strength, resize, mask, maskBlur, upscale, upscaleStrength, grid
     }
 
     /// Leaves `loras` out when empty, `decoder` when not given and `longPrompt` when
@@ -152,6 +155,7 @@ extension JobSpec {
         try c.encodeIfPresent(maskBlur, forKey: .maskBlur)
         try c.encodeIfPresent(upscale, forKey: .upscale)
         try c.encodeIfPresent(upscaleStrength, forKey: .upscaleStrength)
+        try c.encodeIfPresent(grid, forKey: .grid)
     }
 
     /// Decodes a spec journalled before `loras`, `decoder` or `longPrompt` existed as one
@@ -181,6 +185,7 @@ extension JobSpec {
         self.maskBlur = try c.decodeIfPresent(Double.self, forKey: .maskBlur)
         self.upscale = try c.decodeIfPresent(Double.self, forKey: .upscale)
         self.upscaleStrength = try c.decodeIfPresent(Double.self, forKey: .upscaleStrength)
+        self.grid = try c.decodeIfPresent(JobGrid.self, forKey: .grid)
     }
 }
 
@@ -195,6 +200,11 @@ extension JobSpec {
     public func resolvingSeed<G: RandomNumberGenerator>(using generator: inout G) -> JobSpec {
         var resolved = self
         if resolved.seed == nil { resolved.seed = UInt64.random(in: JobSpec.drawnSeeds, using: &generator) }
+        // A grid's cells share the job's seed unless seed is an axis.
+        if var grid = resolved.grid {
+            for k in grid.cells.indices where grid.cells[k].seed == nil { grid.cells[k].seed = resolved.seed }
+            resolved.grid = grid
+        }
         return resolved
     }
 
