@@ -38,6 +38,25 @@ final class GridDaemonTests: XCTestCase {
             }
         }
         XCTAssertEqual(Set(images).count, 6, "every cell differs")
+        // diffusionctl show names the axes.
+        let (status, shown) = try daemonShow(daemon, result.id)
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(shown.contains("grid x") && shown.contains("sampler: euler, dpm++2m"), shown)
+        XCTAssertTrue(shown.contains("guidance: 3, 5, 7"), shown)
         XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    /// `diffusionctl show ID` as people read it (not --json).
+    func daemonShow(_ daemon: DaemonHarness, _ id: String) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try DaemonHarness.binary("diffusionctl"))
+        p.arguments = ["--socket", daemon.socket.path, "show", id]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
