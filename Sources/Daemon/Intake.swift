@@ -202,6 +202,7 @@ final class Intake {
     func examine(claimed: URL, originalName: String, number: Int) -> [JobRecord]? {
         let result = Intake.read(claimed, name: originalName, maxSize: parser.limits.maxFileSize)
         var reason: String
+        var stored: [(folder: String, spec: JobSpec)] = []
         switch result {
         case .refused(let why):
             reason = why
@@ -213,12 +214,23 @@ final class Intake {
                 var parser = self.parser
                 parser.inputAccess = access
                 let parsed = try parser.parse(bytes: bytes, file: originalName)
+                // Each job's pictures are copied into its outbox folder as soon as they are read;
+                // if the file is then rejected, the copies go again.
+                let folderName = { (k: Int, spec: JobSpec) in JobRecord.folder(id: JobRecord.id(number: number + k), name: spec.name) }
                 let resolved = try JobInputs.resolve(parsed, file: originalName, access: access,
-                                                     maxJobs: parser.limits.maxJobsPerFile)
+                                                     maxJobs: parser.limits.maxJobsPerFile) { k, job in
+                    guard job.picture != nil || job.mask != nil else { return }
+                    stored.append((folderName(k, job.spec), job.spec))
+                    do {
+                        try outbox.storeInputs(folder: folderName(k, job.spec), spec: job.spec, picture: job.picture, mask: job.mask)
+                    } catch {
+                        throw SourceError(file: originalName, line: 0, column: 0, field: nil,
+                                          message: "cannot keep a copy of the job's pictures in the outbox: \(error)")
+                    }
+                }
                 let now = Date().timeIntervalSince1970
                 var records: [JobRecord] = []
-                for (k, item) in resolved.enumerated() {
-                    let parsed = item.spec
+                for (k, parsed) in resolved.enumerated() {
                     let spec = try parsed.resolvingSeed().expandingTemplates(wildcards: parser.wildcards)
                     guard let model = spec.model ?? defaultModel else {
                         throw SourceError(file: originalName, line: 1, column: 1, field: "model",
@@ -229,18 +241,11 @@ final class Intake {
                                              submitted: now, state: .queued, attempts: 0,
                                              folder: JobRecord.folder(id: id, name: spec.name), started: nil,
                                              finished: nil, error: nil, model: model))
-                    if let record = records.last {
-                        do {
-                            try outbox.storeInputs(record, picture: item.picture, mask: item.mask)
-                        } catch {
-                            throw SourceError(file: originalName, line: 0, column: 0, field: nil,
-                                              message: "cannot keep a copy of the job's pictures in the outbox: \(error)")
-                        }
-                    }
                 }
                 return records
             } catch {
                 reason = "\(error)"
+                for (folder, spec) in stored { outbox.discardInputs(folder: folder, spec: spec) }
             }
         }
         if !reason.hasPrefix(originalName + ":") { reason = "\(originalName):0:0: \(reason)" }

@@ -64,7 +64,7 @@ struct Oneshot {
             case .bytes(let b, _):
                 bytes = b
             }
-            let specs: [ResolvedJob]
+            var specs: [ResolvedJob] = []
             do {
                 var parser = parser
                 // Relative init_image paths are read from the job file's folder.
@@ -72,8 +72,9 @@ struct Oneshot {
                 let access = InputFileAccess(owner: getuid(), maxBytes: parser.limits.maxInputBytes,
                                              maxPixels: parser.limits.maxInputPixels)
                 parser.inputAccess = access
-                specs = try JobInputs.resolve(try parser.parse(bytes: bytes, file: file), file: file, access: access,
-                                              maxJobs: parser.limits.maxJobsPerFile)
+                // --oneshot keeps the pictures until the outbox folders are named (a user's own run).
+                _ = try JobInputs.resolve(try parser.parse(bytes: bytes, file: file), file: file, access: access,
+                                          maxJobs: parser.limits.maxJobsPerFile) { _, job in specs.append(job) }
             } catch {
                 Log.error("\(error)")
                 return SysExits.dataError
@@ -114,7 +115,9 @@ struct Oneshot {
             try AtomicFile.makeDirectory(outbox)
             for job in jobs {
                 try clearOldOutput(box.folder(job))
-                if let item = pictures[job.folder] { try box.storeInputs(job, picture: item.picture, mask: item.mask) }
+                if let item = pictures[job.folder] {
+                    try box.storeInputs(folder: job.folder, spec: job.spec, picture: item.picture, mask: item.mask)
+                }
             }
         } catch {
             Log.error("cannot prepare the outbox: \(error)")

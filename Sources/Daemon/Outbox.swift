@@ -147,26 +147,37 @@ public struct Outbox: Sendable {
 
     /// The copy of an img2img job's picture, taken at intake (`input.png` / `input.jpg`);
     /// `nil` for text-to-image.
-    public func inputURL(_ job: JobRecord) -> URL? {
-        guard let format = job.spec.initImage?.format else { return nil }
-        return folder(job).appendingPathComponent("input." + format.fileExtension)
-    }
+    public func inputURL(_ job: JobRecord) -> URL? { inputURL(folder: job.folder, spec: job.spec) }
 
     /// The copy of an inpainting job's mask, taken at intake (`mask.png` / `mask.jpg`).
-    public func maskURL(_ job: JobRecord) -> URL? {
-        guard let format = job.spec.mask?.format else { return nil }
-        return folder(job).appendingPathComponent("mask." + format.fileExtension)
+    public func maskURL(_ job: JobRecord) -> URL? { maskURL(folder: job.folder, spec: job.spec) }
+
+    func inputURL(folder: String, spec: JobSpec) -> URL? {
+        spec.initImage?.format.map { root.appendingPathComponent(folder).appendingPathComponent("input." + $0.fileExtension) }
     }
 
-    /// Keeps the bytes of `job`'s picture and mask, as read at intake, in its folder: the job
-    /// runs on these copies (not on files that may change or vanish meanwhile), and the outbox
-    /// shows them.
-    public func storeInputs(_ job: JobRecord, picture: InputPicture?, mask: InputPicture?) throws {
-        for (url, input) in [(inputURL(job), picture), (maskURL(job), mask)] {
+    func maskURL(folder: String, spec: JobSpec) -> URL? {
+        spec.mask?.format.map { root.appendingPathComponent(folder).appendingPathComponent("mask." + $0.fileExtension) }
+    }
+
+    /// Keeps the bytes of a job's picture and mask, as read at intake, in its folder
+    /// `folder`: the job runs on these copies (not on files that may change or vanish
+    /// meanwhile), and the outbox shows them.
+    public func storeInputs(folder: String, spec: JobSpec, picture: InputPicture?, mask: InputPicture?) throws {
+        for (url, input) in [(inputURL(folder: folder, spec: spec), picture), (maskURL(folder: folder, spec: spec), mask)] {
             guard let url, let input else { continue }
-            try AtomicFile.makeDirectory(folder(job))
+            try AtomicFile.makeDirectory(root.appendingPathComponent(folder))
             try AtomicFile.write(input.bytes, to: url)
         }
+    }
+
+    /// Removes what ``storeInputs(folder:spec:picture:mask:)`` wrote for a file that was then
+    /// rejected: the copies, and the folder when nothing else is in it.
+    public func discardInputs(folder: String, spec: JobSpec) {
+        for url in [inputURL(folder: folder, spec: spec), maskURL(folder: folder, spec: spec)].compactMap({ $0 }) {
+            unlink(url.path)
+        }
+        rmdir(root.appendingPathComponent(folder).path)
     }
 
     /// Creates the job folder and `steps/`, and writes `job.yaml` (once).

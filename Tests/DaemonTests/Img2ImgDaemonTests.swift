@@ -124,10 +124,21 @@ final class Img2ImgDaemonTests: XCTestCase {
                 try daemon.drop(item.file, text)
             }
         }
+        // A folder whose second picture is corrupt: the first one's copy, already kept, goes again.
+        let mixed = inputs.appendingPathComponent("mixed")
+        try FileManager.default.createDirectory(at: mixed, withIntermediateDirectories: false)
+        chmod(mixed.path, 0o755)
+        try png.write(to: mixed.appendingPathComponent("a.png"))
+        try Data(jpeg.prefix(sos + 40)).write(to: mixed.appendingPathComponent("b.jpg"))
+        for name in ["a.png", "b.jpg"] { chmod(mixed.appendingPathComponent(name).path, 0o644) }
+        try daemon.drop("mixed.yaml", "prompt: a red circle\ninit_images: \(mixed.path)\nsteps: 4\nseed: 1\n")
         try daemon.drop("good.yaml", "prompt: a red circle\ninit_image: \(good.path)\nsteps: 4\nseed: 1\n")
-        daemon.waitUntil("\(cases.count) rejections and the good job") {
-            daemon.rejectedNames.count == cases.count && daemon.results.count == 1
+        daemon.waitUntil("\(cases.count + 1) rejections and the good job") {
+            daemon.rejectedNames.count == cases.count + 1 && daemon.results.count == 1
         }
+        XCTAssertTrue(daemon.rejectionReason("mixed.yaml")?.hasPrefix("mixed.yaml:2:14: field 'init_images': \(mixed.path)/b.jpg: corrupt picture") == true,
+                      daemon.rejectionReason("mixed.yaml") ?? "")
+        XCTAssertEqual(daemon.names(daemon.outbox).filter { $0 != "rejected" }.count, 1, "only the good job's folder: \(daemon.names(daemon.outbox))")
         for item in cases {
             let reason = try XCTUnwrap(daemon.rejectionReason(item.file), item.file)
             XCTAssertFalse(reason.contains("\n"), "one line")

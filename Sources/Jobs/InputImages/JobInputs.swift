@@ -3,14 +3,20 @@
 /// job per picture, in name order. Used by the daemon's intake and by `--oneshot`, so a
 /// refused picture refuses the whole file before any of its jobs is queued.
 public enum JobInputs {
-    /// Every job of `specs` with its picture (`nil` for text-to-image), folders expanded.
+    /// Every job of `specs`, folders expanded, with the formats of its pictures recorded.
+    /// Each job is handed to `each` with its pictures as soon as they are read (the intake
+    /// stores them right away), so at most one picture and the mask are held at a time.
     /// Throws a `SourceError` naming the file, the field's line and column, the picture and why.
-    public static func resolve(_ specs: [JobSpec], file: String, access: InputFileAccess,
-                               maxJobs: Int) throws -> [ResolvedJob] {
-        var resolved: [ResolvedJob] = []
+    public static func resolve(_ specs: [JobSpec], file: String, access: InputFileAccess, maxJobs: Int,
+                               each: (_ index: Int, _ job: ResolvedJob) throws -> Void) throws -> [JobSpec] {
+        var resolved: [JobSpec] = []
+        func emit(_ job: ResolvedJob) throws {
+            try each(resolved.count, job)
+            resolved.append(job.spec)
+        }
         for spec in specs {
             guard let source = spec.initImage else {
-                resolved.append(ResolvedJob(spec: spec, picture: nil, mask: nil))
+                try emit(ResolvedJob(spec: spec, picture: nil, mask: nil))
                 continue
             }
             // The mask (inpainting): one picture for every job of the document.
@@ -51,7 +57,7 @@ public enum JobInputs {
                 one.initImage = InitImageSource(path: path, isFolder: false, line: source.line, column: source.column,
                                                 format: picture.format)
                 one.mask?.format = mask?.format
-                resolved.append(ResolvedJob(spec: one, picture: picture, mask: mask))
+                try emit(ResolvedJob(spec: one, picture: picture, mask: mask))
             }
         }
         return resolved
