@@ -29,6 +29,8 @@ let package = Package(
                        providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng16",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CInotifyTools", path: "Sources/CInotifyTools",
                        providers: [.apt(["libinotifytools0-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
@@ -42,7 +44,7 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Pipeline"], swiftSettings: hotFlags),
 
         // Service.
-        .target(name: "Jobs", dependencies: ["CYAML", "CPNG", "Models", "Pipeline", "Sampling", "ControlProtocol"]),
+        .target(name: "Jobs", dependencies: ["CYAML", "CPNG", "CJPEG", "Models", "Pipeline", "Sampling", "ControlProtocol"]),
         .target(name: "ControlProtocol"),
         .target(name: "ControlClient", dependencies: ["ControlProtocol"]),
         .target(name: "Daemon", dependencies: ["Models", "Jobs", "Pipeline", "ControlProtocol", "CInotifyTools"]),

@@ -3,7 +3,7 @@
 # Used by the README quick start, the Makefile and .ci/run.
 #   --slurm   also what `make slurm-check` needs: slurm-wlm, munge and jq (tools/slurm/)
 set -euo pipefail
-packages=(pkg-config libyaml-dev libpng-dev libinotifytools0-dev libopenblas-dev mandoc systemd)
+packages=(pkg-config libyaml-dev libpng-dev libturbojpeg0-dev libinotifytools0-dev libopenblas-dev mandoc systemd)
 if [ "${1:-}" = "--slurm" ]; then
     packages+=(slurm-wlm munge jq)
 fi

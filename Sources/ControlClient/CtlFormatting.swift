@@ -111,6 +111,15 @@ public enum CtlFormatting {
         add("rng", p.rng)
         add("snapshots", p.snapshots.map { $0 == 0 ? "none" : "every \($0) steps" })
         for lora in p.loras ?? [] { lines.append(("lora", "\(lora.name) \(lora.weight)  \(lora.file)")) }
+        add("init image", p.initImage)
+        add("strength", p.strength.map { "\($0)" })
+        add("resize", p.resize)
+        add("mask", p.mask)
+        add("mask blur", p.maskBlur.map { "\($0)" })
+        add("upscale", p.upscale.map { "\($0) (strength \(p.upscaleStrength.map { "\($0)" } ?? "?"))" })
+        for axis in ["x", "y"] {
+            if let entry = p.grid?[axis]?.first { lines.append(("grid \(axis)", "\(entry.key): \(entry.value.joined(separator: ", "))")) }
+        }
         return lines
     }
 

@@ -54,10 +54,29 @@ public struct JobParameters: Codable, Equatable, Sendable {
     public var longPrompt: String?
     /// `guidance_cutoff`: the fraction of evaluations that were guided; absent: all.
     public var guidanceCutoff: Double?
+    /// img2img: the picture the job started from (its path as read at intake); absent: text-to-image.
+    public var initImage: String?
+    /// img2img `strength`.
+    public var strength: Double?
+    /// img2img `resize` rule (`crop`, `fit`, `stretch`).
+    public var resize: String?
+    /// Inpainting: the mask picture (its path as read at intake).
+    public var mask: String?
+    /// Inpainting: `mask_blur` in pixels; absent: none.
+    public var maskBlur: Double?
+    /// Hires fix: the second pass's scale (`upscale`); absent: one pass.
+    public var upscale: Double?
+    /// Hires fix: the second pass's strength.
+    public var upscaleStrength: Double?
+    /// Grid: each axis (`x`, `y`) with its field and values, e.g. `{"x": {"sampler": ["euler", "dpm++2m"]}}`;
+    /// the images are the cells, row by row. Absent: no grid.
+    public var grid: [String: [String: [String]]]?
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt = "negative_prompt", model, width, height, steps, sampler, schedule, guidance
         case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt", guidanceCutoff = "guidance_cutoff"
+        case initImage = "init_image", strength, resize, mask, maskBlur = "mask_blur"
+        case upscale, upscaleStrength = "upscale_strength", grid
     }
 
     /// Only `prompt` and `model` are always known; the rest are set as the job has them.

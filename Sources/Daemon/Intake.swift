@@ -11,7 +11,8 @@ import Glibc
 //    N (the next job number) names the claim. A crash leaves it in claimed/, which is
 //    processed first at the next start, with the same number.
 // 2. Read and validate the claimed file (open O_NOFOLLOW|O_NONBLOCK, fstat: regular file,
-//    size cap; owner uid recorded). A file that fails goes to outbox/rejected/F with
+//    size cap; owner uid recorded), then read the pictures its jobs name as that owner may
+//    (`JobInputs`) and copy them into the jobs' outbox folders. A file that fails goes to outbox/rejected/F with
 //    F.error written first (see `Outbox.reject`); a crash in between repeats the rejection.
 // 3. Accepted jobs (numbers N, N+1, … for the documents of F) are appended to the queue
 //    journal in one fsynced batch, after claimed/ and the inbox were fsynced so the journal
@@ -228,6 +229,7 @@ final class Intake {
         let originalName = PrintableText.escaped(rawName, keepLayout: false)
         let result = Intake.read(claimed, name: originalName, maxSize: parser.limits.maxFileSize)
         var reason: String
+        var stored: [(folder: String, spec: JobSpec)] = []
         switch (result, PrintableText.firstControl(in: rawName)) {
         case (_, let (position, scalar)?):
             reason = "file name: control character \(PrintableText.describe(scalar)) at character \(position) of the name; "
@@ -236,11 +238,30 @@ final class Intake {
             reason = why
         case (.bytes(let bytes, let owner), nil):
             do {
-                let specs = try parser.parse(bytes: bytes, file: originalName)
+                // Pictures and prompt files are read as the file's owner may read them, folders expanded.
+                let access = InputFileAccess(owner: owner, maxBytes: parser.limits.maxInputBytes,
+                                             maxPixels: parser.limits.maxInputPixels)
+                var parser = self.parser
+                parser.inputAccess = access
+                let parsed = try parser.parse(bytes: bytes, file: originalName)
+                // Each job's pictures are copied into its outbox folder as soon as they are read;
+                // if the file is then rejected, the copies go again.
+                let folderName = { (k: Int, spec: JobSpec) in JobRecord.folder(id: JobRecord.id(number: number + k), name: spec.name) }
+                let resolved = try JobInputs.resolve(parsed, file: originalName, access: access,
+                                                     maxJobs: parser.limits.maxJobsPerFile) { k, job in
+                    guard job.picture != nil || job.mask != nil else { return }
+                    stored.append((folderName(k, job.spec), job.spec))
+                    do {
+                        try outbox.storeInputs(folder: folderName(k, job.spec), spec: job.spec, picture: job.picture, mask: job.mask)
+                    } catch {
+                        throw SourceError(file: originalName, line: 0, column: 0, field: nil,
+                                          message: "cannot keep a copy of the job's pictures in the outbox: \(error)")
+                    }
+                }
                 let now = Date().timeIntervalSince1970
                 var records: [JobRecord] = []
-                for (k, parsed) in specs.enumerated() {
-                    let spec = parsed.resolvingSeed()
+                for (k, parsed) in resolved.enumerated() {
+                    let spec = try parsed.resolvingSeed().expandingTemplates(wildcards: parser.wildcards)
                     guard let model = spec.model ?? defaultModel else {
                         throw SourceError(file: originalName, line: 1, column: 1, field: "model",
                                           message: "no model named and the config has no default model")
@@ -254,6 +275,7 @@ final class Intake {
                 return records
             } catch {
                 reason = "\(error)"
+                for (folder, spec) in stored { outbox.discardInputs(folder: folder, spec: spec) }
             }
         }
         if !reason.hasPrefix(originalName + ":") { reason = "\(originalName):0:0: \(reason)" }

@@ -81,9 +81,10 @@ struct JobRunner {
         do {
             let engine = try load(job, model: resolveModel)
             warnings = engine.warnings
-            outcome = try makeImages(job, indices: Array(0..<job.spec.count), generator: engine.generator) { image, _ in
+            outcome = try makeImages(job, indices: Array(0..<job.spec.imageCount), generator: engine.generator) { image, _ in
                 images.append(image)
             }
+            if outcome == .done, let grid = job.spec.grid { try writeGrid(job, grid) }
         } catch {
             outcome = .failed("\(error)")
         }
@@ -133,8 +134,15 @@ struct JobRunner {
     func makeImages(_ job: JobRecord, indices: [Int], generator: ImageGenerating,
                     onImage: (_ image: JobResult.Image, _ made: Bool) throws -> Void) throws -> RunOutcome {
         let stepClock = Date().timeIntervalSince1970
+        // count images, or a grid's cells (image 1 of each; grid.png is written after the last).
+        let plan = job.spec.imagePlan
+        let picture = indices.isEmpty ? nil : try initImage(job)
+        let mask = indices.isEmpty ? nil : try inpaintMask(job)
         for index in indices {
-            let request = job.spec.request(image: index)
+            let (spec, planned) = plan[index]
+            var request = planned.spec.request(image: planned.index)
+            request.initImage = picture
+            request.mask = mask
             let url = outbox.imageURL(job, index)
             if outbox.hasCompleteImage(job, index) {
                 try onImage(.init(file: url.lastPathComponent, seed: request.seed, seconds: nil), false)
@@ -144,7 +152,7 @@ struct JobRunner {
             let image: RGBImage
             do {
                 image = try generator.generate(request, snapshotEvery: job.spec.snapshots) { event in
-                    onProgress(JobProgress(id: job.id, image: index, images: job.spec.count, step: event.step,
+                    onProgress(JobProgress(id: job.id, image: index, images: plan.count, step: event.step,
                                            steps: event.totalSteps, started: stepClock))
                     if let preview = event.preview {
                         do {
@@ -160,13 +168,15 @@ struct JobRunner {
             } catch is GenerationCancelled {
                 return shouldStop() == .shutdown ? .interrupted : .cancelled
             }
-            guard image.width == request.width, image.height == request.height else {
-                throw RunError("engine returned \(image.width)x\(image.height) for \(request.width)x\(request.height)")
+            let size = request.hires?.targetSize(width: request.width, height: request.height) ?? (width: request.width, height: request.height)
+            guard image.width == size.width, image.height == size.height else {
+                throw RunError("engine returned \(image.width)x\(image.height) for \(size.width)x\(size.height)")
             }
             var loraHashes: [String: String] = [:]
             for lora in request.loras { loraHashes[lora.name] = generator.loraHash(lora) }
-            let parameters = A1111Parameters.text(for: request, model: job.model, prompt: job.spec.recordedPrompt,
-                                                  modelHash: generator.modelHash, loraHashes: loraHashes)
+            let parameters = A1111Parameters.text(for: request, model: job.model, prompt: spec.recordedPrompt,
+                                                  modelHash: generator.modelHash, loraHashes: loraHashes,
+                                                  maskBlur: spec.mask == nil ? nil : spec.maskBlur ?? 0)
             do {
                 try AtomicFile.write(try PNGCodec.encode(image, text: [("parameters", parameters)]), to: url)
             } catch let error as FileError {
@@ -176,6 +186,51 @@ struct JobRunner {
             try onImage(.init(file: url.lastPathComponent, seed: request.seed, seconds: Date().timeIntervalSince(t0)), true)
         }
         return .done
+    }
+}
+
+extension JobRunner {
+    /// An img2img job's picture: its copy from the intake, decoded and brought to the job's
+    /// size by its `resize` rule; `nil` for text-to-image.
+    func initImage(_ job: JobRecord) throws -> RGBImage? {
+        guard let source = job.spec.initImage else { return nil }
+        guard let url = outbox.inputURL(job), let format = source.format,
+              let data = FileManager.default.contents(atPath: url.path) else {
+            throw RunError("the copy of init image \(source.path) taken at intake is missing from \(job.folder)/")
+        }
+        let decoded = try format.decode([UInt8](data))
+        return decoded.resized(width: job.spec.width, height: job.spec.height, mode: job.spec.resize ?? .crop)
+    }
+
+    /// An inpainting job's mask: its copy from the intake, decoded, brought to the job's size
+    /// by the same `resize` rule, as luma (Pillow's "L"), blurred by `mask_blur`; `nil` without one.
+    func inpaintMask(_ job: JobRecord) throws -> [UInt8]? {
+        guard let source = job.spec.mask else { return nil }
+        guard let url = outbox.maskURL(job), let format = source.format,
+              let data = FileManager.default.contents(atPath: url.path) else {
+            throw RunError("the copy of mask \(source.path) taken at intake is missing from \(job.folder)/")
+        }
+        let decoded = try format.decode([UInt8](data))
+        let sized = decoded.resized(width: job.spec.width, height: job.spec.height, mode: job.spec.resize ?? .crop)
+        return MaskBlur.blurred(sized.luma, width: sized.width, height: sized.height, sigma: job.spec.maskBlur ?? 0)
+    }
+}
+
+extension JobRunner {
+    /// `grid.png` of a grid job: its cells' images (read back, so kept images of an interrupted
+    /// attempt count) laid out and labelled by `GridImage`.
+    func writeGrid(_ job: JobRecord, _ grid: JobGrid) throws {
+        var cells: [RGBImage] = []
+        for index in grid.cells.indices {
+            let url = outbox.imageURL(job, index)
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw RunError("grid cell \(url.lastPathComponent) is missing")
+            }
+            cells.append(try PNGCodec.decode([UInt8](data)))
+        }
+        let image = GridImage.compose(cells, columns: grid.columns, columnLabels: grid.columnLabels, rowLabels: grid.rowLabels)
+        try AtomicFile.write(try PNGCodec.encode(image), to: outbox.folder(job).appendingPathComponent("grid.png"))
+        Log.info("job \(job.id): wrote \(job.folder)/grid.png (\(grid.columns)×\(grid.cells.count / max(1, grid.columns)) cells)")
     }
 }
 

@@ -122,6 +122,8 @@ public struct JobResult: Codable, Equatable, Sendable {
 /// rename, fsync dir), so a reader never sees half a file:
 /// ```
 /// outbox/<folder>/job.yaml                          the job's document as submitted
+/// outbox/<folder>/input.png|jpg                     img2img: the picture as read at intake
+/// outbox/<folder>/mask.png|jpg                      inpainting: the mask as read at intake
 /// outbox/<folder>/image-001.png                     with an AUTOMATIC1111 `parameters` chunk
 /// outbox/<folder>/steps/image-001-step-005.png      previews every `snapshots` steps
 /// outbox/<folder>/result.json                       written last: status, seeds, timings, error
@@ -153,6 +155,41 @@ public struct Outbox: Sendable {
     public func hasCompleteImage(_ job: JobRecord, _ index: Int) -> Bool {
         guard let data = FileManager.default.contents(atPath: imageURL(job, index).path) else { return false }
         return (try? PNGChunks.read([UInt8](data))) != nil
+    }
+
+    /// The copy of an img2img job's picture, taken at intake (`input.png` / `input.jpg`);
+    /// `nil` for text-to-image.
+    public func inputURL(_ job: JobRecord) -> URL? { inputURL(folder: job.folder, spec: job.spec) }
+
+    /// The copy of an inpainting job's mask, taken at intake (`mask.png` / `mask.jpg`).
+    public func maskURL(_ job: JobRecord) -> URL? { maskURL(folder: job.folder, spec: job.spec) }
+
+    func inputURL(folder: String, spec: JobSpec) -> URL? {
+        spec.initImage?.format.map { root.appendingPathComponent(folder).appendingPathComponent("input." + $0.fileExtension) }
+    }
+
+    func maskURL(folder: String, spec: JobSpec) -> URL? {
+        spec.mask?.format.map { root.appendingPathComponent(folder).appendingPathComponent("mask." + $0.fileExtension) }
+    }
+
+    /// Keeps the bytes of a job's picture and mask, as read at intake, in its folder
+    /// `folder`: the job runs on these copies (not on files that may change or vanish
+    /// meanwhile), and the outbox shows them.
+    public func storeInputs(folder: String, spec: JobSpec, picture: InputPicture?, mask: InputPicture?) throws {
+        for (url, input) in [(inputURL(folder: folder, spec: spec), picture), (maskURL(folder: folder, spec: spec), mask)] {
+            guard let url, let input else { continue }
+            try AtomicFile.makeDirectory(root.appendingPathComponent(folder))
+            try AtomicFile.write(input.bytes, to: url)
+        }
+    }
+
+    /// Removes what ``storeInputs(folder:spec:picture:mask:)`` wrote for a file that was then
+    /// rejected: the copies, and the folder when nothing else is in it.
+    public func discardInputs(folder: String, spec: JobSpec) {
+        for url in [inputURL(folder: folder, spec: spec), maskURL(folder: folder, spec: spec)].compactMap({ $0 }) {
+            unlink(url.path)
+        }
+        rmdir(root.appendingPathComponent(folder).path)
     }
 
     /// Creates the job folder and `steps/`, and writes `job.yaml` (once).

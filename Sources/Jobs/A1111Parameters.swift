@@ -24,7 +24,7 @@ public enum A1111Parameters {
     ///   - modelHash: the short model hash (`Model hash:`), left out when nil
     ///   - loraHashes: short hash per LoRA name; LoRAs of the request without one are left out
     public static func text(for request: GenerationRequest, model: String, prompt: String? = nil,
-                            modelHash: String? = nil, loraHashes: [String: String] = [:]) -> String {
+                            modelHash: String? = nil, loraHashes: [String: String] = [:], maskBlur: Double? = nil) -> String {
         var lines = [prompt ?? request.prompt]
         if !request.negativePrompt.isEmpty { lines.append("Negative prompt: " + request.negativePrompt) }
         var fields = ["Steps: \(request.steps)", "Sampler: \(request.sampler.automatic1111Name)"]
@@ -45,6 +45,15 @@ public enum A1111Parameters {
         if request.decoder == .tiny { fields.append("VAE Decoder: TAESD") }
         // No web UI key exists for it; named like the job field so it is not mistaken for exact CFG.
         if let cutoff = request.guidanceCutoff { fields.append("Guidance cutoff: \(format(Float(cutoff)))") }
+        // img2img: the web UI's key for the strength.
+        if request.initImage != nil { fields.append("Denoising strength: \(format(Float(request.strength)))") }
+        // Hires fix: the web UI's keys (its Lanczos upscaler; Size stays the first pass's).
+        if let hires = request.hires {
+            fields += ["Denoising strength: \(format(Float(hires.strength)))", "Hires upscale: \(format(Float(hires.scale)))",
+                       "Hires upscaler: Lanczos"]
+        }
+        // Inpainting: the web UI's key for the mask's blur.
+        if let maskBlur { fields.append("Mask blur: \(format(Float(maskBlur)))") }
         lines.append(fields.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }

@@ -28,11 +28,20 @@ public struct JobFileParser: Sendable {
     /// Defaults of the job's model when its config entry has its own `defaults:`; `nil` or a
     /// `nil` answer: `defaults`.
     public var modelDefaults: ModelDefaultsLookup?
+    /// Folder that relative `init_image` / `init_images` paths are read from (`--oneshot`: the
+    /// job file's folder); `nil` (the daemon, which cannot know where a job was written):
+    /// such paths must be absolute.
+    public var inputBase: URL?
+    /// Reads `prompts_file` as the job file's owner may (set per file by the intake and
+    /// `--oneshot`); `nil`: a job with `prompts_file` is an error.
+    public var inputAccess: InputFileAccess?
+    /// The config's `wildcards_dir`; `nil`: a prompt naming `__wildcard__` is an error.
+    public var wildcards: WildcardLibrary?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
                                 "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name", "loras",
-                                "long_prompt", "guidance_cutoff"]
+                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize", "prompts", "prompts_file", "mask", "mask_blur", "upscale", "upscale_strength", "grid"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
                 nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil,
@@ -57,7 +66,7 @@ public struct JobFileParser: Sendable {
                               message: "file is \(bytes.count) bytes, more than the limit of \(limits.maxFileSize)")
         }
         let stream = try YAMLEventStream(bytes: bytes, file: file,
-                                         limits: YAMLSafetyLimits(maxDepth: 3, maxScalarBytes: limits.maxPromptBytes))
+                                         limits: YAMLSafetyLimits(maxDepth: 4, maxScalarBytes: limits.maxPromptBytes))
         var jobs: [JobSpec] = []
         var startLines: [Int] = []
         while true {
@@ -68,23 +77,24 @@ public struct JobFileParser: Sendable {
                     throw SourceError(file: file, line: 1, column: 1, message: "no job in file (it is empty or only comments)")
                 }
                 let texts = JobFileParser.documentTexts(bytes: bytes, startLines: startLines)
-                for i in jobs.indices { jobs[i].sourceText = texts[i] }
+                for i in jobs.indices { jobs[i].sourceText = texts[jobs[i].documentIndex - 1] }
                 return jobs
             case .documentStart:
                 guard jobs.count < limits.maxJobsPerFile else {
                     throw SourceError(file: file, line: mark.line, column: mark.column,
-                                      message: "more than \(limits.maxJobsPerFile) jobs in one file")
+                                      message: "more than \(limits.maxJobsPerFile) jobs in one file (limits.max_jobs_per_file)")
                 }
                 startLines.append(mark.line)
-                let job = try parseDocument(stream, file: file, index: jobs.count + 1)
-                jobs.append(job)
+                jobs += try parseDocument(stream, file: file, index: startLines.count, budget: limits.maxJobsPerFile - jobs.count)
             default:
                 throw SourceError(file: file, line: mark.line, column: mark.column, message: "unexpected YAML structure")
             }
         }
     }
 
-    private func parseDocument(_ stream: YAMLEventStream, file: String, index: Int) throws -> JobSpec {
+    /// The jobs of one document: one, or one per prompt of `prompts` / `prompts_file`, at most
+    /// `budget` (what is left of `max_jobs_per_file`).
+    private func parseDocument(_ stream: YAMLEventStream, file: String, index: Int, budget: Int) throws -> [JobSpec] {
         let (root, rootMark) = try stream.next()
         func fail(_ m: SourceMark, _ message: String) -> SourceError {
             SourceError(file: file, line: m.line, column: m.column, message: message)
@@ -100,6 +110,8 @@ public struct JobFileParser: Sendable {
         }
         var values: [String: (text: String, plain: Bool, mark: SourceMark)] = [:]
         var loras: [LoRAEntry] = []
+        var promptList: [(text: String, mark: SourceMark)] = []
+        var gridAxes: [GridAxisEntry] = []
         while true {
             let (keyEvent, keyMark) = try stream.next()
             guard case .scalar(let key, _) = keyEvent else {
@@ -120,6 +132,16 @@ public struct JobFileParser: Sendable {
                 loras = try parseLoRAList(stream, first: valueEvent, mark: valueMark, file: file)
                 continue
             }
+            if key == "grid" {
+                values[key] = ("", true, keyMark)
+                gridAxes = try parseGrid(stream, first: valueEvent, mark: valueMark, file: file)
+                continue
+            }
+            if key == "prompts" {
+                values[key] = ("", true, keyMark)
+                promptList = try parsePromptList(stream, first: valueEvent, mark: valueMark, file: file)
+                continue
+            }
             switch valueEvent {
             case .scalar(let text, let plain):
                 values[key] = (text, plain, valueMark)
@@ -133,7 +155,158 @@ public struct JobFileParser: Sendable {
         }
         let (end, endMark) = try stream.next()
         guard end == .documentEnd else { throw fail(endMark, "unexpected content after the job") }
-        return try makeSpec(values, loras: loras, file: file, index: index, mappingMark: rootMark)
+        let given = ["prompt", "prompts", "prompts_file"].filter { values[$0] != nil }
+        if given.count > 1, let second = values[given[1]] {
+            throw SourceError(file: file, line: second.mark.line, column: second.mark.column, field: given[1],
+                              message: "give one of prompt, prompts and prompts_file")
+        }
+        func tooMany(_ mark: SourceMark, _ field: String) -> SourceError {
+            SourceError(file: file, line: mark.line, column: mark.column, field: field,
+                        message: "the file would become more than \(limits.maxJobsPerFile) jobs (limits.max_jobs_per_file)")
+        }
+        if let gridValue = values["grid"] {
+            return [try makeGrid(gridAxes, values: values, loras: loras, file: file, index: index, mappingMark: rootMark,
+                                 gridMark: gridValue.mark)]
+        }
+        if let listed = values["prompts"] {
+            guard !promptList.isEmpty else {
+                throw SourceError(file: file, line: listed.mark.line, column: listed.mark.column, field: "prompts", message: "is empty")
+            }
+            guard promptList.count <= budget else { throw tooMany(listed.mark, "prompts") }
+            return try promptList.map { item in
+                var one = values
+                one["prompt"] = (item.text, false, item.mark)
+                return try makeSpec(one, loras: loras, file: file, index: index, mappingMark: rootMark)
+            }
+        }
+        if let listed = values["prompts_file"] {
+            let d = ScalarDecoder(file: file)
+            let written = try d.string(listed.text, plain: listed.plain, field: "prompts_file", mark: listed.mark, maxBytes: 4096)
+            let path = try inputPath(written, field: "prompts_file", mark: listed.mark, decoder: d)
+            guard let access = inputAccess else {
+                throw d.error("prompts_file", listed.mark, "cannot be read here (no job owner to read it for)")
+            }
+            let lines: [(line: Int, text: String)]
+            do {
+                let bytes = try access.read(path)
+                guard let text = String(validating: bytes, as: UTF8.self) else {
+                    throw InputRefusal(path: path, reason: "is not UTF-8 text")
+                }
+                lines = PromptLines.lines(text)
+            } catch {
+                throw d.error("prompts_file", listed.mark, SourceError.oneLine("\(error)"))
+            }
+            guard !lines.isEmpty else { throw d.error("prompts_file", listed.mark, "\(path): has no prompt (only blank or # lines)") }
+            guard lines.count <= budget else { throw tooMany(listed.mark, "prompts_file") }
+            return try lines.map { line in
+                var one = values
+                one["prompt"] = (line.text, false, listed.mark)
+                do {
+                    return try makeSpec(one, loras: loras, file: file, index: index, mappingMark: rootMark)
+                } catch let error as SourceError {
+                    var located = error
+                    located.message = "\(path) line \(line.line): \(error.message)"
+                    throw located
+                }
+            }
+        }
+        return [try makeSpec(values, loras: loras, file: file, index: index, mappingMark: rootMark)]
+    }
+
+    /// One axis of `grid:` as written.
+    struct GridAxisEntry {
+        var axis: String
+        var field: String
+        var fieldMark: SourceMark
+        var values: [(text: String, plain: Bool, mark: SourceMark)]
+    }
+
+    /// `grid: {x: {FIELD: [V, …]}, y: {FIELD: [V, …]}}` — one or both axes, one field each.
+    private func parseGrid(_ stream: YAMLEventStream, first: YAMLEvent, mark: SourceMark, file: String) throws -> [GridAxisEntry] {
+        let d = ScalarDecoder(file: file)
+        let shape = "expected {x: {FIELD: [VALUE, …]}, y: {FIELD: [VALUE, …]}}"
+        guard first == .mappingStart else { throw d.error("grid", mark, shape) }
+        var axes: [GridAxisEntry] = []
+        while true {
+            let (k, kMark) = try stream.next()
+            if k == .mappingEnd { break }
+            guard case .scalar(let axis, _) = k, axis == "x" || axis == "y" else { throw d.error("grid", kMark, "unknown axis; valid: x, y") }
+            guard !axes.contains(where: { $0.axis == axis }) else { throw d.error("grid.\(axis)", kMark, "duplicate axis") }
+            guard try stream.next().0 == .mappingStart else { throw d.error("grid.\(axis)", kMark, shape) }
+            let (f, fMark) = try stream.next()
+            guard case .scalar(let field, _) = f else { throw d.error("grid.\(axis)", fMark, shape) }
+            guard JobGrid.fields.contains(field) else {
+                throw d.error("grid.\(axis)", fMark, "\(SourceError.quote(field)) cannot be a grid axis; valid: \(JobGrid.fields.joined(separator: ", "))")
+            }
+            let (list, listMark) = try stream.next()
+            guard list == .sequenceStart else { throw d.error("grid.\(axis).\(field)", listMark, "expected a list of values") }
+            var values: [(text: String, plain: Bool, mark: SourceMark)] = []
+            while true {
+                let (item, itemMark) = try stream.next()
+                if item == .sequenceEnd { break }
+                guard case .scalar(let text, let plain) = item else {
+                    throw d.error("grid.\(axis).\(field)", itemMark, "expected single values")
+                }
+                values.append((text, plain, itemMark))
+            }
+            guard !values.isEmpty else { throw d.error("grid.\(axis).\(field)", listMark, "is empty") }
+            guard try stream.next().0 == .mappingEnd else { throw d.error("grid.\(axis)", kMark, "one field per axis") }
+            axes.append(GridAxisEntry(axis: axis, field: field, fieldMark: fMark, values: values))
+        }
+        guard !axes.isEmpty else { throw d.error("grid", mark, shape) }
+        if axes.count == 2, axes[0].field == axes[1].field { throw d.error("grid.y", axes[1].fieldMark, "both axes vary \(axes[0].field)") }
+        return axes
+    }
+
+    /// A grid job: every cell (y outer, x inner) made and checked like a job of its own with
+    /// the axis values in place; the job is its first cell with the grid attached.
+    private func makeGrid(_ axes: [GridAxisEntry], values: [String: (text: String, plain: Bool, mark: SourceMark)],
+                          loras: [LoRAEntry], file: String, index: Int, mappingMark: SourceMark, gridMark: SourceMark) throws -> JobSpec {
+        let d = ScalarDecoder(file: file)
+        for other in ["prompts", "prompts_file", "init_images", "count"] where values[other] != nil {
+            throw d.error("grid", gridMark, "a grid job cannot have \(other) (each cell is one image)")
+        }
+        for axis in axes where values[axis.field] != nil {
+            throw d.error("grid.\(axis.axis)", axis.fieldMark, "\(axis.field) is both a field of the job and a grid axis")
+        }
+        let x = axes.first { $0.axis == "x" }, y = axes.first { $0.axis == "y" }
+        let cellCount = (x?.values.count ?? 1) * (y?.values.count ?? 1)
+        guard cellCount <= limits.maxCount else {
+            throw d.error("grid", gridMark, "\(cellCount) cells, more than max_count (\(limits.maxCount))")
+        }
+        var cells: [JobSpec] = []
+        for row in 0..<(y?.values.count ?? 1) {
+            for column in 0..<(x?.values.count ?? 1) {
+                var one = values
+                one["grid"] = nil
+                if let y { one[y.field] = y.values[row] }
+                if let x { one[x.field] = x.values[column] }
+                cells.append(try makeSpec(one, loras: loras, file: file, index: index, mappingMark: mappingMark))
+            }
+        }
+        var job = cells[0]
+        job.grid = JobGrid(x: x.map { JobGrid.Axis(field: $0.field, values: $0.values.map(\.text)) },
+                           y: y.map { JobGrid.Axis(field: $0.field, values: $0.values.map(\.text)) }, cells: cells)
+        return job
+    }
+
+    /// `prompts:` — a list of prompts (plain or quoted strings).
+    private func parsePromptList(_ stream: YAMLEventStream, first: YAMLEvent, mark: SourceMark,
+                                 file: String) throws -> [(text: String, mark: SourceMark)] {
+        let d = ScalarDecoder(file: file)
+        guard first == .sequenceStart else { throw d.error("prompts", mark, "expected a list of prompts, one per '- ' line") }
+        var prompts: [(text: String, mark: SourceMark)] = []
+        while true {
+            let (item, itemMark) = try stream.next()
+            switch item {
+            case .sequenceEnd:
+                return prompts
+            case .scalar(let text, _):
+                prompts.append((text, itemMark))
+            default:
+                throw d.error("prompts", itemMark, "expected a list of prompts, each a single value")
+            }
+        }
     }
 
     /// One entry of the `loras` list as written.
@@ -234,6 +407,7 @@ public struct JobFileParser: Sendable {
         let prompt = try d.string(promptValue.text, plain: promptValue.plain, field: "prompt", mark: promptValue.mark,
                                   maxBytes: limits.maxPromptBytes)
         guard !prompt.allSatisfy(\.isWhitespace) else { throw d.error("prompt", promptValue.mark, "is empty") }
+        try checkWildcards(prompt, field: "prompt", mark: promptValue.mark, decoder: d)
         // The job's model's own defaults, if its config entry has some (its name as written:
         // an invalid one is refused below and then no default matters).
         let defaults = modelDefaults?(values["model"]?.text) ?? self.defaults
@@ -249,6 +423,7 @@ public struct JobFileParser: Sendable {
             case "negative_prompt":
                 spec.negativePrompt = plain && text.isEmpty ? ""
                     : try d.string(text, plain: plain, field: field, mark: mark, maxBytes: limits.maxPromptBytes)
+                try checkWildcards(spec.negativePrompt, field: field, mark: mark, decoder: d)
             case "model":
                 let name = try d.string(text, plain: plain, field: field, mark: mark, maxBytes: 64)
                 guard JobFileParser.isValidName(name) else {
@@ -313,6 +488,30 @@ public struct JobFileParser: Sendable {
             case "long_prompt":
                 spec.longPrompt = try d.choice(text, plain: plain, field: field, mark: mark,
                                                parse: LongPromptMode.init(rawValue:), validNames: LongPromptMode.validNames)
+            case "init_image", "init_images":
+                if field == "init_images", values["init_image"] != nil {
+                    throw d.error(field, mark, "give init_image (one picture) or init_images (a folder), not both")
+                }
+                let written = try d.string(text, plain: plain, field: field, mark: mark, maxBytes: 4096)
+                spec.initImage = InitImageSource(path: try inputPath(written, field: field, mark: mark, decoder: d),
+                                                 isFolder: field == "init_images", line: mark.line, column: mark.column)
+            case "strength":
+                spec.strength = try d.number(text, plain: plain, field: field, mark: mark, range: 0...1)
+            case "mask":
+                let written = try d.string(text, plain: plain, field: field, mark: mark, maxBytes: 4096)
+                spec.mask = InitImageSource(path: try inputPath(written, field: field, mark: mark, decoder: d),
+                                            isFolder: false, line: mark.line, column: mark.column)
+            case "mask_blur":
+                spec.maskBlur = try d.number(text, plain: plain, field: field, mark: mark, range: 0...64)
+            case "upscale":
+                let scale = try d.number(text, plain: plain, field: field, mark: mark, range: 1...4)
+                guard scale > 1 else { throw d.error(field, mark, "must be above 1 (leave it out for one pass)") }
+                spec.upscale = scale
+            case "upscale_strength":
+                spec.upscaleStrength = try d.number(text, plain: plain, field: field, mark: mark, range: 0...1)
+            case "resize":
+                spec.resize = try d.choice(text, plain: plain, field: field, mark: mark,
+                                           parse: ResizeMode.init(rawValue:), validNames: ResizeMode.validNames)
             default:
                 break
             }
@@ -340,10 +539,79 @@ public struct JobFileParser: Sendable {
         if let seed = spec.seed, UInt64.max - seed < UInt64(spec.count - 1), let m = values["seed"]?.mark {
             throw d.error("seed", m, "seed + count - 1 exceeds \(UInt64.max)")
         }
+        try checkImg2Img(spec, marks: values.mapValues(\.mark), decoder: d)
         try resolveSize(&spec, given: values.mapValues(\.mark), defaults: defaults, decoder: d, mappingMark: mappingMark)
+        try checkHires(spec, marks: values.mapValues(\.mark), decoder: d)
         try checkSampler(spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
         try checkLongPrompt(spec, marks: values.mapValues(\.mark), decoder: d)
         return spec
+    }
+
+    /// Every `__name__` of `text` names a wildcard file with options in `wildcards_dir`.
+    private func checkWildcards(_ text: String, field: String, mark: SourceMark, decoder d: ScalarDecoder) throws {
+        for name in Set(PromptTemplate.wildcardNames(text)).sorted() {
+            guard let wildcards else {
+                throw d.error(field, mark, "__\(name)__ is a wildcard, and no wildcards_dir is configured (set wildcards_dir in the service config)")
+            }
+            do {
+                _ = try wildcards.options(name)
+            } catch {
+                throw d.error(field, mark, "\(error)")
+            }
+        }
+    }
+
+    /// Hires fix: text-to-image only, a second pass within the size limits that leaves a step.
+    private func checkHires(_ spec: JobSpec, marks: [String: SourceMark], decoder d: ScalarDecoder) throws {
+        guard let hires = spec.hires, let mark = marks["upscale"] else {
+            if let mark = marks["upscale_strength"] { throw d.error("upscale_strength", mark, "applies to the hires fix only; add upscale") }
+            return
+        }
+        if spec.initImage != nil {
+            throw d.error("upscale", mark, "the hires fix is for text-to-image; leave out init_image/init_images or upscale")
+        }
+        let size = hires.targetSize(width: spec.width, height: spec.height)
+        guard size.width <= limits.maxWidth, size.height <= limits.maxHeight else {
+            throw d.error("upscale", mark, "\(spec.width)x\(spec.height) upscaled is \(size.width)x\(size.height), over the limits of \(limits.maxWidth)x\(limits.maxHeight)")
+        }
+        do {
+            _ = try TextToImagePipeline.img2imgStartStep(steps: spec.steps, strength: hires.strength)
+        } catch {
+            let field = marks["upscale_strength"] != nil ? "upscale_strength" : "upscale"
+            throw d.error(field, marks[field] ?? mark, "upscale_strength \(hires.strength) with \(spec.steps) steps leaves no step for the second pass")
+        }
+    }
+
+    /// An `init_image` path made absolute: as written when absolute, else under `inputBase`.
+    private func inputPath(_ written: String, field: String, mark: SourceMark, decoder d: ScalarDecoder) throws -> String {
+        guard !written.isEmpty, !written.contains("\0") else { throw d.error(field, mark, "is empty") }
+        if written.hasPrefix("/") { return written }
+        guard let base = inputBase else {
+            throw d.error(field, mark, "\(SourceError.quote(written)) is relative; the daemon needs an absolute path (it cannot know where the job was written)")
+        }
+        return base.appendingPathComponent(written).path + (written.hasSuffix("/") ? "/" : "")
+    }
+
+    /// `strength` and `resize` belong to img2img; the strength must leave a step to run
+    /// (`StableDiffusionImg2ImgPipeline.get_timesteps`).
+    private func checkImg2Img(_ spec: JobSpec, marks: [String: SourceMark], decoder d: ScalarDecoder) throws {
+        if spec.mask == nil, let mark = marks["mask_blur"] {
+            throw d.error("mask_blur", mark, "applies to inpainting only; add mask")
+        }
+        guard spec.initImage != nil else {
+            for field in ["strength", "resize", "mask"] {
+                if let mark = marks[field] { throw d.error(field, mark, "applies to img2img and inpainting only; add init_image or init_images") }
+            }
+            return
+        }
+        let strength = spec.effectiveStrength
+        do {
+            _ = try TextToImagePipeline.img2imgStartStep(steps: spec.steps, strength: strength)
+        } catch {
+            let field = marks["strength"] != nil ? "strength" : "steps"
+            let mark = marks[field] ?? marks["init_image"] ?? marks["init_images"] ?? SourceMark(line: 1, column: 1)
+            throw d.error(field, mark, "strength \(strength) with \(spec.steps) steps leaves no step to run; int(steps × strength) must be at least 1")
+        }
     }
 
     /// `[A-Za-z0-9._-]{1,64}`, and not `.` or `..`.

@@ -15,6 +15,17 @@ extension JobSpec {
         if decoder == .tiny { p.decoder = DecoderChoice.tiny.rawValue }
         if longPrompt != .truncate { p.longPrompt = longPrompt.rawValue }
         p.guidanceCutoff = guidanceCutoff
+        if let initImage {
+            (p.initImage, p.strength, p.resize) = (initImage.path, effectiveStrength, (resize ?? .crop).rawValue)
+        }
+        (p.mask, p.maskBlur) = (mask?.path, maskBlur)
+        if let upscale { (p.upscale, p.upscaleStrength) = (upscale, hires?.strength) }
+        if let grid {
+            var axes: [String: [String: [String]]] = [:]
+            if let x = grid.x { axes["x"] = [x.field: x.values] }
+            if let y = grid.y { axes["y"] = [y.field: y.values] }
+            p.grid = axes
+        }
         return p
     }
 }

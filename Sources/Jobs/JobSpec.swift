@@ -41,6 +41,37 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// `guidance_cutoff`: the fraction of evaluations with classifier-free guidance (opt-in
     /// approximation); `nil`: every evaluation is guided.
     public var guidanceCutoff: Double? = nil
+    /// `init_image` / `init_images`: the picture img2img starts from (a folder until the intake
+    /// expands it into one job per picture); `nil`: text-to-image.
+    public var initImage: InitImageSource? = nil
+    /// `strength` (img2img); `nil`: ``JobSpec/defaultStrength``.
+    public var strength: Double? = nil
+    /// `resize` (img2img); `nil`: `crop`.
+    public var resize: ResizeMode? = nil
+    /// `mask` (inpainting, white = repaint): its picture, read at intake like the init image.
+    public var mask: InitImageSource? = nil
+    /// `mask_blur`: Gaussian blur of the mask in pixels before it is binarised; `nil`: none.
+    public var maskBlur: Double? = nil
+
+    /// `upscale` (hires fix): the second pass's scale; `nil`: one pass.
+    public var upscale: Double? = nil
+    /// `upscale_strength`: the second pass's img2img strength; `nil`: ``JobSpec/defaultUpscaleStrength``.
+    public var upscaleStrength: Double? = nil
+    /// AUTOMATIC1111's default hires-fix denoising strength.
+    public static let defaultUpscaleStrength = 0.7
+
+    /// `grid`: the cells this job makes and lays out in `grid.png`; `nil`: no grid.
+    public var grid: JobGrid? = nil
+
+    /// The hires fix the job asks for, if any.
+    public var hires: HiresFix? { upscale.map { HiresFix(scale: $0, strength: upscaleStrength ?? JobSpec.defaultUpscaleStrength) } }
+
+    /// The strength the job runs with: its own, else diffusers' default of its pipeline
+    /// (`StableDiffusionInpaintPipeline` 1.0 with a mask, `StableDiffusionImg2ImgPipeline` 0.8).
+    public var effectiveStrength: Double { strength ?? (mask != nil ? 1.0 : JobSpec.defaultStrength) }
+
+    /// diffusers' `StableDiffusionImg2ImgPipeline` default `strength`.
+    public static let defaultStrength = 0.8
 
     public init(prompt: String, negativePrompt: String, model: String?, width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind, guidance: Float, seed: UInt64?, count: Int,
@@ -72,7 +103,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         GenerationRequest(prompt: PromptLoRATags.stripped(prompt), negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
                           seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full, longPrompt: longPrompt,
-                          guidanceCutoff: guidanceCutoff)
+                          guidanceCutoff: guidanceCutoff, strength: effectiveStrength, hires: hires)
     }
 
     /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
@@ -90,6 +121,7 @@ extension JobSpec {
     private enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
         case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt, guidanceCutoff
+        case initImage, strength, resize, mask, maskBlur, upscale, upscaleStrength, grid
     }
 
     /// Leaves `loras` out when empty, `decoder` when not given and `longPrompt` when
@@ -103,6 +135,8 @@ extension JobSpec {
         let whenSet: [(CodingKeys, (any Encodable)?)] = [
             (.model, model), (.seed, seed), (.name, name), (.loras, loras.isEmpty ? nil : loras), (.decoder, decoder),
             (.longPrompt, longPrompt == .truncate ? nil : longPrompt), (.guidanceCutoff, guidanceCutoff),
+            (.initImage, initImage), (.strength, strength), (.resize, resize), (.mask, mask), (.maskBlur, maskBlur),
+            (.upscale, upscale), (.upscaleStrength, upscaleStrength), (.grid, grid),
         ]
         var c = encoder.container(keyedBy: CodingKeys.self)
         for (key, value) in always { try c.encode(value, forKey: key) }
@@ -129,6 +163,14 @@ extension JobSpec {
         self.decoder = try c.decodeIfPresent(DecoderChoice.self, forKey: .decoder)
         self.longPrompt = try c.decodeIfPresent(LongPromptMode.self, forKey: .longPrompt) ?? .truncate
         self.guidanceCutoff = try c.decodeIfPresent(Double.self, forKey: .guidanceCutoff)
+        self.initImage = try c.decodeIfPresent(InitImageSource.self, forKey: .initImage)
+        self.strength = try c.decodeIfPresent(Double.self, forKey: .strength)
+        self.resize = try c.decodeIfPresent(ResizeMode.self, forKey: .resize)
+        self.mask = try c.decodeIfPresent(InitImageSource.self, forKey: .mask)
+        self.maskBlur = try c.decodeIfPresent(Double.self, forKey: .maskBlur)
+        self.upscale = try c.decodeIfPresent(Double.self, forKey: .upscale)
+        self.upscaleStrength = try c.decodeIfPresent(Double.self, forKey: .upscaleStrength)
+        self.grid = try c.decodeIfPresent(JobGrid.self, forKey: .grid)
     }
 }
 
@@ -143,6 +185,11 @@ extension JobSpec {
     public func resolvingSeed<G: RandomNumberGenerator>(using generator: inout G) -> JobSpec {
         var resolved = self
         if resolved.seed == nil { resolved.seed = UInt64.random(in: JobSpec.drawnSeeds, using: &generator) }
+        // A grid's cells share the job's seed unless seed is an axis.
+        if var grid = resolved.grid {
+            for k in grid.cells.indices where grid.cells[k].seed == nil { grid.cells[k].seed = resolved.seed }
+            resolved.grid = grid
+        }
         return resolved
     }
 
@@ -197,9 +244,35 @@ public struct JobLimits: Codable, Equatable, Sendable {
     public var maxCount = 16
     /// Largest job file accepted, in bytes.
     public var maxFileSize = 64 * 1024
-    /// Most jobs (YAML documents) in one file.
-    public var maxJobsPerFile = 100
+    /// Most jobs one file may become (`max_jobs_per_file`): its documents, each multiplied by
+    /// its pictures (`init_images`), its prompts (`prompts`, `prompts_file`) and its grid cells.
+    public var maxJobsPerFile = 10_000
     /// Longest prompt or negative prompt, in bytes.
     public var maxPromptBytes = 8 * 1024
+    /// Largest input picture file (`init_image`), in bytes.
+    public var maxInputBytes = 32 << 20
+    /// Most pixels of an input picture, read from its header before decoding.
+    public var maxInputPixels = 4096 * 4096
     public init() {}
+}
+
+/// Where a job's img2img picture comes from, as the job file names it (made absolute).
+public struct InitImageSource: Codable, Equatable, Sendable {
+    /// Absolute path of the picture (or of the folder, before the intake expands it).
+    public var path: String
+    /// `init_images: DIR/`: a folder, one job per picture in it.
+    public var isFolder: Bool
+    /// Where the field is in the job file, for errors found when the file is read.
+    public var line: Int
+    public var column: Int
+    /// The picture's format once read at intake (its copy is `input.<ext>` in the job's folder).
+    public var format: InputImageFormat?
+
+    public init(path: String, isFolder: Bool, line: Int, column: Int, format: InputImageFormat? = nil) {
+        self.path = path
+        self.isFolder = isFolder
+        self.line = line
+        self.column = column
+        self.format = format
+    }
 }

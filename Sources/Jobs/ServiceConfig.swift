@@ -28,6 +28,8 @@ public struct ServiceConfig: Equatable, Sendable {
     public var defaultModel: String?
     /// Folder of LoRA `.safetensors` files jobs may name; `nil`: jobs cannot use LoRAs.
     public var loraDirectory: URL?
+    /// Folder of wildcard files (`<name>.txt`) for `__name__` in prompts; `nil`: none.
+    public var wildcardsDirectory: URL?
     /// Cores the engine uses; 0 = all.
     public var threads: Int
     /// Seconds between safety-net rescans of the inbox.
@@ -56,13 +58,13 @@ public struct ServiceConfig: Equatable, Sendable {
 
     /// Top-level keys, for error messages.
     public static let keys = ["inbox", "outbox", "state", "socket", "threads", "rescan_interval", "keep_history",
-                              "models", "clip_tokenizer", "limits", "defaults", "lora_dir"]
+                              "models", "clip_tokenizer", "limits", "defaults", "lora_dir", "wildcards_dir"]
     /// Keys of a `models:` entry written as a mapping.
     static let modelEntryKeys = ["path", "prediction", "tokenizer", "tiny_vae", "defaults"]
     /// Keys of a model entry's own `defaults:` (what changes how its images are made).
     static let modelDefaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "snapshots", "rng"]
     static let limitKeys = ["max_width", "max_height", "max_steps", "max_count", "max_file_size",
-                            "max_jobs_per_file", "max_prompt_bytes"]
+                            "max_jobs_per_file", "max_prompt_bytes", "max_input_bytes", "max_input_pixels"]
     static let defaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "priority", "snapshots", "rng"]
 
     /// Reads and validates the config file at `path`.
@@ -233,7 +235,9 @@ public struct ServiceConfig: Equatable, Sendable {
                     case "max_steps": config.limits.maxSteps = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
                     case "max_count": config.limits.maxCount = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
                     case "max_file_size": config.limits.maxFileSize = try d.integer(text, plain: plain, field: field, mark: m, range: 64...(16 << 20))
-                    case "max_jobs_per_file": config.limits.maxJobsPerFile = try d.integer(text, plain: plain, field: field, mark: m, range: 1...10000)
+                    case "max_jobs_per_file": config.limits.maxJobsPerFile = try d.integer(text, plain: plain, field: field, mark: m, range: 1...100_000)
+                    case "max_input_bytes": config.limits.maxInputBytes = try d.integer(text, plain: plain, field: field, mark: m, range: 1024...(1 << 30))
+                    case "max_input_pixels": config.limits.maxInputPixels = try d.integer(text, plain: plain, field: field, mark: m, range: 64...(1 << 28))
                     default: config.limits.maxPromptBytes = try d.integer(text, plain: plain, field: field, mark: m, range: 1...(1 << 20))
                     }
                 }
@@ -251,6 +255,7 @@ public struct ServiceConfig: Equatable, Sendable {
                 case "socket": config.socket = try path(text, plain, key, m)
                 case "clip_tokenizer": config.clipTokenizer = try path(text, plain, key, m)
                 case "lora_dir": config.loraDirectory = try path(text, plain, key, m)
+                case "wildcards_dir": config.wildcardsDirectory = try path(text, plain, key, m)
                 case "threads": config.threads = try d.integer(text, plain: plain, field: key, mark: m, range: 0...1024)
                 case "rescan_interval": config.rescanInterval = try d.integer(text, plain: plain, field: key, mark: m, range: 1...86400)
                 default: config.keepHistory = try d.integer(text, plain: plain, field: key, mark: m, range: 0...1_000_000)
@@ -280,10 +285,12 @@ public struct ServiceConfig: Equatable, Sendable {
     /// size that neither a job nor `defaults` sets is the native size of the job's model folder;
     /// chunked prompts are counted with the job's model's tokenizer (each loaded once per parser).
     public var jobParser: JobFileParser {
-        JobFileParser(limits: limits, defaults: defaults, knownModels: Set(models.keys), nativeSize: nativeSizeLookup,
-                      loraDirectory: loraDirectory, schedulerConfig: schedulerConfigLookup, tinyVAE: tinyVAELookup,
-                      promptTokenizer: PromptTokenizers(models: models, defaultModel: defaultModel).lookup,
-                      modelDefaults: modelDefaultsLookup)
+        var parser = JobFileParser(limits: limits, defaults: defaults, knownModels: Set(models.keys), nativeSize: nativeSizeLookup,
+                                   loraDirectory: loraDirectory, schedulerConfig: schedulerConfigLookup, tinyVAE: tinyVAELookup,
+                                   promptTokenizer: PromptTokenizers(models: models, defaultModel: defaultModel).lookup,
+                                   modelDefaults: modelDefaultsLookup)
+        parser.wildcards = wildcardsDirectory.map(WildcardLibrary.init(directory:))
+        return parser
     }
 
     /// The defaults of a job on the model named `name` (`nil`: the default model): its entry's

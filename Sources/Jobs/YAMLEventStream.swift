@@ -16,7 +16,7 @@ public enum YAMLEvent: Equatable {
 
 /// Limits checked while events stream in, so hostile input is refused before it costs memory.
 public struct YAMLSafetyLimits: Sendable {
-    /// Deepest nesting of mappings/sequences accepted (a job is depth 1, its `loras` list of mappings 3; the config depth 2).
+    /// Deepest nesting of mappings/sequences accepted (a job is depth 1, its `loras` list of mappings 3, its `grid` axes' lists 4; the config depth 2).
     public var maxDepth: Int
     /// Longest scalar accepted, in bytes.
     public var maxScalarBytes: Int

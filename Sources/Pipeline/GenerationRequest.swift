@@ -33,11 +33,25 @@ public struct GenerationRequest: Sendable, Equatable {
     /// `guidance_cutoff`: the fraction of the model evaluations that use classifier-free
     /// guidance; the rest run the conditional prediction alone (batch 1). `nil`: all guided.
     public var guidanceCutoff: Double?
+    /// img2img: the picture to start from, already `width` × `height` (the job layer resizes
+    /// it); `nil`: text-to-image from pure noise.
+    public var initImage: RGBImage?
+    /// img2img: how much of the schedule to run on the noised picture, 0…1 (diffusers'
+    /// `strength`: the last `Int(steps · strength)` steps run). Unused without `initImage`.
+    public var strength: Double
+    /// Inpainting: the repaint mask at `width` × `height`, one byte per pixel (white = repaint;
+    /// binarised at 128 as diffusers' mask processor does at 0.5); needs `initImage`.
+    public var mask: [UInt8]?
+    /// Hires fix: a second, upscaled img2img pass (`HiresFix`); the image returned is then
+    /// `hires.targetSize` of `width` × `height`.
+    public var hires: HiresFix?
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
                 seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], decoder: DecoderChoice = .full,
-                longPrompt: LongPromptMode = .truncate, guidanceCutoff: Double? = nil) {
+                longPrompt: LongPromptMode = .truncate, guidanceCutoff: Double? = nil,
+                initImage: RGBImage? = nil, strength: Double = 0.8, mask: [UInt8]? = nil,
+                hires: HiresFix? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width
@@ -52,6 +66,10 @@ public struct GenerationRequest: Sendable, Equatable {
         self.decoder = decoder
         self.longPrompt = longPrompt
         self.guidanceCutoff = guidanceCutoff
+        self.initImage = initImage
+        self.strength = strength
+        self.mask = mask
+        self.hires = hires
     }
 }
 

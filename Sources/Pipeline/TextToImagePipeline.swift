@@ -42,7 +42,12 @@ public enum PipelineError: Error, CustomStringConvertible {
 /// `pipe.load_lora_weights(file); pipe.set_adapters([…], adapter_weights=[…])` would apply
 /// them (`LoRAMerger`; the set stays merged until a request asks for another).
 ///
-/// Leaves out: guidance_rescale, clip_skip, img2img, IP adapters, the safety checker.
+/// With `request.initImage`, image-to-image as `StableDiffusionImg2ImgPipeline`
+/// (TextToImagePipeline+Img2Img); with a `mask` too, inpainting as
+/// `StableDiffusionInpaintPipeline`, on inpainting (9-channel) and ordinary UNets
+/// (TextToImagePipeline+Inpaint).
+///
+/// Leaves out: guidance_rescale, clip_skip, IP adapters, the safety checker.
 /// Not reentrant: one pipeline per concurrent job.
 public final class TextToImagePipeline: ImageGenerating {
     /// Folder the model was loaded from.
@@ -107,6 +112,12 @@ public final class TextToImagePipeline: ImageGenerating {
         if request.decoder == .tiny && tinyVAE == nil {
             throw PipelineError.invalidRequest("decoder tiny needs a tiny_vae for this model")
         }
+        if let hires = request.hires {
+            // Hires fix (HiresFix.swift): this request without it, upscaled, then img2img.
+            var first = request
+            first.hires = nil
+            return try generateHires(first, hires: hires, snapshotEvery: snapshotEvery, onStep: onStep)
+        }
         let latents = try denoisedLatents(request, snapshotEvery: snapshotEvery, onStep: onStep)
         if request.decoder == .tiny, let tinyVAE {
             // StableDiffusionPipeline with vae=AutoencoderTiny: vae.decode(latents / scaling_factor).
@@ -128,7 +139,16 @@ public final class TextToImagePipeline: ImageGenerating {
         guard request.steps >= 1 else { throw PipelineError.invalidRequest("steps must be at least 1, got \(request.steps)") }
         let settings: SamplerSettings
         let sampler: DiffusionSampler
-        let channels = unet.config.inChannels
+        // An inpainting UNet reads [latents, mask, masked-image latents] (2C + 1 channels).
+        let unetChannels = unet.config.inChannels
+        let inpaintingUNet = unetChannels == 2 * vae.config.latentChannels + 1
+        let channels = inpaintingUNet ? vae.config.latentChannels : unetChannels
+        if inpaintingUNet && request.mask == nil {
+            throw PipelineError.invalidRequest("this model's UNet is an inpainting UNet (\(unetChannels) input channels): a job on it needs init_image and mask")
+        }
+        if request.mask != nil && request.initImage == nil {
+            throw PipelineError.invalidRequest("a mask needs an init image")
+        }
         let latentHeight = request.height / factor, latentWidth = request.width / factor
         let latentCount = channels * latentHeight * latentWidth
         do {
@@ -147,23 +167,50 @@ public final class TextToImagePipeline: ImageGenerating {
         let batch = guided ? 2 : 1
         let context = try conditioning(request)
 
-        // prepare_latents: one randn call on the generator, times init_noise_sigma.
         let generator = makeNoiseGenerator(request.rng, seed: request.seed)
         let latents = tensor("latents", [1, channels, latentHeight, latentWidth])
         let latentBuffer = UnsafeMutableBufferPointer(start: latents.data, count: latentCount)
-        generator.fillNormal(latentBuffer)
-        let initSigma = sampler.initNoiseSigma
-        for i in 0..<latentCount { latentBuffer[i] *= initSigma }
+        var inpaint: InpaintState?
+        if let initImage = request.initImage, let mask = request.mask {
+            // Inpainting (TextToImagePipeline+Inpaint).
+            inpaint = try startInpainting(request, image: initImage, mask: mask, sampler: sampler, generator: generator,
+                                          latents: latents, unetChannels: unetChannels)
+        } else if let initImage = request.initImage {
+            // img2img (TextToImagePipeline+Img2Img): the noised image, part-way into the schedule.
+            try startFromImage(initImage, strength: request.strength, steps: request.steps, sampler: sampler,
+                               generator: generator, latents: latents)
+        } else {
+            // prepare_latents: one randn call on the generator, times init_noise_sigma.
+            generator.fillNormal(latentBuffer)
+            let initSigma = sampler.initNoiseSigma
+            for i in 0..<latentCount { latentBuffer[i] *= initSigma }
+        }
+        // Evaluations before this one are skipped (img2img); step numbers, previews and the
+        // guidance cutoff count from here, as the pipeline's loop over the sliced timesteps does.
+        let firstIndex = sampler.stepIndex
 
         // Buffers of the denoise closure, allocated once per image.
-        let unetInput = tensor("unet input", [batch, channels, latentHeight, latentWidth])
+        let unetInput = tensor("unet input", [batch, unetChannels, latentHeight, latentWidth])
         let unetOutput = tensor("unet output", [batch, channels, latentHeight, latentWidth])
         let guidance = request.guidance
         // guidance_cutoff, as diffusers' documented `callback_on_step_end` recipe does it: after
         // the evaluation with index int(num_timesteps * cutoff) it sets guidance_scale to 0 and
         // keeps the conditional half of prompt_embeds, so later evaluations are cond-only (batch 1).
-        let lastGuided = request.guidanceCutoff.map { Int(Double(sampler.timesteps.count) * $0) } ?? Int.max
-        let condInput = unetInput.view(offset: 0, shape: [1, channels, latentHeight, latentWidth])
+        let lastGuided = request.guidanceCutoff.map { Int(Double(sampler.timesteps.count - firstIndex) * $0) } ?? Int.max
+        let condInput = unetInput.view(offset: 0, shape: [1, unetChannels, latentHeight, latentWidth])
+        // One batch entry of the UNet input: the model input, then (inpainting UNet) mask and masked-image latents.
+        let inputStride = unetChannels * latentHeight * latentWidth
+        let plane = latentHeight * latentWidth
+        let extra: (mask: UnsafeMutablePointer<Float>, masked: UnsafeMutablePointer<Float>)? =
+            inpaintingUNet ? inpaint.map { ($0.latentMask.data, $0.maskedImageLatents.data) } : nil
+        func fillInput(_ entry: Int, from source: UnsafePointer<Float>) {
+            let destination = unetInput.data + entry * inputStride
+            destination.update(from: source, count: latentCount)
+            if let extra {
+                (destination + latentCount).update(from: extra.mask, count: plane)
+                (destination + latentCount + plane).update(from: extra.masked, count: latentCount)
+            }
+        }
         let condOutput = unetOutput.view(offset: 0, shape: [1, channels, latentHeight, latentWidth])
         let condContext = context.view(offset: guided ? context.count / 2 : 0, shape: [1, context.shape[1], context.shape[2]])
         // Step previews show the denoised estimate of the evaluation that ends a snapshot step.
@@ -172,29 +219,31 @@ public final class TextToImagePipeline: ImageGenerating {
         let previewMethod = previewMethod(for: request, snapshotEvery: snapshotEvery)
         let denoise: DenoiseFunction = { [unet] input, timestep, output in
             guard let source = input.baseAddress, let destination = output.baseAddress else { return }
-            let index = sampler.stepIndex
+            let index = sampler.stepIndex - firstIndex
             if guided && index > lastGuided {
-                condInput.data.update(from: source, count: latentCount)
+                fillInput(0, from: source)
                 unet(sample: condInput, timestep: timestep, context: condContext, output: condOutput)
                 destination.update(from: condOutput.data, count: latentCount)
             } else if guided {
-                for b in 0..<batch { (unetInput.data + b * latentCount).update(from: source, count: latentCount) }
+                for b in 0..<batch { fillInput(b, from: source) }
                 unet(sample: unetInput, timestep: timestep, context: context, output: unetOutput)
                 let uncond = unetOutput.data, cond = unetOutput.data + latentCount
                 classifierFreeGuidance(uncond: uncond, cond: cond, scale: guidance, output: destination, count: latentCount)
             } else {
-                unetInput.data.update(from: source, count: latentCount)
+                fillInput(0, from: source)
                 unet(sample: unetInput, timestep: timestep, context: context, output: unetOutput)
                 destination.update(from: unetOutput.data, count: latentCount)
             }
             if let estimate, (index + 1) % snapshotEvery == 0 {
-                estimate.write(modelInput: input, modelOutput: UnsafeBufferPointer(output), stepIndex: index,
+                estimate.write(modelInput: input, modelOutput: UnsafeBufferPointer(output), stepIndex: sampler.stepIndex,
                                timestep: timestep, into: previewLatents)
             }
         }
 
-        let totalSteps = sampler.timesteps.count
-        try sample(sampler, latents: latentBuffer, noise: generator, denoise: denoise) { step in
+        let totalSteps = sampler.timesteps.count - firstIndex
+        try sample(sampler, latents: latentBuffer, noise: generator, denoise: denoise) { absoluteStep in
+            let step = absoluteStep - firstIndex
+            if let inpaint { restoreUnmasked(inpaint, sampler: sampler, latents: latents) }
             var image: RGBImage?
             if snapshotEvery > 0 && step % snapshotEvery == 0 {
                 image = renderPreview(previewLatents, method: previewMethod, width: request.width, height: request.height)

@@ -58,7 +58,7 @@ final class LifecycleTests: XCTestCase {
         let notify = NotifySocket(path: daemon.root.appendingPathComponent("notify.sock").path)
         let usec = 4_000_000.0
         try daemon.start(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": String(Int(usec))])
-        try daemon.drop("long.yaml", "prompt: x\nwidth: 64\nheight: 64\nsteps: 48\nseed: 1\n")
+        try daemon.drop("long.yaml", "prompt: x\nwidth: 64\nheight: 64\nsteps: 120\nseed: 1\n")
         var stamped: [(Double, String)] = []
         let deadline = Date().addingTimeInterval(600)
         while daemon.results.isEmpty && Date() < deadline {
@@ -67,7 +67,7 @@ final class LifecycleTests: XCTestCase {
         for message in notify.drain() { stamped.append((Date().timeIntervalSince1970, message)) }
         XCTAssertEqual(daemon.stop(), 0)
         guard let start = stamped.firstIndex(where: { $0.1 == "STATUS=job 000001 starting" }),
-              let end = stamped.lastIndex(where: { $0.1.hasPrefix("STATUS=job 000001 image 1/1 step 48/48") }) else {
+              let end = stamped.lastIndex(where: { $0.1.hasPrefix("STATUS=job 000001 image 1/1 step 120/120") }) else {
             return XCTFail("no start or last step in \(stamped.map(\.1))")
         }
         let pings = stamped[start...end].filter { $0.1 == "WATCHDOG=1" }.map(\.0)

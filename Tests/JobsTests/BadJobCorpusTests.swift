@@ -61,7 +61,7 @@ final class BadJobCorpusTests: XCTestCase {
         limits.maxJobsPerFile = 3
         let text = (0..<4).map { "prompt: job \($0)\n" }.joined(separator: "---\n")
         XCTAssertThrowsError(try JobFileParser(limits: limits, nativeSize: JobFileParserTests.nativeSizes).parse(bytes: Array(text.utf8), file: "many.yaml")) { error in
-            XCTAssertEqual("\(error)", "many.yaml:6:1: more than 3 jobs in one file")
+            XCTAssertEqual("\(error)", "many.yaml:6:1: more than 3 jobs in one file (limits.max_jobs_per_file)")
         }
     }
 

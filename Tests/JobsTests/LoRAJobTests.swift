@@ -115,7 +115,9 @@ final class LoRAJobTests: XCTestCase {
         XCTAssertTrue(error("prompt: x\nloras: [{name: lcm-sd15, strength: 1}]\n").contains("unknown key in a LoRA entry; valid: name, weight"))
         XCTAssertTrue(error("prompt: x\nloras: [{weight: 1}]\n").contains("field 'loras.name': required key is missing"))
         XCTAssertTrue(error("prompt: x\nloras: [{name: lcm-sd15, weight: 11}]\n").contains("field 'loras.weight'"))
-        XCTAssertEqual(error("prompt: x\nloras: [{name: [a]}]\n"), "job.yaml:2:16: nesting deeper than 3 levels")
+        // Depth 4 is allowed since grids (grid → axis → field → list); the entry is still refused, by its field.
+        XCTAssertEqual(error("prompt: x\nloras: [{name: [a]}]\n"), "job.yaml:2:16: field 'loras.name': expected a single value")
+        XCTAssertTrue(error("prompt: x\ngrid: {x: {steps: [[2]]}}\n").contains("nesting deeper than 4 levels"))
         XCTAssertTrue(error("prompt: x\nloras: [[a]]\n").contains("field 'loras': expected a list of LoRAs"))
         XCTAssertTrue(error("prompt: a <lora:lcm-sd15:lots> cat\n").contains("the weight must be a number"))
         XCTAssertTrue(error("prompt: a <lora:lcm-sd15:1:0.5> cat\n").contains("separate text-encoder and UNet weights"))

@@ -149,8 +149,8 @@ final class ServiceConfigTests: XCTestCase {
 
     func testErrors() {
         let cases: [(String, String)] = [
-            ("inbox: a\nspool: b\n", "d.yaml:2:1: field 'spool': unknown key; valid: inbox, outbox, state, socket, threads, rescan_interval, keep_history, models, clip_tokenizer, limits, defaults, lora_dir"),
-            ("limits:\n  max_widht: 5\n", "d.yaml:2:3: field 'limits.max_widht': unknown key; valid: max_width, max_height, max_steps, max_count, max_file_size, max_jobs_per_file, max_prompt_bytes"),
+            ("inbox: a\nspool: b\n", "d.yaml:2:1: field 'spool': unknown key; valid: inbox, outbox, state, socket, threads, rescan_interval, keep_history, models, clip_tokenizer, limits, defaults, lora_dir, wildcards_dir"),
+            ("limits:\n  max_widht: 5\n", "d.yaml:2:3: field 'limits.max_widht': unknown key; valid: max_width, max_height, max_steps, max_count, max_file_size, max_jobs_per_file, max_prompt_bytes, max_input_bytes, max_input_pixels"),
             ("threads: many\n", "d.yaml:1:10: field 'threads': expected a whole number from 0 to 1024, got \"many\""),
             ("models:\n  default: x\n  y: /m\n", "d.yaml:2:12: field 'models.default': names \"x\", which is not in models"),
             ("inbox: a\ninbox: b\n", "d.yaml:2:1: field 'inbox': duplicate key"),

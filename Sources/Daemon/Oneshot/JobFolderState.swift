@@ -24,7 +24,7 @@ struct JobFolderState {
         self.job = job
         imageFiles = ((try? FileManager.default.contentsOfDirectory(atPath: outbox.folder(job).path)) ?? [])
             .filter { $0.hasPrefix("image-") && $0.hasSuffix(".png") }.sorted()
-        complete = readImages ? (0..<job.spec.count).map { outbox.hasCompleteImage(job, $0) } : []
+        complete = readImages ? (0..<job.spec.imageCount).map { outbox.hasCompleteImage(job, $0) } : []
         (records, unreadableRecords) = outbox.shardRecords(job)
         result = outbox.result(job)
         resultUnreadable = result == nil && FileManager.default.fileExists(atPath: outbox.resultURL(job).path)

@@ -27,8 +27,9 @@ struct Oneshot {
     var schedulerTask: String?
 
     func run() -> Int32 {
-        let jobs: [JobRecord]
-        do { jobs = try intake.jobs() } catch { return error.status }
+        let items: [(job: JobRecord, inputs: ResolvedJob)]
+        do { items = try intake.jobsWithInputs() } catch { return error.status }
+        let jobs = items.map(\.job)
         let box = Outbox(root: outbox)
         do {
             try AtomicFile.makeDirectory(outbox)
@@ -44,8 +45,18 @@ struct Oneshot {
             Log.error("\(outbox.path)/\(conflict); nothing was changed: move that folder away or give another --outbox")
         }
         if !conflicts.isEmpty { return SysExits.cantCreate }
+        // The pictures of img2img and inpainting jobs, as read now, kept in their folders: the
+        // jobs run on these copies (every task writes the same bytes; a rename replaces them whole).
+        do {
+            for item in items where item.inputs.picture != nil || item.inputs.mask != nil {
+                try box.storeInputs(folder: item.job.folder, spec: item.job.spec, picture: item.inputs.picture, mask: item.inputs.mask)
+            }
+        } catch {
+            Log.error("cannot keep a copy of the job's pictures in the outbox: \(error)")
+            return SysExits.cantCreate
+        }
 
-        let counts = jobs.map(\.spec.count)
+        let counts = jobs.map(\.spec.imageCount)
         let shares = shard.images(jobCounts: counts)
         if shard.count > 1 {
             Log.info("task \(shard): \(shares.map(\.count).reduce(0, +)) of \(counts.reduce(0, +)) image(s) in \(jobs.count) job(s)")
@@ -90,7 +101,7 @@ struct Oneshot {
                                  error: nil, warnings: previous?.warnings)
         let earlierSeconds = record.seconds
         let todo = images.filter { !box.hasCompleteImage(job, $0) }
-        Log.info("\(job.id): \(job.spec.count) image(s), \(job.spec.width)x\(job.spec.height), \(job.spec.steps) steps, seed \(job.spec.seed ?? 0)"
+        Log.info("\(job.id): \(job.spec.imageCount) image(s), \(job.spec.width)x\(job.spec.height), \(job.spec.steps) steps, seed \(job.spec.seed ?? 0)"
                  + (shard.count > 1 || todo.count < images.count ? "; this task: \(todo.count) to make of its \(images.count)" : ""))
         var outcome = RunOutcome.done
         do {
@@ -121,7 +132,7 @@ struct Oneshot {
                 outcome = try runner.makeImages(job, indices: images, generator: generator, onImage: found)
             } else {
                 for index in images {
-                    try found(.init(file: box.imageURL(job, index).lastPathComponent, seed: job.spec.request(image: index).seed, seconds: nil), false)
+                    try found(.init(file: box.imageURL(job, index).lastPathComponent, seed: job.spec.seed(ofImage: index), seconds: nil), false)
                 }
             }
         } catch {
@@ -139,7 +150,8 @@ struct Oneshot {
             let state = JobFolderState(job, outbox: box)
             if let merged = ShardMerge.merged(state, owners: owners, shards: shard.count),
                try ShardMerge.write(merged, for: job, in: box, existing: state.result) {
-                Log.info("\(job.id): wrote result.json (\(merged.status), \(merged.images.count) of \(job.spec.count) images)")
+                Log.info("\(job.id): wrote result.json (\(merged.status), \(merged.images.count) of \(job.spec.imageCount) images)")
+                if merged.status == JobState.done.rawValue, let grid = job.spec.grid { try runner.writeGrid(job, grid) }
             }
         } catch {
             Log.error("\(job.id): cannot write its record or result.json: \(error)")

@@ -49,17 +49,23 @@ struct OneshotIntake {
         guard let config else {
             return JobFileParser(nativeSize: nativeSize, schedulerConfig: schedulerConfig, promptTokenizer: tokenizers?.lookup)
         }
-        return JobFileParser(limits: config.limits, defaults: config.defaults,
-                             knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize,
-                             loraDirectory: config.loraDirectory, schedulerConfig: schedulerConfig,
-                             tinyVAE: model == nil ? config.tinyVAELookup : nil, promptTokenizer: tokenizers?.lookup,
-                             modelDefaults: modelDefaults(config))
+        var parser = JobFileParser(limits: config.limits, defaults: config.defaults,
+                                   knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize,
+                                   loraDirectory: config.loraDirectory, schedulerConfig: schedulerConfig,
+                                   tinyVAE: model == nil ? config.tinyVAELookup : nil, promptTokenizer: tokenizers?.lookup,
+                                   modelDefaults: modelDefaults(config))
+        parser.wildcards = config.wildcardsDirectory.map(WildcardLibrary.init(directory:))
+        return parser
     }
 
     /// Every job of every file; the first bad file is logged and ends it (65, 66 or 64).
-    func jobs() throws(Failure) -> [JobRecord] {
+    func jobs() throws(Failure) -> [JobRecord] { try jobsWithInputs().map(\.job) }
+
+    /// Every job of every file with the pictures it reads (img2img, inpainting), read as this
+    /// user may read them; relative paths are taken from the job file's folder.
+    func jobsWithInputs() throws(Failure) -> [(job: JobRecord, inputs: ResolvedJob)] {
         let parser = parser()
-        var jobs: [JobRecord] = []
+        var jobs: [(job: JobRecord, inputs: ResolvedJob)] = []
         var folders = Set<String>()
         let now = Date().timeIntervalSince1970
         for file in files {
@@ -72,21 +78,36 @@ struct OneshotIntake {
             case .bytes(let b, _):
                 bytes = b
             }
-            let specs: [JobSpec]
+            var specs: [ResolvedJob] = []
             do {
-                specs = try parser.parse(bytes: bytes, file: file)
+                var parser = parser
+                parser.inputBase = url.deletingLastPathComponent().standardizedFileURL
+                let access = InputFileAccess(owner: getuid(), maxBytes: parser.limits.maxInputBytes,
+                                             maxPixels: parser.limits.maxInputPixels)
+                parser.inputAccess = access
+                // --oneshot keeps the pictures until the outbox folders are named (a user's own run).
+                _ = try JobInputs.resolve(try parser.parse(bytes: bytes, file: file), file: file, access: access,
+                                          maxJobs: parser.limits.maxJobsPerFile) { _, job in specs.append(job) }
             } catch {
                 Log.error("\(error)")
                 throw Failure(status: SysExits.dataError)
             }
             let stem = url.deletingPathExtension().lastPathComponent
-            for (k, parsed) in specs.enumerated() {
+            for (k, item) in specs.enumerated() {
+                let parsed = item.spec
                 var folder = parsed.name ?? (specs.count > 1 ? "\(stem)-\(k + 1)" : stem)
                 if !JobFileParser.isValidName(folder) { folder = "job-\(jobs.count + 1)" }
                 var unique = folder, n = 2
                 while folders.contains(unique) { unique = "\(folder)-\(n)"; n += 1 }
                 folders.insert(unique)
-                let spec = parsed.resolvingSeed(derivedFrom: unique + "\n" + parsed.sourceText)
+                let spec: JobSpec
+                do {
+                    spec = try parsed.resolvingSeed(derivedFrom: unique + "\n" + parsed.sourceText)
+                        .expandingTemplates(wildcards: parser.wildcards)
+                } catch {
+                    Log.error("\(file): \(error)")
+                    throw Failure(status: SysExits.dataError)
+                }
                 let modelName: String
                 if let model {
                     modelName = spec.model ?? modelLabel ?? model.path.deletingPathExtension().lastPathComponent
@@ -96,9 +117,9 @@ struct OneshotIntake {
                     Log.error("\(file): no model; pass --model DIR|FILE.safetensors|NAME, or --config FILE with a default model")
                     throw Failure(status: SysExits.usage)
                 }
-                jobs.append(JobRecord(id: unique, number: jobs.count + 1, spec: spec, sourceFile: file, owner: getuid(),
-                                      submitted: now, state: .running, attempts: 1, folder: unique, started: now,
-                                      finished: nil, error: nil, model: modelName))
+                jobs.append((JobRecord(id: unique, number: jobs.count + 1, spec: spec, sourceFile: file, owner: getuid(),
+                                       submitted: now, state: .running, attempts: 1, folder: unique, started: now,
+                                       finished: nil, error: nil, model: modelName), item))
             }
         }
         return jobs

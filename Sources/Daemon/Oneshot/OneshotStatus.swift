@@ -35,7 +35,7 @@ struct OneshotStatus {
         if !conflicts.isEmpty { return SysExits.cantCreate }
 
         let n = shardCount ?? OneshotStatus.recordedShardCount(states) ?? 1
-        let counts = jobs.map(\.spec.count)
+        let counts = jobs.map(\.spec.imageCount)
         let total = counts.reduce(0, +)
         let done = states.map { $0.complete.filter { $0 }.count }.reduce(0, +)
         print("\(outbox.path): \(jobs.count) job(s), \(total) image(s) in \(n) task(s)\(shardCount == nil && n > 1 ? " (N from the task records)" : ""): \(done) done, \(total - done) missing")
@@ -43,14 +43,14 @@ struct OneshotStatus {
         for state in states {
             let job = state.job
             let have = state.complete.filter { $0 }.count
-            var line = "job \(job.folder): \(have)/\(job.spec.count) images"
+            var line = "job \(job.folder): \(have)/\(job.spec.imageCount) images"
             let missing = state.missing
             if !missing.isEmpty {
                 let names = missing.prefix(8).map { String(format: "image-%03d.png", $0 + 1) }
                 line += " (missing \(names.joined(separator: ", "))\(missing.count > 8 ? ", …" : ""))"
             }
             if let result = state.result {
-                let whole = result.status == JobState.done.rawValue && result.images.count == job.spec.count
+                let whole = result.status == JobState.done.rawValue && result.images.count == job.spec.imageCount
                 line += ", result.json \(result.status)" + (whole ? "" : " with \(result.images.count) images")
                 if !whole { complete = false }
             } else {
@@ -79,7 +79,7 @@ struct OneshotStatus {
 
     /// Task `shard`'s standing: done when all its images are there, else what its records say.
     static func task(_ shard: Shard, states: [JobFolderState]) -> TaskState {
-        let shares = shard.images(jobCounts: states.map(\.job.spec.count))
+        let shares = shard.images(jobCounts: states.map(\.job.spec.imageCount))
         var assigned = 0, have = 0
         var records: [ShardRecord] = []
         for (state, share) in zip(states, shares) where !share.isEmpty {

@@ -29,7 +29,7 @@ enum ShardMerge {
                 let reason = record.error ?? "no reason recorded"
                 return shards == 1 ? reason : "task \(record.shard)/\(record.shards) failed: \(reason)"
             }.joined(separator: "; ")
-                + "; \(missing.count) of \(job.spec.count) images missing (\(files)\(missing.count > 5 ? ", …" : ""))"
+                + "; \(missing.count) of \(job.spec.imageCount) images missing (\(files)\(missing.count > 5 ? ", …" : ""))"
         }
         // Timings: the task that made an image recorded how long it took; an image found
         // complete by a later attempt has no time (nil) unless another record has one.

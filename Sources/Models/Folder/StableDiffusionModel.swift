@@ -116,7 +116,10 @@ public final class StableDiffusionModel: @unchecked Sendable {
         if text.hiddenSize != unet.crossAttentionDim {
             throw ModelFolderError.incompatible(folder: folder, reason: "text_encoder hidden_size \(text.hiddenSize) ≠ unet cross_attention_dim \(unet.crossAttentionDim)")
         }
-        if vae.latentChannels != unet.inChannels || vae.latentChannels != unet.outChannels {
+        // An inpainting UNet (StableDiffusionInpaintPipeline) reads latents + mask + masked-image
+        // latents, 2 · latent_channels + 1, and predicts latent_channels.
+        let inpainting = unet.inChannels == 2 * vae.latentChannels + 1
+        if (vae.latentChannels != unet.inChannels && !inpainting) || vae.latentChannels != unet.outChannels {
             throw ModelFolderError.incompatible(folder: folder, reason: "vae latent_channels \(vae.latentChannels) ≠ unet in/out channels \(unet.inChannels)/\(unet.outChannels)")
         }
         let maxID = max(tokenizer.bosTokenID, tokenizer.eosTokenID, tokenizer.padTokenID)

@@ -81,4 +81,13 @@ class AlphaSamplerBase: SamplerBase {
         noiseBuffer = LatentBuffer(count: count)
         super.init(kind: kind, elementCount: count, timesteps: timesteps)
     }
+
+    /// `add_noise` of DDIM, DDPM, LCM and TCD: `alphas_cumprod[t] ** 0.5 * original_samples +
+    /// (1 - alphas_cumprod[t]) ** 0.5 * noise` at `t = timesteps[step_index]`, in float32.
+    override func addNoise(to sample: UnsafeMutableBufferPointer<Float>, noise: UnsafeBufferPointer<Float>) {
+        guard let x = sample.baseAddress, let n = noise.baseAddress else { return }
+        let alpha = alphasCumprod[Int(timesteps[stepIndex])]
+        let sqrtAlpha = alpha.squareRoot(), sqrtBeta = (1 - alpha).squareRoot()
+        LaneMaps.map(x, x, n, count: min(sample.count, noise.count)) { s, e in sqrtAlpha * s + sqrtBeta * e }
+    }
 }

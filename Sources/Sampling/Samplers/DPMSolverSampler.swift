@@ -120,6 +120,14 @@ final class DPMSolverSampler: SamplerBase, DiffusionSampler {
         return (alpha, sigma * alpha)
     }
 
+    /// `add_noise`: `alpha_t * original_samples + sigma_t * noise` with alpha_t, sigma_t from
+    /// `sigmas[step_index]` (`_sigma_to_alpha_sigma_t`).
+    override func addNoise(to sample: UnsafeMutableBufferPointer<Float>, noise: UnsafeBufferPointer<Float>) {
+        guard let x = sample.baseAddress, let n = noise.baseAddress else { return }
+        let (alpha, sigma) = Self.alphaSigma(sigmas[stepIndex])
+        LaneMaps.map(x, x, n, count: min(sample.count, noise.count)) { s, e in alpha * s + sigma * e }
+    }
+
     func step(modelOutput: UnsafeBufferPointer<Float>, sample: UnsafeMutableBufferPointer<Float>,
               noise: NoiseGenerator) throws {
         guard let out = modelOutput.baseAddress, let x = sample.baseAddress, stepIndex < timesteps.count else { return }

@@ -43,6 +43,9 @@ final class HeunSampler: SamplerBase, DiffusionSampler {
                    initNoiseSigma: KarrasStyle.initNoiseSigma(doubled, spacing: settings.timestepSpacing))
     }
 
+    /// `HeunDiscreteScheduler.order`: two evaluations per step.
+    override var order: Int { 2 }
+
     var modelInputDivisor: Float { KarrasStyle.inputDivisor(sigmas[min(stepIndex, sigmas.count - 1)]) }
 
     func step(modelOutput: UnsafeBufferPointer<Float>, sample: UnsafeMutableBufferPointer<Float>,

@@ -69,9 +69,11 @@ final class LMSSampler: SamplerBase, DiffusionSampler {
             (s - KarrasStyle.denoised(prediction, sigma: sigma, sample: s, output: m)) / sigma
         }
         let order = min(stepIndex + 1, Self.order)
-        // prev = sample + (((c0 * d_i) + c1 * d_(i-1)) + …), newest derivative first.
+        // prev = sample + (((c0 * d_i) + c1 * d_(i-1)) + …), newest derivative first. diffusers
+        // zips the coefficients with the derivatives it has, so after a begin index (img2img)
+        // the first steps use fewer terms of the higher-order coefficients.
         let accumulator = sum.pointer
-        for j in 0..<order {
+        for j in 0..<min(order, derivativeCount) {
             let c = Float(coefficient(order: order, step: stepIndex, currentOrder: j))
             let d = derivatives[(newest - j + Self.order) % Self.order].pointer
             if j == 0 {

@@ -25,6 +25,15 @@ public protocol DiffusionSampler: AnyObject {
     /// `sample` in place; draws noise from `noise` where diffusers draws it.
     func step(modelOutput: UnsafeBufferPointer<Float>, sample: UnsafeMutableBufferPointer<Float>,
               noise: NoiseGenerator) throws
+    /// `scheduler.order`: evaluations per step (2 for Heun, whose timesteps repeat).
+    var order: Int { get }
+    /// `set_begin_index(index)`: the next evaluation is `index` (img2img starts part-way,
+    /// at `t_start * order`, as `StableDiffusionImg2ImgPipeline.get_timesteps` does).
+    /// Only before the first `step`.
+    func begin(atStepIndex index: Int)
+    /// `scheduler.add_noise(sample, noise, timesteps[stepIndex])` in place, for the step the
+    /// sampler is at (its begin index): the noised latent img2img starts from.
+    func addNoise(to sample: UnsafeMutableBufferPointer<Float>, noise: UnsafeBufferPointer<Float>)
 }
 
 /// Model call inside the sampler loop: fill `modelOutput` with the model's prediction
@@ -100,6 +109,23 @@ class SamplerBase {
 
     /// Moves on to the next evaluation; the last thing `step` does.
     final func advance() { stepIndex += 1 }
+
+    /// Evaluations per step; Heun overrides it.
+    var order: Int { 1 }
+
+    final func begin(atStepIndex index: Int) {
+        precondition(stepIndex == 0 && index >= 0 && index < timesteps.count, "begin(atStepIndex:) out of range or after a step")
+        stepIndex = index
+    }
+
+    /// The sigma-parameterised schedulers' `add_noise` (Euler, Euler ancestral, Heun, LMS):
+    /// `original_samples + noise * sigmas[step_index]`, the product rounded on its own.
+    /// The alpha-parameterised ones and DPM-Solver override it.
+    func addNoise(to sample: UnsafeMutableBufferPointer<Float>, noise: UnsafeBufferPointer<Float>) {
+        guard let x = sample.baseAddress, let n = noise.baseAddress else { return }
+        let sigma = sigmas[stepIndex]
+        LaneMaps.map(x, x, n, count: min(sample.count, noise.count)) { s, e in s + e * sigma }
+    }
 }
 
 /// A float buffer owned by a sampler, allocated once.

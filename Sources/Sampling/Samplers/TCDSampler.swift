@@ -29,8 +29,10 @@ extension SamplerKind {
 /// original_inference_steps and rescale_betas_zero_snr. TCDScheduler's config also has
 /// clip_sample, thresholding, set_alpha_to_one, timestep_spacing, steps_offset and
 /// timestep_scaling; its set_timesteps and step never use them (the previous timestep is
-/// never negative, so set_alpha_to_one's final alpha is never read). Leaves out: custom
-/// timesteps, a per-call original_inference_steps, strength < 1 (img2img).
+/// never negative, so set_alpha_to_one's final alpha is never read). img2img starts part-way
+/// through the full schedule (`set_begin_index`), as StableDiffusionImg2ImgPipeline does; the
+/// `strength` argument of `set_timesteps` (which that pipeline never passes) is left out, as
+/// are custom timesteps and a per-call original_inference_steps.
 final class TCDSampler: AlphaSamplerBase, DiffusionSampler {
     /// `step(..., eta=gamma)`, within 0…1; a Python float, so kept as a Double.
     var gamma: Double = 0.3
