@@ -39,7 +39,13 @@ public enum PNGCodec {
     }
 
     /// Decodes any PNG to 8-bit RGB (alpha composited on black by libpng).
+    ///
+    /// The chunk list is checked first (``PNGChunks/read(_:)``: every length inside the file,
+    /// every CRC right): libpng allocates what a chunk's length field claims before it finds
+    /// the data missing, so a 100-byte file claiming a 2 GB text chunk would cost 2 GB (found
+    /// by `make fuzz`, target `png`).
     public static func decode(_ bytes: [UInt8]) throws -> RGBImage {
+        _ = try PNGChunks.read(bytes)
         var png = png_image()
         png.version = UInt32(PNG_IMAGE_VERSION)
         let begun = bytes.withUnsafeBytes { png_image_begin_read_from_memory(&png, $0.baseAddress, $0.count) }

@@ -43,6 +43,17 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(chunk.textEntry?.text, "赤い円")
     }
 
+    /// A tiny file whose text chunk claims 687 MB: refused from its chunk list before libpng
+    /// allocates what the length field says (a `make fuzz` find, kept in Tests/FuzzCorpus/png).
+    func testAChunkLongerThanTheFileIsRefusedBeforeDecoding() throws {
+        var png = try PNGCodec.encode(RGBImage(width: 1, height: 1, pixels: [1, 2, 3]), text: [("parameters", "x")])
+        let text = try XCTUnwrap((0..<png.count - 4).first { png[$0..<$0 + 4].elementsEqual("tEXt".utf8) }) - 4
+        png.replaceSubrange(text..<text + 4, with: [0x29, 0x00, 0x00, 0x2A])
+        XCTAssertThrowsError(try PNGCodec.decode(png)) { error in
+            XCTAssertEqual((error as? PNGError)?.reason, "truncated chunk at byte \(text)")
+        }
+    }
+
     func testCorruptionIsDetected() throws {
         var png = try PNGCodec.encode(gradient(4, 4), text: [("parameters", "x")])
         png[40] ^= 0xFF
