@@ -68,6 +68,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Sampling", "Pipeline", "Evaluation"], swiftSettings: hotFlags),
         .testTarget(name: "JobsTests", dependencies: ["CPNG", "Sampling", "Pipeline", "Jobs", "ControlProtocol"]),
         .testTarget(name: "DaemonTests", dependencies: ["Pipeline", "Jobs", "ControlProtocol", "Daemon"]),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "ControlTests", dependencies: ["ControlProtocol", "ControlClient", "Daemon"]),
     ],
     swiftLanguageModes: [.v5]
