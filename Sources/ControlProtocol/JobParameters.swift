@@ -59,17 +59,19 @@ public struct JobParameters: Codable, Equatable, Sendable {
     public var longPrompt: String?
     /// `guidance_cutoff`: the fraction of evaluations that were guided; absent: all.
     public var guidanceCutoff: Double?
+    /// `cache`: DeepCache's interval (the whole UNet on every Nth evaluation); absent: off.
+    public var cache: Int?
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt = "negative_prompt", model, width, height, steps, sampler, schedule, guidance
-        case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt", guidanceCutoff = "guidance_cutoff"
+        case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt", guidanceCutoff = "guidance_cutoff", cache
     }
 
     public init(prompt: String, negativePrompt: String? = nil, model: String, width: Int? = nil, height: Int? = nil,
                 steps: Int? = nil, sampler: String? = nil, schedule: String? = nil, guidance: Float? = nil,
                 seed: UInt64? = nil, count: Int? = nil, rng: String? = nil, snapshots: Int? = nil,
                 loras: [LoRA]? = nil, decoder: String? = nil, longPrompt: String? = nil,
-                guidanceCutoff: Double? = nil) {
+                guidanceCutoff: Double? = nil, cache: Int? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.model = model
@@ -87,5 +89,6 @@ public struct JobParameters: Codable, Equatable, Sendable {
         self.decoder = decoder
         self.longPrompt = longPrompt
         self.guidanceCutoff = guidanceCutoff
+        self.cache = cache
     }
 }

@@ -16,7 +16,8 @@ import Sampling
 /// web UI's `extra_networks_lora` entry: `"alias: shorthash, …"`, quoted as its `quote()`
 /// quotes values with `:` or `,`.
 /// `VAE Decoder: TAESD` for `decoder: tiny` (what the web UI writes when its
-/// `sd_vae_decode_method` setting is TAESD, modules/processing.py).
+/// `sd_vae_decode_method` setting is TAESD, modules/processing.py). The opt-in approximations
+/// add `Guidance cutoff: F` and `DeepCache interval: N`.
 public enum A1111Parameters {
     /// - Parameters:
     ///   - prompt: the prompt to record; nil: `request.prompt` (which has no `<lora:…>` tags —
@@ -45,6 +46,8 @@ public enum A1111Parameters {
         if request.decoder == .tiny { fields.append("VAE Decoder: TAESD") }
         // No web UI key exists for it; named like the job field so it is not mistaken for exact CFG.
         if let cutoff = request.guidanceCutoff { fields.append("Guidance cutoff: \(format(Float(cutoff)))") }
+        // Likewise no web UI key; names the method and its interval (the job's `cache`).
+        if let cache = request.cache { fields.append("DeepCache interval: \(cache)") }
         lines.append(fields.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }

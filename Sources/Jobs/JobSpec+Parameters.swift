@@ -12,6 +12,7 @@ extension JobSpec {
                       loras: loras.isEmpty ? nil
                           : loras.map { JobParameters.LoRA(name: $0.name, file: $0.file.path, weight: $0.weight) },
                       decoder: decoder == .tiny ? DecoderChoice.tiny.rawValue : nil,
-                      longPrompt: longPrompt == .truncate ? nil : longPrompt.rawValue, guidanceCutoff: guidanceCutoff)
+                      longPrompt: longPrompt == .truncate ? nil : longPrompt.rawValue, guidanceCutoff: guidanceCutoff,
+                      cache: cache)
     }
 }

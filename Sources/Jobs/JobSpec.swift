@@ -40,6 +40,9 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// `guidance_cutoff`: the fraction of evaluations with classifier-free guidance (opt-in
     /// approximation); `nil`: every evaluation is guided.
     public var guidanceCutoff: Double? = nil
+    /// `cache`: DeepCache's interval N (opt-in approximation: the whole UNet on every Nth
+    /// evaluation, its shallow branch on the others); `nil`: every evaluation is whole.
+    public var cache: Int? = nil
 
     public init(prompt: String, negativePrompt: String, model: String?, width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind, guidance: Float, seed: UInt64?, count: Int,
@@ -71,7 +74,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         GenerationRequest(prompt: PromptLoRATags.stripped(prompt), negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
                           seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full, longPrompt: longPrompt,
-                          guidanceCutoff: guidanceCutoff)
+                          guidanceCutoff: guidanceCutoff, cache: cache)
     }
 
     /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
@@ -88,7 +91,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
 extension JobSpec {
     private enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
-        case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt, guidanceCutoff
+        case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt, guidanceCutoff, cache
     }
 
     /// Leaves `loras` out when empty, `decoder` when not given and `longPrompt` when
@@ -116,6 +119,7 @@ extension JobSpec {
         try c.encodeIfPresent(decoder, forKey: .decoder)
         if longPrompt != .truncate { try c.encode(longPrompt, forKey: .longPrompt) }
         try c.encodeIfPresent(guidanceCutoff, forKey: .guidanceCutoff)
+        try c.encodeIfPresent(cache, forKey: .cache)
     }
 
     /// Decodes a spec journalled before `loras`, `decoder` or `longPrompt` existed as one
@@ -138,6 +142,7 @@ extension JobSpec {
         self.decoder = try c.decodeIfPresent(DecoderChoice.self, forKey: .decoder)
         self.longPrompt = try c.decodeIfPresent(LongPromptMode.self, forKey: .longPrompt) ?? .truncate
         self.guidanceCutoff = try c.decodeIfPresent(Double.self, forKey: .guidanceCutoff)
+        self.cache = try c.decodeIfPresent(Int.self, forKey: .cache)
     }
 }
 

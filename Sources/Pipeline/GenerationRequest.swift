@@ -33,11 +33,14 @@ public struct GenerationRequest: Sendable, Equatable {
     /// `guidance_cutoff`: the fraction of the model evaluations that use classifier-free
     /// guidance; the rest run the conditional prediction alone (batch 1). `nil`: all guided.
     public var guidanceCutoff: Double?
+    /// `cache`: DeepCache's interval N (see `UNetFeatureCache`): evaluations 0, N, 2N, … run the
+    /// whole UNet, the others only its shallow branch with the kept deep feature. `nil` or 1: off.
+    public var cache: Int?
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
                 seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], decoder: DecoderChoice = .full,
-                longPrompt: LongPromptMode = .truncate, guidanceCutoff: Double? = nil) {
+                longPrompt: LongPromptMode = .truncate, guidanceCutoff: Double? = nil, cache: Int? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width
@@ -52,6 +55,7 @@ public struct GenerationRequest: Sendable, Equatable {
         self.decoder = decoder
         self.longPrompt = longPrompt
         self.guidanceCutoff = guidanceCutoff
+        self.cache = cache
     }
 }
 
