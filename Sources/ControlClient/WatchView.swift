@@ -141,6 +141,11 @@ final class WatchView {
             refreshQueue()
         case .queueChanged:
             refreshQueue()
+        case .preview:
+            if !json, let path = event.preview {
+                let at = event.progress.map { " image \($0.image + 1)/\($0.count) step \($0.step)/\($0.total)" } ?? ""
+                output.out(clearLine + "preview  \(event.id ?? "")\(at): \(path)\n")
+            }
         case nil:
             break
         }

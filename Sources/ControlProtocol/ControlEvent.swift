@@ -12,6 +12,9 @@ public struct ControlEvent: Codable, Equatable, Sendable {
         case jobFinished = "job_finished"
         /// The queue changed otherwise (submitted, held, released, priority, paused, resumed).
         case queueChanged = "queue_changed"
+        /// A step preview was written (`snapshots: N`); `id`, `progress` (its image and step)
+        /// and `preview` (the PNG's path in the outbox) are set.
+        case preview
     }
 
     /// Raw kind (see ``Kind``); unknown kinds from newer servers are kept as text.
@@ -24,14 +27,18 @@ public struct ControlEvent: Codable, Equatable, Sendable {
     public var job: JobInfo?
     /// Progress for `step`.
     public var progress: JobInfo.Progress?
+    /// Path of the PNG for `preview`: the picture the model predicts at that step (the
+    /// denoised estimate, README "step previews"), `outbox/<job>/steps/image-NNN-step-SSS.png`.
+    public var preview: String?
 
     public init(kind: Kind, at: Date = Date(), id: String? = nil, job: JobInfo? = nil,
-                progress: JobInfo.Progress? = nil) {
+                progress: JobInfo.Progress? = nil, preview: String? = nil) {
         self.kind = kind.rawValue
         self.at = at
         self.id = id ?? job?.id
         self.job = job
         self.progress = progress
+        self.preview = preview
     }
 
     /// The known kind, or nil for a kind this build does not know.

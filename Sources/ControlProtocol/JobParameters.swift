@@ -71,12 +71,14 @@ public struct JobParameters: Codable, Equatable, Sendable {
     /// Grid: each axis (`x`, `y`) with its field and values, e.g. `{"x": {"sampler": ["euler", "dpm++2m"]}}`;
     /// the images are the cells, row by row. Absent: no grid.
     public var grid: [String: [String: [String]]]?
+    /// `cache`: DeepCache's interval (the whole UNet on every Nth evaluation); absent: off.
+    public var cache: Int?
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt = "negative_prompt", model, width, height, steps, sampler, schedule, guidance
         case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt", guidanceCutoff = "guidance_cutoff"
         case initImage = "init_image", strength, resize, mask, maskBlur = "mask_blur"
-        case upscale, upscaleStrength = "upscale_strength", grid
+        case upscale, upscaleStrength = "upscale_strength", grid, cache
     }
 
     /// Only `prompt` and `model` are always known; the rest are set as the job has them.

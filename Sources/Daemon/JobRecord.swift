@@ -52,4 +52,6 @@ public struct JobProgress: Sendable, Equatable {
     public var step: Int
     public var steps: Int
     public var started: Double
+    /// The step preview written at this step (its path in the outbox), if any.
+    public var preview: String? = nil
 }

@@ -152,17 +152,20 @@ struct JobRunner {
             let image: RGBImage
             do {
                 image = try generator.generate(request, snapshotEvery: job.spec.snapshots) { event in
-                    onProgress(JobProgress(id: job.id, image: index, images: plan.count, step: event.step,
-                                           steps: event.totalSteps, started: stepClock))
+                    // The preview first, so the progress report can name its file (watch).
+                    var written: String?
                     if let preview = event.preview {
+                        let stepURL = outbox.stepURL(job, image: index, step: event.step)
                         do {
-                            try AtomicFile.makeDirectory(outbox.stepURL(job, image: index, step: 0).deletingLastPathComponent())
-                            try AtomicFile.write(try PNGCodec.encode(preview),
-                                                 to: outbox.stepURL(job, image: index, step: event.step))
+                            try AtomicFile.makeDirectory(stepURL.deletingLastPathComponent())
+                            try AtomicFile.write(try PNGCodec.encode(preview), to: stepURL)
+                            written = stepURL.path
                         } catch {
                             Log.warning("job \(job.id): cannot write step snapshot: \(error)")
                         }
                     }
+                    onProgress(JobProgress(id: job.id, image: index, images: plan.count, step: event.step,
+                                           steps: event.totalSteps, started: stepClock, preview: written))
                     return shouldStop() == nil ? .proceed : .cancel
                 }
             } catch is GenerationCancelled {

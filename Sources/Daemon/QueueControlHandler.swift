@@ -37,7 +37,10 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
             let kind: ControlEvent.Kind = job.state == .running ? .jobStarted : job.state.isFinal ? .jobFinished : .queueChanged
             events.publish(ControlEvent(kind: kind, job: info))
         case .progress(let p):
-            events.publish(ControlEvent(kind: .step, id: p.id, progress: QueueControlHandler.progress(p)))
+            let progress = QueueControlHandler.progress(p)
+            var published = [ControlEvent(kind: .step, id: p.id, progress: progress)]
+            if let path = p.preview { published.append(ControlEvent(kind: .preview, id: p.id, progress: progress, preview: path)) }
+            events.publish(published)
         case .paused:
             events.publish(ControlEvent(kind: .queueChanged))
         }

@@ -16,7 +16,8 @@ import Sampling
 /// web UI's `extra_networks_lora` entry: `"alias: shorthash, …"`, quoted as its `quote()`
 /// quotes values with `:` or `,`.
 /// `VAE Decoder: TAESD` for `decoder: tiny` (what the web UI writes when its
-/// `sd_vae_decode_method` setting is TAESD, modules/processing.py).
+/// `sd_vae_decode_method` setting is TAESD, modules/processing.py). The opt-in approximations
+/// add `Guidance cutoff: F` and `DeepCache interval: N`.
 public enum A1111Parameters {
     /// - Parameters:
     ///   - prompt: the prompt to record; nil: `request.prompt` (which has no `<lora:…>` tags —
@@ -54,6 +55,8 @@ public enum A1111Parameters {
         }
         // Inpainting: the web UI's key for the mask's blur.
         if let maskBlur { fields.append("Mask blur: \(format(Float(maskBlur)))") }
+        // Likewise no web UI key; names the method and its interval (the job's `cache`).
+        if let cache = request.cache { fields.append("DeepCache interval: \(cache)") }
         lines.append(fields.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }

@@ -41,7 +41,7 @@ public struct JobFileParser: Sendable {
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
                                 "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name", "loras",
-                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize", "prompts", "prompts_file", "mask", "mask_blur", "upscale", "upscale_strength", "grid"]
+                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize", "prompts", "prompts_file", "mask", "mask_blur", "upscale", "upscale_strength", "grid", "cache"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
                 nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil,
@@ -477,6 +477,10 @@ public struct JobFileParser: Sendable {
                 let cutoff = try d.number(text, plain: plain, field: field, mark: mark, range: 0...1)
                 guard cutoff > 0 else { throw d.error(field, mark, "must be above 0 (for no guidance at all, set guidance: 1)") }
                 spec.guidanceCutoff = cutoff
+            case "cache":
+                // DeepCache's interval: 1 runs the whole UNet every time (no caching), N > 1 every Nth.
+                let interval = try d.integer(text, plain: plain, field: field, mark: mark, range: 1...limits.maxSteps)
+                spec.cache = interval
             case "snapshots":
                 spec.snapshots = try d.integer(text, plain: plain, field: field, mark: mark, range: 0...limits.maxSteps)
             case "name":

@@ -26,6 +26,7 @@ extension JobSpec {
             if let y = grid.y { axes["y"] = [y.field: y.values] }
             p.grid = axes
         }
+        p.cache = cache
         return p
     }
 }

@@ -73,6 +73,10 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// diffusers' `StableDiffusionImg2ImgPipeline` default `strength`.
     public static let defaultStrength = 0.8
 
+    /// `cache`: DeepCache's interval N (opt-in approximation: the whole UNet on every Nth
+    /// evaluation, its shallow branch on the others); `nil`: every evaluation is whole.
+    public var cache: Int? = nil
+
     public init(prompt: String, negativePrompt: String, model: String?, width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind, guidance: Float, seed: UInt64?, count: Int,
                 priority: Int, snapshots: Int, rng: RNGKind, name: String?, documentIndex: Int, sourceText: String,
@@ -103,7 +107,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         GenerationRequest(prompt: PromptLoRATags.stripped(prompt), negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
                           seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full, longPrompt: longPrompt,
-                          guidanceCutoff: guidanceCutoff, strength: effectiveStrength, hires: hires)
+                          guidanceCutoff: guidanceCutoff, strength: effectiveStrength, hires: hires, cache: cache)
     }
 
     /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
@@ -121,7 +125,7 @@ extension JobSpec {
     private enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
         case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt, guidanceCutoff
-        case initImage, strength, resize, mask, maskBlur, upscale, upscaleStrength, grid
+        case initImage, strength, resize, mask, maskBlur, upscale, upscaleStrength, grid, cache
     }
 
     /// Leaves `loras` out when empty, `decoder` when not given and `longPrompt` when
@@ -136,7 +140,7 @@ extension JobSpec {
             (.model, model), (.seed, seed), (.name, name), (.loras, loras.isEmpty ? nil : loras), (.decoder, decoder),
             (.longPrompt, longPrompt == .truncate ? nil : longPrompt), (.guidanceCutoff, guidanceCutoff),
             (.initImage, initImage), (.strength, strength), (.resize, resize), (.mask, mask), (.maskBlur, maskBlur),
-            (.upscale, upscale), (.upscaleStrength, upscaleStrength), (.grid, grid),
+            (.upscale, upscale), (.upscaleStrength, upscaleStrength), (.grid, grid), (.cache, cache),
         ]
         var c = encoder.container(keyedBy: CodingKeys.self)
         for (key, value) in always { try c.encode(value, forKey: key) }
@@ -171,6 +175,7 @@ extension JobSpec {
         self.upscale = try c.decodeIfPresent(Double.self, forKey: .upscale)
         self.upscaleStrength = try c.decodeIfPresent(Double.self, forKey: .upscaleStrength)
         self.grid = try c.decodeIfPresent(JobGrid.self, forKey: .grid)
+        self.cache = try c.decodeIfPresent(Int.self, forKey: .cache)
     }
 }
 

@@ -45,13 +45,16 @@ public struct GenerationRequest: Sendable, Equatable {
     /// Hires fix: a second, upscaled img2img pass (`HiresFix`); the image returned is then
     /// `hires.targetSize` of `width` × `height`.
     public var hires: HiresFix?
+    /// `cache`: DeepCache's interval N (see `UNetFeatureCache`): evaluations 0, N, 2N, … run the
+    /// whole UNet, the others only its shallow branch with the kept deep feature. `nil` or 1: off.
+    public var cache: Int?
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
                 seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], decoder: DecoderChoice = .full,
                 longPrompt: LongPromptMode = .truncate, guidanceCutoff: Double? = nil,
                 initImage: RGBImage? = nil, strength: Double = 0.8, mask: [UInt8]? = nil,
-                hires: HiresFix? = nil) {
+                hires: HiresFix? = nil, cache: Int? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width
@@ -70,6 +73,7 @@ public struct GenerationRequest: Sendable, Equatable {
         self.strength = strength
         self.mask = mask
         self.hires = hires
+        self.cache = cache
     }
 }
 

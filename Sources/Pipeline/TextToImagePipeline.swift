@@ -47,6 +47,9 @@ public enum PipelineError: Error, CustomStringConvertible {
 /// `StableDiffusionInpaintPipeline`, on inpainting (9-channel) and ordinary UNets
 /// (TextToImagePipeline+Inpaint).
 ///
+/// `cache: N` runs DeepCache (Ma et al. 2023): the whole UNet on evaluations 0, N, 2N, …, its
+/// shallow branch with the kept deep feature on the others (`UNetFeatureCache`).
+///
 /// Leaves out: guidance_rescale, clip_skip, IP adapters, the safety checker.
 /// Not reentrant: one pipeline per concurrent job.
 public final class TextToImagePipeline: ImageGenerating {
@@ -92,6 +95,9 @@ public final class TextToImagePipeline: ImageGenerating {
     public private(set) lazy var loraMerger = LoRAMerger(unet: unet, textEncoder: textEncoder, pool: pool)
     /// File hashes for the image metadata, computed once per file (see TextToImagePipeline+LoRA).
     var hashes = FileHashCache()
+
+    /// DeepCache's kept feature for `cache: N` requests; its buffer lives as long as the pipeline.
+    let featureCache = UNetFeatureCache()
 
     /// Job buffers by role, reused while the shapes stay the same (all images of a job), so
     /// a `count` of images allocates them once.
@@ -217,21 +223,38 @@ public final class TextToImagePipeline: ImageGenerating {
         let estimate = snapshotEvery > 0 ? try DenoisedEstimate(settings: settings, sampler: sampler) : nil
         let previewLatents = tensor("preview latents", latents.shape)
         let previewMethod = previewMethod(for: request, snapshotEvery: snapshotEvery)
-        let denoise: DenoiseFunction = { [unet] input, timestep, output in
+        // cache: N (DeepCache, uniform): evaluation i runs the whole UNet when i % N == 0 and
+        // keeps its deep feature; the others run the shallow branch on the kept feature.
+        let cacheInterval = request.cache ?? 1
+        let deepCache = cacheInterval > 1 ? featureCache : nil
+        deepCache?.reset()
+        let evaluate = { [unet] (sample: Tensor, timestep: Float, context: Tensor, output: Tensor, index: Int) in
+            guard let deepCache else {
+                unet(sample: sample, timestep: timestep, context: context, output: output)
+                return
+            }
+            let rows = sample.shape[0]
+            let step: UNetCacheStep = index % cacheInterval == 0 || deepCache.batch < rows
+                ? .full(deepCache)
+                // After a guided batch [uncond, cond], a cond-only batch reuses the last row.
+                : .shallow(deepCache, firstRow: deepCache.batch - rows)
+            unet(sample: sample, timestep: timestep, context: context, output: output, cache: step)
+        }
+        let denoise: DenoiseFunction = { input, timestep, output in
             guard let source = input.baseAddress, let destination = output.baseAddress else { return }
             let index = sampler.stepIndex - firstIndex
             if guided && index > lastGuided {
                 fillInput(0, from: source)
-                unet(sample: condInput, timestep: timestep, context: condContext, output: condOutput)
+                evaluate(condInput, timestep, condContext, condOutput, index)
                 destination.update(from: condOutput.data, count: latentCount)
             } else if guided {
                 for b in 0..<batch { fillInput(b, from: source) }
-                unet(sample: unetInput, timestep: timestep, context: context, output: unetOutput)
+                evaluate(unetInput, timestep, context, unetOutput, index)
                 let uncond = unetOutput.data, cond = unetOutput.data + latentCount
                 classifierFreeGuidance(uncond: uncond, cond: cond, scale: guidance, output: destination, count: latentCount)
             } else {
                 fillInput(0, from: source)
-                unet(sample: unetInput, timestep: timestep, context: context, output: unetOutput)
+                evaluate(unetInput, timestep, context, unetOutput, index)
                 destination.update(from: unetOutput.data, count: latentCount)
             }
             if let estimate, (index + 1) % snapshotEvery == 0 {

@@ -16,6 +16,8 @@ import Sampling
 ///   --sampler NAME     sampler (default euler)
 ///   --guidance-cutoff F  guidance for the first fraction F of evaluations only (job field
 ///                      `guidance_cutoff`; default: all guided)
+///   --cache N          DeepCache interval: the whole UNet on every Nth evaluation only (job
+///                      field `cache`; default: off)
 ///   --threads N        cores for the engine (default: all active)
 ///   --save DIR         also write every generated image as DIR/image-NNN.ppm + captions.json
 ///   --images DIR       score DIR/captions.json ([{"file", "caption"}]) and its PPM images
@@ -61,7 +63,7 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
             let caption = SceneSampler.scene(seed: SceneSampler.heldOutSeedBase + UInt64(i)).caption
             let request = GenerationRequest(prompt: caption, width: 64, height: 64, steps: options.steps,
                                             sampler: options.sampler, guidance: options.guidance, seed: UInt64(i),
-                                            guidanceCutoff: options.guidanceCutoff)
+                                            guidanceCutoff: options.guidanceCutoff, cache: options.cache)
             let image = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
             items.append((caption, image))
             if let save = options.saveDirectory {
@@ -84,6 +86,8 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
         json["steps"] = options.steps
         json["guidance"] = Double(options.guidance)
         json["sampler"] = options.sampler.rawValue
+        if let cutoff = options.guidanceCutoff { json["guidance_cutoff"] = cutoff }
+        if let cache = options.cache { json["cache"] = cache }
     }
     let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
     FileHandle.standardOutput.write(data + Data("\n".utf8))
@@ -100,6 +104,7 @@ struct AdherenceOptions {
     var guidance: Float = 5
     var sampler = SamplerKind.euler
     var guidanceCutoff: Double?
+    var cache: Int?
     var threads = ProcessInfo.processInfo.activeProcessorCount
     var saveDirectory: URL?
     var imagesDirectory: URL?
@@ -137,6 +142,7 @@ struct AdherenceOptions {
                 let v = try value("--guidance-cutoff")
                 guard let f = Double(v), f > 0, f <= 1 else { throw UsageError(message: "--guidance-cutoff wants a number in (0, 1], got \"\(v)\"") }
                 o.guidanceCutoff = f
+            case "--cache": o.cache = try positive("--cache")
             case "--save": o.saveDirectory = URL(fileURLWithPath: try value("--save"))
             case "--images": o.imagesDirectory = URL(fileURLWithPath: try value("--images"))
             default: throw UsageError(message: "unknown option \"\(args[i])\"")

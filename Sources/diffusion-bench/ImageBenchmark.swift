@@ -11,14 +11,17 @@ import Sampling
 /// `--shapes sd15|sd21|sdturbo` picks the architecture and the defaults a user of that model
 /// runs (SD 1.5: euler 25 steps guidance 7.5; SD 2.1 at 768: the same with v-prediction;
 /// SD-Turbo, the SD 2.1 architecture at 512: euler_a, 1 step, guidance 0, trailing spacing, as
-/// its model card says); `--steps`, `--sampler`, `--guidance`, `--guidance-cutoff`, `--tiny-vae`
-/// (TAESD decode) and `--size` override them. The tokenizer is the shipped CLIP vocabulary
+/// its model card says); `--steps`, `--sampler`, `--guidance`, `--guidance-cutoff`, `--cache N`
+/// (DeepCache interval, the job field `cache`), `--tiny-vae` (TAESD decode) and `--size` override
+/// them. `--versus-exact` also times the same image without `--guidance-cutoff` and `--cache` on
+/// the same pipeline and reports `exact_seconds_per_image`, `exact_cpu_seconds_per_image`,
+/// `ratio_to_exact` and `cpu_ratio_to_exact`. The tokenizer is the shipped CLIP vocabulary
 /// (`--tokenizer`, default models/clip-tokenizer). Random weights make meaningless pictures at
 /// the real cost: the work does not depend on the values.
 func runImageBenchmark(_ args: [String]) throws -> Int32 {
-    let o = try Options(args, flags: ["tiny-vae", "json"])
-    let allowed: Set<String> = ["shapes", "size", "steps", "sampler", "guidance", "guidance-cutoff", "tiny-vae",
-                                "iterations", "warmup", "tokenizer", "json"]
+    let o = try Options(args, flags: ["tiny-vae", "json", "versus-exact"])
+    let allowed: Set<String> = ["shapes", "size", "steps", "sampler", "guidance", "guidance-cutoff", "cache", "tiny-vae",
+                                "versus-exact", "iterations", "warmup", "tokenizer", "json"]
     let bad = o.unknown(allowed: allowed)
     if !bad.isEmpty { throw BenchError.usage("image: unknown option(s) \(bad.joined(separator: ", "))") }
     let shapes = o.string("shapes", default: "sd15")
@@ -56,6 +59,11 @@ func runImageBenchmark(_ args: [String]) throws -> Int32 {
         guard let value = Double(text), value > 0, value <= 1 else { throw BenchError.usage("--guidance-cutoff must be in (0, 1]") }
         cutoff = value
     }
+    var cache: Int?
+    if let text = o.value("cache") {
+        guard let value = Int(text), value >= 1 else { throw BenchError.usage("--cache must be a whole number ≥ 1") }
+        cache = value
+    }
     let iterations = try o.int("iterations", default: 1)
     guard let warmup = Int(o.string("warmup", default: "1")), warmup >= 0 else {
         throw BenchError.usage("--warmup must be a non-negative integer")
@@ -72,9 +80,18 @@ func runImageBenchmark(_ args: [String]) throws -> Int32 {
     let buildSeconds = now() - t0
     let request = GenerationRequest(prompt: "a photograph of an astronaut riding a horse", width: size, height: size,
                                     steps: steps, sampler: sampler, guidance: guidance, seed: 1,
-                                    decoder: o.has("tiny-vae") ? .tiny : .full, guidanceCutoff: cutoff)
+                                    decoder: o.has("tiny-vae") ? .tiny : .full, guidanceCutoff: cutoff, cache: cache)
     let times = try timeEvaluations(warmup: warmup, iterations: iterations) {
         _ = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+    }
+    var exactTimes: (Double, Double, Double)?
+    if o.has("versus-exact") {
+        var exact = request
+        exact.guidanceCutoff = nil
+        exact.cache = nil
+        exactTimes = try timeEvaluations(warmup: warmup, iterations: iterations) {
+            _ = try pipeline.generate(exact, snapshotEvery: 0) { _ in .proceed }
+        }
     }
     var j = JSONLine()
     j.add("bench", "image")
@@ -84,6 +101,7 @@ func runImageBenchmark(_ args: [String]) throws -> Int32 {
     j.add("sampler", sampler.rawValue)
     j.add("guidance", Double(guidance))
     if let cutoff { j.add("guidance_cutoff", cutoff) }
+    if let cache { j.add("cache", cache) }
     j.add("decoder", o.has("tiny-vae") ? "tiny" : "full")
     j.add("threads", pool.threadCount)
     j.add("iterations", iterations)
@@ -91,6 +109,13 @@ func runImageBenchmark(_ args: [String]) throws -> Int32 {
     j.add("best_seconds_per_image", times.1)
     j.add("cpu_seconds_per_image", times.2)
     j.add("images_per_hour", 3600 / times.0)
+    if let exactTimes {
+        j.add("exact_seconds_per_image", exactTimes.0)
+        j.add("exact_cpu_seconds_per_image", exactTimes.2)
+        j.add("ratio_to_exact", times.0 / exactTimes.0)
+        // CPU seconds move less than wall time when other processes share the cores.
+        j.add("cpu_ratio_to_exact", times.2 / exactTimes.2)
+    }
     j.add("peak_rss_mb", peakRSSMegabytes())
     j.add("build_seconds", buildSeconds)
     printLine(j.text)

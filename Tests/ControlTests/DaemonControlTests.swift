@@ -136,7 +136,7 @@ final class DaemonControlTests: XCTestCase {
         let daemon = try RunningDaemon(model: model, steps: 150)
         try daemon.start()
         defer { daemon.stop() }
-        let id = try submit(daemon, "long.yaml", "prompt: a long job\ncount: 16\n", expecting: 1)
+        let id = try submit(daemon, "long.yaml", "prompt: a long job\ncount: 16\nsnapshots: 2\n", expecting: 1)
         var running = false
         try daemon.waitUntil("the job runs") {
             let state = try daemon.queue().first?["state"] as? String
@@ -148,13 +148,23 @@ final class DaemonControlTests: XCTestCase {
         XCTAssertEqual((snapshot["running"] as? [String: Any])?["id"] as? String, id)
         // Live step events from the worker, as `watch` sees them.
         var steps: [JobInfo.Progress] = []
+        var previews: [ControlEvent] = []
         let watcher = try ControlSession(socketPath: daemon.socket)
         try watcher.watch { event in
             if event.knownKind == .step, event.id == id, let progress = event.progress { steps.append(progress) }
-            return steps.count < 3
+            if event.knownKind == .preview, event.id == id { previews.append(event) }
+            return steps.count < 3 || previews.isEmpty
         }
         watcher.close()
-        XCTAssertEqual(steps.count, 3)
+        XCTAssertGreaterThanOrEqual(steps.count, 3)
+        // snapshots: 2: a preview event on every second step, naming the PNG the daemon wrote.
+        let preview = try XCTUnwrap(previews.first)
+        let step = try XCTUnwrap(preview.progress?.step)
+        XCTAssertEqual(step % 2, 0)
+        let path = try XCTUnwrap(preview.preview)
+        XCTAssertTrue(path.hasSuffix(String(format: "/steps/image-%03d-step-%03d.png", (preview.progress?.image ?? 0) + 1, step)), path)
+        let png = try XCTUnwrap(FileManager.default.contents(atPath: path), "the preview file exists when its event arrives")
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
         XCTAssertEqual(steps.map(\.completedSteps), steps.map(\.completedSteps).sorted(), "progress only grows")
         XCTAssertTrue(steps.allSatisfy { $0.total == 150 && $0.count == 16 }, "\(steps)")
         XCTAssertNotNil(steps.last?.rate, "the daemon reports its speed")

@@ -63,6 +63,49 @@ final class WatchTests: XCTestCase {
         XCTAssertEqual(estimates[3]["eta_queue"] as? Double ?? 0, 13.5, accuracy: 1e-9, "7 + 20 steps at 2/s")
         XCTAssertEqual(estimates[4]["remaining_steps"] as? Int, 6 + 20)
     }
+
+    /// A step preview reaches `watch` as a `preview` event with the PNG's path: a line of its
+    /// own in text, the event with `preview` in JSON.
+    func testPreviewEventsNameTheFile() throws {
+        for json in [false, true] {
+            let f = try ServerFixture()
+            defer { f.tearDown() }
+            var running = f.queue.add(name: "now", priority: 50, steps: 10)
+            running.state = .running
+            let capture = Capture()
+            let finished = DispatchSemaphore(value: 0)
+            Thread {
+                let code = DiffusionCtl.run(["--socket", f.socketPath] + (json ? ["--json"] : []) + ["watch"], environment: [:],
+                                            output: CtlOutput(out: { capture.append($0) }, err: { _ in }, isTerminal: false))
+                capture.finish(code)
+                finished.signal()
+            }.start()
+            var waited = 0
+            while f.queue.events.subscriberCount == 0 && waited < 3000 {
+                usleep(10_000)
+                waited += 1
+            }
+            let path = "/srv/outbox/\(running.id)/steps/image-001-step-005.png"
+            let progress = JobInfo.Progress(step: 5, total: 10, image: 0, count: 1, rate: 1)
+            f.queue.events.publish([ControlEvent(kind: .step, id: running.id, progress: progress),
+                                    ControlEvent(kind: .preview, id: running.id, progress: progress, preview: path)])
+            waited = 0
+            while waited < 3000 && !capture.lines.contains(where: { $0.contains("step-005") }) {
+                usleep(10_000)
+                waited += 1
+            }
+            f.server.stop()
+            XCTAssertEqual(finished.wait(timeout: .now() + 30), .success)
+            if json {
+                let objects = try capture.lines.map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+                let events = objects.compactMap { $0["event"] as? [String: Any] }
+                XCTAssertEqual(events.compactMap { $0["kind"] as? String }, ["step", "preview"])
+                XCTAssertEqual(events.last?["preview"] as? String, path)
+            } else {
+                XCTAssertTrue(capture.lines.contains("preview  \(running.id) image 1/1 step 5/10: \(path)"), "\(capture.lines)")
+            }
+        }
+    }
 }
 
 /// Output of a command running on another thread.

@@ -84,3 +84,39 @@ final class GuidanceCutoffFieldTests: XCTestCase {
         }
     }
 }
+
+/// `cache` (DeepCache interval, issue 16): parsed with its range, carried to the request,
+/// recorded in the PNG's parameters, result.json's parameters and the journal.
+final class StepCacheFieldTests: XCTestCase {
+    func specs(_ text: String) throws -> [JobSpec] {
+        let parser = JobFileParser(nativeSize: { _ in NativeImageSize(width: 32, height: 32, vaeFactor: 2) })
+        return try parser.parse(bytes: Array(text.utf8), file: "job.yaml")
+    }
+
+    func parse(_ text: String) throws -> JobSpec { try XCTUnwrap(try specs(text).first) }
+
+    func testFieldReachesRequestMetadataAndParameters() throws {
+        let spec = try parse("prompt: x\ncache: 3\n")
+        XCTAssertEqual(spec.cache, 3)
+        let request = spec.request(image: 0)
+        XCTAssertEqual(request.cache, 3)
+        XCTAssertTrue(A1111Parameters.text(for: request, model: "m").hasSuffix(", DeepCache interval: 3"))
+        XCTAssertEqual(spec.parameters(model: "m").cache, 3)
+        let json = String(decoding: try JSONEncoder().encode(spec.parameters(model: "m")), as: UTF8.self)
+        XCTAssertTrue(json.contains("\"cache\":3"), json)
+        let off = try parse("prompt: x\n")
+        XCTAssertNil(off.cache)
+        XCTAssertNil(off.request(image: 0).cache)
+        XCTAssertFalse(A1111Parameters.text(for: off.request(image: 0), model: "m").contains("DeepCache"))
+        XCTAssertEqual(try JSONDecoder().decode(JobSpec.self, from: JSONEncoder().encode(spec)).cache, 3)
+    }
+
+    func testBadValuesAreRejectedWithPosition() {
+        XCTAssertThrowsError(try specs("prompt: x\ncache: 0\n")) { error in
+            XCTAssertEqual("\(error)", "job.yaml:2:8: field 'cache': \"0\" is out of range; expected a whole number from 1 to 150")
+        }
+        XCTAssertThrowsError(try specs("prompt: x\ncache: 2.5\n")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("job.yaml:2:8: field 'cache': "), "\(error)")
+        }
+    }
+}

@@ -50,15 +50,8 @@ struct UNetDownBlock: @unchecked Sendable {
                         arena: Arena, pool: ThreadPool, trace: ((String, Tensor) -> Void)?) -> Tensor {
         let n = x.shape[0], hh = x.shape[2], ww = x.shape[3]
         var cur = x
-        for (j, resnet) in resnets.enumerated() {
-            let r = arena.tensor([n, resnet.outChannels, hh, ww])
-            resnet(cur, timeEmbedding: emb, output: r, arena: arena, pool: pool)
-            cur = r
-            if j < attentions.count {
-                let a = arena.tensor(r.shape)
-                attentions[j](r, context: context, output: a, arena: arena, pool: pool)
-                cur = a
-            }
+        for j in resnets.indices {
+            cur = layer(j, cur, timeEmbedding: emb, context: context, arena: arena, pool: pool)
             skips.append(cur)
         }
         if let ds = downsampler {
@@ -70,6 +63,30 @@ struct UNetDownBlock: @unchecked Sendable {
         }
         trace?(name, cur)
         return cur
+    }
+
+    /// DeepCache's shallow pass (`exist_block_number = 0` in DeepCache's `CrossAttnDownBlock2D`):
+    /// layer 0 alone (resnet, then the transformer in the cross-attention kind), its output
+    /// pushed on `skips` and returned; no later layer, no downsampler. Traced as "<name>.layer0".
+    func firstLayer(_ x: Tensor, timeEmbedding emb: Tensor, context: Tensor, skips: inout [Tensor],
+                    arena: Arena, pool: ThreadPool, trace: ((String, Tensor) -> Void)?) -> Tensor {
+        let cur = layer(0, x, timeEmbedding: emb, context: context, arena: arena, pool: pool)
+        skips.append(cur)
+        trace?("\(name).layer0", cur)
+        return cur
+    }
+
+    /// Layer `j`: resnet `j` on `x`, then transformer `j` in the cross-attention kind; the
+    /// result in the arena.
+    private func layer(_ j: Int, _ x: Tensor, timeEmbedding emb: Tensor, context: Tensor,
+                       arena: Arena, pool: ThreadPool) -> Tensor {
+        let resnet = resnets[j]
+        let r = arena.tensor([x.shape[0], resnet.outChannels, x.shape[2], x.shape[3]])
+        resnet(x, timeEmbedding: emb, output: r, arena: arena, pool: pool)
+        guard j < attentions.count else { return r }
+        let a = arena.tensor(r.shape)
+        attentions[j](r, context: context, output: a, arena: arena, pool: pool)
+        return a
     }
 
     /// Floating-point operations on [n, in, size.h, size.w], walking the shapes like the

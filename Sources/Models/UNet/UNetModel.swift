@@ -58,19 +58,30 @@ public final class UNet: @unchecked Sendable {
     ///   - output: [N, outChannels, h, w]
     public func callAsFunction(sample: Tensor, timestep: Float, context: Tensor, output: Tensor) {
         forward(sample: sample, timesteps: Array(repeating: timestep, count: sample.shape[0]),
-                context: context, output: output, trace: nil)
+                context: context, output: output, trace: observer)
     }
 
     /// As above with one timestep per batch element.
     public func callAsFunction(sample: Tensor, timesteps: [Float], context: Tensor, output: Tensor) {
-        forward(sample: sample, timesteps: timesteps, context: context, output: output, trace: nil)
+        forward(sample: sample, timesteps: timesteps, context: context, output: output, trace: observer)
     }
+
+    /// As above, a full pass that keeps DeepCache's deep feature, or only the shallow branch
+    /// reusing it (see `UNetFeatureCache`).
+    public func callAsFunction(sample: Tensor, timestep: Float, context: Tensor, output: Tensor, cache: UNetCacheStep) {
+        forward(sample: sample, timesteps: Array(repeating: timestep, count: sample.shape[0]),
+                context: context, output: output, cache: cache, trace: observer)
+    }
+
+    /// Sees every traced block output of the public calls (tests: which blocks ran).
+    var observer: ((String, Tensor) -> Void)?
 
     /// `UNet2DConditionModel.forward`: the blocks do the work; `trace` sees "time_embedding",
     /// "conv_in", "down_blocks.i", "mid_block" and "up_blocks.i" (the reference tests compare
-    /// them with diffusers').
+    /// them with diffusers'). With a `.shallow` cache step it is DeepCache's `quick_replicate`
+    /// branch instead (`UNetFeatureCache`): "down_blocks.0.layer0" and the last "up_blocks.i".
     func forward(sample: Tensor, timesteps: [Float], context: Tensor, output: Tensor,
-                 trace: ((String, Tensor) -> Void)?) {
+                 cache: UNetCacheStep? = nil, trace: ((String, Tensor) -> Void)?) {
         let c = config, w = weights
         let n = sample.shape[0]
         precondition(sample.rank == 4 && sample.shape[1] == c.inChannels, "UNet: sample \(sample.shape) is not [N, \(c.inChannels), h, w]")
@@ -94,19 +105,33 @@ public final class UNet: @unchecked Sendable {
         conv2d(input, weight: w.convIn.weight, bias: w.convIn.bias, stride: 1, padding: .symmetric(1), output: h, pool: pool)
         trace?("conv_in", h)
 
-        // 3. down
         var skips = [h]
-        for block in w.downBlocks {
-            h = block(h, timeEmbedding: emb, context: context, skips: &skips, arena: arena, pool: pool, trace: trace)
-        }
+        // DeepCache's branch: the last up block's resnet whose skip is down block 0's first layer.
+        let branch = c.layersPerBlock[0] - 1
+        if case let .shallow(kept, firstRow) = cache, let first = w.downBlocks.first, let last = w.upBlocks.last {
+            // DeepCache quick_replicate: down block 0's first layer, then the last up block from
+            // the branch resnet on, entered with the kept deep feature.
+            _ = first.firstLayer(h, timeEmbedding: emb, context: context, skips: &skips, arena: arena, pool: pool, trace: trace)
+            h = last(kept.rows(firstRow, count: n), timeEmbedding: emb, context: context, skips: &skips, from: branch,
+                     arena: arena, pool: pool, trace: trace)
+        } else {
+            // 3. down
+            for block in w.downBlocks {
+                h = block(h, timeEmbedding: emb, context: context, skips: &skips, arena: arena, pool: pool, trace: trace)
+            }
 
-        // 4. mid
-        h = w.midBlock(h, timeEmbedding: emb, context: context, arena: arena, pool: pool, trace: trace)
+            // 4. mid
+            h = w.midBlock(h, timeEmbedding: emb, context: context, arena: arena, pool: pool, trace: trace)
 
-        // 5. up
-        for block in w.upBlocks {
-            h = block(h, timeEmbedding: emb, context: context, skips: &skips, arena: arena, pool: pool, trace: trace)
+            // 5. up (a full cache step keeps the branch resnet's input)
+            var keep: ((Int, Tensor) -> Void)?
+            if case let .full(kept) = cache { keep = { j, x in if j == branch { kept.keep(x) } } }
+            for (i, block) in w.upBlocks.enumerated() {
+                h = block(h, timeEmbedding: emb, context: context, skips: &skips,
+                          resnetInput: i == w.upBlocks.count - 1 ? keep : nil, arena: arena, pool: pool, trace: trace)
+            }
         }
+        precondition(skips.isEmpty, "UNet: \(skips.count) skip tensors left over")
 
         // 6. post-process
         let m = arena.mark()

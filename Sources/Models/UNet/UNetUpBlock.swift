@@ -46,8 +46,13 @@ struct UNetUpBlock: @unchecked Sendable {
     ///   - context: [N, L, crossAttentionDim]
     ///   - skips: one tensor is popped per resnet; the upsampler then takes the size of the
     ///     next one left on the stack
+    ///   - first: the resnet to start at (DeepCache's shallow pass, `enter_block_number`: `x` is
+    ///     then the kept input of that resnet); 0 runs the whole block
+    ///   - resnetInput: sees each resnet's index and its input before the skip is concatenated
+    ///     (DeepCache keeps one of them)
     /// - Returns: [N, out, H', W'] in the arena; traced as `name`.
     func callAsFunction(_ x: Tensor, timeEmbedding emb: Tensor, context: Tensor, skips: inout [Tensor],
+                        from first: Int = 0, resnetInput: ((Int, Tensor) -> Void)? = nil,
                         arena: Arena, pool: ThreadPool, trace: ((String, Tensor) -> Void)?) -> Tensor {
         let n = x.shape[0], hh = x.shape[2], ww = x.shape[3]
         // Ping-pong buffers for this block's resolution.
@@ -57,7 +62,8 @@ struct UNetUpBlock: @unchecked Sendable {
         let resOut = arena.tensor([n, out, hh, ww])
         let attnOut = arena.tensor([n, out, hh, ww])
         var cur = x
-        for (j, resnet) in resnets.enumerated() {
+        for (j, resnet) in resnets.enumerated() where j >= first {
+            resnetInput?(j, cur)
             guard let skip = skips.popLast() else { preconditionFailure("UNet: skip stack underflow") }
             let cat = catBuffer.view(offset: 0, shape: [n, resnet.inChannels, hh, ww])
             concatChannels(cur, skip, output: cat, pool: pool)
