@@ -272,12 +272,5 @@ public struct InitImageSource: Codable, Equatable, Sendable {
     public var column: Int
     /// The picture's format once read at intake (its copy is `input.<ext>` in the job's folder).
     public var format: InputImageFormat?
-
-    public init(path: String, isFolder: Bool, line: Int, column: Int, format: InputImageFormat? = nil) {
-        self.path = path
-        self.isFolder = isFolder
-        self.line = line
-        self.column = column
-        self.format = format
-    }
+    // Made only by the job parser (this module): the memberwise initializer serves.
 }

@@ -208,7 +208,9 @@ final class InputImageTests: XCTestCase {
         XCTAssertEqual(error("prompt: x\nwidth: 32\nheight: 32\ninit_image: /p.png\ninit_images: /d/\n"),
                        "j.yaml:5:14: field 'init_images': give init_image (one picture) or init_images (a folder), not both")
         let spec = try XCTUnwrap(parser.parse(bytes: Array("prompt: x\nwidth: 32\nheight: 32\ninit_images: /d/\nstrength: 0.6\nresize: fit\n".utf8), file: "j.yaml").first)
-        XCTAssertEqual(spec.initImage, InitImageSource(path: "/d/", isFolder: true, line: 4, column: 14))
+        let source = try XCTUnwrap(spec.initImage)
+        XCTAssertEqual([source.path, "\(source.isFolder)", "\(source.line):\(source.column)"], ["/d/", "true", "4:14"])
+        XCTAssertNil(source.format)
         XCTAssertEqual(spec.strength, 0.6)
         XCTAssertEqual(spec.resize, .fit)
         XCTAssertEqual(spec.request(image: 0).strength, 0.6)
