@@ -113,7 +113,7 @@ struct Oneshot {
                 guard let configured = config?.models[job.model] else { throw RunError("model \(job.model) is not configured") }
                 return configured
             }
-            if report.pendingResult != nil {
+            if report.resultPending {
                 Log.error("\(job.id): its result.json could not be written")
                 failures += 1
                 continue
