@@ -93,27 +93,57 @@ final class WorkerIsolationTests: XCTestCase {
         XCTAssertFalse(daemon.log.contains("died of"))
     }
 
-    /// While a job runs the daemon maps no model file (the worker does) and the worker is
-    /// the OOM killer's first choice; a SIGKILL of the worker from outside (as the OOM
-    /// killer sends) is a strike, and SIGTERM to daemon and worker together (systemd's stop
-    /// signals the whole cgroup) is a clean stop that requeues the job.
-    func testDaemonNeverMapsTheModelAndWorkerDeathsAreSortedOut() throws {
+    /// Resident memory of `pid` in KiB.
+    func residentKiB(_ pid: pid_t) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "")
+    }
+
+    /// While a job runs on the built-in model (16 MB of weights) the daemon's memory does not
+    /// grow by anything like the model and it maps no model file, while the worker holds the
+    /// weights; the worker is the OOM killer's first choice. A SIGKILL of the worker from
+    /// outside (as the OOM killer sends) is a strike, and SIGTERM to daemon and worker
+    /// together (systemd's stop signals the whole cgroup) is a clean stop that requeues the job.
+    func testDaemonNeverLoadsTheModelAndWorkerDeathsAreSortedOut() throws {
         let daemon = try DaemonHarness()
+        let model = try XCTUnwrap(DaemonHarness.fixtureModel, "the tiny-sd1 fixture is missing")
+        let shapes = DaemonHarness.repository.appendingPathComponent("models/shapes")
+        try """
+        inbox: spool/inbox
+        outbox: spool/outbox
+        state: spool/state
+        socket: run/ctl.sock
+        threads: 1
+        models:
+          tiny: \(model.path)
+          shapes: \(shapes.path)
+        """.write(to: daemon.configURL, atomically: true, encoding: .utf8)
+        let weightBytes = try ["text_encoder/model.safetensors", "unet/diffusion_pytorch_model.safetensors",
+                               "vae/diffusion_pytorch_model.safetensors"].map {
+            try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: shapes.appendingPathComponent($0).path)[.size] as? Int)
+        }.reduce(0, +)
+        XCTAssertGreaterThan(weightBytes, 15 << 20)
         try daemon.start()
         let daemonPid = try XCTUnwrap(daemon.process?.processIdentifier)
-        try daemon.drop("long.yaml", "prompt: a cat\nsteps: 150\nsnapshots: 1\nseed: 4\n")
+        let idleKiB = try XCTUnwrap(residentKiB(daemonPid))
+        try daemon.drop("long.yaml", "prompt: a red circle\nmodel: shapes\nwidth: 64\nheight: 64\nsteps: 100\nsnapshots: 1\nseed: 4\n")
         daemon.waitUntil("first step") { stepCount(daemon, "000001") > 0 }
         let worker = try XCTUnwrap(workerPids(daemon).first)
+        let busyKiB = try XCTUnwrap(residentKiB(daemonPid))
+        let workerKiB = try XCTUnwrap(residentKiB(worker))
+        print("worker isolation: daemon VmRSS \(idleKiB) KiB idle, \(busyKiB) KiB while its worker (\(workerKiB) KiB) runs a job on \(weightBytes / 1024) KiB of weights")
+        XCTAssertGreaterThan(workerKiB, weightBytes / 1024, "the worker holds the weights")
+        XCTAssertLessThan(busyKiB - idleKiB, weightBytes / 1024 / 2, "the daemon never loads the model")
         let daemonMaps = try String(contentsOfFile: "/proc/\(daemonPid)/maps", encoding: .utf8)
-        let workerMaps = try String(contentsOfFile: "/proc/\(worker)/maps", encoding: .utf8)
-        XCTAssertTrue(workerMaps.contains(".safetensors"), "the worker maps the model's weights")
-        XCTAssertFalse(daemonMaps.contains(".safetensors"), "the daemon never loads a model")
+        XCTAssertFalse(daemonMaps.contains(".safetensors"), "the daemon maps no model file")
         func oomScore(_ pid: pid_t) throws -> Int? {
             Int(try String(contentsOfFile: "/proc/\(pid)/oom_score_adj", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
         }
         let daemonScore = try XCTUnwrap(try oomScore(daemonPid))
         XCTAssertEqual(try oomScore(worker), min(1000, daemonScore + 500))
-        print("worker isolation: daemon VmRSS \(daemon.residentKiB ?? -1) KiB while its worker runs a job")
+        let status = try JSONSerialization.jsonObject(with: Data(try daemon.control(["status"]).1.utf8)) as? [String: Any]
+        XCTAssertEqual(status?["loaded_model"] as? String, "shapes", "status names the model the worker holds")
 
         XCTAssertEqual(Glibc.kill(worker, SIGKILL), 0)
         daemon.waitUntil("a second worker runs the job") { workerPids(daemon).count == 2 && daemon.startOrder.count == 2 }
