@@ -57,12 +57,16 @@ final class Worker {
 
     private func loop() {
         var lastIdleStatus = ""
-        while let job = queue.next(loadedModel: loadedModel, idle: { [self] in
+        // A worker is started ahead of the job it will run (at start, and after one died):
+        // starting a process is no part of any job's time.
+        while true {
+            if let failure = startWorkerIfNeeded() { Log.error("\(failure); trying again when a job is due") }
+            guard let job = queue.next(loadedModel: loadedModel, idle: { [self] in
             notifier.watchdog()
             let queued = queue.all().filter { $0.state == .queued }.count
             let status = queue.paused ? "paused, \(queued) queued" : "idle, \(queued) queued"
             if status != lastIdleStatus { notifier.status(status); lastIdleStatus = status }
-        }, shouldStop: { Signals.stopRequested }) {
+        }, shouldStop: { Signals.stopRequested }) else { break }
             lastIdleStatus = ""
             Log.info("job \(job.id) started (priority \(job.priority), model \(job.model), \(job.spec.width)x\(job.spec.height), \(job.spec.steps) steps, attempt \(job.attempts))")
             notifier.status("job \(job.id) starting")
@@ -81,6 +85,21 @@ final class Worker {
         }
     }
 
+    /// Starts a worker process unless one is running or the daemon is stopping; the reason
+    /// when one could not be started.
+    @discardableResult
+    private func startWorkerIfNeeded() -> String? {
+        guard process == nil, !Signals.stopRequested else { return nil }
+        do {
+            let started = try WorkerProcess.spawn(waiting: notifier.watchdog)
+            Log.info("worker process \(started.pid) started")
+            process = started
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
     private enum Ending {
         case report(RunReport)
         case died(WorkerExit, killedByDaemon: Bool)
@@ -95,15 +114,7 @@ final class Worker {
             process = nil
             setLoaded(nil)
         }
-        if process == nil {
-            do {
-                let started = try WorkerProcess.spawn()
-                Log.info("worker process \(started.pid) started")
-                process = started
-            } catch {
-                return .notStarted("\(error)")
-            }
-        }
+        if let failure = startWorkerIfNeeded() { return .notStarted(failure) }
         guard let worker = process else { return .notStarted("no worker process") }
         let config = settings.config
         let order = RunOrder(job: job, outbox: outbox.root.path, model: config.models[job.model].map(ModelOrder.init),

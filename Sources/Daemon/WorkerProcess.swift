@@ -21,9 +21,10 @@ final class WorkerProcess {
         self.channel = channel
     }
 
-    /// Starts a worker and waits for its hello. Its environment is the daemon's without the
-    /// systemd variables (it talks to the daemon only).
-    static func spawn() throws -> WorkerProcess {
+    /// Starts a worker and waits for its hello, calling `waiting` every 0.2 s meanwhile (the
+    /// daemon's watchdog: starting a worker is the daemon's own progress). Its environment is
+    /// the daemon's without the systemd variables (it talks to the daemon only).
+    static func spawn(waiting: () -> Void) throws -> WorkerProcess {
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
             throw RunError("cannot start the worker process: socketpair: \(String(cString: strerror(errno)))")
@@ -65,6 +66,7 @@ final class WorkerProcess {
         let worker = WorkerProcess(pid: pid, channel: channel)
         let deadline = Date().addingTimeInterval(helloSeconds)
         while Date() < deadline {
+            waiting()
             switch worker.receive() {
             case .report(let report) where report.hello != nil:
                 return worker
