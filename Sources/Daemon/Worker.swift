@@ -154,6 +154,16 @@ final class Worker {
     /// The worker died while running `job`: a strike when it died of a fault (the job is
     /// failed at ``maxStrikes``), else the job is queued again as it was.
     private func recordDeath(of job: JobRecord, exit: WorkerExit, killedByDaemon: Bool) {
+        if queue.isCancelRequested(job.id) {
+            // It was being cancelled: cancelled it is, whatever ended the worker.
+            Log.warning("job \(job.id): the worker process ended (\(exit)) while the job was being cancelled")
+            var cancelled = job
+            cancelled.state = .cancelled
+            cancelled.error = "cancelled while running"
+            cancelled.finished = Date().timeIntervalSince1970
+            record(RunReport(outcome: .cancelled, job: cancelled, resultPending: true))
+            return
+        }
         guard let reason = exit.strikeReason(killedByDaemon: killedByDaemon) else {
             Log.warning("job \(job.id): the worker process ended (\(exit)) while running it; queued again without a strike")
             requeueWithoutStrike(job)

@@ -65,7 +65,7 @@ final class WorkerProcess {
         }
         let worker = WorkerProcess(pid: pid, channel: channel)
         let deadline = Date().addingTimeInterval(helloSeconds)
-        while Date() < deadline {
+        while Date() < deadline, !Signals.stopRequested {
             waiting()
             switch worker.receive() {
             case .report(let report) where report.hello != nil:
@@ -77,7 +77,9 @@ final class WorkerProcess {
             }
         }
         worker.kill()
-        throw RunError("the worker process did not start within \(Int(helloSeconds)) s (\(worker.reap()))")
+        let ended = worker.reap()
+        if Signals.stopRequested { throw RunError("the worker process was starting when the daemon stopped (\(ended))") }
+        throw RunError("the worker process did not start within \(Int(helloSeconds)) s (\(ended))")
     }
 
     /// Sends `order`; false when the worker is gone.
