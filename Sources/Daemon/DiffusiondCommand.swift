@@ -46,6 +46,16 @@ public enum DiffusiondCommand {
 
     /// Parses `arguments` (without the program name), runs, and returns the exit status.
     public static func main(_ arguments: [String], factory: @escaping GeneratorFactory = pipelineFactory) -> Int32 {
+        // The worker process the daemon starts (`WorkerProcess`): not for people, not in --help.
+        if arguments.first == "--worker" {
+            guard arguments.count >= 2, let fd = Int32(arguments[1]), fd > 2 else {
+                return usageError("--worker is started by diffusiond itself, with a socket descriptor")
+            }
+            if arguments.dropFirst(2).contains("--debug") || ProcessInfo.processInfo.environment["DIFFUSIOND_DEBUG"] != nil {
+                Log.maximum = .debug
+            }
+            return WorkerMain.run(fd: fd, factory: factory)
+        }
         // First of all, so a SIGTERM during start-up is a clean stop, not death by signal.
         Signals.install()
         var configPath: String?
@@ -187,7 +197,7 @@ public enum DiffusiondCommand {
         guard var loaded = config else { return SysExits.config }
         if let threads { loaded.threads = threads }
         if checkOnly { return check(loaded, overrides: overrides, path: path) }
-        return Service(config: loaded, configPath: path, overrides: overrides, factory: factory).run()
+        return Service(config: loaded, configPath: path, overrides: overrides).run()
     }
 
     /// `--check-config`: the file parsed, then ``ConfigValidation`` (the same checks a

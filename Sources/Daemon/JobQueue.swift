@@ -209,7 +209,7 @@ public final class JobQueue: @unchecked Sendable {
     }
 
     /// Records the outcome of a run: terminal state, or back to `queued` when interrupted by
-    /// shutdown (`attempts` is then given back, since the daemon did not crash).
+    /// shutdown or a death that is no strike (`attempts` is then given back).
     public func finish(_ id: String, state: JobState, error: String?, interrupted: Bool = false) throws {
         condition.lock()
         guard var job = jobs[id] else { condition.unlock(); return }
@@ -221,6 +221,34 @@ public final class JobQueue: @unchecked Sendable {
         do { try commit([job]) } catch { condition.unlock(); throw error }
         condition.broadcast()
         condition.unlock()
+        emit([.job(job)])
+    }
+
+    /// The worker process died of a fault (`reason`: the signal) while running job `id`: the
+    /// run keeps its attempt, which makes a strike; at `maxStrikes` the job is failed with a
+    /// `result.json` naming the signal, else it is queued again.
+    func strike(_ id: String, reason: String, maxStrikes: Int) throws {
+        condition.lock()
+        guard var job = jobs[id], job.state == .running else { condition.unlock(); return }
+        cancelRequests.remove(id)
+        progressByID[id] = nil
+        if job.attempts >= maxStrikes {
+            job.state = .failed
+            job.error = "the worker process died of \(reason) \(job.attempts) times while running this job; not retried"
+            job.finished = Date().timeIntervalSince1970
+            do { try writeTerminalResult?(job) } catch { condition.unlock(); throw error }
+        } else {
+            job.state = .queued
+            job.error = "the worker process died of \(reason) while running it (strike \(job.attempts) of \(maxStrikes))"
+        }
+        do { try commit([job]) } catch { condition.unlock(); throw error }
+        condition.broadcast()
+        condition.unlock()
+        if job.state == .failed {
+            Log.error("job \(job.id) failed: \(job.error ?? "")")
+        } else {
+            Log.warning("job \(job.id): \(job.error ?? ""); queued again with a fresh worker")
+        }
         emit([.job(job)])
     }
 
@@ -343,11 +371,12 @@ public final class JobQueue: @unchecked Sendable {
 
     // MARK: recovery
 
-    /// Start-up repair. A job left `running` was interrupted by a crash: if its outbox folder
-    /// already has a `result.json`, that outcome stands (it is never run twice to completion);
-    /// else it is queued again, or failed once it has crashed the daemon `maxCrashes` times.
-    /// `existingResult` returns the status recorded in a job's `result.json`, if any.
-    func recover(maxCrashes: Int, existingResult: (JobRecord) -> (JobState, String?)?) throws {
+    /// Start-up repair. A job left `running` was interrupted by the daemon's end (a crash, a
+    /// `kill -9`, a power cut; the engine ran in the worker process, so that is no fault of the
+    /// job's): if its outbox folder already has a `result.json`, that outcome stands (it is
+    /// never run twice to completion); else it is queued again, its attempt given back (no
+    /// strike). `existingResult` returns the status recorded in a job's `result.json`, if any.
+    func recover(existingResult: (JobRecord) -> (JobState, String?)?) throws {
         condition.lock()
         defer { condition.unlock() }
         var changed: [JobRecord] = []
@@ -358,16 +387,9 @@ public final class JobQueue: @unchecked Sendable {
                 job.finished = job.finished ?? Date().timeIntervalSince1970
                 changed.append(job)
             } else if job.state == .running {
-                if job.attempts >= maxCrashes {
-                    job.state = .failed
-                    job.error = "crashed or killed the daemon \(job.attempts) times while running; not retried"
-                    job.finished = Date().timeIntervalSince1970
-                    try writeTerminalResult?(job)
-                    Log.error("job \(job.id): \(job.error ?? "")")
-                } else {
-                    job.state = .queued
-                    Log.warning("job \(job.id) was running when the daemon stopped; queued again (attempt \(job.attempts) of \(maxCrashes))")
-                }
+                job.state = .queued
+                job.attempts = max(0, job.attempts - 1)
+                Log.warning("job \(job.id) was running when the daemon stopped; queued again without a strike (\(job.attempts) so far)")
                 changed.append(job)
             }
         }

@@ -44,7 +44,7 @@ public struct JobRecord: Codable, Equatable, Sendable {
 }
 
 /// Live progress of the running job (not persisted).
-public struct JobProgress: Sendable, Equatable {
+public struct JobProgress: Sendable, Equatable, Codable {
     public var id: String
     /// 0-based image being generated.
     public var image: Int

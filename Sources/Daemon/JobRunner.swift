@@ -36,7 +36,7 @@ final class ModelCache {
 }
 
 /// How one run of a job ended.
-enum RunOutcome: Equatable {
+enum RunOutcome: Equatable, Codable {
     case done
     case failed(String)
     case cancelled
@@ -47,15 +47,25 @@ enum RunOutcome: Equatable {
 /// Why the step callback asks the engine to stop.
 enum StopReason { case cancelled, shutdown }
 
-/// What a run of a job came to, for the caller to record.
-struct RunReport {
+/// What a run of a job came to, for the caller to record. Codable: the worker process
+/// sends it to the daemon (`WorkerMessages.swift`).
+struct RunReport: Codable {
     var outcome: RunOutcome
     /// The job with its final state and error set (unchanged when interrupted).
     var job: JobRecord
-    /// Writes the job's `result.json`, when that failed during the run (a full disk): the
-    /// caller tries again before journaling the outcome. nil once written, or when there is
-    /// nothing to write (interrupted).
-    var pendingResult: (() throws -> Void)?
+    /// What `result.json` lists.
+    var images: [JobResult.Image] = []
+    var seconds: Double = 0
+    var warnings: [String] = []
+    /// The job's `result.json` could not be written during the run (a full disk): the
+    /// caller writes it (``writeResult(to:)``) before journaling the outcome. False once
+    /// written, or when there is nothing to write (interrupted).
+    var resultPending = false
+
+    /// Writes the job's `result.json` from this report.
+    func writeResult(to outbox: Outbox) throws {
+        try outbox.writeResult(job, images: images, seconds: seconds, warnings: warnings)
+    }
 }
 
 /// Runs one job through the engine into its outbox folder. Images already present from an
@@ -70,7 +80,7 @@ struct JobRunner {
 
     /// Runs `job`; on `.done`, `.failed` and `.cancelled` the job's `result.json` has been
     /// written (with `job.state` set accordingly) before returning, or, when it could not be,
-    /// `pendingResult` writes it. A file of the job that cannot be written (an image on a full
+    /// `resultPending` is set. A file of the job that cannot be written (an image on a full
     /// disk) fails the job with that reason; only a shutdown interrupts it.
     func run(_ job: JobRecord, model resolveModel: () throws -> ModelReference) -> RunReport {
         var job = job
@@ -90,24 +100,22 @@ struct JobRunner {
         }
         switch outcome {
         case .interrupted:
-            return RunReport(outcome: outcome, job: job, pendingResult: nil)
+            return RunReport(outcome: outcome, job: job)
         case .done: job.state = .done; job.error = nil
         case .cancelled: job.state = .cancelled; job.error = "cancelled while running"
         case .failed(let message): job.state = .failed; job.error = message
         }
         job.finished = Date().timeIntervalSince1970
-        let finished = job, seconds = Date().timeIntervalSince(start)
-        let write = { [outbox] in
-            try outbox.writeResult(finished, images: images, seconds: seconds, warnings: warnings)
-        }
+        var report = RunReport(outcome: outcome, job: job, images: images,
+                               seconds: Date().timeIntervalSince(start), warnings: warnings)
         do {
-            try write()
+            try report.writeResult(to: outbox)
         } catch {
             // The outcome stands; the caller writes result.json once it can, before journaling.
             Log.error("job \(job.id): cannot write result.json yet: \(error)")
-            return RunReport(outcome: outcome, job: job, pendingResult: write)
+            report.resultPending = true
         }
-        return RunReport(outcome: outcome, job: job, pendingResult: nil)
+        return report
     }
 
     /// Prepares `job`'s folder and loads its model: the engine and the prompt's warnings

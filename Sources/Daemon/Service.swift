@@ -5,13 +5,12 @@ import Jobs
 import Glibc
 #endif
 
-/// The long-running service: intake on the main thread, the worker on its own thread, the
-/// control server (see `startControlServer`), sd_notify and signals.
+/// The long-running service: intake on the main thread, the worker thread that feeds and
+/// watches the worker process, the control server (see `startControlServer`), sd_notify and signals.
 public final class Service {
     private let configPath: String?
     private let overrides: PathOverrides
     private let settings: SettingsBox
-    private let factory: GeneratorFactory
     private let notifier = SystemdNotifier()
     private var lockFD: Int32 = -1
 
@@ -29,13 +28,13 @@ public final class Service {
         }
     }
 
-    public init(config: ServiceConfig, configPath: String?, overrides: PathOverrides, factory: @escaping GeneratorFactory) {
+    /// The engine runs in a worker process (`diffusiond --worker`), never in the service.
+    public init(config: ServiceConfig, configPath: String?, overrides: PathOverrides) {
         var config = config
         overrides.apply(to: &config)
         self.settings = SettingsBox(config)
         self.configPath = configPath
         self.overrides = overrides
-        self.factory = factory
     }
 
     /// Runs until SIGTERM/SIGINT; returns the process exit status (sysexits).
@@ -62,7 +61,7 @@ public final class Service {
             for folder in [config.state, outbox.rejected] + queue.all().filter({ !$0.state.isFinal }).map(outbox.folder) {
                 Outbox.removeTemporaryFiles(in: folder)
             }
-            try queue.recover(maxCrashes: 3, existingResult: outbox.recordedResult)
+            try queue.recover(existingResult: outbox.recordedResult)
         } catch {
             Log.error("cannot start: \(error)")
             return SysExits.cantCreate
@@ -72,7 +71,7 @@ public final class Service {
         // Control socket up, then READY=1, then the worker: `systemctl start` returns with the
         // socket usable, and READY=1 is the first thing systemd hears. A socket directory that
         // another user could write in stops the start before any file is taken in.
-        let worker = Worker(queue: queue, outbox: outbox, factory: factory, notifier: notifier, settings: settings)
+        let worker = Worker(queue: queue, outbox: outbox, notifier: notifier, settings: settings)
         let control: ControlServer?
         do {
             control = try startControlServer(queue: queue, outbox: outbox, worker: worker, intakeLog: intake.outcomes)
