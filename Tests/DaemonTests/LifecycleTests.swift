@@ -22,13 +22,17 @@ final class LifecycleTests: XCTestCase {
         }
         deinit { close(fd); unlink(path) }
         /// Every datagram received so far.
-        func drain() -> [String] {
-            var messages: [String] = []
+        func drain() -> [String] { drainStamped().map(\.message) }
+        /// Every datagram received so far, each with the time it was read. (It keeps reading
+        /// until 100 ms pass without one, so a time taken after the loop would give a whole
+        /// burst of steps one time.)
+        func drainStamped() -> [(time: Double, message: String)] {
+            var messages: [(time: Double, message: String)] = []
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
                 let n = recv(fd, &buffer, buffer.count, 0)
                 if n <= 0 { return messages }
-                messages.append(String(decoding: buffer[0..<n], as: UTF8.self))
+                messages.append((Date().timeIntervalSince1970, String(decoding: buffer[0..<n], as: UTF8.self)))
             }
         }
     }
@@ -61,10 +65,8 @@ final class LifecycleTests: XCTestCase {
         try daemon.drop("long.yaml", "prompt: x\nwidth: 64\nheight: 64\nsteps: 120\nseed: 1\n")
         var stamped: [(Double, String)] = []
         let deadline = Date().addingTimeInterval(600)
-        while daemon.results.isEmpty && Date() < deadline {
-            for message in notify.drain() { stamped.append((Date().timeIntervalSince1970, message)) }
-        }
-        for message in notify.drain() { stamped.append((Date().timeIntervalSince1970, message)) }
+        while daemon.results.isEmpty && Date() < deadline { stamped += notify.drainStamped() }
+        stamped += notify.drainStamped()
         XCTAssertEqual(daemon.stop(), 0)
         guard let start = stamped.firstIndex(where: { $0.1 == "STATUS=job 000001 starting" }),
               let end = stamped.lastIndex(where: { $0.1.hasPrefix("STATUS=job 000001 image 1/1 step 120/120") }) else {
