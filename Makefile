@@ -227,7 +227,7 @@ fuzz: fuzz-build
 	for t in $(FUZZ_TARGETS); do \
 		mkdir -p ".build/fuzz-corpus/$$t"; \
 		echo "fuzz: $$t for $(SECONDS) s"; \
-		SWIFT_BACKTRACE=enable=no DIFFUSION_FUZZ_TARGET=$$t "$$bin" -max_total_time=$(SECONDS) -timeout=10 -rss_limit_mb=2048 \
+		SWIFT_BACKTRACE=enable=no LSAN_OPTIONS=suppressions=$(CURDIR)/tools/fuzz/lsan.supp DIFFUSION_FUZZ_TARGET=$$t "$$bin" -max_total_time=$(SECONDS) -timeout=10 -rss_limit_mb=2048 \
 			-max_len=65536 -print_final_stats=1 \
 			-artifact_prefix=".build/fuzz-artifacts/$$t-" ".build/fuzz-corpus/$$t" "Tests/FuzzCorpus/$$t" \
 			|| { echo "fuzz: $$t FAILED (input in .build/fuzz-artifacts/)"; status=1; }; \
