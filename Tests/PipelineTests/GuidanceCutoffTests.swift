@@ -37,19 +37,10 @@ final class GuidanceCutoffTests: XCTestCase {
                                             sampler: try XCTUnwrap(SamplerKind(rawValue: item.sampler)), guidance: item.guidance,
                                             seed: item.seed, guidanceCutoff: item.cutoff)
             let latents = try pipeline.denoisedLatents(request, snapshotEvery: 0) { _ in .proceed }.toArray()
-            let referenceLatents = try Data(contentsOf: fixtures.appendingPathComponent(item.latents)).withUnsafeBytes {
-                Array($0.bindMemory(to: Float.self))
-            }
-            XCTAssertEqual(latents.count, referenceLatents.count, item.id)
-            let scale = max(1, referenceLatents.map { abs($0) }.max() ?? 1)
-            let latentDifference = zip(latents, referenceLatents).map { abs($0 - $1) }.max() ?? .infinity
-            XCTAssertLessThan(latentDifference / scale, 1e-4, "\(item.id): final latents")
-
+            try ReferenceChecks.assertLatents(latents, match: item.latents, item.id)
             let image = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
-            let reference = [UInt8](try Data(contentsOf: fixtures.appendingPathComponent(item.image)))
-            XCTAssertEqual(image.pixels.count, reference.count, item.id)
-            let worst = zip(image.pixels, reference).map { abs(Int($0) - Int($1)) }.max() ?? 255
-            XCTAssertLessThanOrEqual(worst, 1, "\(item.id): a pixel differs by \(worst)/255")
+            try ReferenceChecks.assertImage(image.pixels, matches: item.image, item.id)
+            let reference = try ReferenceChecks.bytes(item.image)
 
             // Without the cutoff the image is diffusers' exact one, which the fixture shows differs.
             request.guidanceCutoff = nil

@@ -37,8 +37,7 @@ final class HiresFixReferenceTests: XCTestCase {
                                             sampler: try XCTUnwrap(SamplerKind(rawValue: item.sampler)), guidance: item.guidance,
                                             seed: item.seed)
             let first = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
-            let firstExpected = [UInt8](try Data(contentsOf: fixtures.appendingPathComponent(item.first_pass)))
-            XCTAssertLessThanOrEqual(zip(first.pixels, firstExpected).map { abs(Int($0) - Int($1)) }.max() ?? 255, 1, "\(item.id): pass 1")
+            try ReferenceChecks.assertImage(first.pixels, matches: item.first_pass, "\(item.id): pass 1")
             request.hires = HiresFix(scale: item.upscale, strength: item.upscale_strength)
             XCTAssertTrue(HiresFix(scale: item.upscale, strength: 0).targetSize(width: item.width, height: item.height)
                           == (item.final_width, item.final_height))
@@ -50,9 +49,7 @@ final class HiresFixReferenceTests: XCTestCase {
             XCTAssertEqual(passes.count, 2, "two passes report their steps")
             XCTAssertEqual(image.width, item.final_width)
             XCTAssertEqual(image.height, item.final_height)
-            let expected = [UInt8](try Data(contentsOf: fixtures.appendingPathComponent(item.image)))
-            let worst = zip(image.pixels, expected).map { abs(Int($0) - Int($1)) }.max() ?? 255
-            XCTAssertLessThanOrEqual(worst, 1, "\(item.id): a pixel differs by \(worst)/255")
+            try ReferenceChecks.assertImage(image.pixels, matches: item.image, item.id)
         }
     }
 }

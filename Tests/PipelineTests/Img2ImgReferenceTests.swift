@@ -28,15 +28,11 @@ final class Img2ImgReferenceTests: XCTestCase {
 
     static let fixtures = PipelineReferenceTests.fixtures
 
-    static func bytes(_ path: String) throws -> [UInt8] {
-        [UInt8](try Data(contentsOf: fixtures.appendingPathComponent(path)))
-    }
-
     func request(_ item: Case) throws -> GenerationRequest {
         GenerationRequest(prompt: item.prompt, negativePrompt: item.negative_prompt, width: item.width, height: item.height,
                           steps: item.steps, sampler: try XCTUnwrap(SamplerKind(rawValue: item.sampler)),
                           guidance: item.guidance, seed: item.seed,
-                          initImage: RGBImage(width: item.width, height: item.height, pixels: try Self.bytes(item.init_rgb)),
+                          initImage: RGBImage(width: item.width, height: item.height, pixels: try ReferenceChecks.bytes(item.init_rgb)),
                           strength: item.strength)
     }
 
@@ -53,19 +49,9 @@ final class Img2ImgReferenceTests: XCTestCase {
                 return .proceed
             }.toArray()
             XCTAssertEqual(evaluations, item.evaluated_timesteps.count, "\(item.id): evaluations after the start step")
-            let reference = try Data(contentsOf: Self.fixtures.appendingPathComponent(item.latents)).withUnsafeBytes {
-                Array($0.bindMemory(to: Float.self))
-            }
-            XCTAssertEqual(latents.count, reference.count, item.id)
-            let scale = max(1, reference.map { abs($0) }.max() ?? 1)
-            let latentDifference = zip(latents, reference).map { abs($0 - $1) }.max() ?? .infinity
-            XCTAssertLessThan(latentDifference / scale, 1e-4, "\(item.id): final latents")
-
+            try ReferenceChecks.assertLatents(latents, match: item.latents, item.id)
             let image = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
-            let expected = try Self.bytes(item.image)
-            XCTAssertEqual(image.pixels.count, expected.count, item.id)
-            let worst = zip(image.pixels, expected).map { abs(Int($0) - Int($1)) }.max() ?? 255
-            XCTAssertLessThanOrEqual(worst, 1, "\(item.id): a pixel differs by \(worst)/255")
+            try ReferenceChecks.assertImage(image.pixels, matches: item.image, item.id)
         }
     }
 

@@ -35,8 +35,8 @@ final class InpaintReferenceTests: XCTestCase {
         let index = try JSONDecoder().decode(Index.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("inpaint/index.json")))
         XCTAssertEqual(index.cases.count, 10)
         XCTAssertEqual(Set(index.cases.map(\.model)), ["tiny-sd1", "tiny-sd1-inpaint"])
-        let mask = [UInt8](try Data(contentsOf: Self.fixtures.appendingPathComponent(index.mask)))
-        let initImage = RGBImage(width: 32, height: 32, pixels: [UInt8](try Data(contentsOf: Self.fixtures.appendingPathComponent(index.init_rgb))))
+        let mask = try ReferenceChecks.bytes(index.mask)
+        let initImage = RGBImage(width: 32, height: 32, pixels: try ReferenceChecks.bytes(index.init_rgb))
         var pipelines: [String: TextToImagePipeline] = [:]
         for item in index.cases {
             let pipeline = try pipelines[item.model] ?? TextToImagePipeline(modelDirectory: Self.fixtures.appendingPathComponent(item.model), threads: 2)
@@ -46,17 +46,9 @@ final class InpaintReferenceTests: XCTestCase {
                                             sampler: try XCTUnwrap(SamplerKind(rawValue: item.sampler)), guidance: item.guidance,
                                             seed: item.seed, initImage: initImage, strength: item.strength, mask: mask)
             let latents = try pipeline.denoisedLatents(request, snapshotEvery: 0) { _ in .proceed }.toArray()
-            let reference = try Data(contentsOf: Self.fixtures.appendingPathComponent(item.latents)).withUnsafeBytes {
-                Array($0.bindMemory(to: Float.self))
-            }
-            XCTAssertEqual(latents.count, reference.count, item.id)
-            let scale = max(1, reference.map { abs($0) }.max() ?? 1)
-            let latentDifference = zip(latents, reference).map { abs($0 - $1) }.max() ?? .infinity
-            XCTAssertLessThan(latentDifference / scale, 1e-4, "\(item.id): final latents")
+            try ReferenceChecks.assertLatents(latents, match: item.latents, item.id)
             let image = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
-            let expected = [UInt8](try Data(contentsOf: Self.fixtures.appendingPathComponent(item.image)))
-            let worst = zip(image.pixels, expected).map { abs(Int($0) - Int($1)) }.max() ?? 255
-            XCTAssertLessThanOrEqual(worst, 1, "\(item.id): a pixel differs by \(worst)/255")
+            try ReferenceChecks.assertImage(image.pixels, matches: item.image, item.id)
         }
     }
 
