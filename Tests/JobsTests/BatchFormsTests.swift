@@ -106,6 +106,24 @@ final class BatchFormsTests: XCTestCase {
         XCTAssertTrue(first.hasSuffix(" background"), first)
     }
 
+    /// Unclosed braces inside unclosed braces were read again for each enclosing one (2ⁿ
+    /// work: an 81-byte prompt with 36 of them, found by `make fuzz`, held the parser for
+    /// minutes). Each position is now read once (30 of them would be 2³⁰ reads otherwise, so
+    /// this test would not finish), and more than 32 levels are refused.
+    func testUnclosedNestedBracesAreReadOnce() throws {
+        var stream = SplitMix64(seed: 1)
+        let unclosed = "a0Bo " + String(repeating: "{", count: 30) + " m"
+        XCTAssertEqual(try PromptTemplate.expand(unclosed, stream: &stream, wildcards: nil), unclosed, "unclosed braces are text")
+        let found = "a0Bo" + String(repeating: "_", count: 18) + String(repeating: "{", count: 36) + "_________m_____"
+        XCTAssertThrowsError(try PromptTemplate.expand(found, stream: &stream, wildcards: nil)) {
+            XCTAssertEqual("\($0)", "'{' nests more than 32 deep")
+        }
+        let deep = String(repeating: "{a|", count: 40) + "b" + String(repeating: "}", count: 40)
+        XCTAssertThrowsError(try PromptTemplate.expand(deep, stream: &stream, wildcards: nil))
+        let fine = String(repeating: "{a|", count: 30) + "b" + String(repeating: "}", count: 30)
+        XCTAssertEqual(try PromptTemplate.expand(fine, stream: &stream, wildcards: nil).filter { $0 == "b" }.count <= 1, true)
+    }
+
     func testTemplateSyntax() throws {
         var stream = SplitMix64(seed: 3)
         XCTAssertEqual(try PromptTemplate.expand("a {b} c", stream: &stream, wildcards: nil), "a {b} c", "no | : text")

@@ -11,6 +11,8 @@ import Foundation
 public enum PromptTemplate {
     /// Wildcards within wildcards nest at most this deep (a cycle is an error, not a hang).
     public static let maximumDepth = 8
+    /// `{…}` within `{…}` nest at most this deep (the parser recurses once per level).
+    public static let maximumBraceDepth = 32
 
     /// Whether `text` has anything to expand.
     public static func hasTemplates(_ text: String) -> Bool {
@@ -83,19 +85,53 @@ public enum PromptTemplate {
 
     static func parse(_ scalars: [Unicode.Scalar]) throws -> Parsed {
         var index = 0
-        let items = sequence(scalars, &index, nested: false)
+        let parser = Parser(scalars)
+        let items = try parser.sequence(&index, nested: false)
         return Parsed(items: items)
     }
 
+    /// One parse of a template. Whether `{` at a position opens alternatives depends only on
+    /// the text after it, so each answer is kept: without that, unclosed `{` nested in
+    /// unclosed `{` were read again for every enclosing one, 2ⁿ times for n of them (an
+    /// 80-byte prompt held the intake for minutes; found by `make fuzz`, target job-file).
+    private final class Parser {
+        let s: [Unicode.Scalar]
+        private var known: [Int: Alternatives] = [:]
+        private var depth = 0
+        private enum Alternatives { case text, options([[Node]], end: Int) }
+
+        init(_ scalars: [Unicode.Scalar]) { s = scalars }
+
+        func alternatives(from start: Int) throws -> ([[Node]], Int)? {
+            let answer: Alternatives
+            if let seen = known[start] {
+                answer = seen
+            } else {
+                depth += 1
+                defer { depth -= 1 }
+                guard depth <= PromptTemplate.maximumBraceDepth else {
+                    throw TemplateError("'{' nests more than \(PromptTemplate.maximumBraceDepth) deep")
+                }
+                answer = try PromptTemplate.alternatives(self, from: start).map { .options($0.0, end: $0.1) } ?? .text
+                known[start] = answer
+            }
+            if case .options(let options, let end) = answer { return (options, end) }
+            return nil
+        }
+
+        func sequence(_ i: inout Int, nested: Bool) throws -> [Node] { try PromptTemplate.sequence(self, &i, nested: nested) }
+    }
+
     /// Reads nodes until the end, or (nested) until an unmatched `|` or `}` (left unconsumed).
-    private static func sequence(_ s: [Unicode.Scalar], _ i: inout Int, nested: Bool) -> [Node] {
+    private static func sequence(_ parser: Parser, _ i: inout Int, nested: Bool) throws -> [Node] {
+        let s = parser.s
         var items: [Node] = []
         var text = ""
         func flush() { if !text.isEmpty { items.append(.text(text)); text = "" } }
         while i < s.count {
             let c = s[i]
             if nested && (c == "|" || c == "}") { break }
-            if c == "{", let (options, end) = alternatives(s, from: i) {
+            if c == "{", let (options, end) = try parser.alternatives(from: i) {
                 flush()
                 items.append(.choice(options))
                 i = end
@@ -116,11 +152,12 @@ public enum PromptTemplate {
 
     /// `{a|b|…}` starting at `start`: its options and the index after `}`; nil when the
     /// braces do not close or hold no `|` (then they are text).
-    private static func alternatives(_ s: [Unicode.Scalar], from start: Int) -> ([[Node]], Int)? {
+    private static func alternatives(_ parser: Parser, from start: Int) throws -> ([[Node]], Int)? {
+        let s = parser.s
         var i = start + 1
         var options: [[Node]] = []
         while true {
-            options.append(sequence(s, &i, nested: true))
+            options.append(try parser.sequence(&i, nested: true))
             guard i < s.count else { return nil }
             if s[i] == "}" { break }
             i += 1  // past "|"
