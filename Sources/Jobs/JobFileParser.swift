@@ -198,6 +198,13 @@ public struct JobFileParser: Sendable {
             }
             guard !lines.isEmpty else { throw d.error("prompts_file", listed.mark, "\(path): has no prompt (only blank or # lines)") }
             guard lines.count <= budget else { throw tooMany(listed.mark, "prompts_file") }
+            // The same rule as for text in the job file (YAMLEventStream): no control characters.
+            for line in lines {
+                if let (position, scalar) = PrintableText.firstControl(in: line.text) {
+                    throw d.error("prompts_file", listed.mark, "\(path) line \(line.line): control character "
+                                  + "\(PrintableText.describe(scalar)) at character \(position); remove it")
+                }
+            }
             return try lines.map { line in
                 var one = values
                 one["prompt"] = (line.text, false, listed.mark)

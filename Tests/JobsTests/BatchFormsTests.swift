@@ -72,6 +72,12 @@ final class BatchFormsTests: XCTestCase {
         XCTAssertEqual(error("prompts_file: none.txt\n"), "j.yaml:1:15: field 'prompts_file': \(dir.path)/none.txt: does not exist")
         try "# nothing\n\n".write(to: dir.appendingPathComponent("empty.txt"), atomically: true, encoding: .utf8)
         XCTAssertEqual(error("prompts_file: empty.txt\n"), "j.yaml:1:15: field 'prompts_file': \(dir.path)/empty.txt: has no prompt (only blank or # lines)")
+        // Terminal escapes in a list are refused as in the job file itself.
+        try "fine\nred \u{1B}]0;title\u{07} cat\n".write(to: dir.appendingPathComponent("escape.txt"), atomically: true, encoding: .utf8)
+        chmod(dir.appendingPathComponent("escape.txt").path, 0o644)
+        let refusal = error("prompts_file: escape.txt\n")
+        XCTAssertTrue(refusal.hasPrefix("j.yaml:1:15: field 'prompts_file': \(dir.path)/escape.txt line 2: control character "), refusal)
+        XCTAssertTrue(refusal.hasSuffix(" at character 5; remove it"), refusal)
     }
 
     func testThousandLinePromptsFile() throws {

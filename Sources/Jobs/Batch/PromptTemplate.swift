@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 
 /// Prompt templates (`man 5 diffusion-job`, BATCH FORMS): `{red|green|blue}` picks one
@@ -227,7 +228,14 @@ public struct WildcardLibrary: Sendable {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw TemplateError("__\(name)__: cannot read \(url.path)")
         }
-        let options = PromptLines.lines(String(decoding: data, as: UTF8.self)).map(\.text)
+        let lines = PromptLines.lines(String(decoding: data, as: UTF8.self))
+        for line in lines {
+            if let (position, scalar) = PrintableText.firstControl(in: line.text) {
+                throw TemplateError("__\(name)__: \(url.path) line \(line.line): control character "
+                                    + "\(PrintableText.describe(scalar)) at character \(position)")
+            }
+        }
+        let options = lines.map(\.text)
         guard !options.isEmpty else { throw TemplateError("__\(name)__: \(url.path) has no options (only blank or # lines)") }
         return options
     }
