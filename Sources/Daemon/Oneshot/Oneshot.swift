@@ -46,10 +46,15 @@ struct Oneshot {
         }
         if !conflicts.isEmpty { return SysExits.cantCreate }
         // The pictures of img2img and inpainting jobs, as read now, kept in their folders: the
-        // jobs run on these copies (every task writes the same bytes; a rename replaces them whole).
+        // jobs run on these copies. The first task's copy is kept: a later task (or a rerun after
+        // the picture changed on disk) must not swap the picture under tasks already making images.
         do {
-            for item in items where item.inputs.picture != nil || item.inputs.mask != nil {
-                try box.storeInputs(folder: item.job.folder, spec: item.job.spec, picture: item.inputs.picture, mask: item.inputs.mask)
+            let missing = { (url: URL?) in url.map { !FileManager.default.fileExists(atPath: $0.path) } ?? false }
+            for item in items {
+                let picture = missing(box.inputURL(item.job)) ? item.inputs.picture : nil
+                let mask = missing(box.maskURL(item.job)) ? item.inputs.mask : nil
+                guard picture != nil || mask != nil else { continue }
+                try box.storeInputs(folder: item.job.folder, spec: item.job.spec, picture: picture, mask: mask)
             }
         } catch {
             Log.error("cannot keep a copy of the job's pictures in the outbox: \(error)")
