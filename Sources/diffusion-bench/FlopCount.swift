@@ -38,7 +38,7 @@ func transformerFlops(n: Int, hw: Int, c: Int, layers: Int, contextLength: Int, 
 
 /// One UNet evaluation on n latents of h×w.
 func unetFlops(_ c: UNetConfig, n: Int, h: Int, w: Int, contextLength: Int) -> Double {
-    let boc = c.blockOutChannels, t = c.timeEmbeddingDim
+    let boc = c.blockOutChannels, t = c.timeEmbedding.dimension
     var f = convFlops(n: n, hw: h * w, cin: c.inChannels, cout: boc[0], k: 3)
     f += 2 * Double(n) * Double(boc[0] * t + t * t)                      // time embedding MLP
     var hh = h, ww = w

@@ -73,7 +73,7 @@ final class ModelFolderTests: XCTestCase {
         XCTAssertEqual(UNetConfig.sd15.numAttentionHeads, [8, 8, 8, 8])
         XCTAssertEqual(UNetConfig.sd15.crossAttentionDim, 768)
         XCTAssertEqual(UNetConfig.sd21.numAttentionHeads, [5, 10, 20, 20])
-        XCTAssertEqual(UNetConfig.sd15.timeEmbeddingDim, 1280)
+        XCTAssertEqual(UNetConfig.sd15.timeEmbedding.dimension, 1280)
         XCTAssertEqual(VAEConfig.sd.downscaleFactor, 8)
         XCTAssertEqual(CLIPTextConfig.sd21.numHiddenLayers, 23)
     }

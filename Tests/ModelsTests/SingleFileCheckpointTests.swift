@@ -66,7 +66,7 @@ final class SingleFileCheckpointTests: XCTestCase {
         XCTAssertEqual(unet.inChannels, 4)
         XCTAssertEqual(unet.outChannels, 4)
         XCTAssertEqual(unet.normNumGroups, 32)
-        XCTAssertEqual(unet.timeEmbeddingDim, 128)
+        XCTAssertEqual(unet.timeEmbedding.dimension, 128)
         XCTAssertEqual(unet, try UNetConfig(json: recordedConfig("tiny-sd1", "unet")))
         XCTAssertEqual(info.vae.blockOutChannels, [32, 64])
         XCTAssertEqual(info.vae.layersPerBlock, 1)

@@ -23,10 +23,13 @@ public enum ActivationKind: String, Sendable {
 /// that change the graph beyond that (class / addition embeddings, scale-shift norms …) are
 /// rejected with `ModelConfigError.unsupported` instead of being silently ignored.
 public struct UNetConfig: Sendable, Equatable {
-    /// `in_channels`: latent channels in
-    public var inChannels: Int
-    /// `out_channels`: channels predicted
-    public var outChannels: Int
+    /// `in_channels` (latent channels in; 9 for inpainting UNets) and `out_channels`
+    /// (channels predicted)
+    public var inChannels: Int, outChannels: Int
+    /// `center_input_sample`: map the input from [0, 1] to [−1, 1] first
+    public var centerInputSample: Bool
+    /// `sample_size` (latent side), informative only.
+    public var sampleSize: Int?
     /// `block_out_channels`: width of each resolution level
     public var blockOutChannels: [Int]
     /// `down_block_types`
@@ -44,26 +47,15 @@ public struct UNetConfig: Sendable, Equatable {
     public var crossAttentionDim: Int
     /// `true`: Transformer2DModel's proj_in/proj_out are Linear (SD 2.x); `false`: 1×1 conv.
     public var useLinearProjection: Bool
-    /// `norm_num_groups`
-    public var normNumGroups: Int
-    /// `norm_eps` of the resnets and conv_norm_out
-    public var normEps: Float
-    /// `flip_sin_to_cos` of the timestep embedding
-    public var flipSinToCos: Bool
-    /// `freq_shift` (`downscale_freq_shift`) of the timestep embedding
-    public var freqShift: Float
-    /// `act_fn` (only SiLU is used by SD)
-    public var actFn: ActivationKind
-    /// `center_input_sample`: map the input from [0, 1] to [−1, 1] first
-    public var centerInputSample: Bool
+    /// `norm_num_groups` and `norm_eps` of the resnets' and conv_norm_out's group norms
+    public var normNumGroups: Int, normEps: Float
+    /// The timestep embedding (`flip_sin_to_cos`, `freq_shift`, `time_embedding_dim`; `act_fn`
+    /// must be SiLU, as in every SD UNet).
+    public var timeEmbedding: UNetTimeEmbeddingConfig
     /// Padding of the stride-2 downsampling convs (`downsample_padding`).
     public var downsamplePadding: Int
     /// Output scale of the mid block's resnets (`mid_block_scale_factor`).
     public var midBlockScaleFactor: Float
-    /// Time embedding width (`time_embedding_dim`, default 4 × block_out_channels[0]).
-    public var timeEmbeddingDim: Int
-    /// `sample_size` (latent side), informative only.
-    public var sampleSize: Int?
 
     /// Decodes a parsed `config.json`.
     init(json c: ConfigJSON) throws {
@@ -95,15 +87,10 @@ public struct UNetConfig: Sendable, Equatable {
         useLinearProjection = try c.bool("use_linear_projection", default: false)
         normNumGroups = try c.positiveInt("norm_num_groups", default: 32)
         normEps = Float(try c.double("norm_eps", default: 1e-5))
-        flipSinToCos = try c.bool("flip_sin_to_cos", default: true)
-        freqShift = Float(try c.double("freq_shift", default: 0))
-        let act = try c.string("act_fn", default: "silu")
-        guard act == "silu" || act == "swish" else { throw ModelConfigError.unsupported(file: c.file, field: "act_fn", value: act) }
-        actFn = .silu
+        timeEmbedding = try UNetTimeEmbeddingConfig(json: c, firstBlockChannels: blockOutChannels[0])
         centerInputSample = try c.bool("center_input_sample", default: false)
         downsamplePadding = try c.int("downsample_padding", default: 1)
         midBlockScaleFactor = Float(try c.double("mid_block_scale_factor", default: 1))
-        timeEmbeddingDim = try c.positiveInt("time_embedding_dim", default: blockOutChannels[0] * 4)
         sampleSize = c.has("sample_size") ? try c.int("sample_size") : nil
 
         for (i, (ch, h)) in zip(blockOutChannels, numAttentionHeads).enumerated() where h <= 0 || ch % h != 0 {
@@ -116,13 +103,9 @@ public struct UNetConfig: Sendable, Equatable {
         try c.requireAbsentOr("class_embed_type")
         try c.requireAbsentOr("addition_embed_type")
         try c.requireAbsentOr("encoder_hid_dim_type")
-        try c.requireAbsentOr("time_cond_proj_dim")
-        try c.requireAbsentOr("timestep_post_act")
-        try c.requireAbsentOr("time_embedding_act_fn")
         try c.requireAbsentOr("cross_attention_norm")
         try c.requireAbsentOr("reverse_transformer_layers_per_block")
         try c.requireAbsentOr("resnet_time_scale_shift", ["default"])
-        try c.requireAbsentOr("time_embedding_type", ["positional"])
         try c.requireAbsentOr("mid_block_type", ["UNetMidBlock2DCrossAttn"])
         try c.requireAbsentOr("attention_type", ["default"])
         if try c.bool("dual_cross_attention", default: false) {

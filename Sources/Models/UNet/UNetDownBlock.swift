@@ -24,7 +24,7 @@ struct UNetDownBlock: @unchecked Sendable {
         attentions = []
         for j in 0..<c.layersPerBlock[i] {
             resnets.append(try ResnetBlock(s, "\(name).resnets.\(j)", in: j == 0 ? inC : outC, out: outC,
-                                           timeEmbedding: c.timeEmbeddingDim, groups: c.normNumGroups, eps: c.normEps))
+                                           timeEmbedding: c.timeEmbedding.dimension, groups: c.normNumGroups, eps: c.normEps))
             if c.downBlockTypes[i] == .crossAttention {
                 attentions.append(try SpatialTransformer(
                     s, "\(name).attentions.\(j)", channels: outC, heads: c.numAttentionHeads[i],

@@ -14,7 +14,7 @@ struct UNetMidBlock: @unchecked Sendable {
         let last = c.blockOutChannels.count - 1, top = c.blockOutChannels[last], p = name
         // Both resnets are read before the transformer (the order RandomWeightSource seeds by).
         resnets = try (0..<2).map {
-            try ResnetBlock(s, "\(p).resnets.\($0)", in: top, out: top, timeEmbedding: c.timeEmbeddingDim,
+            try ResnetBlock(s, "\(p).resnets.\($0)", in: top, out: top, timeEmbedding: c.timeEmbedding.dimension,
                             groups: c.normNumGroups, eps: c.normEps, outputScale: c.midBlockScaleFactor)
         }
         attentions = [try SpatialTransformer(s, "\(p).attentions.0", channels: top, heads: c.numAttentionHeads[last],

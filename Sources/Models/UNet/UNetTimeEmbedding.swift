@@ -14,11 +14,11 @@ struct UNetTimeEmbedding: @unchecked Sendable {
 
     init(_ s: WeightSource, config c: UNetConfig) throws {
         let ch0 = c.blockOutChannels[0]
-        linear1 = try LinearWeights(s, "time_embedding.linear_1", in: ch0, out: c.timeEmbeddingDim)
-        linear2 = try LinearWeights(s, "time_embedding.linear_2", in: c.timeEmbeddingDim, out: c.timeEmbeddingDim)
+        linear1 = try LinearWeights(s, "time_embedding.linear_1", in: ch0, out: c.timeEmbedding.dimension)
+        linear2 = try LinearWeights(s, "time_embedding.linear_2", in: c.timeEmbedding.dimension, out: c.timeEmbedding.dimension)
         sinusoidDim = ch0
-        flipSinToCos = c.flipSinToCos
-        freqShift = c.freqShift
+        flipSinToCos = c.timeEmbedding.flipSinToCos
+        freqShift = c.timeEmbedding.freqShift
     }
 
     /// Embeds one timestep per batch element. Returns SiLU(emb), [N, timeEmbeddingDim]:

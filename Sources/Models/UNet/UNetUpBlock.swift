@@ -30,7 +30,7 @@ struct UNetUpBlock: @unchecked Sendable {
             let skip = j == layers - 1 ? skipIn : outC
             let resIn = j == 0 ? prevOut : outC
             resnets.append(try ResnetBlock(s, "\(name).resnets.\(j)", in: resIn + skip, out: outC,
-                                           timeEmbedding: c.timeEmbeddingDim, groups: c.normNumGroups, eps: c.normEps))
+                                           timeEmbedding: c.timeEmbedding.dimension, groups: c.normNumGroups, eps: c.normEps))
             if c.upBlockTypes[i] == .crossAttention {
                 attentions.append(try SpatialTransformer(
                     s, "\(name).attentions.\(j)", channels: outC, heads: c.numAttentionHeads[down],
