@@ -42,8 +42,21 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 import sd15_configs  # noqa: E402
 
 
+class Traceable(torch.nn.Module):
+    """`call(*inputs)` as a module owning `model`'s parameters, so exporters
+    (openvino.convert_model) can trace it."""
+
+    def __init__(self, model, call):
+        super().__init__()
+        self.model = model
+        self.call = call
+
+    def forward(self, *inputs):
+        return self.call(*inputs)
+
+
 def build(component, size, batch):
-    """Returns (module, forward closure) with inputs made once."""
+    """Returns (module, call, inputs): `call(*inputs)` is one evaluation; inputs made once."""
     g = torch.Generator().manual_seed(0)
     if component == "unet":
         from diffusers import UNet2DConditionModel
@@ -51,17 +64,17 @@ def build(component, size, batch):
         lat = torch.randn(batch, 4, size // 8, size // 8, generator=g)
         ctx = torch.randn(batch, 77, 768, generator=g)
         t = torch.tensor(500.0)
-        return model, lambda: model(lat, t, encoder_hidden_states=ctx).sample
+        return model, lambda x, s, c: model(x, s, encoder_hidden_states=c).sample, [lat, t, ctx]
     if component == "vae":
         from diffusers import AutoencoderKL
         model = AutoencoderKL(**sd15_configs.VAE_SD15).eval()
         lat = torch.randn(batch, 4, size // 8, size // 8, generator=g)
-        return model, lambda: model.decode(lat).sample
+        return model, lambda x: model.decode(x).sample, [lat]
     if component == "text":
         from transformers import CLIPTextConfig, CLIPTextModel
         model = CLIPTextModel(CLIPTextConfig(**sd15_configs.TEXT_SD15)).eval()
         ids = torch.randint(0, 49406, (batch, 77), generator=g)
-        return model, lambda: model(ids).last_hidden_state
+        return model, lambda x: model(x).last_hidden_state, [ids]
     raise SystemExit(f"unknown component {component!r}: unet, vae, text")
 
 
@@ -82,7 +95,8 @@ def main():
     torch.set_num_threads(args.threads)
 
     with torch.inference_mode():
-        model, forward = build(args.component, args.size, batch)
+        model, call, inputs = build(args.component, args.size, batch)
+        forward = lambda: call(*inputs)  # noqa: E731
         weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         for _ in range(args.warmup):
             forward()

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""OpenVINO side of `diffusion-bench`: the same measurements, for a three-way comparison.
+
+    python3 tools/bench/bench_openvino.py unet --size 512 --batch 2
+    python3 tools/bench/bench_openvino.py vae --size 512          # AutoencoderKL.decode
+    python3 tools/bench/bench_openvino.py text                    # CLIPTextModel, 77 tokens
+
+    pip install openvino   # tested with openvino 2026.4.1 (PyPI), torch 2.15.0, diffusers 0.42.1
+
+The models are the ones `bench_torch.py` builds (random weights of the real SD 1.5 shapes from
+sd15_configs.py, nothing downloaded), converted in memory with `openvino.convert_model` from
+the PyTorch module, as optimum-intel and fastsdcpu do, with static input shapes, and compiled
+for "CPU" with float32 inference (`INFERENCE_PRECISION_HINT: f32`: OpenVINO would otherwise
+pick bf16 on CPUs that have AMX/AVX512-BF16), `INFERENCE_NUM_THREADS` = --threads (2 by
+default, as diffusion-bench on this project's machines) and the LATENCY hint (one stream).
+Inputs are the same tensors bench_torch.py feeds (same generator seed).
+
+Options and defaults follow diffusion-bench: --batch (2 for unet and text = cond + uncond,
+1 for vae), --warmup 1, --iterations 2. Prints one JSON line with diffusion-bench's fields
+(see bench_torch.py for their meaning); gflop_per_eval is counted on the PyTorch module
+(the same graph), and peak_rss_mb includes the PyTorch model kept during conversion.
+"""
+
+import argparse
+import gc
+import json
+import os
+import platform
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import bench_torch  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description="OpenVINO reference timings for diffusion-bench")
+    ap.add_argument("component", choices=["unet", "vae", "text"])
+    ap.add_argument("--shapes", default="sd15", choices=["sd15"])
+    ap.add_argument("--size", type=int, default=512, help="image side in pixels (multiple of 8)")
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--iterations", "--iters", dest="iterations", type=int, default=2)
+    ap.add_argument("--json", action="store_true", help="accepted for parity; output is JSON")
+    args = ap.parse_args()
+    if args.size % 8 != 0 or args.iterations < 1 or args.warmup < 0:
+        raise SystemExit("--size must be a multiple of 8, --iterations ≥ 1, --warmup ≥ 0")
+    try:
+        import openvino as ov
+    except ImportError:
+        raise SystemExit("bench_openvino.py needs OpenVINO: pip install openvino")
+    batch = args.batch or (1 if args.component == "vae" else 2)
+    torch.set_num_threads(args.threads)
+
+    with torch.no_grad():  # not inference_mode: its tensors cannot be traced
+        model, call, inputs = bench_torch.build(args.component, args.size, batch)
+        forward = lambda: call(*inputs)  # noqa: E731
+        weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+        counter = FlopCounterMode(display=False)
+        with counter:
+            forward()
+        gflop = counter.get_total_flops() / 1e9
+
+    wrapper = bench_torch.Traceable(model, call).eval()
+    with torch.no_grad():
+        converted = ov.convert_model(wrapper, example_input=tuple(inputs),
+                                     input=[ov.PartialShape(list(x.shape)) for x in inputs])
+    compiled = ov.Core().compile_model(converted, "CPU", {
+        "INFERENCE_NUM_THREADS": args.threads,
+        "INFERENCE_PRECISION_HINT": "f32",
+        "PERFORMANCE_HINT": "LATENCY",
+    })
+    del converted, wrapper, model
+    gc.collect()
+    request = compiled.create_infer_request()
+    feed = [x.numpy() for x in inputs]
+    for _ in range(args.warmup):
+        request.infer(feed)
+    times, cpu = [], 0.0
+    for _ in range(args.iterations):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        request.infer(feed)
+        times.append(time.perf_counter() - start)
+        cpu += time.process_time() - start_cpu
+
+    seconds = sum(times) / len(times)
+    cpu_seconds = cpu / len(times)
+    print(json.dumps({
+        "engine": "openvino",
+        "bench": "vae_decode" if args.component == "vae" else args.component,
+        "shapes": args.shapes, "size": None if args.component == "text" else args.size,
+        "batch": batch, "threads": args.threads, "dtype": "float32",
+        "iterations": args.iterations, "times": [round(t, 4) for t in times],
+        "seconds_per_eval": round(seconds, 4), "best_seconds_per_eval": round(min(times), 4),
+        "cpu_seconds_per_eval": round(cpu_seconds, 4),
+        "gflop_per_eval": round(gflop, 3), "gflops": round(gflop / seconds, 2),
+        "gflops_per_cpu_s": round(gflop / cpu_seconds, 2),
+        "weights_mb": round(weight_bytes / 2**20, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "openvino": ov.__version__, "torch": torch.__version__, "machine": platform.machine(),
+    }))
+
+
+if __name__ == "__main__":
+    main()
