@@ -68,12 +68,31 @@ func report(_ what: String, _ o: ModelBenchOptions, flops: Double, times: (Doubl
     printLine(j.text)
 }
 
+/// The UNet architectures `unet --shapes` knows. SDXL-Turbo, -Lightning and Hyper-SD share
+/// `sdxl`'s (run Turbo's case as `--shapes sdxl --size 512 --batch 1`).
 func unetConfig(_ shapes: String) throws -> UNetConfig {
     switch shapes {
     case "sd15": return UNetConfig.sd15
     case "sd21": return UNetConfig.sd21
-    default: throw BenchError.usage("--shapes: 'sd15' or 'sd21', got '\(shapes)'")
+    case "sdxl": return UNetConfig.sdxl
+    case "ssd1b": return UNetConfig.ssd1b
+    case "vega": return UNetConfig.vega
+    default: throw BenchError.usage("--shapes: sd15, sd21, sdxl, ssd1b or vega, got '\(shapes)'")
     }
+}
+
+/// SDXL's extra UNet inputs for a square `size` image, as StableDiffusionXLPipeline makes them
+/// by default: random pooled text embeddings and time ids (size, size, 0, 0, size, size).
+func benchAdditionalConditioning(_ config: UNetConfig, batch: Int, size: Int) throws -> UNetAdditionalConditioning? {
+    guard let a = config.additionEmbedding else { return nil }
+    guard let width = a.textEmbedsWidth(timeIDCount: 6) else {
+        throw BenchError.usage("projection_class_embeddings_input_dim \(a.inputDim) has no room for 6 time ids of \(a.timeEmbedDim)")
+    }
+    let text = Tensor(zeros: [batch, width])
+    fillRandom(text, seed: 4, pool: .shared)
+    let s = Float(size)
+    let ids = Tensor(shape: [batch, 6], values: Array((0..<batch).map { _ in [s, s, 0, 0, s, s] }.joined()))
+    return UNetAdditionalConditioning(textEmbeds: text, timeIDs: ids)
 }
 
 /// `diffusion-bench unet`: one UNet evaluation (batch 2 = the cond + uncond pair of one
@@ -92,9 +111,10 @@ func runUNetBenchmark(_ args: [String]) throws -> Int32 {
     let context = Tensor(zeros: [o.batch, 77, config.crossAttentionDim])
     fillRandom(context, seed: 3, pool: .shared)
     let output = Tensor(zeros: [o.batch, config.outChannels, lat, lat])
+    let added = try benchAdditionalConditioning(config, batch: o.batch, size: o.size)
     log(6, "unet: \(o.shapes) \(o.size)x\(o.size) batch \(o.batch), weights built in \(String(format: "%.1f", loadSeconds)) s")
     let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) {
-        unet(sample: sample, timestep: 500, context: context, output: output)
+        unet(sample: sample, timestep: 500, context: context, added: added, output: output)
     }
     report("unet", o, flops: unetFlops(config, n: o.batch, h: lat, w: lat, contextLength: 77), times: times,
            loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: unet.workspaceBytes,
@@ -103,10 +123,15 @@ func runUNetBenchmark(_ args: [String]) throws -> Int32 {
 }
 
 /// `diffusion-bench vae`: one VAE decode of a size×size image from its latents; with
-/// `--tiny`, TAESD's (`AutoencoderTiny`) instead of AutoencoderKL's.
+/// `--tiny`, TAESD's (`AutoencoderTiny`) instead of AutoencoderKL's. `--shapes sdxl` is the
+/// same computation: SDXL's VAE (stabilityai/sdxl-vae) has SD's shapes (channels 128, 256,
+/// 512, 512, 2 layers per block, 4 latent channels, 32 groups; only `scaling_factor`,
+/// 0.13025, differs, which a decode of given latents does not use), as TAESDXL has TAESD's.
 func runVAEBenchmark(_ args: [String]) throws -> Int32 {
     let o = try ModelBenchOptions(args, command: "vae", defaultBatch: 1)
-    guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: only 'sd15' is built in, got '\(o.shapes)'") }
+    guard o.shapes == "sd15" || o.shapes == "sdxl" else {
+        throw BenchError.usage("--shapes: 'sd15' or 'sdxl' (the same VAE shapes), got '\(o.shapes)'")
+    }
     let lat = o.size / 8
     let t0 = now()
     let bench: String, latentChannels: Int, outChannels: Int, flops: Double

@@ -8,8 +8,9 @@ import Kernels
 let usage = """
 usage: diffusion-bench SUBCOMMAND [options]
   kernels [--only PREFIX] [--repeat N]     GFLOP/s of each kernel on SD 1.5 shapes
-  unet --shapes sd15 --size 512 --batch 2 [--json] [--iterations N] [--warmup N]
-  vae --size 512 [--tiny] [--batch N] [--json] [--iterations N] [--warmup N]
+  unet --shapes sd15|sd21|sdxl|ssd1b|vega --size 512 --batch 2 [--json] [--iterations N] [--warmup N]
+                                           sdxl also stands for SDXL-Turbo/Lightning/Hyper (same UNet)
+  vae [--shapes sd15|sdxl] --size 512 [--tiny] [--batch N] [--json] [--iterations N] [--warmup N]
                                            --tiny: TAESD (AutoencoderTiny) instead of AutoencoderKL
   text [--batch N] [--json] [--iterations N] [--warmup N]
   image [--shapes sd15|sd21|sdturbo] [--size N] [--steps N] [--sampler NAME] [--guidance G]
