@@ -37,6 +37,9 @@ public struct JobFileParser: Sendable {
     public var inputAccess: InputFileAccess?
     /// The config's `wildcards_dir`; `nil`: a prompt naming `__wildcard__` is an error.
     public var wildcards: WildcardLibrary?
+    /// Family of a job's model, to refuse what SDXL does not run (img2img, LoRAs, …) at
+    /// intake (`JobFamilyCheck.swift`); `nil`: refused when the job runs.
+    public var modelFamily: ModelFamilyLookup?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
@@ -555,6 +558,8 @@ public struct JobFileParser: Sendable {
         try checkHires(spec, marks: values.mapValues(\.mark), decoder: d)
         try checkSampler(spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
         try checkLongPrompt(spec, marks: values.mapValues(\.mark), decoder: d)
+        try checkFamily(spec, marks: values.mapValues(\.mark), loraMark: loras.first?.nameMark ?? (tags.isEmpty ? nil : promptValue.mark),
+                        decoder: d)
         return spec
     }
 
