@@ -85,6 +85,13 @@ extension StableDiffusionModel {
         if second.tokenizer.maxLength != tokenizer.maxLength {
             throw ModelFolderError.incompatible(folder: folder, reason: "tokenizer model_max_length \(tokenizer.maxLength) ≠ tokenizer_2 model_max_length \(second.tokenizer.maxLength) (the two prompt embeddings are concatenated token by token)")
         }
+        guard let addition = unet.additionEmbedding else {
+            throw ModelFolderError.incompatible(folder: folder, reason: "unet has no addition_embed_type \"text_time\", which StableDiffusionXLPipeline feeds (pooled text embeds and time ids)")
+        }
+        let projection = second.encoder.projectionWidth ?? 0
+        if addition.textEmbedsWidth(timeIDCount: 6) != projection {
+            throw ModelFolderError.incompatible(folder: folder, reason: "unet projection_class_embeddings_input_dim \(addition.inputDim) ≠ 6 time ids × addition_time_embed_dim \(addition.timeEmbedDim) + text_encoder_2 projection_dim \(projection)")
+        }
     }
 
     /// A tokenizer's special ids and window fit its text encoder (`names`: the folders, for the message).

@@ -112,6 +112,9 @@ public final class StableDiffusionModel: @unchecked Sendable {
         switch family {
         case .stableDiffusion:
             xl = nil
+            if unet.config.additionEmbedding != nil {
+                throw ModelFolderError.incompatible(folder: directory.path, reason: "unet has addition_embed_type \"text_time\" (an SDXL UNet), but model_index.json's _class_name is \(index.pipelineClass), which has no second text encoder to feed it; an SDXL folder is a StableDiffusionXLPipeline with text_encoder_2 and tokenizer_2")
+            }
             try StableDiffusionModel.checkCompatible(folder: directory.path, tokenizer: tokenizer,
                                                      text: textEncoder.config, unet: unet.config, vae: vae.config)
         case .stableDiffusionXL:
