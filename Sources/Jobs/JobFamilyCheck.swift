@@ -9,10 +9,9 @@ public typealias ModelFamilyLookup = @Sendable (_ model: String?) throws -> Mode
 extension JobFileParser {
     /// Refuses, naming the field, what an SDXL-family model does not run here: img2img
     /// (`init_image`, `init_images`), inpainting (`mask`), the hires fix (`upscale`), LoRAs
-    /// (`loras`, `<lora:…>` in the prompt: `loraMark`), `long_prompt: chunk` and DeepCache
-    /// (`cache` above 1). The pipeline refuses the same when the job runs
-    /// (`TextToImagePipeline.checkXLRequest`); a model whose family cannot be read now is
-    /// not judged here.
+    /// (`loras`, `<lora:…>` in the prompt: `loraMark`) and `long_prompt: chunk`. The pipeline
+    /// refuses the same when the job runs (`TextToImagePipeline.checkXLRequest`); a model whose
+    /// family cannot be read now is not judged here.
     func checkFamily(_ spec: JobSpec, marks: [String: SourceMark], loraMark: SourceMark?, decoder d: ScalarDecoder) throws {
         guard let lookup = modelFamily, let family = try? lookup(spec.model), family == .stableDiffusionXL else { return }
         let model = spec.model.map { "model \(SourceError.quote($0))" } ?? "the default model"
@@ -27,9 +26,6 @@ extension JobFileParser {
         }
         if spec.longPrompt == .chunk, let mark = marks["long_prompt"] {
             throw refuse("long_prompt", mark, "chunk (SDXL prompts are truncated to 77 tokens, as diffusers does)")
-        }
-        if (spec.cache ?? 1) > 1, let mark = marks["cache"] {
-            throw refuse("cache", mark, "DeepCache")
         }
     }
 }

@@ -553,13 +553,14 @@ public struct JobFileParser: Sendable {
         if let seed = spec.seed, UInt64.max - seed < UInt64(spec.count - 1), let m = values["seed"]?.mark {
             throw d.error("seed", m, "seed + count - 1 exceeds \(UInt64.max)")
         }
+        // What the model's family cannot run at all, before the checks of how it would run.
+        try checkFamily(spec, marks: values.mapValues(\.mark), loraMark: loras.first?.nameMark ?? (tags.isEmpty ? nil : promptValue.mark),
+                        decoder: d)
         try checkImg2Img(spec, marks: values.mapValues(\.mark), decoder: d)
         try resolveSize(&spec, given: values.mapValues(\.mark), defaults: defaults, decoder: d, mappingMark: mappingMark)
         try checkHires(spec, marks: values.mapValues(\.mark), decoder: d)
         try checkSampler(spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
         try checkLongPrompt(spec, marks: values.mapValues(\.mark), decoder: d)
-        try checkFamily(spec, marks: values.mapValues(\.mark), loraMark: loras.first?.nameMark ?? (tags.isEmpty ? nil : promptValue.mark),
-                        decoder: d)
         return spec
     }
 
