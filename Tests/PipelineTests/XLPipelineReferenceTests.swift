@@ -170,6 +170,39 @@ final class XLPipelineReferenceTests: XCTestCase {
         XCTAssertEqual(try pipeline.generate(base, snapshotEvery: 0) { _ in .proceed }.width, 32)
     }
 
+    /// guidance_cutoff: the cond-only evaluations get the conditional row of the pooled embeds and
+    /// time ids (diffusers' SDXL callback recipe keeps `add_text_embeds.chunk(2)[-1]` and
+    /// `add_time_ids.chunk(2)[-1]`); cache: 2 runs the shallow branch with the same added
+    /// conditioning and changes the image a little.
+    func testGuidanceCutoffAndCacheCarryTheAddedConditioning() throws {
+        let pipeline = try Self.pipeline(spacing: nil)
+        var request = GenerationRequest(prompt: "a photo of a cat", negativePrompt: "blurry", width: 32, height: 48, steps: 4,
+                                        sampler: .euler, guidance: 5, seed: 4, guidanceCutoff: 0.5)
+        var aug: [[Float]] = [], batch: [Int] = [], deep: [Bool] = []
+        pipeline.unet.observer = { name, tensor in
+            if name == "add_embedding" { aug.append(tensor.toArray()); batch.append(tensor.shape[0]); deep.append(false) }
+            if name == "mid_block", !deep.isEmpty { deep[deep.count - 1] = true }
+        }
+        defer { pipeline.unet.observer = nil }
+        let cut = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+        // Evaluations after int(4 × 0.5) = 2 run the conditional row alone.
+        XCTAssertEqual(batch, [2, 2, 2, 1])
+        let width = aug[0].count / 2
+        XCTAssertEqual(aug[3], Array(aug[0][width...]), "the conditional row's aug_emb")
+        XCTAssertNotEqual(aug[3], Array(aug[0][..<width]))
+        request.guidanceCutoff = nil
+        let full = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+        XCTAssertNotEqual(cut.pixels, full.pixels)
+
+        aug = []; batch = []; deep = []
+        request.cache = 2
+        let cached = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+        XCTAssertEqual(deep, [true, false, true, false])
+        XCTAssertEqual(batch, [2, 2, 2, 2])
+        XCTAssertNotEqual(cached.pixels, full.pixels, "caching approximates")
+        XCTAssertEqual([cached.width, cached.height], [32, 48])
+    }
+
     /// A long prompt is cut at 77 tokens as diffusers does, and the report says so.
     func testLongPromptIsReportedTruncated() throws {
         let pipeline = try Self.pipeline(spacing: nil)
