@@ -50,3 +50,33 @@ final class SDXLUNetReferenceTests: XCTestCase {
         XCTAssertGreaterThan(relativeError(out, expected), 0.01)
     }
 }
+
+/// An SSD-1B-shaped UNet (tools/fixtures/sdxl_refs.py's ASYM_UNET): per-layer transformer
+/// depths in a down block, up blocks with their own depths
+/// (`reverse_transformer_layers_per_block`), a one-resnet `UNetMidBlock2D`, loaded from its
+/// config with no special case.
+final class AsymmetricUNetReferenceTests: XCTestCase {
+    func testTinyAsymmetricUNet() throws {
+        let ref = try Reference("tiny-sdxl-asym-unet"), inputs = try Reference("tiny-sdxl")
+        let unet = try UNet(directory: ref.folder, pool: .shared)
+        XCTAssertEqual(unet.config.transformerLayersPerBlock, [[1, 1], [1, 2], [2, 2]])
+        XCTAssertEqual(unet.config.upTransformerLayersPerBlock, [[2, 1, 3], [1, 2, 1], [1, 1, 1]])
+        XCTAssertEqual(unet.config.midBlockType, .resnet)
+        let expected = try ref.tensor("unet.out_t500")
+        let out = Tensor(zeros: expected.shape)
+        var traced: [String: Tensor] = [:]
+        let added = UNetAdditionalConditioning(textEmbeds: try inputs.tensor("unet.text_embeds"),
+                                               timeIDs: try inputs.tensor("unet.time_ids"))
+        unet.forward(sample: try inputs.tensor("unet.latents"), timesteps: [500, 500], context: try inputs.tensor("unet.encoder_states"),
+                     added: added, output: out) { key, value in
+            let copy = Tensor(zeros: value.shape)
+            copy.copy(from: value)
+            traced[key] = copy
+        }
+        for key in ["add_embedding", "down_blocks.0", "down_blocks.1", "down_blocks.2", "mid_block", "up_blocks.0", "up_blocks.1", "up_blocks.2"] {
+            let r = try ref.tensor("unet.debug_t500.\(key)")
+            if let got = traced[key] { assertClose(got, r, "asym \(key)") } else { XCTFail("no trace for \(key)") }
+        }
+        assertClose(out, expected, "asym unet.out_t500")
+    }
+}

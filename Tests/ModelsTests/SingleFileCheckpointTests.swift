@@ -60,7 +60,7 @@ final class SingleFileCheckpointTests: XCTestCase {
         XCTAssertEqual(unet.downBlockTypes, [.crossAttention, .plain])
         XCTAssertEqual(unet.upBlockTypes, [.plain, .crossAttention])
         XCTAssertEqual(unet.numAttentionHeads, [8, 8])
-        XCTAssertEqual(unet.transformerLayersPerBlock, [[1, 1], [1, 1]])
+        XCTAssertEqual(unet.transformerLayersPerBlock, [[1], [1]])
         XCTAssertEqual(unet.crossAttentionDim, 64)
         XCTAssertFalse(unet.useLinearProjection)
         XCTAssertEqual(unet.inChannels, 4)
