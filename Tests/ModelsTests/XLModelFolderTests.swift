@@ -100,3 +100,25 @@ final class XLModelFolderTests: XCTestCase {
         XCTAssertTrue(text.contains("text_time") && text.contains("StableDiffusionXLPipeline"), text)
     }
 }
+
+/// The built-in shapes of SDXL's second encoder and random-weight SDXL models (benchmarks).
+final class XLRandomModelTests: XCTestCase {
+    func testBigGShapesAndRandomXLModel() throws {
+        let bigG = CLIPTextConfig.sdxlBigG
+        XCTAssertEqual([bigG.hiddenSize, bigG.intermediateSize, bigG.numHiddenLayers, bigG.numAttentionHeads], [1280, 5120, 32, 20])
+        XCTAssertEqual(bigG.projectionDim, 1280)
+        XCTAssertEqual(bigG.eosTokenID, 2)
+        // A tiny random SDXL model with the fixture's configs: the second encoder has its projection.
+        let folder = FixturePaths.url("tiny-sdxl")
+        let text2 = try CLIPTextConfig(contentsOf: folder.appendingPathComponent("text_encoder_2/config.json"))
+        let model = try StableDiffusionModel.randomWeights(
+            text: try CLIPTextConfig(contentsOf: folder.appendingPathComponent("text_encoder/config.json")),
+            unet: try UNetConfig(contentsOf: folder.appendingPathComponent("unet/config.json")),
+            vae: try VAEConfig(contentsOf: folder.appendingPathComponent("vae/config.json")),
+            tokenizer: try CLIPTokenizer(directory: folder.appendingPathComponent("tokenizer")),
+            secondText: text2, pool: ThreadPool(threadCount: 1))
+        XCTAssertEqual(model.family, .stableDiffusionXL)
+        XCTAssertEqual(model.index.pipelineClass, "StableDiffusionXLPipeline")
+        XCTAssertEqual(model.xl?.encoder.projectionWidth, text2.projectionDim)
+    }
+}

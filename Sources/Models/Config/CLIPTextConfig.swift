@@ -60,6 +60,16 @@ public struct CLIPTextConfig: Sendable, Equatable {
         return builtInConfig { try CLIPTextConfig(json: ConfigJSON(file: "<sd15-text>", object: json)) }
     }
 
+    /// OpenCLIP ViT-bigG/14 text tower as SDXL's `text_encoder_2` ships it
+    /// (`CLIPTextModelWithProjection`, stabilityai/stable-diffusion-xl-base-1.0
+    /// `text_encoder_2/config.json`; its `text_encoder` is `sd15`'s CLIP ViT-L).
+    public static var sdxlBigG: CLIPTextConfig {
+        let json: [String: Any] = ["hidden_size": 1280, "intermediate_size": 5120, "num_hidden_layers": 32,
+                                   "num_attention_heads": 20, "hidden_act": "gelu", "projection_dim": 1280,
+                                   "eos_token_id": 2, "architectures": ["CLIPTextModelWithProjection"]]
+        return builtInConfig { try CLIPTextConfig(json: ConfigJSON(file: "<sdxl-text-2>", object: json)) }
+    }
+
     /// OpenCLIP ViT-H/14 text tower as shipped with SD 2.x (23 of its 24 layers).
     public static var sd21: CLIPTextConfig {
         let json: [String: Any] = ["hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23,
