@@ -143,6 +143,19 @@ final class XLDaemonTests: XCTestCase {
         }
     }
 
+    /// `--check-config` accepts SDXL folders, and names a model_index.json it cannot read.
+    func testCheckConfigReadsTheFamily() throws {
+        let dir = try temporaryDirectory()
+        let config = try writeConfig(in: dir)
+        let (status, stderr) = try DaemonHarness.runDiffusiond(["--config", config.path, "--check-config"])
+        XCTAssertEqual(status, 0, stderr)
+        let index = dir.appendingPathComponent("turbo/model_index.json")
+        try "{\"_class_name\": \"StableDiffusionXLPipeline\",".write(to: index, atomically: true, encoding: .utf8)
+        let (broken, brokenErr) = try DaemonHarness.runDiffusiond(["--config", config.path, "--check-config"])
+        XCTAssertEqual(broken, 78, brokenErr)
+        XCTAssertTrue(brokenErr.contains("model turbo") && brokenErr.contains(index.path) && brokenErr.contains("invalid JSON"), brokenErr)
+    }
+
     private func caseObject(_ prefix: String) throws -> [String: Any]? {
         // Python's json module writes the sigma schedules' inf as Infinity, which is not JSON.
         let text = try String(contentsOf: Self.fixtures.appendingPathComponent("pipeline/tiny-sdxl.json"), encoding: .utf8)
