@@ -402,7 +402,7 @@ final class SingleFileCheckpointTests: XCTestCase {
         try writeSafeTensors([.zeros("conditioner.embedders.1.model.positional_embedding", [77, 8]),
                               .zeros("model.diffusion_model.input_blocks.0.0.weight", [8, 4, 3, 3])], to: url)
         let text = errorText { _ = try SingleFileCheckpoint(url: url) }
-        XCTAssertTrue(text.contains(url.path) && text.contains("SDXL") && text.contains("not built yet"), text)
+        XCTAssertTrue(text.contains(url.path) && text.contains("SDXL") && text.contains("from_single_file"), text)
     }
 
     func testLoRAAndVAEFilesAreNotCheckpoints() throws {
