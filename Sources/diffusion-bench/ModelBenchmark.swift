@@ -159,10 +159,12 @@ func runVAEBenchmark(_ args: [String]) throws -> Int32 {
     return 0
 }
 
-/// `diffusion-bench text`: CLIP text encoder on `batch` prompts of 77 tokens.
+/// `diffusion-bench text`: CLIP text encoder on `batch` prompts of 77 tokens; `--shapes sdxl`:
+/// SDXL's two encoders as its pipeline runs them.
 func runTextBenchmark(_ args: [String]) throws -> Int32 {
     let o = try ModelBenchOptions(args, command: "text", defaultBatch: 2)
-    guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: only 'sd15' is built in, got '\(o.shapes)'") }
+    if o.shapes == "sdxl" { return try runSDXLTextBenchmark(o) }
+    guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: 'sd15' or 'sdxl', got '\(o.shapes)'") }
     let config = CLIPTextConfig.sd15
     let t0 = now()
     let encoder = try CLIPTextEncoder.randomWeights(config: config, seed: 1, pool: .shared)
@@ -173,5 +175,30 @@ func runTextBenchmark(_ args: [String]) throws -> Int32 {
     let times = try timeEvaluations(warmup: o.warmup, iterations: o.iterations) { try encoder.encode(ids, output: output) }
     report("text", o, flops: encoder.flops(batch: o.batch, length: 77), times: times,
            loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: 0)
+    return 0
+}
+
+/// `text --shapes sdxl`: `text_encoder` (CLIP ViT-L, `CLIPTextConfig.sd15`) to its penultimate
+/// hidden states and `text_encoder_2` (OpenCLIP bigG with projection, `.sdxlBigG`) to its
+/// penultimate states and pooled `text_embeds`, as StableDiffusionXLPipeline.encode_prompt
+/// needs them. The FLOP count is the work done: the first encoder's last layer is not run
+/// (PyTorch's `output_hidden_states` runs and counts it).
+func runSDXLTextBenchmark(_ o: ModelBenchOptions) throws -> Int32 {
+    let t0 = now()
+    let first = try CLIPTextEncoder.randomWeights(config: .sd15, seed: 1, pool: .shared)
+    let second = try CLIPTextEncoder.randomWeights(config: .sdxlBigG, projection: true, seed: 2, pool: .shared)
+    let loadSeconds = now() - t0
+    let rssAfterLoad = peakRSSMegabytes()
+    let c1 = first.config, c2 = second.config
+    let ids = (0..<o.batch).map { b in (0..<77).map { t in (b * 7919 + t * 104_729) % c1.vocabSize } }
+    let states1 = Tensor(zeros: [o.batch, 77, c1.hiddenSize]), states2 = Tensor(zeros: [o.batch, 77, c2.hiddenSize])
+    let pooled = Tensor(zeros: [o.batch, second.projectionWidth ?? 0])
+    let times = try timeEvaluations(warmup: o.warmup, iterations: o.iterations) {
+        try first.encodePenultimate(ids, output: states1)
+        try second.encodePenultimate(ids, output: states2, pooled: pooled)
+    }
+    let layers1 = Double(c1.numHiddenLayers)
+    let flops = first.flops(batch: o.batch, length: 77) * (layers1 - 1) / layers1 + second.flops(batch: o.batch, length: 77)
+    report("text", o, flops: flops, times: times, loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: 0)
     return 0
 }
