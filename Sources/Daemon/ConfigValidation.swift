@@ -5,7 +5,7 @@ import Pipeline
 
 /// What `--check-config` checks beyond parsing, and what a SIGHUP reload must pass before
 /// it replaces the running config: one list, so a reload never accepts what the check
-/// refuses. Every model must be a diffusers folder (`model_index.json`) or a single file
+/// refuses. Every model must be a diffusers folder (a readable `model_index.json`) or a single file
 /// whose header reads; every `tiny_vae` config must describe an `AutoencoderTiny`;
 /// `lora_dir` must be a folder. Models without a native size and a world-writable inbox are
 /// warnings.
@@ -25,6 +25,11 @@ struct ConfigValidation {
                 }
             } else if !FileManager.default.fileExists(atPath: model.path.appendingPathComponent("model_index.json").path) {
                 errors.append("\(path): model \(name): \(model.path.path) has no model_index.json (not a diffusers folder)")
+            } else {
+                // The family (SD or SDXL) decides what the intake refuses: model_index.json must read.
+                do { _ = try model.family() } catch {
+                    errors.append("\(path): model \(name): \(error)")
+                }
             }
             // tiny_vae: its config.json must describe an AutoencoderTiny (weights are read at load).
             if let tiny = model.tinyVAE {

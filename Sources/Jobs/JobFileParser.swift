@@ -37,6 +37,9 @@ public struct JobFileParser: Sendable {
     public var inputAccess: InputFileAccess?
     /// The config's `wildcards_dir`; `nil`: a prompt naming `__wildcard__` is an error.
     public var wildcards: WildcardLibrary?
+    /// Family of a job's model, to refuse what SDXL does not run (img2img, LoRAs, …) at
+    /// intake (`JobFamilyCheck.swift`); `nil`: refused when the job runs.
+    public var modelFamily: ModelFamilyLookup?
 
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
@@ -550,6 +553,9 @@ public struct JobFileParser: Sendable {
         if let seed = spec.seed, UInt64.max - seed < UInt64(spec.count - 1), let m = values["seed"]?.mark {
             throw d.error("seed", m, "seed + count - 1 exceeds \(UInt64.max)")
         }
+        // What the model's family cannot run at all, before the checks of how it would run.
+        try checkFamily(spec, marks: values.mapValues(\.mark), loraMark: loras.first?.nameMark ?? (tags.isEmpty ? nil : promptValue.mark),
+                        decoder: d)
         try checkImg2Img(spec, marks: values.mapValues(\.mark), decoder: d)
         try resolveSize(&spec, given: values.mapValues(\.mark), defaults: defaults, decoder: d, mappingMark: mappingMark)
         try checkHires(spec, marks: values.mapValues(\.mark), decoder: d)

@@ -290,6 +290,7 @@ public struct ServiceConfig: Equatable, Sendable {
                                    promptTokenizer: PromptTokenizers(models: models, defaultModel: defaultModel).lookup,
                                    modelDefaults: modelDefaultsLookup)
         parser.wildcards = wildcardsDirectory.map(WildcardLibrary.init(directory:))
+        parser.modelFamily = modelFamilyLookup
         return parser
     }
 

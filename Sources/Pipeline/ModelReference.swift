@@ -53,6 +53,12 @@ public struct ModelReference: Sendable, Equatable {
         try SchedulerConfig(json: info.schedulerConfigJSON, path: "\(info.path) (standard \(info.family.rawValue) scheduler config)")
     }
 
+    /// The model's family: a folder's `model_index.json`; a single file is SD 1.x/2.x (an SDXL
+    /// single file is refused when it is opened, see `SingleFileError.sdxlUnsupported`).
+    public func family() throws -> ModelFamily {
+        isSingleFile ? .stableDiffusion : try ModelFamily(folder: path)
+    }
+
     /// Loads the model (and its tiny VAE, if any) into a text-to-image pipeline using `threads` cores.
     public func makePipeline(threads: Int) throws -> TextToImagePipeline {
         let pipeline = try makeBasePipeline(threads: threads)

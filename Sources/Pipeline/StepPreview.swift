@@ -62,7 +62,9 @@ extension TextToImagePipeline {
             return ImageConversion.rgbImage(decoded)
         }
         if method == .fullVAE { return decode(x0, width: width, height: height) }
-        let map = LatentRGBMap.forVAE(latentChannels: vae.config.latentChannels, scalingFactor: vae.config.scalingFactor)
+        // An SDXL-family model's latents are SDXL's, whatever its VAE's scaling factor says.
+        let map = family == .stableDiffusionXL && vae.config.latentChannels == 4 ? LatentRGBMap.sdxl
+            : LatentRGBMap.forVAE(latentChannels: vae.config.latentChannels, scalingFactor: vae.config.scalingFactor)
         return map.render(x0, factor: vae.downscaleFactor)
     }
 }

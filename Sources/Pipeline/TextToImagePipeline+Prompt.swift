@@ -56,6 +56,8 @@ extension TextToImagePipeline {
     /// guidance applies, the negative prompt. Cheap (tokenizer only); call before `generate`.
     /// Throws what `generate` would for a chunked prompt over `LongPromptMode.maximumChunks`.
     public func promptReport(_ request: GenerationRequest) throws -> PromptReport {
+        // What an SDXL model refuses fails the job before its first image (TextToImagePipeline+XL).
+        try checkXLRequest(request)
         let rows = try tokenRows(TextToImagePipeline.prompts(request), mode: request.longPrompt)
         let chunked = request.longPrompt == .chunk
         func text(_ prompt: String) -> PromptReport.Text {

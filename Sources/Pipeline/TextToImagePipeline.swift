@@ -50,6 +50,8 @@ public enum PipelineError: Error, CustomStringConvertible {
 /// `cache: N` runs DeepCache (Ma et al. 2023): the whole UNet on evaluations 0, N, 2N, …, its
 /// shallow branch with the kept deep feature on the others (`UNetFeatureCache`).
 ///
+/// On an SDXL-family model it is `StableDiffusionXLPipeline` (text-to-image; TextToImagePipeline+XL).
+///
 /// Leaves out: guidance_rescale, clip_skip, IP adapters, the safety checker.
 /// Not reentrant: one pipeline per concurrent job.
 public final class TextToImagePipeline: ImageGenerating {
@@ -61,6 +63,8 @@ public final class TextToImagePipeline: ImageGenerating {
     let textEncoder: CLIPTextEncoder
     let unet: UNet
     let vae: VAE
+    /// SDXL's second text encoder and tokenizer; nil for SD 1.x/2.x (TextToImagePipeline+XL).
+    let xl: XLTextEncoder?
     /// diffusers `AutoencoderTiny` for previews and `decoder: tiny` (`loadTinyVAE`).
     var tinyVAE: TinyVAE?
     let pool: ThreadPool
@@ -78,6 +82,7 @@ public final class TextToImagePipeline: ImageGenerating {
         textEncoder = model.textEncoder
         unet = model.unet
         vae = model.vae
+        xl = model.xl
     }
 
     /// Assembles a pipeline from a loaded model and its scheduler config (single-file
@@ -90,6 +95,7 @@ public final class TextToImagePipeline: ImageGenerating {
         textEncoder = model.textEncoder
         unet = model.unet
         vae = model.vae
+        xl = model.xl
     }
     /// Merges the requests' LoRAs into `unet` and `textEncoder` (see TextToImagePipeline+LoRA).
     public private(set) lazy var loraMerger = LoRAMerger(unet: unet, textEncoder: textEncoder, pool: pool)
@@ -118,6 +124,7 @@ public final class TextToImagePipeline: ImageGenerating {
         if request.decoder == .tiny && tinyVAE == nil {
             throw PipelineError.invalidRequest("decoder tiny needs a tiny_vae for this model")
         }
+        try checkXLRequest(request)
         if let hires = request.hires {
             // Hires fix (HiresFix.swift): this request without it, upscaled, then img2img.
             var first = request
@@ -171,7 +178,14 @@ public final class TextToImagePipeline: ImageGenerating {
         // 77 rows per prompt, or 77 per chunk with `long_prompt: chunk` (TextToImagePipeline+Prompt).
         let guided = request.guidance > 1
         let batch = guided ? 2 : 1
-        let context = try conditioning(request)
+        // SDXL: two encoders' penultimate states, plus pooled embeds and time ids (TextToImagePipeline+XL).
+        let context: Tensor
+        var added: UNetAdditionalConditioning?
+        if let xl {
+            (context, added) = try xlConditioning(request, xl: xl)
+        } else {
+            context = try conditioning(request)
+        }
 
         let generator = makeNoiseGenerator(request.rng, seed: request.seed)
         let latents = tensor("latents", [1, channels, latentHeight, latentWidth])
@@ -228,9 +242,12 @@ public final class TextToImagePipeline: ImageGenerating {
         let cacheInterval = request.cache ?? 1
         let deepCache = cacheInterval > 1 ? featureCache : nil
         deepCache?.reset()
-        let evaluate = { [unet] (sample: Tensor, timestep: Float, context: Tensor, output: Tensor, index: Int) in
+        // SDXL's added conditioning, its conditional row for the cond-only evaluations.
+        let condAdded = added.map { guided ? $0.rows(1, count: 1) : $0 }
+        let evaluate = { [unet] (sample: Tensor, timestep: Float, context: Tensor, added: UNetAdditionalConditioning?,
+                                 output: Tensor, index: Int) in
             guard let deepCache else {
-                unet(sample: sample, timestep: timestep, context: context, output: output)
+                unet(sample: sample, timestep: timestep, context: context, added: added, output: output)
                 return
             }
             let rows = sample.shape[0]
@@ -238,23 +255,23 @@ public final class TextToImagePipeline: ImageGenerating {
                 ? .full(deepCache)
                 // After a guided batch [uncond, cond], a cond-only batch reuses the last row.
                 : .shallow(deepCache, firstRow: deepCache.batch - rows)
-            unet(sample: sample, timestep: timestep, context: context, output: output, cache: step)
+            unet(sample: sample, timestep: timestep, context: context, added: added, output: output, cache: step)
         }
         let denoise: DenoiseFunction = { input, timestep, output in
             guard let source = input.baseAddress, let destination = output.baseAddress else { return }
             let index = sampler.stepIndex - firstIndex
             if guided && index > lastGuided {
                 fillInput(0, from: source)
-                evaluate(condInput, timestep, condContext, condOutput, index)
+                evaluate(condInput, timestep, condContext, condAdded, condOutput, index)
                 destination.update(from: condOutput.data, count: latentCount)
             } else if guided {
                 for b in 0..<batch { fillInput(b, from: source) }
-                evaluate(unetInput, timestep, context, unetOutput, index)
+                evaluate(unetInput, timestep, context, added, unetOutput, index)
                 let uncond = unetOutput.data, cond = unetOutput.data + latentCount
                 classifierFreeGuidance(uncond: uncond, cond: cond, scale: guidance, output: destination, count: latentCount)
             } else {
                 fillInput(0, from: source)
-                evaluate(unetInput, timestep, context, unetOutput, index)
+                evaluate(unetInput, timestep, context, added, unetOutput, index)
                 destination.update(from: unetOutput.data, count: latentCount)
             }
             if let estimate, (index + 1) % snapshotEvery == 0 {

@@ -41,6 +41,9 @@ func unetFlops(_ c: UNetConfig, n: Int, h: Int, w: Int, contextLength: Int) -> D
     let boc = c.blockOutChannels, t = c.timeEmbedding.dimension
     var f = convFlops(n: n, hw: h * w, cin: c.inChannels, cout: boc[0], k: 3)
     f += 2 * Double(n) * Double(boc[0] * t + t * t)                      // time embedding MLP
+    if let a = c.additionEmbedding {                                     // SDXL add_embedding MLP
+        f += 2 * Double(n) * Double(a.inputDim * t + t * t)
+    }
     var hh = h, ww = w
     var out = boc[0]
     for (i, kind) in c.downBlockTypes.enumerated() {
@@ -49,7 +52,7 @@ func unetFlops(_ c: UNetConfig, n: Int, h: Int, w: Int, contextLength: Int) -> D
         for j in 0..<c.layersPerBlock[i] {
             f += resnetFlops(n: n, hw: hh * ww, cin: j == 0 ? cin : out, cout: out, timeDim: t)
             if kind == .crossAttention {
-                f += transformerFlops(n: n, hw: hh * ww, c: out, layers: c.transformerLayersPerBlock[i],
+                f += transformerFlops(n: n, hw: hh * ww, c: out, layers: c.transformerLayersPerBlock[i][j],
                                       contextLength: contextLength, contextDim: c.crossAttentionDim)
             }
         }
@@ -61,11 +64,17 @@ func unetFlops(_ c: UNetConfig, n: Int, h: Int, w: Int, contextLength: Int) -> D
         }
     }
     let last = boc[boc.count - 1]
-    f += 2 * resnetFlops(n: n, hw: hh * ww, cin: last, cout: last, timeDim: t)
-    f += transformerFlops(n: n, hw: hh * ww, c: last, layers: c.transformerLayersPerBlock[boc.count - 1],
-                          contextLength: contextLength, contextDim: c.crossAttentionDim)
+    switch c.midBlockType {                                              // diffusers get_mid_block
+    case .crossAttention:
+        f += 2 * resnetFlops(n: n, hw: hh * ww, cin: last, cout: last, timeDim: t)
+        f += transformerFlops(n: n, hw: hh * ww, c: last, layers: c.midTransformerLayers,
+                              contextLength: contextLength, contextDim: c.crossAttentionDim)
+    case .resnet:
+        f += resnetFlops(n: n, hw: hh * ww, cin: last, cout: last, timeDim: t)
+    case .absent:
+        break
+    }
     let rev = Array(boc.reversed()), revLayers = Array(c.layersPerBlock.reversed())
-    let revTransformer = Array(c.transformerLayersPerBlock.reversed())
     var outCh = rev[0]
     for (i, kind) in c.upBlockTypes.enumerated() {
         let prevOut = outCh
@@ -77,7 +86,7 @@ func unetFlops(_ c: UNetConfig, n: Int, h: Int, w: Int, contextLength: Int) -> D
             let resIn = j == 0 ? prevOut : outCh
             f += resnetFlops(n: n, hw: hh * ww, cin: resIn + skip, cout: outCh, timeDim: t)
             if kind == .crossAttention {
-                f += transformerFlops(n: n, hw: hh * ww, c: outCh, layers: revTransformer[i],
+                f += transformerFlops(n: n, hw: hh * ww, c: outCh, layers: c.upTransformerLayersPerBlock[i][j],
                                       contextLength: contextLength, contextDim: c.crossAttentionDim)
             }
         }

@@ -60,7 +60,7 @@ final class SingleFileCheckpointTests: XCTestCase {
         XCTAssertEqual(unet.downBlockTypes, [.crossAttention, .plain])
         XCTAssertEqual(unet.upBlockTypes, [.plain, .crossAttention])
         XCTAssertEqual(unet.numAttentionHeads, [8, 8])
-        XCTAssertEqual(unet.transformerLayersPerBlock, [1, 1])
+        XCTAssertEqual(unet.transformerLayersPerBlock, [[1], [1]])
         XCTAssertEqual(unet.crossAttentionDim, 64)
         XCTAssertFalse(unet.useLinearProjection)
         XCTAssertEqual(unet.inChannels, 4)
@@ -402,7 +402,7 @@ final class SingleFileCheckpointTests: XCTestCase {
         try writeSafeTensors([.zeros("conditioner.embedders.1.model.positional_embedding", [77, 8]),
                               .zeros("model.diffusion_model.input_blocks.0.0.weight", [8, 4, 3, 3])], to: url)
         let text = errorText { _ = try SingleFileCheckpoint(url: url) }
-        XCTAssertTrue(text.contains(url.path) && text.contains("SDXL") && text.contains("not built yet"), text)
+        XCTAssertTrue(text.contains(url.path) && text.contains("SDXL") && text.contains("from_single_file"), text)
     }
 
     func testLoRAAndVAEFilesAreNotCheckpoints() throws {

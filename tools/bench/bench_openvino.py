@@ -7,8 +7,8 @@
 
     pip install openvino   # tested with openvino 2026.4.1 (PyPI), torch 2.15.0, diffusers 0.42.1
 
-The models are the ones `bench_torch.py` builds (random weights of the real SD 1.5 shapes from
-sd15_configs.py, nothing downloaded), converted in memory with `openvino.convert_model` from
+The models are the ones `bench_torch.py` builds (random weights of the real shapes from
+sd15_configs.py and sdxl_configs.py, --shapes as there; nothing downloaded), converted in memory with `openvino.convert_model` from
 the PyTorch module, as optimum-intel and fastsdcpu do, with static input shapes, and compiled
 for "CPU" with float32 inference (`INFERENCE_PRECISION_HINT: f32`: OpenVINO would otherwise
 pick bf16 on CPUs that have AMX/AVX512-BF16), `INFERENCE_NUM_THREADS` = --threads (2 by
@@ -41,7 +41,7 @@ import bench_torch  # noqa: E402
 def main():
     ap = argparse.ArgumentParser(description="OpenVINO reference timings for diffusion-bench")
     ap.add_argument("component", choices=["unet", "vae", "text"])
-    ap.add_argument("--shapes", default="sd15", choices=["sd15"])
+    ap.add_argument("--shapes", default="sd15", choices=["sd15", "sd21", "sdxl", "ssd1b", "vega"])
     ap.add_argument("--size", type=int, default=512, help="image side in pixels (multiple of 8)")
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
@@ -59,7 +59,7 @@ def main():
     torch.set_num_threads(args.threads)
 
     with torch.no_grad():  # not inference_mode: its tensors cannot be traced
-        model, call, inputs = bench_torch.build(args.component, args.size, batch)
+        model, call, inputs = bench_torch.build(args.component, args.shapes, args.size, batch)
         forward = lambda: call(*inputs)  # noqa: E731
         weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         counter = FlopCounterMode(display=False)

@@ -47,7 +47,9 @@ struct OneshotIntake {
         let tokenizers = model.map(PromptTokenizers.init(model:))
             ?? config.map { PromptTokenizers(models: $0.models, defaultModel: $0.defaultModel) }
         guard let config else {
-            return JobFileParser(nativeSize: nativeSize, schedulerConfig: schedulerConfig, promptTokenizer: tokenizers?.lookup)
+            var parser = JobFileParser(nativeSize: nativeSize, schedulerConfig: schedulerConfig, promptTokenizer: tokenizers?.lookup)
+            parser.modelFamily = model.map(JobFileParser.familyLookup(for:))
+            return parser
         }
         var parser = JobFileParser(limits: config.limits, defaults: config.defaults,
                                    knownModels: model == nil ? Set(config.models.keys) : nil, nativeSize: nativeSize,
@@ -55,6 +57,7 @@ struct OneshotIntake {
                                    tinyVAE: model == nil ? config.tinyVAELookup : nil, promptTokenizer: tokenizers?.lookup,
                                    modelDefaults: modelDefaults(config))
         parser.wildcards = config.wildcardsDirectory.map(WildcardLibrary.init(directory:))
+        parser.modelFamily = model.map(JobFileParser.familyLookup(for:)) ?? config.modelFamilyLookup
         return parser
     }
 

@@ -28,6 +28,9 @@ public struct ModelIndex: Sendable, Equatable {
     public var pipelineClass: String
     /// Component name → class name (`"unet"` → `"UNet2DConditionModel"`); null entries are left out.
     public var components: [String: String]
+    /// `force_zeros_for_empty_prompt` (a `StableDiffusionXLPipeline` config value: an absent
+    /// negative prompt gives zero embeddings, not the encoded ""); nil when the file has none.
+    public var forceZerosForEmptyPrompt: Bool?
 
     /// Reads `model_index.json`.
     public init(contentsOf url: URL) throws {
@@ -38,11 +41,21 @@ public struct ModelIndex: Sendable, Equatable {
             if let pair = value as? [Any], pair.count == 2, let cls = pair[1] as? String { comps[key] = cls }
         }
         components = comps
+        forceZerosForEmptyPrompt = json.has("force_zeros_for_empty_prompt")
+            ? try json.bool("force_zeros_for_empty_prompt", default: true) : nil
+    }
+
+    /// The model family the index describes: SDXL for `StableDiffusionXLPipeline` (or any
+    /// index with a `text_encoder_2`), Stable Diffusion 1.x/2.x otherwise.
+    public var family: ModelFamily {
+        pipelineClass == ModelFamily.stableDiffusionXL.pipelineClass || components["text_encoder_2"] != nil
+            ? .stableDiffusionXL : .stableDiffusion
     }
 }
 
-/// A Stable Diffusion 1.x / 2.x model in the diffusers folder layout
-/// (`model_index.json`, `tokenizer/`, `text_encoder/`, `unet/`, `vae/`, `scheduler/`), every
+/// A Stable Diffusion 1.x / 2.x or SDXL model in the diffusers folder layout
+/// (`model_index.json`, `tokenizer/`, `text_encoder/`, `unet/`, `vae/`, `scheduler/`; SDXL
+/// adds `tokenizer_2/` and `text_encoder_2/`, see StableDiffusionModel+XL.swift), every
 /// component's architecture read from its own config. The scheduler config is left to
 /// `Sampling` (see `schedulerConfigURL`).
 public final class StableDiffusionModel: @unchecked Sendable {
@@ -58,6 +71,12 @@ public final class StableDiffusionModel: @unchecked Sendable {
     public let unet: UNet
     /// `vae/`
     public let vae: VAE
+    /// SDXL's second text encoder and its tokenizer (`StableDiffusionXLPipeline`); nil for
+    /// SD 1.x / 2.x.
+    public let xl: XLTextEncoder?
+
+    /// SD 1.x/2.x or SDXL (the latter when `xl` is present).
+    public var family: ModelFamily { xl == nil ? .stableDiffusion : .stableDiffusionXL }
 
     /// What was inferred when the model was loaded from a single-file checkpoint
     /// (`init(singleFile:tokenizerDirectory:prediction:pool:)`), nil for a diffusers folder.
@@ -73,13 +92,8 @@ public final class StableDiffusionModel: @unchecked Sendable {
         let indexURL = directory.appendingPathComponent("model_index.json")
         guard FileManager.default.fileExists(atPath: indexURL.path) else { throw ModelFolderError.notAFolder(path: directory.path) }
         index = try ModelIndex(contentsOf: indexURL)
-        let expected: [(String, Set<String>)] = [
-            ("tokenizer", ["CLIPTokenizer", "CLIPTokenizerFast"]),
-            ("text_encoder", ["CLIPTextModel", "CLIPTextModelWithProjection"]),
-            ("unet", ["UNet2DConditionModel"]),
-            ("vae", ["AutoencoderKL"]),
-        ]
-        for (name, classes) in expected {
+        let family = index.family
+        for (name, classes) in family.expectedComponents {
             guard let cls = index.components[name] else {
                 throw ModelFolderError.missingComponent(folder: directory.path, component: name)
             }
@@ -95,26 +109,44 @@ public final class StableDiffusionModel: @unchecked Sendable {
         textEncoder = try CLIPTextEncoder(directory: directory.appendingPathComponent("text_encoder"), pool: pool)
         unet = try UNet(directory: directory.appendingPathComponent("unet"), pool: pool)
         vae = try VAE(directory: directory.appendingPathComponent("vae"), pool: pool)
-        try StableDiffusionModel.checkCompatible(folder: directory.path, tokenizer: tokenizer,
-                                                 text: textEncoder.config, unet: unet.config, vae: vae.config)
+        switch family {
+        case .stableDiffusion:
+            xl = nil
+            if unet.config.additionEmbedding != nil {
+                throw ModelFolderError.incompatible(folder: directory.path, reason: "unet has addition_embed_type \"text_time\" (an SDXL UNet), but model_index.json's _class_name is \(index.pipelineClass), which has no second text encoder to feed it; an SDXL folder is a StableDiffusionXLPipeline with text_encoder_2 and tokenizer_2")
+            }
+            try StableDiffusionModel.checkCompatible(folder: directory.path, tokenizer: tokenizer,
+                                                     text: textEncoder.config, unet: unet.config, vae: vae.config)
+        case .stableDiffusionXL:
+            let second = try XLTextEncoder(directory: directory, index: index, pool: pool)
+            xl = second
+            try StableDiffusionModel.checkCompatibleXL(folder: directory.path, tokenizer: tokenizer, text: textEncoder.config,
+                                                       second: second, unet: unet.config, vae: vae.config)
+        }
     }
 
     /// Assembles loaded components (the single-file loader's path).
     init(directory: URL, index: ModelIndex, tokenizer: CLIPTokenizer, textEncoder: CLIPTextEncoder,
-         unet: UNet, vae: VAE, singleFile: SingleFileCheckpointInfo?) {
+         unet: UNet, vae: VAE, xl: XLTextEncoder? = nil, singleFile: SingleFileCheckpointInfo?) {
         self.directory = directory
         self.index = index
         self.tokenizer = tokenizer
         self.textEncoder = textEncoder
         self.unet = unet
         self.vae = vae
+        self.xl = xl
         self.singleFile = singleFile
     }
 
+    /// The SD 1.x/2.x contract between the parts; `crossAttentionDim` is what the UNet's
+    /// attention reads (the text encoder's hidden size, or SDXL's two encoders' together).
     static func checkCompatible(folder: String, tokenizer: CLIPTokenizer, text: CLIPTextConfig,
-                                unet: UNetConfig, vae: VAEConfig) throws {
-        if text.hiddenSize != unet.crossAttentionDim {
-            throw ModelFolderError.incompatible(folder: folder, reason: "text_encoder hidden_size \(text.hiddenSize) ≠ unet cross_attention_dim \(unet.crossAttentionDim)")
+                                unet: UNetConfig, vae: VAEConfig, crossAttentionDim: Int? = nil) throws {
+        let contextWidth = crossAttentionDim ?? text.hiddenSize
+        if contextWidth != unet.crossAttentionDim {
+            let what = crossAttentionDim == nil ? "text_encoder hidden_size \(text.hiddenSize)"
+                : "text_encoder hidden_size \(text.hiddenSize) + text_encoder_2 hidden_size \(contextWidth - text.hiddenSize) = \(contextWidth)"
+            throw ModelFolderError.incompatible(folder: folder, reason: "\(what) ≠ unet cross_attention_dim \(unet.crossAttentionDim)")
         }
         // An inpainting UNet (StableDiffusionInpaintPipeline) reads latents + mask + masked-image
         // latents, 2 · latent_channels + 1, and predicts latent_channels.
@@ -122,13 +154,7 @@ public final class StableDiffusionModel: @unchecked Sendable {
         if (vae.latentChannels != unet.inChannels && !inpainting) || vae.latentChannels != unet.outChannels {
             throw ModelFolderError.incompatible(folder: folder, reason: "vae latent_channels \(vae.latentChannels) ≠ unet in/out channels \(unet.inChannels)/\(unet.outChannels)")
         }
-        let maxID = max(tokenizer.bosTokenID, tokenizer.eosTokenID, tokenizer.padTokenID)
-        if maxID >= text.vocabSize {
-            throw ModelFolderError.incompatible(folder: folder, reason: "tokenizer special token id \(maxID) ≥ text_encoder vocab_size \(text.vocabSize)")
-        }
-        if tokenizer.maxLength > text.maxPositionEmbeddings {
-            throw ModelFolderError.incompatible(folder: folder, reason: "tokenizer model_max_length \(tokenizer.maxLength) > text_encoder max_position_embeddings \(text.maxPositionEmbeddings)")
-        }
+        try checkTokenizer(folder: folder, tokenizer, fits: text, names: ("tokenizer", "text_encoder"))
     }
 
     /// Latent side for an image side (image / VAE downscale factor), or nil when not a multiple.

@@ -8,7 +8,7 @@ public enum SingleFileError: Error, CustomStringConvertible, Equatable {
     /// A pickle-based checkpoint (`.ckpt`, `.pt`, `.pth`, `.bin`, or a file that starts like
     /// one). Unpickling runs code from the file, so it is never done; `command` converts it.
     case pickleRefused(file: String, command: String)
-    /// An SDXL checkpoint (`conditioner.embedders.*`): needs SDXL support, not built yet.
+    /// An SDXL checkpoint (`conditioner.embedders.*`): SDXL runs from diffusers folders only.
     case sdxlUnsupported(file: String)
     /// No `model.diffusion_model.*` tensors: a LoRA, VAE-only, text-encoder-only … file.
     /// `prefixes` summarises the key prefixes it does hold, `hint` says what it looks like.
@@ -34,7 +34,8 @@ public enum SingleFileError: Error, CustomStringConvertible, Equatable {
             return "\(file): is a pickle checkpoint; loading a pickle runs code stored in the file, so diffusiond never does. " +
                 "Convert it to safetensors once (on a machine you trust, with PyTorch and safetensors installed):\n  \(command)"
         case let .sdxlUnsupported(file):
-            return "\(file): is an SDXL checkpoint (conditioner.embedders.* tensors); SDXL single files need SDXL support, which is not built yet"
+            return "\(file): is an SDXL checkpoint (conditioner.embedders.* tensors); SDXL runs from diffusers folders only, not single files: "
+                + "convert it once (with diffusers: StableDiffusionXLPipeline.from_single_file(FILE).save_pretrained(DIR)) and configure DIR"
         case let .notAFullCheckpoint(file, prefixes, hint):
             return "\(file): not a full Stable Diffusion checkpoint (no model.diffusion_model.* UNet tensors)" +
                 (hint.map { "; it looks like \($0)" } ?? "") + "; its tensors have the key prefixes: " +

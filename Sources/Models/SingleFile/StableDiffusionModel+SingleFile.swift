@@ -6,6 +6,7 @@ extension ModelIndex {
     init(pipelineClass: String, components: [String: String]) {
         self.pipelineClass = pipelineClass
         self.components = components
+        forceZerosForEmptyPrompt = nil
     }
 }
 

@@ -36,6 +36,9 @@ public enum TextEncoderError: Error, CustomStringConvertible, Equatable {
     case sequenceTooLong(length: Int, maximum: Int)
     case raggedBatch
     case clipSkipOutOfRange(clipSkip: Int, layers: Int)
+    case missingProjectionDim
+    case noProjection
+    case emptySequence
 
     public var description: String {
         switch self {
@@ -43,6 +46,9 @@ public enum TextEncoderError: Error, CustomStringConvertible, Equatable {
         case let .sequenceTooLong(l, m): return "token sequence of \(l) exceeds the text encoder's \(m) positions"
         case .raggedBatch: return "all token sequences of a batch must have the same length"
         case let .clipSkipOutOfRange(k, n): return "clip skip \(k) must be between 0 and \(n - 1)"
+        case .missingProjectionDim: return "a CLIPTextModelWithProjection needs projection_dim in its config"
+        case .emptySequence: return "pooled output needs at least one token per sequence"
+        case .noProjection: return "this text encoder is a CLIPTextModel: it has no text_projection for pooled output"
         }
     }
 }
@@ -51,6 +57,10 @@ public enum TextEncoderError: Error, CustomStringConvertible, Equatable {
 /// causal self-attention, final LayerNorm. Output = `last_hidden_state`, or with
 /// `clipSkip = k ≥ 1` diffusers' `final_layer_norm(hidden_states[-(k + 1)])` (AUTOMATIC1111's
 /// "CLIP skip k + 1"). No attention mask is applied (as StableDiffusionPipeline calls it).
+///
+/// Loaded with `projection: true` it is `CLIPTextModelWithProjection` (SDXL's
+/// `text_encoder_2`): `encodePenultimate` then also gives `text_embeds`, the final-normed
+/// state at the pooling position through `text_projection` (see CLIPTextEncoder+XL.swift).
 public final class CLIPTextEncoder: @unchecked Sendable {
     public let config: CLIPTextConfig
     /// text_model.embeddings.token_embedding: [vocab, hidden]
@@ -60,13 +70,16 @@ public final class CLIPTextEncoder: @unchecked Sendable {
     let layers: [CLIPEncoderLayer]
     /// text_model.final_layer_norm: [hidden]
     let finalNorm: NormWeights
+    /// text_projection (`CLIPTextModelWithProjection`, Linear without bias): [projection_dim, hidden];
+    /// nil for a `CLIPTextModel`.
+    let textProjection: LinearWeights?
     let pool: ThreadPool
     let arena = Arena(minimumChunk: 1 << 20)
     /// Every tensor above by its transformers name, `text_model.` included (LoRA merging
     /// writes through it).
     let parameters: ParameterRegistry
 
-    init(config c: CLIPTextConfig, source: WeightSource, pool: ThreadPool) throws {
+    init(config c: CLIPTextConfig, source: WeightSource, projection: Bool = false, pool: ThreadPool) throws {
         config = c
         let s = RegisteringWeightSource(source)
         parameters = s.registry
@@ -74,25 +87,44 @@ public final class CLIPTextEncoder: @unchecked Sendable {
         positionEmbedding = try s.tensor("text_model.embeddings.position_embedding.weight", [c.maxPositionEmbeddings, c.hiddenSize])
         layers = try (0..<c.numHiddenLayers).map { try CLIPEncoderLayer(s, "text_model.encoder.layers.\($0)", c) }
         finalNorm = try NormWeights(s, "text_model.final_layer_norm", channels: c.hiddenSize)
+        if projection {
+            guard let width = c.projectionDim else {
+                throw TextEncoderError.missingProjectionDim
+            }
+            textProjection = try LinearWeights(s, "text_projection", in: c.hiddenSize, out: width, bias: false)
+        } else {
+            textProjection = nil
+        }
         self.pool = pool
         try s.finish()
     }
 
-    /// Loads `text_encoder/config.json` and its safetensors. `position_ids` buffers and a
-    /// `text_projection` (CLIPTextModelWithProjection) are ignored.
-    public convenience init(directory: URL, pool: ThreadPool) throws {
+    /// Loads `text_encoder/config.json` and its safetensors. `position_ids` buffers are
+    /// ignored; `text_projection` is loaded with `projection` (`CLIPTextModelWithProjection`,
+    /// SDXL's `text_encoder_2`), else ignored.
+    public convenience init(directory: URL, projection: Bool = false, pool: ThreadPool) throws {
         let config = try CLIPTextConfig(contentsOf: directory.appendingPathComponent("config.json"))
         let source = try CheckpointWeightSource(component: directory.path, directory: directory,
                                                 optionalPrefix: "text_model.") { name in
-            name.hasSuffix("position_ids") || name.hasPrefix("text_projection")
+            name.hasSuffix("position_ids") || (!projection && name.hasPrefix("text_projection"))
         }
-        try self.init(config: config, source: source, pool: pool)
+        do {
+            try self.init(config: config, source: source, projection: projection, pool: pool)
+        } catch TextEncoderError.missingProjectionDim {
+            throw ModelConfigError.missingField(file: directory.appendingPathComponent("config.json").path, field: "projection_dim")
+        }
     }
 
-    /// A text encoder of `config`'s shapes with seeded random weights (benchmarks).
-    public static func randomWeights(config: CLIPTextConfig, seed: UInt64 = 0, pool: ThreadPool) throws -> CLIPTextEncoder {
-        try CLIPTextEncoder(config: config, source: RandomWeightSource(seed: seed, pool: pool), pool: pool)
+    /// A text encoder of `config`'s shapes with seeded random weights (benchmarks); with
+    /// `projection`, a `CLIPTextModelWithProjection` (needs `config.projectionDim`).
+    public static func randomWeights(config: CLIPTextConfig, projection: Bool = false, seed: UInt64 = 0,
+                                     pool: ThreadPool) throws -> CLIPTextEncoder {
+        try CLIPTextEncoder(config: config, source: RandomWeightSource(seed: seed, pool: pool), projection: projection, pool: pool)
     }
+
+    /// Width of `text_embeds` (`projection_dim`) for a `CLIPTextModelWithProjection`; nil for
+    /// a `CLIPTextModel`, which has no `text_projection`.
+    public var projectionWidth: Int? { textProjection?.outFeatures }
 
     /// Encodes a batch of equally long token sequences.
     /// - Parameters:
@@ -104,16 +136,31 @@ public final class CLIPTextEncoder: @unchecked Sendable {
     }
 
     func run(_ ids: [[Int]], layersToRun: Int, clipSkip: Int, output: Tensor, trace: ((Int, Tensor) -> Void)?) throws {
-        let c = config, d = c.hiddenSize, n = ids.count
-        let l = ids.first?.count ?? 0
+        let c = config
         guard clipSkip >= 0, clipSkip < c.numHiddenLayers else {
             throw TextEncoderError.clipSkipOutOfRange(clipSkip: clipSkip, layers: c.numHiddenLayers)
         }
+        try check(ids, output: output)
+        arena.reset()
+        let h = runLayers(ids, count: layersToRun, trace: trace)
+        layerNorm(h, gamma: finalNorm.weight, beta: finalNorm.bias, eps: c.layerNormEps, output: output, pool: pool)
+    }
+
+    /// Throws for ids the model cannot read; traps for an `output` that is not [N, L, hidden].
+    func check(_ ids: [[Int]], output: Tensor) throws {
+        let c = config, n = ids.count
+        let l = ids.first?.count ?? 0
         guard ids.allSatisfy({ $0.count == l }) else { throw TextEncoderError.raggedBatch }
         guard l <= c.maxPositionEmbeddings else { throw TextEncoderError.sequenceTooLong(length: l, maximum: c.maxPositionEmbeddings) }
         for seq in ids { for t in seq where t < 0 || t >= c.vocabSize { throw TextEncoderError.tokenOutOfRange(id: t, vocabularySize: c.vocabSize) } }
-        precondition(output.shape == [n, l, d], "CLIPTextEncoder: output \(output.shape) is not [\(n), \(l), \(d)]")
-        arena.reset()
+        precondition(output.shape == [n, l, c.hiddenSize], "CLIPTextEncoder: output \(output.shape) is not [\(n), \(l), \(c.hiddenSize)]")
+    }
+
+    /// Embeddings, then the first `count` encoder layers: `hidden_states[count]` [N, L, hidden]
+    /// in the arena (no final LayerNorm). The caller has checked `ids` and reset the arena.
+    func runLayers(_ ids: [[Int]], count layersToRun: Int, trace: ((Int, Tensor) -> Void)?) -> Tensor {
+        let c = config, d = c.hiddenSize, n = ids.count
+        let l = ids.first?.count ?? 0
         let h = arena.tensor([n, l, d])
         for (b, seq) in ids.enumerated() {
             for (t, id) in seq.enumerated() {
@@ -143,13 +190,13 @@ public final class CLIPTextEncoder: @unchecked Sendable {
             linearAccumulate(mlp, layer.fc2, into: h, pool: pool)
             trace?(i + 1, h)
         }
-        layerNorm(h, gamma: finalNorm.weight, beta: finalNorm.bias, eps: c.layerNormEps, output: output, pool: pool)
+        return h
     }
 
     /// Floating-point operations to encode `batch` sequences of `length` tokens.
     public func flops(batch: Int, length: Int) -> Double {
         let rows = batch * length
-        return layers.reduce(0) {
+        return (textProjection?.flops(rows: batch) ?? 0) + layers.reduce(0) {
             $0 + $1.qkv.flops(rows: rows) + $1.outProj.flops(rows: rows) + $1.fc1.flops(rows: rows) + $1.fc2.flops(rows: rows)
                 + attentionFlops(batch: batch, heads: config.numAttentionHeads, queryLength: length, keyLength: length,
                                  headDim: config.hiddenSize / config.numAttentionHeads)

@@ -28,7 +28,7 @@ struct UNetDownBlock: @unchecked Sendable {
             if c.downBlockTypes[i] == .crossAttention {
                 attentions.append(try SpatialTransformer(
                     s, "\(name).attentions.\(j)", channels: outC, heads: c.numAttentionHeads[i],
-                    depth: c.transformerLayersPerBlock[i], crossAttentionDim: c.crossAttentionDim, groups: c.normNumGroups))
+                    depth: c.transformerLayersPerBlock[i][j], crossAttentionDim: c.crossAttentionDim, groups: c.normNumGroups))
             }
         }
         downsampler = i < ch.count - 1

@@ -8,9 +8,10 @@ extension UNet {
         let w = weights
         var size = (h: height, w: width)
         var f = w.convIn.flops(n: n, h: height, w: width) + w.timeEmbedding.flops(n: n)
+            + (w.additionEmbedding?.flops(n: n) ?? 0)
         var skips = [size]
         for block in w.downBlocks { f += block.flops(n: n, size: &size, contextLength: lc, skips: &skips) }
-        f += w.midBlock.flops(n: n, h: size.h, w: size.w, contextLength: lc)
+        f += w.midBlock?.flops(n: n, h: size.h, w: size.w, contextLength: lc) ?? 0
         for block in w.upBlocks { f += block.flops(n: n, size: &size, contextLength: lc, skips: &skips) }
         return f + w.convOut.flops(n: n, h: size.h, w: size.w)
     }

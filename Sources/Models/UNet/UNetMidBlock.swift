@@ -1,7 +1,10 @@
 import Kernels
 
-/// diffusers `UNetMidBlock2DCrossAttn` at the lowest resolution: resnet, then
-/// (transformer, resnet) pairs. The resnets divide their output by `mid_block_scale_factor`.
+/// The UNet's mid block at the lowest resolution, as diffusers' `get_mid_block` builds it for
+/// `UNet2DConditionModel`: `UNetMidBlock2DCrossAttn` (resnet, then (transformer, resnet)
+/// pairs; SD 1.x/2.x, SDXL) or `UNetMidBlock2D` with `num_layers=0, add_attention=False`
+/// (one resnet; SSD-1B, Segmind Vega). The resnets divide their output by
+/// `mid_block_scale_factor`. `mid_block_type: null` has no mid block (`UNetWeights.midBlock` nil).
 struct UNetMidBlock: @unchecked Sendable {
     /// Module path, "mid_block": the weights' prefix and the trace name.
     let name = "mid_block"
@@ -9,17 +12,24 @@ struct UNetMidBlock: @unchecked Sendable {
     var resnets: [ResnetBlock]
     var attentions: [SpatialTransformer]
 
-    /// The mid block of `c`, at the width of the last down block.
-    init(_ s: WeightSource, config c: UNetConfig) throws {
+    /// The mid block of `c` (nil for `mid_block_type: null`), at the width of the last down block.
+    init?(_ s: WeightSource, config c: UNetConfig) throws {
         let last = c.blockOutChannels.count - 1, top = c.blockOutChannels[last], p = name
-        // Both resnets are read before the transformer (the order RandomWeightSource seeds by).
-        resnets = try (0..<2).map {
+        let pairs: Int
+        switch c.midBlockType {
+        case .absent: return nil
+        case .resnet: pairs = 0
+        case .crossAttention: pairs = 1
+        }
+        // Every resnet is read before the transformer (the order RandomWeightSource seeds by).
+        resnets = try (0...pairs).map {
             try ResnetBlock(s, "\(p).resnets.\($0)", in: top, out: top, timeEmbedding: c.timeEmbedding.dimension,
                             groups: c.normNumGroups, eps: c.normEps, outputScale: c.midBlockScaleFactor)
         }
-        attentions = [try SpatialTransformer(s, "\(p).attentions.0", channels: top, heads: c.numAttentionHeads[last],
-                                             depth: c.transformerLayersPerBlock[last],
-                                             crossAttentionDim: c.crossAttentionDim, groups: c.normNumGroups)]
+        attentions = try (0..<pairs).map {
+            try SpatialTransformer(s, "\(p).attentions.\($0)", channels: top, heads: c.numAttentionHeads[last],
+                                   depth: c.midTransformerLayers, crossAttentionDim: c.crossAttentionDim, groups: c.normNumGroups)
+        }
     }
 
     /// - Parameters:

@@ -5,14 +5,20 @@ import Kernels
 ///
 /// ```
 /// emb = linear_2(SiLU(linear_1(get_timestep_embedding(t))))      UNetTimeEmbedding
+/// SDXL (addition_embed_type "text_time"):                          UNetAdditionEmbedding
+///   emb += add_embedding(cat(text_embeds, get_timestep_embedding(time_ids).reshape(N, -1)))
 /// h = conv_in(x); skips = [h]
 /// down blocks: (resnet(h, emb) [→ transformer(h, context)]) × layers, push each; downsample, push
 ///                                                                  UNetDownBlock
-/// mid block: resnet → transformer → resnet                         UNetMidBlock
+/// mid block: resnet → transformer → resnet (or one resnet, or none) UNetMidBlock
 /// up blocks: (cat(h, skips.pop()) → resnet [→ transformer]) × (layers + 1); upsample
 ///                                                                  UNetUpBlock
 /// out = conv_out(SiLU(conv_norm_out(h)))
 /// ```
+/// SDXL-family UNets (`config.additionEmbedding` non-nil) need the pooled text embeddings and
+/// the size ids in every call: pass `added: UNetAdditionalConditioning(textEmbeds: [N, P],
+/// timeIDs: [N, 6])`; other UNets take `added: nil` (the default).
+///
 /// Activations live in an `Arena` owned by the model: the first call with given shapes sizes
 /// it, later calls (the denoising loop) reuse it without allocating buffers. Calls are not
 /// reentrant: use one `UNet` per concurrent job.
@@ -55,33 +61,38 @@ public final class UNet: @unchecked Sendable {
     ///   - sample: [N, inChannels, h, w] latents
     ///   - timestep: one timestep (in 0…1000 units) for every batch element
     ///   - context: [N, L, crossAttentionDim] text-encoder hidden states
+    ///   - added: SDXL's `text_embeds` [N, P] and `time_ids` [N, K] (diffusers'
+    ///     `added_cond_kwargs`): required when `config.additionEmbedding` is set, nil otherwise
     ///   - output: [N, outChannels, h, w]
-    public func callAsFunction(sample: Tensor, timestep: Float, context: Tensor, output: Tensor) {
+    public func callAsFunction(sample: Tensor, timestep: Float, context: Tensor,
+                               added: UNetAdditionalConditioning? = nil, output: Tensor) {
         forward(sample: sample, timesteps: Array(repeating: timestep, count: sample.shape[0]),
-                context: context, output: output, trace: observer)
+                context: context, added: added, output: output, trace: observer)
     }
 
     /// As above with one timestep per batch element.
-    public func callAsFunction(sample: Tensor, timesteps: [Float], context: Tensor, output: Tensor) {
-        forward(sample: sample, timesteps: timesteps, context: context, output: output, trace: observer)
+    public func callAsFunction(sample: Tensor, timesteps: [Float], context: Tensor,
+                               added: UNetAdditionalConditioning? = nil, output: Tensor) {
+        forward(sample: sample, timesteps: timesteps, context: context, added: added, output: output, trace: observer)
     }
 
     /// As above, a full pass that keeps DeepCache's deep feature, or only the shallow branch
     /// reusing it (see `UNetFeatureCache`).
-    public func callAsFunction(sample: Tensor, timestep: Float, context: Tensor, output: Tensor, cache: UNetCacheStep) {
+    public func callAsFunction(sample: Tensor, timestep: Float, context: Tensor,
+                               added: UNetAdditionalConditioning? = nil, output: Tensor, cache: UNetCacheStep) {
         forward(sample: sample, timesteps: Array(repeating: timestep, count: sample.shape[0]),
-                context: context, output: output, cache: cache, trace: observer)
+                context: context, added: added, output: output, cache: cache, trace: observer)
     }
 
     /// Sees every traced block output of the public calls (tests: which blocks ran).
     var observer: ((String, Tensor) -> Void)?
 
     /// `UNet2DConditionModel.forward`: the blocks do the work; `trace` sees "time_embedding",
-    /// "conv_in", "down_blocks.i", "mid_block" and "up_blocks.i" (the reference tests compare
+    /// "add_embedding" (SDXL), "conv_in", "down_blocks.i", "mid_block" and "up_blocks.i" (the reference tests compare
     /// them with diffusers'). With a `.shallow` cache step it is DeepCache's `quick_replicate`
     /// branch instead (`UNetFeatureCache`): "down_blocks.0.layer0" and the last "up_blocks.i".
-    func forward(sample: Tensor, timesteps: [Float], context: Tensor, output: Tensor,
-                 cache: UNetCacheStep? = nil, trace: ((String, Tensor) -> Void)?) {
+    func forward(sample: Tensor, timesteps: [Float], context: Tensor, added: UNetAdditionalConditioning? = nil,
+                 output: Tensor, cache: UNetCacheStep? = nil, trace: ((String, Tensor) -> Void)?) {
         let c = config, w = weights
         let n = sample.shape[0]
         precondition(sample.rank == 4 && sample.shape[1] == c.inChannels, "UNet: sample \(sample.shape) is not [N, \(c.inChannels), h, w]")
@@ -89,10 +100,16 @@ public final class UNet: @unchecked Sendable {
         precondition(context.rank == 3 && context.shape[0] == n && context.shape[2] == c.crossAttentionDim,
                      "UNet: context \(context.shape) is not [\(n), L, \(c.crossAttentionDim)]")
         precondition(output.shape == [n, c.outChannels, sample.shape[2], sample.shape[3]], "UNet: output \(output.shape)")
+        precondition((added == nil) == (w.additionEmbedding == nil),
+                     added == nil ? "UNet: addition_embed_type text_time needs text_embeds and time_ids"
+                                  : "UNet: text_embeds / time_ids given to a UNet without addition_embed_type")
+        if let added, let a = w.additionEmbedding { a.validate(added, batch: n) }
         arena.reset()
 
-        // 1. time: SiLU(emb), shared by every resnet
-        let emb = w.timeEmbedding(timesteps, arena: arena, pool: pool, trace: trace)
+        // 1. time: SiLU(emb + aug_emb), shared by every resnet
+        var aug: Tensor?
+        if let added, let a = w.additionEmbedding { aug = a(added, arena: arena, pool: pool, trace: trace) }
+        let emb = w.timeEmbedding(timesteps, adding: aug, arena: arena, pool: pool, trace: trace)
 
         // 2. pre-process
         var input = sample
@@ -121,7 +138,7 @@ public final class UNet: @unchecked Sendable {
             }
 
             // 4. mid
-            h = w.midBlock(h, timeEmbedding: emb, context: context, arena: arena, pool: pool, trace: trace)
+            if let mid = w.midBlock { h = mid(h, timeEmbedding: emb, context: context, arena: arena, pool: pool, trace: trace) }
 
             // 5. up (a full cache step keeps the branch resnet's input)
             var keep: ((Int, Tensor) -> Void)?

@@ -21,11 +21,13 @@ struct UNetTimeEmbedding: @unchecked Sendable {
         freqShift = c.timeEmbedding.freqShift
     }
 
-    /// Embeds one timestep per batch element. Returns SiLU(emb), [N, timeEmbeddingDim]:
-    /// every resnet applies SiLU to the embedding first, so it is done once here. The
-    /// embedding before that SiLU (diffusers' `emb`) is traced as "time_embedding".
-    /// All three tensors stay in the arena (the returned one is read by every resnet).
-    func callAsFunction(_ timesteps: [Float], arena: Arena, pool: ThreadPool,
+    /// Embeds one timestep per batch element. Returns SiLU(emb + aug), [N, timeEmbeddingDim]:
+    /// every resnet applies SiLU to the embedding first, so it is done once here, after
+    /// SDXL's `aug_emb` (`UNetAdditionEmbedding`, [N, timeEmbeddingDim]) is added as diffusers'
+    /// `UNet2DConditionModel.forward` does (`emb = emb + aug_emb`, before any activation). The
+    /// time embedding alone (diffusers' `time_embedding` output) is traced as "time_embedding".
+    /// All tensors stay in the arena (the returned one is read by every resnet).
+    func callAsFunction(_ timesteps: [Float], adding aug: Tensor? = nil, arena: Arena, pool: ThreadPool,
                         trace: ((String, Tensor) -> Void)?) -> Tensor {
         let n = timesteps.count, dim = linear2.outFeatures
         let sinusoid = arena.tensor([n, sinusoidDim])
@@ -37,6 +39,12 @@ struct UNetTimeEmbedding: @unchecked Sendable {
         let emb = arena.tensor([n, dim])
         linear(hidden, weight: linear2.weight, bias: linear2.bias, output: emb, pool: pool)
         trace?("time_embedding", emb)
+        if let aug {
+            let sum = arena.tensor([n, dim])
+            add(emb, aug, output: sum, pool: pool)
+            activate(.silu, sum, output: sum, pool: pool)
+            return sum
+        }
         activate(.silu, emb, output: emb, pool: pool)
         return emb
     }

@@ -34,7 +34,7 @@ struct UNetUpBlock: @unchecked Sendable {
             if c.upBlockTypes[i] == .crossAttention {
                 attentions.append(try SpatialTransformer(
                     s, "\(name).attentions.\(j)", channels: outC, heads: c.numAttentionHeads[down],
-                    depth: c.transformerLayersPerBlock[down], crossAttentionDim: c.crossAttentionDim, groups: c.normNumGroups))
+                    depth: c.upTransformerLayersPerBlock[i][j], crossAttentionDim: c.crossAttentionDim, groups: c.normNumGroups))
             }
         }
         upsampler = i < n - 1 ? try Conv2DWeights(s, "\(name).upsamplers.0.conv", in: outC, out: outC, kernel: 3) : nil

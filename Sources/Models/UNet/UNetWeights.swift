@@ -7,8 +7,11 @@ public struct UNetWeights: @unchecked Sendable {
     var convIn: Conv2DWeights
     /// time_embedding.linear_1 / linear_2
     var timeEmbedding: UNetTimeEmbedding
+    /// add_embedding (SDXL's `text_time`), nil without `addition_embed_type`
+    var additionEmbedding: UNetAdditionEmbedding?
     var downBlocks: [UNetDownBlock]
-    var midBlock: UNetMidBlock
+    /// nil for `mid_block_type: null`
+    var midBlock: UNetMidBlock?
     var upBlocks: [UNetUpBlock]
     /// conv_norm_out: GroupNorm [block0]
     var convNormOut: NormWeights
@@ -24,6 +27,7 @@ public struct UNetWeights: @unchecked Sendable {
         let ch0 = c.blockOutChannels[0], levels = c.blockOutChannels.indices
         convIn = try Conv2DWeights(s, "conv_in", in: c.inChannels, out: ch0, kernel: 3)
         timeEmbedding = try UNetTimeEmbedding(s, config: c)
+        additionEmbedding = try c.additionEmbedding.map { try UNetAdditionEmbedding(s, config: c, addition: $0) }
         downBlocks = try levels.map { try UNetDownBlock(s, config: c, index: $0) }
         midBlock = try UNetMidBlock(s, config: c)
         upBlocks = try levels.map { try UNetUpBlock(s, config: c, index: $0) }
