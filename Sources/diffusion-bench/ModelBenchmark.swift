@@ -68,12 +68,31 @@ func report(_ what: String, _ o: ModelBenchOptions, flops: Double, times: (Doubl
     printLine(j.text)
 }
 
+/// The UNet architectures `unet --shapes` knows. SDXL-Turbo, -Lightning and Hyper-SD share
+/// `sdxl`'s (run Turbo's case as `--shapes sdxl --size 512 --batch 1`).
 func unetConfig(_ shapes: String) throws -> UNetConfig {
     switch shapes {
     case "sd15": return UNetConfig.sd15
     case "sd21": return UNetConfig.sd21
-    default: throw BenchError.usage("--shapes: 'sd15' or 'sd21', got '\(shapes)'")
+    case "sdxl": return UNetConfig.sdxl
+    case "ssd1b": return UNetConfig.ssd1b
+    case "vega": return UNetConfig.vega
+    default: throw BenchError.usage("--shapes: sd15, sd21, sdxl, ssd1b or vega, got '\(shapes)'")
     }
+}
+
+/// SDXL's extra UNet inputs for a square `size` image, as StableDiffusionXLPipeline makes them
+/// by default: random pooled text embeddings and time ids (size, size, 0, 0, size, size).
+func benchAdditionalConditioning(_ config: UNetConfig, batch: Int, size: Int) throws -> UNetAdditionalConditioning? {
+    guard let a = config.additionEmbedding else { return nil }
+    guard let width = a.textEmbedsWidth(timeIDCount: 6) else {
+        throw BenchError.usage("projection_class_embeddings_input_dim \(a.inputDim) has no room for 6 time ids of \(a.timeEmbedDim)")
+    }
+    let text = Tensor(zeros: [batch, width])
+    fillRandom(text, seed: 4, pool: .shared)
+    let s = Float(size)
+    let ids = Tensor(shape: [batch, 6], values: Array((0..<batch).map { _ in [s, s, 0, 0, s, s] }.joined()))
+    return UNetAdditionalConditioning(textEmbeds: text, timeIDs: ids)
 }
 
 /// `diffusion-bench unet`: one UNet evaluation (batch 2 = the cond + uncond pair of one
@@ -92,9 +111,10 @@ func runUNetBenchmark(_ args: [String]) throws -> Int32 {
     let context = Tensor(zeros: [o.batch, 77, config.crossAttentionDim])
     fillRandom(context, seed: 3, pool: .shared)
     let output = Tensor(zeros: [o.batch, config.outChannels, lat, lat])
+    let added = try benchAdditionalConditioning(config, batch: o.batch, size: o.size)
     log(6, "unet: \(o.shapes) \(o.size)x\(o.size) batch \(o.batch), weights built in \(String(format: "%.1f", loadSeconds)) s")
     let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) {
-        unet(sample: sample, timestep: 500, context: context, output: output)
+        unet(sample: sample, timestep: 500, context: context, added: added, output: output)
     }
     report("unet", o, flops: unetFlops(config, n: o.batch, h: lat, w: lat, contextLength: 77), times: times,
            loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: unet.workspaceBytes,
@@ -103,10 +123,15 @@ func runUNetBenchmark(_ args: [String]) throws -> Int32 {
 }
 
 /// `diffusion-bench vae`: one VAE decode of a size×size image from its latents; with
-/// `--tiny`, TAESD's (`AutoencoderTiny`) instead of AutoencoderKL's.
+/// `--tiny`, TAESD's (`AutoencoderTiny`) instead of AutoencoderKL's. `--shapes sdxl` is the
+/// same computation: SDXL's VAE (stabilityai/sdxl-vae) has SD's shapes (channels 128, 256,
+/// 512, 512, 2 layers per block, 4 latent channels, 32 groups; only `scaling_factor`,
+/// 0.13025, differs, which a decode of given latents does not use), as TAESDXL has TAESD's.
 func runVAEBenchmark(_ args: [String]) throws -> Int32 {
     let o = try ModelBenchOptions(args, command: "vae", defaultBatch: 1)
-    guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: only 'sd15' is built in, got '\(o.shapes)'") }
+    guard o.shapes == "sd15" || o.shapes == "sdxl" else {
+        throw BenchError.usage("--shapes: 'sd15' or 'sdxl' (the same VAE shapes), got '\(o.shapes)'")
+    }
     let lat = o.size / 8
     let t0 = now()
     let bench: String, latentChannels: Int, outChannels: Int, flops: Double
@@ -134,10 +159,12 @@ func runVAEBenchmark(_ args: [String]) throws -> Int32 {
     return 0
 }
 
-/// `diffusion-bench text`: CLIP text encoder on `batch` prompts of 77 tokens.
+/// `diffusion-bench text`: CLIP text encoder on `batch` prompts of 77 tokens; `--shapes sdxl`:
+/// SDXL's two encoders as its pipeline runs them.
 func runTextBenchmark(_ args: [String]) throws -> Int32 {
     let o = try ModelBenchOptions(args, command: "text", defaultBatch: 2)
-    guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: only 'sd15' is built in, got '\(o.shapes)'") }
+    if o.shapes == "sdxl" { return try runSDXLTextBenchmark(o) }
+    guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: 'sd15' or 'sdxl', got '\(o.shapes)'") }
     let config = CLIPTextConfig.sd15
     let t0 = now()
     let encoder = try CLIPTextEncoder.randomWeights(config: config, seed: 1, pool: .shared)
@@ -148,5 +175,30 @@ func runTextBenchmark(_ args: [String]) throws -> Int32 {
     let times = try timeEvaluations(warmup: o.warmup, iterations: o.iterations) { try encoder.encode(ids, output: output) }
     report("text", o, flops: encoder.flops(batch: o.batch, length: 77), times: times,
            loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: 0)
+    return 0
+}
+
+/// `text --shapes sdxl`: `text_encoder` (CLIP ViT-L, `CLIPTextConfig.sd15`) to its penultimate
+/// hidden states and `text_encoder_2` (OpenCLIP bigG with projection, `.sdxlBigG`) to its
+/// penultimate states and pooled `text_embeds`, as StableDiffusionXLPipeline.encode_prompt
+/// needs them. The FLOP count is the work done: the first encoder's last layer is not run
+/// (PyTorch's `output_hidden_states` runs and counts it).
+func runSDXLTextBenchmark(_ o: ModelBenchOptions) throws -> Int32 {
+    let t0 = now()
+    let first = try CLIPTextEncoder.randomWeights(config: .sd15, seed: 1, pool: .shared)
+    let second = try CLIPTextEncoder.randomWeights(config: .sdxlBigG, projection: true, seed: 2, pool: .shared)
+    let loadSeconds = now() - t0
+    let rssAfterLoad = peakRSSMegabytes()
+    let c1 = first.config, c2 = second.config
+    let ids = (0..<o.batch).map { b in (0..<77).map { t in (b * 7919 + t * 104_729) % c1.vocabSize } }
+    let states1 = Tensor(zeros: [o.batch, 77, c1.hiddenSize]), states2 = Tensor(zeros: [o.batch, 77, c2.hiddenSize])
+    let pooled = Tensor(zeros: [o.batch, second.projectionWidth ?? 0])
+    let times = try timeEvaluations(warmup: o.warmup, iterations: o.iterations) {
+        try first.encodePenultimate(ids, output: states1)
+        try second.encodePenultimate(ids, output: states2, pooled: pooled)
+    }
+    let layers1 = Double(c1.numHiddenLayers)
+    let flops = first.flops(batch: o.batch, length: 77) * (layers1 - 1) / layers1 + second.flops(batch: o.batch, length: 77)
+    report("text", o, flops: flops, times: times, loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: 0)
     return 0
 }

@@ -80,3 +80,16 @@ final class AsymmetricUNetReferenceTests: XCTestCase {
         assertClose(out, expected, "asym unet.out_t500")
     }
 }
+
+/// `UNet.flops` (what diffusion-bench divides by time) counts the SDXL parts: the
+/// add_embedding MLP, per-layer transformer depths, asymmetric up blocks and the one-resnet
+/// mid block, equal to PyTorch's FlopCounterMode on the same call (recorded by sdxl_refs.py).
+final class SDXLUNetFlopsTests: XCTestCase {
+    func testFlopsEqualPyTorchCounter() throws {
+        let recorded = try XCTUnwrap(try FixturePaths.json("reference/tiny-sdxl-asym-unet.json")["flops"] as? [String: Double])
+        for (name, folder) in [("tiny-sdxl", "tiny-sdxl/unet"), ("tiny-sdxl-asym-unet", "tiny-sdxl-asym-unet")] {
+            let unet = try UNet(directory: FixturePaths.url(folder), pool: .shared)
+            XCTAssertEqual(unet.flops(batch: 2, height: 8, width: 12, contextLength: 77), try XCTUnwrap(recorded[name]), name)
+        }
+    }
+}

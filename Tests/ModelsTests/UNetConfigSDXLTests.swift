@@ -51,7 +51,7 @@ final class UNetConfigSDXLTests: XCTestCase {
         try UNetConfig(json: ConfigJSON(file: "unet/config.json", object: json))
     }
 
-    private func assertRefused(_ edits: [String: Any], _ expected: ModelConfigError, line: UInt = #line) throws {
+    func assertRefused(_ edits: [String: Any], _ expected: ModelConfigError, line: UInt = #line) throws {
         var json = try tinySDXL()
         json.merge(edits) { $1 }
         XCTAssertThrowsError(try decode(json), line: line) { e in
@@ -97,5 +97,20 @@ final class UNetConfigSDXLTests: XCTestCase {
         XCTAssertEqual(c.midBlockType, .absent, "an explicit null is diffusers' mid_block_type None")
         json.removeValue(forKey: "mid_block_type")
         XCTAssertEqual(try decode(json).midBlockType, .crossAttention, "absent: diffusers' default")
+    }
+}
+
+extension UNetConfigSDXLTests {
+    /// Layer counts that would lay out absurd (or negative) per-layer lists are refused
+    /// before anything is sized by them.
+    func testLayerCountsAreBounded() throws {
+        let f = "unet/config.json"
+        try assertRefused(["layers_per_block": -1], .invalidValue(file: f, field: "layers_per_block", reason: "-1 is outside 1…64"))
+        try assertRefused(["layers_per_block": 1_000_000_000],
+                          .invalidValue(file: f, field: "layers_per_block", reason: "1000000000 is outside 1…64"))
+        try assertRefused(["transformer_layers_per_block": [1, -2]],
+                          .wrongType(file: f, field: "transformer_layers_per_block", expected: "integers in 0…1000 or lists of them (block 1: -2)"))
+        try assertRefused(["transformer_layers_per_block": [1, 2.5]],
+                          .wrongType(file: f, field: "transformer_layers_per_block", expected: "integers in 0…1000 or lists of them (block 1: 2.5)"))
     }
 }

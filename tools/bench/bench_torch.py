@@ -2,10 +2,17 @@
 """PyTorch side of `diffusion-bench`: the same measurements, for side-by-side comparison.
 
     python3 tools/bench/bench_torch.py unet --shapes sd15 --size 512 --batch 2 [--json]
+    python3 tools/bench/bench_torch.py unet --shapes sdxl --size 1024 --batch 2
     python3 tools/bench/bench_torch.py vae --size 512        # AutoencoderKL.decode
     python3 tools/bench/bench_torch.py text                  # CLIPTextModel, 77 tokens
+    python3 tools/bench/bench_torch.py text --shapes sdxl    # both SDXL encoders
 
-Random weights of the real SD 1.5 shapes (configs in sd15_configs.py; nothing downloaded),
+Random weights of the real shapes (configs in sd15_configs.py, sdxl_configs.py; nothing
+downloaded): --shapes sd15 (all three components), sd21 (unet), sdxl (unet with its text_time
+conditioning: random pooled text embeds, time ids (size, size, 0, 0, size, size); vae = SD's
+shapes; text = CLIP-L penultimate states + OpenCLIP-bigG with projection, as
+StableDiffusionXLPipeline.encode_prompt runs them), ssd1b and vega (unet). SDXL-Turbo's case is
+--shapes sdxl --size 512 --batch 1.
 float32, torch.set_num_threads(2) unless --threads says otherwise, inference_mode.
 Options and defaults follow diffusion-bench: --batch (2 for unet and text = cond + uncond,
 1 for vae), --warmup 1, --iterations 2. Prints one JSON line with diffusion-bench's fields:
@@ -21,7 +28,7 @@ Options and defaults follow diffusion-bench: --batch (2 for unet and text = cond
   peak_rss_mb            getrusage(RUSAGE_SELF).ru_maxrss at the end (weights, activations,
                          the interpreter), in MiB
 Inputs: unet — latents (batch, 4, size/8, size/8), timestep 500, encoder states
-(batch, 77, 768); vae — latents (batch, 4, size/8, size/8) → image (batch, 3, size, size);
+(batch, 77, cross_attention_dim); vae — latents (batch, 4, size/8, size/8) → image (batch, 3, size, size);
 text — token ids (batch, 77).
 Tested with torch 2.15.0, diffusers 0.42.1, transformers 5.24.0 (CPU).
 """
@@ -40,35 +47,59 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import sd15_configs  # noqa: E402
+import sdxl_configs  # noqa: E402
+
+UNETS = {"sd15": sd15_configs.UNET_SD15, "sd21": sd15_configs.UNET_SD21, "sdxl": sdxl_configs.UNET_SDXL,
+         "ssd1b": sdxl_configs.UNET_SSD1B, "vega": sdxl_configs.UNET_VEGA}
+VAES = {"sd15": sd15_configs.VAE_SD15, "sdxl": sdxl_configs.VAE_SDXL}
+TEXTS = {"sd15": [sd15_configs.TEXT_SD15], "sdxl": [sdxl_configs.TEXT_SDXL_L, sdxl_configs.TEXT_SDXL_G]}
+SHAPES = {"unet": UNETS, "vae": VAES, "text": TEXTS}
 
 
-def build(component, size, batch):
+def build(component, shapes, size, batch):
     """Returns (module, forward closure) with inputs made once."""
     g = torch.Generator().manual_seed(0)
+    if shapes not in SHAPES[component]:
+        raise SystemExit(f"{component}: --shapes is one of {', '.join(SHAPES[component])}, got {shapes!r}")
     if component == "unet":
         from diffusers import UNet2DConditionModel
-        model = UNet2DConditionModel(**sd15_configs.UNET_SD15).eval()
+        config = UNETS[shapes]
+        model = UNet2DConditionModel(**config).eval()
         lat = torch.randn(batch, 4, size // 8, size // 8, generator=g)
-        ctx = torch.randn(batch, 77, 768, generator=g)
+        ctx = torch.randn(batch, 77, config["cross_attention_dim"], generator=g)
         t = torch.tensor(500.0)
-        return model, lambda: model(lat, t, encoder_hidden_states=ctx).sample
+        added = None
+        if config.get("addition_embed_type") == "text_time":
+            added = {"text_embeds": torch.randn(batch, sdxl_configs.POOLED_WIDTH, generator=g),
+                     "time_ids": torch.tensor([[size, size, 0, 0, size, size]] * batch, dtype=torch.float32)}
+        return model, lambda: model(lat, t, encoder_hidden_states=ctx, added_cond_kwargs=added).sample
     if component == "vae":
         from diffusers import AutoencoderKL
-        model = AutoencoderKL(**sd15_configs.VAE_SD15).eval()
+        model = AutoencoderKL(**VAES[shapes]).eval()
         lat = torch.randn(batch, 4, size // 8, size // 8, generator=g)
         return model, lambda: model.decode(lat).sample
-    if component == "text":
-        from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    ids = torch.randint(0, 49406, (batch, 77), generator=g)
+    if shapes == "sd15":
         model = CLIPTextModel(CLIPTextConfig(**sd15_configs.TEXT_SD15)).eval()
-        ids = torch.randint(0, 49406, (batch, 77), generator=g)
         return model, lambda: model(ids).last_hidden_state
-    raise SystemExit(f"unknown component {component!r}: unet, vae, text")
+    # StableDiffusionXLPipeline.encode_prompt: both encoders with output_hidden_states, the
+    # penultimate states of each, text_embeds of the second.
+    first = CLIPTextModel(CLIPTextConfig(**sdxl_configs.TEXT_SDXL_L)).eval()
+    second = CLIPTextModelWithProjection(CLIPTextConfig(**sdxl_configs.TEXT_SDXL_G)).eval()
+    model = torch.nn.ModuleList([first, second])
+
+    def forward():
+        a = first(ids, output_hidden_states=True)
+        b = second(ids, output_hidden_states=True)
+        return torch.cat([a.hidden_states[-2], b.hidden_states[-2]], dim=-1), b.text_embeds
+    return model, forward
 
 
 def main():
     ap = argparse.ArgumentParser(description="PyTorch reference timings for diffusion-bench")
     ap.add_argument("component", choices=["unet", "vae", "text"])
-    ap.add_argument("--shapes", default="sd15", choices=["sd15"])
+    ap.add_argument("--shapes", default="sd15", choices=["sd15", "sd21", "sdxl", "ssd1b", "vega"])
     ap.add_argument("--size", type=int, default=512, help="image side in pixels (multiple of 8)")
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
@@ -82,7 +113,7 @@ def main():
     torch.set_num_threads(args.threads)
 
     with torch.inference_mode():
-        model, forward = build(args.component, args.size, batch)
+        model, forward = build(args.component, args.shapes, args.size, batch)
         weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         for _ in range(args.warmup):
             forward()

@@ -103,6 +103,10 @@ public struct UNetConfig: Sendable, Equatable {
             throw ModelConfigError.invalidValue(file: c.file, field: "down_block_types", reason: "down/up block type counts must equal len(block_out_channels) = \(n)")
         }
         layersPerBlock = c.has("layers_per_block") ? try c.intOrList("layers_per_block", count: n) : Array(repeating: 2, count: n)
+        // Read before the per-layer transformer depths, which are laid out by it.
+        if let bad = layersPerBlock.first(where: { $0 < 1 || $0 > 64 }) {
+            throw ModelConfigError.invalidValue(file: c.file, field: "layers_per_block", reason: "\(bad) is outside 1…64")
+        }
         // diffusers UNet2DConditionModel.__init__: `num_attention_heads = num_attention_heads or attention_head_dim`.
         let headsKey = c.has("num_attention_heads") ? "num_attention_heads" : "attention_head_dim"
         numAttentionHeads = c.has(headsKey) ? try c.intOrList(headsKey, count: n) : Array(repeating: 8, count: n)

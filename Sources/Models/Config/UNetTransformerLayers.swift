@@ -54,8 +54,9 @@ struct UNetTransformerLayers: Equatable {
     private static func perLayer(_ c: ConfigJSON, _ key: String, _ entry: Any, block i: Int, layers: Int) throws -> [Int] {
         func count(_ v: Any) throws -> Int {
             guard !(v is String), let n = v as? NSNumber, n.doubleValue.rounded() == n.doubleValue,
-                  n.doubleValue >= 0, n.doubleValue < 1e6 else {
-                throw ModelConfigError.wrongType(file: c.file, field: key, expected: "non-negative integers or lists of them (block \(i): \(v))")
+                  n.doubleValue >= 0, n.doubleValue <= 1000 else {
+                throw ModelConfigError.wrongType(file: c.file, field: key,
+                                                 expected: "integers in 0…1000 or lists of them (block \(i): \(v))")
             }
             return n.intValue
         }

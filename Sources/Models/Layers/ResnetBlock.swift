@@ -74,6 +74,7 @@ struct ResnetBlock: @unchecked Sendable {
         let px = Double(n * h * w)
         var f = 2 * px * Double(outChannels) * Double(inChannels * 9 + outChannels * 9)
         if shortcut != nil { f += 2 * px * Double(outChannels * inChannels) }
+        f += timeEmbProj?.flops(rows: n) ?? 0   // time_emb_proj, once per sample
         return f
     }
 }
