@@ -53,6 +53,10 @@ final class XLDaemonTests: XCTestCase {
               steps: 4
               sampler: euler
               guidance: 5
+          native:
+            path: \(Self.fixtures.appendingPathComponent("tiny-sdxl").path)
+            defaults:
+              steps: 3
           turbo:
             path: \(turbo.path)
             defaults:
@@ -83,6 +87,9 @@ final class XLDaemonTests: XCTestCase {
         // Settings from the model entries' defaults only; no negative prompt (zeros).
         try job("base", "prompt: \(try quoted(euler.prompt))\nseed: \(euler.seed)\nname: base\n")
         try job("turbo", "prompt: \(try quoted(turbo.prompt))\nmodel: turbo\nseed: \(turbo.seed)\nname: turbo\nsnapshots: 1\n")
+        // No size anywhere: the model's native 64×64; a given "" negative prompt is encoded.
+        let native = try reference("tiny-sdxl-euler-default-size-")
+        try job("native", "prompt: \(try quoted(native.prompt))\nnegative_prompt: \"\"\nmodel: native\nseed: \(native.seed)\nname: native\n")
         let longCase = try XCTUnwrap(try caseObject("tiny-sdxl-euler-long-"))
         try job("long", """
             prompt: \(try quoted(long.prompt))
@@ -97,7 +104,8 @@ final class XLDaemonTests: XCTestCase {
         let (status, stderr) = try DaemonHarness.runDiffusiond(["--oneshot"] + files + ["--outbox", out.path, "--config", config.path])
         XCTAssertEqual(status, 0, stderr)
 
-        for (name, expected, size) in [("base", euler.image, [32, 48]), ("turbo", turbo.image, [48, 32]), ("long", long.image, [48, 32])] {
+        for (name, expected, size) in [("base", euler.image, [32, 48]), ("turbo", turbo.image, [48, 32]), ("long", long.image, [48, 32]),
+                                       ("native", native.image, [64, 64])] {
             let png = [UInt8](try Data(contentsOf: out.appendingPathComponent("\(name)/image-001.png")))
             let image = try PNGCodec.decode(png)
             XCTAssertEqual([image.width, image.height], size, name)
