@@ -151,6 +151,17 @@ final class XLDaemonTests: XCTestCase {
         }
     }
 
+    /// `--oneshot --model DIR` reads the folder's family too.
+    func testOneshotWithModelFolderRefusesAtIntake() throws {
+        let dir = try temporaryDirectory()
+        let job = dir.appendingPathComponent("hires.yaml")
+        try "prompt: a cat\nwidth: 32\nheight: 32\nupscale: 2\n".write(to: job, atomically: true, encoding: .utf8)
+        let (status, stderr) = try DaemonHarness.runDiffusiond(["--oneshot", job.path, "--outbox", dir.appendingPathComponent("out").path,
+                                                                "--model", Self.fixtures.appendingPathComponent("tiny-sdxl").path])
+        XCTAssertEqual(status, 65, stderr)
+        XCTAssertTrue(stderr.contains("hires.yaml:4:10: field 'upscale'") && stderr.contains("SDXL model"), stderr)
+    }
+
     /// `--check-config` accepts SDXL folders, and names a model_index.json it cannot read.
     func testCheckConfigReadsTheFamily() throws {
         let dir = try temporaryDirectory()
