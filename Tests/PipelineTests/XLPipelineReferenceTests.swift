@@ -204,6 +204,28 @@ final class XLPipelineReferenceTests: XCTestCase {
         XCTAssertEqual([cached.width, cached.height], [32, 48])
     }
 
+    /// `decoder: tiny` with a TAESDXL-shaped AutoencoderTiny (tiny-taesd-x4, made by
+    /// tools/fixtures/taesdxl_refs.py) gives diffusers' StableDiffusionXLPipeline(vae=AutoencoderTiny)
+    /// image within 1/255; a tiny VAE of another factor is refused.
+    func testTinyVAEDecodesAsDiffusers() throws {
+        let pipeline = try Self.pipeline(spacing: "trailing")
+        XCTAssertThrowsError(try pipeline.loadTinyVAE(directory: ReferenceChecks.fixtures.appendingPathComponent("tiny-taesd"))) {
+            XCTAssertTrue("\($0)".contains("factor 8"), "\($0)")
+        }
+        try pipeline.loadTinyVAE(directory: ReferenceChecks.fixtures.appendingPathComponent("tiny-taesd-x4"))
+        let request = GenerationRequest(prompt: "A painting of a Lighthouse, at night; stormy sea!!", width: 48, height: 32, steps: 1,
+                                        sampler: .eulerAncestral, guidance: 0, seed: 2002, decoder: .tiny)
+        XCTAssertEqual(pipeline.previewMethod(for: request, snapshotEvery: 1), .tinyVAE)
+        let image = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+        try ReferenceChecks.assertImage(image.pixels, matches: "tiny-taesd-x4/pipeline-tiny-sdxl.rgb", "tiny-sdxl + tiny-taesd-x4")
+        // The full VAE's image of the same latents is another picture: the check can tell them apart.
+        var full = request
+        full.decoder = .full
+        let reference = try ReferenceChecks.bytes("tiny-taesd-x4/pipeline-tiny-sdxl.rgb")
+        let other = try pipeline.generate(full, snapshotEvery: 0) { _ in .proceed }
+        XCTAssertGreaterThan(zip(other.pixels, reference).map { abs(Int($0) - Int($1)) }.max() ?? 0, 1)
+    }
+
     /// A long prompt is cut at 77 tokens as diffusers does, and the report says so.
     func testLongPromptIsReportedTruncated() throws {
         let pipeline = try Self.pipeline(spacing: nil)
