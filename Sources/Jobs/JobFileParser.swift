@@ -431,6 +431,9 @@ public struct JobFileParser: Sendable {
             guard let (text, plain, mark) = values[field] else { continue }
             switch field {
             case "negative_prompt":
+                // `negative_prompt:` with no value is no negative prompt (diffusers' None); a quoted
+                // "" is a given empty one (SDXL encodes it, see JobSpec.negativePromptGiven).
+                spec.negativePromptGiven = !(plain && text.isEmpty)
                 spec.negativePrompt = plain && text.isEmpty ? ""
                     : try d.string(text, plain: plain, field: field, mark: mark, maxBytes: limits.maxPromptBytes)
                 try checkWildcards(spec.negativePrompt, field: field, mark: mark, decoder: d)

@@ -8,6 +8,9 @@ import Sampling
 public struct JobSpec: Codable, Equatable, Sendable {
     public var prompt: String
     public var negativePrompt: String
+    /// The job has a `negative_prompt` key, even an empty one (see
+    /// `GenerationRequest.negativePromptGiven`: SDXL encodes a given "" and uses zeros for none).
+    public var negativePromptGiven = false
     /// Model name from the config's `models` table; `nil` means the config's default.
     public var model: String?
     public var width: Int
@@ -107,7 +110,8 @@ public struct JobSpec: Codable, Equatable, Sendable {
         GenerationRequest(prompt: PromptLoRATags.stripped(prompt), negativePrompt: negativePrompt, width: width, height: height,
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
                           seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full, longPrompt: longPrompt,
-                          guidanceCutoff: guidanceCutoff, strength: effectiveStrength, hires: hires, cache: cache)
+                          guidanceCutoff: guidanceCutoff, strength: effectiveStrength, hires: hires, cache: cache,
+                          negativePromptGiven: negativePromptGiven)
     }
 
     /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
@@ -125,7 +129,7 @@ extension JobSpec {
     private enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
         case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt, guidanceCutoff
-        case initImage, strength, resize, mask, maskBlur, upscale, upscaleStrength, grid, cache
+        case initImage, strength, resize, mask, maskBlur, upscale, upscaleStrength, grid, cache, negativePromptGiven
     }
 
     /// Leaves `loras` out when empty, `decoder` when not given and `longPrompt` when
@@ -141,6 +145,7 @@ extension JobSpec {
             (.longPrompt, longPrompt == .truncate ? nil : longPrompt), (.guidanceCutoff, guidanceCutoff),
             (.initImage, initImage), (.strength, strength), (.resize, resize), (.mask, mask), (.maskBlur, maskBlur),
             (.upscale, upscale), (.upscaleStrength, upscaleStrength), (.grid, grid), (.cache, cache),
+            (.negativePromptGiven, negativePromptGiven ? true : nil),
         ]
         var c = encoder.container(keyedBy: CodingKeys.self)
         for (key, value) in always { try c.encode(value, forKey: key) }
@@ -176,6 +181,7 @@ extension JobSpec {
         self.upscaleStrength = try c.decodeIfPresent(Double.self, forKey: .upscaleStrength)
         self.grid = try c.decodeIfPresent(JobGrid.self, forKey: .grid)
         self.cache = try c.decodeIfPresent(Int.self, forKey: .cache)
+        self.negativePromptGiven = try c.decodeIfPresent(Bool.self, forKey: .negativePromptGiven) ?? false
     }
 }
 

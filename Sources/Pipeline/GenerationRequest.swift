@@ -7,6 +7,10 @@ public struct GenerationRequest: Sendable, Equatable {
     public var prompt: String
     /// What the image should not show (unconditional branch of classifier-free guidance).
     public var negativePrompt: String
+    /// Whether a negative prompt was given at all, empty or not (diffusers' `negative_prompt=""`
+    /// as against `None`): on an SDXL model with `force_zeros_for_empty_prompt`, an empty
+    /// negative prompt that was not given means zero embeddings, a given one is encoded.
+    public var negativePromptGiven: Bool
     /// Output width in pixels; a multiple of the VAE's downscale factor.
     public var width: Int
     /// Output height in pixels; a multiple of the VAE's downscale factor.
@@ -54,9 +58,10 @@ public struct GenerationRequest: Sendable, Equatable {
                 seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], decoder: DecoderChoice = .full,
                 longPrompt: LongPromptMode = .truncate, guidanceCutoff: Double? = nil,
                 initImage: RGBImage? = nil, strength: Double = 0.8, mask: [UInt8]? = nil,
-                hires: HiresFix? = nil, cache: Int? = nil) {
+                hires: HiresFix? = nil, cache: Int? = nil, negativePromptGiven: Bool = false) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
+        self.negativePromptGiven = negativePromptGiven
         self.width = width
         self.height = height
         self.steps = steps

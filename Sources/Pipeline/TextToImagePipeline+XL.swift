@@ -18,9 +18,9 @@ extension UNetAdditionalConditioning {
 ///   `text_encoder_2` (each padded to 77 ids with truncation: a longer prompt is cut, and
 ///   the `PromptReport` says what was dropped); prompt embeds = `hidden_states[-2]` of each,
 ///   concatenated on the last axis; pooled = text_encoder_2's `text_embeds`;
-/// - with guidance > 1 the negative side likewise, except that an empty negative prompt on a
-///   model with `force_zeros_for_empty_prompt` (SDXL base) gives zero embeds and zero pooled
-///   embeds (diffusers' `negative_prompt=None`; a job cannot tell "" from none);
+/// - with guidance > 1 the negative side likewise, except that no negative prompt on a model
+///   with `force_zeros_for_empty_prompt` (SDXL base) gives zero embeds and zero pooled embeds
+///   (diffusers' `negative_prompt=None`; a given "", `negativePromptGiven`, is encoded);
 /// - `add_time_ids = (height, width, 0, 0, height, width)` for both halves
 ///   (`_get_add_time_ids` with the default original size, crop and target size);
 /// - everything else (latents, sampler loop, guidance, VAE decode with the VAE's own
@@ -72,7 +72,7 @@ extension TextToImagePipeline {
             let row = context.data + b * length * width
             let pooledRow = pooled.view(offset: b * projection, shape: [1, projection])
             let isNegative = request.guidance > 1 && b == 0
-            if isNegative && xl.forceZerosForEmptyPrompt && text.isEmpty {
+            if isNegative && xl.forceZerosForEmptyPrompt && text.isEmpty && !request.negativePromptGiven {
                 // encode_prompt: zero_out_negative_prompt → torch.zeros_like(prompt_embeds / pooled).
                 row.update(repeating: 0, count: length * width)
                 pooledRow.fill(0)

@@ -53,6 +53,10 @@ final class XLDaemonTests: XCTestCase {
               steps: 4
               sampler: euler
               guidance: 5
+          native:
+            path: \(Self.fixtures.appendingPathComponent("tiny-sdxl").path)
+            defaults:
+              steps: 3
           turbo:
             path: \(turbo.path)
             defaults:
@@ -83,6 +87,9 @@ final class XLDaemonTests: XCTestCase {
         // Settings from the model entries' defaults only; no negative prompt (zeros).
         try job("base", "prompt: \(try quoted(euler.prompt))\nseed: \(euler.seed)\nname: base\n")
         try job("turbo", "prompt: \(try quoted(turbo.prompt))\nmodel: turbo\nseed: \(turbo.seed)\nname: turbo\nsnapshots: 1\n")
+        // No size anywhere: the model's native 64×64; a given "" negative prompt is encoded.
+        let native = try reference("tiny-sdxl-euler-default-size-")
+        try job("native", "prompt: \(try quoted(native.prompt))\nnegative_prompt: \"\"\nmodel: native\nseed: \(native.seed)\nname: native\n")
         let longCase = try XCTUnwrap(try caseObject("tiny-sdxl-euler-long-"))
         try job("long", """
             prompt: \(try quoted(long.prompt))
@@ -97,7 +104,8 @@ final class XLDaemonTests: XCTestCase {
         let (status, stderr) = try DaemonHarness.runDiffusiond(["--oneshot"] + files + ["--outbox", out.path, "--config", config.path])
         XCTAssertEqual(status, 0, stderr)
 
-        for (name, expected, size) in [("base", euler.image, [32, 48]), ("turbo", turbo.image, [48, 32]), ("long", long.image, [48, 32])] {
+        for (name, expected, size) in [("base", euler.image, [32, 48]), ("turbo", turbo.image, [48, 32]), ("long", long.image, [48, 32]),
+                                       ("native", native.image, [64, 64])] {
             let png = [UInt8](try Data(contentsOf: out.appendingPathComponent("\(name)/image-001.png")))
             let image = try PNGCodec.decode(png)
             XCTAssertEqual([image.width, image.height], size, name)
@@ -141,6 +149,17 @@ final class XLDaemonTests: XCTestCase {
             XCTAssertTrue(stderr.contains("refused.yaml:3:") && stderr.contains(field) && stderr.contains("SDXL"), stderr)
             XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("refused/image-001.png").path))
         }
+    }
+
+    /// `--oneshot --model DIR` reads the folder's family too.
+    func testOneshotWithModelFolderRefusesAtIntake() throws {
+        let dir = try temporaryDirectory()
+        let job = dir.appendingPathComponent("hires.yaml")
+        try "prompt: a cat\nwidth: 32\nheight: 32\nupscale: 2\n".write(to: job, atomically: true, encoding: .utf8)
+        let (status, stderr) = try DaemonHarness.runDiffusiond(["--oneshot", job.path, "--outbox", dir.appendingPathComponent("out").path,
+                                                                "--model", Self.fixtures.appendingPathComponent("tiny-sdxl").path])
+        XCTAssertEqual(status, 65, stderr)
+        XCTAssertTrue(stderr.contains("hires.yaml:4:10: field 'upscale'") && stderr.contains("SDXL model"), stderr)
     }
 
     /// `--check-config` accepts SDXL folders, and names a model_index.json it cannot read.

@@ -75,6 +75,17 @@ final class XLModelFolderTests: XCTestCase {
         XCTAssertEqual(loadError(folder) as? ModelFolderError, .missingComponent(folder: folder.path, component: "tokenizer_2"))
     }
 
+    /// The refiner's folder (StableDiffusionXLImg2ImgPipeline, text_encoder null) is refused by its class.
+    func testRefinerFolderIsRefusedByItsClass() throws {
+        let folder = try copyOfFixture()
+        try edit(folder, "model_index.json") {
+            $0["_class_name"] = "StableDiffusionXLImg2ImgPipeline"
+            $0["text_encoder"] = [NSNull(), NSNull()]
+        }
+        let text = "\(try XCTUnwrap(loadError(folder)))"
+        XCTAssertTrue(text.contains("StableDiffusionXLImg2ImgPipeline") && text.contains("only StableDiffusionXLPipeline"), text)
+    }
+
     /// `_get_add_time_ids`' check: 6 × addition_time_embed_dim + projection_dim must be the
     /// UNet's projection_class_embeddings_input_dim.
     func testProjectionDimMustFitTheUNetsAdditionEmbedding() throws {

@@ -20,8 +20,6 @@ final class XLPipelineReferenceTests: XCTestCase {
         var spacing: String?
         var image: String
         var addTimeIDs: [Float]
-        /// diffusers got `negative_prompt=""` (encoded), not None (zeros under force_zeros).
-        var negativeGivenEmpty: Bool
 
         init(_ c: [String: Any]) throws {
             id = try XCTUnwrap(c["id"] as? String)
@@ -39,21 +37,16 @@ final class XLPipelineReferenceTests: XCTestCase {
             }
             spacing = overrides["timestep_spacing"] as? String
             let schedule: ScheduleKind = overrides["use_karras_sigmas"] as? Bool == true ? .karras : .default
-            // diffusers' negative_prompt=None: the job-side empty negative prompt (see TextToImagePipeline+XL).
+            // diffusers' negative_prompt=None is a request without a given negative prompt.
             let negative = c["negative_prompt"] as? String
             request = GenerationRequest(prompt: try XCTUnwrap(c["prompt"] as? String), negativePrompt: negative ?? "",
                                         width: try XCTUnwrap(c["width"] as? Int), height: try XCTUnwrap(c["height"] as? Int),
                                         steps: try XCTUnwrap(c["steps"] as? Int), sampler: sampler, schedule: schedule,
                                         guidance: Float(try XCTUnwrap(c["guidance"] as? Double)),
-                                        seed: UInt64(try XCTUnwrap(c["seed"] as? Int)))
+                                        seed: UInt64(try XCTUnwrap(c["seed"] as? Int)), negativePromptGiven: negative != nil)
             image = try XCTUnwrap(c["image"] as? String)
             addTimeIDs = try XCTUnwrap(c["add_time_ids"] as? [Double]).map(Float.init)
-            negativeGivenEmpty = negative == ""
         }
-
-        /// diffusers encoded an explicit "" here; a request's empty negative prompt means None
-        /// (zeros on this force_zeros model), so the case is not one the engine is asked for.
-        var encodesEmptyNegativePrompt: Bool { request.guidance > 1 && negativeGivenEmpty }
     }
 
     static func cases() throws -> [Case] {
@@ -77,11 +70,11 @@ final class XLPipelineReferenceTests: XCTestCase {
 
     func testImagesMatchDiffusersWithinOneLevel() throws {
         let cases = try Self.cases()
-        XCTAssertGreaterThanOrEqual(cases.count, 4)
+        XCTAssertGreaterThanOrEqual(cases.count, 5)
         var pipelines: [String: TextToImagePipeline] = [:]
         let latents = try SafeTensorsFile(path: ReferenceChecks.fixtures.appendingPathComponent("pipeline/tiny-sdxl-latents.safetensors").path)
         var checked: [String] = []
-        for item in cases where !item.encodesEmptyNegativePrompt {
+        for item in cases {
             let key = item.spacing ?? ""
             let pipeline = try pipelines[key] ?? Self.pipeline(spacing: item.spacing)
             pipelines[key] = pipeline
@@ -112,7 +105,9 @@ final class XLPipelineReferenceTests: XCTestCase {
         }
         // euler (zeros for the absent negative prompt), euler_a trailing 1 step guidance 0,
         // dpm++2m karras with a negative prompt, prompts over 77 tokens.
-        for wanted in ["tiny-sdxl-euler-48x32", "tiny-sdxl-euler_a-trailing-", "tiny-sdxl-dpm++2m-karras-", "tiny-sdxl-euler-long-"] {
+        // A given "" negative prompt, encoded (force_zeros applies to None only), at the native size.
+        for wanted in ["tiny-sdxl-euler-48x32", "tiny-sdxl-euler_a-trailing-", "tiny-sdxl-dpm++2m-karras-", "tiny-sdxl-euler-long-",
+                       "tiny-sdxl-euler-default-size-64x64"] {
             XCTAssertTrue(checked.contains { $0.hasPrefix(wanted) }, "no case \(wanted)* was checked")
         }
     }
@@ -132,6 +127,12 @@ final class XLPipelineReferenceTests: XCTestCase {
         XCTAssertTrue(zeroAdded.textEmbeds.toArray()[0..<20].allSatisfy { $0 == 0 })
         let condRow = Array(zeroed.toArray()[(77 * 72)...])
         XCTAssertTrue(condRow.contains { $0 != 0 })
+        // A given "" is encoded, not zeroed.
+        request.negativePromptGiven = true
+        let (empty, emptyAdded) = try pipeline.xlConditioning(request, xl: xl)
+        XCTAssertTrue(empty.toArray()[0..<(77 * 72)].contains { $0 != 0 })
+        XCTAssertTrue(emptyAdded.textEmbeds.toArray()[0..<20].contains { $0 != 0 })
+        request.negativePromptGiven = false
         request.negativePrompt = "blurry"
         let (given, givenAdded) = try pipeline.xlConditioning(request, xl: xl)
         XCTAssertTrue(given.toArray()[0..<(77 * 72)].contains { $0 != 0 })
@@ -201,6 +202,28 @@ final class XLPipelineReferenceTests: XCTestCase {
         XCTAssertEqual(batch, [2, 2, 2, 2])
         XCTAssertNotEqual(cached.pixels, full.pixels, "caching approximates")
         XCTAssertEqual([cached.width, cached.height], [32, 48])
+    }
+
+    /// `decoder: tiny` with a TAESDXL-shaped AutoencoderTiny (tiny-taesd-x4, made by
+    /// tools/fixtures/taesdxl_refs.py) gives diffusers' StableDiffusionXLPipeline(vae=AutoencoderTiny)
+    /// image within 1/255; a tiny VAE of another factor is refused.
+    func testTinyVAEDecodesAsDiffusers() throws {
+        let pipeline = try Self.pipeline(spacing: "trailing")
+        XCTAssertThrowsError(try pipeline.loadTinyVAE(directory: ReferenceChecks.fixtures.appendingPathComponent("tiny-taesd"))) {
+            XCTAssertTrue("\($0)".contains("factor 8"), "\($0)")
+        }
+        try pipeline.loadTinyVAE(directory: ReferenceChecks.fixtures.appendingPathComponent("tiny-taesd-x4"))
+        let request = GenerationRequest(prompt: "A painting of a Lighthouse, at night; stormy sea!!", width: 48, height: 32, steps: 1,
+                                        sampler: .eulerAncestral, guidance: 0, seed: 2002, decoder: .tiny)
+        XCTAssertEqual(pipeline.previewMethod(for: request, snapshotEvery: 1), .tinyVAE)
+        let image = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+        try ReferenceChecks.assertImage(image.pixels, matches: "tiny-taesd-x4/pipeline-tiny-sdxl.rgb", "tiny-sdxl + tiny-taesd-x4")
+        // The full VAE's image of the same latents is another picture: the check can tell them apart.
+        var full = request
+        full.decoder = .full
+        let reference = try ReferenceChecks.bytes("tiny-taesd-x4/pipeline-tiny-sdxl.rgb")
+        let other = try pipeline.generate(full, snapshotEvery: 0) { _ in .proceed }
+        XCTAssertGreaterThan(zip(other.pixels, reference).map { abs(Int($0) - Int($1)) }.max() ?? 0, 1)
     }
 
     /// A long prompt is cut at 77 tokens as diffusers does, and the report says so.

@@ -93,6 +93,11 @@ public final class StableDiffusionModel: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: indexURL.path) else { throw ModelFolderError.notAFolder(path: directory.path) }
         index = try ModelIndex(contentsOf: indexURL)
         let family = index.family
+        if family == .stableDiffusionXL && index.pipelineClass != family.pipelineClass {
+            // The refiner (StableDiffusionXLImg2ImgPipeline, no text_encoder), SDXL inpainting, ControlNet …
+            throw ModelFolderError.incompatible(folder: directory.path, reason: "model_index.json's _class_name is \(index.pipelineClass); "
+                + "of the SDXL pipelines only \(family.pipelineClass) (text-to-image) runs here")
+        }
         for (name, classes) in family.expectedComponents {
             guard let cls = index.components[name] else {
                 throw ModelFolderError.missingComponent(folder: directory.path, component: name)
