@@ -68,6 +68,26 @@ public enum HalfConversion {
         #endif
     }
 
+    /// Rounds `count` float32 values in place to the nearest IEEE half value (round to
+    /// nearest even, ±inf past the range), keeping them float32: what a tensor holds after
+    /// torch's `.half()` and back to float.
+    public static func roundToFloat16(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        #if arch(x86_64) || arch(arm64)
+        while i + 8 <= count {
+            let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(p + i).storeBytes(of: SIMD8<Float>(SIMD8<Float16>(v)), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            p[i] = Float(Float16(p[i]))
+            i += 1
+        }
+        #else
+        preconditionFailure("Float16 unavailable on this architecture")
+        #endif
+    }
+
     /// float32 → bfloat16 (little-endian), `count` elements, rounding to nearest even as
     /// torch's `c10::BFloat16` does (`round_to_nearest_even`); NaN becomes the quiet NaN 0x7FC0.
     public static func float32ToBFloat16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {

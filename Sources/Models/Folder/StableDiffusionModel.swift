@@ -67,8 +67,9 @@ public final class StableDiffusionModel: @unchecked Sendable {
     /// from a single file has no such file: use `singleFile?.schedulerConfigJSON`.
     public var schedulerConfigURL: URL { directory.appendingPathComponent("scheduler/scheduler_config.json") }
 
-    /// Loads every component; throws a typed error naming the file / tensor that is wrong.
-    public init(directory: URL, pool: ThreadPool) throws {
+    /// Loads every component, layer weights kept as `weights` says; throws a typed error
+    /// naming the file / tensor that is wrong.
+    public init(directory: URL, weights: WeightPrecision = .stored, pool: ThreadPool) throws {
         self.directory = directory
         let indexURL = directory.appendingPathComponent("model_index.json")
         guard FileManager.default.fileExists(atPath: indexURL.path) else { throw ModelFolderError.notAFolder(path: directory.path) }
@@ -92,9 +93,9 @@ public final class StableDiffusionModel: @unchecked Sendable {
             }
         }
         tokenizer = try CLIPTokenizer(directory: directory.appendingPathComponent("tokenizer"))
-        textEncoder = try CLIPTextEncoder(directory: directory.appendingPathComponent("text_encoder"), pool: pool)
-        unet = try UNet(directory: directory.appendingPathComponent("unet"), pool: pool)
-        vae = try VAE(directory: directory.appendingPathComponent("vae"), pool: pool)
+        textEncoder = try CLIPTextEncoder(directory: directory.appendingPathComponent("text_encoder"), weights: weights, pool: pool)
+        unet = try UNet(directory: directory.appendingPathComponent("unet"), weights: weights, pool: pool)
+        vae = try VAE(directory: directory.appendingPathComponent("vae"), weights: weights, pool: pool)
         try StableDiffusionModel.checkCompatible(folder: directory.path, tokenizer: tokenizer,
                                                  text: textEncoder.config, unet: unet.config, vae: vae.config)
     }

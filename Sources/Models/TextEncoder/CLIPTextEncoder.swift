@@ -80,9 +80,9 @@ public final class CLIPTextEncoder: @unchecked Sendable {
 
     /// Loads `text_encoder/config.json` and its safetensors. `position_ids` buffers and a
     /// `text_projection` (CLIPTextModelWithProjection) are ignored.
-    public convenience init(directory: URL, pool: ThreadPool) throws {
+    public convenience init(directory: URL, weights: WeightPrecision = .stored, pool: ThreadPool) throws {
         let config = try CLIPTextConfig(contentsOf: directory.appendingPathComponent("config.json"))
-        let source = try CheckpointWeightSource(component: directory.path, directory: directory,
+        let source = try CheckpointWeightSource(component: directory.path, directory: directory, precision: weights,
                                                 optionalPrefix: "text_model.") { name in
             name.hasSuffix("position_ids") || name.hasPrefix("text_projection")
         }
@@ -90,8 +90,9 @@ public final class CLIPTextEncoder: @unchecked Sendable {
     }
 
     /// A text encoder of `config`'s shapes with seeded random weights (benchmarks).
-    public static func randomWeights(config: CLIPTextConfig, seed: UInt64 = 0, pool: ThreadPool) throws -> CLIPTextEncoder {
-        try CLIPTextEncoder(config: config, source: RandomWeightSource(seed: seed, pool: pool), pool: pool)
+    public static func randomWeights(config: CLIPTextConfig, seed: UInt64 = 0, weights: WeightPrecision = .stored,
+                                     pool: ThreadPool) throws -> CLIPTextEncoder {
+        try CLIPTextEncoder(config: config, source: RandomWeightSource(seed: seed, precision: weights, pool: pool), pool: pool)
     }
 
     /// Encodes a batch of equally long token sequences.

@@ -21,15 +21,16 @@ public final class VAE: @unchecked Sendable {
     }
 
     /// Loads `vae/config.json` and `vae/*.safetensors`.
-    public convenience init(directory: URL, pool: ThreadPool) throws {
+    public convenience init(directory: URL, weights: WeightPrecision = .stored, pool: ThreadPool) throws {
         let (config, encoder, decoder): (VAEConfig, VAEEncoderWeights, VAEDecoderWeights) =
-            try AutoencoderLoading.folder(directory, config: VAEConfig.init(contentsOf:))
+            try AutoencoderLoading.folder(directory, weights: weights, config: VAEConfig.init(contentsOf:))
         self.init(config: config, encoder: encoder, decoder: decoder, pool: pool)
     }
 
     /// A VAE of `config`'s shapes with seeded random weights (benchmarks).
-    public static func randomWeights(config: VAEConfig, seed: UInt64 = 0, pool: ThreadPool) throws -> VAE {
-        let (encoder, decoder): (VAEEncoderWeights, VAEDecoderWeights) = try AutoencoderLoading.random(config, seed: seed, pool: pool)
+    public static func randomWeights(config: VAEConfig, seed: UInt64 = 0, weights: WeightPrecision = .stored,
+                                     pool: ThreadPool) throws -> VAE {
+        let (encoder, decoder): (VAEEncoderWeights, VAEDecoderWeights) = try AutoencoderLoading.random(config, seed: seed, weights: weights, pool: pool)
         return VAE(config: config, encoder: encoder, decoder: decoder, pool: pool)
     }
 
