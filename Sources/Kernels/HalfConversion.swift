@@ -50,17 +50,19 @@ public enum HalfConversion {
     /// (IEEE 754's default, torch's `.half()`): values past the half range become ±inf,
     /// tiny ones half subnormals or ±0, NaN stays NaN. `dst` may be unaligned. With F16C
     /// the vector loop is `vcvtps2ph`.
-    public static func float32ToFloat16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
+    /// `src` may be unaligned too (a float32 tensor in a mapped safetensors file).
+    public static func float32ToFloat16(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int) {
         var i = 0
         #if arch(x86_64) || arch(arm64)
         while i + 8 <= count {
-            let f = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
+            let f = src.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
             let h = SIMD8<Float16>(f)
             dst.storeBytes(of: unsafeBitCast(h, to: SIMD8<UInt16>.self), toByteOffset: i * 2, as: SIMD8<UInt16>.self)
             i += 8
         }
         while i < count {
-            dst.storeBytes(of: Float16(src[i]).bitPattern, toByteOffset: i * 2, as: UInt16.self)
+            let f = src.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
+            dst.storeBytes(of: Float16(f).bitPattern, toByteOffset: i * 2, as: UInt16.self)
             i += 1
         }
         #else

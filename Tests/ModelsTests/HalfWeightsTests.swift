@@ -59,6 +59,21 @@ final class HalfWeightsTests: XCTestCase {
         XCTAssertNil(plain.weights.convIn.weight.halfFormat)
     }
 
+    func testRandomHalfWeightsAreTheRoundedFP32Ones() throws {
+        // The bench's f16 weights are made in half directly; they must be the fp32 ones rounded.
+        let half = RandomWeightSource(seed: 5, precision: .f16, pool: .shared)
+        let full = RandomWeightSource(seed: 5, precision: .f32, pool: .shared)
+        for (name, shape) in [("a.weight", [70, 33]), ("b.weight", [8, 4, 3, 3]), ("token_embedding.weight", [50, 16])] {
+            let h = try half.weight(name, shape, alternatives: [])
+            let f = try full.weight(name, shape, alternatives: [])
+            XCTAssertEqual(h.halfFormat, .f16, name)
+            XCTAssertNil(f.halfFormat, name)
+            XCTAssertEqual(h.toArray().map(\.bitPattern), f.toArray().map { Float(Float16($0)).bitPattern }, name)
+        }
+        // Biases: 0, exact in either.
+        XCTAssertEqual(try half.tensor("c.bias", [7], alternatives: []).toArray(), [Float](repeating: 0, count: 7))
+    }
+
     func testBF16FolderIsKeptInBF16AndNarrowingLeavesItAlone() throws {
         for weights in [WeightPrecision.stored, .f16] {
             let unet = try UNet(directory: FixturePaths.url("tiny-sd1-bf16/unet"), weights: weights, pool: .shared)

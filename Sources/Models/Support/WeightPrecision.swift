@@ -1,8 +1,9 @@
 import Kernels
 
-/// How a model keeps its layer weights (linear and convolution kernels) in memory: the
-/// model entry's `weights:` in the daemon config, `--weights` of `diffusion-bench`.
-/// Norm scales, biases and embedding tables are always fp32 (small, or read by lookup).
+/// How a model keeps its layer weights (linear and convolution kernels, and CLIP's token
+/// embedding table) in memory: the model entry's `weights:` in the daemon config,
+/// `--weights` of `diffusion-bench`. Norm scales, biases and position embeddings are
+/// always fp32 (small).
 public enum WeightPrecision: String, Sendable, CaseIterable, Equatable {
     /// fp16 / bf16 tensors as stored, pointing into the safetensors file's memory mapping
     /// (fused ones in memory of their own), widened to fp32 inside the kernels (F16C);
@@ -10,7 +11,7 @@ public enum WeightPrecision: String, Sendable, CaseIterable, Equatable {
     case stored
     /// As `stored`, and fp32 tensors are narrowed to IEEE half at load (round to nearest
     /// even): layer weights kept in 16 bits (half the memory of an fp32 checkpoint), the
-    /// other fp32 parameters (biases, norms, embeddings) rounded to half values but kept in
+    /// other fp32 parameters (biases, norms, position embeddings) rounded to half values but kept in
     /// fp32, so the model computes what diffusers computes with the checkpoint converted by
     /// torch's `.half()` and run in fp32.
     case f16
@@ -41,6 +42,13 @@ extension SafeTensorsFile {
         let half: HalfFormat? = info.dtype == .f16 ? .f16 : info.dtype == .bf16 ? .bf16 : nil
         if precision != .f32, let half, count > 0, let start = bytes.baseAddress, bytes.count == 2 * count {
             return WeightTensor(half: HalfStorage(mapping: start, count: count, format: half, owner: self), shape: shape)
+        }
+        if precision == .f16, info.dtype == .f32, count > 0, let start = bytes.baseAddress, bytes.count == 4 * count {
+            // Straight from the mapping to half: no fp32 copy of the tensor is ever made.
+            let h = HalfStorage(count: count, format: .f16)
+            HalfConversion.float32ToFloat16(start, h.makeWritable(), count: count)
+            if drop { dropPages(key) }
+            return WeightTensor(half: h, shape: shape)
         }
         let t = Tensor(zeros: shape)
         try SafeTensorsFile.convert(bytes, dtype: info.dtype, count: count,

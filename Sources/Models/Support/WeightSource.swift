@@ -196,19 +196,41 @@ final class RandomWeightSource: WeightSource {
             if name.hasSuffix(".weight") { t.fill(1) }
             return t
         }
-        let fanIn = shape.dropFirst().reduce(1, *)
-        // Embedding tables get CLIP's init scale (std 0.02), the rest ±1/√fan_in.
-        let bound = name.contains("embedding") ? Float(0.02 * 1.7320508) : 1 / Float(max(fanIn, 1)).squareRoot()
-        let key = RandomWeightSource.mix(seed ^ (counter &* 0xD1B5_4A32_D192_ED03))
+        let (key, bound) = parameters(name, shape)
         let p = t.data
         pool.parallelFor(0..<t.count, grain: 1 << 16) { r, _ in
-            for i in r {
-                let u = Float(RandomWeightSource.mix(key &+ UInt64(i)) >> 40) * (1 / Float(1 << 24))  // [0, 1)
-                p[i] = (2 * u - 1) * bound
-            }
+            for i in r { p[i] = RandomWeightSource.value(key, i, bound) }
         }
         precision.roundParameter(t, storedAs: .f32)
         return t
+    }
+
+    /// With `.f16`, each layer weight is made in half precision directly (the values
+    /// `tensor` gives, rounded to nearest even), so no fp32 copy is ever allocated.
+    func weight(_ name: String, _ shape: [Int], alternatives: [String]) throws -> WeightTensor {
+        guard precision == .f16, shape.count > 1 else { return WeightTensor(try tensor(name, shape, alternatives: alternatives)) }
+        counter += 1
+        let (key, bound) = parameters(name, shape)
+        let h = HalfStorage(count: Tensor.elementCount(shape), format: .f16)
+        let p = h.makeWritable().bindMemory(to: UInt16.self, capacity: h.count)
+        pool.parallelFor(0..<h.count, grain: 1 << 16) { r, _ in
+            for i in r { p[i] = HalfConversion.float32ToFloat16Bits(RandomWeightSource.value(key, i, bound)) }
+        }
+        return WeightTensor(half: h, shape: shape)
+    }
+
+    /// The hash key and scale of the tensor asked for now: embedding tables get CLIP's init
+    /// scale (std 0.02), the rest ±1/√fan_in.
+    private func parameters(_ name: String, _ shape: [Int]) -> (UInt64, Float) {
+        let fanIn = shape.dropFirst().reduce(1, *)
+        let bound = name.contains("embedding") ? Float(0.02 * 1.7320508) : 1 / Float(max(fanIn, 1)).squareRoot()
+        return (RandomWeightSource.mix(seed ^ (counter &* 0xD1B5_4A32_D192_ED03)), bound)
+    }
+
+    /// Element i: uniform in [-bound, bound).
+    @inline(__always) static func value(_ key: UInt64, _ i: Int, _ bound: Float) -> Float {
+        let u = Float(mix(key &+ UInt64(i)) >> 40) * (1 / Float(1 << 24))  // [0, 1)
+        return (2 * u - 1) * bound
     }
 
     func finish() throws {}

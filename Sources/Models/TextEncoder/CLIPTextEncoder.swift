@@ -54,7 +54,7 @@ public enum TextEncoderError: Error, CustomStringConvertible, Equatable {
 public final class CLIPTextEncoder: @unchecked Sendable {
     public let config: CLIPTextConfig
     /// text_model.embeddings.token_embedding: [vocab, hidden]
-    let tokenEmbedding: Tensor
+    let tokenEmbedding: WeightTensor
     /// text_model.embeddings.position_embedding: [maxPositions, hidden]
     let positionEmbedding: Tensor
     let layers: [CLIPEncoderLayer]
@@ -70,7 +70,7 @@ public final class CLIPTextEncoder: @unchecked Sendable {
         config = c
         let s = RegisteringWeightSource(source)
         parameters = s.registry
-        tokenEmbedding = try s.tensor("text_model.embeddings.token_embedding.weight", [c.vocabSize, c.hiddenSize])
+        tokenEmbedding = try s.weight("text_model.embeddings.token_embedding.weight", [c.vocabSize, c.hiddenSize])
         positionEmbedding = try s.tensor("text_model.embeddings.position_embedding.weight", [c.maxPositionEmbeddings, c.hiddenSize])
         layers = try (0..<c.numHiddenLayers).map { try CLIPEncoderLayer(s, "text_model.encoder.layers.\($0)", c) }
         finalNorm = try NormWeights(s, "text_model.final_layer_norm", channels: c.hiddenSize)
@@ -118,7 +118,9 @@ public final class CLIPTextEncoder: @unchecked Sendable {
         let h = arena.tensor([n, l, d])
         for (b, seq) in ids.enumerated() {
             for (t, id) in seq.enumerated() {
-                vadd(tokenEmbedding.data + id * d, positionEmbedding.data + t * d, h.data + (b * l + t) * d, d)
+                let row = h.data + (b * l + t) * d
+                tokenEmbedding.view(offset: id * d, shape: [d]).widen(into: row)  // kept in 16 bits like the layers
+                vadd(row, positionEmbedding.data + t * d, row, d)
             }
         }
         trace?(0, h)
