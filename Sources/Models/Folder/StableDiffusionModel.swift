@@ -96,6 +96,7 @@ public final class StableDiffusionModel: @unchecked Sendable {
         textEncoder = try CLIPTextEncoder(directory: directory.appendingPathComponent("text_encoder"), weights: weights, pool: pool)
         unet = try UNet(directory: directory.appendingPathComponent("unet"), weights: weights, pool: pool)
         vae = try VAE(directory: directory.appendingPathComponent("vae"), weights: weights, pool: pool)
+        vae.shareWorkspace(of: unet)
         try StableDiffusionModel.checkCompatible(folder: directory.path, tokenizer: tokenizer,
                                                  text: textEncoder.config, unet: unet.config, vae: vae.config)
     }
@@ -103,6 +104,7 @@ public final class StableDiffusionModel: @unchecked Sendable {
     /// Assembles loaded components (the single-file loader's path).
     init(directory: URL, index: ModelIndex, tokenizer: CLIPTokenizer, textEncoder: CLIPTextEncoder,
          unet: UNet, vae: VAE, singleFile: SingleFileCheckpointInfo?) {
+        vae.shareWorkspace(of: unet)
         self.directory = directory
         self.index = index
         self.tokenizer = tokenizer

@@ -11,7 +11,8 @@ public final class VAE: @unchecked Sendable {
     let encoder: VAEEncoderWeights?
     let decoder: VAEDecoderWeights
     let pool: ThreadPool
-    let arena = Arena()
+    /// Its own, or the UNet's (`shareWorkspace(of:)`).
+    private(set) var arena = Arena()
 
     init(config: VAEConfig, encoder: VAEEncoderWeights?, decoder: VAEDecoderWeights, pool: ThreadPool) {
         self.config = config
@@ -40,6 +41,11 @@ public final class VAE: @unchecked Sendable {
     /// Frees the activation memory (for example between jobs of different sizes); the next
     /// call allocates it again.
     public func releaseWorkspace() { arena.freeAll() }
+
+    /// Decodes and encodes in `unet`'s activation arena from now on: the pipeline never runs
+    /// them at once, so a job needs the larger of the two workspaces (SD 1.5 at 512²: the
+    /// decoder's 1.1 GB, the guided UNet's 0.4 GB), not their sum.
+    public func shareWorkspace(of unet: UNet) { arena = unet.arena }
 
     /// Image side per latent side (8 for SD).
     public var downscaleFactor: Int { config.downscaleFactor }
