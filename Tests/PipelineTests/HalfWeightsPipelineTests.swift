@@ -52,6 +52,23 @@ final class HalfWeightsPipelineTests: XCTestCase {
         }
     }
 
+    func testModelReferenceCarriesTheWeightsSettingToEveryComponent() throws {
+        let fixtures = PipelineReferenceTests.fixtures
+        let half = try ModelReference(path: fixtures.appendingPathComponent("tiny-sd1"), weights: .f16).makePipeline(threads: 1)
+        XCTAssertEqual(half.unet.weights.convIn.weight.halfFormat, .f16)
+        XCTAssertEqual(half.textEncoder.layers[0].fc1.weight.halfFormat, .f16)
+        XCTAssertEqual(half.textEncoder.tokenEmbedding.halfFormat, .f16)
+        XCTAssertEqual(half.vae.decoder.convIn.weight.halfFormat, .f16)
+        let full = try ModelReference(path: fixtures.appendingPathComponent("tiny-sd1-f16"), weights: .f32).makePipeline(threads: 1)
+        XCTAssertNil(full.unet.weights.convIn.weight.halfFormat)
+        XCTAssertNil(full.vae.decoder.convIn.weight.halfFormat)
+        // A single file's F16 tensors are kept as stored too.
+        let single = try ModelReference(path: fixtures.appendingPathComponent("single-file/tiny-sd1.safetensors"),
+                                        tokenizer: fixtures.appendingPathComponent("tiny-sd1/tokenizer")).makePipeline(threads: 1)
+        let formats = Set(single.unet.parameters.names.compactMap { single.unet.parameters[$0]?.halfFormat })
+        XCTAssertEqual(formats, [.f16], "the fixture's F16 UNet tensors stay 16-bit")
+    }
+
     func testHalfImageMatchesTheFP32PathOnTheSameWeights() throws {
         let item = try XCTUnwrap(try Self.cases().first { $0.model == "tiny-sd1-f16" })
         let folder = PipelineReferenceTests.fixtures.appendingPathComponent("tiny-sd1-f16")
