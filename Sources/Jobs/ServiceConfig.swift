@@ -60,7 +60,7 @@ public struct ServiceConfig: Equatable, Sendable {
     public static let keys = ["inbox", "outbox", "state", "socket", "threads", "rescan_interval", "keep_history",
                               "models", "clip_tokenizer", "limits", "defaults", "lora_dir", "wildcards_dir"]
     /// Keys of a `models:` entry written as a mapping.
-    static let modelEntryKeys = ["path", "prediction", "tokenizer", "tiny_vae", "defaults"]
+    static let modelEntryKeys = ["path", "prediction", "tokenizer", "tiny_vae", "weights", "defaults"]
     /// Keys of a model entry's own `defaults:` (what changes how its images are made).
     static let modelDefaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "snapshots", "rng"]
     static let limitKeys = ["max_width", "max_height", "max_steps", "max_count", "max_file_size",
@@ -125,7 +125,8 @@ public struct ServiceConfig: Equatable, Sendable {
         }
 
         /// A `models:` entry written as a mapping (its start was read): `path` (required),
-        /// `prediction: epsilon|v` and `tokenizer` (single-file checkpoints only), `tiny_vae`.
+        /// `prediction: epsilon|v` and `tokenizer` (single-file checkpoints only), `tiny_vae`,
+        /// `weights: stored|f16|f32` (how layer weights are kept in memory, `WeightPrecision`).
         /// One `defaults:` key into `defaults` (the config's section and model entries share it).
         func applyDefault(_ name: String, _ text: String, _ plain: Bool, _ m: SourceMark, field: String,
                           to defaults: inout JobDefaults) throws {
@@ -152,6 +153,7 @@ public struct ServiceConfig: Equatable, Sendable {
             var predictionMark: SourceMark?
             var tokenizer: URL?
             var tinyVAE: URL?
+            var weights = WeightPrecision.stored
             let modelName = String(field.dropFirst("models.".count))
             let nested: (String, SourceMark) throws -> Void = { key, valueMark in
                 guard key == "defaults" else { throw fail(valueMark, "\(field).\(key)", "expected a single value") }
@@ -165,6 +167,9 @@ public struct ServiceConfig: Equatable, Sendable {
                 case "path": entryPath = try path(text, plain, "\(field).path", valueMark)
                 case "tokenizer": tokenizer = try path(text, plain, "\(field).tokenizer", valueMark)
                 case "tiny_vae": tinyVAE = try path(text, plain, "\(field).tiny_vae", valueMark)
+                case "weights":
+                    weights = try d.choice(text, plain: plain, field: "\(field).weights", mark: valueMark,
+                                           parse: WeightPrecision.init(rawValue:), validNames: WeightPrecision.names)
                 default:
                     let value = try d.string(text, plain: plain, field: "\(field).prediction", mark: valueMark, maxBytes: 64)
                     guard let parsed = CheckpointPrediction(configValue: value) else {
@@ -175,7 +180,8 @@ public struct ServiceConfig: Equatable, Sendable {
                 }
             }
             guard let entryPath else { throw fail(mark, "\(field).path", "missing: the model's folder or .safetensors file") }
-            let entry = ModelReference(path: entryPath, prediction: prediction, tokenizer: tokenizer, tinyVAE: tinyVAE)
+            let entry = ModelReference(path: entryPath, prediction: prediction, tokenizer: tokenizer, tinyVAE: tinyVAE,
+                                       weights: weights)
             if !entry.isSingleFile, let predictionMark {
                 throw fail(predictionMark, "\(field).prediction", "only for single-file checkpoints; a folder's scheduler_config.json sets prediction_type")
             }
@@ -223,7 +229,7 @@ public struct ServiceConfig: Equatable, Sendable {
                         config.models[name] = try modelEntry(field, valueMark)
                     default:
                         throw fail(valueMark, field, name == "default" ? "expected a model name"
-                                   : "expected a path, or a mapping with path, prediction, tokenizer, tiny_vae")
+                                   : "expected a path, or a mapping with path, prediction, tokenizer, tiny_vae, weights")
                     }
                 }
             case "limits":

@@ -56,7 +56,29 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int =
     precondition(output.shape == [shape.batch, shape.outChannels, shape.outHeight, shape.outWidth],
                  "conv2d: output \(output.shape) should be [\(shape.batch), \(shape.outChannels), \(shape.outHeight), \(shape.outWidth)]")
     if let bias { precondition(bias.count == shape.outChannels, "conv2d: bias \(bias.shape) is not [\(shape.outChannels)]") }
-    conv2d(input.data, weight: weight.data, bias: bias?.data, shape: shape, output: output.data, pool: pool)
+    conv2d(input.data, weight: .f32(weight.data), bias: bias?.data, shape: shape, output: output.data, pool: pool)
+}
+
+/// `conv2d` with the weight in the precision it is kept in (see `WeightTensor`): 16-bit
+/// weights are widened inside the kernel, block by block (`GEMM.gemm` with a weight
+/// operand; Winograd's per-call weight transform widens each filter as it reads it).
+public func conv2d(_ input: Tensor, weight: WeightTensor, bias: Tensor?, stride: Int = 1,
+                   padding: Conv2DPadding = .symmetric(0), output: Tensor, pool: ThreadPool) {
+    if let w = weight.float32 {
+        conv2d(input, weight: w, bias: bias, stride: stride, padding: padding, output: output, pool: pool)
+        return
+    }
+    precondition(input.rank == 4, "conv2d: input must be [N, C, H, W], got \(input.shape)")
+    precondition(weight.rank == 4 && weight.shape[1] == input.shape[1],
+                 "conv2d: weight \(weight.shape) does not match input channels of \(input.shape)")
+    let shape = Conv2DShape(batch: input.shape[0], inChannels: input.shape[1], height: input.shape[2],
+                            width: input.shape[3], outChannels: weight.shape[0], kernelH: weight.shape[2],
+                            kernelW: weight.shape[3], stride: stride, padding: padding)
+    precondition(stride >= 1 && shape.outHeight >= 1 && shape.outWidth >= 1, "conv2d: empty output for \(shape)")
+    precondition(output.shape == [shape.batch, shape.outChannels, shape.outHeight, shape.outWidth],
+                 "conv2d: output \(output.shape) should be [\(shape.batch), \(shape.outChannels), \(shape.outHeight), \(shape.outWidth)]")
+    if let bias { precondition(bias.count == shape.outChannels, "conv2d: bias \(bias.shape) is not [\(shape.outChannels)]") }
+    conv2d(input.data, weight: weight.operand, bias: bias?.data, shape: shape, output: output.data, pool: pool)
 }
 
 /// Largest im2col tile per worker, in floats (24 MiB). Wide tiles matter: OpenBLAS re-packs
@@ -70,6 +92,12 @@ public let im2colBudget = 6 << 20
 /// a tile that crosses an image boundary is computed into worker scratch and scattered.
 /// When there are fewer column tiles than threads, output channels are split instead.
 public func conv2d(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                   shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+    conv2d(input, weight: .f32(weight), bias: bias, shape: s, output: output, pool: pool)
+}
+
+/// Pointer form of `conv2d` with a weight operand (float32 or 16-bit).
+public func conv2d(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: UnsafePointer<Float>?,
                    shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
     if winogradApplies(s) && !pool.isInsideWorker {
         conv2dWinograd(input, weight: weight, bias: bias, shape: s, output: output, pool: pool)
@@ -105,7 +133,9 @@ public func conv2d(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, 
             let o0 = (task % oBlocks) * oBlock
             let oCount = min(oBlock, s.outChannels - o0)
             if oCount <= 0 { continue }
-            let w = weight + o0 * kdim
+            let w = weight.advanced(by: o0 * kdim)
+            var wScratch: UnsafeMutablePointer<Float>?
+            if case .half = weight { wScratch = pool.weightScratch(worker: worker, count: GEMM.weightBlockFloats) }
             if direct {
                 let n = ct / tilesPerImage
                 let p0 = (ct % tilesPerImage) * tile
@@ -117,7 +147,7 @@ public func conv2d(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, 
                     beta = 1
                 }
                 GEMM.gemm(m: oCount, n: cols, k: kdim, a: w, lda: kdim,
-                          b: input + n * inImage + p0, ldb: hw, beta: beta, c: dst, ldc: hw)
+                          b: .f32(input + n * inImage + p0), ldb: hw, beta: beta, c: dst, ldc: hw, scratch: wScratch)
                 continue
             }
             let c0 = ct * tile
@@ -141,10 +171,12 @@ public func conv2d(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, 
                     for o in 0..<oCount { (dst + o * hw).update(repeating: bias[o0 + o], count: cols) }
                     beta = 1
                 }
-                GEMM.gemm(m: oCount, n: cols, k: kdim, a: w, lda: kdim, b: buf, ldb: cols, beta: beta, c: dst, ldc: hw)
+                GEMM.gemm(m: oCount, n: cols, k: kdim, a: w, lda: kdim, b: .f32(buf), ldb: cols, beta: beta, c: dst, ldc: hw,
+                          scratch: wScratch)
             } else {
                 let tmp = buf + kdim * cols
-                GEMM.gemm(m: oCount, n: cols, k: kdim, a: w, lda: kdim, b: buf, ldb: cols, beta: 0, c: tmp, ldc: cols)
+                GEMM.gemm(m: oCount, n: cols, k: kdim, a: w, lda: kdim, b: .f32(buf), ldb: cols, beta: 0, c: tmp, ldc: cols,
+                          scratch: wScratch)
                 var c = c0
                 while c < c0 + cols {
                     let n = c / hw, p = c - n * hw

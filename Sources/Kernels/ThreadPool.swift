@@ -96,6 +96,13 @@ public final class ThreadPool: @unchecked Sendable {
     public func scratch(worker: Int, count: Int) -> UnsafeMutablePointer<Float> {
         core.scratch[worker].reserve(count)
     }
+
+    /// A second per-worker buffer, only for widening 16-bit weight blocks right before
+    /// their sgemm (`GEMM.gemm(…, a: WeightOperand …)`), so a kernel that already holds
+    /// `scratch` (im2col tiles) can widen weights without moving it. Same growth rules.
+    public func weightScratch(worker: Int, count: Int) -> UnsafeMutablePointer<Float> {
+        core.weightScratch[worker].reserve(count)
+    }
 }
 
 /// Shared state between the pool's owner and its worker threads. Workers hold it
@@ -116,11 +123,13 @@ private final class PoolCore: @unchecked Sendable {
     var shuttingDown = false
     var workerThreads = 0
     let scratch: [ScratchBuffer]
+    let weightScratch: [ScratchBuffer]
     let shared = ScratchBuffer()
     var markers: [WorkerMarker] = []
 
     init(threadCount: Int) {
         scratch = (0..<threadCount).map { _ in ScratchBuffer() }
+        weightScratch = (0..<threadCount).map { _ in ScratchBuffer() }
         pthread_mutex_init(&mutex, nil)
         pthread_mutex_init(&submitMutex, nil)
         pthread_cond_init(&workCond, nil)

@@ -28,7 +28,7 @@ let winogradCacheChunkBudget = 1 << 18
 /// GEMMs dominate and want long rows, keep `winogradChunkBudget`'s larger chunks.
 let winogradMinimumCacheChunk = 64
 
-func conv2dWinograd(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: UnsafePointer<Float>?,
                     shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
     let cin = s.inChannels, cout = s.outChannels
     let ho = s.outHeight, wo = s.outWidth
@@ -41,8 +41,19 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     let fewTiles = totalTiles <= 1024
     // One request for everything shared (a second, larger request could move the buffer).
     let u = pool.sharedScratch(count: 16 * plane + (fewTiles ? 16 * cin * totalTiles : 0))
-    pool.parallelFor(0..<cout, grain: max(1, 4096 / max(cin, 1))) { range, _ in
-        for o in range { winogradWeightTransform(weight + o * cin * 9, cin: cin, into: u + o * cin, plane: plane) }
+    // 16-bit weights are widened one output channel's filters at a time (cin·9 floats in the
+    // worker's weight scratch) right before their transform; U itself is float32.
+    pool.parallelFor(0..<cout, grain: max(1, 4096 / max(cin, 1))) { range, worker in
+        switch weight {
+        case .f32(let w):
+            for o in range { winogradWeightTransform(w + o * cin * 9, cin: cin, into: u + o * cin, plane: plane) }
+        case .half:
+            let wide = pool.weightScratch(worker: worker, count: cin * 9)
+            for o in range {
+                weight.advanced(by: o * cin * 9).widen(rows: 1, cols: cin * 9, ld: cin * 9, into: wide, dstLd: cin * 9)
+                winogradWeightTransform(wide, cin: cin, into: u + o * cin, plane: plane)
+            }
+        }
     }
 
     let inImage = cin * s.height * s.width, outImage = cout * ho * wo

@@ -17,12 +17,16 @@ public struct ModelReference: Sendable, Equatable {
     /// Folder of a diffusers `AutoencoderTiny` (TAESD for SD 1.x/2.x) whose latents match the
     /// model's (`tiny_vae:` of the entry): step previews, and images of jobs with `decoder: tiny`.
     public var tinyVAE: URL?
+    /// How layer weights are kept in memory (`weights:` of the entry; see `WeightPrecision`).
+    public var weights: WeightPrecision
 
-    public init(path: URL, prediction: CheckpointPrediction? = nil, tokenizer: URL? = nil, tinyVAE: URL? = nil) {
+    public init(path: URL, prediction: CheckpointPrediction? = nil, tokenizer: URL? = nil, tinyVAE: URL? = nil,
+                weights: WeightPrecision = .stored) {
         self.path = path
         self.prediction = prediction
         self.tokenizer = tokenizer
         self.tinyVAE = tinyVAE
+        self.weights = weights
     }
 
     /// File extensions that mean "one checkpoint file", not a folder: safetensors, and the
@@ -67,11 +71,12 @@ public struct ModelReference: Sendable, Equatable {
     }
 
     private func makeBasePipeline(threads: Int) throws -> TextToImagePipeline {
-        guard isSingleFile else { return try TextToImagePipeline(modelDirectory: path, threads: threads) }
+        guard isSingleFile else { return try TextToImagePipeline(modelDirectory: path, weights: weights, threads: threads) }
         guard let tokenizer else {
             throw PipelineError.invalidRequest("\(path.path) is a single-file checkpoint, which carries no tokenizer: "
                 + "set clip_tokenizer in the config (the shipped one is models/clip-tokenizer) or tokenizer: in its models entry")
         }
-        return try TextToImagePipeline(singleFile: path, tokenizerDirectory: tokenizer, prediction: prediction, threads: threads)
+        return try TextToImagePipeline(singleFile: path, tokenizerDirectory: tokenizer, prediction: prediction,
+                                       weights: weights, threads: threads)
     }
 }

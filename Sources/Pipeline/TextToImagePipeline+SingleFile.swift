@@ -13,13 +13,13 @@ extension TextToImagePipeline {
     /// Inpainting checkpoints are refused (`SingleFileError.inpaintingNotSupported`) before
     /// their weights are read.
     public convenience init(singleFile: URL, tokenizerDirectory: URL, prediction: CheckpointPrediction? = nil,
-                            threads: Int) throws {
+                            weights: WeightPrecision = .stored, threads: Int) throws {
         let checkpoint = try SingleFileCheckpoint(url: singleFile, prediction: prediction)
         let info = checkpoint.info
         if info.isInpainting { throw SingleFileError.inpaintingNotSupported(file: info.path) }
         let schedulerConfig = try ModelReference.schedulerConfig(of: info)
         let pool = ThreadPool(threadCount: max(1, threads))
-        let model = try StableDiffusionModel(checkpoint: checkpoint, tokenizerDirectory: tokenizerDirectory, pool: pool)
+        let model = try StableDiffusionModel(checkpoint: checkpoint, tokenizerDirectory: tokenizerDirectory, weights: weights, pool: pool)
         self.init(model: model, schedulerConfig: schedulerConfig, pool: pool)
     }
 }

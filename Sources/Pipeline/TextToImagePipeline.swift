@@ -70,13 +70,14 @@ public final class TextToImagePipeline: ImageGenerating {
     let pool: ThreadPool
 
     /// Loads every component of the diffusers folder at `modelDirectory` (see
-    /// `StableDiffusionModel`) and its scheduler config, using `threads` cores.
-    public init(modelDirectory: URL, threads: Int) throws {
+    /// `StableDiffusionModel`) and its scheduler config, using `threads` cores; layer
+    /// weights kept as `weights` says.
+    public init(modelDirectory: URL, weights: WeightPrecision = .stored, threads: Int) throws {
         self.modelDirectory = modelDirectory
         let pool = ThreadPool(threadCount: max(1, threads))
         self.pool = pool
         // Both throw typed errors that name the folder, file or tensor at fault.
-        let model = try StableDiffusionModel(directory: modelDirectory, pool: pool)
+        let model = try StableDiffusionModel(directory: modelDirectory, weights: weights, pool: pool)
         schedulerConfig = try SchedulerConfig(contentsOf: model.schedulerConfigURL)
         tokenizer = model.tokenizer
         textEncoder = model.textEncoder

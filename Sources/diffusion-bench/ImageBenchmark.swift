@@ -21,7 +21,7 @@ import Sampling
 func runImageBenchmark(_ args: [String]) throws -> Int32 {
     let o = try Options(args, flags: ["tiny-vae", "json", "versus-exact"])
     let allowed: Set<String> = ["shapes", "size", "steps", "sampler", "guidance", "guidance-cutoff", "cache", "tiny-vae",
-                                "versus-exact", "iterations", "warmup", "tokenizer", "json"]
+                                "versus-exact", "iterations", "warmup", "tokenizer", "json", "weights"]
     let bad = o.unknown(allowed: allowed)
     if !bad.isEmpty { throw BenchError.usage("image: unknown option(s) \(bad.joined(separator: ", "))") }
     let shapes = o.string("shapes", default: "sd15")
@@ -73,7 +73,8 @@ func runImageBenchmark(_ args: [String]) throws -> Int32 {
     let pool = ThreadPool.shared
     let t0 = now()
     let tokenizer = try CLIPTokenizer(directory: tokenizerFolder, defaultPadToken: preset.pad)
-    let model = try StableDiffusionModel.randomWeights(text: preset.text, unet: preset.unet, vae: .sd, tokenizer: tokenizer, pool: pool)
+    let model = try StableDiffusionModel.randomWeights(text: preset.text, unet: preset.unet, vae: .sd, tokenizer: tokenizer,
+                                                       weights: try benchWeights(o), pool: pool)
     let schedulerConfig = try SchedulerConfig(json: JSONSerialization.data(withJSONObject: preset.scheduler), path: "<\(shapes) scheduler>")
     let pipeline = try TextToImagePipeline.benchmark(model: model, schedulerConfig: schedulerConfig,
                                                      tinyVAE: o.has("tiny-vae") ? .taesd : nil, pool: pool)
@@ -96,6 +97,7 @@ func runImageBenchmark(_ args: [String]) throws -> Int32 {
     var j = JSONLine()
     j.add("bench", "image")
     j.add("shapes", shapes)
+    j.add("weights", try benchWeights(o).rawValue)
     j.add("size", size)
     j.add("steps", steps)
     j.add("sampler", sampler.rawValue)

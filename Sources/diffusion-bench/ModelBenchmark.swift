@@ -11,10 +11,12 @@ struct ModelBenchOptions {
     var warmup = 1
     /// `vae --tiny`: the tiny autoencoder (TAESD) instead of AutoencoderKL.
     var tiny = false
+    /// `--weights f16|f32`: layer weights kept in IEEE half (widened in the kernels) or fp32.
+    var weights = WeightPrecision.f32
 
     init(_ args: [String], command: String, defaultBatch: Int) throws {
         let o = try Options(args, flags: command == "vae" ? ["json", "tiny"] : ["json"])
-        let common: Set<String> = ["json", "shapes", "size", "batch", "iterations", "warmup"]
+        let common: Set<String> = ["json", "shapes", "size", "batch", "iterations", "warmup", "weights"]
         let bad = o.unknown(allowed: command == "vae" ? common.union(["tiny"]) : common)
         tiny = o.has("tiny")
         if !bad.isEmpty { throw BenchError.usage("\(command): unknown option(s) \(bad.joined(separator: ", "))") }
@@ -26,7 +28,15 @@ struct ModelBenchOptions {
             throw BenchError.usage("--warmup must be a non-negative integer")
         }
         guard size % 8 == 0 else { throw BenchError.usage("--size must be a multiple of 8, got \(size)") }
+        weights = try benchWeights(o)
     }
+}
+
+/// `--weights f16|f32` (random weights are fp32, so `stored` is `f32`).
+func benchWeights(_ o: Options) throws -> WeightPrecision {
+    let text = o.string("weights", default: "f32")
+    guard let w = WeightPrecision(rawValue: text), w != .stored else { throw BenchError.usage("--weights: f16 or f32, got '\(text)'") }
+    return w
 }
 
 /// Times `body` `warmup + iterations` times; the first `warmup` runs size the model's
@@ -50,6 +60,7 @@ func report(_ what: String, _ o: ModelBenchOptions, flops: Double, times: (Doubl
     var j = JSONLine()
     j.add("bench", what)
     j.add("shapes", o.shapes)
+    j.add("weights", o.weights.rawValue)
     j.add("size", o.size)
     j.add("batch", o.batch)
     j.add("threads", ThreadPool.shared.threadCount)
@@ -102,7 +113,7 @@ func runUNetBenchmark(_ args: [String]) throws -> Int32 {
     let config = try unetConfig(o.shapes)
     let rssBefore = peakRSSMegabytes()
     let t0 = now()
-    let unet = try UNet.randomWeights(config: config, seed: 1, pool: .shared)
+    let unet = try UNet.randomWeights(config: config, seed: 1, weights: o.weights, pool: .shared)
     let loadSeconds = now() - t0
     let rssAfterLoad = peakRSSMegabytes()
     let lat = o.size / 8
@@ -143,7 +154,7 @@ func runVAEBenchmark(_ args: [String]) throws -> Int32 {
         flops = vae.decodeFlops(batch: o.batch, height: lat, width: lat)
     } else {
         let config = VAEConfig.sd
-        let vae = try VAE.randomWeights(config: config, seed: 1, pool: .shared)
+        let vae = try VAE.randomWeights(config: config, seed: 1, weights: o.weights, pool: .shared)
         (bench, latentChannels, outChannels) = ("vae_decode", config.latentChannels, config.outChannels)
         (decode, workspaceBytes) = ({ vae.decode($0, output: $1) }, { vae.workspaceBytes })
         flops = vaeDecodeFlops(config, n: o.batch, h: lat, w: lat)
@@ -167,7 +178,7 @@ func runTextBenchmark(_ args: [String]) throws -> Int32 {
     guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: 'sd15' or 'sdxl', got '\(o.shapes)'") }
     let config = CLIPTextConfig.sd15
     let t0 = now()
-    let encoder = try CLIPTextEncoder.randomWeights(config: config, seed: 1, pool: .shared)
+    let encoder = try CLIPTextEncoder.randomWeights(config: config, seed: 1, weights: o.weights, pool: .shared)
     let loadSeconds = now() - t0
     let rssAfterLoad = peakRSSMegabytes()
     let ids = (0..<o.batch).map { b in (0..<77).map { t in (b * 7919 + t * 104_729) % config.vocabSize } }
@@ -185,8 +196,9 @@ func runTextBenchmark(_ args: [String]) throws -> Int32 {
 /// (PyTorch's `output_hidden_states` runs and counts it).
 func runSDXLTextBenchmark(_ o: ModelBenchOptions) throws -> Int32 {
     let t0 = now()
-    let first = try CLIPTextEncoder.randomWeights(config: .sd15, seed: 1, pool: .shared)
-    let second = try CLIPTextEncoder.randomWeights(config: .sdxlBigG, projection: true, seed: 2, pool: .shared)
+    let first = try CLIPTextEncoder.randomWeights(config: .sd15, seed: 1, weights: o.weights, pool: .shared)
+    let second = try CLIPTextEncoder.randomWeights(config: .sdxlBigG, projection: true, seed: 2, weights: o.weights,
+                                                    pool: .shared)
     let loadSeconds = now() - t0
     let rssAfterLoad = peakRSSMegabytes()
     let c1 = first.config, c2 = second.config

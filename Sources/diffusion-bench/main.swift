@@ -8,14 +8,14 @@ import Kernels
 let usage = """
 usage: diffusion-bench SUBCOMMAND [options]
   kernels [--only PREFIX] [--repeat N]     GFLOP/s of each kernel on SD 1.5 shapes
-  unet --shapes sd15|sd21|sdxl|ssd1b|vega --size 512 --batch 2 [--json] [--iterations N] [--warmup N]
+  unet --shapes sd15|sd21|sdxl|ssd1b|vega --size 512 --batch 2 [--weights f16|f32] [--json] [--iterations N] [--warmup N]
                                            sdxl also stands for SDXL-Turbo/Lightning/Hyper (same UNet)
-  vae [--shapes sd15|sdxl] --size 512 [--tiny] [--batch N] [--json] [--iterations N] [--warmup N]
+  vae [--shapes sd15|sdxl] --size 512 [--tiny] [--batch N] [--weights f16|f32] [--json] [--iterations N] [--warmup N]
                                            --tiny: TAESD (AutoencoderTiny) instead of AutoencoderKL
-  text [--shapes sd15|sdxl] [--batch N] [--json] [--iterations N] [--warmup N]
+  text [--shapes sd15|sdxl] [--batch N] [--weights f16|f32] [--json] [--iterations N] [--warmup N]
                                            sdxl: both SDXL encoders (penultimate states, pooled output)
   image [--shapes sd15|sd21|sdturbo] [--size N] [--steps N] [--sampler NAME] [--guidance G]
-        [--guidance-cutoff F] [--tiny-vae] [--iterations N] [--warmup N] [--tokenizer DIR]
+        [--guidance-cutoff F] [--tiny-vae] [--iterations N] [--warmup N] [--tokenizer DIR] [--weights f16|f32]
                                            one whole image on random weights: seconds, images per hour
   adherence [--model DIR] [--count N] [--steps N] [--guidance G] [--sampler NAME]
             [--threads N] [--save DIR] [--images DIR]

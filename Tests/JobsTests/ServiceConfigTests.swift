@@ -134,12 +134,22 @@ final class ServiceConfigTests: XCTestCase {
             ("models:\n  a:\n    path: /m/a\n    prediction: v\n",
              "d.yaml:4:17: field 'models.a.prediction': only for single-file checkpoints; a folder's scheduler_config.json sets prediction_type"),
             ("models:\n  a:\n    prediction: v\n", "d.yaml:3:5: field 'models.a.path': missing: the model's folder or .safetensors file"),
-            ("models:\n  a: {path: /m/a.safetensors, vae: /v}\n", "d.yaml:2:31: field 'models.a.vae': unknown key; valid: path, prediction, tokenizer, tiny_vae, defaults"),
+            ("models:\n  a: {path: /m/a.safetensors, vae: /v}\n", "d.yaml:2:31: field 'models.a.vae': unknown key; valid: path, prediction, tokenizer, tiny_vae, weights, defaults"),
             ("models:\n  a: /m/a.safetensors\n  a: /m/b\n", "d.yaml:3:3: field 'models.a': duplicate key"),
             ("models:\n  default: {path: x}\n", "d.yaml:2:12: field 'models.default': expected a model name"),
         ]
         for (text, expected) in cases {
             XCTAssertThrowsError(try parse(text), text) { XCTAssertEqual("\($0)", expected, text) }
+        }
+    }
+
+    func testModelEntryWeightsSetting() throws {
+        let config = try parse("models:\n  a: {path: /m/a, weights: f16}\n  b: {path: /m/b.safetensors, weights: f32}\n  c: /m/c\n")
+        XCTAssertEqual(config.models["a"]?.weights, .f16)
+        XCTAssertEqual(config.models["b"]?.weights, .f32)
+        XCTAssertEqual(config.models["c"]?.weights, .stored, "fp16/bf16 kept as stored, fp32 as fp32 unless asked")
+        XCTAssertThrowsError(try parse("models:\n  a:\n    path: /m/a\n    weights: f8\n")) {
+            XCTAssertEqual("\($0)", "d.yaml:4:14: field 'models.a.weights': unknown value \"f8\"; valid: stored, f16, f32")
         }
     }
 

@@ -255,13 +255,13 @@ final class SingleFileCheckpointTests: XCTestCase {
         let fused = try file.floats("cond_stage_model.model.transformer.resblocks.1.attn.in_proj_weight")
         let qkv = model.textEncoder.layers[1].qkv
         XCTAssertEqual(qkv.weight.shape, [192, 64])
-        XCTAssertEqual(Array(UnsafeBufferPointer(start: qkv.weight.data, count: qkv.weight.count)), fused)
+        XCTAssertEqual(qkv.weight.toArray(), fused)
         let fusedBias = try file.floats("cond_stage_model.model.transformer.resblocks.1.attn.in_proj_bias")
         let bias = try XCTUnwrap(qkv.bias)
         XCTAssertEqual(Array(UnsafeBufferPointer(start: bias.data, count: bias.count)), fusedBias)
         let convIn = try file.floats("model.diffusion_model.input_blocks.0.0.weight")
         let weights = model.unet.weights.convIn.weight
-        XCTAssertEqual(Array(UnsafeBufferPointer(start: weights.data, count: weights.count)), convIn)
+        XCTAssertEqual(weights.toArray(), convIn)
     }
 
     /// Files saved with older transformers lack `text_model.` in the CLIP keys.
@@ -295,7 +295,7 @@ final class SingleFileCheckpointTests: XCTestCase {
         let model = try StableDiffusionModel(checkpoint: checkpoint, tokenizerDirectory: Self.sd1Tokenizer, pool: ThreadPool(threadCount: 1))
         XCTAssertEqual(model.unet.config.inChannels, 9)
         XCTAssertEqual(model.index.pipelineClass, "StableDiffusionInpaintPipeline")
-        XCTAssertEqual(model.unet.weights.convIn.weight.data[9 * 9 + 1], Float((9 * 9 + 1) % 7) / 8)
+        XCTAssertEqual(model.unet.weights.convIn.weight.toArray()[9 * 9 + 1], Float((9 * 9 + 1) % 7) / 8)
     }
 
     // MARK: - Refusals and damaged files

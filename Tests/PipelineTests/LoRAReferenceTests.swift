@@ -101,14 +101,14 @@ final class LoRAReferenceTests: XCTestCase {
         let pipeline = try TextToImagePipeline(modelDirectory: Self.model, threads: 1)
         let p = "down_blocks.0.attentions.0.transformer_blocks.0.attn1."
         let registry = pipeline.unet.parameters
-        let q = try XCTUnwrap(registry[p + "to_q.weight"]), k = try XCTUnwrap(registry[p + "to_k.weight"])
+        let q = try XCTUnwrap(registry[p + "to_q.weight"]?.float32), k = try XCTUnwrap(registry[p + "to_k.weight"]?.float32)
         XCTAssertTrue(q.storage === k.storage)
         XCTAssertEqual(k.offset - q.offset, 16 * 16)
         let file = try SafeTensorsFile(path: Self.model.appendingPathComponent("unet/diffusion_pytorch_model.safetensors").path)
         XCTAssertEqual(k.toArray(), try file.floats("down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_k.weight"))
         let text = pipeline.textEncoder.parameters
-        let tv = try XCTUnwrap(text["text_model.encoder.layers.1.self_attn.v_proj.weight"])
-        let tq = try XCTUnwrap(text["text_model.encoder.layers.1.self_attn.q_proj.weight"])
+        let tv = try XCTUnwrap(text["text_model.encoder.layers.1.self_attn.v_proj.weight"]?.float32)
+        let tq = try XCTUnwrap(text["text_model.encoder.layers.1.self_attn.q_proj.weight"]?.float32)
         XCTAssertTrue(tv.storage === tq.storage)
         XCTAssertEqual(tv.offset - tq.offset, 2 * 32 * 32)
     }

@@ -62,9 +62,10 @@ public struct XLTextEncoder: @unchecked Sendable {
     }
 
     /// Loads `tokenizer_2/` and `text_encoder_2/` of the SDXL folder at `directory`.
-    init(directory: URL, index: ModelIndex, pool: ThreadPool) throws {
+    init(directory: URL, index: ModelIndex, weights: WeightPrecision = .stored, pool: ThreadPool) throws {
         tokenizer = try CLIPTokenizer(directory: directory.appendingPathComponent("tokenizer_2"))
-        encoder = try CLIPTextEncoder(directory: directory.appendingPathComponent("text_encoder_2"), projection: true, pool: pool)
+        encoder = try CLIPTextEncoder(directory: directory.appendingPathComponent("text_encoder_2"), projection: true,
+                                      weights: weights, pool: pool)
         forceZerosForEmptyPrompt = index.forceZerosForEmptyPrompt ?? true
     }
 }

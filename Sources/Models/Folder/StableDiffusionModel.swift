@@ -86,8 +86,9 @@ public final class StableDiffusionModel: @unchecked Sendable {
     /// from a single file has no such file: use `singleFile?.schedulerConfigJSON`.
     public var schedulerConfigURL: URL { directory.appendingPathComponent("scheduler/scheduler_config.json") }
 
-    /// Loads every component; throws a typed error naming the file / tensor that is wrong.
-    public init(directory: URL, pool: ThreadPool) throws {
+    /// Loads every component, layer weights kept as `weights` says; throws a typed error
+    /// naming the file / tensor that is wrong.
+    public init(directory: URL, weights: WeightPrecision = .stored, pool: ThreadPool) throws {
         self.directory = directory
         let indexURL = directory.appendingPathComponent("model_index.json")
         guard FileManager.default.fileExists(atPath: indexURL.path) else { throw ModelFolderError.notAFolder(path: directory.path) }
@@ -111,9 +112,10 @@ public final class StableDiffusionModel: @unchecked Sendable {
             }
         }
         tokenizer = try CLIPTokenizer(directory: directory.appendingPathComponent("tokenizer"))
-        textEncoder = try CLIPTextEncoder(directory: directory.appendingPathComponent("text_encoder"), pool: pool)
-        unet = try UNet(directory: directory.appendingPathComponent("unet"), pool: pool)
-        vae = try VAE(directory: directory.appendingPathComponent("vae"), pool: pool)
+        textEncoder = try CLIPTextEncoder(directory: directory.appendingPathComponent("text_encoder"), weights: weights, pool: pool)
+        unet = try UNet(directory: directory.appendingPathComponent("unet"), weights: weights, pool: pool)
+        vae = try VAE(directory: directory.appendingPathComponent("vae"), weights: weights, pool: pool)
+        vae.shareWorkspace(of: unet)
         switch family {
         case .stableDiffusion:
             xl = nil
@@ -123,7 +125,7 @@ public final class StableDiffusionModel: @unchecked Sendable {
             try StableDiffusionModel.checkCompatible(folder: directory.path, tokenizer: tokenizer,
                                                      text: textEncoder.config, unet: unet.config, vae: vae.config)
         case .stableDiffusionXL:
-            let second = try XLTextEncoder(directory: directory, index: index, pool: pool)
+            let second = try XLTextEncoder(directory: directory, index: index, weights: weights, pool: pool)
             xl = second
             try StableDiffusionModel.checkCompatibleXL(folder: directory.path, tokenizer: tokenizer, text: textEncoder.config,
                                                        second: second, unet: unet.config, vae: vae.config)
@@ -133,6 +135,7 @@ public final class StableDiffusionModel: @unchecked Sendable {
     /// Assembles loaded components (the single-file loader's path).
     init(directory: URL, index: ModelIndex, tokenizer: CLIPTokenizer, textEncoder: CLIPTextEncoder,
          unet: UNet, vae: VAE, xl: XLTextEncoder? = nil, singleFile: SingleFileCheckpointInfo?) {
+        vae.shareWorkspace(of: unet)
         self.directory = directory
         self.index = index
         self.tokenizer = tokenizer

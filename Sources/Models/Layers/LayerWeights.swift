@@ -1,9 +1,11 @@
 import Kernels
 
-/// A fully connected layer, PyTorch layout.
+/// A fully connected layer, PyTorch layout. The weight is kept in the precision the
+/// checkpoint and the model's `weights` setting give it (`WeightTensor`: fp32, or fp16 /
+/// bf16 widened inside the kernels); the bias stays fp32.
 public struct LinearWeights: @unchecked Sendable {
     /// [outFeatures, inFeatures]
-    public var weight: Tensor
+    public var weight: WeightTensor
     /// [outFeatures], absent when the layer has `bias=False`
     public var bias: Tensor?
 
@@ -12,24 +14,30 @@ public struct LinearWeights: @unchecked Sendable {
 
     init(_ source: WeightSource, _ prefix: String, in inF: Int, out outF: Int, bias hasBias: Bool = true,
          alternatives: [String] = []) throws {
-        weight = try source.tensor(prefix + ".weight", [outF, inF], alternatives: alternatives.map { $0 + ".weight" })
+        weight = try source.weight(prefix + ".weight", [outF, inF], alternatives: alternatives.map { $0 + ".weight" })
         bias = hasBias ? try source.tensor(prefix + ".bias", [outF], alternatives: alternatives.map { $0 + ".bias" }) : nil
     }
 
-    init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
+    init(weight: WeightTensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
+
+    init(weight: Tensor, bias: Tensor?) { self.init(weight: WeightTensor(weight), bias: bias) }
 
     /// Stacks layers with the same input width into one [Σ out, in] layer (fused Q/K/V), so one
-    /// GEMM replaces several. `source` (which loaded the parts) learns where each part's
-    /// weight and bias now live, so the parameter registry names the rows of the fused tensor.
+    /// GEMM replaces several. The fused weight is kept in the parts' 16-bit format when they
+    /// share one (in memory of its own: a fused tensor cannot point into the file), else in
+    /// fp32. `source` (which loaded the parts) learns where each part's weight and bias now
+    /// live, so the parameter registry names the rows of the fused tensor.
     static func concatenating(_ parts: [LinearWeights], source: WeightSource) -> LinearWeights {
         let inF = parts[0].inFeatures
         let outF = parts.reduce(0) { $0 + $1.outFeatures }
-        let w = Tensor(zeros: [outF, inF])
+        let format = parts[0].weight.halfFormat
+        let sameFormat = parts.allSatisfy { $0.weight.halfFormat == format }
+        let w = WeightTensor(zeros: [outF, inF], format: sameFormat ? format : nil)
         var row = 0
-        var weightViews: [Tensor] = []
+        var weightViews: [WeightTensor] = []
         for p in parts {
             let view = w.view(offset: row * inF, shape: p.weight.shape)
-            view.copy(from: p.weight)
+            if sameFormat { view.copy(from: p.weight) } else { view.assign(from: p.weight.widened().data) }
             weightViews.append(view)
             row += p.outFeatures
         }
@@ -39,13 +47,13 @@ public struct LinearWeights: @unchecked Sendable {
         if parts.contains(where: { $0.bias != nil }) {
             let bt = Tensor(zeros: [outF])
             var o = 0
-            var biasParts: [Tensor] = [], biasViews: [Tensor] = []
+            var biasParts: [WeightTensor] = [], biasViews: [WeightTensor] = []
             for p in parts {
                 if let pb = p.bias {
                     let view = bt.view(offset: o, shape: [p.outFeatures])
                     view.copy(from: pb)
-                    biasParts.append(pb)
-                    biasViews.append(view)
+                    biasParts.append(WeightTensor(pb))
+                    biasViews.append(WeightTensor(view))
                 }
                 o += p.outFeatures
             }
@@ -59,10 +67,10 @@ public struct LinearWeights: @unchecked Sendable {
     func flops(rows: Int) -> Double { 2 * Double(rows) * Double(inFeatures) * Double(outFeatures) }
 }
 
-/// A 2-D convolution, PyTorch layout.
+/// A 2-D convolution, PyTorch layout; the weight kept as `LinearWeights`' is, the bias fp32.
 public struct Conv2DWeights: @unchecked Sendable {
     /// [outChannels, inChannels, kernel, kernel]
-    public var weight: Tensor
+    public var weight: WeightTensor
     /// [outChannels]
     public var bias: Tensor
 
@@ -71,7 +79,7 @@ public struct Conv2DWeights: @unchecked Sendable {
     public var kernel: Int { weight.shape[2] }
 
     init(_ source: WeightSource, _ prefix: String, in inC: Int, out outC: Int, kernel k: Int) throws {
-        weight = try source.tensor(prefix + ".weight", [outC, inC, k, k])
+        weight = try source.weight(prefix + ".weight", [outC, inC, k, k])
         bias = try source.tensor(prefix + ".bias", [outC])
     }
 
@@ -81,7 +89,7 @@ public struct Conv2DWeights: @unchecked Sendable {
     }
 }
 
-/// Affine parameters of a GroupNorm or LayerNorm.
+/// Affine parameters of a GroupNorm or LayerNorm (always fp32: they are tiny).
 public struct NormWeights: @unchecked Sendable {
     /// [channels]
     public var weight: Tensor

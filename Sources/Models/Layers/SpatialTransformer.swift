@@ -45,7 +45,7 @@ struct SpatialTransformer: @unchecked Sendable {
             // tokens_b[hw, inner] = normed_bᵀ[hw, c] · W_inᵀ[c, inner]
             for b in 0..<n {
                 GEMM.parallelGemm(transA: true, transB: true, m: hw, n: inner, k: c,
-                                  a: normed.data + b * c * hw, lda: hw, b: projIn.weight.data, ldb: c,
+                                  a: .f32(normed.data + b * c * hw), lda: hw, b: projIn.weight.operand, ldb: c,
                                   beta: 0, c: tokens.data + b * hw * inner, ldc: inner, pool: pool)
             }
             if let bias = projIn.bias { addRowBias(tokens, bias, pool: pool) }
@@ -56,7 +56,7 @@ struct SpatialTransformer: @unchecked Sendable {
         if let bias = projOut.bias { addChannelBias(x, bias, output: output, pool: pool) } else { output.copy(from: x) }
         for b in 0..<n {
             GEMM.parallelGemm(transA: false, transB: true, m: c, n: hw, k: inner,
-                              a: projOut.weight.data, lda: inner, b: tokens.data + b * hw * inner, ldb: inner,
+                              a: projOut.weight.operand, lda: inner, b: .f32(tokens.data + b * hw * inner), ldb: inner,
                               beta: 1, c: output.data + b * c * hw, ldc: hw, pool: pool)
         }
     }

@@ -59,7 +59,7 @@ public final class LoRAMerger: @unchecked Sendable {
     }
     private struct Update {
         var target: Target
-        var weight: Tensor
+        var weight: WeightTensor
         var file: LoRAFile
         var pair: LoRAFactorPair
         var factor: Float
@@ -69,7 +69,7 @@ public final class LoRAMerger: @unchecked Sendable {
     private let pool: ThreadPool
     private var appliedIdentity: [(FileIdentity, Float)] = []
     /// W₀ of every weight the applied set touches.
-    private var originals: [Target: Tensor] = [:]
+    private var originals: [Target: WeightTensor] = [:]
 
     /// - Parameter aliases: other module names LoRA files may use (see `LoRAModuleAliases`).
     public init(unet: UNet, textEncoder: CLIPTextEncoder, aliases: LoRAModuleAliases = .standard, pool: ThreadPool) {
@@ -112,7 +112,7 @@ public final class LoRAMerger: @unchecked Sendable {
                 continue
             }
             if originals[target] == nil {
-                let copy = Tensor(zeros: weight.shape)
+                let copy = WeightTensor(zeros: weight.shape, format: weight.halfFormat)
                 copy.copy(from: weight)
                 originals[target] = copy
             }
@@ -124,23 +124,27 @@ public final class LoRAMerger: @unchecked Sendable {
         appliedIdentity = identity
     }
 
-    /// W += factor · up · down (fp32 sgemm, beta 1).
+    /// W += factor · up · down (fp32 sgemm, beta 1). A weight kept in 16 bits is widened,
+    /// merged in fp32 and rounded back to its format (nearest even), as a half-precision
+    /// model's `fuse_lora` rounds; W₀'s bits are kept, so the revert stays exact.
     private func add(_ u: Update) throws {
         let down = try u.file.floats(u.pair.downKey), up = try u.file.floats(u.pair.upKey)
         let rank = u.file.shape(u.pair.downKey)[0]
         let out = u.weight.shape[0], columns = u.weight.count / max(out, 1)
+        let target = u.weight.float32 ?? u.weight.widened()
         down.withUnsafeBufferPointer { d in
             up.withUnsafeBufferPointer { p in
                 guard let dp = d.baseAddress, let pp = p.baseAddress else { return }
                 GEMM.parallelGemm(m: out, n: columns, k: rank, alpha: u.factor, a: pp, lda: rank, b: dp, ldb: columns,
-                                  beta: 1, c: u.weight.data, ldc: columns, pool: pool)
+                                  beta: 1, c: target.data, ldc: columns, pool: pool)
             }
         }
+        if u.weight.float32 == nil { u.weight.assign(from: target.data) }
     }
 
-    private func resolve(_ pair: LoRAFactorPair, in file: LoRAFile) throws -> (Target, Tensor) {
+    private func resolve(_ pair: LoRAFactorPair, in file: LoRAFile) throws -> (Target, WeightTensor) {
         let components: [LoRAComponent] = pair.component.map { [$0] } ?? [.unet, .textEncoder]
-        var found: [(Target, Tensor)] = []
+        var found: [(Target, WeightTensor)] = []
         for component in components {
             guard let table = tables[component] else { continue }
             for module in table.modules(for: pair.module) {
@@ -164,7 +168,7 @@ public final class LoRAMerger: @unchecked Sendable {
 
     /// down [r, in] / [r, in, kh, kw] and up [out, r] / [out, r, 1, 1] against a weight
     /// [out, in] (linear, or a 1×1 conv stored squeezed) or [out, in, kh, kw].
-    private static func checkShapes(_ pair: LoRAFactorPair, of file: LoRAFile, against weight: Tensor) throws {
+    private static func checkShapes(_ pair: LoRAFactorPair, of file: LoRAFile, against weight: WeightTensor) throws {
         let down = file.shape(pair.downKey), up = file.shape(pair.upKey)
         // Checked here so that reading the factors cannot fail once weights are being changed.
         for key in [pair.downKey, pair.upKey] {

@@ -62,5 +62,5 @@ struct LoRANameTable {
     }
 
     /// The weight the forward pass computes with (a view for fused layers).
-    func weight(_ module: String) -> Tensor? { registry[module + ".weight"] }
+    func weight(_ module: String) -> WeightTensor? { registry[module + ".weight"] }
 }

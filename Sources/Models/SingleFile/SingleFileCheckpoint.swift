@@ -161,18 +161,18 @@ public final class SingleFileCheckpoint: @unchecked Sendable {
     // MARK: - Components
 
     /// The UNet (`model.diffusion_model.*`).
-    func loadUNet(pool: ThreadPool) throws -> UNet {
+    func loadUNet(weights: WeightPrecision, pool: ThreadPool) throws -> UNet {
         let c = info.unet
         let map = LDMUNetKeyMap(layers: c.layersPerBlock, upAttention: c.upBlockTypes.map { $0 == .crossAttention })
-        let source = SingleFileWeightSource(file: file, component: "\(file.path) (UNet)", usage: usage, map: map.original)
+        let source = SingleFileWeightSource(file: file, component: "\(file.path) (UNet)", usage: usage, precision: weights, map: map.original)
         return UNet(config: c, weights: try UNetWeights(config: c, source: source), pool: pool)
     }
 
     /// The VAE (`first_stage_model.*`), encoder included.
-    func loadVAE(pool: ThreadPool) throws -> VAE {
+    func loadVAE(weights: WeightPrecision, pool: ThreadPool) throws -> VAE {
         let c = info.vae
         let map = LDMVAEKeyMap(prefix: vaePrefix, levels: c.blockOutChannels.count)
-        let source = SingleFileWeightSource(file: file, component: "\(file.path) (VAE)", usage: usage, map: map.original)
+        let source = SingleFileWeightSource(file: file, component: "\(file.path) (VAE)", usage: usage, precision: weights, map: map.original)
         let encoder = try VAEEncoderWeights(config: c, source: source)
         let decoder = try VAEDecoderWeights(config: c, source: source)
         try source.finish()
@@ -180,9 +180,9 @@ public final class SingleFileCheckpoint: @unchecked Sendable {
     }
 
     /// The text encoder (`cond_stage_model.*`).
-    func loadTextEncoder(pool: ThreadPool) throws -> CLIPTextEncoder {
+    func loadTextEncoder(weights: WeightPrecision, pool: ThreadPool) throws -> CLIPTextEncoder {
         let map: (String) -> LDMTensorRef? = info.family == .sd1 ? LDMCLIPKeyMap().original : LDMOpenCLIPKeyMap().original
-        let source = SingleFileWeightSource(file: file, component: "\(file.path) (text encoder)", usage: usage, map: map)
+        let source = SingleFileWeightSource(file: file, component: "\(file.path) (text encoder)", usage: usage, precision: weights, map: map)
         return try CLIPTextEncoder(config: info.textEncoder, source: source, pool: pool)
     }
 

@@ -20,9 +20,12 @@ final class SingleFileWeightSource: WeightSource {
     private let map: (String) -> LDMTensorRef?
     private let usage: SingleFileUsage
     private var missing: [String] = []
+    let precision: WeightPrecision
 
-    init(file: SafeTensorsFile, component: String, usage: SingleFileUsage, map: @escaping (String) -> LDMTensorRef?) {
+    init(file: SafeTensorsFile, component: String, usage: SingleFileUsage, precision: WeightPrecision,
+         map: @escaping (String) -> LDMTensorRef?) {
         self.file = file
+        self.precision = precision
         self.component = component
         self.usage = usage
         self.map = map
@@ -34,20 +37,20 @@ final class SingleFileWeightSource: WeightSource {
         return s
     }
 
-    func tensor(_ name: String, _ shape: [Int], alternatives: [String]) throws -> Tensor {
+    /// Where `name`'s values are: the stored tensor, and for a row block of a fused tensor
+    /// its byte range and whether it is the last block; nil when missing (recorded).
+    private func locate(_ name: String, _ shape: [Int]) throws -> (key: String, info: SafeTensorInfo, range: Range<Int>?, last: Bool)? {
         guard let ref = map(name) else {
             missing.append("\(name) (no original name known)")
-            return Tensor(zeros: shape)
+            return nil
         }
         guard let key = ([ref.key] + ref.alternatives).first(where: { file.tensors[$0] != nil }),
               let info = file.tensors[key] else {
             missing.append("\(name) (\(ref.key))")
-            return Tensor(zeros: shape)
+            return nil
         }
         usage.markUsed(key)
-        let t = Tensor(zeros: shape)
-        let raw = try file.rawBytes(key)
-        let destination = UnsafeMutableBufferPointer(start: t.data, count: t.count)
+        let count = Tensor.elementCount(shape)
         if let part = ref.part {
             // Row block `part` of `parts`: the stored shape is [parts · rows, rest…].
             guard let rows = shape.first, ref.parts > 0, part >= 0, part < ref.parts,
@@ -57,25 +60,36 @@ final class SingleFileWeightSource: WeightSource {
                 if !expected.isEmpty { expected[0] *= ref.parts }
                 throw WeightError.wrongShape(component: component, tensor: "\(key) (for \(name))", expected: expected, found: info.shape)
             }
-            let count = t.count
             let bytes = count * info.dtype.byteSize
             let begin = part * bytes
             // In bounds: the file validated raw.count == parts · count · byteSize.
-            guard begin + bytes <= raw.count else {
+            guard begin + bytes <= info.dataRange.count else {
                 throw WeightError.wrongShape(component: component, tensor: "\(key) (for \(name))", expected: shape, found: info.shape)
             }
-            try SafeTensorsFile.convert(UnsafeRawBufferPointer(rebasing: raw[begin..<(begin + bytes)]), dtype: info.dtype,
-                                        count: count, into: destination, file: file.path, tensor: key)
-            if part == ref.parts - 1 { file.dropPages(key) }
-            return t
+            return (key, info, begin..<(begin + bytes), part == ref.parts - 1)
         }
-        guard info.shape == shape || Self.squeezed(info.shape) == Self.squeezed(shape), info.elementCount == t.count else {
+        guard info.shape == shape || Self.squeezed(info.shape) == Self.squeezed(shape), info.elementCount == count else {
             throw WeightError.wrongShape(component: component, tensor: "\(key) (for \(name))", expected: shape, found: info.shape)
         }
-        try SafeTensorsFile.convert(raw, dtype: info.dtype, count: info.elementCount, into: destination,
-                                    file: file.path, tensor: key)
-        file.dropPages(key)
+        return (key, info, nil, true)
+    }
+
+    func tensor(_ name: String, _ shape: [Int], alternatives: [String]) throws -> Tensor {
+        guard let found = try locate(name, shape) else { return Tensor(zeros: shape) }
+        let t = Tensor(zeros: shape)
+        let raw = try file.rawBytes(found.key)
+        let bytes = found.range.map { UnsafeRawBufferPointer(rebasing: raw[$0]) } ?? raw
+        try SafeTensorsFile.convert(bytes, dtype: found.info.dtype, count: t.count,
+                                    into: UnsafeMutableBufferPointer(start: t.data, count: t.count), file: file.path, tensor: found.key)
+        if found.last { file.dropPages(found.key) }
+        precision.roundParameter(t, storedAs: found.info.dtype)
         return t
+    }
+
+    func weight(_ name: String, _ shape: [Int], alternatives: [String]) throws -> WeightTensor {
+        guard let found = try locate(name, shape) else { return WeightTensor(Tensor(zeros: shape)) }
+        return try file.weight(found.key, info: found.info, byteRange: found.range, shape: shape,
+                               precision: precision, dropPages: found.last)
     }
 
     func finish() throws {

@@ -22,22 +22,23 @@ extension StableDiffusionModel {
     /// `SafeTensorsError` (damaged file), `WeightError` (missing tensors, named by their
     /// diffusers and original names; wrong shapes) or `ModelConfigError` / `ModelFolderError`.
     public convenience init(singleFile url: URL, tokenizerDirectory: URL, prediction: CheckpointPrediction? = nil,
-                            pool: ThreadPool) throws {
+                            weights: WeightPrecision = .stored, pool: ThreadPool) throws {
         let checkpoint = try SingleFileCheckpoint(url: url, prediction: prediction)
-        try self.init(checkpoint: checkpoint, tokenizerDirectory: tokenizerDirectory, pool: pool)
+        try self.init(checkpoint: checkpoint, tokenizerDirectory: tokenizerDirectory, weights: weights, pool: pool)
     }
 
     /// Loads the components of an opened single-file checkpoint (open it first to look at
     /// `checkpoint.info` before spending the time and memory on the weights).
-    public convenience init(checkpoint: SingleFileCheckpoint, tokenizerDirectory: URL, pool: ThreadPool) throws {
+    public convenience init(checkpoint: SingleFileCheckpoint, tokenizerDirectory: URL, weights: WeightPrecision = .stored,
+                            pool: ThreadPool) throws {
         let info = checkpoint.info
         // A bare vocabulary (no tokenizer_config.json) gets the family's pad token, as the
         // hub's SD 1.5 / SD 2.1 tokenizer configs give it to diffusers' from_single_file.
         let tokenizer = try CLIPTokenizer(directory: tokenizerDirectory, defaultPadToken: info.family.standardPadToken)
         // Smallest first, so a broken file usually fails before the UNet is read.
-        let textEncoder = try checkpoint.loadTextEncoder(pool: pool)
-        let vae = try checkpoint.loadVAE(pool: pool)
-        let unet = try checkpoint.loadUNet(pool: pool)
+        let textEncoder = try checkpoint.loadTextEncoder(weights: weights, pool: pool)
+        let vae = try checkpoint.loadVAE(weights: weights, pool: pool)
+        let unet = try checkpoint.loadUNet(weights: weights, pool: pool)
         try checkpoint.checkLeftovers()
         // An inpainting UNet takes latents + mask + masked-image latents (9 channels) but
         // predicts `latent_channels`: check the text-to-image part of the contract.

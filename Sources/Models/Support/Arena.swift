@@ -5,6 +5,8 @@ import Kernels
 /// of live tensors, not the sum of all of them. Memory comes in large chunks that are kept
 /// across `reset()`: once a forward pass of given shapes has run, running it again
 /// allocates nothing new (docs/ARCHITECTURE.md: no allocation inside the denoising loop).
+/// Models that never run at once may share one arena (the VAE decoder uses the UNet's,
+/// `VAE.shareWorkspace(of:)`), so the memory is the larger of their needs, not the sum.
 public final class Arena: @unchecked Sendable {
     /// A position in the arena to return to.
     public struct Mark { fileprivate var chunk: Int; fileprivate var offset: Int }
@@ -38,6 +40,13 @@ public final class Arena: @unchecked Sendable {
                 let t = Tensor(storage: chunks[chunk], offset: offset, shape: shape)
                 offset += padded
                 return t
+            }
+            if offset == 0 {
+                // An unused chunk too small for this request (made for smaller shapes, or by
+                // the other model sharing this arena): free it instead of keeping it beside
+                // the larger one about to be made. Chunks past the current one hold nothing.
+                chunks.remove(at: chunk)
+                continue
             }
             chunk += 1
             offset = 0

@@ -18,10 +18,10 @@ extension TinyVAEDecoderWeights: AutoencoderHalf {}
 /// weights in the same order.
 enum AutoencoderLoading {
     static func folder<Encoder: AutoencoderHalf, Decoder: AutoencoderHalf>(
-        _ directory: URL, config readConfig: (URL) throws -> Encoder.Config
+        _ directory: URL, weights: WeightPrecision, config readConfig: (URL) throws -> Encoder.Config
     ) throws -> (Encoder.Config, Encoder, Decoder) where Decoder.Config == Encoder.Config {
         let config = try readConfig(directory.appendingPathComponent("config.json"))
-        let source = try CheckpointWeightSource(component: directory.path, directory: directory)
+        let source = try CheckpointWeightSource(component: directory.path, directory: directory, precision: weights)
         let encoder = try Encoder(config: config, source: source)
         let decoder = try Decoder(config: config, source: source)
         try source.finish()
@@ -29,9 +29,9 @@ enum AutoencoderLoading {
     }
 
     static func random<Encoder: AutoencoderHalf, Decoder: AutoencoderHalf>(
-        _ config: Encoder.Config, seed: UInt64, pool: ThreadPool
+        _ config: Encoder.Config, seed: UInt64, weights: WeightPrecision, pool: ThreadPool
     ) throws -> (Encoder, Decoder) where Decoder.Config == Encoder.Config {
-        let source = RandomWeightSource(seed: seed, pool: pool)
+        let source = RandomWeightSource(seed: seed, precision: weights, pool: pool)
         return (try Encoder(config: config, source: source), try Decoder(config: config, source: source))
     }
 }

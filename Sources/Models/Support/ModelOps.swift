@@ -10,8 +10,8 @@ func linearAccumulate(_ input: Tensor, _ layer: LinearWeights, into output: Tens
     let inF = layer.inFeatures, outF = layer.outFeatures
     let rows = input.count / inF
     precondition(output.count == rows * outF, "linearAccumulate: output \(output.shape) is not [\(rows), \(outF)]")
-    GEMM.parallelGemm(transB: true, m: rows, n: outF, k: inF, a: input.data, lda: inF,
-                      b: layer.weight.data, ldb: inF, beta: 1, c: output.data, ldc: outF, pool: pool)
+    GEMM.parallelGemm(transB: true, m: rows, n: outF, k: inF, a: .f32(input.data), lda: inF,
+                      b: layer.weight.operand, ldb: inF, beta: 1, c: output.data, ldc: outF, pool: pool)
     if let bias = layer.bias { addRowBias(output, bias, pool: pool) }
 }
 

@@ -9,30 +9,30 @@ import Kernels
 ///
 /// Not thread-safe: filled during loading, then read and written by one job at a time.
 public final class ParameterRegistry: @unchecked Sendable {
-    private var tensors: [String: Tensor] = [:]
-    /// Names of each registered tensor's storage, so a fused layer can re-point its parts.
-    private var namesByStorage: [ObjectIdentifier: [String]] = [:]
+    private var tensors: [String: WeightTensor] = [:]
+    /// Names of each registered tensor by where it starts, so a fused layer can re-point its parts.
+    private var namesByStorage: [WeightTensor.StorageKey: [String]] = [:]
 
     init() {}
 
-    /// The tensor `name` (with its `.weight` / `.bias` suffix), nil when the model has none.
-    public subscript(name: String) -> Tensor? { tensors[name] }
+    /// The tensor `name` (with its `.weight` / `.bias` suffix), nil when the model has none;
+    /// layer weights in the precision they are kept in, the rest fp32.
+    public subscript(name: String) -> WeightTensor? { tensors[name] }
 
     /// Every registered name, sorted.
     public var names: [String] { tensors.keys.sorted() }
 
-    func register(_ name: String, _ tensor: Tensor) {
+    func register(_ name: String, _ tensor: WeightTensor) {
         tensors[name] = tensor
-        namesByStorage[ObjectIdentifier(tensor.storage), default: []].append(name)
+        namesByStorage[tensor.storageKey, default: []].append(name)
     }
 
     /// `part` was copied into `view` (rows of a fused tensor): its names now mean the view,
     /// so the separate copy can be freed and writes reach the tensor that is computed with.
-    func rebind(_ part: Tensor, to view: Tensor) {
-        let key = ObjectIdentifier(part.storage)
-        guard let names = namesByStorage.removeValue(forKey: key) else { return }
+    func rebind(_ part: WeightTensor, to view: WeightTensor) {
+        guard let names = namesByStorage.removeValue(forKey: part.storageKey) else { return }
         for name in names { tensors[name] = view }
-        namesByStorage[ObjectIdentifier(view.storage), default: []] += names
+        namesByStorage[view.storageKey, default: []] += names
     }
 }
 
@@ -44,15 +44,24 @@ final class RegisteringWeightSource: WeightSource {
 
     init(_ base: WeightSource) { self.base = base }
 
+    var precision: WeightPrecision { base.precision }
+
     func tensor(_ name: String, _ shape: [Int], alternatives: [String]) throws -> Tensor {
         let t = try base.tensor(name, shape, alternatives: alternatives)
-        registry.register(name, t)
+        registry.register(name, WeightTensor(t))
         return t
+    }
+
+    func weight(_ name: String, _ shape: [Int], alternatives: [String]) throws -> WeightTensor {
+        let w = try base.weight(name, shape, alternatives: alternatives)
+        registry.register(name, w)
+        return w
     }
 
     func finish() throws { try base.finish() }
 
-    func fused(_ parts: [Tensor], into views: [Tensor]) {
+    func fused(_ parts: [WeightTensor], into views: [WeightTensor]) {
         for (part, view) in zip(parts, views) { registry.rebind(part, to: view) }
+        base.fused(parts, into: views)
     }
 }

@@ -29,24 +29,38 @@ protocol WeightSource: AnyObject {
     /// A checkpoint tensor whose shape only differs by trailing 1s (1×1 conv kernels stored
     /// for a linear layer and back) is accepted.
     func tensor(_ name: String, _ shape: [Int], alternatives: [String]) throws -> Tensor
+    /// A layer weight (linear or convolution kernel) `name` with `shape`, kept as
+    /// `precision` says (see `WeightPrecision`); same name and shape rules as `tensor`.
+    func weight(_ name: String, _ shape: [Int], alternatives: [String]) throws -> WeightTensor
+    /// How this source keeps layer weights.
+    var precision: WeightPrecision { get }
     /// Called once every tensor was asked for: reports missing and unexpected ones.
     func finish() throws
     /// Tensors it returned (`parts`) were copied into `views` of a fused tensor
     /// (`LinearWeights.concatenating`); `RegisteringWeightSource` re-points their names.
-    func fused(_ parts: [Tensor], into views: [Tensor])
+    func fused(_ parts: [WeightTensor], into views: [WeightTensor])
 }
 
 extension WeightSource {
     func tensor(_ name: String, _ shape: [Int]) throws -> Tensor { try tensor(name, shape, alternatives: []) }
+    func weight(_ name: String, _ shape: [Int]) throws -> WeightTensor { try weight(name, shape, alternatives: []) }
     /// Sources that keep no names have nothing to re-point.
-    func fused(_ parts: [Tensor], into views: [Tensor]) {}
+    func fused(_ parts: [WeightTensor], into views: [WeightTensor]) {}
+    /// Sources without 16-bit tensors of their own (random weights): the fp32 tensor, or
+    /// its half narrowing for `.f16`.
+    func weight(_ name: String, _ shape: [Int], alternatives: [String]) throws -> WeightTensor {
+        let t = try tensor(name, shape, alternatives: alternatives)
+        return precision == .f16 ? .narrowing(t) : WeightTensor(t)
+    }
 }
 
 /// Reads a component from its `*.safetensors` files (all of them in the folder: sharded
-/// checkpoints work), converting F16 / BF16 to fp32. Missing tensors are collected and
-/// reported together; leftover tensors are an error unless `ignoring` matches them.
+/// checkpoints work). `tensor` converts to fp32; `weight` keeps layer weights as
+/// `precision` says (F16 / BF16 as views of the mapping by default). Missing tensors are
+/// collected and reported together; leftover tensors are an error unless `ignoring` matches them.
 final class CheckpointWeightSource: WeightSource {
     let component: String
+    let precision: WeightPrecision
     private var files: [SafeTensorsFile] = []
     private var owner: [String: Int] = [:]
     private var used = Set<String>()
@@ -56,9 +70,10 @@ final class CheckpointWeightSource: WeightSource {
     /// `text_model.`); a name with it also matches the stored name without it.
     private let optionalPrefix: String?
 
-    init(component: String, files: [SafeTensorsFile], optionalPrefix: String? = nil,
+    init(component: String, files: [SafeTensorsFile], precision: WeightPrecision, optionalPrefix: String? = nil,
          ignoring: @escaping (String) -> Bool = { _ in false }) {
         self.component = component
+        self.precision = precision
         self.files = files
         self.optionalPrefix = optionalPrefix
         self.ignored = ignoring
@@ -66,12 +81,12 @@ final class CheckpointWeightSource: WeightSource {
     }
 
     /// Opens every `.safetensors` file in `directory` (a diffusers component folder).
-    convenience init(component: String, directory: URL, optionalPrefix: String? = nil,
+    convenience init(component: String, directory: URL, precision: WeightPrecision, optionalPrefix: String? = nil,
                      ignoring: @escaping (String) -> Bool = { _ in false }) throws {
         let weightFiles = SafeTensorsFile.componentWeightFiles(in: directory)
         guard !weightFiles.isEmpty else { throw WeightError.noWeightFile(directory: directory.path) }
         let files = try weightFiles.map { try SafeTensorsFile(path: $0.path) }
-        self.init(component: component, files: files, optionalPrefix: optionalPrefix, ignoring: ignoring)
+        self.init(component: component, files: files, precision: precision, optionalPrefix: optionalPrefix, ignoring: ignoring)
     }
 
     private static func squeezed(_ s: [Int]) -> [Int] {
@@ -80,28 +95,52 @@ final class CheckpointWeightSource: WeightSource {
         return s
     }
 
-    func tensor(_ name: String, _ shape: [Int], alternatives: [String]) throws -> Tensor {
+    /// The stored tensor for `name` (marked used, shape checked), nil when missing (recorded).
+    private func locate(_ name: String, _ shape: [Int], _ alternatives: [String]) throws -> (SafeTensorsFile, String, SafeTensorInfo)? {
         var candidates = [name] + alternatives
         if let prefix = optionalPrefix {
             candidates += candidates.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
         }
         guard let found = candidates.first(where: { owner[$0] != nil }), let fi = owner[found] else {
             missing.append(name)
-            return Tensor(zeros: shape)
+            return nil
         }
         let file = files[fi]
-        guard let info = file.tensors[found] else { missing.append(name); return Tensor(zeros: shape) }
+        guard let info = file.tensors[found] else { missing.append(name); return nil }
         used.insert(found)
         guard info.shape == shape || CheckpointWeightSource.squeezed(info.shape) == CheckpointWeightSource.squeezed(shape) else {
             throw WeightError.wrongShape(component: component, tensor: found, expected: shape, found: info.shape)
         }
+        return (file, found, info)
+    }
+
+    func tensor(_ name: String, _ shape: [Int], alternatives: [String]) throws -> Tensor {
+        guard let (file, found, info) = try locate(name, shape, alternatives) else { return Tensor(zeros: shape) }
         let t = Tensor(zeros: shape)
         let raw = try file.rawBytes(found)
         try SafeTensorsFile.convert(raw, dtype: info.dtype, count: info.elementCount,
                                     into: UnsafeMutableBufferPointer(start: t.data, count: t.count),
                                     file: file.path, tensor: found)
         file.dropPages(found)
+        precision.roundParameter(t, storedAs: info.dtype)
         return t
+    }
+
+    func weight(_ name: String, _ shape: [Int], alternatives: [String]) throws -> WeightTensor {
+        guard let (file, found, info) = try locate(name, shape, alternatives) else { return WeightTensor(Tensor(zeros: shape)) }
+        let w = try file.weight(found, info: info, shape: shape, precision: precision)
+        if w.halfFormat != nil { mapped[w.storageKey] = (file, found) }
+        return w
+    }
+
+    /// Mapped 16-bit weights handed out, so that a part copied into a fused tensor can give
+    /// its file pages back (the copy is what is computed with).
+    private var mapped: [WeightTensor.StorageKey: (SafeTensorsFile, String)] = [:]
+
+    func fused(_ parts: [WeightTensor], into views: [WeightTensor]) {
+        for part in parts {
+            if let (file, key) = mapped.removeValue(forKey: part.storageKey) { file.dropPages(key) }
+        }
     }
 
     func finish() throws {
@@ -132,9 +171,12 @@ final class RandomWeightSource: WeightSource {
     private let seed: UInt64
     private var counter: UInt64 = 0
     private let pool: ThreadPool
+    /// `.f16` narrows each layer weight as it is made (the fp32 values never all exist at once).
+    let precision: WeightPrecision
 
-    init(seed: UInt64, pool: ThreadPool) {
+    init(seed: UInt64, precision: WeightPrecision, pool: ThreadPool) {
         self.seed = seed
+        self.precision = precision
         self.pool = pool
     }
 
@@ -154,18 +196,41 @@ final class RandomWeightSource: WeightSource {
             if name.hasSuffix(".weight") { t.fill(1) }
             return t
         }
-        let fanIn = shape.dropFirst().reduce(1, *)
-        // Embedding tables get CLIP's init scale (std 0.02), the rest ±1/√fan_in.
-        let bound = name.contains("embedding") ? Float(0.02 * 1.7320508) : 1 / Float(max(fanIn, 1)).squareRoot()
-        let key = RandomWeightSource.mix(seed ^ (counter &* 0xD1B5_4A32_D192_ED03))
+        let (key, bound) = parameters(name, shape)
         let p = t.data
         pool.parallelFor(0..<t.count, grain: 1 << 16) { r, _ in
-            for i in r {
-                let u = Float(RandomWeightSource.mix(key &+ UInt64(i)) >> 40) * (1 / Float(1 << 24))  // [0, 1)
-                p[i] = (2 * u - 1) * bound
-            }
+            for i in r { p[i] = RandomWeightSource.value(key, i, bound) }
         }
+        precision.roundParameter(t, storedAs: .f32)
         return t
+    }
+
+    /// With `.f16`, each layer weight is made in half precision directly (the values
+    /// `tensor` gives, rounded to nearest even), so no fp32 copy is ever allocated.
+    func weight(_ name: String, _ shape: [Int], alternatives: [String]) throws -> WeightTensor {
+        guard precision == .f16, shape.count > 1 else { return WeightTensor(try tensor(name, shape, alternatives: alternatives)) }
+        counter += 1
+        let (key, bound) = parameters(name, shape)
+        let h = HalfStorage(count: Tensor.elementCount(shape), format: .f16)
+        let p = h.makeWritable().bindMemory(to: UInt16.self, capacity: h.count)
+        pool.parallelFor(0..<h.count, grain: 1 << 16) { r, _ in
+            for i in r { p[i] = HalfConversion.float32ToFloat16Bits(RandomWeightSource.value(key, i, bound)) }
+        }
+        return WeightTensor(half: h, shape: shape)
+    }
+
+    /// The hash key and scale of the tensor asked for now: embedding tables get CLIP's init
+    /// scale (std 0.02), the rest ±1/√fan_in.
+    private func parameters(_ name: String, _ shape: [Int]) -> (UInt64, Float) {
+        let fanIn = shape.dropFirst().reduce(1, *)
+        let bound = name.contains("embedding") ? Float(0.02 * 1.7320508) : 1 / Float(max(fanIn, 1)).squareRoot()
+        return (RandomWeightSource.mix(seed ^ (counter &* 0xD1B5_4A32_D192_ED03)), bound)
+    }
+
+    /// Element i: uniform in [-bound, bound).
+    @inline(__always) static func value(_ key: UInt64, _ i: Int, _ bound: Float) -> Float {
+        let u = Float(mix(key &+ UInt64(i)) >> 40) * (1 / Float(1 << 24))  // [0, 1)
+        return (2 * u - 1) * bound
     }
 
     func finish() throws {}

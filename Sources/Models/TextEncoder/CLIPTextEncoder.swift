@@ -64,7 +64,7 @@ public enum TextEncoderError: Error, CustomStringConvertible, Equatable {
 public final class CLIPTextEncoder: @unchecked Sendable {
     public let config: CLIPTextConfig
     /// text_model.embeddings.token_embedding: [vocab, hidden]
-    let tokenEmbedding: Tensor
+    let tokenEmbedding: WeightTensor
     /// text_model.embeddings.position_embedding: [maxPositions, hidden]
     let positionEmbedding: Tensor
     let layers: [CLIPEncoderLayer]
@@ -83,7 +83,7 @@ public final class CLIPTextEncoder: @unchecked Sendable {
         config = c
         let s = RegisteringWeightSource(source)
         parameters = s.registry
-        tokenEmbedding = try s.tensor("text_model.embeddings.token_embedding.weight", [c.vocabSize, c.hiddenSize])
+        tokenEmbedding = try s.weight("text_model.embeddings.token_embedding.weight", [c.vocabSize, c.hiddenSize])
         positionEmbedding = try s.tensor("text_model.embeddings.position_embedding.weight", [c.maxPositionEmbeddings, c.hiddenSize])
         layers = try (0..<c.numHiddenLayers).map { try CLIPEncoderLayer(s, "text_model.encoder.layers.\($0)", c) }
         finalNorm = try NormWeights(s, "text_model.final_layer_norm", channels: c.hiddenSize)
@@ -102,9 +102,10 @@ public final class CLIPTextEncoder: @unchecked Sendable {
     /// Loads `text_encoder/config.json` and its safetensors. `position_ids` buffers are
     /// ignored; `text_projection` is loaded with `projection` (`CLIPTextModelWithProjection`,
     /// SDXL's `text_encoder_2`), else ignored.
-    public convenience init(directory: URL, projection: Bool = false, pool: ThreadPool) throws {
+    public convenience init(directory: URL, projection: Bool = false, weights: WeightPrecision = .stored,
+                            pool: ThreadPool) throws {
         let config = try CLIPTextConfig(contentsOf: directory.appendingPathComponent("config.json"))
-        let source = try CheckpointWeightSource(component: directory.path, directory: directory,
+        let source = try CheckpointWeightSource(component: directory.path, directory: directory, precision: weights,
                                                 optionalPrefix: "text_model.") { name in
             name.hasSuffix("position_ids") || (!projection && name.hasPrefix("text_projection"))
         }
@@ -118,8 +119,9 @@ public final class CLIPTextEncoder: @unchecked Sendable {
     /// A text encoder of `config`'s shapes with seeded random weights (benchmarks); with
     /// `projection`, a `CLIPTextModelWithProjection` (needs `config.projectionDim`).
     public static func randomWeights(config: CLIPTextConfig, projection: Bool = false, seed: UInt64 = 0,
-                                     pool: ThreadPool) throws -> CLIPTextEncoder {
-        try CLIPTextEncoder(config: config, source: RandomWeightSource(seed: seed, pool: pool), projection: projection, pool: pool)
+                                     weights: WeightPrecision = .stored, pool: ThreadPool) throws -> CLIPTextEncoder {
+        try CLIPTextEncoder(config: config, source: RandomWeightSource(seed: seed, precision: weights, pool: pool),
+                            projection: projection, pool: pool)
     }
 
     /// Width of `text_embeds` (`projection_dim`) for a `CLIPTextModelWithProjection`; nil for
@@ -164,7 +166,9 @@ public final class CLIPTextEncoder: @unchecked Sendable {
         let h = arena.tensor([n, l, d])
         for (b, seq) in ids.enumerated() {
             for (t, id) in seq.enumerated() {
-                vadd(tokenEmbedding.data + id * d, positionEmbedding.data + t * d, h.data + (b * l + t) * d, d)
+                let row = h.data + (b * l + t) * d
+                tokenEmbedding.view(offset: id * d, shape: [d]).widen(into: row)  // kept in 16 bits like the layers
+                vadd(row, positionEmbedding.data + t * d, row, d)
             }
         }
         trace?(0, h)

@@ -26,13 +26,13 @@ public final class TinyVAE: @unchecked Sendable {
     /// errors name the file, field or tensor.
     public convenience init(directory: URL, pool: ThreadPool) throws {
         let (config, encoder, decoder): (TinyVAEConfig, TinyVAEEncoderWeights, TinyVAEDecoderWeights) =
-            try AutoencoderLoading.folder(directory, config: TinyVAEConfig.init(contentsOf:))
+            try AutoencoderLoading.folder(directory, weights: .stored, config: TinyVAEConfig.init(contentsOf:))
         self.init(config: config, halves: (encoder, decoder), pool: pool)
     }
 
     /// A tiny VAE of `config`'s shapes with seeded random weights (benchmarks, tests).
     public static func randomWeights(config: TinyVAEConfig, seed: UInt64 = 0, pool: ThreadPool) throws -> TinyVAE {
-        TinyVAE(config: config, halves: try AutoencoderLoading.random(config, seed: seed, pool: pool), pool: pool)
+        TinyVAE(config: config, halves: try AutoencoderLoading.random(config, seed: seed, weights: .stored, pool: pool), pool: pool)
     }
 
     /// Image side per latent side (8 for TAESD).

@@ -4,7 +4,7 @@ extension Conv2DWeights {
     /// A convolution with `bias=False` in PyTorch: only `prefix.weight` is read; the bias is
     /// zeros (adding 0 is exact, so the result is the bias-free convolution's).
     init(_ source: WeightSource, biasFree prefix: String, in inC: Int, out outC: Int, kernel k: Int) throws {
-        weight = try source.tensor(prefix + ".weight", [outC, inC, k, k])
+        weight = try source.weight(prefix + ".weight", [outC, inC, k, k])
         bias = Tensor(zeros: [outC])
     }
 }

@@ -35,15 +35,17 @@ public final class UNet: @unchecked Sendable {
     }
 
     /// Loads `unet/config.json` and the `unet/*.safetensors` weights of a diffusers folder.
-    public convenience init(directory: URL, pool: ThreadPool) throws {
+    public convenience init(directory: URL, weights: WeightPrecision = .stored, pool: ThreadPool) throws {
         let config = try UNetConfig(contentsOf: directory.appendingPathComponent("config.json"))
-        let source = try CheckpointWeightSource(component: directory.path, directory: directory)
+        let source = try CheckpointWeightSource(component: directory.path, directory: directory, precision: weights)
         try self.init(config: config, weights: UNetWeights(config: config, source: source), pool: pool)
     }
 
     /// A UNet of `config`'s shapes with seeded random weights (benchmarks; no files needed).
-    public static func randomWeights(config: UNetConfig, seed: UInt64 = 0, pool: ThreadPool) throws -> UNet {
-        UNet(config: config, weights: try UNetWeights(config: config, source: RandomWeightSource(seed: seed, pool: pool)), pool: pool)
+    public static func randomWeights(config: UNetConfig, seed: UInt64 = 0, weights: WeightPrecision = .stored,
+                                     pool: ThreadPool) throws -> UNet {
+        UNet(config: config, weights: try UNetWeights(config: config, source: RandomWeightSource(seed: seed, precision: weights, pool: pool)),
+             pool: pool)
     }
 
     /// Every parameter by its diffusers name (see `ParameterRegistry`).

@@ -36,7 +36,7 @@ struct VAEAttention: @unchecked Sendable {
             groupNorm(x, groups: groups, gamma: norm.weight, beta: norm.bias, eps: 1e-6, output: normed, pool: pool)
             for b in 0..<n {
                 GEMM.parallelGemm(transA: true, transB: true, m: hw, n: 3 * c, k: c,
-                                  a: normed.data + b * c * hw, lda: hw, b: qkv.weight.data, ldb: c,
+                                  a: .f32(normed.data + b * c * hw), lda: hw, b: qkv.weight.operand, ldb: c,
                                   beta: 0, c: tokens.data + b * hw * 3 * c, ldc: 3 * c, pool: pool)
             }
             if let bias = qkv.bias { addRowBias(tokens, bias, pool: pool) }
@@ -51,7 +51,7 @@ struct VAEAttention: @unchecked Sendable {
         if let bias = out.bias { addChannelBias(x, bias, output: output, pool: pool) } else { output.copy(from: x) }
         for b in 0..<n {
             GEMM.parallelGemm(transA: false, transB: true, m: c, n: hw, k: c,
-                              a: out.weight.data, lda: c, b: attended.data + b * hw * c, ldb: c,
+                              a: out.weight.operand, lda: c, b: .f32(attended.data + b * hw * c), ldb: c,
                               beta: 1, c: output.data + b * c * hw, ldc: hw, pool: pool)
         }
     }

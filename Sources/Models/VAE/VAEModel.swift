@@ -11,7 +11,8 @@ public final class VAE: @unchecked Sendable {
     let encoder: VAEEncoderWeights?
     let decoder: VAEDecoderWeights
     let pool: ThreadPool
-    let arena = Arena()
+    /// Its own, or the UNet's (`shareWorkspace(of:)`).
+    private(set) var arena = Arena()
 
     init(config: VAEConfig, encoder: VAEEncoderWeights?, decoder: VAEDecoderWeights, pool: ThreadPool) {
         self.config = config
@@ -21,15 +22,16 @@ public final class VAE: @unchecked Sendable {
     }
 
     /// Loads `vae/config.json` and `vae/*.safetensors`.
-    public convenience init(directory: URL, pool: ThreadPool) throws {
+    public convenience init(directory: URL, weights: WeightPrecision = .stored, pool: ThreadPool) throws {
         let (config, encoder, decoder): (VAEConfig, VAEEncoderWeights, VAEDecoderWeights) =
-            try AutoencoderLoading.folder(directory, config: VAEConfig.init(contentsOf:))
+            try AutoencoderLoading.folder(directory, weights: weights, config: VAEConfig.init(contentsOf:))
         self.init(config: config, encoder: encoder, decoder: decoder, pool: pool)
     }
 
     /// A VAE of `config`'s shapes with seeded random weights (benchmarks).
-    public static func randomWeights(config: VAEConfig, seed: UInt64 = 0, pool: ThreadPool) throws -> VAE {
-        let (encoder, decoder): (VAEEncoderWeights, VAEDecoderWeights) = try AutoencoderLoading.random(config, seed: seed, pool: pool)
+    public static func randomWeights(config: VAEConfig, seed: UInt64 = 0, weights: WeightPrecision = .stored,
+                                     pool: ThreadPool) throws -> VAE {
+        let (encoder, decoder): (VAEEncoderWeights, VAEDecoderWeights) = try AutoencoderLoading.random(config, seed: seed, weights: weights, pool: pool)
         return VAE(config: config, encoder: encoder, decoder: decoder, pool: pool)
     }
 
@@ -39,6 +41,11 @@ public final class VAE: @unchecked Sendable {
     /// Frees the activation memory (for example between jobs of different sizes); the next
     /// call allocates it again.
     public func releaseWorkspace() { arena.freeAll() }
+
+    /// Decodes and encodes in `unet`'s activation arena from now on: the pipeline never runs
+    /// them at once, so a job needs the larger of the two workspaces (SD 1.5 at 512²: the
+    /// decoder's 1.1 GB, the guided UNet's 0.4 GB), not their sum.
+    public func shareWorkspace(of unet: UNet) { arena = unet.arena }
 
     /// Image side per latent side (8 for SD).
     public var downscaleFactor: Int { config.downscaleFactor }
