@@ -46,17 +46,7 @@ public struct Conv2DShape: Equatable, Sendable {
 /// into the output. A 1×1 stride-1 unpadded convolution skips the unfold.
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
                    padding: Conv2DPadding = .symmetric(0), output: Tensor, pool: ThreadPool) {
-    precondition(input.rank == 4, "conv2d: input must be [N, C, H, W], got \(input.shape)")
-    precondition(weight.rank == 4 && weight.shape[1] == input.shape[1],
-                 "conv2d: weight \(weight.shape) does not match input channels of \(input.shape)")
-    let shape = Conv2DShape(batch: input.shape[0], inChannels: input.shape[1], height: input.shape[2],
-                            width: input.shape[3], outChannels: weight.shape[0], kernelH: weight.shape[2],
-                            kernelW: weight.shape[3], stride: stride, padding: padding)
-    precondition(stride >= 1 && shape.outHeight >= 1 && shape.outWidth >= 1, "conv2d: empty output for \(shape)")
-    precondition(output.shape == [shape.batch, shape.outChannels, shape.outHeight, shape.outWidth],
-                 "conv2d: output \(output.shape) should be [\(shape.batch), \(shape.outChannels), \(shape.outHeight), \(shape.outWidth)]")
-    if let bias { precondition(bias.count == shape.outChannels, "conv2d: bias \(bias.shape) is not [\(shape.outChannels)]") }
-    conv2d(input.data, weight: .f32(weight.data), bias: bias?.data, shape: shape, output: output.data, pool: pool)
+    conv2d(input, weight: WeightTensor(weight), bias: bias, stride: stride, padding: padding, output: output, pool: pool)
 }
 
 /// `conv2d` with the weight in the precision it is kept in (see `WeightTensor`): 16-bit
@@ -64,10 +54,6 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int =
 /// operand; Winograd's per-call weight transform widens each filter as it reads it).
 public func conv2d(_ input: Tensor, weight: WeightTensor, bias: Tensor?, stride: Int = 1,
                    padding: Conv2DPadding = .symmetric(0), output: Tensor, pool: ThreadPool) {
-    if let w = weight.float32 {
-        conv2d(input, weight: w, bias: bias, stride: stride, padding: padding, output: output, pool: pool)
-        return
-    }
     precondition(input.rank == 4, "conv2d: input must be [N, C, H, W], got \(input.shape)")
     precondition(weight.rank == 4 && weight.shape[1] == input.shape[1],
                  "conv2d: weight \(weight.shape) does not match input channels of \(input.shape)")

@@ -84,15 +84,7 @@ public enum GEMM {
 ///   - bias: [outFeatures] or nil
 ///   - output: [..., outFeatures], same row count as input; must not alias input
 public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, pool: ThreadPool) {
-    precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
-    let outF = weight.shape[0], inF = weight.shape[1]
-    precondition(input.count % max(inF, 1) == 0 && input.dim(-1) == inF,
-                 "linear: input \(input.shape) does not end in \(inF)")
-    let rows = input.count / max(inF, 1)
-    precondition(output.count == rows * outF, "linear: output \(output.shape) is not [\(rows), \(outF)]")
-    if let bias { precondition(bias.count == outF, "linear: bias \(bias.shape) is not [\(outF)]") }
-    linear(input.data, rows: rows, inFeatures: inF, weight: weight.data, bias: bias?.data,
-           outFeatures: outF, output: output.data, pool: pool)
+    linear(input, weight: WeightTensor(weight), bias: bias, output: output, pool: pool)
 }
 
 /// Pointer form of `linear`: `input` is rows×inFeatures, `output` rows×outFeatures.

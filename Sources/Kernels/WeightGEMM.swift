@@ -32,66 +32,61 @@ extension GEMM {
             preconditionFailure("GEMM.gemm: at most one operand may be 16-bit")
         case let (.half, .f32(pb)):
             guard let scratch else { preconditionFailure("GEMM.gemm: a 16-bit operand needs scratch") }
-            if k == 0 {
+            // Blocks of rows of C; stored A is [m, k] (row stride lda), or [k, m] when transposed.
+            widenedBlocks(outer: m, k: k) { i0, mc, k0, kk in
+                let ldw = transA ? mc : kk
+                if transA {
+                    a.advanced(by: k0 * lda + i0).widen(rows: kk, cols: mc, ld: lda, into: scratch, dstLd: mc)
+                } else {
+                    a.advanced(by: i0 * lda + k0).widen(rows: mc, cols: kk, ld: lda, into: scratch, dstLd: kk)
+                }
+                gemm(transA: transA, transB: transB, m: mc, n: n, k: kk, alpha: alpha,
+                     a: scratch, lda: ldw, b: transB ? pb + k0 : pb + k0 * ldb, ldb: ldb,
+                     beta: k0 == 0 ? beta : 1, c: c + i0 * ldc, ldc: ldc)
+            } empty: {
                 gemm(transA: transA, transB: transB, m: m, n: n, k: 0, alpha: alpha, a: pb, lda: max(lda, 1),
                      b: pb, ldb: ldb, beta: beta, c: c, ldc: ldc)
-                return
-            }
-            let kc = min(k, weightBlockK)
-            let mb = max(1, min(m, weightBlockFloats / kc))
-            var i0 = 0
-            while i0 < m {
-                let mc = min(mb, m - i0)
-                var k0 = 0
-                while k0 < k {
-                    let kk = min(kc, k - k0)
-                    // Stored A is [m, k] (row stride lda), or [k, m] when transposed.
-                    let ldw: Int
-                    if transA {
-                        a.advanced(by: k0 * lda + i0).widen(rows: kk, cols: mc, ld: lda, into: scratch, dstLd: mc)
-                        ldw = mc
-                    } else {
-                        a.advanced(by: i0 * lda + k0).widen(rows: mc, cols: kk, ld: lda, into: scratch, dstLd: kk)
-                        ldw = kk
-                    }
-                    gemm(transA: transA, transB: transB, m: mc, n: n, k: kk, alpha: alpha,
-                         a: scratch, lda: ldw, b: transB ? pb + k0 : pb + k0 * ldb, ldb: ldb,
-                         beta: k0 == 0 ? beta : 1, c: c + i0 * ldc, ldc: ldc)
-                    k0 += kk
-                }
-                i0 += mc
             }
         case let (.f32(pa), .half):
             guard let scratch else { preconditionFailure("GEMM.gemm: a 16-bit operand needs scratch") }
-            if k == 0 {
+            // Blocks of columns of C; stored B is [k, n] (row stride ldb), or [n, k] when transposed.
+            widenedBlocks(outer: n, k: k) { j0, nc, k0, kk in
+                let ldw = transB ? kk : nc
+                if transB {
+                    b.advanced(by: j0 * ldb + k0).widen(rows: nc, cols: kk, ld: ldb, into: scratch, dstLd: kk)
+                } else {
+                    b.advanced(by: k0 * ldb + j0).widen(rows: kk, cols: nc, ld: ldb, into: scratch, dstLd: nc)
+                }
+                gemm(transA: transA, transB: transB, m: m, n: nc, k: kk, alpha: alpha,
+                     a: transA ? pa + k0 * lda : pa + k0, lda: lda, b: scratch, ldb: ldw,
+                     beta: k0 == 0 ? beta : 1, c: c + j0, ldc: ldc)
+            } empty: {
                 gemm(transA: transA, transB: transB, m: m, n: n, k: 0, alpha: alpha, a: pa, lda: lda,
                      b: pa, ldb: max(ldb, 1), beta: beta, c: c, ldc: ldc)
-                return
             }
-            let kc = min(k, weightBlockK)
-            let nb = max(1, min(n, weightBlockFloats / kc))
-            var j0 = 0
-            while j0 < n {
-                let nc = min(nb, n - j0)
-                var k0 = 0
-                while k0 < k {
-                    let kk = min(kc, k - k0)
-                    // Stored B is [k, n] (row stride ldb), or [n, k] when transposed.
-                    let ldw: Int
-                    if transB {
-                        b.advanced(by: j0 * ldb + k0).widen(rows: nc, cols: kk, ld: ldb, into: scratch, dstLd: kk)
-                        ldw = kk
-                    } else {
-                        b.advanced(by: k0 * ldb + j0).widen(rows: kk, cols: nc, ld: ldb, into: scratch, dstLd: nc)
-                        ldw = nc
-                    }
-                    gemm(transA: transA, transB: transB, m: m, n: nc, k: kk, alpha: alpha,
-                         a: transA ? pa + k0 * lda : pa + k0, lda: lda, b: scratch, ldb: ldw,
-                         beta: k0 == 0 ? beta : 1, c: c + j0, ldc: ldc)
-                    k0 += kk
-                }
-                j0 += nc
+        }
+    }
+
+    /// Walks the widened blocks of a GEMM whose 16-bit operand spans `outer` rows (or
+    /// columns) of C and the reduction `k`: `body(o0, oc, k0, kk)` for each block of `oc`
+    /// outer indices from `o0` and `kk` reduction indices from `k0`, the reduction innermost
+    /// (so a block's C panel accumulates with beta = 1 after its first slice). `empty` runs
+    /// instead when k = 0 (C is only scaled by beta).
+    private static func widenedBlocks(outer: Int, k: Int, _ body: (Int, Int, Int, Int) -> Void,
+                                      empty: () -> Void) {
+        if k == 0 { empty(); return }
+        let kc = min(k, weightBlockK)
+        let ob = max(1, min(outer, weightBlockFloats / kc))
+        var o0 = 0
+        while o0 < outer {
+            let oc = min(ob, outer - o0)
+            var k0 = 0
+            while k0 < k {
+                let kk = min(kc, k - k0)
+                body(o0, oc, k0, kk)
+                k0 += kk
             }
+            o0 += oc
         }
     }
 
@@ -148,10 +143,6 @@ extension GEMM {
 ///   - bias: [outFeatures] or nil
 ///   - output: [..., outFeatures]; must not alias input
 public func linear(_ input: Tensor, weight: WeightTensor, bias: Tensor?, output: Tensor, pool: ThreadPool) {
-    if let w = weight.float32 {
-        linear(input, weight: w, bias: bias, output: output, pool: pool)
-        return
-    }
     precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
     let outF = weight.shape[0], inF = weight.shape[1]
     precondition(input.count % max(inF, 1) == 0 && input.dim(-1) == inF,
