@@ -11,18 +11,11 @@ public final class TensorStorage: @unchecked Sendable {
     public init(capacity: Int) {
         precondition(capacity >= 0, "TensorStorage: negative capacity \(capacity)")
         self.capacity = capacity
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(capacity, 1) * MemoryLayout<Float>.stride
-        let rc = posix_memalign(&raw, 64, bytes)
-        guard rc == 0, let raw else {
-            // Out of memory is not recoverable for a tensor engine; say what was asked for.
-            preconditionFailure("TensorStorage: cannot allocate \(bytes) bytes (posix_memalign rc \(rc))")
-        }
-        memset(raw, 0, bytes)
+        let raw = ZeroedMemory.allocate(capacity * MemoryLayout<Float>.stride, what: "TensorStorage")
         base = raw.bindMemory(to: Float.self, capacity: max(capacity, 1))
     }
 
-    deinit { free(base) }
+    deinit { ZeroedMemory.free(base, bytes: capacity * MemoryLayout<Float>.stride) }
 }
 
 /// A float32 tensor in row-major order (NCHW for images, batch first): a shape over a

@@ -44,14 +44,7 @@ public final class HalfStorage: @unchecked Sendable {
     }
 
     private static func allocate(_ count: Int) -> UnsafeMutableRawPointer {
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(count, 1) * 2
-        let rc = posix_memalign(&raw, 64, bytes)
-        guard rc == 0, let raw else {
-            preconditionFailure("HalfStorage: cannot allocate \(bytes) bytes (posix_memalign rc \(rc))")
-        }
-        memset(raw, 0, bytes)
-        return raw
+        ZeroedMemory.allocate(count * 2, what: "HalfStorage")
     }
 
     /// Whether the elements live in memory of its own (not in a file mapping).
@@ -68,7 +61,7 @@ public final class HalfStorage: @unchecked Sendable {
         return p
     }
 
-    deinit { if let owned { free(owned) } }
+    deinit { if let owned { ZeroedMemory.free(owned, bytes: count * 2) } }
 }
 
 /// A weight operand as kernels see it: float32 elements, or 16-bit ones widened to float32

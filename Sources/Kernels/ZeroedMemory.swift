@@ -1,0 +1,41 @@
+import Foundation
+
+/// Zeroed, 64-byte-aligned memory for tensors and weights: one home for how storage is
+/// allocated and given back.
+///
+/// Blocks of at least `mappingThreshold` bytes are anonymous mappings of their own (zero
+/// pages from the kernel, no memset pass) and go back to the system the moment they are
+/// freed. From malloc, a model's many large weights fragment the heap: glibc raises its mmap
+/// threshold after the first large free (the fused Q/K/V copies free their parts), so later
+/// weights land on the heap between freed holes that are never returned, and an SDXL UNet's
+/// 9.8 GB of fp32 weights held 11.3 GB of RSS.
+enum ZeroedMemory {
+    /// Blocks this large or larger are mapped (256 KiB: glibc's largest default threshold).
+    static let mappingThreshold = 256 << 10
+
+    /// `bytes` (≥ 1) zeroed bytes, 64-byte aligned; `what` names the caller in the message
+    /// when memory is exhausted (not recoverable for a tensor engine).
+    static func allocate(_ bytes: Int, what: String) -> UnsafeMutableRawPointer {
+        let bytes = max(bytes, 1)
+        if bytes >= mappingThreshold {
+            let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            guard let p, p != MAP_FAILED else {
+                preconditionFailure("\(what): cannot map \(bytes) bytes: \(String(cString: strerror(errno)))")
+            }
+            return p
+        }
+        var raw: UnsafeMutableRawPointer?
+        let rc = posix_memalign(&raw, 64, bytes)
+        guard rc == 0, let raw else {
+            preconditionFailure("\(what): cannot allocate \(bytes) bytes (posix_memalign rc \(rc))")
+        }
+        memset(raw, 0, bytes)
+        return raw
+    }
+
+    /// Gives back a block `allocate` returned for the same `bytes`.
+    static func free(_ p: UnsafeMutableRawPointer, bytes: Int) {
+        let bytes = max(bytes, 1)
+        if bytes >= mappingThreshold { munmap(p, bytes) } else { Foundation.free(p) }
+    }
+}
