@@ -91,15 +91,6 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, output: Tenso
 public func linear(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
                    output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-    var beta: Float = 0
-    if let bias {
-        // Pre-fill each output row with the bias, then accumulate with beta = 1.
-        pool.parallelFor(0..<rows, grain: max(1, 16_384 / max(outFeatures, 1))) { r, _ in
-            for i in r { (output + i * outFeatures).update(from: bias, count: outFeatures) }
-        }
-        beta = 1
-    }
-    GEMM.parallelGemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
-                      a: input, lda: inFeatures, b: weight, ldb: inFeatures,
-                      beta: beta, c: output, ldc: outFeatures, pool: pool)
+    linear(input, rows: rows, inFeatures: inFeatures, weight: .f32(weight), bias: bias,
+           outFeatures: outFeatures, output: output, pool: pool)
 }

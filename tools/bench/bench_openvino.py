@@ -23,10 +23,7 @@ Options and defaults follow diffusion-bench: --batch (2 for unet and text = cond
 
 import argparse
 import gc
-import json
 import os
-import platform
-import resource
 import sys
 import time
 
@@ -89,22 +86,7 @@ def main():
         times.append(time.perf_counter() - start)
         cpu += time.process_time() - start_cpu
 
-    seconds = sum(times) / len(times)
-    cpu_seconds = cpu / len(times)
-    print(json.dumps({
-        "engine": "openvino",
-        "bench": "vae_decode" if args.component == "vae" else args.component,
-        "shapes": args.shapes, "size": None if args.component == "text" else args.size,
-        "batch": batch, "threads": args.threads, "dtype": "float32",
-        "iterations": args.iterations, "times": [round(t, 4) for t in times],
-        "seconds_per_eval": round(seconds, 4), "best_seconds_per_eval": round(min(times), 4),
-        "cpu_seconds_per_eval": round(cpu_seconds, 4),
-        "gflop_per_eval": round(gflop, 3), "gflops": round(gflop / seconds, 2),
-        "gflops_per_cpu_s": round(gflop / cpu_seconds, 2),
-        "weights_mb": round(weight_bytes / 2**20, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "openvino": ov.__version__, "torch": torch.__version__, "machine": platform.machine(),
-    }))
+    bench_torch.print_result("openvino", args, batch, times, cpu, gflop, weight_bytes, openvino=ov.__version__)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,27 @@ def build(component, shapes, size, batch):
     return model, call, [ids]
 
 
+def print_result(engine, args, batch, times, cpu, gflop, weight_bytes, **versions):
+    """Prints diffusion-bench's JSON line for `times` (wall seconds per evaluation) and `cpu`
+    (process CPU seconds over all of them); shared with bench_openvino.py."""
+    seconds = sum(times) / len(times)
+    cpu_seconds = cpu / len(times)
+    print(json.dumps({
+        "engine": engine,
+        "bench": "vae_decode" if args.component == "vae" else args.component,
+        "shapes": args.shapes, "size": None if args.component == "text" else args.size,
+        "batch": batch, "threads": args.threads, "dtype": "float32",
+        "iterations": args.iterations, "times": [round(t, 4) for t in times],
+        "seconds_per_eval": round(seconds, 4), "best_seconds_per_eval": round(min(times), 4),
+        "cpu_seconds_per_eval": round(cpu_seconds, 4),
+        "gflop_per_eval": round(gflop, 3), "gflops": round(gflop / seconds, 2),
+        "gflops_per_cpu_s": round(gflop / cpu_seconds, 2),
+        "weights_mb": round(weight_bytes / 2**20, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        **versions, "torch": torch.__version__, "machine": platform.machine(),
+    }))
+
+
 def main():
     ap = argparse.ArgumentParser(description="PyTorch reference timings for diffusion-bench")
     ap.add_argument("component", choices=["unet", "vae", "text"])
@@ -145,22 +166,7 @@ def main():
             forward()
         gflop = counter.get_total_flops() / 1e9
 
-    seconds = sum(times) / len(times)
-    cpu_seconds = cpu / len(times)
-    print(json.dumps({
-        "engine": "pytorch",
-        "bench": "vae_decode" if args.component == "vae" else args.component,
-        "shapes": args.shapes, "size": None if args.component == "text" else args.size,
-        "batch": batch, "threads": args.threads, "dtype": "float32",
-        "iterations": args.iterations, "times": [round(t, 4) for t in times],
-        "seconds_per_eval": round(seconds, 4), "best_seconds_per_eval": round(min(times), 4),
-        "cpu_seconds_per_eval": round(cpu_seconds, 4),
-        "gflop_per_eval": round(gflop, 3), "gflops": round(gflop / seconds, 2),
-        "gflops_per_cpu_s": round(gflop / cpu_seconds, 2),
-        "weights_mb": round(weight_bytes / 2**20, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "torch": torch.__version__, "machine": platform.machine(),
-    }))
+    print_result("pytorch", args, batch, times, cpu, gflop, weight_bytes)
 
 
 if __name__ == "__main__":
