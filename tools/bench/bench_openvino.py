@@ -21,7 +21,6 @@ Options and defaults follow diffusion-bench: --batch (2 for unet and text = cond
 (the same graph), and peak_rss_mb includes the PyTorch model kept during conversion.
 """
 
-import argparse
 import gc
 import os
 import sys
@@ -36,23 +35,11 @@ import bench_torch  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description="OpenVINO reference timings for diffusion-bench")
-    ap.add_argument("component", choices=["unet", "vae", "text"])
-    ap.add_argument("--shapes", default="sd15", choices=["sd15", "sd21", "sdxl", "ssd1b", "vega"])
-    ap.add_argument("--size", type=int, default=512, help="image side in pixels (multiple of 8)")
-    ap.add_argument("--batch", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--iterations", "--iters", dest="iterations", type=int, default=2)
-    ap.add_argument("--json", action="store_true", help="accepted for parity; output is JSON")
-    args = ap.parse_args()
-    if args.size % 8 != 0 or args.iterations < 1 or args.warmup < 0:
-        raise SystemExit("--size must be a multiple of 8, --iterations ≥ 1, --warmup ≥ 0")
+    args, batch = bench_torch.parse_arguments("OpenVINO reference timings for diffusion-bench")
     try:
         import openvino as ov
     except ImportError:
         raise SystemExit("bench_openvino.py needs OpenVINO: pip install openvino")
-    batch = args.batch or (1 if args.component == "vae" else 2)
     torch.set_num_threads(args.threads)
 
     with torch.no_grad():  # not inference_mode: its tensors cannot be traced

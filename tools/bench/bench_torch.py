@@ -133,10 +133,12 @@ def print_result(engine, args, batch, times, cpu, gflop, weight_bytes, **version
     }))
 
 
-def main():
-    ap = argparse.ArgumentParser(description="PyTorch reference timings for diffusion-bench")
+def parse_arguments(description):
+    """diffusion-bench's options, shared with bench_openvino.py: (args, batch), where batch
+    defaults to 2 for unet and text (cond + uncond) and 1 for vae."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("component", choices=["unet", "vae", "text"])
-    ap.add_argument("--shapes", default="sd15", choices=["sd15", "sd21", "sdxl", "ssd1b", "vega"])
+    ap.add_argument("--shapes", default="sd15", choices=list(UNETS))
     ap.add_argument("--size", type=int, default=512, help="image side in pixels (multiple of 8)")
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
@@ -146,7 +148,11 @@ def main():
     args = ap.parse_args()
     if args.size % 8 != 0 or args.iterations < 1 or args.warmup < 0:
         raise SystemExit("--size must be a multiple of 8, --iterations ≥ 1, --warmup ≥ 0")
-    batch = args.batch or (1 if args.component == "vae" else 2)
+    return args, args.batch or (1 if args.component == "vae" else 2)
+
+
+def main():
+    args, batch = parse_arguments("PyTorch reference timings for diffusion-bench")
     torch.set_num_threads(args.threads)
 
     with torch.inference_mode():
