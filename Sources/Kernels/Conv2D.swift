@@ -85,8 +85,8 @@ public func conv2d(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, 
 /// Pointer form of `conv2d` with a weight operand (float32 or 16-bit).
 public func conv2d(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: UnsafePointer<Float>?,
                    shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-    if winogradApplies(s) && !pool.isInsideWorker {
-        conv2dWinograd(input, weight: weight, bias: bias, shape: s, output: output, pool: pool)
+    if let tile = winogradTile(for: s), !pool.isInsideWorker {
+        conv2dWinograd(input, weight: weight, bias: bias, shape: s, tile: tile, output: output, pool: pool)
         return
     }
     let ho = s.outHeight, wo = s.outWidth, hw = ho * wo

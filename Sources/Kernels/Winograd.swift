@@ -7,14 +7,90 @@
 ///   G  = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
 ///   Aᵀ = [1 1 1 0; 0 1 −1 −1]
 /// All coefficients are 0, ±1, ±½, so fp32 rounding stays at a few ulps of the sums.
+/// Layers with many tiles use F(4×4, 3×3) instead (`WinogradF4.swift`); `conv2dWinograd`
+/// below drives both.
 
-/// Whether `conv2d` uses the Winograd path for this shape: 3×3, stride 1, enough channels
-/// for GEMMs, and enough output tiles to amortize the per-call weight transform.
-func winogradApplies(_ s: Conv2DShape) -> Bool {
-    guard s.kernelH == 3, s.kernelW == 3, s.stride == 1, s.inChannels >= 16, s.outChannels >= 16 else { return false }
-    let tiles = s.batch * ((s.outHeight + 1) / 2) * ((s.outWidth + 1) / 2)
-    return tiles >= 128
+/// The two Winograd algorithms `conv2d` uses: F(2×2, 3×3) (this file) and F(4×4, 3×3)
+/// (`WinogradF4.swift`).
+enum WinogradTile {
+    case f2, f4
+    /// Output pixels per tile side (m).
+    var outputSide: Int { self == .f2 ? 2 : 4 }
+    /// Transformed positions per tile, (m + 2)²: the number of channel GEMMs.
+    var positions: Int { self == .f2 ? 16 : 36 }
+    /// Tiles of this size covering the output of `s`.
+    func tiles(_ s: Conv2DShape) -> Int {
+        s.batch * ((s.outHeight + outputSide - 1) / outputSide) * ((s.outWidth + outputSide - 1) / outputSide)
+    }
+
+    /// U = G g Gᵀ for one output channel's filters (`winogradWeightTransform` or its F4 twin).
+    @inline(__always)
+    func transformWeights(_ src: UnsafePointer<Float>, cin: Int, into u: UnsafeMutablePointer<Float>, plane: Int) {
+        switch self {
+        case .f2: winogradWeightTransform(src, cin: cin, into: u, plane: plane)
+        case .f4: winogradF4WeightTransform(src, cin: cin, into: u, plane: plane)
+        }
+    }
+
+    /// V = Bᵀ d B for a run of tiles (`winogradInputTransform` or its F4 twin).
+    @inline(__always)
+    func transformInput(_ input: UnsafePointer<Float>, _ s: Conv2DShape, inImage: Int, tilesW: Int,
+                        tilesPerImage: Int, firstTile: Int, count: Int, channels: Range<Int>,
+                        into v: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .f2: winogradInputTransform(input, s, inImage: inImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+                                         firstTile: firstTile, count: count, channels: channels, into: v)
+        case .f4: winogradF4InputTransform(input, s, inImage: inImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+                                           firstTile: firstTile, count: count, channels: channels, into: v)
+        }
+    }
+
+    /// Y = Aᵀ m A + bias for a run of tiles (`winogradOutputTransform` or its F4 twin).
+    @inline(__always)
+    func transformOutput(_ m: UnsafeMutablePointer<Float>, _ s: Conv2DShape, outImage: Int, tilesW: Int,
+                         tilesPerImage: Int, firstTile: Int, count: Int, channels: Range<Int>,
+                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .f2: winogradOutputTransform(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+                                          firstTile: firstTile, count: count, channels: channels, bias: bias, output: output)
+        case .f4: winogradF4OutputTransform(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+                                            firstTile: firstTile, count: count, channels: channels, bias: bias, output: output)
+        }
+    }
 }
+
+/// Largest U (transformed weights, floats) F(4×4) may take: 36·C·O for a 640×1280 layer.
+/// Wider layers (SD's 1280-channel levels, which have few tiles anyway) stay on F(2×2), so
+/// the shared scratch, and with it peak memory, is no larger than F(2×2)'s at those levels.
+let winogradF4WeightBudget = 36 * 640 * 1280
+
+/// Which Winograd algorithm `conv2d` uses for this shape, or nil for im2col: 3×3, stride 1,
+/// enough channels for GEMMs, and enough output tiles to amortize the per-call weight
+/// transform. F(4×4) (1.78× fewer GEMM FLOPs than F(2×2), larger transforms and rounding)
+/// when there are `winogradF4MinimumTiles` 4×4 tiles, channels are wide
+/// enough (`winogradF4MinimumChannels`) that the GEMMs outweigh the transforms, and U fits its
+/// budget.
+/// Fewest 4×4 tiles for F(4×4). Measured single-threaded (`diffusion-bench kernels --only
+/// conv`): a 640-channel 32×32 layer, 64 tiles, takes 43 ms by F(4×4) against 52 ms by F(2×2).
+let winogradF4MinimumTiles = 64
+
+/// Fewest input and output channels for F(4×4). At 64 channels (TAESD, the built-in model's
+/// VAE) the transforms' memory traffic outweighs the GEMM savings: 64-channel layers at 128²
+/// and 512² measured the same by either algorithm; 128 channels at 64² took 8 ms against 17.
+let winogradF4MinimumChannels = 128
+
+func winogradTile(for s: Conv2DShape) -> WinogradTile? {
+    guard s.kernelH == 3, s.kernelW == 3, s.stride == 1, s.inChannels >= 16, s.outChannels >= 16 else { return nil }
+    if WinogradTile.f4.tiles(s) >= winogradF4MinimumTiles,
+       s.inChannels >= winogradF4MinimumChannels, s.outChannels >= winogradF4MinimumChannels,
+       36 * s.inChannels * s.outChannels <= winogradF4WeightBudget {
+        return .f4
+    }
+    return WinogradTile.f2.tiles(s) >= 128 ? .f2 : nil
+}
+
+/// Whether `conv2d` uses a Winograd path for this shape (`winogradTile(for:)` is not nil).
+func winogradApplies(_ s: Conv2DShape) -> Bool { winogradTile(for: s) != nil }
 
 /// Floats the Winograd path keeps per worker for one chunk of tiles (16 MiB).
 let winogradChunkBudget = 4 << 20
@@ -29,29 +105,33 @@ let winogradCacheChunkBudget = 1 << 18
 let winogradMinimumCacheChunk = 64
 
 func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: UnsafePointer<Float>?,
-                    shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+                    shape s: Conv2DShape, tile kind: WinogradTile,
+                    output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
     let cin = s.inChannels, cout = s.outChannels
     let ho = s.outHeight, wo = s.outWidth
-    let tilesH = (ho + 1) / 2, tilesW = (wo + 1) / 2
+    let side = kind.outputSide, positions = kind.positions
+    let tilesH = (ho + side - 1) / side, tilesW = (wo + side - 1) / side
     let tilesPerImage = tilesH * tilesW
     let totalTiles = s.batch * tilesPerImage
 
     // U[k][o][c] = (G g Gᵀ)[k] for each filter g = weight[o, c].
     let plane = cout * cin
-    let fewTiles = totalTiles <= 1024
+    // Few tiles: every tile's V in shared memory at once, at most 16·C·1024 floats (1024 2×2
+    // tiles, 455 4×4 tiles), so F(4×4) keeps the shared scratch no larger than F(2×2)'s.
+    let fewTiles = positions * totalTiles <= 16 * 1024
     // One request for everything shared (a second, larger request could move the buffer).
-    let u = pool.sharedScratch(count: 16 * plane + (fewTiles ? 16 * cin * totalTiles : 0))
+    let u = pool.sharedScratch(count: positions * plane + (fewTiles ? positions * cin * totalTiles : 0))
     // 16-bit weights are widened one output channel's filters at a time (cin·9 floats in the
     // worker's weight scratch) right before their transform; U itself is float32.
     pool.parallelFor(0..<cout, grain: max(1, 4096 / max(cin, 1))) { range, worker in
         switch weight {
         case .f32(let w):
-            for o in range { winogradWeightTransform(w + o * cin * 9, cin: cin, into: u + o * cin, plane: plane) }
+            for o in range { kind.transformWeights(w + o * cin * 9, cin: cin, into: u + o * cin, plane: plane) }
         case .half:
             let wide = pool.weightScratch(worker: worker, count: cin * 9)
             for o in range {
                 weight.advanced(by: o * cin * 9).widen(rows: 1, cols: cin * 9, ld: cin * 9, into: wide, dstLd: cin * 9)
-                winogradWeightTransform(wide, cin: cin, into: u + o * cin, plane: plane)
+                kind.transformWeights(wide, cin: cin, into: u + o * cin, plane: plane)
             }
         }
     }
@@ -61,9 +141,9 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
     if fewTiles {
         // Few tiles (low resolution): transform every tile once into shared memory, then
         // split the GEMMs by output channels, so each worker packs only its slice of U.
-        let v = u + 16 * plane
+        let v = u + positions * plane
         pool.parallelFor(0..<cin, grain: max(1, cin / (4 * pool.threadCount))) { cs, _ in
-            winogradInputTransform(input, s, inImage: inImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+            kind.transformInput(input, s, inImage: inImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
                                    firstTile: 0, count: totalTiles, channels: cs, into: v)
         }
         let vPtr = UnsafePointer(v)
@@ -73,43 +153,43 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
             for blk in range {
                 let o0 = blk * oBlock, oc = min(oBlock, cout - o0)
                 if oc <= 0 { continue }
-                let m = pool.scratch(worker: worker, count: 16 * oc * totalTiles)
-                for k in 0..<16 {
+                let m = pool.scratch(worker: worker, count: positions * oc * totalTiles)
+                for k in 0..<positions {
                     GEMM.gemm(m: oc, n: totalTiles, k: cin, a: uPtr + k * plane + o0 * cin, lda: cin,
                               b: vPtr + k * cin * totalTiles, ldb: totalTiles, beta: 0, c: m + k * oc * totalTiles, ldc: totalTiles)
                 }
-                winogradOutputTransform(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+                kind.transformOutput(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
                                         firstTile: 0, count: totalTiles, channels: o0..<(o0 + oc), bias: bias, output: output)
             }
         }
         return
     }
 
-    // Tiles per chunk: the transformed inputs V (16·C·T) and products M (16·O·T) fit L2 when
+    // Tiles per chunk: the transformed inputs V (P·C·T) and products M (P·O·T), P = 16 or 36, fit L2 when
     // that still leaves 64 tiles (TAESD at 512: 35% fewer CPU seconds than 1024-tile chunks,
     // AutoencoderKL unchanged), else the larger budget.
-    let cacheChunk = winogradCacheChunkBudget / (16 * (cin + cout))
+    let cacheChunk = winogradCacheChunkBudget / (positions * (cin + cout))
     var chunk = cacheChunk >= winogradMinimumCacheChunk
-        ? min(1024, cacheChunk) : max(8, min(1024, winogradChunkBudget / (16 * (cin + cout))))
+        ? min(1024, cacheChunk) : max(8, min(1024, winogradChunkBudget / (positions * (cin + cout))))
     let minChunks = 2 * pool.threadCount
     if (totalTiles + chunk - 1) / chunk < minChunks { chunk = max(8, (totalTiles + minChunks - 1) / minChunks) }
     let chunks = (totalTiles + chunk - 1) / chunk
 
     pool.parallelFor(0..<chunks) { range, worker in
-        let buf = pool.scratch(worker: worker, count: 16 * chunk * (cin + cout))
+        let buf = pool.scratch(worker: worker, count: positions * chunk * (cin + cout))
         for ch in range {
             let t0 = ch * chunk
             let count = min(chunk, totalTiles - t0)
-            let v = buf, m = buf + 16 * cin * count
+            let v = buf, m = buf + positions * cin * count
             // V[k][c][t] = (Bᵀ d B)[k] for the 4×4 input tile of tile t, channel c.
-            winogradInputTransform(input, s, inImage: inImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+            kind.transformInput(input, s, inImage: inImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
                                    firstTile: t0, count: count, channels: 0..<cin, into: v)
             // M[k] = U[k] · V[k]: (O×C)·(C×T), one GEMM per tile position.
-            for k in 0..<16 {
+            for k in 0..<positions {
                 GEMM.gemm(m: cout, n: count, k: cin, a: uPtr + k * plane, lda: cin,
                           b: v + k * cin * count, ldb: count, beta: 0, c: m + k * cout * count, ldc: count)
             }
-            winogradOutputTransform(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+            kind.transformOutput(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
                                     firstTile: t0, count: count, channels: 0..<cout, bias: bias, output: output)
         }
     }

@@ -57,6 +57,50 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// F(4×4, 3×3) rounds more than F(2×2) (coefficients up to 8 and 1/24), so its cases are
+    /// checked against the direct convolution in Double, with the error bounded the way a
+    /// floating-point dot product's is: by a multiple of ε·Σ|x·w| over the receptive field
+    /// (here 64 ulps of that ℓ1 sum, 2⁻¹⁷; plain fp32 summation of K terms is only bounded
+    /// by K ulps, and K = 9·C ≥ 1152 here).
+    func testWinogradF4AgainstDirectConvolutionInDouble() {
+        var rng = TestRNG(seed: 11)
+        // Edge tiles on every side, partial 8-tile groups, 36-column spans inside the image.
+        let shapes = [
+            Conv2DShape(batch: 1, inChannels: 128, height: 45, width: 50, outChannels: 136, kernelH: 3, kernelW: 3,
+                        stride: 1, padding: .symmetric(1)),
+            Conv2DShape(batch: 2, inChannels: 131, height: 40, width: 40, outChannels: 128, kernelH: 3, kernelW: 3,
+                        stride: 1, padding: Conv2DPadding(top: 0, left: 1, bottom: 1, right: 0)),
+            Conv2DShape(batch: 1, inChannels: 128, height: 38, width: 70, outChannels: 129, kernelH: 3, kernelW: 3,
+                        stride: 1, padding: .symmetric(0)),
+        ]
+        for pool in testPools {
+            for s in shapes {
+                XCTAssertEqual(winogradTile(for: s), .f4, "\(s) must take the F(4×4) path")
+                let x = rng.tensor([s.batch, s.inChannels, s.height, s.width])
+                let w = rng.tensor([s.outChannels, s.inChannels, 3, 3]), b = rng.tensor([s.outChannels])
+                let y = Tensor(zeros: [s.batch, s.outChannels, s.outHeight, s.outWidth])
+                y.fill(.nan)
+                conv2d(x, weight: w, bias: b, stride: 1, padding: s.padding, output: y, pool: pool)
+                let xs = x.toArray(), ws = w.toArray(), bs = b.toArray(), ys = y.toArray()
+                let ho = s.outHeight, wo = s.outWidth
+                var worst = 0.0
+                for n in 0..<s.batch { for o in 0..<s.outChannels { for oy in 0..<ho { for ox in 0..<wo {
+                    var acc = Double(bs[o]), l1 = abs(Double(bs[o]))
+                    for c in 0..<s.inChannels { for ky in 0..<3 { for kx in 0..<3 {
+                        let iy = oy - s.padding.top + ky, ix = ox - s.padding.left + kx
+                        if iy < 0 || iy >= s.height || ix < 0 || ix >= s.width { continue }
+                        let p = Double(xs[((n * s.inChannels + c) * s.height + iy) * s.width + ix])
+                            * Double(ws[((o * s.inChannels + c) * 3 + ky) * 3 + kx])
+                        acc += p; l1 += abs(p)
+                    } } }
+                    let got = Double(ys[((n * s.outChannels + o) * ho + oy) * wo + ox])
+                    worst = max(worst, abs(got - acc) / (l1 * 0x1p-17))
+                } } } }
+                XCTAssertLessThanOrEqual(worst, 1, "\(s) threads=\(pool.threadCount): error / (2⁻¹⁷·Σ|x·w|)")
+            }
+        }
+    }
+
     func testWinogradIsChosenForLargeThreeByThree() {
         let big = Conv2DShape(batch: 2, inChannels: 320, height: 64, width: 64, outChannels: 320, kernelH: 3, kernelW: 3,
                               stride: 1, padding: .symmetric(1))
@@ -67,6 +111,16 @@ final class ConvTests: XCTestCase {
         XCTAssertFalse(winogradApplies(tiny))
         XCTAssertTrue(winogradApplies(Conv2DShape(batch: 2, inChannels: 17, height: 45, width: 46, outChannels: 19,
                                                   kernelH: 3, kernelW: 3, stride: 1, padding: .symmetric(1))))
+        // F(4×4) at SD's 64² and 32² levels; F(2×2) for narrow layers and where U would outgrow its budget.
+        XCTAssertEqual(winogradTile(for: big), .f4)
+        var level1 = big; level1.batch = 1; level1.inChannels = 1280; level1.outChannels = 640; level1.height = 32; level1.width = 32
+        XCTAssertEqual(winogradTile(for: level1), .f4, "64 4×4 tiles at batch 1")
+        var level2 = level1; level2.height = 16; level2.width = 16; level2.inChannels = 640
+        XCTAssertEqual(winogradTile(for: level2), nil, "16 4×4 and 64 2×2 tiles: im2col")
+        var wide = big; wide.inChannels = 1280; wide.outChannels = 1280; wide.height = 32; wide.width = 32
+        XCTAssertEqual(winogradTile(for: wide), .f2)
+        var narrow = big; narrow.inChannels = 64; narrow.outChannels = 64
+        XCTAssertEqual(winogradTile(for: narrow), .f2)
     }
 
     func testShapeArithmetic() {

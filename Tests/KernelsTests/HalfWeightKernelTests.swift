@@ -103,10 +103,12 @@ final class HalfWeightKernelTests: XCTestCase {
     }
 
     func testConvolutionWithHalfWeightsIsTheFP32Convolution() {
-        // (shape, which path): Winograd (3×3 stride 1, ≥ 16 channels, ≥ 128 tiles), im2col
+        // (shape, which path): Winograd F(2×2) and F(4×4) (see `winogradTile(for:)`), im2col
         // (stride 2; and 3×3 with kdim = 64·9 > one reduction block), direct 1×1.
         let shapes: [(Conv2DShape, String)] = [
             (Conv2DShape(batch: 2, inChannels: 24, height: 20, width: 28, outChannels: 32, kernelH: 3, kernelW: 3,
+                         stride: 1, padding: .symmetric(1)), "winograd"),
+            (Conv2DShape(batch: 1, inChannels: 128, height: 33, width: 34, outChannels: 128, kernelH: 3, kernelW: 3,
                          stride: 1, padding: .symmetric(1)), "winograd"),
             (Conv2DShape(batch: 1, inChannels: 16, height: 17, width: 13, outChannels: 20, kernelH: 3, kernelW: 3,
                          stride: 2, padding: .symmetric(1)), "im2col stride 2"),
@@ -115,7 +117,8 @@ final class HalfWeightKernelTests: XCTestCase {
             (Conv2DShape(batch: 2, inChannels: 48, height: 9, width: 11, outChannels: 36, kernelH: 1, kernelW: 1,
                          stride: 1, padding: .symmetric(0)), "direct 1x1"),
         ]
-        XCTAssertTrue(winogradApplies(shapes[0].0), "the first shape must take the Winograd path")
+        XCTAssertEqual(winogradTile(for: shapes[0].0), .f2, "the first shape must take the F(2×2) path")
+        XCTAssertEqual(winogradTile(for: shapes[1].0), .f4, "the second shape must take the F(4×4) path")
         for format in [HalfFormat.f16, .bf16] {
             for (s, path) in shapes {
                 var rng = TestRNG(seed: UInt64(s.inChannels * 13 + s.height))
