@@ -9,7 +9,7 @@ public struct AttentionOperand {
 }
 
 /// Query rows per task, and key rows per online-softmax step.
-public let attentionQueryTile = 128
+public let attentionQueryTile = 256
 public let attentionKeyTile = 512
 
 /// Multi-head scaled dot-product attention, softmax(Q·Kᵀ·scale [+ causal mask])·V, as in
