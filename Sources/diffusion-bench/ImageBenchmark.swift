@@ -1,3 +1,4 @@
+import Evaluation
 import Foundation
 import Kernels
 import Models
@@ -17,11 +18,13 @@ import Sampling
 /// the same pipeline and reports `exact_seconds_per_image`, `exact_cpu_seconds_per_image`,
 /// `ratio_to_exact` and `cpu_ratio_to_exact`. The tokenizer is the shipped CLIP vocabulary
 /// (`--tokenizer`, default models/clip-tokenizer). Random weights make meaningless pictures at
-/// the real cost: the work does not depend on the values.
+/// the real cost: the work does not depend on the values. `--save FILE` writes the last image
+/// as a binary PPM, so two builds' pictures can be compared (engine changes must not move
+/// pixels beyond the references' tolerance).
 func runImageBenchmark(_ args: [String]) throws -> Int32 {
     let o = try Options(args, flags: ["tiny-vae", "json", "versus-exact"])
     let allowed: Set<String> = ["shapes", "size", "steps", "sampler", "guidance", "guidance-cutoff", "cache", "tiny-vae",
-                                "versus-exact", "iterations", "warmup", "tokenizer", "json", "weights"]
+                                "versus-exact", "iterations", "warmup", "tokenizer", "json", "weights", "save"]
     let bad = o.unknown(allowed: allowed)
     if !bad.isEmpty { throw BenchError.usage("image: unknown option(s) \(bad.joined(separator: ", "))") }
     let shapes = o.string("shapes", default: "sd15")
@@ -82,8 +85,12 @@ func runImageBenchmark(_ args: [String]) throws -> Int32 {
     let request = GenerationRequest(prompt: "a photograph of an astronaut riding a horse", width: size, height: size,
                                     steps: steps, sampler: sampler, guidance: guidance, seed: 1,
                                     decoder: o.has("tiny-vae") ? .tiny : .full, guidanceCutoff: cutoff, cache: cache)
+    var last: RGBImage?
     let times = try timeEvaluations(warmup: warmup, iterations: iterations) {
-        _ = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+        last = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+    }
+    if let path = o.value("save"), let last {
+        try PPM.encode(last).write(to: URL(fileURLWithPath: path))
     }
     var exactTimes: (Double, Double, Double)?
     if o.has("versus-exact") {

@@ -175,8 +175,12 @@ func runVAEBenchmark(_ args: [String]) throws -> Int32 {
 func runTextBenchmark(_ args: [String]) throws -> Int32 {
     let o = try ModelBenchOptions(args, command: "text", defaultBatch: 2)
     if o.shapes == "sdxl" { return try runSDXLTextBenchmark(o) }
-    guard o.shapes == "sd15" else { throw BenchError.usage("--shapes: 'sd15' or 'sdxl', got '\(o.shapes)'") }
-    let config = CLIPTextConfig.sd15
+    let config: CLIPTextConfig
+    switch o.shapes {
+    case "sd15": config = .sd15
+    case "sd21": config = .sd21   // OpenCLIP ViT-H, 23 layers: SD 2.x and SD-Turbo
+    default: throw BenchError.usage("--shapes: 'sd15', 'sd21' or 'sdxl', got '\(o.shapes)'")
+    }
     let t0 = now()
     let encoder = try CLIPTextEncoder.randomWeights(config: config, seed: 1, weights: o.weights, pool: .shared)
     let loadSeconds = now() - t0

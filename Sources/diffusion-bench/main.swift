@@ -12,10 +12,11 @@ usage: diffusion-bench SUBCOMMAND [options]
                                            sdxl also stands for SDXL-Turbo/Lightning/Hyper (same UNet)
   vae [--shapes sd15|sdxl] --size 512 [--tiny] [--batch N] [--weights f16|f32] [--json] [--iterations N] [--warmup N]
                                            --tiny: TAESD (AutoencoderTiny) instead of AutoencoderKL
-  text [--shapes sd15|sdxl] [--batch N] [--weights f16|f32] [--json] [--iterations N] [--warmup N]
-                                           sdxl: both SDXL encoders (penultimate states, pooled output)
+  text [--shapes sd15|sd21|sdxl] [--batch N] [--weights f16|f32] [--json] [--iterations N] [--warmup N]
+                                           sd21: OpenCLIP ViT-H (SD 2.x, SD-Turbo); sdxl: both SDXL encoders
+                                           (penultimate states, pooled output)
   image [--shapes sd15|sd21|sdturbo] [--size N] [--steps N] [--sampler NAME] [--guidance G]
-        [--guidance-cutoff F] [--tiny-vae] [--iterations N] [--warmup N] [--tokenizer DIR] [--weights f16|f32]
+        [--guidance-cutoff F] [--tiny-vae] [--iterations N] [--warmup N] [--tokenizer DIR] [--weights f16|f32] [--save FILE.ppm]
                                            one whole image on random weights: seconds, images per hour
   adherence [--model DIR] [--count N] [--steps N] [--guidance G] [--sampler NAME]
             [--threads N] [--save DIR] [--images DIR]
