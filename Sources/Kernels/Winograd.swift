@@ -195,6 +195,16 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
     }
 }
 
+/// Image index and tile row and column of tile number `tile` (tiles numbered row-major
+/// within an image, images one after another).
+@inline(__always)
+func winogradTilePosition(_ tile: Int, tilesPerImage: Int, tilesW: Int) -> (n: Int, ty: Int, tx: Int) {
+    let n = tile / tilesPerImage
+    let rem = tile - n * tilesPerImage
+    let ty = rem / tilesW
+    return (n, ty, rem - ty * tilesW)
+}
+
 /// Bᵀ d B for tiles [firstTile, firstTile + count) and every channel; V is [16][C][count].
 /// Eight tiles along a row go through SIMD8 lanes when their input span is inside the
 /// image; edge tiles gather with zero padding.
@@ -207,10 +217,7 @@ func winogradInputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, inI
     let kStride = cin * count
     var t = 0
     while t < count {
-        let tile = firstTile + t
-        let n = tile / tilesPerImage
-        let rem = tile - n * tilesPerImage
-        let ty = rem / tilesW, tx = rem - ty * tilesW
+        let (n, ty, tx) = winogradTilePosition(firstTile + t, tilesPerImage: tilesPerImage, tilesW: tilesW)
         let iy0 = 2 * ty - padT, ix0 = 2 * tx - padL
         let img = input + n * inImage
         // Vector path: 8 tiles in the same row whose 18-wide input span and 4 rows are inside.
@@ -275,10 +282,7 @@ func winogradOutputTransform(_ m: UnsafeMutablePointer<Float>, _ s: Conv2DShape,
     let kStride = channels.count * count
     var t = 0
     while t < count {
-        let tile = firstTile + t
-        let n = tile / tilesPerImage
-        let rem = tile - n * tilesPerImage
-        let ty = rem / tilesW, tx = rem - ty * tilesW
+        let (n, ty, tx) = winogradTilePosition(firstTile + t, tilesPerImage: tilesPerImage, tilesW: tilesW)
         let oy = 2 * ty, ox = 2 * tx
         let img = output + n * outImage
         if tx + 8 <= tilesW && t + 8 <= count && oy + 2 <= ho && ox + 16 <= wo {

@@ -55,10 +55,7 @@ func winogradF4InputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, i
         let rows = stage + 6 * f4StageStride   // 36 VFloats: (d B) per tile row, then reused
         var t = 0
         while t < count {
-            let tile = firstTile + t
-            let n = tile / tilesPerImage
-            let rem = tile - n * tilesPerImage
-            let ty = rem / tilesW, tx = rem - ty * tilesW
+            let (n, ty, tx) = winogradTilePosition(firstTile + t, tilesPerImage: tilesPerImage, tilesW: tilesW)
             let lanes = min(8, tilesW - tx, count - t)
             let iy0 = 4 * ty - padT, ix0 = 4 * tx - padL
             let inside = iy0 >= 0 && iy0 + 6 <= H && ix0 >= 0 && ix0 + f4GroupSpan <= W
@@ -125,10 +122,7 @@ func winogradF4OutputTransform(_ m: UnsafeMutablePointer<Float>, _ s: Conv2DShap
         let ys = rows + 24 * 8   // y[r][j] for the 4×4 outputs, eight tiles each
         var t = 0
         while t < count {
-            let tile = firstTile + t
-            let n = tile / tilesPerImage
-            let rem = tile - n * tilesPerImage
-            let ty = rem / tilesW, tx = rem - ty * tilesW
+            let (n, ty, tx) = winogradTilePosition(firstTile + t, tilesPerImage: tilesPerImage, tilesW: tilesW)
             let lanes = min(8, tilesW - tx, count - t)
             let oy = 4 * ty, ox = 4 * tx
             let whole = lanes == 8 && oy + 4 <= ho && ox + 32 <= wo
