@@ -70,6 +70,11 @@ let winogradF4WeightBudget = 36 * 640 * 1280
 /// when there are `winogradF4MinimumTiles` 4×4 tiles, channels are wide
 /// enough (`winogradF4MinimumChannels`) that the GEMMs outweigh the transforms, and U fits its
 /// budget.
+/// Fewest 2×2 tiles for F(2×2); below it im2col. Measured single-threaded (`diffusion-bench
+/// kernels --only conv`): SD's 1280-channel 16×16 layer at batch 1, 64 tiles, 58–66 ms against
+/// im2col's 83; at 8×8 batch 2, 32 tiles, both about 45 ms.
+let winogradF2MinimumTiles = 64
+
 /// Fewest 4×4 tiles for F(4×4). Measured single-threaded (`diffusion-bench kernels --only
 /// conv`): a 640-channel 32×32 layer, 64 tiles, takes 43 ms by F(4×4) against 52 ms by F(2×2).
 let winogradF4MinimumTiles = 64
@@ -86,7 +91,7 @@ func winogradTile(for s: Conv2DShape) -> WinogradTile? {
        36 * s.inChannels * s.outChannels <= winogradF4WeightBudget {
         return .f4
     }
-    return WinogradTile.f2.tiles(s) >= 128 ? .f2 : nil
+    return WinogradTile.f2.tiles(s) >= winogradF2MinimumTiles ? .f2 : nil
 }
 
 /// Whether `conv2d` uses a Winograd path for this shape (`winogradTile(for:)` is not nil).
@@ -114,56 +119,50 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
     let tilesPerImage = tilesH * tilesW
     let totalTiles = s.batch * tilesPerImage
 
-    // U[k][o][c] = (G g Gᵀ)[k] for each filter g = weight[o, c].
-    let plane = cout * cin
-    // Few tiles: every tile's V in shared memory at once, at most 16·C·1024 floats (1024 2×2
-    // tiles, 455 4×4 tiles), so F(4×4) keeps the shared scratch no larger than F(2×2)'s.
-    let fewTiles = positions * totalTiles <= 16 * 1024
-    // One request for everything shared (a second, larger request could move the buffer).
-    let u = pool.sharedScratch(count: positions * plane + (fewTiles ? positions * cin * totalTiles : 0))
-    // 16-bit weights are widened one output channel's filters at a time (cin·9 floats in the
-    // worker's weight scratch) right before their transform; U itself is float32.
-    pool.parallelFor(0..<cout, grain: max(1, 4096 / max(cin, 1))) { range, worker in
-        switch weight {
-        case .f32(let w):
-            for o in range { kind.transformWeights(w + o * cin * 9, cin: cin, into: u + o * cin, plane: plane) }
-        case .half:
-            let wide = pool.weightScratch(worker: worker, count: cin * 9)
-            for o in range {
-                weight.advanced(by: o * cin * 9).widen(rows: 1, cols: cin * 9, ld: cin * 9, into: wide, dstLd: cin * 9)
-                kind.transformWeights(wide, cin: cin, into: u + o * cin, plane: plane)
-            }
-        }
-    }
-
     let inImage = cin * s.height * s.width, outImage = cout * ho * wo
-    let uPtr = UnsafePointer(u)
-    if fewTiles {
-        // Few tiles (low resolution): transform every tile once into shared memory, then
-        // split the GEMMs by output channels, so each worker packs only its slice of U.
-        let v = u + positions * plane
+    // Few tiles: every tile's V in shared memory at once, at most 16·C·1024 floats (1024 2×2
+    // tiles, 455 4×4 tiles).
+    if positions * totalTiles <= 16 * 1024 {
+        // Few tiles (low resolution): transform every tile once into shared memory, then split
+        // the work by output channels. Each block transforms its own filters into worker
+        // scratch right before its GEMMs, so U never exists whole (a 1280×2560 layer's would be
+        // 210 MB by F(2×2)).
+        let v = pool.sharedScratch(count: positions * cin * totalTiles)
         pool.parallelFor(0..<cin, grain: max(1, cin / (4 * pool.threadCount))) { cs, _ in
             kind.transformInput(input, s, inImage: inImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
-                                   firstTile: 0, count: totalTiles, channels: cs, into: v)
+                                firstTile: 0, count: totalTiles, channels: cs, into: v)
         }
         let vPtr = UnsafePointer(v)
         let blocks = min(max(1, cout / 32), 4 * pool.threadCount)
         let oBlock = (cout + blocks - 1) / blocks
         pool.parallelFor(0..<blocks) { range, worker in
+            let buf = pool.scratch(worker: worker, count: positions * oBlock * (cin + totalTiles))
             for blk in range {
                 let o0 = blk * oBlock, oc = min(oBlock, cout - o0)
                 if oc <= 0 { continue }
-                let m = pool.scratch(worker: worker, count: positions * oc * totalTiles)
+                let u = buf, m = buf + positions * oBlock * cin
+                winogradTransformFilters(kind, weight: weight, cin: cin, outputs: o0..<(o0 + oc), into: u,
+                                         plane: oc * cin, worker: worker, pool: pool)
                 for k in 0..<positions {
-                    GEMM.gemm(m: oc, n: totalTiles, k: cin, a: uPtr + k * plane + o0 * cin, lda: cin,
+                    GEMM.gemm(m: oc, n: totalTiles, k: cin, a: u + k * oc * cin, lda: cin,
                               b: vPtr + k * cin * totalTiles, ldb: totalTiles, beta: 0, c: m + k * oc * totalTiles, ldc: totalTiles)
                 }
                 kind.transformOutput(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
-                                        firstTile: 0, count: totalTiles, channels: o0..<(o0 + oc), bias: bias, output: output)
+                                     firstTile: 0, count: totalTiles, channels: o0..<(o0 + oc), bias: bias, output: output)
             }
         }
         return
     }
+
+    // Many tiles: U[k][o][c] = (G g Gᵀ)[k] for every filter g = weight[o, c] once, shared by
+    // all chunks of tiles.
+    let plane = cout * cin
+    let u = pool.sharedScratch(count: positions * plane)
+    pool.parallelFor(0..<cout, grain: max(1, 4096 / max(cin, 1))) { range, worker in
+        winogradTransformFilters(kind, weight: weight, cin: cin, outputs: range, into: u + range.lowerBound * cin,
+                                 plane: plane, worker: worker, pool: pool)
+    }
+    let uPtr = UnsafePointer(u)
 
     // Tiles per chunk: the transformed inputs V (P·C·T) and products M (P·O·T), P = 16 or 36, fit L2 when
     // that still leaves 64 tiles (TAESD at 512: 35% fewer CPU seconds than 1024-tile chunks,
@@ -191,6 +190,26 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
             }
             kind.transformOutput(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
                                     firstTile: t0, count: count, channels: 0..<cout, bias: bias, output: output)
+        }
+    }
+}
+
+/// U[k][o − first][c] = (G g Gᵀ)[k] for the filters g = weight[o, c] of output channels
+/// `outputs`, at `u + k·plane + (o − first)·cin + c`. 16-bit weights are widened one output
+/// channel's filters at a time (cin·9 floats in the worker's weight scratch) right before
+/// their transform; U itself is float32.
+@inline(__always)
+func winogradTransformFilters(_ kind: WinogradTile, weight: WeightOperand, cin: Int, outputs: Range<Int>,
+                              into u: UnsafeMutablePointer<Float>, plane: Int, worker: Int, pool: ThreadPool) {
+    let first = outputs.lowerBound
+    switch weight {
+    case .f32(let w):
+        for o in outputs { kind.transformWeights(w + o * cin * 9, cin: cin, into: u + (o - first) * cin, plane: plane) }
+    case .half:
+        let wide = pool.weightScratch(worker: worker, count: cin * 9)
+        for o in outputs {
+            weight.advanced(by: o * cin * 9).widen(rows: 1, cols: cin * 9, ld: cin * 9, into: wide, dstLd: cin * 9)
+            kind.transformWeights(wide, cin: cin, into: u + (o - first) * cin, plane: plane)
         }
     }
 }

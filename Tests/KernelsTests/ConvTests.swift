@@ -116,7 +116,9 @@ final class ConvTests: XCTestCase {
         var level1 = big; level1.batch = 1; level1.inChannels = 1280; level1.outChannels = 640; level1.height = 32; level1.width = 32
         XCTAssertEqual(winogradTile(for: level1), .f4, "64 4×4 tiles at batch 1")
         var level2 = level1; level2.height = 16; level2.width = 16; level2.inChannels = 640
-        XCTAssertEqual(winogradTile(for: level2), nil, "16 4×4 and 64 2×2 tiles: im2col")
+        XCTAssertEqual(winogradTile(for: level2), .f2, "16 4×4 and 64 2×2 tiles")
+        level2.height = 8; level2.width = 8; level2.batch = 2
+        XCTAssertEqual(winogradTile(for: level2), nil, "32 2×2 tiles: im2col")
         var wide = big; wide.inChannels = 1280; wide.outChannels = 1280; wide.height = 32; wide.width = 32
         XCTAssertEqual(winogradTile(for: wide), .f2)
         var narrow = big; narrow.inChannels = 64; narrow.outChannels = 64
