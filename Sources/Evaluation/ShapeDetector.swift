@@ -160,7 +160,7 @@ public struct ShapeDetector: Sendable {
         // Shape: sharp edges, then the outline rules.
         var verdict = rules.judge(mask, imagePixels: n)
         let outline = max(1, mask.outlinePixels)
-        let blend = Double(region.blendPixels) / Double(outline)
+        let blend = region.blendWeight / Double(outline)
         if blend > rules.edgeBlend {
             verdict.shape = nil
             verdict.defects.insert(String(format: "soft edges (%.1f mixed px per outline px, at most %.1f)", blend,

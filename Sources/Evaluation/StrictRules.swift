@@ -36,15 +36,19 @@ public struct StrictRules: Sendable, Equatable {
     public var speckPixels = 4
     /// A connected region of one non-background colour with at least this many pixels is an
     /// object (the smallest rendered object, a 14 px triangle, has 98); smaller ones are
-    /// specks. 40 px is a 6 × 6 blob plus a rim: a thing a person sees as drawn.
+    /// specks. 40 px is a 6 × 6 blob plus a rim: a thing a person sees as drawn. It also
+    /// needs a body: a quarter of that many pixels whose four neighbours share its colour
+    /// (a 6 × 6 blob has 16); a thin rim (the mixed ring around a blurred edge, a halo) has
+    /// none, and a region enclosing another object is a ring around it, never an object.
     public var objectPixels = 40
     /// How far (px, 8-neighbourhood) around an object its edge blends, specks and halos
     /// are looked for; beyond it stray pixels belong to the background.
     public var edgeReach = 2
-    /// Edge sharpness: mixed pixels (a quarter to three quarters of the way between the
-    /// background and the object colour) per outline pixel. A rendered edge has none, an
-    /// anti-aliased one pixel of mixing per outline pixel at most; 1.5 allows half a pixel
-    /// more. A 3 × 3 box blur gives 2, a Gaussian blur of σ = 1.5 px about 2.5.
+    /// Edge sharpness: mixing per outline pixel (`SceneSegmentation.Region.blendWeight`: a
+    /// pixel f of the way from the background to the object's colour counts 4·f·(1 − f)).
+    /// A rendered edge has 0, an anti-aliased one at most 1 (one pixel half covered); 1.5
+    /// allows half a pixel more, about a Gaussian blur of σ = 0.75 px. σ = 1 px gives
+    /// 1.7–2.1 (by where the edge falls between pixel centres), σ = 1.5 px 2.5–2.9.
     public var edgeBlend = 1.5
 
     // MARK: Outline (on the object's pixels with enclosed holes filled)
