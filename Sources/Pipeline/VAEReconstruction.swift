@@ -7,6 +7,8 @@ import Models
 /// `diffusion-bench adherence --reconstruct` scores what a VAE keeps of the training renders
 /// (issue 18: a UNet cannot draw more cleanly than its decoder).
 public enum VAEReconstruction {
+    /// `image` (sides multiples of the VAE's factor) encoded and decoded by `vae`; throws for
+    /// other sizes or a VAE loaded without its encoder.
     public static func reconstruct(_ image: RGBImage, vae: VAE) throws -> RGBImage {
         let f = vae.downscaleFactor
         guard image.width % f == 0, image.height % f == 0 else {
