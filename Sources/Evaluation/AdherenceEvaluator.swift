@@ -5,7 +5,9 @@ public struct ObjectScore: Sendable, Equatable {
     public var expected: ExpectedScene.Object
     /// The detected object matched to it, if any.
     public var detected: DetectedObject?
+    /// The named colour, as one clean region (`DetectedObject.colorClean`).
     public var colorCorrect: Bool
+    /// The named shape by the strict rules (`StrictRules`).
     public var shapeCorrect: Bool
     /// `true` when the caption names no position and an object was matched.
     public var positionCorrect: Bool
@@ -13,10 +15,11 @@ public struct ObjectScore: Sendable, Equatable {
 
 /// Per-field correctness of one image against its caption.
 public struct AdherenceScore: Sendable, Equatable {
-    /// `true` when the caption names no background.
+    /// The named colour (or none named), one clean colour to the border, and nothing on it
+    /// but the caption's objects (no extra object).
     public var backgroundCorrect: Bool
     public var objects: [ObjectScore]
-    /// Detected objects left over after matching (not counted as errors by the fields below).
+    /// Detected objects left over after matching (they make the background wrong).
     public var extraObjects: Int
     public var detectedBackground: NamedColor
 
@@ -28,11 +31,14 @@ public struct AdherenceScore: Sendable, Equatable {
     public var allCorrect: Bool { backgroundCorrect && objectsCorrect }
 }
 
-/// Scores images against captions of the built-in model's grammar.
+/// Scores images against captions of the built-in model's grammar, strictly (issue 18): an
+/// object's colour is right when it is one clean region of the named colour, its shape when
+/// the outline meets that shape's rules (`ShapeDetector`, `StrictRules`).
 ///
 /// Caption objects are matched one-to-one to detected objects (the largest
-/// `candidateLimit`), choosing the assignment with the most correct fields, colour
-/// weighted above shape above position; ties go to larger detected objects.
+/// `candidateLimit`), choosing the assignment with the most matching fields (named colour,
+/// shape, position), colour weighted above shape above position; ties go to larger
+/// detected objects.
 public struct AdherenceEvaluator: Sendable {
     public var detector = ShapeDetector()
     public var candidateLimit = 6
@@ -74,7 +80,7 @@ public struct AdherenceEvaluator: Sendable {
         for (k, o) in expected.objects.enumerated() {
             if let c = best[k] {
                 let d = candidates[c]
-                scores.append(ObjectScore(expected: o, detected: d, colorCorrect: d.color == o.color,
+                scores.append(ObjectScore(expected: o, detected: d, colorCorrect: d.color == o.color && d.colorClean,
                                           shapeCorrect: d.shape == o.shape,
                                           positionCorrect: o.position == nil || d.position == o.position))
             } else {
@@ -83,8 +89,10 @@ public struct AdherenceEvaluator: Sendable {
             }
         }
         let matched = best.compactMap { $0 }.count
-        return AdherenceScore(backgroundCorrect: expected.background == nil || expected.background == seen.background,
-                              objects: scores, extraObjects: seen.objects.count - matched,
+        let extra = seen.objects.count - matched
+        let backgroundRight = (expected.background == nil || expected.background == seen.background)
+            && seen.backgroundDefects.isEmpty && extra == 0
+        return AdherenceScore(backgroundCorrect: backgroundRight, objects: scores, extraObjects: extra,
                               detectedBackground: seen.background)
     }
 }

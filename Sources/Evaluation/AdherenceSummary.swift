@@ -33,8 +33,9 @@ public struct AdherenceSummary: Sendable {
                 if o.positionCorrect { objectPosition += 1 }
             }
             if !s.allCorrect && failures.count < keepFailures {
-                let found = seen.objects.prefix(4).map { "\($0.color) \($0.shape) \($0.position)" }
-                failures.append("\(caption) | seen: \(seen.background) background; " + found.joined(separator: ", "))
+                let found = seen.objects.prefix(4).map(\.summary)
+                let background = seen.backgroundDefects.isEmpty ? "" : " [" + seen.backgroundDefects.joined(separator: "; ") + "]"
+                failures.append("\(caption) | seen: \(seen.background) background\(background); " + found.joined(separator: ", "))
             }
         }
     }

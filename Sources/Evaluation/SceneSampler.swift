@@ -14,6 +14,27 @@ public enum SceneSampler {
         public var position: GridPosition
         /// Bounding-box side in pixels at 64x64 (14, 16, …, 22).
         public var size: Int
+        /// Jitter of the centre from its grid cell's centre, −3…3 px each.
+        public var dx: Int
+        public var dy: Int
+
+        /// Integer bounding box, end-exclusive (`object_box` in shapes_data.py): the centre
+        /// is the grid cell's centre plus the jitter, clamped 1 px inside the image; a
+        /// triangle's centre is its area centroid, two thirds of the height below the apex.
+        public func box(imageSize: Int = 64) -> PixelBox {
+            SceneSampler.box(shape: shape.rawValue, position: position.index, size: size, dx: dx, dy: dy,
+                             sizePx: imageSize)
+        }
+    }
+
+    /// An end-exclusive pixel rectangle: columns x0..<x1, rows y0..<y1.
+    public struct PixelBox: Sendable, Equatable {
+        public var x0: Int, y0: Int, x1: Int, y1: Int
+
+        /// At least `gap` px apart horizontally or vertically (`boxes_apart` in shapes_data.py).
+        func isApart(from b: PixelBox, gap: Int = 2) -> Bool {
+            x1 + gap <= b.x0 || b.x1 + gap <= x0 || y1 + gap <= b.y0 || b.y1 + gap <= y0
+        }
     }
 
     /// A sampled scene and its caption.
@@ -40,25 +61,24 @@ public enum SceneSampler {
         var color: Int, shape: Int, position: Int, size: Int, dx: Int, dy: Int
     }
 
-    /// Integer bounding box (x0, y0, x1, y1), end-exclusive — `object_box` in shapes_data.py.
-    private static func box(_ o: Drawn, sizePx: Int = 64) -> (Int, Int, Int, Int) {
-        let s = o.size
-        let row = o.position / 3, col = o.position % 3
-        var cx = (2 * col + 1) * sizePx / 6 + o.dx
-        var cy = (2 * row + 1) * sizePx / 6 + o.dy
+    /// Integer bounding box, end-exclusive — `object_box` in shapes_data.py.
+    static func box(shape: Int, position: Int, size s: Int, dx: Int, dy: Int, sizePx: Int) -> PixelBox {
+        let row = position / 3, col = position % 3
+        var cx = (2 * col + 1) * sizePx / 6 + dx
+        var cy = (2 * row + 1) * sizePx / 6 + dy
         let half = s / 2
         cx = min(max(cx, half + 1), sizePx - half - 1)
-        if o.shape == 2 {
+        if shape == 2 {
             let up = (2 * s) / 3
             cy = min(max(cy, up + 1), sizePx - (s - up) - 1)
-            return (cx - half, cy - up, cx - half + s, cy - up + s)
+            return PixelBox(x0: cx - half, y0: cy - up, x1: cx - half + s, y1: cy - up + s)
         }
         cy = min(max(cy, half + 1), sizePx - half - 1)
-        return (cx - half, cy - half, cx - half + s, cy - half + s)
+        return PixelBox(x0: cx - half, y0: cy - half, x1: cx - half + s, y1: cy - half + s)
     }
 
-    private static func apart(_ a: (Int, Int, Int, Int), _ b: (Int, Int, Int, Int), gap: Int = 2) -> Bool {
-        a.2 + gap <= b.0 || b.2 + gap <= a.0 || a.3 + gap <= b.1 || b.3 + gap <= a.1
+    private static func box(_ o: Drawn) -> PixelBox {
+        box(shape: o.shape, position: o.position, size: o.size, dx: o.dx, dy: o.dy, sizePx: 64)
     }
 
     /// The scene of `seed` (`sample_scene` in shapes_data.py).
@@ -75,12 +95,12 @@ public enum SceneSampler {
                 continue
             }
             let b = box(o)
-            if drawn.contains(where: { !apart(b, box($0)) }) { continue }
+            if drawn.contains(where: { !b.isApart(from: box($0)) }) { continue }
             drawn.append(o)
         }
         let objects = drawn.map {
             Object(color: NamedColor(rawValue: $0.color) ?? .red, shape: ShapeKind(rawValue: $0.shape) ?? .circle,
-                   position: GridPosition(index: $0.position), size: $0.size)
+                   position: GridPosition(index: $0.position), size: $0.size, dx: $0.dx, dy: $0.dy)
         }
         let bg = NamedColor(rawValue: background) ?? .red
         return Scene(background: bg, objects: objects, caption: caption(background: bg, objects: objects, rng: &rng))

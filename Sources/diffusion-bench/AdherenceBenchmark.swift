@@ -5,8 +5,8 @@ import Sampling
 
 /// `diffusion-bench adherence [options]`: generates images for held-out captions of the
 /// built-in model's generator (SceneSampler, seeds from `SceneSampler.heldOutSeedBase`,
-/// never used in training) with `TextToImagePipeline`, scores each with the
-/// `AdherenceEvaluator`, and prints a JSON summary on stdout.
+/// never used in training) with `TextToImagePipeline`, scores each with the strict
+/// `AdherenceEvaluator` (issue 18), and prints a JSON summary on stdout.
 ///
 /// Options:
 ///   --model DIR        model folder (default models/shapes)
@@ -23,7 +23,12 @@ import Sampling
 ///   --images DIR       score DIR/captions.json ([{"file", "caption"}]) and its PPM images
 ///                      instead of generating (e.g. images made by diffusers with
 ///                      tools/train/generate_eval.py)
-/// Image i of a run uses seed i. Exit status 0, or 64 for bad options.
+///   --renders          score the training renderer's own images of the held-out scenes
+///                      (SceneRenderer; must be 100%)
+///   --reconstruct      score those renders encoded and decoded by the model's VAE
+///                      (`TextToImagePipeline.reconstruct`: the latent mean, no noise)
+/// Image i of a run uses seed i; --renders, --reconstruct and --images exclude each other.
+/// Exit status 0, or 64 for bad options.
 func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
     var options = AdherenceOptions()
     do {
@@ -53,6 +58,28 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
         for e in entries.prefix(options.count) {
             items.append((e.caption, try PPM.read(dir.appendingPathComponent(e.file))))
         }
+    } else if options.source != .generated {
+        let pipeline = options.source == .reconstructed
+            ? try TextToImagePipeline(modelDirectory: options.model, threads: options.threads) : nil
+        if let save = options.saveDirectory {
+            try FileManager.default.createDirectory(at: save, withIntermediateDirectories: true)
+        }
+        var saved: [[String: String]] = []
+        for i in 0..<options.count {
+            let scene = SceneSampler.scene(seed: SceneSampler.heldOutSeedBase + UInt64(i))
+            let render = SceneRenderer.render(scene)
+            let image = try pipeline?.reconstruct(render) ?? render
+            items.append((scene.caption, image))
+            if let save = options.saveDirectory {
+                let name = String(format: "image-%03d.ppm", i)
+                try PPM.encode(image).write(to: save.appendingPathComponent(name))
+                saved.append(["file": name, "caption": scene.caption])
+            }
+        }
+        if let save = options.saveDirectory {
+            let data = try JSONSerialization.data(withJSONObject: saved, options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: save.appendingPathComponent("captions.json"))
+        }
     } else {
         let pipeline = try TextToImagePipeline(modelDirectory: options.model, threads: options.threads)
         var saved: [[String: String]] = []
@@ -81,8 +108,13 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
     let summary = try AdherenceSummary(items: items, evaluator: AdherenceEvaluator())
     var json = summary.json
     json["seconds"] = Date().timeIntervalSince(started)
-    json["source"] = options.imagesDirectory.map { "images:" + $0.path } ?? "pipeline:" + options.model.path
-    if options.imagesDirectory == nil {
+    switch options.source {
+    case .generated:
+        json["source"] = options.imagesDirectory.map { "images:" + $0.path } ?? "pipeline:" + options.model.path
+    case .renders: json["source"] = "renders"
+    case .reconstructed: json["source"] = "vae-reconstruction:" + options.model.path
+    }
+    if options.imagesDirectory == nil && options.source == .generated {
         json["steps"] = options.steps
         json["guidance"] = Double(options.guidance)
         json["sampler"] = options.sampler.rawValue
@@ -108,6 +140,9 @@ struct AdherenceOptions {
     var threads = ProcessInfo.processInfo.activeProcessorCount
     var saveDirectory: URL?
     var imagesDirectory: URL?
+    /// What is scored: generated images (or `--images`), the renders, or their VAE reconstructions.
+    enum Source { case generated, renders, reconstructed }
+    var source = Source.generated
 
     static func parse(_ args: [String]) throws -> AdherenceOptions {
         var o = AdherenceOptions()
@@ -145,9 +180,17 @@ struct AdherenceOptions {
             case "--cache": o.cache = try positive("--cache")
             case "--save": o.saveDirectory = URL(fileURLWithPath: try value("--save"))
             case "--images": o.imagesDirectory = URL(fileURLWithPath: try value("--images"))
+            case "--renders": o.source = .renders
+            case "--reconstruct": o.source = .reconstructed
             default: throw UsageError(message: "unknown option \"\(args[i])\"")
             }
             i += 1
+        }
+        if o.imagesDirectory != nil && o.source != .generated {
+            throw UsageError(message: "--images, --renders and --reconstruct exclude each other")
+        }
+        if args.contains("--renders") && args.contains("--reconstruct") {
+            throw UsageError(message: "--renders and --reconstruct exclude each other")
         }
         return o
     }

@@ -5,9 +5,15 @@ import Sampling
 @testable import Evaluation
 
 /// End to end: diffusiond's own engine on the committed `models/shapes`, held-out
-/// captions, scored by the evaluator. The bounds are what the committed checkpoint
-/// achieves on these 8 less one (the engine on 200 captions: see models/shapes/README.md),
-/// so a broken engine, model or evaluator fails here. Positions are asserted with the rest.
+/// captions, scored by the strict evaluator (issue 18). The bounds are regression guards of
+/// what the committed checkpoint achieves on these 8 under the strict rules, measured
+/// 2026-12-03: background 3 of 8, object colour 3 of 12, object shape 1 of 12, object
+/// position 12 of 12, every object's colour and shape 0 of 8 (its squares bow into pillows
+/// and stars, its circles are lumpy, many objects carry specks: see models/shapes/README.md,
+/// Metrics). Each bound is the measured count less one where that leaves a bound, so that
+/// a thread count changing the last bits of a pixel cannot flip it; a broken engine, model
+/// or evaluator still fails here (positions above all). Issue 18's targets (95% / 90%) are
+/// for the retrained model.
 final class BuiltInModelAdherenceTests: XCTestCase {
     static let model = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -27,13 +33,9 @@ final class BuiltInModelAdherenceTests: XCTestCase {
         }
         let summary = try AdherenceSummary(items: items, evaluator: AdherenceEvaluator())
         XCTAssertEqual(summary.count, 8)
-        XCTAssertGreaterThanOrEqual(summary.background, 7, "backgrounds: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(Double(summary.objectColor) / Double(summary.objects), 0.8,
-                                    "object colours: \(summary.failures)")
-        // All 8 of these with the committed checkpoint, every field right (98.5% over 200
-        // held-out captions; shapes and positions alone 100% of objects).
-        XCTAssertGreaterThanOrEqual(summary.colorsAndShapes, 7, "colours and shapes: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.colorsShapesAndPositions, 7,
-                                    "colours, shapes and positions: \(summary.failures)")
+        XCTAssertEqual(summary.objects, 12)
+        XCTAssertGreaterThanOrEqual(summary.background, 2, "backgrounds: \(summary.failures)")
+        XCTAssertGreaterThanOrEqual(summary.objectColor, 2, "object colours: \(summary.failures)")
+        XCTAssertGreaterThanOrEqual(summary.objectPosition, 11, "object positions: \(summary.failures)")
     }
 }
