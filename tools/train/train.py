@@ -9,7 +9,10 @@ Phases, in order, each resumable from <work>/checkpoint.pt (rerun the same comma
 to continue; --max-minutes stops cleanly with a checkpoint so it can run in parts; a finished
 run rerun with a larger --unet-steps trains its UNet on from where it ended):
   1. tokenizer: vocab.json / merges.txt (shapes_vocab.py), checked with transformers.
-  2. vae: reconstruction (L1 + MSE) + small KL on rendered 64x64 images.
+  2. vae: reconstruction (L1 + MSE, outline pixels weighted by --vae-edge-weight) + small KL on
+     rendered 64x64 images; the architecture from --vae-blocks / --vae-latent-channels /
+     --vae-layers, from scratch or from --vae-init's VAE (widened to more latent channels).
+     --vae-only stops after phase 3b and writes --out as a bare AutoencoderKL folder.
   3. latents: encode the scene pool; latent scaling factor = 1 / std.
   3b. decoder: the VAE decoder alone trains on against the frozen encoder's latents
      (decoder_tuning.py; --decoder-steps 0: no such phase).
