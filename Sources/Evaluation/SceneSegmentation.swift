@@ -112,7 +112,7 @@ struct SceneSegmentation {
         // Nearest seed within reach (8-neighbourhood, breadth first from every seed at once).
         var near = seedOf
         var frontier = (0..<n).filter { seedOf[$0] >= 0 }
-        for _ in 0..<rules.edgeReach {
+        for _ in 0..<rules.reach(imageSide: min(w, h)) {
             var next: [Int] = []
             for p in frontier {
                 let x = p % w, y = p / w

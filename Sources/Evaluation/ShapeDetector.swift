@@ -161,10 +161,11 @@ public struct ShapeDetector: Sendable {
         var verdict = rules.judge(mask, imagePixels: n)
         let outline = max(1, mask.outlinePixels)
         let blend = region.blendWeight / Double(outline)
-        if blend > rules.edgeBlend {
+        let blendLimit = rules.blendLimit(imageSide: min(seg.width, seg.height))
+        if blend > blendLimit {
             verdict.shape = nil
             verdict.defects.insert(String(format: "soft edges (%.1f mixed px per outline px, at most %.1f)", blend,
-                                          rules.edgeBlend), at: 0)
+                                          blendLimit), at: 0)
         }
         let cx = sumX / Double(max(1, area)), cy = sumY / Double(max(1, area))
         let column = min(2, max(0, Int(cx * 3 / Double(seg.width))))

@@ -2,8 +2,10 @@
 /// clean shape and from the geometry of the training renders (tools/train/shapes_data.py:
 /// 64 × 64 images, objects 14–22 px, hard edges), never from model output.
 ///
-/// Pixel counts are for a 64 × 64 image and scale with the image area; lengths scale with
-/// the object's own size where a rule says so. Colour distances are Euclidean in 8-bit sRGB.
+/// Pixel counts are for a 64 × 64 image and scale with the image area (never below their
+/// 64 × 64 value); `edgeReach` and `edgeBlend` scale with the image side (a picture is judged
+/// at the size it is shown, whatever its pixel count); the outline rules' lengths scale with
+/// the object's own size. Colour distances are Euclidean in 8-bit sRGB.
 /// The smallest distance between two palette colours is 75.7 (yellow–orange), the next
 /// 113 (red–orange), so the nearest-colour boundary between any two lies at least 38 away
 /// from each.
@@ -100,4 +102,8 @@ public struct StrictRules: Sendable, Equatable {
     func concaveLimit(imagePixels: Int) -> Int { max(concavePixels, concavePixels * imagePixels / 4096) }
     /// `objectPixels` for an image of `pixels` pixels.
     func objectLimit(imagePixels: Int) -> Int { max(objectPixels, objectPixels * imagePixels / 4096) }
+    /// `edgeReach` for an image whose shorter side is `side` px.
+    func reach(imageSide side: Int) -> Int { max(edgeReach, edgeReach * side / 64) }
+    /// `edgeBlend` for an image whose shorter side is `side` px.
+    func blendLimit(imageSide side: Int) -> Double { max(edgeBlend, edgeBlend * Double(side) / 64) }
 }

@@ -17,6 +17,18 @@ enum ImageConversion {
         return RGBImage(width: width, height: height, pixels: pixels)
     }
 
+    /// `VaeImageProcessor.preprocess` of 8-bit RGB: `2 · (x / 255) − 1` into `pixels`, planar
+    /// [1, 3, H, W].
+    static func fill(_ pixels: Tensor, from image: RGBImage) {
+        let plane = image.width * image.height
+        image.pixels.withUnsafeBufferPointer { rgb in
+            for c in 0..<3 {
+                let channel = pixels.data + c * plane
+                for p in 0..<plane { channel[p] = 2 * (Float(rgb[p * 3 + c]) / 255) - 1 }
+            }
+        }
+    }
+
     @inline(__always)
     static func byte(_ value: Float) -> UInt8 {
         let unit = min(max(value / 2 + 0.5, 0), 1)

@@ -44,14 +44,7 @@ extension TextToImagePipeline {
         sampler.begin(atStepIndex: start * sampler.order)
 
         // VaeImageProcessor: np.array(image).astype(float32) / 255.0, then 2.0 * x - 1.0.
-        let pixels = tensor("init image", [1, 3, height, width])
-        let plane = width * height
-        image.pixels.withUnsafeBufferPointer { rgb in
-            for c in 0..<3 {
-                let channel = pixels.data + c * plane
-                for p in 0..<plane { channel[p] = 2 * (Float(rgb[p * 3 + c]) / 255) - 1 }
-            }
-        }
+        let pixels = pixelTensor(image, role: "init image")
         let mean = tensor("init mean", latents.shape)
         let std = tensor("init std", latents.shape)
         try vae.encode(pixels, mean: mean, std: std)

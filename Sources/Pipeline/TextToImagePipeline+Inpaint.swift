@@ -43,16 +43,10 @@ extension TextToImagePipeline {
         LaneMaps.map(output.data, mean.data, std.data, draw.data, count: output.count) { m, s, e in scaling * (m + s * e) }
     }
 
-    /// `VaeImageProcessor.preprocess` of 8-bit RGB: `2 · (x / 255) − 1`, planar [1, 3, H, W].
+    /// `VaeImageProcessor.preprocess` of 8-bit RGB (`ImageConversion.fill`) in a job buffer.
     func pixelTensor(_ image: RGBImage, role: String) -> Tensor {
         let pixels = tensor(role, [1, 3, image.height, image.width])
-        let plane = image.width * image.height
-        image.pixels.withUnsafeBufferPointer { rgb in
-            for c in 0..<3 {
-                let channel = pixels.data + c * plane
-                for p in 0..<plane { channel[p] = 2 * (Float(rgb[p * 3 + c]) / 255) - 1 }
-            }
-        }
+        ImageConversion.fill(pixels, from: image)
         return pixels
     }
 

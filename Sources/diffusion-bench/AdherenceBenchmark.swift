@@ -1,5 +1,7 @@
 import Evaluation
 import Foundation
+import Kernels
+import Models
 import Pipeline
 import Sampling
 
@@ -26,7 +28,9 @@ import Sampling
 ///   --renders          score the training renderer's own images of the held-out scenes
 ///                      (SceneRenderer; must be 100%)
 ///   --reconstruct      score those renders encoded and decoded by the model's VAE
-///                      (`TextToImagePipeline.reconstruct`: the latent mean, no noise)
+///                      (`VAEReconstruction`: the latent mean, no noise)
+///   --vae DIR          with --reconstruct: a bare AutoencoderKL folder (config.json +
+///                      safetensors) instead of the model's vae/
 /// Image i of a run uses seed i; --renders, --reconstruct and --images exclude each other.
 /// Exit status 0, or 64 for bad options.
 func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
@@ -59,8 +63,9 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
             items.append((e.caption, try PPM.read(dir.appendingPathComponent(e.file))))
         }
     } else if options.source != .generated {
-        let pipeline = options.source == .reconstructed
-            ? try TextToImagePipeline(modelDirectory: options.model, threads: options.threads) : nil
+        let vae = options.source == .reconstructed
+            ? try VAE(directory: options.vaeDirectory ?? options.model.appendingPathComponent("vae"),
+                      pool: ThreadPool(threadCount: options.threads)) : nil
         if let save = options.saveDirectory {
             try FileManager.default.createDirectory(at: save, withIntermediateDirectories: true)
         }
@@ -68,7 +73,7 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
         for i in 0..<options.count {
             let scene = SceneSampler.scene(seed: SceneSampler.heldOutSeedBase + UInt64(i))
             let render = SceneRenderer.render(scene)
-            let image = try pipeline?.reconstruct(render) ?? render
+            let image = try vae.map { try VAEReconstruction.reconstruct(render, vae: $0) } ?? render
             items.append((scene.caption, image))
             if let save = options.saveDirectory {
                 let name = String(format: "image-%03d.ppm", i)
@@ -112,7 +117,8 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
     case .generated:
         json["source"] = options.imagesDirectory.map { "images:" + $0.path } ?? "pipeline:" + options.model.path
     case .renders: json["source"] = "renders"
-    case .reconstructed: json["source"] = "vae-reconstruction:" + options.model.path
+    case .reconstructed:
+        json["source"] = "vae-reconstruction:" + (options.vaeDirectory ?? options.model.appendingPathComponent("vae")).path
     }
     if options.imagesDirectory == nil && options.source == .generated {
         json["steps"] = options.steps
@@ -143,6 +149,7 @@ struct AdherenceOptions {
     /// What is scored: generated images (or `--images`), the renders, or their VAE reconstructions.
     enum Source { case generated, renders, reconstructed }
     var source = Source.generated
+    var vaeDirectory: URL?
 
     static func parse(_ args: [String]) throws -> AdherenceOptions {
         var o = AdherenceOptions()
@@ -182,6 +189,7 @@ struct AdherenceOptions {
             case "--images": o.imagesDirectory = URL(fileURLWithPath: try value("--images"))
             case "--renders": o.source = .renders
             case "--reconstruct": o.source = .reconstructed
+            case "--vae": o.vaeDirectory = URL(fileURLWithPath: try value("--vae"))
             default: throw UsageError(message: "unknown option \"\(args[i])\"")
             }
             i += 1
@@ -191,6 +199,9 @@ struct AdherenceOptions {
         }
         if args.contains("--renders") && args.contains("--reconstruct") {
             throw UsageError(message: "--renders and --reconstruct exclude each other")
+        }
+        if o.vaeDirectory != nil && o.source != .reconstructed {
+            throw UsageError(message: "--vae goes with --reconstruct")
         }
         return o
     }

@@ -25,4 +25,25 @@ final class StrictEvaluatorTests: XCTestCase {
         XCTAssertEqual(summary.count, 500)
         XCTAssertEqual(summary.all, 500, "\(summary.failures)")
     }
+
+    func testRendersTwiceAsLargeScoreFullyAndTheirBlurStillFails() throws {
+        // 128 × 128 pictures (each render pixel as 2 × 2): limits scale with the image.
+        let evaluator = AdherenceEvaluator()
+        for seed in 0..<UInt64(60) {
+            let scene = SceneSampler.scene(seed: seed)
+            let small = SceneRenderer.render(scene)
+            var pixels = [UInt8](repeating: 0, count: 128 * 128 * 3)
+            for y in 0..<128 {
+                for x in 0..<128 {
+                    for c in 0..<3 { pixels[3 * (y * 128 + x) + c] = small.pixels[3 * ((y / 2) * 64 + x / 2) + c] }
+                }
+            }
+            let big = RGBImage(width: 128, height: 128, pixels: pixels)
+            let score = try evaluator.score(big, caption: scene.caption)
+            XCTAssertTrue(score.allCorrect, "seed \(seed): \(score.objects.map { $0.detected?.summary ?? "none" })")
+            // σ = 3 px at 128 is σ = 1.5 px at 64.
+            let blurred = try evaluator.score(RenderDamage.blurred(big, sigma: 3), caption: scene.caption)
+            XCTAssertFalse(blurred.colorsAndShapesCorrect, "seed \(seed)")
+        }
+    }
 }

@@ -3,7 +3,7 @@ import XCTest
 import Pipeline
 @testable import Evaluation
 
-/// `TextToImagePipeline.reconstruct` (what `diffusion-bench adherence --reconstruct` scores)
+/// `VAEReconstruction` (what `diffusion-bench adherence --reconstruct` scores)
 /// against diffusers' `AutoencoderKL(x, sample_posterior=False)` on the committed VAE
 /// (Tests/Fixtures/vae-reconstruct, tools/fixtures/vae_reconstruct_refs.py).
 final class VAEReconstructionTests: XCTestCase {
