@@ -4,9 +4,8 @@ latents (see tune_decoder for why)."""
 import time
 
 import torch
-import torch.nn.functional as F
 
-from train_util import batch_rng, log, lr_at, to_device
+from train_util import batch_rng, log, lr_at, reconstruction_loss, to_device
 
 
 def tune_decoder(args, vae, opt_vae, images, latent_stats, state, device, after_step):
@@ -18,7 +17,8 @@ def tune_decoder(args, vae, opt_vae, images, latent_stats, state, device, after_
     the UNet's own images reach. Freezing the encoder keeps the latent space (and its
     scaling factor) exactly as it is, so a UNet trained on it stays valid, and the decoder
     alone costs about half a joint step per image. It learns on latents drawn from each
-    scene's posterior (mean + std * noise, as the UNet's x0 are), L1 + MSE as in phase 2.
+    scene's posterior (mean + std * noise, as the UNet's x0 are), L1 + MSE as in phase 2
+    (outline pixels weighted by --vae-edge-weight).
 
     `state["step"]` counts this phase's steps (resumable); `after_step()` is called after
     each one and returns True to stop early (checkpoint written by the caller)."""
@@ -38,7 +38,7 @@ def tune_decoder(args, vae, opt_vae, images, latent_stats, state, device, after_
         for group in opt_vae.param_groups:
             group["lr"] = lr_at(step, args.decoder_steps, args.decoder_lr, warmup=50)
         rec = vae.decode(z).sample
-        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x)
+        loss = reconstruction_loss(rec, x, args.vae_edge_weight)
         opt_vae.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -11,19 +11,91 @@ import shapes_data
 from train_util import log
 
 
+def vae_folder(folder):
+    """The AutoencoderKL folder of `folder`: its vae/ subfolder (a pipeline folder), or
+    `folder` itself (a bare VAE, as --vae-only writes)."""
+    sub = os.path.join(folder, "vae")
+    return sub if os.path.isdir(sub) else folder
+
+
 def load_init(folder, parts):
     """Loads a diffusers folder's weights (fp16 widened to fp32) of `parts`, (subfolder, model)
     pairs out of vae / text_encoder / unet, into the freshly built models; returns the VAE's
-    scaling factor. The architecture must be this tool's current one (strict loading)."""
+    scaling factor. The architecture must be this tool's current one (strict loading); the
+    VAE may also come from a bare AutoencoderKL folder (vae_folder)."""
     from safetensors.torch import load_file
     for sub, model in parts:
         name = "model.safetensors" if sub == "text_encoder" else "diffusion_pytorch_model.safetensors"
-        tensors = {k: v.float() for k, v in load_file(os.path.join(folder, sub, name)).items()}
+        path = os.path.join(vae_folder(folder) if sub == "vae" else os.path.join(folder, sub), name)
+        tensors = {k: v.float() for k, v in load_file(path).items()}
         if sub == "text_encoder" and not any(k.startswith("text_model.") for k in model.state_dict()):
             tensors = {k.removeprefix("text_model."): v for k, v in tensors.items()}
         model.load_state_dict(tensors, strict=True)
-    with open(os.path.join(folder, "vae", "config.json")) as f:
+    with open(os.path.join(vae_folder(folder), "config.json")) as f:
         return float(json.load(f)["scaling_factor"])
+
+
+def load_vae_init(folder, vae):
+    """Starts `vae` from the AutoencoderKL in `folder` (train.py --vae-init): every tensor of
+    the same shape is copied; the latent layers may be wider in `vae` (more latent_channels).
+    Then the folder's latent channels keep their roles (the encoder's mean and log-variance
+    halves, DiagonalGaussianDistribution's chunk(2, dim=1)), the new channels start at the
+    fresh model's init in the encoder and with zero weight into the decoder (post_quant_conv
+    and decoder.conv_in columns), so the widened VAE starts reconstructing exactly as the
+    folder's did and learns to use the new channels. Returns the folder's latent_channels."""
+    from safetensors.torch import load_file
+    src = vae_folder(folder)
+    with open(os.path.join(src, "config.json")) as f:
+        old_c = int(json.load(f)["latent_channels"])
+    old = {k: v.float() for k, v in load_file(os.path.join(src, "diffusion_pytorch_model.safetensors")).items()}
+    new = vae.state_dict()
+    c = vae.config.latent_channels
+    if c < old_c:
+        raise SystemExit(f"--vae-init {folder}: {old_c} latent channels, more than the new VAE's {c}")
+    # Index in the new moments (2c) of the old moment channel i (mean 0..old_c-1, then logvar).
+    moment = [i if i < old_c else c + i - old_c for i in range(2 * old_c)]
+    missing = set(new) - set(old)
+    if missing:
+        raise SystemExit(f"--vae-init {folder}: another architecture (lacks {sorted(missing)[:3]} ...)")
+    with torch.no_grad():
+        for k, t in new.items():
+            o = old[k]
+            if o.shape == t.shape:
+                t.copy_(o)
+            elif k in ("encoder.conv_out.weight", "encoder.conv_out.bias"):
+                t[moment] = o
+                if k.endswith("bias"):  # the new channels' log-variance starts at the old ones' mean
+                    t[c + old_c:] = o[old_c:].mean()
+            elif k in ("quant_conv.weight", "quant_conv.bias"):
+                if k.endswith("bias"):
+                    t[moment] = o
+                    t[c + old_c:] = o[old_c:].mean()
+                else:
+                    t[moment] = 0.0  # the old outputs read only the old inputs, as before
+                    t[torch.tensor(moment)[:, None], torch.tensor(moment)[None, :]] = o
+            elif k == "post_quant_conv.weight":
+                t.zero_()
+                t[:old_c, :old_c] = o
+                t[old_c:, old_c:] = torch.eye(c - old_c)[:, :, None, None]
+            elif k == "post_quant_conv.bias":
+                t.zero_()
+                t[:old_c] = o
+            elif k == "decoder.conv_in.weight":
+                t.zero_()
+                t[:, :old_c] = o
+            else:
+                raise SystemExit(f"--vae-init {folder}: {k} is {tuple(o.shape)}, not {tuple(t.shape)}")
+    return old_c
+
+
+def export_vae(args, vae, scaling):
+    """Writes args.out as a bare AutoencoderKL folder (train.py --vae-only): config.json with
+    `scaling_factor`, fp16 safetensors, as `AutoencoderKL.save_pretrained` lays them out."""
+    import copy
+    half = copy.deepcopy(vae).to("cpu", torch.float16)
+    half.register_to_config(scaling_factor=scaling)
+    half.save_pretrained(args.out, safe_serialization=True)
+    log(args.work, "# exported the VAE", args.out, "scaling_factor", f"{scaling:.5f}")
 
 
 def export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, scheduler_config, device):

@@ -9,7 +9,10 @@ Phases, in order, each resumable from <work>/checkpoint.pt (rerun the same comma
 to continue; --max-minutes stops cleanly with a checkpoint so it can run in parts; a finished
 run rerun with a larger --unet-steps trains its UNet on from where it ended):
   1. tokenizer: vocab.json / merges.txt (shapes_vocab.py), checked with transformers.
-  2. vae: reconstruction (L1 + MSE) + small KL on rendered 64x64 images.
+  2. vae: reconstruction (L1 + MSE, outline pixels weighted by --vae-edge-weight) + small KL on
+     rendered 64x64 images; the architecture from --vae-blocks / --vae-latent-channels /
+     --vae-layers, from scratch or from --vae-init's VAE (widened to more latent channels).
+     --vae-only stops after phase 3b and writes --out as a bare AutoencoderKL folder.
   3. latents: encode the scene pool; latent scaling factor = 1 / std.
   3b. decoder: the VAE decoder alone trains on against the frozen encoder's latents
      (decoder_tuning.py; --decoder-steps 0: no such phase).
@@ -51,15 +54,14 @@ if __name__ == "__main__" and sys.platform == "linux" and "MALLOC_MMAP_MAX_" not
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_vocab  # noqa: E402
 import shapes_data  # noqa: E402
 from text_pretraining import pretrain_text_encoder  # noqa: E402
 from decoder_tuning import reconstruction_error, tune_decoder  # noqa: E402
-from model_folder import export, load_init  # noqa: E402
-from train_util import batch_rng, log, lr_at, pick_device, to_device  # noqa: E402
+from model_folder import export, export_vae, load_init, load_vae_init  # noqa: E402
+from train_util import batch_rng, log, lr_at, pick_device, reconstruction_loss, to_device  # noqa: E402
 
 
 def parse_args():
@@ -69,6 +71,21 @@ def parse_args():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--pool", type=int, default=40000, help="rendered training scenes")
+    p.add_argument("--vae-blocks", default=VAE_DEFAULTS["blocks"],
+                   help="the VAE's block_out_channels, comma-separated; n blocks downsample by 2^(n-1) "
+                        "(32,64,64: 64x64 images <-> 16x16 latents)")
+    p.add_argument("--vae-latent-channels", type=int, default=VAE_DEFAULTS["latent_channels"])
+    p.add_argument("--vae-layers", type=int, default=VAE_DEFAULTS["layers"], help="the VAE's layers_per_block")
+    p.add_argument("--vae-init", default=None,
+                   help="start the VAE phase from this folder's AutoencoderKL (a pipeline folder or a bare "
+                        "VAE) instead of from scratch; more latent channels than it has are added "
+                        "(model_folder.load_vae_init), the rest of the architecture must match")
+    p.add_argument("--vae-edge-weight", type=float, default=VAE_DEFAULTS["edge_weight"],
+                   help="weight of the outline pixels in the VAE and decoder losses (train_util.outline_weight; "
+                        "1 = plain L1 + MSE)")
+    p.add_argument("--vae-only", action="store_true",
+                   help="stop after the VAE phases (2, 3, 3b) and write --out as an AutoencoderKL folder "
+                        "(config.json + fp16 safetensors, scaling_factor set), for --vae-from")
     p.add_argument("--vae-steps", type=int, default=1500)
     p.add_argument("--vae-batch", type=int, default=16)
     p.add_argument("--vae-lr", type=float, default=1e-3)
@@ -118,11 +135,33 @@ def parse_args():
 # Architecture lives here only; the exported config.json files carry it to diffusers
 # and to diffusiond (which never hard-codes it).
 
-VAE_CONFIG = dict(
-    in_channels=3, out_channels=3, latent_channels=4, sample_size=64,
-    down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-    block_out_channels=(32, 64, 64), layers_per_block=1, norm_num_groups=32, act_fn="silu",
-)  # 64x64x3 <-> 16x16x4: two downsamplings
+IMAGE_SIZE = 64  # shapes_data's scene geometry (object sizes, grid) is laid out on 64 px
+
+VAE_DEFAULTS = dict(blocks="32,64,64", latent_channels=4, layers=1, edge_weight=1.0)
+
+
+def vae_config(args):
+    """The AutoencoderKL config: a --vae-from / --init folder's own (its architecture is
+    kept), else --vae-blocks / --vae-latent-channels / --vae-layers."""
+    folder = args.vae_from or args.init
+    if folder:
+        from model_folder import vae_folder
+        with open(os.path.join(vae_folder(folder), "config.json")) as f:
+            c = json.load(f)
+        keys = ("in_channels", "out_channels", "latent_channels", "sample_size", "down_block_types",
+                "up_block_types", "block_out_channels", "layers_per_block", "norm_num_groups", "act_fn")
+        return {k: (tuple(c[k]) if isinstance(c[k], list) else c[k]) for k in keys}
+    blocks = tuple(int(b) for b in args.vae_blocks.split(","))
+    return dict(in_channels=3, out_channels=3, latent_channels=args.vae_latent_channels, sample_size=IMAGE_SIZE,
+                down_block_types=("DownEncoderBlock2D",) * len(blocks),
+                up_block_types=("UpDecoderBlock2D",) * len(blocks),
+                block_out_channels=blocks, layers_per_block=args.vae_layers, norm_num_groups=32, act_fn="silu")
+
+
+def latent_shape(vae_cfg):
+    """(channels, side) of the latents: every block but the last halves the side."""
+    side = vae_cfg["sample_size"] // 2 ** (len(vae_cfg["block_out_channels"]) - 1)
+    return vae_cfg["latent_channels"], side
 
 TEXT_CONFIG = dict(
     hidden_size=128, intermediate_size=512, num_hidden_layers=3, num_attention_heads=4,
@@ -130,7 +169,7 @@ TEXT_CONFIG = dict(
 )
 
 UNET_CONFIG = dict(
-    sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+    layers_per_block=1,  # sample_size, in_channels, out_channels: the VAE's latents (build_models)
     block_out_channels=(64, 128, 128),
     down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
     up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
@@ -148,13 +187,14 @@ SCHEDULER_CONFIG = dict(
 )
 
 
-def build_models(vocab_size, ids):
+def build_models(vocab_size, ids, vae_cfg):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
-    vae = AutoencoderKL(**VAE_CONFIG)
+    vae = AutoencoderKL(**vae_cfg)
     te = CLIPTextModel(CLIPTextConfig(vocab_size=vocab_size, bos_token_id=ids["bos"],
                                       eos_token_id=ids["eos"], pad_token_id=ids["eos"], **TEXT_CONFIG))
-    unet = UNet2DConditionModel(**UNET_CONFIG)
+    channels, side = latent_shape(vae_cfg)
+    unet = UNet2DConditionModel(sample_size=side, in_channels=channels, out_channels=channels, **UNET_CONFIG)
     return vae, te, unet
 
 
@@ -186,9 +226,11 @@ def main():
     images, tokens, empty = images.to(device), tokens.to(device), empty.to(device)
 
     torch.manual_seed(args.seed)
-    vae, te, unet = build_models(len(vocab), ids)
+    vae_cfg = vae_config(args)
+    vae, te, unet = build_models(len(vocab), ids, vae_cfg)
     for name, m in (("vae", vae), ("text_encoder", te), ("unet", unet)):
         log(args.work, "# params", name, sum(p.numel() for p in m.parameters()))
+    log(args.work, "# vae", json.dumps(vae_cfg), "latents", latent_shape(vae_cfg))
     vae.to(device), te.to(device), unet.to(device)
     opt_vae = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
     params = (list(te.parameters()) if not args.text_steps else []) + list(unet.parameters())
@@ -203,6 +245,9 @@ def main():
         state["scaling"] = load_init(folder, parts)
         state["phase"] = "latents"
         log(args.work, "# warm start from", folder, "of", [n for n, _ in parts], "scaling_factor", state["scaling"])
+    if args.vae_init and not (args.init or args.vae_from) and not os.path.exists(ckpt_path):
+        old_c = load_vae_init(args.vae_init, vae)
+        log(args.work, "# VAE phase starts from", args.vae_init, "latent channels", old_c, "->", vae_cfg["latent_channels"])
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         vae.load_state_dict(ck["vae"]), te.load_state_dict(ck["te"]), unet.load_state_dict(ck["unet"])
@@ -247,7 +292,7 @@ def main():
             z = post.mean + post.std * to_device(torch.randn(post.mean.shape, generator=g), device)
             rec = vae.decode(z).sample
             kl = post.kl().mean()
-            loss = F.l1_loss(rec, x) + F.mse_loss(rec, x) + 1e-6 * kl
+            loss = reconstruction_loss(rec, x, args.vae_edge_weight) + 1e-6 * kl
             opt_vae.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -295,6 +340,11 @@ def main():
             f"{reconstruction_error(vae, images, latent_stats):.2f}")
         state.update(phase=after_decoder, step=0)
         save_checkpoint()
+    if args.vae_only:
+        export_vae(args, vae, scaling)
+        state["elapsed"] = elapsed0 + time.time() - started
+        log(args.work, "# done (--vae-only)", f"total training wall time {state['elapsed'] / 60:.1f} min")
+        return 0
 
     # 4a. text encoder pretraining, then frozen (see pretrain_text_encoder)
     frozen_text = args.text_steps > 0
@@ -322,7 +372,7 @@ def main():
             step = state["step"]
             g = batch_rng(args.seed, 2, step)
             idx = to_device(torch.randint(0, args.pool, (args.batch,), generator=g), device)
-            eps_latent = to_device(torch.randn((args.batch, 4, 16, 16), generator=g), device)
+            eps_latent = to_device(torch.randn((args.batch,) + tuple(mean.shape[1:]), generator=g), device)
             x0 = (mean[idx] + std[idx] * eps_latent) * scaling
             ids_b = tokens[idx].clone()
             drop = to_device(torch.rand(args.batch, generator=g) < args.cfg_drop, device)

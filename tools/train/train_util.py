@@ -4,6 +4,7 @@ import math
 import os
 
 import torch
+import torch.nn.functional as F
 
 
 def log(work, *fields):
@@ -39,3 +40,28 @@ def lr_at(step, total, peak, warmup=200):
         return peak * (step + 1) / warmup
     t = (step - warmup) / max(1, total - warmup)
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def outline_weight(x, weight):
+    """Per-pixel loss weight [N, 1, H, W] for images x [N, 3, H, W]: `weight` on the outline band
+    (pixels with a 4-neighbour of another colour, both sides of every edge), 1 elsewhere.
+    The renders are flat colours, so almost every pixel is easy; the strict evaluator judges
+    the outline (straight sides, pointed apexes, no specks or halos), where plain L1 + MSE
+    spends a few percent of its weight."""
+    diff_y = (x[:, :, 1:] != x[:, :, :-1]).any(1, keepdim=True)
+    diff_x = (x[:, :, :, 1:] != x[:, :, :, :-1]).any(1, keepdim=True)
+    band = torch.zeros_like(x[:, :1], dtype=torch.bool)
+    band[:, :, 1:] |= diff_y
+    band[:, :, :-1] |= diff_y
+    band[:, :, :, 1:] |= diff_x
+    band[:, :, :, :-1] |= diff_x
+    return 1.0 + (weight - 1.0) * band.float()
+
+
+def reconstruction_loss(rec, x, edge_weight):
+    """L1 + MSE, each pixel weighted by outline_weight (edge_weight 1: the plain means)."""
+    if edge_weight == 1:
+        return F.l1_loss(rec, x) + F.mse_loss(rec, x)
+    w = outline_weight(x, edge_weight)
+    d = rec - x
+    return ((d.abs() + d * d) * w).mean() / w.mean()
