@@ -60,16 +60,10 @@ enum WinogradTile {
 }
 
 /// Largest U (transformed weights, floats) F(4×4) may take: 36·C·O for a 640×1280 layer.
-/// Wider layers (SD's 1280-channel levels, which have few tiles anyway) stay on F(2×2), so
-/// the shared scratch, and with it peak memory, is no larger than F(2×2)'s at those levels.
+/// Wider layers (SD's 1280-channel levels, which have few tiles anyway) stay on F(2×2), so a
+/// many-tile layer's shared U, and with it peak memory, is no larger than F(2×2)'s there.
 let winogradF4WeightBudget = 36 * 640 * 1280
 
-/// Which Winograd algorithm `conv2d` uses for this shape, or nil for im2col: 3×3, stride 1,
-/// enough channels for GEMMs, and enough output tiles to amortize the per-call weight
-/// transform. F(4×4) (1.78× fewer GEMM FLOPs than F(2×2), larger transforms and rounding)
-/// when there are `winogradF4MinimumTiles` 4×4 tiles, channels are wide
-/// enough (`winogradF4MinimumChannels`) that the GEMMs outweigh the transforms, and U fits its
-/// budget.
 /// Fewest 2×2 tiles for F(2×2); below it im2col. Measured single-threaded (`diffusion-bench
 /// kernels --only conv`): SD's 1280-channel 16×16 layer at batch 1, 64 tiles, 58–66 ms against
 /// im2col's 83; at 8×8 batch 2, 32 tiles, both about 45 ms.
@@ -84,6 +78,12 @@ let winogradF4MinimumTiles = 64
 /// and 512² measured the same by either algorithm; 128 channels at 64² took 8 ms against 17.
 let winogradF4MinimumChannels = 128
 
+/// Which Winograd algorithm `conv2d` uses for this shape, or nil for im2col: 3×3, stride 1,
+/// enough channels for GEMMs, and enough output tiles to amortize the per-call weight
+/// transform. F(4×4) (1.78× fewer GEMM FLOPs than F(2×2), larger transforms and rounding)
+/// when there are `winogradF4MinimumTiles` 4×4 tiles, channels are wide
+/// enough (`winogradF4MinimumChannels`) that the GEMMs outweigh the transforms, and U fits its
+/// budget.
 func winogradTile(for s: Conv2DShape) -> WinogradTile? {
     guard s.kernelH == 3, s.kernelW == 3, s.stride == 1, s.inChannels >= 16, s.outChannels >= 16 else { return nil }
     if WinogradTile.f4.tiles(s) >= winogradF4MinimumTiles,
