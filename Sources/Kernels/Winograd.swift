@@ -94,9 +94,6 @@ func winogradTile(for s: Conv2DShape) -> WinogradTile? {
     return WinogradTile.f2.tiles(s) >= winogradF2MinimumTiles ? .f2 : nil
 }
 
-/// Whether `conv2d` uses a Winograd path for this shape (`winogradTile(for:)` is not nil).
-func winogradApplies(_ s: Conv2DShape) -> Bool { winogradTile(for: s) != nil }
-
 /// Floats the Winograd path keeps per worker for one chunk of tiles (16 MiB).
 let winogradChunkBudget = 4 << 20
 

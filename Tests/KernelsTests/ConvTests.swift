@@ -104,12 +104,12 @@ final class ConvTests: XCTestCase {
     func testWinogradIsChosenForLargeThreeByThree() {
         let big = Conv2DShape(batch: 2, inChannels: 320, height: 64, width: 64, outChannels: 320, kernelH: 3, kernelW: 3,
                               stride: 1, padding: .symmetric(1))
-        XCTAssertTrue(winogradApplies(big))
+        XCTAssertNotNil(winogradTile(for: big))
         var strided = big; strided.stride = 2
-        XCTAssertFalse(winogradApplies(strided))
+        XCTAssertNil(winogradTile(for: strided))
         var tiny = big; tiny.height = 8; tiny.width = 8   // 2·16 tiles: the weight transform would dominate
-        XCTAssertFalse(winogradApplies(tiny))
-        XCTAssertTrue(winogradApplies(Conv2DShape(batch: 2, inChannels: 17, height: 45, width: 46, outChannels: 19,
+        XCTAssertNil(winogradTile(for: tiny))
+        XCTAssertNotNil(winogradTile(for: Conv2DShape(batch: 2, inChannels: 17, height: 45, width: 46, outChannels: 19,
                                                   kernelH: 3, kernelW: 3, stride: 1, padding: .symmetric(1))))
         // F(4×4) at SD's 64² and 32² levels; F(2×2) for narrow layers and where U would outgrow its budget.
         XCTAssertEqual(winogradTile(for: big), .f4)
