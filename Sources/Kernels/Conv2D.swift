@@ -31,6 +31,9 @@ public struct Conv2DShape: Equatable, Sendable {
     public var flops: Double {
         2 * Double(batch * outChannels * outHeight * outWidth) * Double(inChannels * kernelH * kernelW)
     }
+
+    /// "k3 s1 N×C×H×W→O", how `OperatorProfile` names a convolution.
+    var profileName: String { "k\(kernelH)x\(kernelW) s\(stride) \(batch)x\(inChannels)x\(height)x\(width)->\(outChannels)" }
 }
 
 /// 2-D convolution, PyTorch semantics (`nn.Conv2d`, groups = 1, dilation = 1).
@@ -86,9 +89,19 @@ public func conv2d(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, 
 public func conv2d(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: UnsafePointer<Float>?,
                    shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
     if let tile = winogradTile(for: s), !pool.isInsideWorker {
-        conv2dWinograd(input, weight: weight, bias: bias, shape: s, tile: tile, output: output, pool: pool)
-        return
+        OperatorProfile.measure("conv winograd-\(tile) \(s.profileName)") {
+            conv2dWinograd(input, weight: weight, bias: bias, shape: s, tile: tile, output: output, pool: pool)
+        }
+    } else {
+        OperatorProfile.measure("conv im2col \(s.profileName)") {
+            conv2dIm2col(input, weight: weight, bias: bias, shape: s, output: output, pool: pool)
+        }
     }
+}
+
+/// `conv2d`'s im2col + sgemm path (every convolution Winograd does not take).
+private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: UnsafePointer<Float>?,
+                          shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
     let ho = s.outHeight, wo = s.outWidth, hw = ho * wo
     let kdim = s.inChannels * s.kernelH * s.kernelW
     let direct = s.kernelH == 1 && s.kernelW == 1 && s.stride == 1 && s.padding == .symmetric(0)

@@ -158,14 +158,16 @@ public func linear(_ input: Tensor, weight: WeightTensor, bias: Tensor?, output:
 public func linear(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                    weight: WeightOperand, bias: UnsafePointer<Float>?, outFeatures: Int,
                    output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-    var beta: Float = 0
-    if let bias {
-        pool.parallelFor(0..<rows, grain: max(1, 16_384 / max(outFeatures, 1))) { r, _ in
-            for i in r { (output + i * outFeatures).update(from: bias, count: outFeatures) }
+    OperatorProfile.measure("linear \(rows)x\(inFeatures)->\(outFeatures)") {
+        var beta: Float = 0
+        if let bias {
+            pool.parallelFor(0..<rows, grain: max(1, 16_384 / max(outFeatures, 1))) { r, _ in
+                for i in r { (output + i * outFeatures).update(from: bias, count: outFeatures) }
+            }
+            beta = 1
         }
-        beta = 1
+        GEMM.parallelGemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
+                          a: .f32(input), lda: inFeatures, b: weight, ldb: inFeatures,
+                          beta: beta, c: output, ldc: outFeatures, pool: pool)
     }
-    GEMM.parallelGemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
-                      a: .f32(input), lda: inFeatures, b: weight, ldb: inFeatures,
-                      beta: beta, c: output, ldc: outFeatures, pool: pool)
 }

@@ -13,12 +13,16 @@ struct ModelBenchOptions {
     var tiny = false
     /// `--weights f16|f32`: layer weights kept in IEEE half (widened in the kernels) or fp32.
     var weights = WeightPrecision.f32
+    /// `--profile`: also print the wall time of every operator (`OperatorProfile`).
+    var profile = false
 
     init(_ args: [String], command: String, defaultBatch: Int) throws {
-        let o = try Options(args, flags: command == "vae" ? ["json", "tiny"] : ["json"])
-        let common: Set<String> = ["json", "shapes", "size", "batch", "iterations", "warmup", "weights"]
+        let o = try Options(args, flags: command == "vae" ? ["json", "tiny", "profile"] : ["json", "profile"])
+        let common: Set<String> = ["json", "shapes", "size", "batch", "iterations", "warmup", "weights", "profile"]
         let bad = o.unknown(allowed: command == "vae" ? common.union(["tiny"]) : common)
         tiny = o.has("tiny")
+        profile = o.has("profile")
+        OperatorProfile.isEnabled = profile
         if !bad.isEmpty { throw BenchError.usage("\(command): unknown option(s) \(bad.joined(separator: ", "))") }
         shapes = o.string("shapes", default: "sd15")
         size = try o.int("size", default: 512)
@@ -43,6 +47,7 @@ func benchWeights(_ o: Options) throws -> WeightPrecision {
 /// workspace and are not counted. Returns (mean wall seconds, best wall seconds, mean CPU seconds).
 func timeEvaluations(warmup: Int, iterations: Int, _ body: () throws -> Void) rethrows -> (Double, Double, Double) {
     for _ in 0..<warmup { try body() }
+    OperatorProfile.reset()
     var total = 0.0, best = Double.infinity, cpu = 0.0
     for _ in 0..<iterations {
         let c0 = processCPUSeconds(), t0 = now()
@@ -76,6 +81,29 @@ func report(_ what: String, _ o: ModelBenchOptions, flops: Double, times: (Doubl
     j.add("workspace_mb", Double(workspaceBytes) / 1_048_576)
     j.add("build_seconds", loadSeconds)
     for (k, v) in extra { j.add(k, v) }
+    printLine(j.text)
+    if o.profile { reportProfile(iterations: o.iterations, secondsPerEval: times.0) }
+}
+
+/// `--profile`: one JSON line per operator and shape (most time first), then one for the
+/// time in operators `OperatorProfile` does not wrap (normalisations, activations,
+/// element-wise passes, thread hand-offs between operators).
+func reportProfile(iterations: Int, secondsPerEval: Double) {
+    let n = Double(max(iterations, 1))
+    var wrapped = 0.0
+    for e in OperatorProfile.entries() {
+        var j = JSONLine()
+        j.add("operator", e.name)
+        j.add("calls_per_eval", Double(e.calls) / n)
+        j.add("seconds_per_eval", e.seconds / n)
+        j.add("share", e.seconds / n / secondsPerEval)
+        printLine(j.text)
+        wrapped += e.seconds / n
+    }
+    var j = JSONLine()
+    j.add("operator", "(the rest)")
+    j.add("seconds_per_eval", secondsPerEval - wrapped)
+    j.add("share", (secondsPerEval - wrapped) / secondsPerEval)
     printLine(j.text)
 }
 
