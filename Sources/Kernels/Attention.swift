@@ -18,10 +18,12 @@ public let attentionKeyTile = 512
 ///
 /// Method (FlashAttention's online softmax, Dao et al. 2022, Alg. 1): each task takes
 /// one (batch, head, block of `attentionQueryTile` queries) and walks the keys in blocks
-/// of `attentionKeyTile`. Per block it computes S = scale·Q·Kᵀ with sgemm, updates the
-/// running row max m and sum l, rescales the partial output by e^(m_old − m_new), and adds
-/// e^(S − m_new)·V with sgemm straight into the output rows; at the end rows are divided
-/// by l. Scratch per worker: one Tq×Tk score tile, so memory is linear in sequence length.
+/// of `attentionKeyTile`. Per block it computes S = scale·Q·Kᵀ, updates the running row
+/// max m and sum l, rescales the partial output by e^(m_old − m_new), and adds
+/// e^(S − m_new)·V straight into the output rows; at the end rows are divided by l. The
+/// products are sgemm calls, or for head dim 40 register-blocked loops over keys packed once
+/// per call (AttentionTiles.swift). Scratch per worker: one Tq×Tk score tile, so memory is
+/// linear in sequence length.
 /// - Parameters:
 ///   - query: [B, Nq, heads·headDim]
 ///   - key, value: [B, Nk, heads·headDim]  (Nk may differ from Nq: cross-attention)
@@ -52,8 +54,23 @@ public func attention(query: AttentionOperand, key: AttentionOperand, value: Att
                       output: UnsafeMutablePointer<Float>, outputRowStride: Int,
                       batch: Int, heads: Int, queryLength nq: Int, keyLength nk: Int, headDim d: Int,
                       causal: Bool, scale: Float, pool: ThreadPool) {
-    let tq = min(attentionQueryTile, nq), tk = min(attentionKeyTile, nk)
     if nq == 0 || nk == 0 || d == 0 { return }
+    let fused = fusedAttentionApplies(headDim: d)
+    OperatorProfile.measure("attention \(fused ? "fused" : "sgemm") \(batch)x\(heads)x\(nq)x\(nk) d\(d)") {
+        (fused ? fusedAttention : sgemmAttention)(query, key, value, output, outputRowStride,
+                                                  batch, heads, nq, nk, d, causal, scale, pool)
+    }
+}
+
+/// `attention` with both products done by sgemm: each task takes one (batch, head, block of
+/// `attentionQueryTile` queries) and walks the keys in blocks of `attentionKeyTile`. Per
+/// block it computes S = scale·Q·Kᵀ with sgemm, takes the online-softmax step
+/// (`onlineSoftmax`), and adds P·V with sgemm straight into the output rows.
+private func sgemmAttention(_ query: AttentionOperand, _ key: AttentionOperand, _ value: AttentionOperand,
+                            _ output: UnsafeMutablePointer<Float>, _ outputRowStride: Int,
+                            _ batch: Int, _ heads: Int, _ nq: Int, _ nk: Int, _ d: Int,
+                            _ causal: Bool, _ scale: Float, _ pool: ThreadPool) {
+    let tq = min(attentionQueryTile, nq), tk = min(attentionKeyTile, nk)
     let qTiles = (nq + tq - 1) / tq
     pool.parallelFor(0..<(batch * heads * qTiles)) { tasks, worker in
         let scratch = pool.scratch(worker: worker, count: tq * tk + 2 * tq)
@@ -67,11 +84,7 @@ public func attention(query: AttentionOperand, key: AttentionOperand, value: Att
             let kBase = key.data + bi * nk * key.rowStride + h * d
             let vBase = value.data + bi * nk * value.rowStride + h * d
             let o = output + (bi * nq + i0) * outputRowStride + h * d
-            for r in 0..<rows {
-                (o + r * outputRowStride).update(repeating: 0, count: d)
-                rowMax[r] = -.infinity
-                rowSum[r] = 0
-            }
+            startRows(o, ldo: outputRowStride, rows: rows, headDim: d, rowMax: rowMax, rowSum: rowSum)
             var j0 = 0
             while j0 < nk {
                 if causal && j0 > i0 + rows - 1 { break }
@@ -79,34 +92,120 @@ public func attention(query: AttentionOperand, key: AttentionOperand, value: Att
                 GEMM.gemm(transB: true, m: rows, n: cols, k: d, alpha: scale,
                           a: q, lda: query.rowStride, b: kBase + j0 * key.rowStride, ldb: key.rowStride,
                           beta: 0, c: s, ldc: cols)
-                for r in 0..<rows {
-                    let srow = s + r * cols
-                    // Causal: keys j ≤ i are visible, i.e. the first `valid` columns.
-                    let valid = causal ? max(0, min(cols, i0 + r - j0 + 1)) : cols
-                    let blockMax = vmax(srow, valid)
-                    let newMax = max(rowMax[r], blockMax)
-                    if newMax == -.infinity {
-                        srow.update(repeating: 0, count: cols)
-                        continue
-                    }
-                    let vm = VFloat(repeating: newMax)
-                    var acc = VFloat()
-                    var j = 0
-                    while j + 8 <= valid { let e = vexp(vload(srow, j) - vm); vstore(e, srow, j); acc += e; j += 8 }
-                    var sum = acc.sum()
-                    while j < valid { let e = fastExp(srow[j] - newMax); srow[j] = e; sum += e; j += 1 }
-                    if valid < cols { (srow + valid).update(repeating: 0, count: cols - valid) }
-                    let correction = rowMax[r] == -.infinity ? 0 : fastExp(rowMax[r] - newMax)
-                    if correction != 1 && rowSum[r] != 0 { vscale(o + r * outputRowStride, correction, d) }
-                    rowSum[r] = rowSum[r] * correction + sum
-                    rowMax[r] = newMax
-                }
+                onlineSoftmax(s, lds: cols, rows: rows, cols: cols, causalFrom: causal ? i0 - j0 : nil,
+                              rowMax: rowMax, rowSum: rowSum, o, ldo: outputRowStride, headDim: d)
                 GEMM.gemm(m: rows, n: d, k: cols, a: s, lda: cols, b: vBase + j0 * value.rowStride,
                           ldb: value.rowStride, beta: 1, c: o, ldc: outputRowStride)
                 j0 += cols
             }
-            for r in 0..<rows where rowSum[r] > 0 { vscale(o + r * outputRowStride, 1 / rowSum[r], d) }
+            finishRows(o, ldo: outputRowStride, rows: rows, headDim: d, rowSum: rowSum)
         }
+    }
+}
+
+/// `attention`'s path for head dims `fusedAttentionApplies` takes (AttentionTiles.swift):
+/// the same tiles and online softmax, with the keys of every head packed once into panels
+/// and both products done by register-blocked loops instead of sgemm.
+private func fusedAttention(_ query: AttentionOperand, _ key: AttentionOperand, _ value: AttentionOperand,
+                            _ output: UnsafeMutablePointer<Float>, _ outputRowStride: Int,
+                            _ batch: Int, _ heads: Int, _ nq: Int, _ nk: Int, _ d: Int,
+                            _ causal: Bool, _ scale: Float, _ pool: ThreadPool) {
+    let tq = min(attentionQueryTile, nq), tk = min(attentionKeyTile, nk)
+    let strips = (nk + keyPanelWidth - 1) / keyPanelWidth
+    let headPanels = strips * keyPanelWidth * d
+    let panels = pool.sharedScratch(count: batch * heads * headPanels)
+    pool.parallelFor(0..<(batch * heads)) { range, _ in
+        for bh in range {
+            let bi = bh / heads, h = bh % heads
+            packKeyPanels(key.data + bi * nk * key.rowStride + h * d, rowStride: key.rowStride, keys: nk,
+                          headDim: d, into: panels + bh * headPanels)
+        }
+    }
+    // Score rows are padded to whole strips; tk is a multiple of the strip width or all keys.
+    let lds = (tk + keyPanelWidth - 1) / keyPanelWidth * keyPanelWidth
+    let qTiles = (nq + tq - 1) / tq
+    pool.parallelFor(0..<(batch * heads * qTiles)) { tasks, worker in
+        let scratch = pool.scratch(worker: worker, count: tq * lds + 2 * tq + tq * d)
+        let s = scratch, rowMax = scratch + tq * lds, rowSum = rowMax + tq, qs = rowSum + tq
+        let vScale = VFloat(repeating: scale)
+        for task in tasks {
+            let bh = task / qTiles, bi = bh / heads, h = bh % heads
+            let i0 = (task % qTiles) * tq
+            let rows = min(tq, nq - i0)
+            let q = query.data + (bi * nq + i0) * query.rowStride + h * d
+            for r in 0..<rows {
+                for c in stride(from: 0, to: d, by: vectorWidth) {
+                    vstore(vload(q + r * query.rowStride, c) * vScale, qs + r * d, c)
+                }
+            }
+            let vBase = value.data + bi * nk * value.rowStride + h * d
+            let o = output + (bi * nq + i0) * outputRowStride + h * d
+            startRows(o, ldo: outputRowStride, rows: rows, headDim: d, rowMax: rowMax, rowSum: rowSum)
+            var j0 = 0
+            while j0 < nk {
+                if causal && j0 > i0 + rows - 1 { break }
+                let cols = min(tk, nk - j0)
+                scoreTile(qs, rows: rows, headDim: d, panels: panels + bh * headPanels + j0 * d,
+                          stripCount: (cols + keyPanelWidth - 1) / keyPanelWidth, s, lds: lds)
+                onlineSoftmax(s, lds: lds, rows: rows, cols: cols, causalFrom: causal ? i0 - j0 : nil,
+                              rowMax: rowMax, rowSum: rowSum, o, ldo: outputRowStride, headDim: d)
+                accumulateValues(s, ldp: lds, rows: rows, vBase + j0 * value.rowStride, ldv: value.rowStride,
+                                 keys: cols, o, ldo: outputRowStride)
+                j0 += cols
+            }
+            finishRows(o, ldo: outputRowStride, rows: rows, headDim: d, rowSum: rowSum)
+        }
+    }
+}
+
+/// Zeroes `rows` output rows and resets their running max and sum.
+@inline(__always)
+private func startRows(_ o: UnsafeMutablePointer<Float>, ldo: Int, rows: Int, headDim d: Int,
+                       rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        (o + r * ldo).update(repeating: 0, count: d)
+        rowMax[r] = -.infinity
+        rowSum[r] = 0
+    }
+}
+
+/// Divides each finished output row by its softmax sum.
+@inline(__always)
+private func finishRows(_ o: UnsafeMutablePointer<Float>, ldo: Int, rows: Int, headDim d: Int,
+                        rowSum: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows where rowSum[r] > 0 { vscale(o + r * ldo, 1 / rowSum[r], d) }
+}
+
+/// One online-softmax step (FlashAttention Alg. 1, lines 9–10) on a score tile: per row, the
+/// new running max m over this block's valid columns; the scores become e^(S − m) (columns
+/// past the valid ones 0); the partial output row is rescaled by e^(m_old − m) and the
+/// running sum updated. `causalFrom` is i0 − j0 (first query row minus first key of the
+/// block) under a causal mask: row r sees columns 0...r + causalFrom.
+@inline(__always)
+private func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, lds: Int, rows: Int, cols: Int, causalFrom: Int?,
+                           rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+                           _ o: UnsafeMutablePointer<Float>, ldo: Int, headDim d: Int) {
+    for r in 0..<rows {
+        let srow = s + r * lds
+        // Causal: keys j ≤ i are visible, i.e. the first `valid` columns.
+        let valid = causalFrom.map { max(0, min(cols, r + $0 + 1)) } ?? cols
+        let blockMax = vmax(srow, valid)
+        let newMax = max(rowMax[r], blockMax)
+        if newMax == -.infinity {
+            srow.update(repeating: 0, count: cols)
+            continue
+        }
+        let vm = VFloat(repeating: newMax)
+        var acc = VFloat()
+        var j = 0
+        while j + 8 <= valid { let e = vexp(vload(srow, j) - vm); vstore(e, srow, j); acc += e; j += 8 }
+        var sum = acc.sum()
+        while j < valid { let e = fastExp(srow[j] - newMax); srow[j] = e; sum += e; j += 1 }
+        if valid < cols { (srow + valid).update(repeating: 0, count: cols - valid) }
+        let correction = rowMax[r] == -.infinity ? 0 : fastExp(rowMax[r] - newMax)
+        if correction != 1 && rowSum[r] != 0 { vscale(o + r * ldo, correction, d) }
+        rowSum[r] = rowSum[r] * correction + sum
+        rowMax[r] = newMax
     }
 }
 

@@ -30,9 +30,11 @@ final class AttentionTests: XCTestCase {
     func testAttentionAgainstMaterializedSoftmax() {
         var rng = TestRNG(seed: 14)
         // (batch, nq, nk, heads, headDim, causal): self, cross (77 keys), several key tiles,
-        // several query tiles, SD head dims 40/64/80/160, causal CLIP-like.
+        // several query tiles, SD head dims 40/64/80/160, causal CLIP-like. Head dim 40 takes the
+        // fused path (AttentionTiles.swift): odd row counts and key counts that end mid-strip.
         let cases: [(Int, Int, Int, Int, Int, Bool)] = [
             (1, 1, 1, 1, 1, false), (2, 5, 3, 2, 4, false), (2, 64, 77, 2, 40, false),
+            (1, 301, 1030, 2, 40, false), (2, 77, 77, 2, 40, true), (1, 1, 5, 1, 40, false),
             (1, 300, 1100, 1, 64, false), (2, 130, 130, 3, 80, false), (1, 17, 77, 2, 160, false),
             (2, 77, 77, 3, 64, true), (1, 600, 600, 1, 8, true), (1, 9, 9, 2, 3, true),
         ]
@@ -50,9 +52,13 @@ final class AttentionTests: XCTestCase {
     }
 
     func testFusedQKVStrides() {
+        for d in [5, 40] { checkFusedQKVStrides(headDim: d) }
+    }
+
+    func checkFusedQKVStrides(headDim d: Int) {
         // Q, K, V as column slices of one [B, N, 3·inner] projection.
         var rng = TestRNG(seed: 15)
-        let (b, n, heads, d) = (2, 21, 2, 5)
+        let (b, n, heads) = (2, 21, 2)
         let inner = heads * d
         let qkv = rng.tensor([b, n, 3 * inner])
         let out = Tensor(zeros: [b, n, inner])
@@ -70,6 +76,6 @@ final class AttentionTests: XCTestCase {
             v += a[(base + 2 * inner)..<(base + 3 * inner)]
         }
         assertClose(out.toArray(), naiveAttention(q, k, v, b: b, nq: n, nk: n, heads: heads, d: d, causal: false),
-                    atol: 2e-5, "fused qkv")
+                    atol: 2e-5, "fused qkv, head dim \(d)")
     }
 }

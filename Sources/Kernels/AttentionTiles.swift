@@ -1,0 +1,156 @@
+/// The register-blocked inner loops of `attention`'s fused path (Attention.swift), for head
+/// dim 40: SD 1.x's self- and cross-attention at the 320-channel level (8 heads), the
+/// largest attention of an SD 1.x UNet (4096 tokens at 512²). There both products are thin
+/// (k = 40 for Q·Kᵀ, n = 40 for P·V), and OpenBLAS spends much of each call packing
+/// operands it then uses briefly: the score tile P alone is re-packed for every P·V call.
+/// Here keys are packed once per call into 16-wide panels, and P·V reads the softmax output
+/// and V where they lie, so nothing is packed per tile.
+///
+/// Measured with `diffusion-bench kernels --only attention` (one thread, alternating with
+/// the sgemm path, 2026-12-04): head dim 40 15% faster (4096² and 4096×77); head dims 64 and
+/// 80 no faster (64) or slower (80, two 40-column passes over P), so they keep sgemm.
+
+/// Keys per panel strip: two vectors.
+let keyPanelWidth = 16
+
+/// Whether `attention` takes the fused path for this head dim.
+func fusedAttentionApplies(headDim d: Int) -> Bool { d == 40 }
+
+/// Packs `keys` rows of one head of K (row i at `k + i·rowStride`, `d` floats) as strips of
+/// `keyPanelWidth` keys: strip s holds [d][16] with element (c, j) = K[16·s + j][c], keys
+/// past the end zero. Floats written: ceil(keys / 16)·16·d.
+func packKeyPanels(_ k: UnsafePointer<Float>, rowStride: Int, keys: Int, headDim d: Int,
+                   into dst: UnsafeMutablePointer<Float>) {
+    let strips = (keys + keyPanelWidth - 1) / keyPanelWidth
+    for s in 0..<strips {
+        let strip = dst + s * d * keyPanelWidth
+        for j in 0..<keyPanelWidth {
+            let key = s * keyPanelWidth + j
+            if key < keys {
+                let src = k + key * rowStride
+                for c in 0..<d { strip[c * keyPanelWidth + j] = src[c] }
+            } else {
+                for c in 0..<d { strip[c * keyPanelWidth + j] = 0 }
+            }
+        }
+    }
+}
+
+/// S[r][0..<16] = Σ_c q[r][c]·strip[c][0..<16] for six query rows (row r at q + r·ldq),
+/// written at s + r·lds. Twelve accumulators: each step is two loads, six broadcasts and
+/// twelve FMAs.
+@inline(__always)
+func scoreStrip6(_ q: UnsafePointer<Float>, ldq: Int, strip: UnsafePointer<Float>, headDim d: Int,
+                 _ s: UnsafeMutablePointer<Float>, lds: Int) {
+    var c00 = VFloat(), c01 = VFloat(), c10 = VFloat(), c11 = VFloat(), c20 = VFloat(), c21 = VFloat()
+    var c30 = VFloat(), c31 = VFloat(), c40 = VFloat(), c41 = VFloat(), c50 = VFloat(), c51 = VFloat()
+    let q1 = q + ldq, q2 = q1 + ldq, q3 = q2 + ldq, q4 = q3 + ldq, q5 = q4 + ldq
+    var p = strip
+    for c in 0..<d {
+        let b0 = vload(p, 0), b1 = vload(p, 8)
+        var a = VFloat(repeating: q[c]); c00 = c00.addingProduct(a, b0); c01 = c01.addingProduct(a, b1)
+        a = VFloat(repeating: q1[c]); c10 = c10.addingProduct(a, b0); c11 = c11.addingProduct(a, b1)
+        a = VFloat(repeating: q2[c]); c20 = c20.addingProduct(a, b0); c21 = c21.addingProduct(a, b1)
+        a = VFloat(repeating: q3[c]); c30 = c30.addingProduct(a, b0); c31 = c31.addingProduct(a, b1)
+        a = VFloat(repeating: q4[c]); c40 = c40.addingProduct(a, b0); c41 = c41.addingProduct(a, b1)
+        a = VFloat(repeating: q5[c]); c50 = c50.addingProduct(a, b0); c51 = c51.addingProduct(a, b1)
+        p += keyPanelWidth
+    }
+    vstore(c00, s, 0); vstore(c01, s, 8)
+    vstore(c10, s + lds, 0); vstore(c11, s + lds, 8)
+    vstore(c20, s + 2 * lds, 0); vstore(c21, s + 2 * lds, 8)
+    vstore(c30, s + 3 * lds, 0); vstore(c31, s + 3 * lds, 8)
+    vstore(c40, s + 4 * lds, 0); vstore(c41, s + 4 * lds, 8)
+    vstore(c50, s + 5 * lds, 0); vstore(c51, s + 5 * lds, 8)
+}
+
+/// `scoreStrip6` for one query row (the rows left over after groups of six).
+@inline(__always)
+func scoreStrip1(_ q: UnsafePointer<Float>, strip: UnsafePointer<Float>, headDim d: Int, _ s: UnsafeMutablePointer<Float>) {
+    var c0 = VFloat(), c1 = VFloat()
+    var p = strip
+    for c in 0..<d {
+        let a = VFloat(repeating: q[c])
+        c0 = c0.addingProduct(a, vload(p, 0)); c1 = c1.addingProduct(a, vload(p, 8))
+        p += keyPanelWidth
+    }
+    vstore(c0, s, 0); vstore(c1, s, 8)
+}
+
+/// o[r][0..<40] += Σ_j p[r][j]·v[j][0..<40] for two rows (p rows at p + r·ldp, o rows at
+/// o + r·ldo, v rows at v + j·ldv): ten accumulators, five loads and two broadcasts per
+/// ten FMAs.
+@inline(__always)
+func accumulateValues2x40(_ p: UnsafePointer<Float>, ldp: Int, _ v: UnsafePointer<Float>, ldv: Int, keys: Int,
+                          _ o: UnsafeMutablePointer<Float>, ldo: Int) {
+    let o1 = o + ldo, p1 = p + ldp
+    var a0 = vload(o, 0), a1 = vload(o, 8), a2 = vload(o, 16), a3 = vload(o, 24), a4 = vload(o, 32)
+    var b0 = vload(o1, 0), b1 = vload(o1, 8), b2 = vload(o1, 16), b3 = vload(o1, 24), b4 = vload(o1, 32)
+    var vp = v
+    for j in 0..<keys {
+        let s0 = VFloat(repeating: p[j]), s1 = VFloat(repeating: p1[j])
+        var x = vload(vp, 0); a0 = a0.addingProduct(s0, x); b0 = b0.addingProduct(s1, x)
+        x = vload(vp, 8); a1 = a1.addingProduct(s0, x); b1 = b1.addingProduct(s1, x)
+        x = vload(vp, 16); a2 = a2.addingProduct(s0, x); b2 = b2.addingProduct(s1, x)
+        x = vload(vp, 24); a3 = a3.addingProduct(s0, x); b3 = b3.addingProduct(s1, x)
+        x = vload(vp, 32); a4 = a4.addingProduct(s0, x); b4 = b4.addingProduct(s1, x)
+        vp += ldv
+    }
+    vstore(a0, o, 0); vstore(a1, o, 8); vstore(a2, o, 16); vstore(a3, o, 24); vstore(a4, o, 32)
+    vstore(b0, o1, 0); vstore(b1, o1, 8); vstore(b2, o1, 16); vstore(b3, o1, 24); vstore(b4, o1, 32)
+}
+
+/// `accumulateValues2x40` for one row.
+@inline(__always)
+func accumulateValues1x40(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, ldv: Int, keys: Int,
+                          _ o: UnsafeMutablePointer<Float>) {
+    var a0 = vload(o, 0), a1 = vload(o, 8), a2 = vload(o, 16), a3 = vload(o, 24), a4 = vload(o, 32)
+    var vp = v
+    for j in 0..<keys {
+        let s0 = VFloat(repeating: p[j])
+        a0 = a0.addingProduct(s0, vload(vp, 0)); a1 = a1.addingProduct(s0, vload(vp, 8))
+        a2 = a2.addingProduct(s0, vload(vp, 16)); a3 = a3.addingProduct(s0, vload(vp, 24))
+        a4 = a4.addingProduct(s0, vload(vp, 32))
+        vp += ldv
+    }
+    vstore(a0, o, 0); vstore(a1, o, 8); vstore(a2, o, 16); vstore(a3, o, 24); vstore(a4, o, 32)
+}
+
+/// S = Q·Kᵀ for `rows` query rows (scaled Q, contiguous rows of `d` floats) against the key
+/// panels from `strips` on: `stripCount` strips, written as rows of lds floats.
+func scoreTile(_ q: UnsafePointer<Float>, rows: Int, headDim d: Int, panels: UnsafePointer<Float>,
+               stripCount: Int, _ s: UnsafeMutablePointer<Float>, lds: Int) {
+    for t in 0..<stripCount {
+        let strip = panels + t * d * keyPanelWidth
+        let sCol = s + t * keyPanelWidth
+        var r = 0
+        while r + 6 <= rows {
+            scoreStrip6(q + r * d, ldq: d, strip: strip, headDim: d, sCol + r * lds, lds: lds)
+            r += 6
+        }
+        while r < rows {
+            scoreStrip1(q + r * d, strip: strip, headDim: d, sCol + r * lds)
+            r += 1
+        }
+    }
+}
+
+/// Keys per pass of `accumulateValues`: the V rows one pass reads (128 × 40 floats, 20 KiB)
+/// stay in L1 while every row pair of the tile goes over them.
+let valueChunkKeys = 128
+
+/// O[r] += Σ_j P[r][j]·V[j] for `rows` rows over `keys` keys, head dim 40, two rows at a
+/// time, in key chunks of `valueChunkKeys`.
+func accumulateValues(_ p: UnsafePointer<Float>, ldp: Int, rows: Int, _ v: UnsafePointer<Float>, ldv: Int,
+                      keys: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int) {
+    for k0 in stride(from: 0, to: keys, by: valueChunkKeys) {
+        let kn = min(valueChunkKeys, keys - k0)
+        let pk = p + k0, vk = v + k0 * ldv
+        var r = 0
+        while r + 2 <= rows {
+            accumulateValues2x40(pk + r * ldp, ldp: ldp, vk, ldv: ldv, keys: kn, o + r * ldo, ldo: ldo)
+            r += 2
+        }
+        if r < rows { accumulateValues1x40(pk + r * ldp, vk, ldv: ldv, keys: kn, o + r * ldo) }
+    }
+}
