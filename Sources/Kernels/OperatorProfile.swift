@@ -16,7 +16,7 @@ public enum OperatorProfile {
 
     /// Runs `body`, adding its wall time to operator `name` when profiling is on.
     @inline(__always)
-    static func measure<T>(_ name: @autoclosure () -> String, _ body: () -> T) -> T {
+    public static func measure<T>(_ name: @autoclosure () -> String, _ body: () -> T) -> T {
         guard isEnabled else { return body() }
         let start = DispatchTime.now().uptimeNanoseconds
         let result = body()

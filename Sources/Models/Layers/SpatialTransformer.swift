@@ -43,10 +43,12 @@ struct SpatialTransformer: @unchecked Sendable {
             let normed = arena.tensor(x.shape)
             groupNorm(x, groups: groups, gamma: norm.weight, beta: norm.bias, eps: 1e-6, output: normed, pool: pool)
             // tokens_b[hw, inner] = normed_bᵀ[hw, c] · W_inᵀ[c, inner]
-            for b in 0..<n {
-                GEMM.parallelGemm(transA: true, transB: true, m: hw, n: inner, k: c,
-                                  a: .f32(normed.data + b * c * hw), lda: hw, b: projIn.weight.operand, ldb: c,
-                                  beta: 0, c: tokens.data + b * hw * inner, ldc: inner, pool: pool)
+            OperatorProfile.measure("linear proj_in \(n)x\(c)x\(hw)->\(inner)") {
+                for b in 0..<n {
+                    GEMM.parallelGemm(transA: true, transB: true, m: hw, n: inner, k: c,
+                                      a: .f32(normed.data + b * c * hw), lda: hw, b: projIn.weight.operand, ldb: c,
+                                      beta: 0, c: tokens.data + b * hw * inner, ldc: inner, pool: pool)
+                }
             }
             if let bias = projIn.bias { addRowBias(tokens, bias, pool: pool) }
             arena.release(to: m)
@@ -54,10 +56,12 @@ struct SpatialTransformer: @unchecked Sendable {
         for block in blocks { block(tokens, context: context, arena: arena, pool: pool) }
         // output_b[c, hw] = x_b + bias + W_out[c, inner] · tokens_bᵀ[inner, hw]
         if let bias = projOut.bias { addChannelBias(x, bias, output: output, pool: pool) } else { output.copy(from: x) }
-        for b in 0..<n {
-            GEMM.parallelGemm(transA: false, transB: true, m: c, n: hw, k: inner,
-                              a: projOut.weight.operand, lda: inner, b: .f32(tokens.data + b * hw * inner), ldb: inner,
-                              beta: 1, c: output.data + b * c * hw, ldc: hw, pool: pool)
+        OperatorProfile.measure("linear proj_out \(n)x\(hw)x\(inner)->\(c)") {
+            for b in 0..<n {
+                GEMM.parallelGemm(transA: false, transB: true, m: c, n: hw, k: inner,
+                                  a: projOut.weight.operand, lda: inner, b: .f32(tokens.data + b * hw * inner), ldb: inner,
+                                  beta: 1, c: output.data + b * c * hw, ldc: hw, pool: pool)
+            }
         }
     }
 

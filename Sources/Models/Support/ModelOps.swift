@@ -10,9 +10,11 @@ func linearAccumulate(_ input: Tensor, _ layer: LinearWeights, into output: Tens
     let inF = layer.inFeatures, outF = layer.outFeatures
     let rows = input.count / inF
     precondition(output.count == rows * outF, "linearAccumulate: output \(output.shape) is not [\(rows), \(outF)]")
-    GEMM.parallelGemm(transB: true, m: rows, n: outF, k: inF, a: .f32(input.data), lda: inF,
-                      b: layer.weight.operand, ldb: inF, beta: 1, c: output.data, ldc: outF, pool: pool)
-    if let bias = layer.bias { addRowBias(output, bias, pool: pool) }
+    OperatorProfile.measure("linear+residual \(rows)x\(inF)->\(outF)") {
+        GEMM.parallelGemm(transB: true, m: rows, n: outF, k: inF, a: .f32(input.data), lda: inF,
+                          b: layer.weight.operand, ldb: inF, beta: 1, c: output.data, ldc: outF, pool: pool)
+        if let bias = layer.bias { addRowBias(output, bias, pool: pool) }
+    }
 }
 
 /// x[r, :] += bias for every row (x is [rows, D], bias [D]).

@@ -34,10 +34,12 @@ struct VAEAttention: @unchecked Sendable {
             let m = arena.mark()
             let normed = arena.tensor(x.shape)
             groupNorm(x, groups: groups, gamma: norm.weight, beta: norm.bias, eps: 1e-6, output: normed, pool: pool)
-            for b in 0..<n {
-                GEMM.parallelGemm(transA: true, transB: true, m: hw, n: 3 * c, k: c,
-                                  a: .f32(normed.data + b * c * hw), lda: hw, b: qkv.weight.operand, ldb: c,
-                                  beta: 0, c: tokens.data + b * hw * 3 * c, ldc: 3 * c, pool: pool)
+            OperatorProfile.measure("linear qkv \(n)x\(c)x\(hw)->\(3 * c)") {
+                for b in 0..<n {
+                    GEMM.parallelGemm(transA: true, transB: true, m: hw, n: 3 * c, k: c,
+                                      a: .f32(normed.data + b * c * hw), lda: hw, b: qkv.weight.operand, ldb: c,
+                                      beta: 0, c: tokens.data + b * hw * 3 * c, ldc: 3 * c, pool: pool)
+                }
             }
             if let bias = qkv.bias { addRowBias(tokens, bias, pool: pool) }
             arena.release(to: m)
@@ -49,10 +51,12 @@ struct VAEAttention: @unchecked Sendable {
                   queryLength: hw, keyLength: hw, headDim: c, causal: false,
                   scale: 1 / Float(c).squareRoot(), pool: pool)
         if let bias = out.bias { addChannelBias(x, bias, output: output, pool: pool) } else { output.copy(from: x) }
-        for b in 0..<n {
-            GEMM.parallelGemm(transA: false, transB: true, m: c, n: hw, k: c,
-                              a: out.weight.operand, lda: c, b: .f32(attended.data + b * hw * c), ldb: c,
-                              beta: 1, c: output.data + b * c * hw, ldc: hw, pool: pool)
+        OperatorProfile.measure("linear out \(n)x\(hw)x\(c)->\(c)") {
+            for b in 0..<n {
+                GEMM.parallelGemm(transA: false, transB: true, m: c, n: hw, k: c,
+                                  a: out.weight.operand, lda: c, b: .f32(attended.data + b * hw * c), ldb: c,
+                                  beta: 1, c: output.data + b * c * hw, ldc: hw, pool: pool)
+            }
         }
     }
 
