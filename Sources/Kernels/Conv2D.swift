@@ -125,6 +125,10 @@ private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, 
     let oBlock = (s.outChannels + oBlocks - 1) / oBlocks
     let inImage = s.inChannels * s.height * s.width
     let outImage = s.outChannels * hw
+    // One column tile split by output channels (low-resolution layers): unfold it once, in
+    // parallel by input channels, instead of once per channel block.
+    let shared: UnsafeMutablePointer<Float>? = (!direct && colTiles == 1 && oBlocks > 1 && !pool.isInsideWorker)
+        ? unfoldShared(input, s, cols: totalCols, pool: pool) : nil
 
     pool.parallelFor(0..<(colTiles * oBlocks)) { tasks, worker in
         for task in tasks {
@@ -145,22 +149,22 @@ private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, 
                     for o in 0..<oCount { (dst + o * hw).update(repeating: bias[o0 + o], count: cols) }
                     beta = 1
                 }
-                GEMM.gemm(m: oCount, n: cols, k: kdim, a: w, lda: kdim,
-                          b: .f32(input + n * inImage + p0), ldb: hw, beta: beta, c: dst, ldc: hw, scratch: wScratch)
+                convProduct(m: oCount, n: cols, k: kdim, w: w, x: input + n * inImage + p0, ldx: hw,
+                            beta: beta, c: dst, ldc: hw, scratch: wScratch)
                 continue
             }
             let c0 = ct * tile
             let cols = min(tile, totalCols - c0)
             let firstImage = c0 / hw, lastImage = (c0 + cols - 1) / hw
             let spans = firstImage != lastImage
-            let buf = pool.scratch(worker: worker, count: kdim * cols + (spans ? oCount * cols : 0))
-            // Unfold image by image into the column block.
-            var c = c0
-            while c < c0 + cols {
-                let n = c / hw, p = c - n * hw
-                let run = min(hw - p, c0 + cols - c)
-                im2colTile(input + n * inImage, s, p0: p, cols: run, into: buf + (c - c0), rowStride: cols)
-                c += run
+            let buf: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>
+            if let shared {
+                buf = shared
+                tmp = pool.scratch(worker: worker, count: spans ? oCount * cols : 0)
+            } else {
+                buf = pool.scratch(worker: worker, count: kdim * cols + (spans ? oCount * cols : 0))
+                tmp = buf + kdim * cols
+                unfoldColumns(input, s, c0: c0, cols: cols, into: buf, channels: 0..<s.inChannels)
             }
             if !spans {
                 let p0 = c0 - firstImage * hw
@@ -170,12 +174,11 @@ private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, 
                     for o in 0..<oCount { (dst + o * hw).update(repeating: bias[o0 + o], count: cols) }
                     beta = 1
                 }
-                GEMM.gemm(m: oCount, n: cols, k: kdim, a: w, lda: kdim, b: .f32(buf), ldb: cols, beta: beta, c: dst, ldc: hw,
-                          scratch: wScratch)
+                convProduct(m: oCount, n: cols, k: kdim, w: w, x: buf, ldx: cols, beta: beta, c: dst, ldc: hw,
+                            scratch: wScratch)
             } else {
-                let tmp = buf + kdim * cols
-                GEMM.gemm(m: oCount, n: cols, k: kdim, a: w, lda: kdim, b: .f32(buf), ldb: cols, beta: 0, c: tmp, ldc: cols,
-                          scratch: wScratch)
+                convProduct(m: oCount, n: cols, k: kdim, w: w, x: buf, ldx: cols, beta: 0, c: tmp, ldc: cols,
+                            scratch: wScratch)
                 var c = c0
                 while c < c0 + cols {
                     let n = c / hw, p = c - n * hw
@@ -194,6 +197,48 @@ private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, 
                 }
             }
         }
+    }
+}
+
+/// Unfolds output columns [c0, c0 + cols) of the batch (images laid end to end) for input
+/// channels `channels` into `buf`, a (C·kh·kw) × cols matrix (rows of other channels untouched).
+private func unfoldColumns(_ input: UnsafePointer<Float>, _ s: Conv2DShape, c0: Int, cols: Int,
+                           into buf: UnsafeMutablePointer<Float>, channels: Range<Int>) {
+    let hw = s.outHeight * s.outWidth, inImage = s.inChannels * s.height * s.width
+    var part = s
+    part.inChannels = channels.count
+    let rowOffset = channels.lowerBound * s.kernelH * s.kernelW * cols
+    var c = c0
+    while c < c0 + cols {
+        let n = c / hw, p = c - n * hw
+        let run = min(hw - p, c0 + cols - c)
+        im2colTile(input + n * inImage + channels.lowerBound * s.height * s.width, part, p0: p, cols: run,
+                   into: buf + rowOffset + (c - c0), rowStride: cols)
+        c += run
+    }
+}
+
+/// All `cols` output columns of the batch unfolded once into the pool's shared scratch, the
+/// input channels split over the workers.
+private func unfoldShared(_ input: UnsafePointer<Float>, _ s: Conv2DShape, cols: Int,
+                          pool: ThreadPool) -> UnsafeMutablePointer<Float> {
+    let buf = pool.sharedScratch(count: s.inChannels * s.kernelH * s.kernelW * cols)
+    pool.parallelFor(0..<s.inChannels, grain: 16) { channels, _ in
+        unfoldColumns(input, s, c0: 0, cols: cols, into: buf, channels: channels)
+    }
+    return buf
+}
+
+/// One task's product C[m×n] = W[m×k]·X[k×n] (+ C when beta is 1): `streamingGemm` when the
+/// weights are fp32 and there are few columns (low-resolution layers), else sgemm.
+@inline(__always)
+private func convProduct(m: Int, n: Int, k: Int, w: WeightOperand, x: UnsafePointer<Float>, ldx: Int, beta: Float,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, scratch: UnsafeMutablePointer<Float>?) {
+    if case let .f32(pw) = w, streamingGEMMApplies(columns: n) {
+        precondition(beta == 0 || beta == 1, "convProduct: beta \(beta)")
+        streamingGemm(m: m, n: n, k: k, w: pw, ldw: k, x: x, ldx: ldx, accumulate: beta == 1, c: c, ldc: ldc)
+    } else {
+        GEMM.gemm(m: m, n: n, k: k, a: w, lda: k, b: .f32(x), ldb: ldx, beta: beta, c: c, ldc: ldc, scratch: scratch)
     }
 }
 
