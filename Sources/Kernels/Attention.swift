@@ -55,7 +55,9 @@ public func attention(query: AttentionOperand, key: AttentionOperand, value: Att
                       batch: Int, heads: Int, queryLength nq: Int, keyLength nk: Int, headDim d: Int,
                       causal: Bool, scale: Float, pool: ThreadPool) {
     if nq == 0 || nk == 0 || d == 0 { return }
-    let fused = fusedAttentionApplies(headDim: d)
+    // The fused path packs keys in the pool's shared scratch, which a nested call (inside a
+    // worker) may not take; there sgemm runs inline.
+    let fused = fusedAttentionApplies(headDim: d) && !pool.isInsideWorker
     OperatorProfile.measure("attention \(fused ? "fused" : "sgemm") \(batch)x\(heads)x\(nq)x\(nk) d\(d)") {
         (fused ? fusedAttention : sgemmAttention)(query, key, value, output, outputRowStride,
                                                   batch, heads, nq, nk, d, causal, scale, pool)

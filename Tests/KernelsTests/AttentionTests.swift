@@ -35,6 +35,7 @@ final class AttentionTests: XCTestCase {
         let cases: [(Int, Int, Int, Int, Int, Bool)] = [
             (1, 1, 1, 1, 1, false), (2, 5, 3, 2, 4, false), (2, 64, 77, 2, 40, false),
             (1, 301, 1030, 2, 40, false), (2, 77, 77, 2, 40, true), (1, 1, 5, 1, 40, false),
+            (1, 600, 600, 1, 40, true),
             (1, 300, 1100, 1, 64, false), (2, 130, 130, 3, 80, false), (1, 17, 77, 2, 160, false),
             (2, 77, 77, 3, 64, true), (1, 600, 600, 1, 8, true), (1, 9, 9, 2, 3, true),
         ]
@@ -49,6 +50,20 @@ final class AttentionTests: XCTestCase {
                 assertClose(out.toArray(), want, atol: 2e-5, rtol: 1e-4, "attention b=\(b) nq=\(nq) nk=\(nk) h=\(heads) d=\(d) causal=\(causal)")
             }
         }
+    }
+
+    func testHeadDim40InsideAWorker() {
+        // Nested inside a pool worker the fused path (which needs the shared scratch) is not taken.
+        var rng = TestRNG(seed: 16)
+        let (b, n, heads, d) = (1, 70, 2, 40)
+        let q = rng.tensor([b, n, heads * d]), k = rng.tensor([b, n, heads * d]), v = rng.tensor([b, n, heads * d])
+        let out = Tensor(zeros: [b, n, heads * d])
+        let pool = testPools[1]
+        pool.parallelFor(0..<1) { _, _ in
+            attention(query: q, key: k, value: v, heads: heads, output: out, pool: pool)
+        }
+        assertClose(out.toArray(), naiveAttention(q.toArray(), k.toArray(), v.toArray(), b: b, nq: n, nk: n, heads: heads, d: d, causal: false),
+                    atol: 2e-5, "head dim 40 inside a worker")
     }
 
     func testFusedQKVStrides() {
