@@ -78,29 +78,22 @@ private func sgemmAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
         let scratch = pool.scratch(worker: worker, count: tq * tk + 2 * tq)
         let s = scratch, rowMax = scratch + tq * tk, rowSum = rowMax + tq
         for task in tasks {
-            let bi = task / (heads * qTiles)
-            let h = (task / qTiles) % heads
-            let i0 = (task % qTiles) * tq
-            let rows = min(tq, nq - i0)
-            let q = query.data + (bi * nq + i0) * query.rowStride + h * d
-            let kBase = key.data + bi * nk * key.rowStride + h * d
-            let vBase = value.data + bi * nk * value.rowStride + h * d
-            let o = output + (bi * nq + i0) * outputRowStride + h * d
-            startRows(o, ldo: outputRowStride, rows: rows, headDim: d, rowMax: rowMax, rowSum: rowSum)
-            var j0 = 0
-            while j0 < nk {
-                if causal && j0 > i0 + rows - 1 { break }
-                let cols = min(tk, nk - j0)
-                GEMM.gemm(transB: true, m: rows, n: cols, k: d, alpha: scale,
-                          a: q, lda: query.rowStride, b: kBase + j0 * key.rowStride, ldb: key.rowStride,
-                          beta: 0, c: s, ldc: cols)
-                onlineSoftmax(s, lds: cols, rows: rows, cols: cols, causalFrom: causal ? i0 - j0 : nil,
-                              rowMax: rowMax, rowSum: rowSum, o, ldo: outputRowStride, headDim: d)
-                GEMM.gemm(m: rows, n: d, k: cols, a: s, lda: cols, b: vBase + j0 * value.rowStride,
-                          ldb: value.rowStride, beta: 1, c: o, ldc: outputRowStride)
-                j0 += cols
-            }
-            finishRows(o, ldo: outputRowStride, rows: rows, headDim: d, rowSum: rowSum)
+            let t = QueryTile(task: task, heads: heads, qTiles: qTiles, tq: tq, nq: nq)
+            let q = query.data + (t.bi * nq + t.i0) * query.rowStride + t.h * d
+            let kBase = key.data + t.bi * nk * key.rowStride + t.h * d
+            let vBase = value.data + t.bi * nk * value.rowStride + t.h * d
+            let o = output + (t.bi * nq + t.i0) * outputRowStride + t.h * d
+            walkKeys(t, keys: nk, keyTile: tk, causal: causal, s, fixedLds: nil, rowMax: rowMax, rowSum: rowSum,
+                     o, ldo: outputRowStride, headDim: d,
+                     score: { j0, cols, lds in
+                         GEMM.gemm(transB: true, m: t.rows, n: cols, k: d, alpha: scale,
+                                   a: q, lda: query.rowStride, b: kBase + j0 * key.rowStride, ldb: key.rowStride,
+                                   beta: 0, c: s, ldc: lds)
+                     },
+                     addValues: { j0, cols, lds in
+                         GEMM.gemm(m: t.rows, n: d, k: cols, a: s, lda: lds, b: vBase + j0 * value.rowStride,
+                                   ldb: value.rowStride, beta: 1, c: o, ldc: outputRowStride)
+                     })
         }
     }
 }
@@ -131,33 +124,65 @@ private func fusedAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
         let s = scratch, rowMax = scratch + tq * lds, rowSum = rowMax + tq, qs = rowSum + tq
         let vScale = VFloat(repeating: scale)
         for task in tasks {
-            let bh = task / qTiles, bi = bh / heads, h = bh % heads
-            let i0 = (task % qTiles) * tq
-            let rows = min(tq, nq - i0)
-            let q = query.data + (bi * nq + i0) * query.rowStride + h * d
-            for r in 0..<rows {
+            let t = QueryTile(task: task, heads: heads, qTiles: qTiles, tq: tq, nq: nq)
+            let q = query.data + (t.bi * nq + t.i0) * query.rowStride + t.h * d
+            for r in 0..<t.rows {
                 for c in stride(from: 0, to: d, by: vectorWidth) {
                     vstore(vload(q + r * query.rowStride, c) * vScale, qs + r * d, c)
                 }
             }
-            let vBase = value.data + bi * nk * value.rowStride + h * d
-            let o = output + (bi * nq + i0) * outputRowStride + h * d
-            startRows(o, ldo: outputRowStride, rows: rows, headDim: d, rowMax: rowMax, rowSum: rowSum)
-            var j0 = 0
-            while j0 < nk {
-                if causal && j0 > i0 + rows - 1 { break }
-                let cols = min(tk, nk - j0)
-                scoreTile(qs, rows: rows, headDim: d, panels: panels + bh * headPanels + j0 * d,
-                          stripCount: (cols + keyPanelWidth - 1) / keyPanelWidth, s, lds: lds)
-                onlineSoftmax(s, lds: lds, rows: rows, cols: cols, causalFrom: causal ? i0 - j0 : nil,
-                              rowMax: rowMax, rowSum: rowSum, o, ldo: outputRowStride, headDim: d)
-                accumulateValues(s, ldp: lds, rows: rows, vBase + j0 * value.rowStride, ldv: value.rowStride,
-                                 keys: cols, o, ldo: outputRowStride)
-                j0 += cols
-            }
-            finishRows(o, ldo: outputRowStride, rows: rows, headDim: d, rowSum: rowSum)
+            let vBase = value.data + t.bi * nk * value.rowStride + t.h * d
+            let o = output + (t.bi * nq + t.i0) * outputRowStride + t.h * d
+            let headPanel = panels + t.bh * headPanels
+            walkKeys(t, keys: nk, keyTile: tk, causal: causal, s, fixedLds: lds, rowMax: rowMax, rowSum: rowSum,
+                     o, ldo: outputRowStride, headDim: d,
+                     score: { j0, cols, lds in
+                         scoreTile(qs, rows: t.rows, headDim: d, panels: headPanel + j0 * d,
+                                   stripCount: (cols + keyPanelWidth - 1) / keyPanelWidth, s, lds: lds)
+                     },
+                     addValues: { j0, cols, lds in
+                         accumulateValues(s, ldp: lds, rows: t.rows, vBase + j0 * value.rowStride, ldv: value.rowStride,
+                                          keys: cols, o, ldo: outputRowStride)
+                     })
         }
     }
+}
+
+/// One task of either attention path: batch `bi`, head `h`, query rows `i0 ..< i0 + rows`.
+private struct QueryTile {
+    let bh: Int, bi: Int, h: Int, i0: Int, rows: Int
+    init(task: Int, heads: Int, qTiles: Int, tq: Int, nq: Int) {
+        bh = task / qTiles
+        bi = bh / heads
+        h = bh % heads
+        i0 = (task % qTiles) * tq
+        rows = min(tq, nq - i0)
+    }
+}
+
+/// One query tile's walk over the keys in blocks of `keyTile` (FlashAttention Alg. 1): per
+/// block `score(j0, cols, lds)` writes S = scale·Q·Kᵀ into `s` (row stride lds: `fixedLds`,
+/// else cols), the online-softmax step turns it into P, and `addValues(j0, cols, lds)` adds
+/// P·V into the output rows; at the end each row is divided by its sum. Under a causal mask
+/// blocks wholly past the tile's last query are skipped.
+@inline(__always)
+private func walkKeys(_ t: QueryTile, keys nk: Int, keyTile tk: Int, causal: Bool, _ s: UnsafeMutablePointer<Float>,
+                      fixedLds: Int?, rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+                      _ o: UnsafeMutablePointer<Float>, ldo: Int, headDim d: Int,
+                      score: (Int, Int, Int) -> Void, addValues: (Int, Int, Int) -> Void) {
+    startRows(o, ldo: ldo, rows: t.rows, headDim: d, rowMax: rowMax, rowSum: rowSum)
+    var j0 = 0
+    while j0 < nk {
+        if causal && j0 > t.i0 + t.rows - 1 { break }
+        let cols = min(tk, nk - j0)
+        let lds = fixedLds ?? cols
+        score(j0, cols, lds)
+        onlineSoftmax(s, lds: lds, rows: t.rows, cols: cols, causalFrom: causal ? t.i0 - j0 : nil,
+                      rowMax: rowMax, rowSum: rowSum, o, ldo: ldo, headDim: d)
+        addValues(j0, cols, lds)
+        j0 += cols
+    }
+    finishRows(o, ldo: ldo, rows: t.rows, headDim: d, rowSum: rowSum)
 }
 
 /// Zeroes `rows` output rows and resets their running max and sum.

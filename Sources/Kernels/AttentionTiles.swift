@@ -36,47 +36,6 @@ func packKeyPanels(_ k: UnsafePointer<Float>, rowStride: Int, keys: Int, headDim
     }
 }
 
-/// S[r][0..<16] = Σ_c q[r][c]·strip[c][0..<16] for six query rows (row r at q + r·ldq),
-/// written at s + r·lds. Twelve accumulators: each step is two loads, six broadcasts and
-/// twelve FMAs.
-@inline(__always)
-func scoreStrip6(_ q: UnsafePointer<Float>, ldq: Int, strip: UnsafePointer<Float>, headDim d: Int,
-                 _ s: UnsafeMutablePointer<Float>, lds: Int) {
-    var c00 = VFloat(), c01 = VFloat(), c10 = VFloat(), c11 = VFloat(), c20 = VFloat(), c21 = VFloat()
-    var c30 = VFloat(), c31 = VFloat(), c40 = VFloat(), c41 = VFloat(), c50 = VFloat(), c51 = VFloat()
-    let q1 = q + ldq, q2 = q1 + ldq, q3 = q2 + ldq, q4 = q3 + ldq, q5 = q4 + ldq
-    var p = strip
-    for c in 0..<d {
-        let b0 = vload(p, 0), b1 = vload(p, 8)
-        var a = VFloat(repeating: q[c]); c00 = c00.addingProduct(a, b0); c01 = c01.addingProduct(a, b1)
-        a = VFloat(repeating: q1[c]); c10 = c10.addingProduct(a, b0); c11 = c11.addingProduct(a, b1)
-        a = VFloat(repeating: q2[c]); c20 = c20.addingProduct(a, b0); c21 = c21.addingProduct(a, b1)
-        a = VFloat(repeating: q3[c]); c30 = c30.addingProduct(a, b0); c31 = c31.addingProduct(a, b1)
-        a = VFloat(repeating: q4[c]); c40 = c40.addingProduct(a, b0); c41 = c41.addingProduct(a, b1)
-        a = VFloat(repeating: q5[c]); c50 = c50.addingProduct(a, b0); c51 = c51.addingProduct(a, b1)
-        p += keyPanelWidth
-    }
-    vstore(c00, s, 0); vstore(c01, s, 8)
-    vstore(c10, s + lds, 0); vstore(c11, s + lds, 8)
-    vstore(c20, s + 2 * lds, 0); vstore(c21, s + 2 * lds, 8)
-    vstore(c30, s + 3 * lds, 0); vstore(c31, s + 3 * lds, 8)
-    vstore(c40, s + 4 * lds, 0); vstore(c41, s + 4 * lds, 8)
-    vstore(c50, s + 5 * lds, 0); vstore(c51, s + 5 * lds, 8)
-}
-
-/// `scoreStrip6` for one query row (the rows left over after groups of six).
-@inline(__always)
-func scoreStrip1(_ q: UnsafePointer<Float>, strip: UnsafePointer<Float>, headDim d: Int, _ s: UnsafeMutablePointer<Float>) {
-    var c0 = VFloat(), c1 = VFloat()
-    var p = strip
-    for c in 0..<d {
-        let a = VFloat(repeating: q[c])
-        c0 = c0.addingProduct(a, vload(p, 0)); c1 = c1.addingProduct(a, vload(p, 8))
-        p += keyPanelWidth
-    }
-    vstore(c0, s, 0); vstore(c1, s, 8)
-}
-
 /// o[r][0..<40] += Σ_j p[r][j]·v[j][0..<40] for two rows (p rows at p + r·ldp, o rows at
 /// o + r·ldo, v rows at v + j·ldv): ten accumulators, five loads and two broadcasts per
 /// ten FMAs.
@@ -125,11 +84,11 @@ func scoreTile(_ q: UnsafePointer<Float>, rows: Int, headDim d: Int, panels: Uns
         let sCol = s + t * keyPanelWidth
         var r = 0
         while r + 6 <= rows {
-            scoreStrip6(q + r * d, ldq: d, strip: strip, headDim: d, sCol + r * lds, lds: lds)
+            multiplyStrip6x16(q + r * d, lda: d, strip, ldb: keyPanelWidth, depth: d, sCol + r * lds, ldc: lds, add: false)
             r += 6
         }
         while r < rows {
-            scoreStrip1(q + r * d, strip: strip, headDim: d, sCol + r * lds)
+            multiplyStrip1x16(q + r * d, strip, ldb: keyPanelWidth, depth: d, sCol + r * lds, add: false)
             r += 1
         }
     }
