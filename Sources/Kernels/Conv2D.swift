@@ -32,7 +32,7 @@ public struct Conv2DShape: Equatable, Sendable {
         2 * Double(batch * outChannels * outHeight * outWidth) * Double(inChannels * kernelH * kernelW)
     }
 
-    /// "k3 s1 N×C×H×W→O", how `OperatorProfile` names a convolution.
+    /// "k3x3 s1 NxCxHxW->O", how `OperatorProfile` names a convolution.
     var profileName: String { "k\(kernelH)x\(kernelW) s\(stride) \(batch)x\(inChannels)x\(height)x\(width)->\(outChannels)" }
 }
 
@@ -99,7 +99,8 @@ public func conv2d(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: U
     }
 }
 
-/// `conv2d`'s im2col + sgemm path (every convolution Winograd does not take).
+/// `conv2d`'s im2col path (every convolution Winograd does not take): unfold, then sgemm, or
+/// `streamingGemm` for few columns (`convProduct`).
 private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: UnsafePointer<Float>?,
                           shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
     let ho = s.outHeight, wo = s.outWidth, hw = ho * wo
