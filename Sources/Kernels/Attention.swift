@@ -170,7 +170,11 @@ private func walkKeys(_ t: QueryTile, keys nk: Int, keyTile tk: Int, causal: Boo
                       fixedLds: Int?, rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
                       _ o: UnsafeMutablePointer<Float>, ldo: Int, headDim d: Int,
                       score: (Int, Int, Int) -> Void, addValues: (Int, Int, Int) -> Void) {
-    startRows(o, ldo: ldo, rows: t.rows, headDim: d, rowMax: rowMax, rowSum: rowSum)
+    for r in 0..<t.rows {
+        (o + r * ldo).update(repeating: 0, count: d)
+        rowMax[r] = -.infinity
+        rowSum[r] = 0
+    }
     var j0 = 0
     while j0 < nk {
         if causal && j0 > t.i0 + t.rows - 1 { break }
@@ -182,25 +186,7 @@ private func walkKeys(_ t: QueryTile, keys nk: Int, keyTile tk: Int, causal: Boo
         addValues(j0, cols, lds)
         j0 += cols
     }
-    finishRows(o, ldo: ldo, rows: t.rows, headDim: d, rowSum: rowSum)
-}
-
-/// Zeroes `rows` output rows and resets their running max and sum.
-@inline(__always)
-private func startRows(_ o: UnsafeMutablePointer<Float>, ldo: Int, rows: Int, headDim d: Int,
-                       rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>) {
-    for r in 0..<rows {
-        (o + r * ldo).update(repeating: 0, count: d)
-        rowMax[r] = -.infinity
-        rowSum[r] = 0
-    }
-}
-
-/// Divides each finished output row by its softmax sum.
-@inline(__always)
-private func finishRows(_ o: UnsafeMutablePointer<Float>, ldo: Int, rows: Int, headDim d: Int,
-                        rowSum: UnsafeMutablePointer<Float>) {
-    for r in 0..<rows where rowSum[r] > 0 { vscale(o + r * ldo, 1 / rowSum[r], d) }
+    for r in 0..<t.rows where rowSum[r] > 0 { vscale(o + r * ldo, 1 / rowSum[r], d) }
 }
 
 /// One online-softmax step (FlashAttention Alg. 1, lines 9–10) on a score tile: per row, the

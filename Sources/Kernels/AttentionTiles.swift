@@ -75,8 +75,8 @@ func accumulateValues1x40(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, 
     vstore(a0, o, 0); vstore(a1, o, 8); vstore(a2, o, 16); vstore(a3, o, 24); vstore(a4, o, 32)
 }
 
-/// S = Q·Kᵀ for `rows` query rows (scaled Q, contiguous rows of `d` floats) against the key
-/// panels from `strips` on: `stripCount` strips, written as rows of lds floats.
+/// S = Q·Kᵀ for `rows` query rows (scaled Q, contiguous rows of `d` floats) against
+/// `stripCount` key strips starting at `panels`, written as rows of `lds` floats.
 func scoreTile(_ q: UnsafePointer<Float>, rows: Int, headDim d: Int, panels: UnsafePointer<Float>,
                stripCount: Int, _ s: UnsafeMutablePointer<Float>, lds: Int) {
     for t in 0..<stripCount {

@@ -1,9 +1,9 @@
 /// C (+)= W·X for convolutions with few output pixels: the 4×4 level of an SD UNet at 256²
 /// (16 columns, 32 at batch 2), where a layer's weights (up to 1280 × 11,520 floats, 59 MB)
-/// meet only those few columns. There sgemm spends most of each call packing those weights, reading
-/// and writing them once more before the product reads them again. Here the weights are read
-/// where they lie, once, as six row streams broadcast against 16-column strips of X, so the
-/// product costs about what streaming the weights from memory costs.
+/// meet only those few columns. There sgemm spends most of each call packing those weights,
+/// reading and writing them once more before the product reads them again. Here the weights
+/// are read where they lie, once, as six row streams broadcast against 16-column strips of X,
+/// so the product costs about what streaming the weights from memory costs.
 ///
 /// Measured with `diffusion-bench unet --profile` (SD 1.5 at 256², batch 1, alternating with
 /// sgemm, 2026-12-04): the 4×4 layers (16 columns) 35–40% faster; at 8×8 (64 columns) sgemm
