@@ -93,10 +93,8 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
         }
         for i in 0..<options.count {
             let caption = SceneSampler.scene(seed: SceneSampler.heldOutSeedBase + UInt64(i)).caption
-            let request = GenerationRequest(prompt: caption, width: 64, height: 64, steps: options.steps,
-                                            sampler: options.sampler, guidance: options.guidance, seed: UInt64(i),
-                                            guidanceCutoff: options.guidanceCutoff, cache: options.cache)
-            let image = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
+            let image = try pipeline.generate(options.request(caption: caption, seed: UInt64(i)),
+                                              snapshotEvery: 0) { _ in .proceed }
             items.append((caption, image))
             if let save = options.saveDirectory {
                 let name = String(format: "image-%03d.ppm", i)
@@ -121,11 +119,7 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
         json["source"] = "vae-reconstruction:" + (options.vaeDirectory ?? options.model.appendingPathComponent("vae")).path
     }
     if options.imagesDirectory == nil && options.source == .generated {
-        json["steps"] = options.steps
-        json["guidance"] = Double(options.guidance)
-        json["sampler"] = options.sampler.rawValue
-        if let cutoff = options.guidanceCutoff { json["guidance_cutoff"] = cutoff }
-        if let cache = options.cache { json["cache"] = cache }
+        json.merge(options.generationFields) { _, new in new }
     }
     let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
     FileHandle.standardOutput.write(data + Data("\n".utf8))
@@ -150,6 +144,20 @@ struct AdherenceOptions {
     enum Source { case generated, renders, reconstructed }
     var source = Source.generated
     var vaeDirectory: URL?
+
+    /// The settings the pictures were generated with, as JSON fields of a summary.
+    var generationFields: [String: Any] {
+        var json: [String: Any] = ["steps": steps, "guidance": Double(guidance), "sampler": sampler.rawValue]
+        if let guidanceCutoff { json["guidance_cutoff"] = guidanceCutoff }
+        if let cache { json["cache"] = cache }
+        return json
+    }
+
+    /// The request for picture `seed` of `caption`, 64 × 64 with these settings.
+    func request(caption: String, seed: UInt64) -> GenerationRequest {
+        GenerationRequest(prompt: caption, width: 64, height: 64, steps: steps, sampler: sampler, guidance: guidance,
+                          seed: seed, guidanceCutoff: guidanceCutoff, cache: cache)
+    }
 
     static func parse(_ args: [String]) throws -> AdherenceOptions {
         var o = AdherenceOptions()

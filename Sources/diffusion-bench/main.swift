@@ -21,6 +21,8 @@ usage: diffusion-bench SUBCOMMAND [options]
   adherence [--model DIR] [--count N] [--steps N] [--guidance G] [--sampler NAME]
             [--threads N] [--save DIR] [--images DIR]
                                            caption adherence of the built-in model (JSON)
+  variety [--model DIR] [--captions N] [--seeds N] [--steps N] [--guidance G] [--sampler NAME] [--renders]
+                                           seed variety of object size and centre against the renders (JSON)
 Each prints one JSON line: seconds_per_eval (mean wall), gflops (analytic FLOPs / wall),
 cpu_seconds_per_eval, peak_rss_mb (getrusage ru_maxrss), ...
 environment: DIFFUSION_THREADS=N sets the worker count (default: all active cores)
@@ -41,6 +43,7 @@ do {
     case "text": status = try runTextBenchmark(arguments)
     case "adherence": status = try runAdherenceBenchmark(arguments)
     case "image": status = try runImageBenchmark(arguments)
+    case "variety": status = try runVarietyBenchmark(arguments)
     case "-h", "--help", "help":
         printLine(usage)
         status = 0
