@@ -5,10 +5,12 @@
     python3 tools/bench/bench_torch.py unet --shapes sdxl --size 1024 --batch 2
     python3 tools/bench/bench_torch.py vae --size 512        # AutoencoderKL.decode
     python3 tools/bench/bench_torch.py text                  # CLIPTextModel, 77 tokens
+    python3 tools/bench/bench_torch.py text --shapes sd21 --batch 1   # OpenCLIP ViT-H (SD 2.x, SD-Turbo)
     python3 tools/bench/bench_torch.py text --shapes sdxl    # both SDXL encoders
 
 Random weights of the real shapes (configs in sd15_configs.py, sdxl_configs.py; nothing
-downloaded): --shapes sd15 (all three components), sd21 (unet), sdxl (unet with its text_time
+downloaded): --shapes sd15 (all three components), sd21 (unet; text = OpenCLIP ViT-H's 23 layers, as
+SD 2.x and SD-Turbo run it, last_hidden_state), sdxl (unet with its text_time
 conditioning: random pooled text embeds, time ids (size, size, 0, 0, size, size); vae = SD's
 shapes; text = CLIP-L penultimate states + OpenCLIP-bigG with projection, as
 StableDiffusionXLPipeline.encode_prompt runs them), ssd1b and vega (unet). SDXL-Turbo's case is
@@ -52,7 +54,7 @@ import sdxl_configs  # noqa: E402
 UNETS = {"sd15": sd15_configs.UNET_SD15, "sd21": sd15_configs.UNET_SD21, "sdxl": sdxl_configs.UNET_SDXL,
          "ssd1b": sdxl_configs.UNET_SSD1B, "vega": sdxl_configs.UNET_VEGA}
 VAES = {"sd15": sd15_configs.VAE_SD15, "sdxl": sdxl_configs.VAE_SDXL}
-TEXTS = {"sd15": [sd15_configs.TEXT_SD15], "sdxl": [sdxl_configs.TEXT_SDXL_L, sdxl_configs.TEXT_SDXL_G]}
+TEXTS = {"sd15": [sd15_configs.TEXT_SD15], "sd21": [sd15_configs.TEXT_SD21], "sdxl": [sdxl_configs.TEXT_SDXL_L, sdxl_configs.TEXT_SDXL_G]}
 SHAPES = {"unet": UNETS, "vae": VAES, "text": TEXTS}
 
 
@@ -96,8 +98,8 @@ def build(component, shapes, size, batch):
         return model, lambda x: model.decode(x).sample, [lat]
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
     ids = torch.randint(0, 49406, (batch, 77), generator=g)
-    if shapes == "sd15":
-        model = CLIPTextModel(CLIPTextConfig(**sd15_configs.TEXT_SD15)).eval()
+    if shapes in ("sd15", "sd21"):
+        model = CLIPTextModel(CLIPTextConfig(**TEXTS[shapes][0])).eval()
         return model, lambda x: model(x).last_hidden_state, [ids]
     # StableDiffusionXLPipeline.encode_prompt: both encoders with output_hidden_states, the
     # penultimate states of each, text_embeds of the second.
