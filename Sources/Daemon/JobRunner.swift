@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Models
 import Pipeline
 #if canImport(Glibc)
 import Glibc
@@ -57,6 +58,8 @@ struct RunReport: Codable {
     var images: [JobResult.Image] = []
     var seconds: Double = 0
     var warnings: [String] = []
+    /// The loaded model's `weights` mode (`JobResult.weights`); nil when none was loaded.
+    var weights: String?
     /// The job's `result.json` could not be written during the run (a full disk): the
     /// caller writes it (``writeResult(to:)``) before journaling the outcome. False once
     /// written, or when there is nothing to write (interrupted).
@@ -64,7 +67,7 @@ struct RunReport: Codable {
 
     /// Writes the job's `result.json` from this report.
     func writeResult(to outbox: Outbox) throws {
-        try outbox.writeResult(job, images: images, seconds: seconds, warnings: warnings)
+        try outbox.writeResult(job, images: images, seconds: seconds, warnings: warnings, weights: weights)
     }
 }
 
@@ -87,11 +90,14 @@ struct JobRunner {
         let start = Date()
         var images: [JobResult.Image] = []
         var warnings: [String] = []
+        var weights: WeightPrecision?
         var outcome = RunOutcome.done
         do {
             let engine = try load(job, model: resolveModel)
             warnings = engine.warnings
-            outcome = try makeImages(job, indices: Array(0..<job.spec.imageCount), generator: engine.generator) { image, _ in
+            weights = engine.weights
+            outcome = try makeImages(job, indices: Array(0..<job.spec.imageCount), generator: engine.generator,
+                                     weights: engine.weights) { image, _ in
                 images.append(image)
             }
             if outcome == .done, let grid = job.spec.grid { try writeGrid(job, grid) }
@@ -107,7 +113,7 @@ struct JobRunner {
         }
         job.finished = Date().timeIntervalSince1970
         var report = RunReport(outcome: outcome, job: job, images: images,
-                               seconds: Date().timeIntervalSince(start), warnings: warnings)
+                               seconds: Date().timeIntervalSince(start), warnings: warnings, weights: weights?.rawValue)
         do {
             try report.writeResult(to: outbox)
         } catch {
@@ -118,10 +124,11 @@ struct JobRunner {
         return report
     }
 
-    /// Prepares `job`'s folder and loads its model: the engine and the prompt's warnings
+    /// Prepares `job`'s folder and loads its model: the engine, the prompt's warnings
     /// (truncated tokens, unknown words), logged once per job since every image has the same
-    /// prompts.
-    func load(_ job: JobRecord, model resolveModel: () throws -> ModelReference) throws -> (generator: ImageGenerating, warnings: [String]) {
+    /// prompts, and how the model keeps its weights (the entry's `weights:`).
+    func load(_ job: JobRecord, model resolveModel: () throws -> ModelReference)
+        throws -> (generator: ImageGenerating, warnings: [String], weights: WeightPrecision) {
         try outbox.prepare(job)
         let model = try resolveModel()
         let generator: ImageGenerating
@@ -132,14 +139,15 @@ struct JobRunner {
         }
         let warnings = try generator.promptReport(job.spec.request(image: 0)).warnings
         for warning in warnings { Log.warning("job \(job.id): \(warning)") }
-        return (generator, warnings)
+        return (generator, warnings, model.weights)
     }
 
     /// Makes images `indices` of `job`, in order, skipping those already complete in the
     /// outbox; `onImage` gets each one (`made`: generated now, else found) once it is on disk.
+    /// `weights` is the model's weights mode, recorded in the PNG metadata when not `stored`.
     /// Returns `.done`, or `.cancelled`/`.interrupted` when `shouldStop` stopped it; throws
     /// when the engine or the outbox fails.
-    func makeImages(_ job: JobRecord, indices: [Int], generator: ImageGenerating,
+    func makeImages(_ job: JobRecord, indices: [Int], generator: ImageGenerating, weights: WeightPrecision = .stored,
                     onImage: (_ image: JobResult.Image, _ made: Bool) throws -> Void) throws -> RunOutcome {
         let stepClock = Date().timeIntervalSince1970
         // count images, or a grid's cells (image 1 of each; grid.png is written after the last).
@@ -187,7 +195,8 @@ struct JobRunner {
             for lora in request.loras { loraHashes[lora.name] = generator.loraHash(lora) }
             let parameters = A1111Parameters.text(for: request, model: job.model, prompt: spec.recordedPrompt,
                                                   modelHash: generator.modelHash, loraHashes: loraHashes,
-                                                  maskBlur: spec.mask == nil ? nil : spec.maskBlur ?? 0)
+                                                  maskBlur: spec.mask == nil ? nil : spec.maskBlur ?? 0,
+                                                  weights: weights == .stored ? nil : weights.rawValue)
             do {
                 try AtomicFile.write(try PNGCodec.encode(image, text: [("parameters", parameters)]), to: url)
             } catch let error as FileError {

@@ -55,10 +55,14 @@ public struct JobResult: Codable, Equatable, Sendable {
     /// What the engine cut from or did not know of the prompts (`PromptReport.warnings`:
     /// truncated tokens, words not in the model's vocabulary); absent when there is nothing.
     public var warnings: [String]?
+    /// How the model's layer weights were kept as the images were made (the model entry's
+    /// `weights:`: `stored`, `f16` or `f32`, which can change an image's last bits); absent
+    /// when no model was loaded (a job failed or cancelled before) and in older files.
+    public var weights: String?
 
     private enum CodingKeys: String, CodingKey {
         case id, name, status, source, document, owner, images, submitted, started, finished, seconds, attempts, error
-        case warnings, shards
+        case warnings, shards, weights
     }
 
     init(id: String, name: String?, status: String, source: String, document: Int, owner: UInt32,
@@ -94,6 +98,7 @@ public struct JobResult: Codable, Equatable, Sendable {
                   attempts: try c.decode(Int.self, forKey: .attempts), error: try c.decodeIfPresent(String.self, forKey: .error),
                   warnings: try c.decodeIfPresent([String].self, forKey: .warnings))
         shards = try c.decodeIfPresent(Int.self, forKey: .shards)
+        weights = try c.decodeIfPresent(String.self, forKey: .weights)
     }
 
     /// The parameters' keys and this type's share one JSON object (their names differ).
@@ -115,6 +120,7 @@ public struct JobResult: Codable, Equatable, Sendable {
         try c.encodeIfPresent(error, forKey: .error)
         try c.encodeIfPresent(warnings, forKey: .warnings)
         try c.encodeIfPresent(shards, forKey: .shards)
+        try c.encodeIfPresent(weights, forKey: .weights)
     }
 }
 
@@ -203,16 +209,18 @@ public struct Outbox: Sendable {
     }
 
     /// Writes `result.json` for `job` in its current state (the folder is created if needed),
-    /// with the engine's prompt `warnings`, if any.
-    public func writeResult(_ job: JobRecord, images: [JobResult.Image], seconds: Double?, warnings: [String] = []) throws {
+    /// with the engine's prompt `warnings`, if any, and the `weights` mode its model ran in.
+    public func writeResult(_ job: JobRecord, images: [JobResult.Image], seconds: Double?, warnings: [String] = [],
+                            weights: String? = nil) throws {
         try prepare(job)
-        let result = JobResult(id: job.id, name: job.spec.name, status: job.state.rawValue, source: job.sourceFile,
+        var result = JobResult(id: job.id, name: job.spec.name, status: job.state.rawValue, source: job.sourceFile,
                                document: job.spec.documentIndex, owner: job.owner,
                                parameters: job.spec.parameters(model: job.model), images: images,
                                submitted: Outbox.iso(job.submitted), started: job.started.map(Outbox.iso),
                                finished: Outbox.iso(job.finished ?? Date().timeIntervalSince1970),
                                seconds: seconds, attempts: job.attempts, error: job.error,
                                warnings: warnings.isEmpty ? nil : warnings)
+        result.weights = weights
         try write(result, for: job)
     }
 

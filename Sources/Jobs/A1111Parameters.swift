@@ -17,15 +17,18 @@ import Sampling
 /// quotes values with `:` or `,`.
 /// `VAE Decoder: TAESD` for `decoder: tiny` (what the web UI writes when its
 /// `sd_vae_decode_method` setting is TAESD, modules/processing.py). The opt-in approximations
-/// add `Guidance cutoff: F` and `DeepCache interval: N`.
+/// add `Guidance cutoff: F` and `DeepCache interval: N`. A model whose entry keeps its weights
+/// other than as stored (`weights: f16` or `f32`) adds `Weights: f16` (no web UI key).
 public enum A1111Parameters {
     /// - Parameters:
     ///   - prompt: the prompt to record; nil: `request.prompt` (which has no `<lora:…>` tags —
     ///     jobs pass `JobSpec.recordedPrompt`, which keeps them as the web UI does)
     ///   - modelHash: the short model hash (`Model hash:`), left out when nil
     ///   - loraHashes: short hash per LoRA name; LoRAs of the request without one are left out
+    ///   - weights: the model entry's `weights:` mode when not `stored`, else nil
     public static func text(for request: GenerationRequest, model: String, prompt: String? = nil,
-                            modelHash: String? = nil, loraHashes: [String: String] = [:], maskBlur: Double? = nil) -> String {
+                            modelHash: String? = nil, loraHashes: [String: String] = [:], maskBlur: Double? = nil,
+                            weights: String? = nil) -> String {
         var lines = [prompt ?? request.prompt]
         if !request.negativePrompt.isEmpty { lines.append("Negative prompt: " + request.negativePrompt) }
         var fields = ["Steps: \(request.steps)", "Sampler: \(request.sampler.automatic1111Name)"]
@@ -57,6 +60,7 @@ public enum A1111Parameters {
         if let maskBlur { fields.append("Mask blur: \(format(Float(maskBlur)))") }
         // Likewise no web UI key; names the method and its interval (the job's `cache`).
         if let cache = request.cache { fields.append("DeepCache interval: \(cache)") }
+        if let weights { fields.append("Weights: \(weights)") }
         lines.append(fields.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }

@@ -123,6 +123,28 @@ final class GenerationTests: XCTestCase {
         XCTAssertEqual(fromJob.result, [side + 24, side + 8])
     }
 
+    /// The model entry's `weights:` mode is recorded in result.json (always) and in the PNG's
+    /// parameters (`Weights: f16` when not `stored`), since `f16` changes the images' last bits.
+    func testWeightsModeIsRecordedInResultAndParameters() throws {
+        let model = try XCTUnwrap(DaemonHarness.fixtureModel).path
+        var recorded: [String: (result: String?, parameters: String?)] = [:]
+        for mode in ["stored", "f16"] {
+            let config = "models:\n  tiny: {path: \(model), weights: \(mode)}\n"
+            let (status, out) = try oneshot("prompt: a cat\nwidth: 32\nheight: 32\nsteps: 1\nseed: 3\nname: w\n", config: config)
+            XCTAssertEqual(status, 0, mode)
+            let folder = out.appendingPathComponent("w")
+            let result = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("result.json")))
+            let png = [UInt8](try Data(contentsOf: folder.appendingPathComponent("image-001.png")))
+            let parameters = try PNGChunks.read(png).compactMap(\.textEntry).first { $0.keyword == "parameters" }?.text
+            recorded[mode] = ((result as? [String: Any])?["weights"] as? String,
+                              parameters?.components(separatedBy: ", ").first { $0.hasPrefix("Weights: ") })
+        }
+        XCTAssertEqual(recorded["stored"]?.result, "stored")
+        XCTAssertNil(recorded["stored"]?.parameters ?? nil)
+        XCTAssertEqual(recorded["f16"]?.result, "f16")
+        XCTAssertEqual(recorded["f16"]?.parameters, "Weights: f16")
+    }
+
     /// Image i of a `count` job is the image a lone job with seed + i gives.
     func testEachImageOfACountReproducesAloneFromItsSeed() throws {
         let (s1, batch) = try oneshot("prompt: a cat\nwidth: 32\nheight: 32\nsteps: 3\nseed: 41\ncount: 3\nname: b\n")

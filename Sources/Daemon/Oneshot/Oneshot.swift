@@ -1,6 +1,7 @@
 import ControlProtocol
 import Foundation
 import Jobs
+import Models
 import Pipeline
 #if canImport(Glibc)
 import Glibc
@@ -104,6 +105,7 @@ struct Oneshot {
                                  schedulerTask: schedulerTask, started: previous?.started ?? now, attemptStarted: now,
                                  finished: nil, seconds: previous?.seconds ?? 0, attempts: (previous?.attempts ?? 0) + 1,
                                  error: nil, warnings: previous?.warnings)
+        record.weights = previous?.weights
         let earlierSeconds = record.seconds
         let todo = images.filter { !box.hasCompleteImage(job, $0) }
         Log.info("\(job.id): \(job.spec.imageCount) image(s), \(job.spec.width)x\(job.spec.height), \(job.spec.steps) steps, seed \(job.spec.seed ?? 0)"
@@ -114,12 +116,15 @@ struct Oneshot {
             try box.writeShardRecord(record, for: job)
             // Only load the model when there is something to make (a finished task's rerun is quick).
             let generator: ImageGenerating?
+            var weights = WeightPrecision.stored
             if todo.isEmpty {
                 generator = nil
             } else {
                 let engine = try runner.load(job, model: resolveModel(job))
                 generator = engine.generator
+                weights = engine.weights
                 record.warnings = engine.warnings.isEmpty ? nil : engine.warnings
+                record.weights = engine.weights.rawValue
             }
             let found: (JobResult.Image, Bool) throws -> Void = { image, made in
                 if let i = record.images.firstIndex(where: { $0.file == image.file }) {
@@ -134,7 +139,8 @@ struct Oneshot {
                 }
             }
             if let generator {
-                outcome = try runner.makeImages(job, indices: images, generator: generator, onImage: found)
+                outcome = try runner.makeImages(job, indices: images, generator: generator,
+                                                weights: weights, onImage: found)
             } else {
                 for index in images {
                     try found(.init(file: box.imageURL(job, index).lastPathComponent, seed: job.spec.seed(ofImage: index), seconds: nil), false)

@@ -52,6 +52,7 @@ enum ShardMerge {
                                attempts: records.map(\.attempts).reduce(0, +), error: error,
                                warnings: records.compactMap(\.warnings).first)
         result.shards = shards
+        result.weights = records.compactMap(\.weights).first
         return result
     }
 

@@ -46,10 +46,12 @@ public struct ShardRecord: Codable, Equatable, Sendable {
     public var attempts: Int
     public var error: String?
     public var warnings: [String]?
+    /// The loaded model's `weights` mode (`JobResult.weights`); nil until a model was loaded.
+    public var weights: String?
 
     /// Keys as the outbox's other files write them (snake case).
     private enum CodingKeys: String, CodingKey {
-        case shard, shards, status, parameters, images, assigned, host, pid, started, finished, seconds, attempts, error, warnings
+        case shard, shards, status, parameters, images, assigned, host, pid, started, finished, seconds, attempts, error, warnings, weights
         case schedulerTask = "scheduler_task", attemptStarted = "attempt_started"
     }
 
