@@ -108,7 +108,7 @@ private func fusedAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
     let tq = min(attentionQueryTile, nq), tk = min(attentionKeyTile, nk)
     let strips = (nk + keyPanelWidth - 1) / keyPanelWidth
     let headPanels = strips * keyPanelWidth * d
-    let panels = pool.sharedScratch(count: batch * heads * headPanels)
+    pool.withSharedScratch(count: batch * heads * headPanels) { panels in
     pool.parallelFor(0..<(batch * heads)) { range, _ in
         for bh in range {
             let bi = bh / heads, h = bh % heads
@@ -145,6 +145,7 @@ private func fusedAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
                                           keys: cols, o, ldo: outputRowStride)
                      })
         }
+    }
     }
 }
 

@@ -126,11 +126,9 @@ private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, 
     let oBlock = (s.outChannels + oBlocks - 1) / oBlocks
     let inImage = s.inChannels * s.height * s.width
     let outImage = s.outChannels * hw
-    // One column tile split by output channels (low-resolution layers): unfold it once, in
-    // parallel by input channels, instead of once per channel block.
-    let shared: UnsafeMutablePointer<Float>? = (!direct && colTiles == 1 && oBlocks > 1 && !pool.isInsideWorker)
-        ? unfoldShared(input, s, cols: totalCols, pool: pool) : nil
-
+    /// Every task's product (column tile × output-channel block), reading the unfolded
+    /// columns from `shared` when given, else unfolding its own tile.
+    func multiplyTiles(shared: UnsafeMutablePointer<Float>?) {
     pool.parallelFor(0..<(colTiles * oBlocks)) { tasks, worker in
         for task in tasks {
             let ct = task / oBlocks
@@ -199,6 +197,20 @@ private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, 
             }
         }
     }
+    }
+
+    // One column tile split by output channels (low-resolution layers): unfold it once, in
+    // parallel by input channels, instead of once per channel block.
+    if !direct && colTiles == 1 && oBlocks > 1 && !pool.isInsideWorker {
+        pool.withSharedScratch(count: kdim * totalCols) { buf in
+            pool.parallelFor(0..<s.inChannels, grain: 16) { channels, _ in
+                unfoldColumns(input, s, c0: 0, cols: totalCols, into: buf, channels: channels)
+            }
+            multiplyTiles(shared: buf)
+        }
+    } else {
+        multiplyTiles(shared: nil)
+    }
 }
 
 /// Unfolds output columns [c0, c0 + cols) of the batch (images laid end to end) for input
@@ -217,17 +229,6 @@ private func unfoldColumns(_ input: UnsafePointer<Float>, _ s: Conv2DShape, c0: 
                    into: buf + rowOffset + (c - c0), rowStride: cols)
         c += run
     }
-}
-
-/// All `cols` output columns of the batch unfolded once into the pool's shared scratch, the
-/// input channels split over the workers.
-private func unfoldShared(_ input: UnsafePointer<Float>, _ s: Conv2DShape, cols: Int,
-                          pool: ThreadPool) -> UnsafeMutablePointer<Float> {
-    let buf = pool.sharedScratch(count: s.inChannels * s.kernelH * s.kernelW * cols)
-    pool.parallelFor(0..<s.inChannels, grain: 16) { channels, _ in
-        unfoldColumns(input, s, c0: 0, cols: cols, into: buf, channels: channels)
-    }
-    return buf
 }
 
 /// One task's product C[m×n] = W[m×k]·X[k×n] (+ C when beta is 1): `streamingGemm` when the

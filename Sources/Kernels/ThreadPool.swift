@@ -13,7 +13,8 @@ import CBLAS
 /// exactly `threadCount` busy threads. Set `DIFFUSION_THREADS` to override the default.
 ///
 /// A `parallelFor` issued from inside a worker runs inline on that worker. Calls from
-/// two outside threads at once are serialized.
+/// two outside threads at once are serialized (each runs as worker 0, so worker 0's scratch
+/// is only ever one call's), and so are their `withSharedScratch` kernels.
 public final class ThreadPool: @unchecked Sendable {
     /// The pool every kernel uses unless given another one.
     public static let shared = ThreadPool(threadCount: ThreadPool.defaultThreadCount())
@@ -65,6 +66,9 @@ public final class ThreadPool: @unchecked Sendable {
             body(range, w)  // nested: run inline on the worker that asked
             return
         }
+        // One outside caller at a time, inline runs included: each is worker 0.
+        pthread_mutex_lock(&core.submitMutex)
+        defer { pthread_mutex_unlock(&core.submitMutex) }
         let previous = pthread_getspecific(PoolCore.tlsKey)
         defer { pthread_setspecific(PoolCore.tlsKey, previous) }
         core.setCurrentWorker(0)
@@ -82,12 +86,17 @@ public final class ThreadPool: @unchecked Sendable {
     /// Whether the calling thread is running work for this pool (a nested call would run inline).
     public var isInsideWorker: Bool { PoolCore.currentWorker(of: core) != nil }
 
-    /// A buffer of at least `count` floats shared by one whole kernel call (for example
-    /// transformed weights that every worker reads). Only for use outside worker bodies:
-    /// the caller fills it, then hands it to `parallelFor`. Grows only when asked for more.
-    public func sharedScratch(count: Int) -> UnsafeMutablePointer<Float> {
-        precondition(!isInsideWorker, "ThreadPool.sharedScratch: not available inside a worker")
-        return core.shared.reserve(count)
+    /// Runs `body` with a buffer of at least `count` floats shared by one whole kernel call
+    /// (for example transformed weights or packed keys that every worker reads, filled by one
+    /// `parallelFor` and read by the next). Only outside worker bodies. The buffer is the
+    /// pool's one shared buffer (it grows only when asked for more), held for the whole of
+    /// `body`: a second outside thread's kernel waits, so neither reads the other's data nor
+    /// a buffer freed by the other's growth.
+    public func withSharedScratch<T>(count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> T) rethrows -> T {
+        precondition(!isInsideWorker, "ThreadPool.withSharedScratch: not available inside a worker")
+        pthread_mutex_lock(&core.sharedMutex)
+        defer { pthread_mutex_unlock(&core.sharedMutex) }
+        return try body(core.shared.reserve(count))
     }
 
     /// A per-worker buffer of at least `count` floats, 64-byte aligned. It grows (and
@@ -111,7 +120,10 @@ private final class PoolCore: @unchecked Sendable {
     var mutex = pthread_mutex_t()
     var workCond = pthread_cond_t()
     var doneCond = pthread_cond_t()
+    /// Held by the outside caller for the whole of a `parallelFor` (see `run`).
     var submitMutex = pthread_mutex_t()
+    /// Held for the whole of a `withSharedScratch` kernel; always taken before `submitMutex`.
+    var sharedMutex = pthread_mutex_t()
     var generation = 0
     var pending = 0
     var nextChunk = 0
@@ -132,6 +144,7 @@ private final class PoolCore: @unchecked Sendable {
         weightScratch = (0..<threadCount).map { _ in ScratchBuffer() }
         pthread_mutex_init(&mutex, nil)
         pthread_mutex_init(&submitMutex, nil)
+        pthread_mutex_init(&sharedMutex, nil)
         pthread_cond_init(&workCond, nil)
         pthread_cond_init(&doneCond, nil)
         for w in 0..<threadCount { markers.append(WorkerMarker(core: self, index: w)) }
@@ -144,8 +157,8 @@ private final class PoolCore: @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
     }
 
+    /// Runs `body`'s chunks on every worker; the caller holds `submitMutex`.
     func run(_ body: @escaping (Range<Int>, Int) -> Void, range: Range<Int>, chunkSize size: Int) {
-        pthread_mutex_lock(&submitMutex)
         pthread_mutex_lock(&mutex)
         job = body
         rangeStart = range.lowerBound
@@ -164,7 +177,6 @@ private final class PoolCore: @unchecked Sendable {
         while pending > 0 { pthread_cond_wait(&doneCond, &mutex) }
         job = nil
         pthread_mutex_unlock(&mutex)
-        pthread_mutex_unlock(&submitMutex)
     }
 
     func runChunks(_ body: (Range<Int>, Int) -> Void, worker: Int) {

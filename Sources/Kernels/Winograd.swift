@@ -124,7 +124,7 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
         // the work by output channels. Each block transforms its own filters into worker
         // scratch right before its GEMMs, so U never exists whole (a 1280×2560 layer's would be
         // 210 MB by F(2×2)).
-        let v = pool.sharedScratch(count: positions * cin * totalTiles)
+        pool.withSharedScratch(count: positions * cin * totalTiles) { v in
         pool.parallelFor(0..<cin, grain: max(1, cin / (4 * pool.threadCount))) { cs, _ in
             kind.transformInput(input, s, inImage: inImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
                                 firstTile: 0, count: totalTiles, channels: cs, into: v)
@@ -148,13 +148,14 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
                                      firstTile: 0, count: totalTiles, channels: o0..<(o0 + oc), bias: bias, output: output)
             }
         }
+        }
         return
     }
 
     // Many tiles: U[k][o][c] = (G g Gᵀ)[k] for every filter g = weight[o, c] once, shared by
     // all chunks of tiles.
     let plane = cout * cin
-    let u = pool.sharedScratch(count: positions * plane)
+    pool.withSharedScratch(count: positions * plane) { u in
     pool.parallelFor(0..<cout, grain: max(1, 4096 / max(cin, 1))) { range, worker in
         winogradTransformFilters(kind, weight: weight, cin: cin, outputs: range, into: u + range.lowerBound * cin,
                                  plane: plane, worker: worker, pool: pool)
@@ -188,6 +189,7 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
             kind.transformOutput(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
                                     firstTile: t0, count: count, channels: 0..<cout, bias: bias, output: output)
         }
+    }
     }
 }
 

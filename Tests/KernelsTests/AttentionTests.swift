@@ -66,6 +66,33 @@ final class AttentionTests: XCTestCase {
                     atol: 2e-5, "head dim 40 inside a worker")
     }
 
+    /// Two threads of a library user running attention on one pool at once: the fused path's
+    /// key panels live in the pool's shared scratch across two parallelFor calls, which must
+    /// not be the other thread's (each outside thread has its own).
+    func testTwoOutsideThreadsShareAPool() {
+        let pool = ThreadPool(threadCount: 2)
+        var rng = TestRNG(seed: 21)
+        let (b, n, heads, d) = (1, 96, 2, 40)
+        let inputs = (0..<2).map { _ in (rng.tensor([b, n, heads * d]), rng.tensor([b, n, heads * d]), rng.tensor([b, n, heads * d])) }
+        let wanted = inputs.map { q, k, v in
+            let out = Tensor(zeros: [b, n, heads * d])
+            attention(query: q, key: k, value: v, heads: heads, output: out, pool: pool)
+            return out.toArray()
+        }
+        let outputs = (0..<2).map { _ in Tensor(zeros: [b, n, heads * d]) }
+        let mismatches = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        mismatches.initialize(repeating: 0, count: 2)
+        defer { mismatches.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 2) { t in
+            let (q, k, v) = inputs[t]
+            for _ in 0..<200 {
+                attention(query: q, key: k, value: v, heads: heads, output: outputs[t], pool: pool)
+                if outputs[t].toArray() != wanted[t] { mismatches[t] += 1 }
+            }
+        }
+        XCTAssertEqual([mismatches[0], mismatches[1]], [0, 0], "runs whose output differed from the same call alone")
+    }
+
     func testFusedQKVStrides() {
         for d in [5, 40] { checkFusedQKVStrides(headDim: d) }
     }

@@ -67,6 +67,39 @@ final class ConvTests: XCTestCase {
     /// floating-point dot product's is: by a multiple of ε·Σ|x·w| over the receptive field
     /// (here 64 ulps of that ℓ1 sum, 2⁻¹⁷; plain fp32 summation of K terms is only bounded
     /// by K ulps, and K = 9·C ≥ 1152 here).
+    /// Two outside threads on one pool, each repeating its own convolution: the kernels whose
+    /// data lives in the pool's shared scratch across parallelFor calls (Winograd with few
+    /// tiles, Winograd's shared filters, a low-resolution im2col unfolded once) must give
+    /// each thread its own call's result. The shapes differ in size, so one thread's growth
+    /// of the buffer would also free the other's.
+    func testTwoOutsideThreadsShareAPool() {
+        var rng = TestRNG(seed: 33)
+        let pool = ThreadPool(threadCount: 2)
+        let shapes = [Conv2DShape(batch: 1, inChannels: 21, height: 24, width: 24, outChannels: 70, kernelH: 3, kernelW: 3,
+                                  stride: 1, padding: .symmetric(1)),
+                      Conv2DShape(batch: 1, inChannels: 40, height: 4, width: 4, outChannels: 131, kernelH: 3, kernelW: 3,
+                                  stride: 1, padding: .symmetric(1)),
+                      Conv2DShape(batch: 1, inChannels: 16, height: 64, width: 64, outChannels: 16, kernelH: 3, kernelW: 3,
+                                  stride: 1, padding: .symmetric(1))]
+        let operands = shapes.map { s in
+            (rng.tensor([s.batch, s.inChannels, s.height, s.width]), rng.tensor([s.outChannels, s.inChannels, 3, 3]))
+        }
+        func run(_ i: Int) -> Tensor {
+            let s = shapes[i]
+            let y = Tensor(zeros: [s.batch, s.outChannels, s.outHeight, s.outWidth])
+            conv2d(operands[i].0, weight: operands[i].1, bias: nil, stride: 1, padding: s.padding, output: y, pool: pool)
+            return y
+        }
+        let wanted = shapes.indices.map { run($0).toArray() }
+        let mismatches = UnsafeMutablePointer<Int>.allocate(capacity: shapes.count)
+        mismatches.initialize(repeating: 0, count: shapes.count)
+        defer { mismatches.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: shapes.count) { i in
+            for _ in 0..<60 where run(i).toArray() != wanted[i] { mismatches[i] += 1 }
+        }
+        XCTAssertEqual((0..<shapes.count).map { mismatches[$0] }, [0, 0, 0], "runs that differed from the same call alone")
+    }
+
     func testWinogradF4AgainstDirectConvolutionInDouble() {
         var rng = TestRNG(seed: 11)
         // Edge tiles on every side, partial 8-tile groups, 36-column spans inside the image.
