@@ -57,7 +57,8 @@ public struct JobResult: Codable, Equatable, Sendable {
     public var warnings: [String]?
     /// How the model's layer weights were kept as the images were made (the model entry's
     /// `weights:`: `stored`, `f16` or `f32`, which can change an image's last bits); absent
-    /// when no model was loaded (a job failed or cancelled before) and in older files.
+    /// when no model was loaded (a job failed or cancelled before), when the worker process
+    /// died, and in older files.
     public var weights: String?
 
     private enum CodingKeys: String, CodingKey {

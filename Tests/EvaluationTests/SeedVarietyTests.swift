@@ -61,6 +61,13 @@ final class SeedVarietyTests: XCTestCase {
         XCTAssertLessThan(s.size, 3.5, "\(scene.caption)")
     }
 
+    func testBiasCorrectionFactor() {
+        // c4 from its definition's known values (e.g. ASTM tables: c4(2) = 0.7979, c4(8) = 0.9650).
+        XCTAssertEqual(SeedVariety.c4(2), 0.7979, accuracy: 1e-4)
+        XCTAssertEqual(SeedVariety.c4(8), 0.9650, accuracy: 1e-4)
+        XCTAssertEqual(SeedVariety.c4(25), 0.9896, accuracy: 1e-4)
+    }
+
     func testAMediumObjectKeepsItsSize() throws {
         let scene = try heldOutScene { s in s.objects.count == 1 && s.caption.contains("medium ") }
         XCTAssertEqual(SeedVariety.sizes(for: scene.objects[0], caption: scene.caption), [18])

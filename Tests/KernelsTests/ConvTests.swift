@@ -62,15 +62,11 @@ final class ConvTests: XCTestCase {
         }
     }
 
-    /// F(4×4, 3×3) rounds more than F(2×2) (coefficients up to 8 and 1/24), so its cases are
-    /// checked against the direct convolution in Double, with the error bounded the way a
-    /// floating-point dot product's is: by a multiple of ε·Σ|x·w| over the receptive field
-    /// (here 64 ulps of that ℓ1 sum, 2⁻¹⁷; plain fp32 summation of K terms is only bounded
-    /// by K ulps, and K = 9·C ≥ 1152 here).
     /// Two outside threads on one pool, each repeating its own convolution: the kernels whose
     /// data lives in the pool's shared scratch across parallelFor calls (Winograd with few
-    /// tiles, Winograd's shared filters, a low-resolution im2col unfolded once) must give
-    /// each thread its own call's result. The shapes differ in size, so one thread's growth
+    /// tiles (24×24, 64×64), Winograd's shared filters (66×66: more than 16·1024 tile
+    /// positions), a low-resolution im2col unfolded once (4×4)) must give each thread its own
+    /// call's result. The shapes differ in size, so one thread's growth
     /// of the buffer would also free the other's.
     func testTwoOutsideThreadsShareAPool() {
         var rng = TestRNG(seed: 33)
@@ -80,6 +76,8 @@ final class ConvTests: XCTestCase {
                       Conv2DShape(batch: 1, inChannels: 40, height: 4, width: 4, outChannels: 131, kernelH: 3, kernelW: 3,
                                   stride: 1, padding: .symmetric(1)),
                       Conv2DShape(batch: 1, inChannels: 16, height: 64, width: 64, outChannels: 16, kernelH: 3, kernelW: 3,
+                                  stride: 1, padding: .symmetric(1)),
+                      Conv2DShape(batch: 1, inChannels: 16, height: 66, width: 66, outChannels: 24, kernelH: 3, kernelW: 3,
                                   stride: 1, padding: .symmetric(1))]
         let operands = shapes.map { s in
             (rng.tensor([s.batch, s.inChannels, s.height, s.width]), rng.tensor([s.outChannels, s.inChannels, 3, 3]))
@@ -97,9 +95,14 @@ final class ConvTests: XCTestCase {
         DispatchQueue.concurrentPerform(iterations: shapes.count) { i in
             for _ in 0..<60 where run(i).toArray() != wanted[i] { mismatches[i] += 1 }
         }
-        XCTAssertEqual((0..<shapes.count).map { mismatches[$0] }, [0, 0, 0], "runs that differed from the same call alone")
+        XCTAssertEqual((0..<shapes.count).map { mismatches[$0] }, [0, 0, 0, 0], "runs that differed from the same call alone")
     }
 
+    /// F(4×4, 3×3) rounds more than F(2×2) (coefficients up to 8 and 1/24), so its cases are
+    /// checked against the direct convolution in Double, with the error bounded the way a
+    /// floating-point dot product's is: by a multiple of ε·Σ|x·w| over the receptive field
+    /// (here 64 ulps of that ℓ1 sum, 2⁻¹⁷; plain fp32 summation of K terms is only bounded
+    /// by K ulps, and K = 9·C ≥ 1152 here).
     func testWinogradF4AgainstDirectConvolutionInDouble() {
         var rng = TestRNG(seed: 11)
         // Edge tiles on every side, partial 8-tile groups, 36-column spans inside the image.

@@ -34,6 +34,25 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertEqual(sums, (5..<15).map { $0 * ($0 - 1) / 2 })
     }
 
+    /// Calls small enough to run inline (range ≤ grain) from two outside threads: each runs as
+    /// worker 0, so they must not overlap, or both would write worker 0's scratch at once.
+    func testInlineCallsFromTwoOutsideThreadsDoNotOverlap() {
+        let pool = ThreadPool(threadCount: 2)
+        let overlaps = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        overlaps.initialize(repeating: 0, count: 2)
+        defer { overlaps.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 2) { t in
+            for _ in 0..<2000 {
+                pool.parallelFor(0..<1, grain: 1) { _, worker in
+                    let s = pool.scratch(worker: worker, count: 64)
+                    for i in 0..<64 { s[i] = Float(t) }
+                    for _ in 0..<20 { for i in 0..<64 where s[i] != Float(t) { overlaps[t] += 1 } }
+                }
+            }
+        }
+        XCTAssertEqual([overlaps[0], overlaps[1]], [0, 0])
+    }
+
     func testScratchIsPerWorkerAndGrows() {
         let pool = ThreadPool(threadCount: 2)
         let a = pool.scratch(worker: 0, count: 10)
