@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The built-in model's second edition (issue 18) from scratch, as the parts were run:
+#
+#     bash tools/train/shapes_v2.sh WORK OUT        # rerun the same command to resume
+#
+# Each part is one train.py run with a work folder of its own (WORK/<part>/run, export in
+# WORK/<part>/out); a part whose export exists is skipped, and one that stopped at
+# --max-minutes (PART_MINUTES, default 170, so every invocation stays under 3 hours on 2
+# cores) continues from its checkpoint when the script runs again. THREADS (default 2) sets
+# torch's CPU threads; train.py takes a GPU by itself when one is there.
+#
+# Parts (2 cores, measured; see tools/train/checkpoints/vae-f2/README.md and
+# models/shapes/README.md):
+#   vae       3,000 joint VAE steps, factor 2, 4 latent channels    77 min
+#   decoder1  1,200 decoder steps against the frozen encoder         54 min
+#   decoder2  2,800 more                                             71 min
+#   model     text encoder + UNet against that VAE (10,000 steps)   ≈ 152 min (planned)
+# then OUT gets the model folder. decoder2 is the committed tools/train/checkpoints/vae-f2.
+# Between parts the VAE goes through its fp16 export (--vae-from), as it did when they ran.
+set -euo pipefail
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 WORK OUT" >&2
+    exit 64
+fi
+work=$1 out=$2
+here=$(cd "$(dirname "$0")" && pwd)
+
+# part NAME ARGS...: runs train.py for part NAME unless its export exists; exits 75
+# (EX_TEMPFAIL: rerun to continue) when the run stopped at --max-minutes.
+part() {
+    local name=$1
+    shift
+    local dir=$work/$name
+    if [ -f "$dir/out/config.json" ] || [ -f "$dir/out/model_index.json" ]; then
+        echo "part $name: done ($dir/out)"
+        return 0
+    fi
+    echo "part $name: train.py $*"
+    python3 "$here/train.py" --work "$dir/run" --out "$dir/out" --threads "${THREADS:-2}" \
+        --checkpoint-every 100 --max-minutes "${PART_MINUTES:-170}" "$@"
+    if ! [ -f "$dir/out/config.json" ] && ! [ -f "$dir/out/model_index.json" ]; then
+        echo "part $name stopped at --max-minutes; run the same command again to continue" >&2
+        exit 75
+    fi
+}
+
+part vae --vae-only --vae-blocks 32,64 --vae-layers 1 --vae-latent-channels 4 --vae-edge-weight 4 \
+    --vae-steps 3000 --vae-lr 1e-3 --vae-batch 16 --decoder-steps 0 --pool 10000
+part decoder1 --vae-only --vae-from "$work/vae/out" --vae-edge-weight 4 \
+    --decoder-steps 1200 --decoder-lr 3e-4 --decoder-batch 32 --pool 10000
+part decoder2 --vae-only --vae-from "$work/decoder1/out" --vae-edge-weight 4 \
+    --decoder-steps 2800 --decoder-lr 3e-4 --decoder-batch 32 --pool 10000
+part model --vae-from "$work/decoder2/out" --decoder-steps 0
+mkdir -p "$out"
+cp -R "$work/model/out/." "$out/"
+echo "model written to $out"
