@@ -147,7 +147,7 @@ struct JobRunner {
     /// `weights` is the model's weights mode, recorded in the PNG metadata when not `stored`.
     /// Returns `.done`, or `.cancelled`/`.interrupted` when `shouldStop` stopped it; throws
     /// when the engine or the outbox fails.
-    func makeImages(_ job: JobRecord, indices: [Int], generator: ImageGenerating, weights: WeightPrecision = .stored,
+    func makeImages(_ job: JobRecord, indices: [Int], generator: ImageGenerating, weights: WeightPrecision,
                     onImage: (_ image: JobResult.Image, _ made: Bool) throws -> Void) throws -> RunOutcome {
         let stepClock = Date().timeIntervalSince1970
         // count images, or a grid's cells (image 1 of each; grid.png is written after the last).

@@ -1,7 +1,6 @@
 import ControlProtocol
 import Foundation
 import Jobs
-import Models
 import Pipeline
 #if canImport(Glibc)
 import Glibc
@@ -115,14 +114,8 @@ struct Oneshot {
             try box.prepare(job)
             try box.writeShardRecord(record, for: job)
             // Only load the model when there is something to make (a finished task's rerun is quick).
-            let generator: ImageGenerating?
-            var weights = WeightPrecision.stored
-            if todo.isEmpty {
-                generator = nil
-            } else {
-                let engine = try runner.load(job, model: resolveModel(job))
-                generator = engine.generator
-                weights = engine.weights
+            let engine = todo.isEmpty ? nil : try runner.load(job, model: resolveModel(job))
+            if let engine {
                 record.warnings = engine.warnings.isEmpty ? nil : engine.warnings
                 record.weights = engine.weights.rawValue
             }
@@ -138,9 +131,9 @@ struct Oneshot {
                     try box.writeShardRecord(record, for: job)
                 }
             }
-            if let generator {
-                outcome = try runner.makeImages(job, indices: images, generator: generator,
-                                                weights: weights, onImage: found)
+            if let engine {
+                outcome = try runner.makeImages(job, indices: images, generator: engine.generator,
+                                                weights: engine.weights, onImage: found)
             } else {
                 for index in images {
                     try found(.init(file: box.imageURL(job, index).lastPathComponent, seed: job.spec.seed(ofImage: index), seconds: nil), false)
