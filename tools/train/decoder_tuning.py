@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from train_util import batch_rng, log, lr_at, reconstruction_loss, to_device
+from train_util import batch_rng, hard_pixel_loss, log, lr_at, reconstruction_loss, to_device
 
 
 def tune_decoder(args, vae, opt_vae, images, latent_stats, state, device, after_step):
@@ -18,7 +18,8 @@ def tune_decoder(args, vae, opt_vae, images, latent_stats, state, device, after_
     scaling factor) exactly as it is, so a UNet trained on it stays valid, and the decoder
     alone costs about half a joint step per image. It learns on latents drawn from each
     scene's posterior (mean + std * noise, as the UNet's x0 are), L1 + MSE as in phase 2
-    (outline pixels weighted by --vae-edge-weight).
+    (outline pixels weighted by --vae-edge-weight), plus --decoder-hard-weight times
+    `hard_pixel_loss` (pixels far off their colour) when that is set.
 
     `state["step"]` counts this phase's steps (resumable); `after_step()` is called after
     each one and returns True to stop early (checkpoint written by the caller)."""
@@ -39,6 +40,8 @@ def tune_decoder(args, vae, opt_vae, images, latent_stats, state, device, after_
             group["lr"] = lr_at(step, args.decoder_steps, args.decoder_lr, warmup=50)
         rec = vae.decode(z).sample
         loss = reconstruction_loss(rec, x, args.vae_edge_weight)
+        if args.decoder_hard_weight:
+            loss = loss + args.decoder_hard_weight * hard_pixel_loss(rec, x)
         opt_vae.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

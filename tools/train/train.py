@@ -93,6 +93,9 @@ def parse_args():
                    help="VAE decoder steps on the frozen encoder's latents after the VAE phase (0 = none)")
     p.add_argument("--decoder-batch", type=int, default=32)
     p.add_argument("--decoder-lr", type=float, default=5e-4)
+    p.add_argument("--decoder-hard-weight", type=float, default=0.0,
+                   help="weight of train_util.hard_pixel_loss (pixels far off their true colour) in "
+                        "the decoder phase; 0 = L1 + MSE only")
     p.add_argument("--text-steps", type=int, default=600,
                    help="text-encoder pretraining steps (0 = none: train it jointly with the UNet)")
     p.add_argument("--text-batch", type=int, default=128)
