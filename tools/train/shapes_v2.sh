@@ -4,7 +4,7 @@
 #     bash tools/train/shapes_v2.sh WORK OUT        # rerun the same command to resume
 #
 # Each part is one train.py run with a work folder of its own (WORK/<part>/run, export in
-# WORK/<part>/out); a part whose export exists is skipped, and one that stopped at
+# WORK/<part>/out); a part whose run finished is skipped, and one that stopped at
 # --max-minutes (PART_MINUTES, default 170, so every invocation stays under 3 hours on 2
 # cores) continues from its checkpoint when the script runs again. THREADS (default 2) sets
 # torch's CPU threads; train.py takes a GPU by itself when one is there.
@@ -27,20 +27,26 @@ fi
 work=$1 out=$2
 here=$(cd "$(dirname "$0")" && pwd)
 
-# part NAME ARGS...: runs train.py for part NAME unless its export exists; exits 75
+# finished DIR: the part's train.py run ended ("# done" in its log). An export alone does not
+# say so: a UNet run stopped at --max-minutes also exports a snapshot of its EMA weights.
+finished() {
+    grep -q '^# done' "$1/run/train.log" 2>/dev/null
+}
+
+# part NAME ARGS...: runs train.py for part NAME unless its run finished; exits 75
 # (EX_TEMPFAIL: rerun to continue) when the run stopped at --max-minutes.
 part() {
     local name=$1
     shift
     local dir=$work/$name
-    if [ -f "$dir/out/config.json" ] || [ -f "$dir/out/model_index.json" ]; then
+    if finished "$dir"; then
         echo "part $name: done ($dir/out)"
         return 0
     fi
     echo "part $name: train.py $*"
     python3 "$here/train.py" --work "$dir/run" --out "$dir/out" --threads "${THREADS:-2}" \
         --checkpoint-every 100 --max-minutes "${PART_MINUTES:-170}" "$@"
-    if ! [ -f "$dir/out/config.json" ] && ! [ -f "$dir/out/model_index.json" ]; then
+    if ! finished "$dir"; then
         echo "part $name stopped at --max-minutes; run the same command again to continue" >&2
         exit 75
     fi
