@@ -96,7 +96,9 @@ struct JobRunner {
             let engine = try load(job, model: resolveModel)
             warnings = engine.warnings
             weights = engine.weights
-            outcome = try makeImages(job, indices: Array(0..<job.spec.imageCount), generator: engine.generator,
+            let indices = Array(0..<job.spec.imageCount)
+            if let kept = keptWeightsWarning(job, indices: indices, weights: engine.weights) { warnings.append(kept) }
+            outcome = try makeImages(job, indices: indices, generator: engine.generator,
                                      weights: engine.weights) { image, _ in
                 images.append(image)
             }
@@ -210,6 +212,28 @@ struct JobRunner {
 }
 
 extension JobRunner {
+    /// A warning for the images of `indices` already complete in the outbox (kept from an
+    /// earlier attempt) whose PNG parameters record another weights mode than `weights`, the
+    /// one this attempt loaded (the model entry's `weights:` changed between attempts), since
+    /// `result.json`'s `weights` names only the latter; nil when there are none. An image whose
+    /// parameters cannot be read is not named.
+    func keptWeightsWarning(_ job: JobRecord, indices: [Int], weights: WeightPrecision) -> String? {
+        var files: [String: [String]] = [:]
+        for index in indices where outbox.hasCompleteImage(job, index) {
+            let url = outbox.imageURL(job, index)
+            guard let bytes = FileManager.default.contents(atPath: url.path),
+                  let chunks = try? PNGChunks.read([UInt8](bytes)),
+                  let parameters = chunks.lazy.compactMap(\.textEntry).first(where: { $0.keyword == "parameters" })?.text
+            else { continue }
+            let recorded = A1111Parameters.recordedWeights(parameters)
+            if recorded != weights.rawValue { files[recorded, default: []].append(url.lastPathComponent) }
+        }
+        guard !files.isEmpty else { return nil }
+        let kept = files.sorted { $0.key < $1.key }.map { "\($0.value.joined(separator: ", ")) (\($0.key))" }
+        return "kept from an earlier attempt with other weights: \(kept.joined(separator: "; ")); "
+            + "the images made now, and result.json's \"weights\", use \(weights.rawValue)"
+    }
+
     /// An img2img job's picture: its copy from the intake, decoded and brought to the job's
     /// size by its `resize` rule; `nil` for text-to-image.
     func initImage(_ job: JobRecord) throws -> RGBImage? {

@@ -65,6 +65,19 @@ public enum A1111Parameters {
         return lines.joined(separator: "\n")
     }
 
+    /// The weights mode `text(for:…)` recorded in `parameters`: the value of its trailing
+    /// `Weights:` field, or `stored` when the last field is another one (the field is written
+    /// last, and only when the mode is not `stored`). A prompt line or a quoted field that
+    /// merely contains the words does not count: only the last field of the last line is read.
+    public static func recordedWeights(_ parameters: String) -> String {
+        let fields = parameters.split(separator: "\n", omittingEmptySubsequences: false).last ?? ""
+        let last = fields.components(separatedBy: ", ").last ?? ""
+        let prefix = "Weights: "
+        // A quoted last field (`Lora hashes: "…, Weights: 0123"`) ends in its closing quote.
+        guard last.hasPrefix(prefix), !last.hasSuffix("\"") else { return "stored" }
+        return String(last.dropFirst(prefix.count))
+    }
+
     /// The web UI's `infotext_utils.quote`: text with `,`, `:` or a newline becomes a JSON string.
     static func quote(_ text: String) -> String {
         guard text.contains(",") || text.contains(":") || text.contains("\n") else { return text }

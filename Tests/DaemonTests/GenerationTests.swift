@@ -145,6 +145,38 @@ final class GenerationTests: XCTestCase {
         XCTAssertEqual(recorded["f16"]?.parameters, "Weights: f16")
     }
 
+    /// A job resumed after its model entry's `weights:` changed keeps its earlier images and
+    /// says which were made with which mode, since result.json's `weights` names the mode of
+    /// the images made last.
+    func testImagesKeptFromAnotherWeightsModeAreNamedInAWarning() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kept-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        let job = dir.appendingPathComponent("w.yaml"), config = dir.appendingPathComponent("diffusiond.yaml")
+        let out = dir.appendingPathComponent("out"), folder = out.appendingPathComponent("w")
+        try "prompt: a cat\nwidth: 32\nheight: 32\nsteps: 1\nseed: 3\ncount: 3\n".write(to: job, atomically: true, encoding: .utf8)
+        let model = try XCTUnwrap(DaemonHarness.fixtureModel).path
+        func run(_ mode: String) throws -> [String: Any] {
+            try "models:\n  tiny: {path: \(model), weights: \(mode)}\n".write(to: config, atomically: true, encoding: .utf8)
+            let (status, err) = try DaemonHarness.runDiffusiond(["--oneshot", job.path, "--outbox", out.path, "--config", config.path])
+            XCTAssertEqual(status, 0, err)
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("result.json")))
+            return try XCTUnwrap(json as? [String: Any])
+        }
+        let first = try run("f16")
+        let vocabulary = "prompt: words not in the model's vocabulary: \"cat\""
+        XCTAssertEqual(first["warnings"] as? [String], [vocabulary])
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("image-002.png"))
+        let second = try run("stored")
+        XCTAssertEqual(second["weights"] as? String, "stored")
+        XCTAssertEqual(second["warnings"] as? [String], [vocabulary,
+            "kept from an earlier attempt with other weights: image-001.png, image-003.png (f16); "
+                + "the images made now, and result.json's \"weights\", use stored"])
+        let png = [UInt8](try Data(contentsOf: folder.appendingPathComponent("image-002.png")))
+        let parameters = try XCTUnwrap(try PNGChunks.read(png).compactMap(\.textEntry).first { $0.keyword == "parameters" }?.text)
+        XCTAssertEqual(A1111Parameters.recordedWeights(parameters), "stored")
+    }
+
     /// Image i of a `count` job is the image a lone job with seed + i gives.
     func testEachImageOfACountReproducesAloneFromItsSeed() throws {
         let (s1, batch) = try oneshot("prompt: a cat\nwidth: 32\nheight: 32\nsteps: 3\nseed: 41\ncount: 3\nname: b\n")

@@ -84,6 +84,24 @@ final class PNGTests: XCTestCase {
                        "a red circle\nSteps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 42, Size: 128x64, Model: shapes, VAE Decoder: TAESD")
     }
 
+    /// `recordedWeights` reads back what `text(for:…, weights:)` wrote, and only that: a prompt
+    /// or a LoRA named like the field does not count.
+    func testRecordedWeightsReadsTheTrailingField() {
+        var request = GenerationRequest(prompt: "Weights: f16, a cat", width: 64, height: 64, steps: 2,
+                                        sampler: .euler, guidance: 5, seed: 1)
+        for weights in ["f16", "f32"] {
+            XCTAssertEqual(A1111Parameters.recordedWeights(A1111Parameters.text(for: request, model: "m", weights: weights)), weights)
+        }
+        XCTAssertEqual(A1111Parameters.recordedWeights(A1111Parameters.text(for: request, model: "m")), "stored")
+        request.loras = [LoRASelection(name: "a", file: URL(fileURLWithPath: "/l/a.safetensors"), weight: 1),
+                         LoRASelection(name: "Weights", file: URL(fileURLWithPath: "/l/w.safetensors"), weight: 1)]
+        let text = A1111Parameters.text(for: request, model: "m", loraHashes: ["a": "0123", "Weights": "4567"])
+        XCTAssertTrue(text.hasSuffix(#"Lora hashes: "a: 0123, Weights: 4567""#), text)
+        XCTAssertEqual(A1111Parameters.recordedWeights(text), "stored")
+        XCTAssertEqual(A1111Parameters.recordedWeights(A1111Parameters.text(for: request, model: "m", loraHashes: ["a": "0123", "Weights": "4567"],
+                                                                           weights: "f16")), "f16")
+    }
+
     func testAtomicWriteLeavesNoTemporaryFiles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("atomic-\(UUID().uuidString)")
         try AtomicFile.makeDirectory(dir.appendingPathComponent("a/b"))

@@ -116,7 +116,8 @@ struct Oneshot {
             // Only load the model when there is something to make (a finished task's rerun is quick).
             let engine = todo.isEmpty ? nil : try runner.load(job, model: resolveModel(job))
             if let engine {
-                record.warnings = engine.warnings.isEmpty ? nil : engine.warnings
+                let warnings = engine.warnings + [runner.keptWeightsWarning(job, indices: images, weights: engine.weights)].compactMap { $0 }
+                record.warnings = warnings.isEmpty ? nil : warnings
                 record.weights = engine.weights.rawValue
             }
             let found: (JobResult.Image, Bool) throws -> Void = { image, made in

@@ -58,7 +58,8 @@ enum ShardMerge {
 
     /// Writes `merged` as `job`'s `result.json` unless the file already says the same, or
     /// says as much: a complete result with every time known is not replaced by one that
-    /// read an older record.
+    /// read an older record, unless that record names another weights mode or other warnings
+    /// (an image remade after the model entry's `weights:` changed).
     /// Returns whether it wrote.
     @discardableResult
     static func write(_ merged: JobResult, for job: JobRecord, in outbox: Outbox, existing: JobResult?) throws -> Bool {
@@ -66,7 +67,8 @@ enum ShardMerge {
             if existing == merged { return false }
             let known = { (r: JobResult) in r.images.filter { $0.seconds != nil }.count }
             if existing.status == JobState.done.rawValue, existing.images.count == merged.images.count,
-               merged.status == JobState.done.rawValue, known(existing) >= known(merged) { return false }
+               merged.status == JobState.done.rawValue, known(existing) >= known(merged),
+               existing.weights == merged.weights, existing.warnings == merged.warnings { return false }
         }
         try outbox.write(merged, for: job)
         return true
