@@ -219,7 +219,8 @@ extension JobRunner {
     /// parameters cannot be read is not named.
     func keptWeightsWarning(_ job: JobRecord, indices: [Int], weights: WeightPrecision) -> String? {
         var files: [String: [String]] = [:]
-        for index in indices where outbox.hasCompleteImage(job, index) {
+        for index in indices {
+            // What `Outbox.hasCompleteImage` checks (a file whose chunks all read), read once.
             let url = outbox.imageURL(job, index)
             guard let bytes = FileManager.default.contents(atPath: url.path),
                   let chunks = try? PNGChunks.read([UInt8](bytes)),
