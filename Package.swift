@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(name: "diffusiond", dependencies: ["Daemon"]),
         .executableTarget(name: "diffusionctl", dependencies: ["ControlClient"]),
         .executableTarget(name: "diffusion-bench",
-                          dependencies: ["Kernels", "Models", "Sampling", "Pipeline", "Evaluation"],
+                          dependencies: ["Kernels", "Models", "Sampling", "Pipeline", "Evaluation", "Jobs"],
                           swiftSettings: hotFlags),
         .executableTarget(name: "diffusion-fuzz", dependencies: ["FuzzTargets"]),
 

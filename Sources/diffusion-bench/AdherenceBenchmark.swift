@@ -1,5 +1,6 @@
 import Evaluation
 import Foundation
+import Jobs
 import Kernels
 import Models
 import Pipeline
@@ -13,9 +14,9 @@ import Sampling
 /// Options:
 ///   --model DIR        model folder (default models/shapes)
 ///   --count N          number of captions (default 200)
-///   --steps N          denoising steps (default 25)
-///   --guidance G       classifier-free guidance scale (default 5)
-///   --sampler NAME     sampler (default euler)
+///   --steps N          denoising steps (default: a job's, `JobDefaults`: 25)
+///   --guidance G       classifier-free guidance scale (default: a job's: 5)
+///   --sampler NAME     sampler (default: a job's: euler)
 ///   --guidance-cutoff F  guidance for the first fraction F of evaluations only (job field
 ///                      `guidance_cutoff`; default: all guided)
 ///   --cache N          DeepCache interval: the whole UNet on every Nth evaluation only (job
@@ -132,9 +133,11 @@ struct AdherenceOptions {
 
     var model = URL(fileURLWithPath: "models/shapes")
     var count = 200
-    var steps = 25
-    var guidance: Float = 5
-    var sampler = SamplerKind.euler
+    // A job's built-in defaults (`JobDefaults`, which the shipped config repeats): issue 18
+    // measures the built-in model with the settings a job that names none gets.
+    var steps = JobDefaults().steps
+    var guidance = JobDefaults().guidance
+    var sampler = JobDefaults().sampler
     var guidanceCutoff: Double?
     var cache: Int?
     var threads = ProcessInfo.processInfo.activeProcessorCount
