@@ -51,10 +51,9 @@ def pack(work, dest):
         tensors[f"vae.{k}"] = v.half() if vae_exact and v.dtype.is_floating_point else v.contiguous()
     for k, v in ck["te"].items():
         tensors[f"te.{k}"] = v.contiguous()
-    for k, v in ck["unet"].items():
-        tensors[f"unet.{k}"] = v.half() if v.dtype.is_floating_point else v.contiguous()
-    for k, v in ck["ema_unet"].items():
-        tensors[f"ema_unet.{k}"] = v.half() if v.dtype.is_floating_point else v.contiguous()
+    for name in ("unet", "ema_unet"):
+        for k, v in ck[name].items():
+            tensors[f"{name}.{k}"] = v.half() if v.dtype.is_floating_point else v.contiguous()
     steps = set()
     for i, s in ck["opt"]["state"].items():
         tensors[f"opt.exp_avg_sq.{i}"] = s["exp_avg_sq"].to(torch.bfloat16).contiguous()

@@ -2,23 +2,24 @@
 # Puts a finished train.py export into models/shapes and regenerates what is made from that
 # folder (issue 18's part 3; run from the repository root by a developer, never by CI):
 #
-#     bash tools/train/install_model.sh OUT [WORK]
+#     bash tools/train/install_model.sh OUT WORK
 #
-# OUT is train.py's --out (a diffusers pipeline folder), WORK its --work (samples.png and
-# samples.txt come from there when given). The model card (models/shapes/README.md) and
+# OUT is train.py's --out (a diffusers pipeline folder), WORK its --work: its train.log must
+# say the run finished ("# done"; a run stopped at --max-minutes exports a snapshot to OUT
+# too), and samples.png and samples.txt come from there. The model card (models/shapes/README.md) and
 # the measured bounds in Tests/EvaluationTests/BuiltInModelAdherenceTests.swift are not
 # touched: measure first (tools/train/choose_guidance.sh), then write them.
 set -euo pipefail
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-    echo "usage: $0 OUT [WORK]" >&2
+if [ $# -ne 2 ]; then
+    echo "usage: $0 OUT WORK" >&2
     exit 64
 fi
-out=$1 work=${2:-}
+out=$1 work=$2
 if ! [ -f "$out/model_index.json" ]; then
     echo "$out: no model_index.json (not a train.py export)" >&2
     exit 1
 fi
-if [ -n "$work" ] && ! grep -q '^# done' "$work/train.log" 2>/dev/null; then
+if ! grep -q '^# done' "$work/train.log" 2>/dev/null; then
     echo "$work/train.log says the run has not finished: $out is a snapshot" >&2
     exit 1
 fi
@@ -26,9 +27,7 @@ for part in scheduler text_encoder tokenizer unet vae; do
     rm -rf "models/shapes/$part"
 done
 cp -R "$out/." models/shapes/
-if [ -n "$work" ]; then
-    cp "$work/samples.png" "$work/samples.txt" models/shapes/
-fi
+cp "$work/samples.png" "$work/samples.txt" models/shapes/
 echo "weights: $(du -cb models/shapes/*/*.safetensors | tail -1 | cut -f1) bytes (issue 18: at most 25 MB)"
 python3 tools/fixtures/shapes_refs.py
 python3 tools/fixtures/vae_reconstruct_refs.py
