@@ -13,7 +13,8 @@ run rerun with a larger --unet-steps trains its UNet on from where it ended):
      rendered 64x64 images; the architecture from --vae-blocks / --vae-latent-channels /
      --vae-layers, from scratch or from --vae-init's VAE (widened to more latent channels).
      --vae-only stops after phase 3b and writes --out as a bare AutoencoderKL folder.
-  3. latents: encode the scene pool; latent scaling factor = 1 / std.
+  3. latents: encode the scene pool; latent scaling factor = 1 / std. Kept in WORK/latents.pt
+     (1.3 GB), so a resume with the same VAE reads them instead of encoding again.
   3b. decoder: the VAE decoder alone trains on against the frozen encoder's latents
      (decoder_tuning.py; --decoder-steps 0: no such phase).
   4. text: the text encoder alone, with two throw-away linear heads (each token's identity,
@@ -38,6 +39,7 @@ training (--no-zero-snr) only.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -331,16 +333,11 @@ def main():
 
     # 3. latents of the whole pool (posterior mean and std), and the scaling factor
     vae.eval()
-    with torch.no_grad():
-        means, stds = [], []
-        for i in range(0, args.pool, 500):
-            post = vae.encode(images[i:i + 500].float() / 127.5 - 1).latent_dist
-            means.append(post.mean), stds.append(post.std)
-        mean, std = torch.cat(means), torch.cat(stds)
-        scaling = state["scaling"] or float(1.0 / mean.std())
+    mean, std, error = pool_latents(args, vae, images, device)
+    scaling = state["scaling"] or float(1.0 / mean.std())
     latent_stats = (mean, std)
     log(args.work, "# latents", tuple(mean.shape), "scaling_factor", f"{scaling:.5f}",
-        "vae mean abs error (0-255)", f"{reconstruction_error(vae, images, latent_stats):.2f}")
+        "vae mean abs error (0-255)", f"{error:.2f}")
     # A warm start's text encoder is already trained: with --text-steps > 0 it stays frozen
     # as it is (pretraining it again would move the embeddings its UNet learned against).
     after_decoder = "text" if args.text_steps and not args.init else "unet"
@@ -458,6 +455,38 @@ def main():
     state["elapsed"] = elapsed0 + time.time() - started
     log(args.work, "# done", f"total training wall time {state['elapsed'] / 60:.1f} min")
     return 0
+
+
+def pool_latents(args, vae, images, device):
+    """Posterior mean and std of every pool scene, and the VAE's reconstruction error.
+
+    Encoding the pool is 14 minutes of a resume on a slow 2-core machine, so the result is kept
+    in WORK/latents.pt (fp32, exact) under a key of the encoder's weights, the pool size and the
+    seed, and read back by the next resume while the key matches. Once the decoder phase has
+    run, the encoder no longer changes, so a UNet phase resumed any number of times encodes once.
+    """
+    digest = hashlib.sha256(f"{args.pool} {args.seed}".encode())
+    for name, tensor in sorted(vae.state_dict().items()):
+        if name.startswith(("encoder.", "quant_conv.", "decoder.", "post_quant_conv.")):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    key = digest.hexdigest()
+    path = os.path.join(args.work, "latents.pt")
+    if os.path.exists(path):
+        cached = torch.load(path, map_location="cpu")
+        if cached.get("key") == key:
+            log(args.work, "# latents read from", path)
+            return cached["mean"].to(device), cached["std"].to(device), cached["error"]
+    with torch.no_grad():
+        means, stds = [], []
+        for i in range(0, args.pool, 500):
+            post = vae.encode(images[i:i + 500].float() / 127.5 - 1).latent_dist
+            means.append(post.mean), stds.append(post.std)
+        mean, std = torch.cat(means), torch.cat(stds)
+    error = reconstruction_error(vae, images, (mean, std))
+    torch.save({"key": key, "mean": mean.cpu(), "std": std.cpu(), "error": error}, path + ".tmp")
+    os.replace(path + ".tmp", path)
+    return mean, std, error
 
 
 def scheduler_config(args):
