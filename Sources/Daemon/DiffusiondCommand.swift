@@ -22,7 +22,7 @@ public enum DiffusiondCommand {
       --outbox DIR           folder that receives results (overrides the config)
       --state DIR            queue journal and claimed files (overrides the config)
       --socket PATH          control socket for diffusionctl (overrides the config)
-      --threads N            cores for the engine (overrides the config's threads)
+      --threads N            cores for the engine (overrides the config's threads, also on reload)
       --check-config         validate the config and its models, print a summary, exit (78 on error)
       --oneshot              run the given job files into --outbox and exit; no inbox, queue or socket
       --model DIR|FILE       with --oneshot: a diffusers folder or a single-file .safetensors checkpoint
@@ -59,7 +59,7 @@ public enum DiffusiondCommand {
         // First of all, so a SIGTERM during start-up is a clean stop, not death by signal.
         Signals.install()
         var configPath: String?
-        var overrides = Service.PathOverrides()
+        var overrides = Service.CommandLineOverrides()
         var checkOnly = false
         var oneshot = false
         var jobFiles: [String] = []
@@ -95,6 +95,7 @@ public enum DiffusiondCommand {
             case "--threads":
                 guard let v = value(arg), let n = Int(v), n > 0 else { return usageError("--threads needs a positive number") }
                 threads = n
+                overrides.threads = n
             case "--shard": guard let v = value(arg) else { return SysExits.usage }; shardArgument = v
             case "--shard-count":
                 guard let v = value(arg), let n = Int(v), n > 0, n <= Shard.maxCount else {
@@ -194,15 +195,14 @@ public enum DiffusiondCommand {
                 return SysExits.config
             }
         }
-        guard var loaded = config else { return SysExits.config }
-        if let threads { loaded.threads = threads }
+        guard let loaded = config else { return SysExits.config }
         if checkOnly { return check(loaded, overrides: overrides, path: path) }
         return Service(config: loaded, configPath: path, overrides: overrides).run()
     }
 
     /// `--check-config`: the file parsed, then ``ConfigValidation`` (the same checks a
     /// SIGHUP reload makes). Prints a summary on stdout.
-    static func check(_ config: ServiceConfig, overrides: Service.PathOverrides, path: String) -> Int32 {
+    static func check(_ config: ServiceConfig, overrides: Service.CommandLineOverrides, path: String) -> Int32 {
         var config = config
         overrides.apply(to: &config)
         let report = ConfigValidation(config, path: path)

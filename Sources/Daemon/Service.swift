@@ -9,27 +9,32 @@ import Glibc
 /// watches the worker process, the control server (see `startControlServer`), sd_notify and signals.
 public final class Service {
     private let configPath: String?
-    private let overrides: PathOverrides
+    private let overrides: CommandLineOverrides
     private let settings: SettingsBox
     private let notifier = SystemdNotifier()
     private var lockFD: Int32 = -1
 
-    /// Paths given on the command line, which win over the config file's (also on reload).
-    public struct PathOverrides: Sendable {
+    /// Paths and the thread count given on the command line, which win over the config
+    /// file's, also on a SIGHUP reload.
+    public struct CommandLineOverrides: Sendable {
         public var inbox, outbox, state, socket: URL?
-        public init(inbox: URL? = nil, outbox: URL? = nil, state: URL? = nil, socket: URL? = nil) {
+        /// `--threads`: the engine's cores.
+        public var threads: Int?
+        public init(inbox: URL? = nil, outbox: URL? = nil, state: URL? = nil, socket: URL? = nil, threads: Int? = nil) {
             self.inbox = inbox; self.outbox = outbox; self.state = state; self.socket = socket
+            self.threads = threads
         }
         func apply(to config: inout ServiceConfig) {
             if let inbox { config.inbox = inbox }
             if let outbox { config.outbox = outbox }
             if let state { config.state = state }
             if let socket { config.socket = socket }
+            if let threads { config.threads = threads }
         }
     }
 
     /// The engine runs in a worker process (`diffusiond --worker`), never in the service.
-    public init(config: ServiceConfig, configPath: String?, overrides: PathOverrides) {
+    public init(config: ServiceConfig, configPath: String?, overrides: CommandLineOverrides) {
         var config = config
         overrides.apply(to: &config)
         self.settings = SettingsBox(config)
@@ -90,7 +95,7 @@ public final class Service {
         var recheckAt: Date? = intake.rescan() ? Date().addingTimeInterval(Intake.settleSeconds) : nil
 
         let queued = queue.all().filter { $0.state == .queued }.count
-        Log.notice("diffusiond ready: inbox \(config.inbox.path), outbox \(config.outbox.path), \(queued) job(s) queued")
+        Log.notice("diffusiond ready: inbox \(config.inbox.path), outbox \(config.outbox.path), engine threads \(config.effectiveThreads), \(queued) job(s) queued")
         notifier.ready(status: "ready, \(queued) queued")
         // Started only after READY=1: the worker's first STATUS=/WATCHDOG=1 must not precede it.
         worker.start()
@@ -172,7 +177,7 @@ public final class Service {
             intake.parser = fresh.jobParser
             intake.defaultModel = fresh.defaultModel
             queue.keepHistory = fresh.keepHistory
-            Log.notice("reloaded \(configPath): models \(fresh.models.keys.sorted().joined(separator: ", "))")
+            Log.notice("reloaded \(configPath): models \(fresh.models.keys.sorted().joined(separator: ", ")); engine threads \(fresh.effectiveThreads)")
         } catch {
             Log.error("reload failed, keeping the running config: \(error)")
         }

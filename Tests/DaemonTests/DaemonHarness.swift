@@ -127,11 +127,12 @@ final class DaemonHarness {
 
     /// Starts the daemon; unless `waitReady` is false, returns once it logged that it is ready
     /// (signal handlers installed, start-up recovery done).
-    func start(waitReady: Bool = true, environment: [String: String] = [:]) throws {
+    /// Starts the daemon on this harness's config, with `arguments` after `--config FILE`.
+    func start(waitReady: Bool = true, environment: [String: String] = [:], arguments: [String] = []) throws {
         let readyBefore = log.components(separatedBy: "diffusiond ready").count
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try DaemonHarness.binary())
-        p.arguments = ["--config", configURL.path]
+        p.arguments = ["--config", configURL.path] + arguments
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = nil
         for (key, value) in environment { env[key] = value }

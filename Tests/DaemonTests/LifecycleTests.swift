@@ -105,6 +105,24 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(daemon.stop(), 0)
     }
 
+    /// `--threads` wins over the config file's `threads`, at start and after a SIGHUP reload
+    /// (it used to be lost on reload, as the paths given on the command line are not).
+    func testThreadsGivenOnTheCommandLineOutliveAReload() throws {
+        let daemon = try DaemonHarness()
+        let config = try String(contentsOf: daemon.configURL, encoding: .utf8)
+        let twoThreads = config.replacingOccurrences(of: "threads: 1\n", with: "threads: 2\n")
+        XCTAssertNotEqual(twoThreads, config)
+        try twoThreads.write(to: daemon.configURL, atomically: true, encoding: .utf8)
+        try daemon.start(arguments: ["--threads", "1"])
+        XCTAssertTrue(daemon.log.contains("engine threads 1, "), daemon.log)
+        guard let pid = daemon.process?.processIdentifier else { return XCTFail("not running") }
+        kill(pid, SIGHUP)
+        daemon.waitUntil("reloaded") { daemon.log.contains("reloaded \(daemon.configURL.path)") }
+        XCTAssertTrue(daemon.log.contains("; engine threads 1\n"), daemon.log)
+        XCTAssertFalse(daemon.log.contains("engine threads 2"), daemon.log)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     /// A reload is checked exactly as --check-config checks (issue 23, failure 7): a config
     /// that parses but names a model that is not there is refused, and jobs go on being
     /// accepted under the running one.
