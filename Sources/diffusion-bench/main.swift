@@ -7,21 +7,29 @@ import Kernels
 
 let usage = """
 usage: diffusion-bench SUBCOMMAND [options]
-  kernels [--only PREFIX] [--repeat N]     GFLOP/s of each kernel on SD 1.5 shapes
+  kernels [--only PREFIX] [--repeat N] [--json]
+                                           GFLOP/s of each kernel on SD 1.5 shapes
   unet --shapes sd15|sd21|sdxl|ssd1b|vega --size 512 --batch 2 [--weights f16|f32] [--json] [--iterations N] [--warmup N]
-                                           sdxl also stands for SDXL-Turbo/Lightning/Hyper (same UNet)
+       [--profile]                         sdxl also stands for SDXL-Turbo/Lightning/Hyper (same UNet)
   vae [--shapes sd15|sdxl] --size 512 [--tiny] [--batch N] [--weights f16|f32] [--json] [--iterations N] [--warmup N]
-                                           --tiny: TAESD (AutoencoderTiny) instead of AutoencoderKL
-  text [--shapes sd15|sd21|sdxl] [--batch N] [--weights f16|f32] [--json] [--iterations N] [--warmup N]
+      [--profile]                          --tiny: TAESD (AutoencoderTiny) instead of AutoencoderKL
+  text [--shapes sd15|sd21|sdxl] [--batch N] [--weights f16|f32] [--json] [--iterations N] [--warmup N] [--profile]
                                            sd21: OpenCLIP ViT-H (SD 2.x, SD-Turbo); sdxl: both SDXL encoders
                                            (penultimate states, pooled output)
+                                           --profile: also one JSON line per operator and shape, most time first
   image [--shapes sd15|sd21|sdturbo] [--size N] [--steps N] [--sampler NAME] [--guidance G]
-        [--guidance-cutoff F] [--tiny-vae] [--iterations N] [--warmup N] [--tokenizer DIR] [--weights f16|f32] [--save FILE.ppm]
+        [--guidance-cutoff F] [--cache N] [--versus-exact] [--tiny-vae] [--iterations N] [--warmup N]
+        [--tokenizer DIR] [--weights f16|f32] [--save FILE.ppm] [--json]
                                            one whole image on random weights: seconds, images per hour
+                                           (--versus-exact: also without the cutoff and cache, same run)
   adherence [--model DIR] [--count N] [--steps N] [--guidance G] [--sampler NAME]
-            [--threads N] [--save DIR] [--images DIR]
-                                           caption adherence of the built-in model (JSON)
-  variety [--model DIR] [--captions N] [--seeds N] [--steps N] [--guidance G] [--sampler NAME] [--renders]
+            [--guidance-cutoff F] [--cache N] [--threads N] [--save DIR]
+            [--images DIR | --renders | --reconstruct [--vae DIR]]
+                                           caption adherence of the built-in model (JSON), strict evaluator;
+                                           --images: score PNGs already made; --renders: the training
+                                           renderer's own images; --reconstruct: them through the VAE
+  variety [--model DIR] [--captions N] [--seeds N] [--steps N] [--guidance G] [--sampler NAME]
+          [--guidance-cutoff F] [--cache N] [--threads N] [--save DIR] [--renders]
                                            seed variety of object size and centre against the renders (JSON)
 Each prints one JSON line: seconds_per_eval (mean wall), gflops (analytic FLOPs / wall),
 cpu_seconds_per_eval, peak_rss_mb (getrusage ru_maxrss), ...
