@@ -468,14 +468,7 @@ public struct JobFileParser: Sendable {
                 spec.seed = try d.unsigned64(text, plain: plain, field: field, mark: mark)
             case "count":
                 spec.count = try d.integer(text, plain: plain, field: field, mark: mark, range: 1...limits.maxCount)
-            case "priority":
-                if let level = JobPriority.named(text) {
-                    spec.priority = level.rawValue
-                } else if plain, text.first.map({ $0.isNumber || $0 == "-" || $0 == "+" }) == true {
-                    spec.priority = try d.integer(text, plain: plain, field: field, mark: mark, range: JobPriority.range)
-                } else {
-                    throw d.error(field, mark, "unknown value \(SourceError.quote(text)); valid: \(JobPriority.validValuesText)")
-                }
+            case "priority": spec.priority = try d.priority(text, plain: plain, field: field, mark: mark)
             case "decoder":
                 let choice = try d.choice(text, plain: plain, field: field, mark: mark,
                                           parse: DecoderChoice.init(rawValue:), validNames: DecoderChoice.validNames)

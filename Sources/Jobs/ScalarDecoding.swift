@@ -1,3 +1,5 @@
+import ControlProtocol
+
 /// Typed reading of YAML scalars, shared by the job and config schemas. Numbers must be
 /// plain (unquoted) decimal scalars; every failure is a `SourceError` naming the field.
 struct ScalarDecoder {
@@ -66,6 +68,16 @@ struct ScalarDecoder {
             throw error(field, mark, "is \(text.utf8.count) bytes long, more than the limit of \(maxBytes)")
         }
         return text
+    }
+
+    /// A priority: a name (`low`, `normal`, `high`, `urgent`) or a plain whole number in
+    /// ``JobPriority/range``, as job files and the config's `defaults:` both take it.
+    func priority(_ text: String, plain: Bool, field: String, mark: SourceMark) throws -> Int {
+        if let level = JobPriority.named(text) { return level.rawValue }
+        guard plain, text.first.map({ $0.isNumber || $0 == "-" || $0 == "+" }) == true else {
+            throw error(field, mark, "unknown value \(SourceError.quote(text)); valid: \(JobPriority.validValuesText)")
+        }
+        return try integer(text, plain: plain, field: field, mark: mark, range: JobPriority.range)
     }
 
     /// One of `names`; the error lists the valid ones.

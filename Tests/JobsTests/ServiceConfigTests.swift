@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Jobs
 import XCTest
@@ -155,6 +156,18 @@ final class ServiceConfigTests: XCTestCase {
 
     func testSingleModelIsTheDefault() throws {
         XCTAssertEqual(try parse("models:\n  only: /m\n").defaultModel, "only")
+    }
+
+    /// The config's default priority is read as a job file's is: a name or 0–100.
+    func testDefaultPriorityTakesANameOrANumber() throws {
+        XCTAssertEqual(try parse("defaults:\n  priority: high\n").defaults.priority, JobPriority.high.rawValue)
+        XCTAssertEqual(try parse("defaults:\n  priority: 7\n").defaults.priority, 7)
+        XCTAssertThrowsError(try parse("defaults:\n  priority: soon\n")) {
+            XCTAssertEqual("\($0)", "d.yaml:2:13: field 'defaults.priority': unknown value \"soon\"; valid: \(JobPriority.validValuesText)")
+        }
+        XCTAssertThrowsError(try parse("defaults:\n  priority: 101\n")) {
+            XCTAssertEqual("\($0)", "d.yaml:2:13: field 'defaults.priority': \"101\" is out of range; expected a whole number from 0 to 100")
+        }
     }
 
     func testErrors() {
