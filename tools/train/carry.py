@@ -19,7 +19,8 @@ What a carry keeps, and how exactly (checked at pack time; pack refuses otherwis
                        and pack checks ema_te equals it.
   vae                  fp16 when that is exact (a --vae-from VAE is an fp16 export, widened), else fp32.
   opt_vae              must hold no state (no VAE phase in this run), else pack refuses.
-The tokenizer, renders and latents are rebuilt by train.py from the seed when it resumes.
+The tokenizer, renders and latents are rebuilt by train.py from the seed when it resumes (the
+latents once per work folder: it keeps them in WORK/latents.pt).
 """
 import argparse
 import json
