@@ -66,7 +66,6 @@ public enum DiffusiondCommand {
         var model: String?
         var tokenizer: URL?
         var prediction: CheckpointPrediction?
-        var threads: Int?
         var shardArgument: String?
         var shardCount: Int?
         var statusOutbox: URL?
@@ -94,7 +93,6 @@ public enum DiffusiondCommand {
                 prediction = p
             case "--threads":
                 guard let v = value(arg), let n = Int(v), n > 0 else { return usageError("--threads needs a positive number") }
-                threads = n
                 overrides.threads = n
             case "--shard": guard let v = value(arg) else { return SysExits.usage }; shardArgument = v
             case "--shard-count":
@@ -183,7 +181,7 @@ public enum DiffusiondCommand {
             if statusOutbox != nil {
                 return OneshotStatus(intake: intake, outbox: outbox, shardCount: shardCount).run()
             }
-            return Oneshot(intake: intake, outbox: outbox, model: reference, config: config, threads: threads,
+            return Oneshot(intake: intake, outbox: outbox, model: reference, config: config, threads: overrides.threads,
                            factory: factory, shard: shard, schedulerTask: ShardEnvironment.taskName(environment)).run()
         }
         let path = configPath ?? defaultConfigPath
