@@ -461,15 +461,15 @@ def pool_latents(args, vae, images, device):
     """Posterior mean and std of every pool scene, and the VAE's reconstruction error.
 
     Encoding the pool is 14 minutes of a resume on a slow 2-core machine, so the result is kept
-    in WORK/latents.pt (fp32, exact) under a key of the encoder's weights, the pool size and the
-    seed, and read back by the next resume while the key matches. Once the decoder phase has
-    run, the encoder no longer changes, so a UNet phase resumed any number of times encodes once.
+    in WORK/latents.pt (fp32, exact) under a key of the VAE's weights (the encoder's give the
+    latents, the decoder's the error), the pool size and the seed, and read back by the next
+    resume while the key matches. After the VAE and decoder phases the VAE no longer changes,
+    so a UNet phase resumed any number of times encodes once.
     """
     digest = hashlib.sha256(f"{args.pool} {args.seed}".encode())
     for name, tensor in sorted(vae.state_dict().items()):
-        if name.startswith(("encoder.", "quant_conv.", "decoder.", "post_quant_conv.")):
-            digest.update(name.encode())
-            digest.update(tensor.detach().float().cpu().numpy().tobytes())
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
     key = digest.hexdigest()
     path = os.path.join(args.work, "latents.pt")
     if os.path.exists(path):
