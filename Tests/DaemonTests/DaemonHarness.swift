@@ -125,9 +125,9 @@ final class DaemonHarness {
 
     // MARK: process
 
-    /// Starts the daemon; unless `waitReady` is false, returns once it logged that it is ready
-    /// (signal handlers installed, start-up recovery done).
-    /// Starts the daemon on this harness's config, with `arguments` after `--config FILE`.
+    /// Starts the daemon on this harness's config, with `arguments` after `--config FILE`;
+    /// unless `waitReady` is false, returns once it logged that it is ready (signal handlers
+    /// installed, start-up recovery done).
     func start(waitReady: Bool = true, environment: [String: String] = [:], arguments: [String] = []) throws {
         let readyBefore = log.components(separatedBy: "diffusiond ready").count
         let p = Process()
