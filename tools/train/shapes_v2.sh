@@ -15,7 +15,9 @@
 #   decoder1  1,200 decoder steps against the frozen encoder         54 min
 #   decoder2  2,800 more                                             71 min
 #   decoder3  1,500 more, with the hard-pixel term (weight 30)       47 min
-#   model     text encoder + UNet against that VAE (10,000 steps)   ≈ 152 min (planned)
+#   model     text encoder + UNet against that VAE (16,000 steps)   ≈ 230 min on a 2-core Zen 4
+#             (two invocations), ≈ 15 h on a 2-core Zen 1 (six); run as 10,000 steps up to
+#             UNet step 4,000, then lengthened to 16,000 (models/shapes/README.md)
 # then OUT gets the model folder. decoder3 is the committed tools/train/checkpoints/vae-f2.
 # Between parts the VAE goes through its fp16 export (--vae-from), as it did when they ran.
 set -euo pipefail
@@ -60,7 +62,7 @@ part decoder2 --vae-only --vae-from "$work/decoder1/out" --vae-edge-weight 4 \
     --decoder-steps 2800 --decoder-lr 3e-4 --decoder-batch 32 --pool 10000
 part decoder3 --vae-only --vae-from "$work/decoder2/out" --vae-edge-weight 4 --decoder-hard-weight 30 \
     --decoder-steps 1500 --decoder-lr 3e-4 --decoder-batch 32 --pool 10000
-part model --vae-from "$work/decoder3/out" --decoder-steps 0
+part model --vae-from "$work/decoder3/out" --decoder-steps 0 --unet-steps 16000
 mkdir -p "$out"
 cp -R "$work/model/out/." "$out/"
 echo "model written to $out"
