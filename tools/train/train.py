@@ -101,7 +101,9 @@ def parse_args():
     p.add_argument("--text-steps", type=int, default=600,
                    help="text-encoder pretraining steps (0 = none: train it jointly with the UNet)")
     p.add_argument("--text-batch", type=int, default=128)
-    p.add_argument("--unet-steps", type=int, default=10000)
+    p.add_argument("--unet-steps", type=int, default=None,
+                   help="UNet steps, the cosine schedule's length (default: what the run in --work "
+                        "recorded when it started or was lengthened, else 10000)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--ema", type=float, default=0.999)
@@ -276,11 +278,19 @@ def main():
         ema_te, ema_unet, state = ck["ema_te"], ck["ema_unet"], ck["state"]
         log(args.work, "# resumed", json.dumps(state))
         done = state.get("unet_steps_done", 0)
-        if state["phase"] == "export" and args.unet_steps > done > 0:
+        if args.unet_steps is not None and state["phase"] == "export" and args.unet_steps > done > 0:
             # A finished run given a larger --unet-steps trains on from where it ended, with
             # its optimizer state and EMA; the cosine schedule's tail restarts at lr_at(done).
             state.update(phase="unet", step=done)
             log(args.work, "# continuing the finished run from UNet step", done, "to", args.unet_steps)
+    # The schedule's length is part of the run: kept in its state (and so in a carry), so a
+    # resume without --unet-steps keeps it; runs from before it was kept had 10000 or said so.
+    if args.unet_steps is None:
+        args.unet_steps = state.get("unet_steps", 10000)
+    elif state.get("unet_steps", args.unet_steps) != args.unet_steps and state["phase"] == "unet":
+        log(args.work, "# UNet schedule length changed from", state["unet_steps"], "to", args.unet_steps,
+            "steps at step", state["step"])
+    state["unet_steps"] = args.unet_steps
     elapsed0 = state["elapsed"]
 
     def save_checkpoint():
