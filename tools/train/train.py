@@ -281,7 +281,7 @@ def main():
         if args.unet_steps is not None and state["phase"] == "export" and args.unet_steps > done > 0:
             # A finished run given a larger --unet-steps trains on from where it ended, with
             # its optimizer state and EMA; the cosine schedule's tail restarts at lr_at(done).
-            state.update(phase="unet", step=done)
+            state.update(phase="unet", step=done, unet_steps=args.unet_steps)
             log(args.work, "# continuing the finished run from UNet step", done, "to", args.unet_steps)
     # The schedule's length is part of the run: kept in its state (and so in a carry), so a
     # resume without --unet-steps keeps it; runs from before it was kept had 10000 or said so.
