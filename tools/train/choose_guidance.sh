@@ -6,7 +6,7 @@
 # variety ratios >= 0.5 at the shipped settings.
 #
 #     swift build -c release --product diffusion-bench
-#     bash tools/train/choose_guidance.sh [MODEL [SCALE...]]   # default models/shapes, 2 2.5 3 4 5
+#     bash tools/train/choose_guidance.sh [MODEL [SCALE...]]   # default models/shapes, 1.25 1.5 2 2.5 3
 #
 # COUNT (default 200) sets the adherence captions, CAPTIONS (default 20) the variety's;
 # THREADS (default: all cores) the engine's.
@@ -17,7 +17,7 @@ if [ $# -gt 1 ]; then
     shift
     scales=("$@")
 else
-    scales=(2 2.5 3 4 5)
+    scales=(1.25 1.5 2 2.5 3)
 fi
 threads=()
 if [ -n "${THREADS:-}" ]; then
