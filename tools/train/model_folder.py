@@ -139,6 +139,14 @@ def add_text_model_prefix(path):
     save_file(renamed, path, metadata={"format": "pt"})
 
 
+# Guidance of the sample grids (train.py's export, snapshot.py). It should be the built-in
+# model's card setting, so that a grid shows what a job with the shipped defaults gets: when
+# tools/train/choose_guidance.sh picks the scale for models/shapes, that value goes here, in
+# JobDefaults.guidance (Sources/Jobs/JobSpec.swift) and in etc/diffusiond.yaml. 1.5 comes from the
+# midway sweep of issue 18's v2 run; above 2 its colours saturate.
+SAMPLE_GUIDANCE = 1.5
+
+
 def sample_grid(args, device):
     """Reloads the exported folder the way a user would and draws held-out captions."""
     from diffusers import StableDiffusionPipeline
@@ -148,7 +156,7 @@ def sample_grid(args, device):
     scenes = [shapes_data.sample_scene(shapes_data.HELDOUT_SEED_BASE + i) for i in range(args.samples)]
     caps = [s["caption"] for s in scenes]
     g = torch.Generator("cpu").manual_seed(args.seed)
-    out = pipe(caps, height=64, width=64, num_inference_steps=25, guidance_scale=5.0,
+    out = pipe(caps, height=64, width=64, num_inference_steps=25, guidance_scale=SAMPLE_GUIDANCE,
                generator=g, output_type="np").images
     truth = np.stack([shapes_data.render(s) for s in scenes]).astype(np.float32) / 255
     cols = 8
@@ -160,6 +168,7 @@ def sample_grid(args, device):
     Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST) \
         .save(os.path.join(args.work, "samples.png"))
     with open(os.path.join(args.work, "samples.txt"), "w") as f:
-        f.write("Rows alternate: rendered truth, generated (25 Euler steps, guidance 5, seed %d).\n" % args.seed)
+        f.write("Rows alternate: rendered truth, generated (25 Euler steps, guidance %g, seed %d).\n"
+                % (SAMPLE_GUIDANCE, args.seed))
         f.write("\n".join(caps) + "\n")
     log(args.work, "# sample grid", os.path.join(args.work, "samples.png"))
