@@ -189,8 +189,15 @@ final class XLPipelineReferenceTests: XCTestCase {
         // Evaluations after int(4 × 0.5) = 2 run the conditional row alone.
         XCTAssertEqual(batch, [2, 2, 2, 1])
         let width = aug[0].count / 2
-        XCTAssertEqual(aug[3], Array(aug[0][width...]), "the conditional row's aug_emb")
-        XCTAssertNotEqual(aug[3], Array(aug[0][..<width]))
+        // Equal to the conditional row up to rounding: a batch of one may take another BLAS
+        // kernel than a batch of two (an ulp apart on some CPUs); the rows differ by O(1).
+        let condRow = Array(aug[0][width...]), uncondRow = Array(aug[0][..<width])
+        let scale = max(condRow.map { abs($0) }.max() ?? 0, 1e-30)
+        let toCond = zip(aug[3], condRow).map { abs($0 - $1) }.max() ?? .infinity
+        let toUncond = zip(aug[3], uncondRow).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertEqual(aug[3].count, width)
+        XCTAssertLessThanOrEqual(toCond / scale, 1e-5, "the conditional row's aug_emb")
+        XCTAssertGreaterThan(toUncond / scale, 1e-2, "not the unconditional row's")
         request.guidanceCutoff = nil
         let full = try pipeline.generate(request, snapshotEvery: 0) { _ in .proceed }
         XCTAssertNotEqual(cut.pixels, full.pixels)
