@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["Jobs", "Models", "Pipeline", "Sampling", "ControlProtocol"]),
 
         // Executables: thin main.swift files.
-        .executableTarget(name: "diffusiond", dependencies: ["Daemon"]),
+        .executableTarget(name: "diffusiond", dependencies: ["Daemon", "Kernels"]),
         .executableTarget(name: "diffusionctl", dependencies: ["ControlClient"]),
         .executableTarget(name: "diffusion-bench",
                           dependencies: ["Kernels", "Models", "Sampling", "Pipeline", "Evaluation", "Jobs"],

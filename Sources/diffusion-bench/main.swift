@@ -36,6 +36,8 @@ cpu_seconds_per_eval, peak_rss_mb (getrusage ru_maxrss), ...
 environment: DIFFUSION_THREADS=N sets the worker count (default: all active cores)
 """
 
+// OpenBLAS's fastest kernels for this CPU, before anything is measured (BLASCore).
+BLASCore.reexecWithFasterKernelsIfNeeded()
 var arguments = Array(CommandLine.arguments.dropFirst())
 guard let command = arguments.first else {
     log(3, usage)
