@@ -19,7 +19,7 @@ public enum StepPreviewMethod: String, Sendable {
 extension TextToImagePipeline {
     /// Largest cost of the full-VAE previews, as a fraction of the UNet work they are spread
     /// over (`snapshotEvery` denoising steps; FLOPs counted as `diffusion-bench` counts them).
-    /// A decode of the built-in `models/shapes` costs 0.89 of a guided UNet step at 64×64,
+    /// A decode of the built-in `models/shapes` costs 0.85 of a guided UNet step at 64×64,
     /// so its VAE draws previews from `snapshots: 4` on; SD 1.5's costs 1.56 steps at 512×512
     /// (from `snapshots: 7` on).
     public static let fullVAECostLimit = 0.25

@@ -177,9 +177,9 @@ final class JobFileParserTests: XCTestCase {
     func testNativeSizeIsReadFromTheModelConfigs() throws {
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        // models/shapes: unet sample_size 16, VAE block_out_channels (32, 64, 64) → factor 4.
+        // models/shapes: unet sample_size 32, VAE block_out_channels (32, 64) → factor 2.
         XCTAssertEqual(try NativeImageSize(modelDirectory: repository.appendingPathComponent("models/shapes")),
-                       NativeImageSize(width: 64, height: 64, vaeFactor: 4))
+                       NativeImageSize(width: 64, height: 64, vaeFactor: 2))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("native-\(UUID().uuidString.prefix(8))")
         addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
         for component in ["unet", "vae"] {

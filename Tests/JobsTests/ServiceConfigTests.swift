@@ -208,16 +208,19 @@ final class ServiceConfigTests: XCTestCase {
         XCTAssertEqual(config.defaultModel, "shapes")
         XCTAssertTrue(config.models["shapes"]?.path.path.hasSuffix("/models/shapes") ?? false)
         XCTAssertTrue(config.inbox.path.hasSuffix("/spool/inbox"))
-        // The built-in model card's settings; no size, so jobs get the model's native 64×64.
+        // The built-in values; no size, so jobs get the model's native 64×64.
         XCTAssertNil(config.defaults.width)
         XCTAssertNil(config.defaults.height)
         XCTAssertEqual(config.defaults.sampler, .euler)
         XCTAssertEqual(config.defaults.steps, 25)
         XCTAssertEqual(config.defaults.guidance, 5)
+        // The built-in model's card guidance, in its entry's own defaults.
+        XCTAssertEqual(config.modelDefaults["shapes"]?.guidance, 1.5)
         // And they are the built-in ones (a job under --oneshot without a config, and
         // diffusion-bench adherence / variety, get those).
         XCTAssertEqual(config.defaults, JobDefaults())
         let job = try XCTUnwrap(try config.jobParser.parse(bytes: Array("prompt: a red circle\n".utf8), file: "j.yaml").first)
         XCTAssertEqual([job.width, job.height], [64, 64])
+        XCTAssertEqual(job.guidance, 1.5)
     }
 }
