@@ -95,7 +95,7 @@ install: build
 	    -e 's|^outbox:[^#]*|outbox: $(SPOOLDIR)/outbox  |' \
 	    -e 's|^state:[^#]*|state: $(SPOOLDIR)/state  |' \
 	    -e 's|^socket:[^#]*|socket: /run/diffusiond/control.sock  |' \
-	    -e 's|^\(  shapes:\)[^#]*|\1 $(DATADIR)/models/shapes  |' \
+	    -e 's|^\(    path: \)\.\./models/shapes *|\1$(DATADIR)/models/shapes|' \
 	    -e 's|^clip_tokenizer:[^#]*|clip_tokenizer: $(DATADIR)/models/clip-tokenizer  |' \
 	    -e 's|^# Relative paths are relative to this file.s folder: as shipped.*|# Installed by make install: system spool under $(SPOOLDIR), socket in /run/diffusiond.|' \
 	    -e 's|^# repository with a local spool.*|# Relative paths are relative to the folder of this file.|' \
@@ -144,6 +144,8 @@ install-check:
 	echo "install-check: the binaries link the Swift runtime statically (no toolchain library or run path)"; \
 	grep -q '^clip_tokenizer: /usr/share/diffusiond/models/clip-tokenizer ' "$$tmp/root/etc/diffusiond/diffusiond.yaml" \
 		|| { echo "install-check: clip_tokenizer does not point at the installed vocabulary"; exit 1; }; \
+	grep -q '^    path: /usr/share/diffusiond/models/shapes$$' "$$tmp/root/etc/diffusiond/diffusiond.yaml" \
+		|| { echo "install-check: the shapes entry does not point at the installed model"; exit 1; }; \
 	"$$tmp/root/usr/bin/diffusiond" --config "$$tmp/root/etc/diffusiond/diffusiond.yaml" \
 		--inbox "$$tmp/spool/inbox" --outbox "$$tmp/spool/outbox" --state "$$tmp/spool/state" \
 		--socket "$$tmp/run/control.sock" 2>"$$tmp/daemon.log" & pid=$$!; \

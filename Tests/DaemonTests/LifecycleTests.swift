@@ -177,6 +177,14 @@ final class LifecycleTests: XCTestCase {
         let (nativeStatus, nativeOut, _) = try run(["--config", noSize.path, "--check-config"])
         XCTAssertEqual(nativeStatus, 0)
         XCTAssertTrue(nativeOut.contains("defaults tiny 16x16, "), nativeOut)
+        XCTAssertFalse(nativeOut.contains("defaults for"), nativeOut)
+        // A model entry's own defaults get a line of their own.
+        let own = daemon.root.appendingPathComponent("own.yaml")
+        try "models:\n  tiny:\n    path: \(model.path)\n    defaults: {guidance: 1.5, steps: 4}\n"
+            .write(to: own, atomically: true, encoding: .utf8)
+        let (ownStatus, ownOut, _) = try run(["--config", own.path, "--check-config"])
+        XCTAssertEqual(ownStatus, 0)
+        XCTAssertTrue(ownOut.contains("  defaults for tiny: 4 steps, euler, guidance 1.5\n"), ownOut)
         // A model folder that is not there.
         let missing = daemon.root.appendingPathComponent("missing.yaml")
         try "models:\n  gone: /nonexistent/model\n".write(to: missing, atomically: true, encoding: .utf8)
