@@ -12,7 +12,8 @@ public enum StepPreviewMethod: String, Sendable {
     case tinyVAE = "tiny_vae"
     /// The model's own VAE, when one decode costs at most `fullVAECostLimit` of a UNet step.
     case fullVAE = "vae"
-    /// A fixed linear latent → RGB map (`LatentRGBMap`), upscaled: blocky, but free.
+    /// A fixed linear latent → RGB map (`LatentRGBMap`: the model's own fitted one, else the
+    /// published map of its latent space), upscaled: blocky, but free.
     case latentRGB = "latent_rgb"
 }
 
@@ -62,10 +63,16 @@ extension TextToImagePipeline {
             return ImageConversion.rgbImage(decoded)
         }
         if method == .fullVAE { return decode(x0, width: width, height: height) }
+        return latentRGBMap.render(x0, factor: vae.downscaleFactor)
+    }
+
+    /// The latent → RGB preview map: the model's own fitted one (`vae/latent_rgb.json`), else
+    /// the published map of its latent space.
+    var latentRGBMap: LatentRGBMap {
+        if let fittedLatentRGBMap { return fittedLatentRGBMap }
         // An SDXL-family model's latents are SDXL's, whatever its VAE's scaling factor says.
-        let map = family == .stableDiffusionXL && vae.config.latentChannels == 4 ? LatentRGBMap.sdxl
+        return family == .stableDiffusionXL && vae.config.latentChannels == 4 ? LatentRGBMap.sdxl
             : LatentRGBMap.forVAE(latentChannels: vae.config.latentChannels, scalingFactor: vae.config.scalingFactor)
-        return map.render(x0, factor: vae.downscaleFactor)
     }
 }
 

@@ -9,11 +9,14 @@ public enum PipelineError: Error, CustomStringConvertible {
     case invalidRequest(String)
     /// A `tiny_vae` folder whose latents do not fit the model's.
     case incompatibleTinyVAE(directory: String, reason: String)
+    /// A `vae/latent_rgb.json` that is not a latent → RGB map for the model's VAE.
+    case invalidLatentRGBMap(file: String, reason: String)
 
     public var description: String {
         switch self {
         case .invalidRequest(let why): return "invalid generation request: \(why)"
         case let .incompatibleTinyVAE(directory, reason): return "tiny_vae \(directory) does not fit this model: \(reason)"
+        case let .invalidLatentRGBMap(file, reason): return "\(file): not a latent → RGB preview map: \(reason)"
         }
     }
 }
@@ -67,6 +70,8 @@ public final class TextToImagePipeline: ImageGenerating {
     let xl: XLTextEncoder?
     /// diffusers `AutoencoderTiny` for previews and `decoder: tiny` (`loadTinyVAE`).
     var tinyVAE: TinyVAE?
+    /// The model's own fitted latent → RGB preview map (`vae/latent_rgb.json`), if it has one.
+    let fittedLatentRGBMap: LatentRGBMap?
     let pool: ThreadPool
 
     /// Loads every component of the diffusers folder at `modelDirectory` (see
@@ -84,6 +89,8 @@ public final class TextToImagePipeline: ImageGenerating {
         unet = model.unet
         vae = model.vae
         xl = model.xl
+        fittedLatentRGBMap = try LatentRGBMap(vaeDirectory: modelDirectory.appendingPathComponent("vae"),
+                                              latentChannels: model.vae.config.latentChannels)
     }
 
     /// Assembles a pipeline from a loaded model and its scheduler config (single-file
@@ -97,6 +104,7 @@ public final class TextToImagePipeline: ImageGenerating {
         unet = model.unet
         vae = model.vae
         xl = model.xl
+        fittedLatentRGBMap = nil
     }
     /// Merges the requests' LoRAs into `unet` and `textEncoder` (see TextToImagePipeline+LoRA).
     public private(set) lazy var loraMerger = LoRAMerger(unet: unet, textEncoder: textEncoder, pool: pool)

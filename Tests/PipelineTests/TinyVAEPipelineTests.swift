@@ -57,7 +57,7 @@ final class TinyVAEPipelineTests: XCTestCase {
     /// the previews show the picture: the last is the final image within 3/255 (mean absolute
     /// difference), and the one at half the steps is nearer the final image than flat grey.
     /// Its VAE draws the previews from `snapshots: 4` on (a decode costs 0.85 of a guided UNet step);
-    /// at `snapshots: 1` the linear map does, much further from the image.
+    /// at `snapshots: 1` the model's fitted linear map does, much further from the image.
     func testShapesPreviewsConvergeOnTheImage() throws {
         let pipeline = try TextToImagePipeline(modelDirectory: Self.repository.appendingPathComponent("models/shapes"), threads: 2)
         let request = GenerationRequest(prompt: "a red circle at the top left on a blue background", width: 64, height: 64,
@@ -90,6 +90,12 @@ final class TinyVAEPipelineTests: XCTestCase {
         XCTAssertLessThanOrEqual(last, 3)
         XCTAssertLessThan(half, greyDifference)
         XCTAssertLessThan(meanDifference(try XCTUnwrap(vaePreviews[4]).pixels, image.pixels), greyDifference)
+        // The linear previews use the model's own fitted map (models/shapes/vae/latent_rgb.json,
+        // tools/train/fit_latent_rgb.py), not Stable Diffusion's, and show more of the picture
+        // than flat grey does.
+        XCTAssertEqual(pipeline.latentRGBMap.factors.count, 4)
+        XCTAssertNotEqual(pipeline.latentRGBMap, .sd)
+        XCTAssertLessThan(linearLast, greyDifference)
     }
 
     /// Every sampler (epsilon prediction, sigma and alpha samplers): the last preview is the

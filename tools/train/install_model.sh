@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Puts a finished train.py export into models/shapes and regenerates what is made from that
+# Puts a finished train.py export into models/shapes, fits its latent → RGB preview map
+# (fit_latent_rgb.py) and regenerates what is made from that
 # folder (issue 18's part 3; run from the repository root by a developer, never by CI):
 #
 #     bash tools/train/install_model.sh OUT WORK
@@ -28,6 +29,7 @@ for part in scheduler text_encoder tokenizer unet vae; do
 done
 cp -R "$out/." models/shapes/
 cp "$work/samples.png" "$work/samples.txt" models/shapes/
+python3 tools/train/fit_latent_rgb.py models/shapes
 echo "weights: $(du -cb models/shapes/*/*.safetensors | tail -1 | cut -f1) bytes (issue 18: at most 25 MB)"
 python3 tools/fixtures/shapes_refs.py
 python3 tools/fixtures/vae_reconstruct_refs.py
