@@ -6,7 +6,8 @@ import Pipeline
 /// What `--check-config` checks beyond parsing, and what a SIGHUP reload must pass before
 /// it replaces the running config: one list, so a reload never accepts what the check
 /// refuses. Every model must be a diffusers folder (a readable `model_index.json`) or a single file
-/// whose header reads; every `tiny_vae` config must describe an `AutoencoderTiny`;
+/// whose header reads; every `tiny_vae` config must describe an `AutoencoderTiny`; a
+/// folder's `vae/latent_rgb.json` must be a preview map for its VAE;
 /// `lora_dir` must be a folder. Models without a native size and a world-writable inbox are
 /// warnings.
 struct ConfigValidation {
@@ -30,6 +31,10 @@ struct ConfigValidation {
                 do { _ = try model.family() } catch {
                     errors.append("\(path): model \(name): \(error)")
                 }
+                // vae/latent_rgb.json, the model's own preview map, is read when the model loads.
+                do { try LatentRGBMap.check(modelDirectory: model.path) } catch {
+                    errors.append("\(path): model \(name): \(error)")
+                }
             }
             // tiny_vae: its config.json must describe an AutoencoderTiny (weights are read at load).
             if let tiny = model.tinyVAE {
@@ -38,14 +43,21 @@ struct ConfigValidation {
                 }
             }
         }
+        let ownSizes = config.modelDefaults.values.contains { $0.width != nil || $0.height != nil }
         for (name, model) in config.models.sorted(by: { $0.key < $1.key }) {
-            if let width = config.defaults.width, let height = config.defaults.height {
+            if !ownSizes, let width = config.defaults.width, let height = config.defaults.height {
                 sizes = ["\(width)x\(height) (defaults)"]
                 break
             }
+            // A model entry's own defaults come first (`models.NAME.defaults`), then the config's.
+            let defaults = config.modelDefaults[name] ?? config.defaults
+            if let width = defaults.width, let height = defaults.height {
+                sizes.append("\(name) \(width)x\(height)")
+                continue
+            }
             do {
                 let native = try NativeImageSize(model: model)
-                sizes.append("\(name) \(config.defaults.width ?? native.width)x\(config.defaults.height ?? native.height)")
+                sizes.append("\(name) \(defaults.width ?? native.width)x\(defaults.height ?? native.height)")
             } catch {
                 warnings.append("\(path): model \(name): no native size, so jobs on it must give width and height: \(error)")
             }

@@ -220,7 +220,7 @@ public enum DiffusiondCommand {
           limits  \(config.limits.maxWidth)x\(config.limits.maxHeight), \(config.limits.maxSteps) steps, \(config.limits.maxCount) images, \(config.limits.maxFileSize) bytes
           defaults \(sizes.isEmpty ? "no size" : sizes.joined(separator: ", ")), \(d.steps) steps, \(d.sampler.rawValue), guidance \(d.guidance)
         """)
-        // A model entry's own defaults: what its jobs get instead (sizes are in the line above).
+        // A model entry's own defaults: what its jobs get instead (its size is in the line above).
         for (name, own) in config.modelDefaults.sorted(by: { $0.key < $1.key }) {
             print("  defaults for \(name): \(own.steps) steps, \(own.sampler.rawValue), guidance \(own.guidance)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 
 extension LatentRGBMap {
     /// The file in a model's `vae/` folder that holds its own fitted map (the project's own
@@ -39,6 +40,16 @@ extension LatentRGBMap {
         let factors = try file.factors.enumerated().map { try triple($0.element, "latent_rgb_factors[\($0.offset)]") }
         let bias = try file.bias.map { try triple($0, "latent_rgb_factors_bias") } ?? [0, 0, 0]
         self.init(factors: factors, bias: bias)
+    }
+
+    /// Checks a diffusers model folder's `vae/latent_rgb.json`, if it has one, against its VAE's
+    /// latent channels (`vae/config.json`), as loading the model would: for `--check-config` and
+    /// reloads, so a bad file is refused before a job runs.
+    public static func check(modelDirectory: URL) throws {
+        let vae = modelDirectory.appendingPathComponent("vae")
+        guard FileManager.default.fileExists(atPath: vae.appendingPathComponent(fileName).path) else { return }
+        let config = try VAEConfig(contentsOf: vae.appendingPathComponent("config.json"))
+        _ = try LatentRGBMap(vaeDirectory: vae, latentChannels: config.latentChannels)
     }
 
     /// `latent_rgb_factors[2][1]` for a decoding error's coding path.

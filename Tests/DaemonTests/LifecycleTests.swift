@@ -180,11 +180,32 @@ final class LifecycleTests: XCTestCase {
         XCTAssertFalse(nativeOut.contains("defaults for"), nativeOut)
         // A model entry's own defaults get a line of their own.
         let own = daemon.root.appendingPathComponent("own.yaml")
-        try "models:\n  tiny:\n    path: \(model.path)\n    defaults: {guidance: 1.5, steps: 4}\n"
+        try "models:\n  tiny:\n    path: \(model.path)\n    defaults: {guidance: 1.5, steps: 4, width: 48, height: 32}\n"
             .write(to: own, atomically: true, encoding: .utf8)
         let (ownStatus, ownOut, _) = try run(["--config", own.path, "--check-config"])
         XCTAssertEqual(ownStatus, 0)
         XCTAssertTrue(ownOut.contains("  defaults for tiny: 4 steps, euler, guidance 1.5\n"), ownOut)
+        XCTAssertTrue(ownOut.contains("  defaults tiny 48x32, 2"), ownOut)
+        // A model's own preview map (vae/latent_rgb.json) that does not fit its VAE is refused here,
+        // not when a job loads the model.
+        let broken = daemon.root.appendingPathComponent("broken-map")
+        let fm = FileManager.default
+        try fm.createDirectory(at: broken.appendingPathComponent("vae"), withIntermediateDirectories: true)
+        for item in try fm.contentsOfDirectory(atPath: model.path) where item != "vae" {
+            try fm.createSymbolicLink(at: broken.appendingPathComponent(item), withDestinationURL: model.appendingPathComponent(item))
+        }
+        for item in try fm.contentsOfDirectory(atPath: model.appendingPathComponent("vae").path) {
+            try fm.createSymbolicLink(at: broken.appendingPathComponent("vae/\(item)"),
+                                      withDestinationURL: model.appendingPathComponent("vae/\(item)"))
+        }
+        try #"{"latent_rgb_factors": [[1, 0, 0]]}"#.write(to: broken.appendingPathComponent("vae/latent_rgb.json"),
+                                                            atomically: true, encoding: .utf8)
+        let brokenConfig = daemon.root.appendingPathComponent("broken.yaml")
+        try "models:\n  tiny: \(broken.path)\n".write(to: brokenConfig, atomically: true, encoding: .utf8)
+        let (brokenStatus, _, brokenErr) = try run(["--config", brokenConfig.path, "--check-config"])
+        XCTAssertEqual(brokenStatus, 78, brokenErr)
+        XCTAssertTrue(brokenErr.contains("model tiny: \(broken.path)/vae/latent_rgb.json: not a latent → RGB preview map: "
+                                         + "latent_rgb_factors has 1 rows"), brokenErr)
         // A model folder that is not there.
         let missing = daemon.root.appendingPathComponent("missing.yaml")
         try "models:\n  gone: /nonexistent/model\n".write(to: missing, atomically: true, encoding: .utf8)
