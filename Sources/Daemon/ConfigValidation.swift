@@ -32,7 +32,7 @@ struct ConfigValidation {
                     errors.append("\(path): model \(name): \(error)")
                 }
                 // vae/latent_rgb.json, the model's own preview map, is read when the model loads.
-                do { try LatentRGBMap.check(modelDirectory: model.path) } catch {
+                do { try LatentRGBMapConfig.check(modelDirectory: model.path) } catch {
                     errors.append("\(path): model \(name): \(error)")
                 }
             }

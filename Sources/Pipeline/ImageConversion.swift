@@ -41,7 +41,7 @@ enum ImageConversion {
 /// models whose VAE decode is too expensive to run every few steps and that have no tiny VAE.
 /// It reads the diffusion model's latents as they are (scaled, like ComfyUI's `x0` and
 /// AUTOMATIC1111's "Approx cheap" samples).
-public struct LatentRGBMap: Sendable, Equatable {
+struct LatentRGBMap: Sendable, Equatable {
     /// [latent channel][R, G, B]
     let factors: [[Float]]
     /// [R, G, B]

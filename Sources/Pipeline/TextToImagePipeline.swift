@@ -9,14 +9,11 @@ public enum PipelineError: Error, CustomStringConvertible {
     case invalidRequest(String)
     /// A `tiny_vae` folder whose latents do not fit the model's.
     case incompatibleTinyVAE(directory: String, reason: String)
-    /// A `vae/latent_rgb.json` that is not a latent → RGB map for the model's VAE.
-    case invalidLatentRGBMap(file: String, reason: String)
 
     public var description: String {
         switch self {
         case .invalidRequest(let why): return "invalid generation request: \(why)"
         case let .incompatibleTinyVAE(directory, reason): return "tiny_vae \(directory) does not fit this model: \(reason)"
-        case let .invalidLatentRGBMap(file, reason): return "\(file): not a latent → RGB preview map: \(reason)"
         }
     }
 }

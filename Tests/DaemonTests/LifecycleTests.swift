@@ -204,8 +204,8 @@ final class LifecycleTests: XCTestCase {
         try "models:\n  tiny: \(broken.path)\n".write(to: brokenConfig, atomically: true, encoding: .utf8)
         let (brokenStatus, _, brokenErr) = try run(["--config", brokenConfig.path, "--check-config"])
         XCTAssertEqual(brokenStatus, 78, brokenErr)
-        XCTAssertTrue(brokenErr.contains("model tiny: \(broken.path)/vae/latent_rgb.json: not a latent → RGB preview map: "
-                                         + "latent_rgb_factors has 1 rows"), brokenErr)
+        XCTAssertTrue(brokenErr.contains("model tiny: \(broken.path)/vae/latent_rgb.json: field 'latent_rgb_factors': "
+                                         + "has 1 rows; the VAE has 4 latent channels"), brokenErr)
         // A model folder that is not there.
         let missing = daemon.root.appendingPathComponent("missing.yaml")
         try "models:\n  gone: /nonexistent/model\n".write(to: missing, atomically: true, encoding: .utf8)

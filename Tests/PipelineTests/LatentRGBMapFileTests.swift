@@ -1,9 +1,11 @@
 import Foundation
+import Models
 import XCTest
 @testable import Pipeline
 
 /// `vae/latent_rgb.json`: a model's own fitted latent → RGB preview map (issue 16), read when
-/// the model loads; a malformed one is refused, naming the file and what is wrong.
+/// the model loads (`LatentRGBMapConfig`); a malformed one is refused, naming the file and the
+/// field at fault.
 final class LatentRGBMapFileTests: XCTestCase {
     private func folder(holding json: String?) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("latent-rgb-\(UUID().uuidString.prefix(8))")
@@ -29,22 +31,25 @@ final class LatentRGBMapFileTests: XCTestCase {
 
     func testMalformedMapsAreRefusedWithTheirFault() throws {
         let cases: [(json: String, says: String)] = [
-            ("[1, 2]", "not a JSON object"),
-            ("{\"latent_rgb_factors\": [[1, 0, 0]", "not readable JSON"),
-            ("{}", "no latent_rgb_factors list"),
-            ("{\"latent_rgb_factors\": [[1, 0, 0], [0, 1, 0]]}", "2 rows; the VAE has 4 latent channels"),
-            ("{\"latent_rgb_factors\": [[1, 0, 0], [0, 1], [0, 0, 1], [1, 1, 1]]}", "latent_rgb_factors[1] is not a list of 3 numbers"),
-            ("{\"latent_rgb_factors\": [[1, 0, 0], [0, 1, 0], [0, \"x\", 1], [1, 1, 1]]}", "latent_rgb_factors[2][1] is not a number"),
-            ("{\"latent_rgb_factors\": [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, true]]}", "latent_rgb_factors[3][2] is not a number"),
-            ("{\"latent_rgb_factors\": [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1e300]]}", "not a finite number"),
+            ("[1, 2]", "invalid JSON: top level is not an object"),
+            ("{\"latent_rgb_factors\": [[1, 0, 0]", "invalid JSON"),
+            ("{}", "missing required field 'latent_rgb_factors'"),
+            ("{\"latent_rgb_factors\": [[1, 0, 0], [0, 1, 0]]}", "field 'latent_rgb_factors': has 2 rows; the VAE has 4 latent channels"),
+            ("{\"latent_rgb_factors\": [[1, 0, 0], [0, 1], [0, 0, 1], [1, 1, 1]]}",
+             "field 'latent_rgb_factors[1]' must be a list of 3 finite numbers"),
+            ("{\"latent_rgb_factors\": [[1, 0, 0], [0, 1, 0], [0, \"x\", 1], [1, 1, 1]]}",
+             "field 'latent_rgb_factors[2]' must be a list of 3 finite numbers"),
+            ("{\"latent_rgb_factors\": [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1e300]]}",
+             "field 'latent_rgb_factors[3]' must be a list of 3 finite numbers"),
+            ("{\"latent_rgb_factors\": 7}", "field 'latent_rgb_factors' must be a list of rows of 3 numbers"),
             ("{\"latent_rgb_factors\": [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], \"latent_rgb_factors_bias\": 0}",
-             "latent_rgb_factors_bias is not a number or list"),
+             "field 'latent_rgb_factors_bias' must be a list of 3 finite numbers"),
         ]
         for (json, says) in cases {
             let url = try folder(holding: json)
             XCTAssertThrowsError(try LatentRGBMap(vaeDirectory: url, latentChannels: 4), json) { error in
                 let text = "\(error)"
-                XCTAssertTrue(text.contains(url.appendingPathComponent("latent_rgb.json").path), text)
+                XCTAssertTrue(text.hasPrefix(url.appendingPathComponent("latent_rgb.json").path + ": "), text)
                 XCTAssertTrue(text.contains(says), "\(json): \(text)")
             }
         }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Errors while reading a model folder's JSON files (`model_index.json`, `config.json`,
-/// `tokenizer_config.json`, `vocab.json`). Each names the file and the field.
+/// `tokenizer_config.json`, `vocab.json`, `vae/latent_rgb.json`). Each names the file and the field.
 public enum ModelConfigError: Error, CustomStringConvertible, Equatable {
     case cannotRead(file: String, reason: String)
     case invalidJSON(file: String, reason: String)
@@ -127,6 +127,40 @@ struct ConfigJSON {
                 throw ModelConfigError.wrongType(file: file, field: key, expected: "a list of integers")
             }
             return i
+        }
+    }
+
+    /// `v` as a list of `count` finite numbers within ±1e6, else nil.
+    private static func finiteNumbers(_ v: Any, count: Int) -> [Double]? {
+        guard let items = v as? [Any], items.count == count else { return nil }
+        var numbers: [Double] = []
+        for item in items {
+            guard !(item is String), let n = item as? NSNumber, n.doubleValue.isFinite, abs(n.doubleValue) <= 1e6 else { return nil }
+            numbers.append(n.doubleValue)
+        }
+        return numbers
+    }
+
+    /// A list of `count` finite numbers (within ±1e6).
+    func numbers(_ key: String, count: Int) throws -> [Double] {
+        guard let v = value(key) else { throw ModelConfigError.missingField(file: file, field: key) }
+        guard let numbers = Self.finiteNumbers(v, count: count) else {
+            throw ModelConfigError.wrongType(file: file, field: key, expected: "a list of \(count) finite numbers")
+        }
+        return numbers
+    }
+
+    /// A list of rows of `width` finite numbers (within ±1e6), e.g. `[[0.1, 0.2, 0.3], …]`.
+    func numberRows(_ key: String, width: Int) throws -> [[Double]] {
+        guard let v = value(key) else { throw ModelConfigError.missingField(file: file, field: key) }
+        guard let rows = v as? [Any] else {
+            throw ModelConfigError.wrongType(file: file, field: key, expected: "a list of rows of \(width) numbers")
+        }
+        return try rows.enumerated().map { index, row in
+            guard let numbers = Self.finiteNumbers(row, count: width) else {
+                throw ModelConfigError.wrongType(file: file, field: "\(key)[\(index)]", expected: "a list of \(width) finite numbers")
+            }
+            return numbers
         }
     }
 
