@@ -48,7 +48,9 @@ public enum BLASCore {
     public static func reexecWithFasterKernelsIfNeeded() {
         guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil else { return }
         let current = name
-        guard let better = betterCoreType(current: current, cpuFlags: cpuFlags()) else { return }
+        // Most starts end here, without reading /proc/cpuinfo.
+        guard !fastCores.contains(current.lowercased()),
+              let better = betterCoreType(current: current, cpuFlags: cpuFlags()) else { return }
         setenv("OPENBLAS_CORETYPE", better, 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         let failure = "<4>could not run again with OPENBLAS_CORETYPE=\(better) (\(String(cString: strerror(errno)))); "
