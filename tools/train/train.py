@@ -63,7 +63,8 @@ import shapes_data  # noqa: E402
 from text_pretraining import pretrain_text_encoder  # noqa: E402
 from decoder_tuning import reconstruction_error, tune_decoder  # noqa: E402
 from model_folder import export, export_vae, load_init, load_vae_init  # noqa: E402
-from train_util import batch_rng, log, lr_at, pick_device, reconstruction_loss, to_device  # noqa: E402
+from train_util import (batch_rng, latent_outline_band, log, lr_at, pick_device,  # noqa: E402
+                        reconstruction_loss, to_device)
 
 
 def parse_args():
@@ -104,6 +105,11 @@ def parse_args():
     p.add_argument("--unet-steps", type=int, default=None,
                    help="UNet steps, the cosine schedule's length (default: what the run in --work "
                         "recorded when it started or was lengthened, else 10000)")
+    p.add_argument("--unet-layers", type=int, default=1,
+                   help="the UNet's layers_per_block (resnets, and transformers where it has them, per level)")
+    p.add_argument("--unet-edge-weight", type=float, default=1.0,
+                   help="weight of the latent cells on an object's outline in the UNet loss (the render's "
+                        "outline band, max-pooled to the latent grid; 1 = every cell alike)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--ema", type=float, default=0.999)
@@ -188,15 +194,15 @@ UNET_CONFIG = dict(
 # training step on 2 cores, and the layout is decided at the coarser levels.
 
 
-def unet_config(side):
-    """UNET_CONFIG for latents of `side` cells: the levels above stay at 16, 8 and 4 cells;
-    32x32 latents (a VAE that downsamples by 2) get one more level in front, 32 channels and
-    resnets only, which costs about as much per step as the 16x16 level (4x the cells, a
-    quarter of the channel pairs)."""
+def unet_config(side, layers=1):
+    """UNET_CONFIG for latents of `side` cells, with `layers` layers per block: the levels
+    above stay at 16, 8 and 4 cells; 32x32 latents (a VAE that downsamples by 2) get one more
+    level in front, 32 channels and resnets only, which costs about as much per step as the
+    16x16 level (4x the cells, a quarter of the channel pairs)."""
+    c = dict(UNET_CONFIG, layers_per_block=layers)
     if side == 16:
-        return dict(UNET_CONFIG)
+        return c
     if side == 32:
-        c = dict(UNET_CONFIG)
         c["block_out_channels"] = (32,) + UNET_CONFIG["block_out_channels"]
         c["down_block_types"] = ("DownBlock2D",) + UNET_CONFIG["down_block_types"]
         c["up_block_types"] = UNET_CONFIG["up_block_types"] + ("UpBlock2D",)
@@ -210,14 +216,15 @@ SCHEDULER_CONFIG = dict(
 )
 
 
-def build_models(vocab_size, ids, vae_cfg):
+def build_models(vocab_size, ids, vae_cfg, unet_layers=1):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
     vae = AutoencoderKL(**vae_cfg)
     te = CLIPTextModel(CLIPTextConfig(vocab_size=vocab_size, bos_token_id=ids["bos"],
                                       eos_token_id=ids["eos"], pad_token_id=ids["eos"], **TEXT_CONFIG))
     channels, side = latent_shape(vae_cfg)
-    unet = UNet2DConditionModel(sample_size=side, in_channels=channels, out_channels=channels, **unet_config(side))
+    unet = UNet2DConditionModel(sample_size=side, in_channels=channels, out_channels=channels,
+                                **unet_config(side, unet_layers))
     return vae, te, unet
 
 
@@ -250,7 +257,7 @@ def main():
 
     torch.manual_seed(args.seed)
     vae_cfg = vae_config(args)
-    vae, te, unet = build_models(len(vocab), ids, vae_cfg)
+    vae, te, unet = build_models(len(vocab), ids, vae_cfg, args.unet_layers)
     for name, m in (("vae", vae), ("text_encoder", te), ("unet", unet)):
         log(args.work, "# params", name, sum(p.numel() for p in m.parameters()))
     log(args.work, "# vae", json.dumps(vae_cfg), "latents", latent_shape(vae_cfg))
@@ -389,6 +396,11 @@ def main():
     if ema_te is None or (frozen_text and state["phase"] == "unet" and state["step"] == 0):
         ema_te = {k: v.detach().clone() for k, v in te.state_dict().items()}
         ema_unet = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    band = None
+    if state["phase"] == "unet" and args.unet_edge_weight != 1:
+        band = latent_outline_band(images, mean.shape[-1])
+        log(args.work, "# outline cells weighted", args.unet_edge_weight, "share of latent cells",
+            f"{band.float().mean().item():.3f}")
     if state["phase"] == "unet":
         unet.train()
         if not frozen_text:
@@ -432,7 +444,15 @@ def main():
                 # ||x0 error||^2 = ||eps error||^2 / SNR: below SNR 1 (where the layout is decided,
                 # since x_t shows little of it) weigh the x0 error up to --high-noise-weight times.
                 weight = weight * torch.clamp(1.0 / snr, min=1.0, max=max(1.0, args.high_noise_weight))
-            loss = (weight * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
+            sq = (pred - target) ** 2
+            if band is None:
+                per_image = sq.mean(dim=(1, 2, 3))
+            else:
+                # Outline cells count --unet-edge-weight times; normalised per image, so the
+                # loss keeps its scale and its timestep weighting.
+                w = 1.0 + (args.unet_edge_weight - 1.0) * band[idx].float()
+                per_image = (sq * w).mean(dim=(1, 2, 3)) / w.mean(dim=(1, 2, 3))
+            loss = (weight * per_image).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -58,6 +58,17 @@ def outline_weight(x, weight):
     return 1.0 + (weight - 1.0) * band.float()
 
 
+def latent_outline_band(images, side, chunk=2000):
+    """[N, 1, side, side] bool: the latent cells that hold part of an object's outline, for
+    uint8 renders [N, 3, H, W] (outline_weight's band, max-pooled from H to side)."""
+    out = []
+    for i in range(0, images.shape[0], chunk):
+        x = images[i:i + chunk]
+        band = outline_weight(x, 2.0) > 1.0
+        out.append(F.max_pool2d(band.float(), x.shape[-1] // side) > 0)
+    return torch.cat(out)
+
+
 def hard_pixel_loss(rec, x, margin=0.15):
     """Mean over pixels of relu(‖rec − x‖ − margin)², the colour distance over the 3 channels
     in [-1, 1] units: only pixels far off their true colour count. The strict evaluator calls
