@@ -10,8 +10,11 @@ import PackageDescription
 /// `x86-64-v3` is rejected by this swiftc, so the CPU is named.
 #if arch(x86_64)
 let hotFlags: [SwiftSetting] = [.unsafeFlags(["-O", "-target-cpu", "haswell"])]
+/// KernelsAVX512 holds the AVX-512 builds of a few kernels, called only on CPUs that have it.
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-O", "-target-cpu", "skylake-avx512"])]
 #else
 let hotFlags: [SwiftSetting] = [.unsafeFlags(["-O"])]
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-O"])]
 #endif
 
 let package = Package(
@@ -37,7 +40,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
 
         // Engine.
-        .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: hotFlags),
+        .target(name: "KernelsAVX512", swiftSettings: avx512Flags),
+        .target(name: "Kernels", dependencies: ["CBLAS", "KernelsAVX512"], swiftSettings: hotFlags),
         .target(name: "Models", dependencies: ["Kernels"], swiftSettings: hotFlags),
         .target(name: "Sampling", dependencies: ["Kernels"], swiftSettings: hotFlags),
         .target(name: "Pipeline", dependencies: ["Kernels", "Models", "Sampling"], swiftSettings: hotFlags),
@@ -61,7 +65,7 @@ let package = Package(
         .executableTarget(name: "diffusion-fuzz", dependencies: ["FuzzTargets"]),
 
         // Tests: levels 1–4 of docs/ARCHITECTURE.md. Fixtures live in Tests/Fixtures (made by tools/fixtures).
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: hotFlags),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "KernelsAVX512"], swiftSettings: hotFlags),
         .testTarget(name: "ModelsTests", dependencies: ["Kernels", "Models"], swiftSettings: hotFlags),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"], swiftSettings: hotFlags),
         .testTarget(name: "PipelineTests", dependencies: ["Kernels", "Models", "Sampling", "Pipeline"], swiftSettings: hotFlags),

@@ -1,4 +1,5 @@
 import Foundation
+import KernelsAVX512
 
 /// Where the rows of one attention operand live: `rowStride` floats between tokens
 /// (≥ heads·headDim; larger when Q, K and V are slices of one fused projection).
@@ -203,24 +204,44 @@ private func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, lds: Int, rows: Int
         let srow = s + r * lds
         // Causal: keys j ≤ i are visible, i.e. the first `valid` columns.
         let valid = causalFrom.map { max(0, min(cols, r + $0 + 1)) } ?? cols
-        let blockMax = vmax(srow, valid)
+        let blockMax = softmaxRowMax(srow, valid)
         let newMax = max(rowMax[r], blockMax)
         if newMax == -.infinity {
             srow.update(repeating: 0, count: cols)
             continue
         }
-        let vm = VFloat(repeating: newMax)
-        var acc = VFloat()
-        var j = 0
-        while j + 8 <= valid { let e = vexp(vload(srow, j) - vm); vstore(e, srow, j); acc += e; j += 8 }
-        var sum = acc.sum()
-        while j < valid { let e = fastExp(srow[j] - newMax); srow[j] = e; sum += e; j += 1 }
+        let sum = softmaxExpShiftedSum(srow, valid, shift: newMax)
         if valid < cols { (srow + valid).update(repeating: 0, count: cols - valid) }
         let correction = rowMax[r] == -.infinity ? 0 : fastExp(rowMax[r] - newMax)
         if correction != 1 && rowSum[r] != 0 { vscale(o + r * ldo, correction, d) }
         rowSum[r] = rowSum[r] * correction + sum
         rowMax[r] = newMax
     }
+}
+
+/// max x[i] over i < n: `onlineSoftmax`'s first row pass, at 16 lanes where the AVX-512
+/// kernels run.
+@inline(__always)
+private func softmaxRowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    #if arch(x86_64)
+    if CPUFeatures.useAVX512Kernels { return AVX512Softmax.maximum(x, n) }
+    #endif
+    return vmax(x, n)
+}
+
+/// x[i] = e^(x[i] − shift) for i < n, returning their sum: `onlineSoftmax`'s second pass.
+@inline(__always)
+private func softmaxExpShiftedSum(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
+    #if arch(x86_64)
+    if CPUFeatures.useAVX512Kernels { return AVX512Softmax.expShiftedSum(x, n, shift: shift) }
+    #endif
+    let vm = VFloat(repeating: shift)
+    var acc = VFloat()
+    var j = 0
+    while j + 8 <= n { let e = vexp(vload(x, j) - vm); vstore(e, x, j); acc += e; j += 8 }
+    var sum = acc.sum()
+    while j < n { let e = fastExp(x[j] - shift); x[j] = e; sum += e; j += 1 }
+    return sum
 }
 
 /// FLOPs of one attention call (two GEMMs; softmax ignored): 4·B·heads·Nq·Nk·headDim.

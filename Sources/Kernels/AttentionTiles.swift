@@ -1,3 +1,5 @@
+import KernelsAVX512
+
 /// The register-blocked inner loops of `attention`'s fused path (Attention.swift), for head
 /// dim 40: SD 1.x's self- and cross-attention at the 320-channel level (8 heads), the
 /// largest attention of an SD 1.x UNet (4096 tokens at 512²). There both products are thin
@@ -10,7 +12,7 @@
 /// the sgemm path, 2026-12-04): head dim 40 15% faster (4096² and 4096×77); head dims 64 and
 /// 80 no faster (64) or slower (80, two 40-column passes over P), so they keep sgemm.
 
-/// Keys per panel strip: two vectors.
+/// Keys per panel strip: two vectors (one with AVX-512, whose kernels take the same panels).
 let keyPanelWidth = 16
 
 /// Whether `attention` takes the fused path for this head dim.
@@ -79,6 +81,12 @@ func accumulateValues1x40(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, 
 /// `stripCount` key strips starting at `panels`, written as rows of `lds` floats.
 func scoreTile(_ q: UnsafePointer<Float>, rows: Int, headDim d: Int, panels: UnsafePointer<Float>,
                stripCount: Int, _ s: UnsafeMutablePointer<Float>, lds: Int) {
+    #if arch(x86_64)
+    if CPUFeatures.useAVX512Kernels {
+        AVX512AttentionTiles.scoreTile(q, rows: rows, headDim: d, panels: panels, stripCount: stripCount, s, lds: lds)
+        return
+    }
+    #endif
     for t in 0..<stripCount {
         let strip = panels + t * d * keyPanelWidth
         let sCol = s + t * keyPanelWidth
@@ -102,6 +110,13 @@ let valueChunkKeys = 128
 /// time, in key chunks of `valueChunkKeys`.
 func accumulateValues(_ p: UnsafePointer<Float>, ldp: Int, rows: Int, _ v: UnsafePointer<Float>, ldv: Int,
                       keys: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int) {
+    #if arch(x86_64)
+    if CPUFeatures.useAVX512Kernels {
+        AVX512AttentionTiles.accumulateValues40(p, ldp: ldp, rows: rows, v, ldv: ldv, keys: keys, o, ldo: ldo,
+                                                chunkKeys: valueChunkKeys)
+        return
+    }
+    #endif
     for k0 in stride(from: 0, to: keys, by: valueChunkKeys) {
         let kn = min(valueChunkKeys, keys - k0)
         let pk = p + k0, vk = v + k0 * ldv

@@ -31,14 +31,6 @@ public enum BLASCore {
         return nil
     }
 
-    /// The `flags` of the first processor in /proc/cpuinfo (empty if unreadable).
-    static func cpuFlags() -> Set<String> {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              let colon = line.firstIndex(of: ":") else { return [] }
-        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
-    }
-
     /// Call first in `main`, before any thread or file is opened: when OpenBLAS chose slower
     /// kernels than this CPU runs and `OPENBLAS_CORETYPE` is unset, sets it and executes the
     /// same program again with the same arguments, silently (so a command's output stays what
@@ -50,7 +42,7 @@ public enum BLASCore {
         let current = name
         // Most starts end here, without reading /proc/cpuinfo.
         guard !fastCores.contains(current.lowercased()),
-              let better = betterCoreType(current: current, cpuFlags: cpuFlags()) else { return }
+              let better = betterCoreType(current: current, cpuFlags: CPUFeatures.cpuFlags()) else { return }
         setenv("OPENBLAS_CORETYPE", better, 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         let failure = "<4>could not run again with OPENBLAS_CORETYPE=\(better) (\(String(cString: strerror(errno)))); "

@@ -43,6 +43,7 @@ struct JSONLine {
         parts.append("\"\(key)\":\(v)")
     }
     mutating func add(_ key: String, _ value: Int) { parts.append("\"\(key)\":\(value)") }
+    mutating func add(_ key: String, _ value: Bool) { parts.append("\"\(key)\":\(value)") }
     mutating func add(_ key: String, _ value: String) {
         let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
         parts.append("\"\(key)\":\"\(escaped)\"")

@@ -33,7 +33,8 @@ usage: diffusion-bench SUBCOMMAND [options]
                                            seed variety of object size and centre against the renders (JSON)
 Each prints one JSON line: seconds_per_eval (mean wall), gflops (analytic FLOPs / wall),
 cpu_seconds_per_eval, peak_rss_mb (getrusage ru_maxrss), ...
-environment: DIFFUSION_THREADS=N sets the worker count (default: all active cores)
+environment: DIFFUSION_THREADS=N sets the worker count (default: all active cores);
+             DIFFUSION_AVX512=0 keeps to the AVX2 kernels on an AVX-512 CPU
 """
 
 // OpenBLAS's fastest kernels for this CPU, before anything is measured (BLASCore).

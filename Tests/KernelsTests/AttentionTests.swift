@@ -39,6 +39,11 @@ final class AttentionTests: XCTestCase {
             (1, 300, 1100, 1, 64, false), (2, 130, 130, 3, 80, false), (1, 17, 77, 2, 160, false),
             (2, 77, 77, 3, 64, true), (1, 600, 600, 1, 8, true), (1, 9, 9, 2, 3, true),
         ]
+        // Every case on each kernel build this CPU runs: AVX2, and AVX-512 where it has it.
+        let saved = CPUFeatures.useAVX512Kernels
+        defer { CPUFeatures.useAVX512Kernels = saved }
+        for avx512 in CPUFeatures.hasAVX512 ? [false, true] : [false] {
+        CPUFeatures.useAVX512Kernels = avx512
         for pool in testPools {
             for (b, nq, nk, heads, d, causal) in cases {
                 let inner = heads * d
@@ -47,8 +52,10 @@ final class AttentionTests: XCTestCase {
                 out.fill(.nan)
                 attention(query: q, key: k, value: v, heads: heads, causal: causal, output: out, pool: pool)
                 let want = naiveAttention(q.toArray(), k.toArray(), v.toArray(), b: b, nq: nq, nk: nk, heads: heads, d: d, causal: causal)
-                assertClose(out.toArray(), want, atol: 2e-5, rtol: 1e-4, "attention b=\(b) nq=\(nq) nk=\(nk) h=\(heads) d=\(d) causal=\(causal)")
+                assertClose(out.toArray(), want, atol: 2e-5, rtol: 1e-4,
+                            "attention b=\(b) nq=\(nq) nk=\(nk) h=\(heads) d=\(d) causal=\(causal) avx512=\(avx512)")
             }
+        }
         }
     }
 

@@ -26,6 +26,6 @@ final class BLASCoreTests: XCTestCase {
     func testTheLoadedLibraryNamesItsKernelSet() {
         XCTAssertFalse(BLASCore.name.isEmpty)
         XCTAssertNotEqual(BLASCore.name, "unknown")
-        XCTAssertTrue(BLASCore.cpuFlags().contains("avx2"), "the engine is built for AVX2 + FMA")
+        XCTAssertTrue(CPUFeatures.cpuFlags().contains("avx2"), "the engine is built for AVX2 + FMA")
     }
 }

@@ -1,0 +1,33 @@
+import Foundation
+
+/// What the CPU can run beyond the AVX2 + FMA the engine is built for, read once from
+/// /proc/cpuinfo, and which optional kernels the process uses.
+public enum CPUFeatures {
+    /// The AVX-512 subsets `-target-cpu skylake-avx512` code may use: the KernelsAVX512
+    /// module runs only where the CPU (and the kernel, which hides these flags when it does
+    /// not save the 512-bit registers) has all five.
+    static let avx512Flags: Set<String> = ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]
+
+    /// The `flags` of the first processor in /proc/cpuinfo (empty if unreadable).
+    static func cpuFlags() -> Set<String> {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return [] }
+        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+    }
+
+    /// Whether the CPU has every flag in `avx512Flags`.
+    public static let hasAVX512: Bool = {
+        #if arch(x86_64)
+        return avx512Flags.isSubset(of: cpuFlags())
+        #else
+        return false
+        #endif
+    }()
+
+    /// Whether the AVX-512 kernels run: `hasAVX512`, unless `DIFFUSION_AVX512=0` in the
+    /// environment (to compare the two paths in one build, or to rule the AVX-512 ones out).
+    /// Tests switch it off and on to check both paths against each other.
+    nonisolated(unsafe) public static var useAVX512Kernels: Bool =
+        hasAVX512 && ProcessInfo.processInfo.environment["DIFFUSION_AVX512"] != "0"
+}
