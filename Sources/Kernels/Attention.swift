@@ -22,8 +22,8 @@ public let attentionKeyTile = 512
 /// of `attentionKeyTile`. Per block it computes S = scale·Q·Kᵀ, updates the running row
 /// max m and sum l, rescales the partial output by e^(m_old − m_new), and adds
 /// e^(S − m_new)·V straight into the output rows; at the end rows are divided by l. The
-/// products are sgemm calls, or for head dim 40 register-blocked loops over keys packed once
-/// per call (AttentionTiles.swift). Scratch per worker: one Tq×Tk score tile, so memory is
+/// products are sgemm calls, or for head dim 40 (and 64 on AVX-512 CPUs) register-blocked
+/// loops over keys packed once per call (AttentionTiles.swift). Scratch per worker: one Tq×Tk score tile, so memory is
 /// linear in sequence length.
 /// - Parameters:
 ///   - query: [B, Nq, heads·headDim]
@@ -143,7 +143,7 @@ private func fusedAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
                      },
                      addValues: { j0, cols, lds in
                          accumulateValues(s, ldp: lds, rows: t.rows, vBase + j0 * value.rowStride, ldv: value.rowStride,
-                                          keys: cols, o, ldo: outputRowStride)
+                                          keys: cols, o, ldo: outputRowStride, headDim: d)
                      })
         }
     }

@@ -15,8 +15,14 @@ import KernelsAVX512
 /// Keys per panel strip: two vectors (one with AVX-512, whose kernels take the same panels).
 let keyPanelWidth = 16
 
-/// Whether `attention` takes the fused path for this head dim.
-func fusedAttentionApplies(headDim d: Int) -> Bool { d == 40 }
+/// Whether `attention` takes the fused path for this head dim: 40, and with the AVX-512
+/// kernels also 64 (SD 2.x, SD-Turbo, SDXL, CLIP ViT-L), whose value tile only they have.
+func fusedAttentionApplies(headDim d: Int) -> Bool {
+    #if arch(x86_64)
+    if CPUFeatures.useAVX512Kernels && AVX512AttentionTiles.hasValueTile(headDim: d) { return true }
+    #endif
+    return d == 40
+}
 
 /// Packs `keys` rows of one head of K (row i at `k + i·rowStride`, `d` floats) as strips of
 /// `keyPanelWidth` keys: strip s holds [d][16] with element (c, j) = K[16·s + j][c], keys
@@ -106,17 +112,18 @@ func scoreTile(_ q: UnsafePointer<Float>, rows: Int, headDim d: Int, panels: Uns
 /// stay in L1 while every row pair of the tile goes over them.
 let valueChunkKeys = 128
 
-/// O[r] += Σ_j P[r][j]·V[j] for `rows` rows over `keys` keys, head dim 40, two rows at a
-/// time, in key chunks of `valueChunkKeys`.
+/// O[r] += Σ_j P[r][j]·V[j] for `rows` rows over `keys` keys, in key chunks of
+/// `valueChunkKeys`: head dim 40 two rows at a time (AVX2), or the AVX-512 tiles (40 or 64).
 func accumulateValues(_ p: UnsafePointer<Float>, ldp: Int, rows: Int, _ v: UnsafePointer<Float>, ldv: Int,
-                      keys: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int) {
+                      keys: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int, headDim d: Int) {
     #if arch(x86_64)
     if CPUFeatures.useAVX512Kernels {
-        AVX512AttentionTiles.accumulateValues40(p, ldp: ldp, rows: rows, v, ldv: ldv, keys: keys, o, ldo: ldo,
-                                                chunkKeys: valueChunkKeys)
+        AVX512AttentionTiles.accumulateValues(p, ldp: ldp, rows: rows, v, ldv: ldv, keys: keys, o, ldo: ldo,
+                                              headDim: d, chunkKeys: valueChunkKeys)
         return
     }
     #endif
+    precondition(d == 40, "accumulateValues: the AVX2 tile is for head dim 40, not \(d)")
     for k0 in stride(from: 0, to: keys, by: valueChunkKeys) {
         let kn = min(valueChunkKeys, keys - k0)
         let pk = p + k0, vk = v + k0 * ldv
