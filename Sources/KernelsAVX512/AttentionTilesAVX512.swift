@@ -69,51 +69,35 @@ public enum AVX512AttentionTiles {
     /// Head dims whose value product this module has a register tile for.
     public static func hasValueTile(headDim d: Int) -> Bool { d == 40 || d == 64 }
 
-    /// O[r][0..<d] += Σ_j P[r][j]·V[j][0..<d] for head dim 40 (`accumulateValues40`) or 64
-    /// (four rows at a time: per key four loads of V, four broadcasts, sixteen FMAs).
+    /// O[r][0..<d] += Σ_j P[r][j]·V[j][0..<d] for `rows` rows over `keys` keys (P rows at
+    /// p + r·ldp, V rows at v + j·ldv, O rows at o + r·ldo), in key chunks of `chunkKeys`
+    /// (Kernels' `valueChunkKeys`: the chunk of V stays in L1 across the rows). Head dim 40:
+    /// six rows at a time, per key three loads of V (16 + 16 + 8 lanes), six broadcasts,
+    /// eighteen FMAs; head dim 64: four rows, four loads, four broadcasts, sixteen FMAs.
     public static func accumulateValues(_ p: UnsafePointer<Float>, ldp: Int, rows: Int, _ v: UnsafePointer<Float>,
                                         ldv: Int, keys: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int,
                                         headDim d: Int, chunkKeys: Int) {
-        if d == 40 {
-            accumulateValues40(p, ldp: ldp, rows: rows, v, ldv: ldv, keys: keys, o, ldo: ldo, chunkKeys: chunkKeys)
-            return
-        }
-        precondition(d == 64, "AVX512AttentionTiles: no value tile for head dim \(d)")
+        precondition(hasValueTile(headDim: d), "AVX512AttentionTiles: no value tile for head dim \(d)")
+        let forty = d == 40, group = forty ? 6 : 4
         var k0 = 0
         while k0 < keys {
             let kn = min(chunkKeys, keys - k0)
             let pk = p + k0, vk = v + k0 * ldv
             var r = 0
-            while r + 4 <= rows {
-                values4x64(pk + r * ldp, ldp: ldp, vk, ldv: ldv, keys: kn, o + r * ldo, ldo: ldo)
-                r += 4
+            while r + group <= rows {
+                if forty {
+                    values6x40(pk + r * ldp, ldp: ldp, vk, ldv: ldv, keys: kn, o + r * ldo, ldo: ldo)
+                } else {
+                    values4x64(pk + r * ldp, ldp: ldp, vk, ldv: ldv, keys: kn, o + r * ldo, ldo: ldo)
+                }
+                r += group
             }
             while r < rows {
-                values1x64(pk + r * ldp, vk, ldv: ldv, keys: kn, o + r * ldo)
-                r += 1
-            }
-            k0 += kn
-        }
-    }
-
-    /// O[r][0..<40] += Σ_j P[r][j]·V[j][0..<40] for `rows` rows over `keys` keys (P rows at
-    /// p + r·ldp, V rows at v + j·ldv, O rows at o + r·ldo), in key chunks of `chunkKeys`
-    /// (Kernels' `valueChunkKeys`: the chunk of V stays in L1 across the rows), six rows at
-    /// a time: per key three loads of V (16 + 16 + 8 lanes), six broadcasts, eighteen FMAs.
-    public static func accumulateValues40(_ p: UnsafePointer<Float>, ldp: Int, rows: Int, _ v: UnsafePointer<Float>,
-                                          ldv: Int, keys: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int,
-                                          chunkKeys: Int) {
-        var k0 = 0
-        while k0 < keys {
-            let kn = min(chunkKeys, keys - k0)
-            let pk = p + k0, vk = v + k0 * ldv
-            var r = 0
-            while r + 6 <= rows {
-                values6x40(pk + r * ldp, ldp: ldp, vk, ldv: ldv, keys: kn, o + r * ldo, ldo: ldo)
-                r += 6
-            }
-            while r < rows {
-                values1x40(pk + r * ldp, vk, ldv: ldv, keys: kn, o + r * ldo)
+                if forty {
+                    values1x40(pk + r * ldp, vk, ldv: ldv, keys: kn, o + r * ldo)
+                } else {
+                    values1x64(pk + r * ldp, vk, ldv: ldv, keys: kn, o + r * ldo)
+                }
                 r += 1
             }
             k0 += kn
