@@ -10,7 +10,9 @@ import KernelsAVX512
 ///
 /// Measured with `diffusion-bench kernels --only attention` (one thread, alternating with
 /// the sgemm path, 2026-12-04): head dim 40 15% faster (4096² and 4096×77); head dims 64 and
-/// 80 no faster (64) or slower (80, two 40-column passes over P), so they keep sgemm.
+/// 80 no faster (64) or slower (80, two 40-column passes over P), so they keep sgemm on AVX2.
+/// On AVX-512 CPUs both products run in KernelsAVX512, which also has a head-dim-64 value
+/// tile: there head dim 64 is fused too (1.7× faster at 4096², 2026-12-05).
 
 /// Keys per panel strip: two vectors (one with AVX-512, whose kernels take the same panels).
 let keyPanelWidth = 16
