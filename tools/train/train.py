@@ -63,8 +63,8 @@ import shapes_data  # noqa: E402
 from text_pretraining import pretrain_text_encoder  # noqa: E402
 from decoder_tuning import reconstruction_error, tune_decoder  # noqa: E402
 from model_folder import export, export_vae, load_init, load_vae_init  # noqa: E402
-from train_util import (batch_rng, latent_outline_band, log, lr_at, pick_device,  # noqa: E402
-                        reconstruction_loss, to_device)
+from train_util import (band_weight, batch_rng, latent_outline_band, log, lr_at,  # noqa: E402
+                        pick_device, reconstruction_loss, to_device)
 
 
 def parse_args():
@@ -450,7 +450,7 @@ def main():
             else:
                 # Outline cells count --unet-edge-weight times; normalised per image, so the
                 # loss keeps its scale and its timestep weighting.
-                w = 1.0 + (args.unet_edge_weight - 1.0) * band[idx].float()
+                w = band_weight(band[idx], args.unet_edge_weight)
                 per_image = (sq * w).mean(dim=(1, 2, 3)) / w.mean(dim=(1, 2, 3))
             loss = (weight * per_image).mean()
             opt.zero_grad(set_to_none=True)

@@ -42,12 +42,9 @@ def lr_at(step, total, peak, warmup=200):
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def outline_weight(x, weight):
-    """Per-pixel loss weight [N, 1, H, W] for images x [N, 3, H, W]: `weight` on the outline band
-    (pixels with a 4-neighbour of another colour, both sides of every edge), 1 elsewhere.
-    The renders are flat colours, so almost every pixel is easy; the strict evaluator judges
-    the outline (straight sides, pointed apexes, no specks or halos), where plain L1 + MSE
-    spends a few percent of its weight."""
+def outline_band(x):
+    """[N, 1, H, W] bool for images x [N, 3, H, W]: the outline band, pixels with a 4-neighbour
+    of another colour (both sides of every edge)."""
     diff_y = (x[:, :, 1:] != x[:, :, :-1]).any(1, keepdim=True)
     diff_x = (x[:, :, :, 1:] != x[:, :, :, :-1]).any(1, keepdim=True)
     band = torch.zeros_like(x[:, :1], dtype=torch.bool)
@@ -55,17 +52,29 @@ def outline_weight(x, weight):
     band[:, :, :-1] |= diff_y
     band[:, :, :, 1:] |= diff_x
     band[:, :, :, :-1] |= diff_x
+    return band
+
+
+def band_weight(band, weight):
+    """Loss weight from a bool band: `weight` inside it, 1 elsewhere."""
     return 1.0 + (weight - 1.0) * band.float()
+
+
+def outline_weight(x, weight):
+    """Per-pixel loss weight [N, 1, H, W] for images x [N, 3, H, W]: `weight` on the outline band
+    (`outline_band`), 1 elsewhere. The renders are flat colours, so almost every pixel is easy;
+    the strict evaluator judges the outline (straight sides, pointed apexes, no specks or
+    halos), where plain L1 + MSE spends a few percent of its weight."""
+    return band_weight(outline_band(x), weight)
 
 
 def latent_outline_band(images, side, chunk=2000):
     """[N, 1, side, side] bool: the latent cells that hold part of an object's outline, for
-    uint8 renders [N, 3, H, W] (outline_weight's band, max-pooled from H to side)."""
+    uint8 renders [N, 3, H, W] (`outline_band`, max-pooled from H to side)."""
     out = []
     for i in range(0, images.shape[0], chunk):
         x = images[i:i + chunk]
-        band = outline_weight(x, 2.0) > 1.0
-        out.append(F.max_pool2d(band.float(), x.shape[-1] // side) > 0)
+        out.append(F.max_pool2d(outline_band(x).float(), x.shape[-1] // side) > 0)
     return torch.cat(out)
 
 
