@@ -236,7 +236,11 @@ private func unfoldColumns(_ input: UnsafePointer<Float>, _ s: Conv2DShape, c0: 
 @inline(__always)
 private func convProduct(m: Int, n: Int, k: Int, w: WeightOperand, x: UnsafePointer<Float>, ldx: Int, beta: Float,
                          c: UnsafeMutablePointer<Float>, ldc: Int, scratch: UnsafeMutablePointer<Float>?) {
-    if case let .f32(pw) = w, streamingGEMMApplies(columns: n) {
+    if avx512StreamingApplies(columns: n), avx512StreamingTakes(w, depth: k, scratch: scratch) {
+        precondition(beta == 0 || beta == 1, "convProduct: beta \(beta)")
+        avx512StreamingGemm(m: m, n: n, k: k, w: w, x: x, ldx: ldx, accumulate: beta == 1, c: c, ldc: ldc,
+                            scratch: scratch)
+    } else if case let .f32(pw) = w, streamingGEMMApplies(columns: n) {
         precondition(beta == 0 || beta == 1, "convProduct: beta \(beta)")
         streamingGemm(m: m, n: n, k: k, w: pw, ldw: k, x: x, ldx: ldx, accumulate: beta == 1, c: c, ldc: ldc)
     } else {

@@ -1,3 +1,5 @@
+import KernelsAVX512
+
 /// C (+)= W·X for convolutions with few output pixels: the 4×4 level of an SD UNet at 256²
 /// (16 columns, 32 at batch 2), where a layer's weights (up to 1280 × 11,520 floats, 59 MB)
 /// meet only those few columns. There sgemm spends most of each call packing those weights,
@@ -7,7 +9,9 @@
 ///
 /// Measured with `diffusion-bench unet --profile` (SD 1.5 at 256², batch 1, alternating with
 /// sgemm, 2026-12-04): the 4×4 layers (16 columns) 35–40% faster; at 8×8 (64 columns) sgemm
-/// was as fast or faster, so the limit is 32 columns (4×4 at batch 2).
+/// was as fast or faster, so the limit is 32 columns (4×4 at batch 2). On AVX-512 CPUs the
+/// wider AVX-512 kernel (`AVX512StreamingGEMM`: six rows × 64 columns a pass) takes up to 128
+/// columns instead, where it beat sgemm at 8×8 too (docs/BENCHMARKS.md, 2026-12-05).
 
 /// Columns of X per strip: two vectors.
 let streamingStripWidth = 16
@@ -43,4 +47,70 @@ func streamingGemm(m: Int, n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x:
             r += 1
         }
     }
+}
+
+// MARK: AVX-512
+
+/// Most columns (output pixels) a convolution's product streams its weights for on AVX-512
+/// CPUs (`AVX512StreamingGEMM`): the 8×8 level of an SD UNet at 256² and 512² (64 columns at
+/// batch 1, 128 at batch 2) and everything smaller. Wider products keep sgemm.
+let avx512StreamingMaxColumns = 128
+
+/// Whether a convolution's product W[m×k]·X[k×n] streams its weights through the AVX-512
+/// kernel: the kernels are on and there are at most `avx512StreamingMaxColumns` columns.
+@inline(__always)
+func avx512StreamingApplies(columns n: Int) -> Bool {
+    #if arch(x86_64)
+    return CPUFeatures.useAVX512Kernels && n > 0 && n <= avx512StreamingMaxColumns
+    #else
+    return false
+    #endif
+}
+
+/// Whether `avx512StreamingGemm` can take weights `w` with `depth` columns: fp32 always; 16-bit
+/// weights when `scratch` (`GEMM.weightBlockFloats` floats) holds six widened rows.
+@inline(__always)
+func avx512StreamingTakes(_ w: WeightOperand, depth k: Int, scratch: UnsafeMutablePointer<Float>?) -> Bool {
+    if case .f32 = w { return true }
+    return scratch != nil && 6 * k <= GEMM.weightBlockFloats
+}
+
+/// C[m×n] = W[m×k]·X[k×n] (+ C when `accumulate`) through `AVX512StreamingGEMM`, for
+/// `avx512StreamingApplies` and `avx512StreamingTakes`. X's rows are read in place when n is a
+/// multiple of 16; otherwise they are copied, zero-padded to one, into a temporary buffer
+/// (k·n floats). 16-bit weights are widened into `scratch` in blocks of whole groups of six
+/// rows, so every output is summed exactly as from the fp32 weights.
+func avx512StreamingGemm(m: Int, n: Int, k: Int, w: WeightOperand, x: UnsafePointer<Float>, ldx: Int,
+                         accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, scratch: UnsafeMutablePointer<Float>?) {
+    #if arch(x86_64)
+    let padded = (n + 15) / 16 * 16
+    var xs = x, ldxs = ldx
+    var copy: UnsafeMutablePointer<Float>? = nil
+    defer { copy?.deallocate() }
+    if padded != n {
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, k * padded))
+        for p in 0..<k {
+            (buffer + p * padded).update(from: x + p * ldx, count: n)
+            (buffer + p * padded + n).update(repeating: 0, count: padded - n)
+        }
+        copy = buffer
+        xs = UnsafePointer(buffer)
+        ldxs = padded
+    }
+    let beta: Float = accumulate ? 1 : 0
+    switch w {
+    case .f32(let pw):
+        AVX512StreamingGEMM.multiply(rows: m, cols: n, depth: k, w: pw, ldw: k, x: xs, ldx: ldxs, alpha: 1,
+                                     beta: beta, y: c, ldy: ldc)
+    case .half:
+        guard let scratch else { preconditionFailure("avx512StreamingGemm: 16-bit weights need scratch") }
+        let block = max(6, GEMM.weightBlockFloats / max(k, 1) / 6 * 6)
+        for r0 in stride(from: 0, to: m, by: block) {
+            let rows = min(block, m - r0)
+            w.advanced(by: r0 * k).widen(rows: rows, cols: k, ld: k, into: scratch, dstLd: k)
+            AVX512StreamingGEMM.multiply(rows: rows, cols: n, depth: k, w: scratch, ldw: k, x: xs, ldx: ldxs, alpha: 1,
+                                         beta: beta, y: c + r0 * ldc, ldy: ldc)
+        }
+    }
+    #endif
 }

@@ -146,7 +146,11 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
         return 0
     }
     if wanted("linear") {
-        for (rows, inF, outF) in [(8192, 320, 2560), (8192, 1280, 320), (8192, 320, 320), (154, 768, 3072)] {
+        // The last five are few-row products (SD 1.5 at 256², batch 1: the 8×8 level's GEGLU and
+        // FF out, the time embedding; the text encoder's MLP at batch 2; cross-attention keys).
+        for (rows, inF, outF) in [(8192, 320, 2560), (8192, 1280, 320), (8192, 320, 320), (154, 768, 3072),
+                                  (154, 3072, 768), (64, 1280, 10240), (64, 5120, 1280), (1, 1280, 1280),
+                                  (77, 768, 2560)] {
             let x = random([rows, inF]), w = random([outF, inF]), bias = random([outF]), y = Tensor(zeros: [rows, outF])
             let t = time { linear(x, weight: w, bias: bias, output: y, pool: pool) }
             report("linear \(rows)x\(inF) -> \(outF)", seconds: t, flops: 2 * Double(rows * inF * outF))

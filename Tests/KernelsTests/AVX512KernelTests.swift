@@ -3,8 +3,9 @@ import XCTest
 import KernelsAVX512
 
 /// The AVX-512 builds of the softmax passes against Kernels' AVX2 ones (the products are
-/// checked through `attention` in AttentionTests, on both paths). Skipped on CPUs without
-/// AVX-512, where that code never runs.
+/// checked through `attention` in AttentionTests, on both paths), and the weight-streaming
+/// product against a plain triple loop (and through `conv2d` in ConvTests). Skipped on CPUs
+/// without AVX-512, where that code never runs.
 final class AVX512KernelTests: XCTestCase {
     override func setUpWithError() throws {
         try XCTSkipUnless(CPUFeatures.hasAVX512, "this CPU has no AVX-512")
@@ -44,6 +45,47 @@ final class AVX512KernelTests: XCTestCase {
                 want += Double(e)
             }
             XCTAssertEqual(Double(sum), want, accuracy: 1e-5 * max(1, want), "sum of \(n)")
+        }
+    }
+
+    func testStreamingProductAgainstTripleLoop() {
+        var rng = TestRNG(seed: 52)
+        // (rows, cols, depth): row groups of six with and without a tail, column blocks of 64
+        // with 16-column remainders, one and two depth blocks (1024), an empty depth.
+        let cases = [(1, 16, 1), (6, 64, 5), (13, 48, 33), (7, 80, 1030), (12, 128, 200), (5, 16, 0)]
+        for (rows, cols, depth) in cases {
+            for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (1, 2)] {
+                let ldw = depth + 3, ldx = cols + 16, ldy = cols + 5
+                let w = rng.tensor([max(1, rows * ldw)]).toArray(), x = rng.tensor([max(1, depth * ldx)]).toArray()
+                let y0 = rng.tensor([rows * ldy]).toArray()
+                var y = y0
+                if beta == 0 { for i in y.indices { y[i] = .nan } }   // beta 0: Y is not read
+                w.withUnsafeBufferPointer { pw in
+                    x.withUnsafeBufferPointer { px in
+                        y.withUnsafeMutableBufferPointer { py in
+                            AVX512StreamingGEMM.multiply(rows: rows, cols: cols, depth: depth, w: pw.baseAddress!, ldw: ldw,
+                                                         x: px.baseAddress!, ldx: ldx, alpha: alpha, beta: beta,
+                                                         y: py.baseAddress!, ldy: ldy)
+                        }
+                    }
+                }
+                for o in 0..<rows {
+                    for t in 0..<ldy {
+                        let got = y[o * ldy + t]
+                        guard t < cols else {
+                            // Past the last column Y is untouched.
+                            XCTAssertEqual(got.bitPattern, (beta == 0 ? Float.nan : y0[o * ldy + t]).bitPattern,
+                                           "\(rows)x\(cols)x\(depth) wrote past column \(cols)")
+                            continue
+                        }
+                        var sum = 0.0
+                        for p in 0..<depth { sum += Double(w[o * ldw + p]) * Double(x[p * ldx + t]) }
+                        let want = Double(alpha) * sum + (beta == 0 ? 0 : Double(beta) * Double(y0[o * ldy + t]))
+                        XCTAssertEqual(Double(got), want, accuracy: 1e-4 * max(1, abs(want)),
+                                       "\(rows)x\(cols)x\(depth) alpha \(alpha) beta \(beta) at (\(o), \(t))")
+                    }
+                }
+            }
         }
     }
 }

@@ -45,7 +45,17 @@ final class ConvTests: XCTestCase {
             Case(n: 1, c: 40, h: 4, w: 4, o: 131, k: 3, stride: 1, pad: .symmetric(1)),
             Case(n: 2, c: 40, h: 4, w: 4, o: 130, k: 3, stride: 1, pad: .symmetric(1)),
             Case(n: 1, c: 300, h: 4, w: 4, o: 70, k: 1, stride: 1, pad: .symmetric(0)),
+            // AVX-512 weight streaming (at most 128 columns): 64 and 128 columns (an 8×8 level at
+            // batch 1 and 2), depth 1152 over two depth blocks; 25 columns (copied, padded to 32).
+            Case(n: 1, c: 128, h: 8, w: 8, o: 19, k: 3, stride: 1, pad: .symmetric(1)),
+            Case(n: 2, c: 20, h: 8, w: 8, o: 37, k: 3, stride: 1, pad: .symmetric(1)),
+            Case(n: 1, c: 24, h: 5, w: 5, o: 13, k: 3, stride: 1, pad: .symmetric(1)),
         ]
+        // Every case on each kernel build this CPU runs: AVX2, and AVX-512 where it has it.
+        let saved = CPUFeatures.useAVX512Kernels
+        defer { CPUFeatures.useAVX512Kernels = saved }
+        for avx512 in CPUFeatures.hasAVX512 ? [false, true] : [false] {
+        CPUFeatures.useAVX512Kernels = avx512
         for pool in testPools {
             for cs in cases {
                 let s = Conv2DShape(batch: cs.n, inChannels: cs.c, height: cs.h, width: cs.w, outChannels: cs.o,
@@ -56,9 +66,11 @@ final class ConvTests: XCTestCase {
                     y.fill(.nan)   // every output element must be written
                     conv2d(x, weight: w, bias: useBias ? b : nil, stride: cs.stride, padding: cs.pad, output: y, pool: pool)
                     let want = naiveConv(x.toArray(), w.toArray(), useBias ? b.toArray() : nil, s)
-                    assertClose(y.toArray(), want, atol: 1e-4, "conv \(s) bias=\(useBias) threads=\(pool.threadCount)")
+                    assertClose(y.toArray(), want, atol: 1e-4,
+                                "conv \(s) bias=\(useBias) threads=\(pool.threadCount) avx512=\(avx512)")
                 }
             }
+        }
         }
     }
 
