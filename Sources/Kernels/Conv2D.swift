@@ -100,7 +100,7 @@ public func conv2d(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: U
 }
 
 /// `conv2d`'s im2col path (every convolution Winograd does not take): unfold, then sgemm, or
-/// `streamingGemm` for few columns (`convProduct`).
+/// a weight-streaming product for few columns (`convProduct`).
 private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: UnsafePointer<Float>?,
                           shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
     let ho = s.outHeight, wo = s.outWidth, hw = ho * wo
@@ -148,7 +148,7 @@ private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, 
                     for o in 0..<oCount { (dst + o * hw).update(repeating: bias[o0 + o], count: cols) }
                     beta = 1
                 }
-                convProduct(m: oCount, n: cols, k: kdim, w: w, x: input + n * inImage + p0, ldx: hw,
+                convProduct(m: oCount, n: cols, k: kdim, w: w, x: input + n * inImage + p0, ldx: hw, xPadded: false,
                             beta: beta, c: dst, ldc: hw, scratch: wScratch)
                 continue
             }
@@ -156,14 +156,15 @@ private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, 
             let cols = min(tile, totalCols - c0)
             let firstImage = c0 / hw, lastImage = (c0 + cols - 1) / hw
             let spans = firstImage != lastImage
+            let ldu = unfoldedRowStride(columns: cols)
             let buf: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>
             if let shared {
                 buf = shared
                 tmp = pool.scratch(worker: worker, count: spans ? oCount * cols : 0)
             } else {
-                buf = pool.scratch(worker: worker, count: kdim * cols + (spans ? oCount * cols : 0))
-                tmp = buf + kdim * cols
-                unfoldColumns(input, s, c0: c0, cols: cols, into: buf, channels: 0..<s.inChannels)
+                buf = pool.scratch(worker: worker, count: kdim * ldu + (spans ? oCount * cols : 0))
+                tmp = buf + kdim * ldu
+                unfoldColumns(input, s, c0: c0, cols: cols, into: buf, rowStride: ldu, channels: 0..<s.inChannels)
             }
             if !spans {
                 let p0 = c0 - firstImage * hw
@@ -173,10 +174,10 @@ private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, 
                     for o in 0..<oCount { (dst + o * hw).update(repeating: bias[o0 + o], count: cols) }
                     beta = 1
                 }
-                convProduct(m: oCount, n: cols, k: kdim, w: w, x: buf, ldx: cols, beta: beta, c: dst, ldc: hw,
+                convProduct(m: oCount, n: cols, k: kdim, w: w, x: buf, ldx: ldu, xPadded: true, beta: beta, c: dst, ldc: hw,
                             scratch: wScratch)
             } else {
-                convProduct(m: oCount, n: cols, k: kdim, w: w, x: buf, ldx: cols, beta: 0, c: tmp, ldc: cols,
+                convProduct(m: oCount, n: cols, k: kdim, w: w, x: buf, ldx: ldu, xPadded: true, beta: 0, c: tmp, ldc: cols,
                             scratch: wScratch)
                 var c = c0
                 while c < c0 + cols {
@@ -202,9 +203,10 @@ private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, 
     // One column tile split by output channels (low-resolution layers): unfold it once, in
     // parallel by input channels, instead of once per channel block.
     if !direct && colTiles == 1 && oBlocks > 1 && !pool.isInsideWorker {
-        pool.withSharedScratch(count: kdim * totalCols) { buf in
+        let ldu = unfoldedRowStride(columns: totalCols)
+        pool.withSharedScratch(count: kdim * ldu) { buf in
             pool.parallelFor(0..<s.inChannels, grain: 16) { channels, _ in
-                unfoldColumns(input, s, c0: 0, cols: totalCols, into: buf, channels: channels)
+                unfoldColumns(input, s, c0: 0, cols: totalCols, into: buf, rowStride: ldu, channels: channels)
             }
             multiplyTiles(shared: buf)
         }
@@ -214,31 +216,40 @@ private func conv2dIm2col(_ input: UnsafePointer<Float>, weight: WeightOperand, 
 }
 
 /// Unfolds output columns [c0, c0 + cols) of the batch (images laid end to end) for input
-/// channels `channels` into `buf`, a (C·kh·kw) × cols matrix (rows of other channels untouched).
+/// channels `channels` into `buf`, a (C·kh·kw) × cols matrix with `rowStride` (≥ cols) floats
+/// between rows, the floats past `cols` zero (rows of other channels untouched).
 private func unfoldColumns(_ input: UnsafePointer<Float>, _ s: Conv2DShape, c0: Int, cols: Int,
-                           into buf: UnsafeMutablePointer<Float>, channels: Range<Int>) {
+                           into buf: UnsafeMutablePointer<Float>, rowStride: Int, channels: Range<Int>) {
     let hw = s.outHeight * s.outWidth, inImage = s.inChannels * s.height * s.width
     var part = s
     part.inChannels = channels.count
-    let rowOffset = channels.lowerBound * s.kernelH * s.kernelW * cols
+    let rows = s.kernelH * s.kernelW
+    let rowOffset = channels.lowerBound * rows * rowStride
+    if rowStride > cols {
+        for r in 0..<(channels.count * rows) {
+            (buf + rowOffset + r * rowStride + cols).update(repeating: 0, count: rowStride - cols)
+        }
+    }
     var c = c0
     while c < c0 + cols {
         let n = c / hw, p = c - n * hw
         let run = min(hw - p, c0 + cols - c)
         im2colTile(input + n * inImage + channels.lowerBound * s.height * s.width, part, p0: p, cols: run,
-                   into: buf + rowOffset + (c - c0), rowStride: cols)
+                   into: buf + rowOffset + (c - c0), rowStride: rowStride)
         c += run
     }
 }
 
-/// One task's product C[m×n] = W[m×k]·X[k×n] (+ C when beta is 1): `streamingGemm` when the
-/// weights are fp32 and there are few columns (low-resolution layers), else sgemm.
+/// One task's product C[m×n] = W[m×k]·X[k×n] (+ C when beta is 1): on AVX-512 CPUs with at
+/// most `avx512StreamingMaxColumns` columns `avx512StreamingGemm`, else with fp32 weights and at
+/// most `streamingGEMMMaxColumns` columns `streamingGemm` (low-resolution layers), else sgemm.
 @inline(__always)
-private func convProduct(m: Int, n: Int, k: Int, w: WeightOperand, x: UnsafePointer<Float>, ldx: Int, beta: Float,
+private func convProduct(m: Int, n: Int, k: Int, w: WeightOperand, x: UnsafePointer<Float>, ldx: Int, xPadded: Bool,
+                         beta: Float,
                          c: UnsafeMutablePointer<Float>, ldc: Int, scratch: UnsafeMutablePointer<Float>?) {
     if avx512StreamingApplies(columns: n), avx512StreamingTakes(w, depth: k, scratch: scratch) {
         precondition(beta == 0 || beta == 1, "convProduct: beta \(beta)")
-        avx512StreamingGemm(m: m, n: n, k: k, w: w, x: x, ldx: ldx, accumulate: beta == 1, c: c, ldc: ldc,
+        avx512StreamingGemm(m: m, n: n, k: k, w: w, x: x, ldx: ldx, xPadded: xPadded, accumulate: beta == 1, c: c, ldc: ldc,
                             scratch: scratch)
     } else if case let .f32(pw) = w, streamingGEMMApplies(columns: n) {
         precondition(beta == 0 || beta == 1, "convProduct: beta \(beta)")

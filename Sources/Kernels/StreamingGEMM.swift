@@ -67,6 +67,12 @@ func avx512StreamingApplies(columns n: Int) -> Bool {
     #endif
 }
 
+/// Row stride for an unfolded (im2col) tile of `columns` columns: padded to a multiple of 16
+/// when `avx512StreamingGemm` will take it, so the kernel reads it in place.
+func unfoldedRowStride(columns n: Int) -> Int {
+    avx512StreamingApplies(columns: n) ? (n + 15) / 16 * 16 : n
+}
+
 /// Whether `avx512StreamingGemm` can take weights `w` with `depth` columns: fp32 always; 16-bit
 /// weights when `scratch` (`GEMM.weightBlockFloats` floats) holds six widened rows.
 @inline(__always)
@@ -77,17 +83,18 @@ func avx512StreamingTakes(_ w: WeightOperand, depth k: Int, scratch: UnsafeMutab
 
 /// C[m×n] = W[m×k]·X[k×n] (+ C when `accumulate`) through `AVX512StreamingGEMM`, for
 /// `avx512StreamingApplies` and `avx512StreamingTakes`. X's rows are read in place when n is a
-/// multiple of 16; otherwise they are copied, zero-padded to one, into a temporary buffer
-/// (k·n floats). 16-bit weights are widened into `scratch` in blocks of whole groups of six
+/// multiple of 16 or `xPadded` says each row is readable up to one (im2col tiles laid out with
+/// `unfoldedRowStride`); otherwise (a 1×1 layer's input read where it lies) they are copied,
+/// zero-padded, into a temporary buffer (k·⌈n/16⌉·16 floats). 16-bit weights are widened into `scratch` in blocks of whole groups of six
 /// rows, so every output is summed exactly as from the fp32 weights.
-func avx512StreamingGemm(m: Int, n: Int, k: Int, w: WeightOperand, x: UnsafePointer<Float>, ldx: Int,
+func avx512StreamingGemm(m: Int, n: Int, k: Int, w: WeightOperand, x: UnsafePointer<Float>, ldx: Int, xPadded: Bool,
                          accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, scratch: UnsafeMutablePointer<Float>?) {
     #if arch(x86_64)
     let padded = (n + 15) / 16 * 16
     var xs = x, ldxs = ldx
     var copy: UnsafeMutablePointer<Float>? = nil
     defer { copy?.deallocate() }
-    if padded != n {
+    if padded != n && !xPadded {
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, k * padded))
         for p in 0..<k {
             (buffer + p * padded).update(from: x + p * ldx, count: n)

@@ -51,8 +51,9 @@ final class AVX512KernelTests: XCTestCase {
     func testStreamingProductAgainstTripleLoop() {
         var rng = TestRNG(seed: 52)
         // (rows, cols, depth): row groups of six with and without a tail, column blocks of 64
-        // with 16-column remainders, one and two depth blocks (1024), an empty depth.
-        let cases = [(1, 16, 1), (6, 64, 5), (13, 48, 33), (7, 80, 1030), (12, 128, 200), (5, 16, 0)]
+        // with 16-column remainders, one and two depth blocks (1024), an empty depth, and 25
+        // columns (the last vector's products past column 25 computed and dropped).
+        let cases = [(1, 16, 1), (6, 64, 5), (13, 48, 33), (7, 80, 1030), (12, 128, 200), (5, 16, 0), (7, 25, 40)]
         for (rows, cols, depth) in cases {
             for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (1, 2)] {
                 let ldw = depth + 3, ldx = cols + 16, ldy = cols + 5
