@@ -104,19 +104,18 @@ func avx512StreamingGemm(m: Int, n: Int, k: Int, w: WeightOperand, x: UnsafePoin
         xs = UnsafePointer(buffer)
         ldxs = padded
     }
-    let beta: Float = accumulate ? 1 : 0
     switch w {
     case .f32(let pw):
-        AVX512StreamingGEMM.multiply(rows: m, cols: n, depth: k, w: pw, ldw: k, x: xs, ldx: ldxs, alpha: 1,
-                                     beta: beta, y: c, ldy: ldc)
+        AVX512StreamingGEMM.multiply(rows: m, cols: n, depth: k, w: pw, ldw: k, x: xs, ldx: ldxs,
+                                     accumulate: accumulate, y: c, ldy: ldc)
     case .half:
         guard let scratch else { preconditionFailure("avx512StreamingGemm: 16-bit weights need scratch") }
         let block = max(6, GEMM.weightBlockFloats / max(k, 1) / 6 * 6)
         for r0 in stride(from: 0, to: m, by: block) {
             let rows = min(block, m - r0)
             w.advanced(by: r0 * k).widen(rows: rows, cols: k, ld: k, into: scratch, dstLd: k)
-            AVX512StreamingGEMM.multiply(rows: rows, cols: n, depth: k, w: scratch, ldw: k, x: xs, ldx: ldxs, alpha: 1,
-                                         beta: beta, y: c + r0 * ldc, ldy: ldc)
+            AVX512StreamingGEMM.multiply(rows: rows, cols: n, depth: k, w: scratch, ldw: k, x: xs, ldx: ldxs,
+                                         accumulate: accumulate, y: c + r0 * ldc, ldy: ldc)
         }
     }
     #endif

@@ -10,18 +10,7 @@
 // of an SD 1.5 UNet evaluation at 512².
 
 #if arch(x86_64)
-private typealias V16 = SIMD16<Float>
 private typealias V8 = SIMD8<Float>
-
-@inline(__always) private func load16(_ p: UnsafePointer<Float>) -> V16 {
-    UnsafeRawPointer(p).loadUnaligned(as: V16.self)
-}
-@inline(__always) private func load16(_ p: UnsafeMutablePointer<Float>) -> V16 {
-    UnsafeRawPointer(p).loadUnaligned(as: V16.self)
-}
-@inline(__always) private func store16(_ v: V16, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V16.self)
-}
 @inline(__always) private func load8(_ p: UnsafePointer<Float>) -> V8 {
     UnsafeRawPointer(p).loadUnaligned(as: V8.self)
 }
@@ -73,12 +62,13 @@ public enum AVX512AttentionTiles {
     /// p + r·ldp, V rows at v + j·ldv, O rows at o + r·ldo), in key chunks of `chunkKeys`
     /// (Kernels' `valueChunkKeys`: the chunk of V stays in L1 across the rows). Head dim 40:
     /// six rows at a time, per key three loads of V (16 + 16 + 8 lanes), six broadcasts,
-    /// eighteen FMAs; head dim 64: four rows, four loads, four broadcasts, sixteen FMAs.
+    /// eighteen FMAs; head dim 64: six rows through `multiply6x64` (RegisterTileAVX512.swift),
+    /// four loads, six broadcasts, 24 FMAs.
     public static func accumulateValues(_ p: UnsafePointer<Float>, ldp: Int, rows: Int, _ v: UnsafePointer<Float>,
                                         ldv: Int, keys: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int,
                                         headDim d: Int, chunkKeys: Int) {
         precondition(hasValueTile(headDim: d), "AVX512AttentionTiles: no value tile for head dim \(d)")
-        let forty = d == 40, group = forty ? 6 : 4
+        let forty = d == 40, group = 6
         var k0 = 0
         while k0 < keys {
             let kn = min(chunkKeys, keys - k0)
@@ -88,7 +78,7 @@ public enum AVX512AttentionTiles {
                 if forty {
                     values6x40(pk + r * ldp, ldp: ldp, vk, ldv: ldv, keys: kn, o + r * ldo, ldo: ldo)
                 } else {
-                    values4x64(pk + r * ldp, ldp: ldp, vk, ldv: ldv, keys: kn, o + r * ldo, ldo: ldo)
+                    multiply6x64(pk + r * ldp, lda: ldp, vk, ldb: ldv, depth: kn, o + r * ldo, ldc: ldo, add: true)
                 }
                 r += group
             }
@@ -96,7 +86,7 @@ public enum AVX512AttentionTiles {
                 if forty {
                     values1x40(pk + r * ldp, vk, ldv: ldv, keys: kn, o + r * ldo)
                 } else {
-                    values1x64(pk + r * ldp, vk, ldv: ldv, keys: kn, o + r * ldo)
+                    multiply1xVectors(pk + r * ldp, vk, ldb: ldv, depth: kn, vectors: 4, o + r * ldo, add: true)
                 }
                 r += 1
             }
@@ -208,47 +198,6 @@ private func values6x40(_ p: UnsafePointer<Float>, ldp: Int, _ v: UnsafePointer<
     store16(d0, o3); store16(d1, o3 + 16); store8(d2, o3 + 32)
     store16(e0, o4); store16(e1, o4 + 16); store8(e2, o4 + 32)
     store16(f0, o5); store16(f1, o5 + 16); store8(f2, o5 + 32)
-}
-
-@inline(never)
-private func values4x64(_ p: UnsafePointer<Float>, ldp: Int, _ v: UnsafePointer<Float>, ldv: Int, keys: Int,
-                        _ o: UnsafeMutablePointer<Float>, ldo: Int) {
-    let o1 = o + ldo, o2 = o1 + ldo, o3 = o2 + ldo
-    let p1 = p + ldp, p2 = p1 + ldp, p3 = p2 + ldp
-    var a0 = load16(o), a1 = load16(o + 16), a2 = load16(o + 32), a3 = load16(o + 48)
-    var b0 = load16(o1), b1 = load16(o1 + 16), b2 = load16(o1 + 32), b3 = load16(o1 + 48)
-    var c0 = load16(o2), c1 = load16(o2 + 16), c2 = load16(o2 + 32), c3 = load16(o2 + 48)
-    var d0 = load16(o3), d1 = load16(o3 + 16), d2 = load16(o3 + 32), d3 = load16(o3 + 48)
-    var vp = v
-    for j in 0..<keys {
-        let x0 = load16(vp), x1 = load16(vp + 16), x2 = load16(vp + 32), x3 = load16(vp + 48)
-        var s = V16(repeating: p[j])
-        a0 = a0.addingProduct(s, x0); a1 = a1.addingProduct(s, x1); a2 = a2.addingProduct(s, x2); a3 = a3.addingProduct(s, x3)
-        s = V16(repeating: p1[j])
-        b0 = b0.addingProduct(s, x0); b1 = b1.addingProduct(s, x1); b2 = b2.addingProduct(s, x2); b3 = b3.addingProduct(s, x3)
-        s = V16(repeating: p2[j])
-        c0 = c0.addingProduct(s, x0); c1 = c1.addingProduct(s, x1); c2 = c2.addingProduct(s, x2); c3 = c3.addingProduct(s, x3)
-        s = V16(repeating: p3[j])
-        d0 = d0.addingProduct(s, x0); d1 = d1.addingProduct(s, x1); d2 = d2.addingProduct(s, x2); d3 = d3.addingProduct(s, x3)
-        vp += ldv
-    }
-    store16(a0, o); store16(a1, o + 16); store16(a2, o + 32); store16(a3, o + 48)
-    store16(b0, o1); store16(b1, o1 + 16); store16(b2, o1 + 32); store16(b3, o1 + 48)
-    store16(c0, o2); store16(c1, o2 + 16); store16(c2, o2 + 32); store16(c3, o2 + 48)
-    store16(d0, o3); store16(d1, o3 + 16); store16(d2, o3 + 32); store16(d3, o3 + 48)
-}
-
-private func values1x64(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, ldv: Int, keys: Int,
-                        _ o: UnsafeMutablePointer<Float>) {
-    var a0 = load16(o), a1 = load16(o + 16), a2 = load16(o + 32), a3 = load16(o + 48)
-    var vp = v
-    for j in 0..<keys {
-        let s = V16(repeating: p[j])
-        a0 = a0.addingProduct(s, load16(vp)); a1 = a1.addingProduct(s, load16(vp + 16))
-        a2 = a2.addingProduct(s, load16(vp + 32)); a3 = a3.addingProduct(s, load16(vp + 48))
-        vp += ldv
-    }
-    store16(a0, o); store16(a1, o + 16); store16(a2, o + 32); store16(a3, o + 48)
 }
 
 private func values1x40(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, ldv: Int, keys: Int,

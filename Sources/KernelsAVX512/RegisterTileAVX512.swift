@@ -1,0 +1,116 @@
+// The register tiles this module's products share (the AVX-512 counterpart of Kernels'
+// RegisterTile.swift): C (+)= A·B with A's rows broadcast and B's rows loaded as 16-lane
+// vectors. The weight-streaming product (A = a layer's weights, B = unfolded input columns) and
+// fused attention's value product at head dim 64 (A = softmax rows, B = value rows) both run on
+// them.
+
+#if arch(x86_64)
+typealias V16 = SIMD16<Float>
+
+@inline(__always) func load16(_ p: UnsafePointer<Float>) -> V16 {
+    UnsafeRawPointer(p).loadUnaligned(as: V16.self)
+}
+@inline(__always) func load16(_ p: UnsafeMutablePointer<Float>) -> V16 {
+    UnsafeRawPointer(p).loadUnaligned(as: V16.self)
+}
+@inline(__always) func store16(_ v: V16, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V16.self)
+}
+
+/// C[r][0..<64] (+)= Σ_p A[r][p]·B[p][0..<64] for six rows (A row r at a + r·lda, B row p at
+/// b + p·ldb, C row r at c + r·ldc); `add` keeps what C holds. Twenty-four accumulators: per
+/// step four loads of B, six broadcasts of A, 24 FMAs.
+@inline(never)
+func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
+                  _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
+    let r1 = c + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc
+    var c00 = V16(), c01 = V16(), c02 = V16(), c03 = V16(), c10 = V16(), c11 = V16(), c12 = V16(), c13 = V16()
+    var c20 = V16(), c21 = V16(), c22 = V16(), c23 = V16(), c30 = V16(), c31 = V16(), c32 = V16(), c33 = V16()
+    var c40 = V16(), c41 = V16(), c42 = V16(), c43 = V16(), c50 = V16(), c51 = V16(), c52 = V16(), c53 = V16()
+    if add {
+        c00 = load16(c); c01 = load16(c + 16); c02 = load16(c + 32); c03 = load16(c + 48)
+        c10 = load16(r1); c11 = load16(r1 + 16); c12 = load16(r1 + 32); c13 = load16(r1 + 48)
+        c20 = load16(r2); c21 = load16(r2 + 16); c22 = load16(r2 + 32); c23 = load16(r2 + 48)
+        c30 = load16(r3); c31 = load16(r3 + 16); c32 = load16(r3 + 32); c33 = load16(r3 + 48)
+        c40 = load16(r4); c41 = load16(r4 + 16); c42 = load16(r4 + 32); c43 = load16(r4 + 48)
+        c50 = load16(r5); c51 = load16(r5 + 16); c52 = load16(r5 + 32); c53 = load16(r5 + 48)
+    }
+    let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
+    var bp = b
+    for p in 0..<depth {
+        let x0 = load16(bp), x1 = load16(bp + 16), x2 = load16(bp + 32), x3 = load16(bp + 48)
+        var s = V16(repeating: a[p])
+        c00 = c00.addingProduct(s, x0); c01 = c01.addingProduct(s, x1); c02 = c02.addingProduct(s, x2); c03 = c03.addingProduct(s, x3)
+        s = V16(repeating: a1[p])
+        c10 = c10.addingProduct(s, x0); c11 = c11.addingProduct(s, x1); c12 = c12.addingProduct(s, x2); c13 = c13.addingProduct(s, x3)
+        s = V16(repeating: a2[p])
+        c20 = c20.addingProduct(s, x0); c21 = c21.addingProduct(s, x1); c22 = c22.addingProduct(s, x2); c23 = c23.addingProduct(s, x3)
+        s = V16(repeating: a3[p])
+        c30 = c30.addingProduct(s, x0); c31 = c31.addingProduct(s, x1); c32 = c32.addingProduct(s, x2); c33 = c33.addingProduct(s, x3)
+        s = V16(repeating: a4[p])
+        c40 = c40.addingProduct(s, x0); c41 = c41.addingProduct(s, x1); c42 = c42.addingProduct(s, x2); c43 = c43.addingProduct(s, x3)
+        s = V16(repeating: a5[p])
+        c50 = c50.addingProduct(s, x0); c51 = c51.addingProduct(s, x1); c52 = c52.addingProduct(s, x2); c53 = c53.addingProduct(s, x3)
+        bp += ldb
+    }
+    store16(c00, c); store16(c01, c + 16); store16(c02, c + 32); store16(c03, c + 48)
+    store16(c10, r1); store16(c11, r1 + 16); store16(c12, r1 + 32); store16(c13, r1 + 48)
+    store16(c20, r2); store16(c21, r2 + 16); store16(c22, r2 + 32); store16(c23, r2 + 48)
+    store16(c30, r3); store16(c31, r3 + 16); store16(c32, r3 + 32); store16(c33, r3 + 48)
+    store16(c40, r4); store16(c41, r4 + 16); store16(c42, r4 + 32); store16(c43, r4 + 48)
+    store16(c50, r5); store16(c51, r5 + 16); store16(c52, r5 + 32); store16(c53, r5 + 48)
+}
+
+/// `multiply6x64` for 16 columns: six accumulators, one load and six broadcasts per step.
+@inline(never)
+func multiply6x16(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
+                  _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
+    let r1 = c + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc
+    var c0 = V16(), c1 = V16(), c2 = V16(), c3 = V16(), c4 = V16(), c5 = V16()
+    if add { c0 = load16(c); c1 = load16(r1); c2 = load16(r2); c3 = load16(r3); c4 = load16(r4); c5 = load16(r5) }
+    let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
+    var bp = b
+    for p in 0..<depth {
+        let x0 = load16(bp)
+        c0 = c0.addingProduct(V16(repeating: a[p]), x0); c1 = c1.addingProduct(V16(repeating: a1[p]), x0)
+        c2 = c2.addingProduct(V16(repeating: a2[p]), x0); c3 = c3.addingProduct(V16(repeating: a3[p]), x0)
+        c4 = c4.addingProduct(V16(repeating: a4[p]), x0); c5 = c5.addingProduct(V16(repeating: a5[p]), x0)
+        bp += ldb
+    }
+    store16(c0, c); store16(c1, r1); store16(c2, r2); store16(c3, r3); store16(c4, r4); store16(c5, r5)
+}
+
+/// C[0..<16·vectors] (+)= Σ_p a[p]·B[p][0..<16·vectors] for one row (the rows after groups of
+/// six), `vectors` 1 to 4.
+func multiply1xVectors(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, depth: Int, vectors: Int,
+                       _ c: UnsafeMutablePointer<Float>, add: Bool) {
+    var c0 = V16(), c1 = V16(), c2 = V16(), c3 = V16()
+    if add {
+        c0 = load16(c)
+        if vectors > 1 { c1 = load16(c + 16) }
+        if vectors > 2 { c2 = load16(c + 32) }
+        if vectors > 3 { c3 = load16(c + 48) }
+    }
+    var bp = b
+    if vectors == 4 {
+        for p in 0..<depth {
+            let s = V16(repeating: a[p])
+            c0 = c0.addingProduct(s, load16(bp)); c1 = c1.addingProduct(s, load16(bp + 16))
+            c2 = c2.addingProduct(s, load16(bp + 32)); c3 = c3.addingProduct(s, load16(bp + 48))
+            bp += ldb
+        }
+    } else {
+        for p in 0..<depth {
+            let s = V16(repeating: a[p])
+            c0 = c0.addingProduct(s, load16(bp))
+            if vectors > 1 { c1 = c1.addingProduct(s, load16(bp + 16)) }
+            if vectors > 2 { c2 = c2.addingProduct(s, load16(bp + 32)) }
+            bp += ldb
+        }
+    }
+    store16(c0, c)
+    if vectors > 1 { store16(c1, c + 16) }
+    if vectors > 2 { store16(c2, c + 32) }
+    if vectors > 3 { store16(c3, c + 48) }
+}
+#endif
