@@ -85,8 +85,9 @@ func avx512StreamingTakes(_ w: WeightOperand, depth k: Int, scratch: UnsafeMutab
 /// `avx512StreamingApplies` and `avx512StreamingTakes`. X's rows are read in place when n is a
 /// multiple of 16 or `xPadded` says each row is readable up to one (im2col tiles laid out with
 /// `unfoldedRowStride`); otherwise (a 1×1 layer's input read where it lies) they are copied,
-/// zero-padded, into a temporary buffer (k·⌈n/16⌉·16 floats). 16-bit weights are widened into `scratch` in blocks of whole groups of six
-/// rows, so every output is summed exactly as from the fp32 weights.
+/// zero-padded, into a temporary buffer (k·⌈n/16⌉·16 floats). 16-bit weights are widened into
+/// `scratch` in blocks of whole groups of six rows, so every output is summed exactly as from
+/// the fp32 weights.
 func avx512StreamingGemm(m: Int, n: Int, k: Int, w: WeightOperand, x: UnsafePointer<Float>, ldx: Int, xPadded: Bool,
                          accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, scratch: UnsafeMutablePointer<Float>?) {
     #if arch(x86_64)
