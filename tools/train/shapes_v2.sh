@@ -18,8 +18,11 @@
 #   model     text encoder + UNet against that VAE (16,000 steps)   ≈ 230 min on a 2-core Zen 4
 #             (two invocations), ≈ 15 h on a 2-core Zen 1 (six); run as 10,000 steps up to
 #             UNet step 4,000, then lengthened to 16,000 (models/shapes/README.md)
-# then OUT gets the model folder. decoder3 is the committed tools/train/checkpoints/vae-f2.
-# Between parts the VAE goes through its fp16 export (--vae-from), as it did when they ran.
+#   samples   sample_decoder.py: 5,000 of the model's own latents, then 1,500 decoder steps
+#             on them and the encoder's latents                     17 + 4 + 30 min
+# then OUT gets the model folder with the samples part's decoder. decoder3 is the committed
+# tools/train/checkpoints/vae-f2. Between parts the VAE goes through its fp16 export
+# (--vae-from, --model), as it did when they ran.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -38,15 +41,21 @@ finished() {
 # part NAME ARGS...: runs train.py for part NAME unless its run finished; exits 75
 # (EX_TEMPFAIL: rerun to continue) when the run stopped at --max-minutes.
 part() {
-    local name=$1
-    shift
+    script_part train.py "$@"
+}
+
+# script_part SCRIPT NAME ARGS...: part, with another script of train.py's options (--work,
+# --out, --threads, --checkpoint-every, --max-minutes; its log says "# done" when finished).
+script_part() {
+    local script=$1 name=$2
+    shift 2
     local dir=$work/$name
     if finished "$dir"; then
         echo "part $name: done ($dir/out)"
         return 0
     fi
-    echo "part $name: train.py $*"
-    python3 "$here/train.py" --work "$dir/run" --out "$dir/out" --threads "${THREADS:-2}" \
+    echo "part $name: $script $*"
+    python3 "$here/$script" --work "$dir/run" --out "$dir/out" --threads "${THREADS:-2}" \
         --checkpoint-every 100 --max-minutes "${PART_MINUTES:-170}" "$@"
     if ! finished "$dir"; then
         echo "part $name stopped at --max-minutes; run the same command again to continue" >&2
@@ -63,6 +72,8 @@ part decoder2 --vae-only --vae-from "$work/decoder1/out" --vae-edge-weight 4 \
 part decoder3 --vae-only --vae-from "$work/decoder2/out" --vae-edge-weight 4 --decoder-hard-weight 30 \
     --decoder-steps 1500 --decoder-lr 3e-4 --decoder-batch 32 --pool 10000
 part model --vae-from "$work/decoder3/out" --decoder-steps 0 --unet-steps 16000
+script_part sample_decoder.py samples --model "$work/model/out" --pairs 5000 --steps 1500
 mkdir -p "$out"
 cp -R "$work/model/out/." "$out/"
+cp "$work/samples/out/diffusion_pytorch_model.safetensors" "$out/vae/"
 echo "model written to $out"
