@@ -7,9 +7,10 @@ import Sampling
 /// End to end: diffusiond's own engine on the committed `models/shapes`, held-out
 /// captions, scored by the strict evaluator (issue 18), with the model card's settings
 /// (25 Euler steps, guidance 1.5). The bounds are regression guards of what the committed
-/// checkpoint (the second edition's 16,000-step UNet) achieves on these 8 under the strict
-/// rules, measured 2026-12-05: background 8 of 8, object colour 10 of 12, object shape 5 of
-/// 12, object position 12 of 12, every object's colour and shape 2 of 8 (its outlines are
+/// checkpoint (the second edition's 16,000-step UNet, its decoder tuned on that UNet's own
+/// latents by tools/train/sample_decoder.py) achieves on these 8 under the strict rules,
+/// measured 2026-12-05: background 8 of 8, object colour 11 of 12, object shape 7 of 12,
+/// object position 12 of 12, every object's colour and shape 3 of 8 (outlines are still
 /// notched or bowed, triangle sides curve: see models/shapes/README.md, Metrics). Each
 /// bound is the measured count less one, so that a thread count changing the last bits of
 /// a pixel cannot flip it; a broken engine, model or evaluator still fails here. Issue 18's
@@ -38,9 +39,9 @@ final class BuiltInModelAdherenceTests: XCTestCase {
         XCTAssertEqual(summary.count, 8)
         XCTAssertEqual(summary.objects, 12)
         XCTAssertGreaterThanOrEqual(summary.background, 7, "backgrounds: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.objectColor, 9, "object colours: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.objectShape, 4, "object shapes: \(summary.failures)")
+        XCTAssertGreaterThanOrEqual(summary.objectColor, 10, "object colours: \(summary.failures)")
+        XCTAssertGreaterThanOrEqual(summary.objectShape, 6, "object shapes: \(summary.failures)")
         XCTAssertGreaterThanOrEqual(summary.objectPosition, 11, "object positions: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.colorsAndShapes, 1, "whole images: \(summary.failures)")
+        XCTAssertGreaterThanOrEqual(summary.colorsAndShapes, 2, "whole images: \(summary.failures)")
     }
 }
