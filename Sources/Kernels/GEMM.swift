@@ -32,8 +32,10 @@ public enum GEMM {
                                     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
                                     pool: ThreadPool) {
         let threads = pool.threadCount
-        // Small products: one call; parallel overhead would dominate.
-        if threads == 1 || Double(m) * Double(n) * Double(k) < 2_000_000 {
+        // Small products: one call; parallel overhead would dominate. A product with few
+        // rows but a large operand (the time embedding's 1 × 1280 → 1280 layers: 6.5 MB of
+        // weights for 3.3 MFLOP) is bound by reading that operand, which two cores do faster.
+        if threads == 1 || GEMM.isSmall(m: m, n: n, k: k) {
             gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                  b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
@@ -57,6 +59,12 @@ public enum GEMM {
                      c: c + cols.lowerBound, ldc: ldc)
             }
         }
+    }
+
+    /// Whether a product is too small to be worth splitting: under 2 M multiply-adds and
+    /// under 256 Ki floats (1 MiB) of operands and result together.
+    static func isSmall(m: Int, n: Int, k: Int) -> Bool {
+        Double(m) * Double(n) * Double(k) < 2_000_000 && m * k + k * n + m * n < 1 << 18
     }
 
     /// `count` independent GEMMs whose operands sit at fixed strides (in floats) from

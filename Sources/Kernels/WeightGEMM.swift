@@ -105,7 +105,7 @@ extension GEMM {
         }
         if m == 0 || n == 0 { return }
         let threads = pool.threadCount
-        if threads == 1 || Double(m) * Double(n) * Double(k) < 2_000_000 {
+        if threads == 1 || GEMM.isSmall(m: m, n: n, k: k) {
             // One call, on the calling thread (worker 0) or inline on the worker that asked.
             pool.parallelFor(0..<1) { _, worker in
                 gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,

@@ -19,7 +19,7 @@ final class GEMMTests: XCTestCase {
     func testGemmAllTransposesAndParallelSplits() {
         var rng = TestRNG(seed: 2)
         for pool in testPools {
-            for (m, n, k) in [(1, 1, 1), (3, 5, 7), (130, 17, 9), (9, 300, 33), (257, 260, 40)] {
+            for (m, n, k) in [(1, 1, 1), (3, 5, 7), (130, 17, 9), (9, 300, 33), (257, 260, 40), (1, 600, 500)] {
                 for transA in [false, true] { for transB in [false, true] {
                     let lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 1, ldc = n + 2
                     let a = rng.array((transA ? k : m) * lda), b = rng.array((transB ? n : k) * ldb)
@@ -36,6 +36,16 @@ final class GEMMTests: XCTestCase {
                 } }
             }
         }
+    }
+
+    /// Few FLOPs but a large operand (one row through a 1280 × 1280 weight) is split too: it is
+    /// bound by reading the operand. (1, 600, 500) above runs that split.
+    func testSmallProductsStayWholeButLargeOperandsSplit() {
+        XCTAssertTrue(GEMM.isSmall(m: 3, n: 5, k: 7))
+        XCTAssertTrue(GEMM.isSmall(m: 64, n: 64, k: 64))
+        XCTAssertFalse(GEMM.isSmall(m: 1, n: 1280, k: 1280), "6.5 MB of weights")
+        XCTAssertFalse(GEMM.isSmall(m: 1, n: 600, k: 500))
+        XCTAssertFalse(GEMM.isSmall(m: 200, n: 200, k: 200), "8 M multiply-adds")
     }
 
     func testStridedBatchedGemm() {
