@@ -36,17 +36,8 @@ def tune_decoder(args, vae, opt_vae, images, latent_stats, state, device, after_
         z = mean[idx] + std[idx] * to_device(torch.randn(mean[idx].shape, generator=g), device)
         x = images[idx].float() / 127.5 - 1
         # AdamW skips the frozen encoder's parameters (no gradient).
-        for group in opt_vae.param_groups:
-            group["lr"] = lr_at(step, args.decoder_steps, args.decoder_lr, warmup=50)
-        rec = vae.decode(z).sample
-        loss = reconstruction_loss(rec, x, args.vae_edge_weight)
-        if args.decoder_hard_weight:
-            loss = loss + args.decoder_hard_weight * hard_pixel_loss(rec, x)
-        opt_vae.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt_vae.step()
-        acc += loss.detach()
+        acc += decoder_step(vae, opt_vae, params, z, x, lr_at(step, args.decoder_steps, args.decoder_lr, warmup=50),
+                            args.vae_edge_weight, args.decoder_hard_weight)
         state["step"] = step + 1
         if state["step"] % args.log_every == 0:
             per = (time.time() - t_phase) / args.log_every
@@ -68,3 +59,21 @@ def reconstruction_error(vae, images, latent_stats, count=2000):
             err += (vae.decode(mean[i:i + 500]).sample.clamp(-1, 1) - x).abs().sum().item() * 127.5
             n += x.numel()
     return err / n
+
+
+def decoder_step(vae, opt, params, z, x, lr, edge_weight, hard_weight):
+    """One optimiser step of the decoder at learning rate `lr`: decode latents `z`, the loss
+    against pictures `x` (`reconstruction_loss`, outline pixels weighted `edge_weight`, plus
+    `hard_weight` times `hard_pixel_loss` when that is set), gradients of `params` clipped to
+    norm 1. Returns the loss, detached."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    rec = vae.decode(z).sample
+    loss = reconstruction_loss(rec, x, edge_weight)
+    if hard_weight:
+        loss = loss + hard_weight * hard_pixel_loss(rec, x)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    return loss.detach()

@@ -41,7 +41,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_data  # noqa: E402
-from train_util import batch_rng, hard_pixel_loss, log, lr_at, reconstruction_loss  # noqa: E402
+from decoder_tuning import decoder_step  # noqa: E402
+from train_util import batch_rng, log, lr_at  # noqa: E402
 
 PAIR_CHUNK = 50
 
@@ -233,17 +234,8 @@ def train_decoder(args, deadline):
             z_clean = post.mean + post.std * torch.randn(post.mean.shape, generator=g)
         z = torch.cat([z_pairs[pick], z_clean])
         x = torch.cat([x_pair, x_clean])
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, args.steps, args.lr, warmup=50)
-        rec = vae.decode(z).sample
-        loss = reconstruction_loss(rec, x, args.edge_weight)
-        if args.hard_weight:
-            loss = loss + args.hard_weight * hard_pixel_loss(rec, x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        acc += loss.detach()
+        acc += decoder_step(vae, opt, params, z, x, lr_at(step, args.steps, args.lr, warmup=50),
+                            args.edge_weight, args.hard_weight)
         step += 1
         if step % args.log_every == 0:
             per = (time.time() - t_phase) / args.log_every
