@@ -22,7 +22,7 @@ round trip keeps its score. The encoder, and so the latent space, the UNet and t
 factor, are untouched: only decoder and post_quant_conv change.
 
     python3 tools/train/sample_decoder.py --model models/shapes --work W --out OUT \\
-        --pairs 5000 --steps 1500 --threads 2 --max-minutes 150
+        --pairs 5000 --steps 1500 --threads 2 --max-minutes 170
 
 Resumable: run the same command again after a stop. Pairs go to W/pairs-*.pt in chunks, the
 decoder to W/decoder.pt every --checkpoint-every steps; OUT becomes a bare AutoencoderKL
@@ -79,6 +79,13 @@ def render_batch(indices):
     return torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(), [s["caption"] for s in scenes]
 
 
+def save_atomically(obj, path):
+    """torch.save through a temporary file and a rename: a run killed while writing leaves
+    no truncated file that a resumed run would count as done."""
+    torch.save(obj, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
 def make_pairs(args, deadline):
     """Writes W/pairs-NNNNN.pt chunks until --pairs scenes are done; returns False on timeout."""
     from diffusers import StableDiffusionImg2ImgPipeline
@@ -96,6 +103,7 @@ def make_pairs(args, deadline):
         t0 = time.time()
         idx = list(range(done, min(args.pairs, done + PAIR_CHUNK)))
         x, captions = render_batch(idx)
+        x = (x + 1) / 2  # diffusers' image processor takes tensors in [0, 1] and normalises them
         zs, used = [], []
         # One strength per sub-batch, so each pipeline call runs one schedule.
         for k, strength in enumerate(strengths):
@@ -110,10 +118,10 @@ def make_pairs(args, deadline):
             used += [(idx[j], strength) for j in sub]
         order = sorted(range(len(used)), key=lambda n: used[n][0])
         z = torch.cat(zs)[order]
-        torch.save({"index": torch.tensor([used[n][0] for n in order]),
-                    "strength": torch.tensor([used[n][1] for n in order]),
-                    "z": z.to(torch.float16)},
-                   os.path.join(args.work, f"pairs-{done:05d}.pt"))
+        save_atomically({"index": torch.tensor([used[n][0] for n in order]),
+                         "strength": torch.tensor([used[n][1] for n in order]),
+                         "z": z.to(torch.float16)},
+                        os.path.join(args.work, f"pairs-{done:05d}.pt"))
         done += len(idx)
         log(args.work, "pairs", done, f"{time.time() - t0:.1f}s")
     return True
@@ -170,14 +178,21 @@ def load_pairs(args, vae):
     what the model's own decoder (before any tuning) draws from the latent, kept only when
     every object covers its fitted shape with IoU >= --min-iou (a latent whose object came
     out the wrong colour, or as a blob no clean shape covers, teaches the decoder nothing it
-    can know). Cached in W/targets.pt, so a resumed run trains on the same pairs."""
+    can know). Cached in W/targets.pt with its --min-iou, so a resumed run trains on the same
+    pairs; another --min-iou or another pair count computes them again.
+
+    Known gaps (5 Dec 2026 review): the fit tries only the caption's shape, and a circle drawn
+    where a square was asked (or the reverse) still covers the fitted shape with IoU 0.80-0.85,
+    so such latents pass with the caption's shape as target; and the background is taken from
+    the caption unchecked. Fitting every shape and keeping a pair only when the caption's fits
+    best by a margin, and checking the background, would drop them."""
     chunks = [torch.load(f) for f in sorted(glob.glob(os.path.join(args.work, "pairs-*.pt")))]
     index = torch.cat([c["index"] for c in chunks])
     strength = torch.cat([c["strength"] for c in chunks])
     z = torch.cat([c["z"] for c in chunks]).float()
     cache = os.path.join(args.work, "targets.pt")
-    if os.path.exists(cache):
-        t = torch.load(cache)
+    t = torch.load(cache) if os.path.exists(cache) else None
+    if t is not None and t.get("min_iou") == args.min_iou and len(t["keep"]) == len(index):
         keep, targets = t["keep"], t["targets"]
     else:
         keep = torch.zeros(len(index), dtype=torch.bool)
@@ -190,7 +205,7 @@ def load_pairs(args, vae):
                     fitted, iou = fit_scene(scene, rec[j])
                     keep[s0 + j] = iou >= args.min_iou
                     targets[s0 + j] = torch.from_numpy(shapes_data.render(fitted))
-        torch.save({"keep": keep, "targets": targets}, cache)
+        save_atomically({"keep": keep, "targets": targets, "min_iou": args.min_iou}, cache)
         for s in sorted(set(strength.tolist())):
             at = strength == s
             log(args.work, "# pairs at strength", f"{s:.2f}", "kept", int((keep & at).sum()), "of", int(at.sum()))
@@ -220,8 +235,7 @@ def train_decoder(args, deadline):
     t_phase, acc = time.time(), 0.0
 
     def save():
-        torch.save({"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt + ".tmp")
-        os.replace(ckpt + ".tmp", ckpt)
+        save_atomically({"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
 
     while step < args.steps:
         g = batch_rng(args.seed, 7, step)
@@ -261,6 +275,8 @@ def export(args, vae):
 
 def main():
     args = parse_args()
+    if args.pairs % PAIR_CHUNK:
+        raise SystemExit(f"--pairs must be a multiple of {PAIR_CHUNK} (pairs are drawn and resumed in chunks)")
     os.makedirs(args.work, exist_ok=True)
     if args.threads:
         torch.set_num_threads(args.threads)

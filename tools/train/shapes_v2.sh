@@ -19,7 +19,7 @@
 #             (two invocations), ≈ 15 h on a 2-core Zen 1 (six); run as 10,000 steps up to
 #             UNet step 4,000, then lengthened to 16,000 (models/shapes/README.md)
 #   samples   sample_decoder.py: 5,000 of the model's own latents, then 1,500 decoder steps
-#             on them and the encoder's latents                     17 + 4 + 30 min
+#             on them and the encoder's latents                     34 + 2 + 36 min
 # then OUT gets the model folder with the samples part's decoder. decoder3 is the committed
 # tools/train/checkpoints/vae-f2. Between parts the VAE goes through its fp16 export
 # (--vae-from, --model), as it did when they ran.
