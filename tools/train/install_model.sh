@@ -11,19 +11,8 @@
 # the measured bounds in Tests/EvaluationTests/BuiltInModelAdherenceTests.swift are not
 # touched: measure first (tools/train/choose_guidance.sh), then write them.
 set -euo pipefail
-if [ $# -ne 2 ]; then
-    echo "usage: $0 OUT WORK" >&2
-    exit 64
-fi
-out=$1 work=$2
-if ! [ -f "$out/model_index.json" ]; then
-    echo "$out: no model_index.json (not a train.py export)" >&2
-    exit 1
-fi
-if ! grep -q '^# done' "$work/train.log" 2>/dev/null; then
-    echo "$work/train.log says the run has not finished: $out is a snapshot" >&2
-    exit 1
-fi
+. "$(dirname "$0")/finished_export.sh"
+finished_export "$@" "model_index.json" train.py
 for part in scheduler text_encoder tokenizer unet vae; do
     rm -rf "models/shapes/$part"
 done

@@ -11,20 +11,9 @@
 # encoder's latents). The model card and the measured test bounds are not touched: measure
 # first (tools/train/choose_guidance.sh, diffusion-bench adherence --reconstruct), then write.
 set -euo pipefail
-if [ $# -ne 2 ]; then
-    echo "usage: $0 OUT WORK" >&2
-    exit 64
-fi
-out=$1 work=$2
 weights=diffusion_pytorch_model.safetensors
-if ! [ -f "$out/$weights" ]; then
-    echo "$out: no $weights (not a sample_decoder.py export)" >&2
-    exit 1
-fi
-if ! grep -q '^# done' "$work/train.log" 2>/dev/null; then
-    echo "$work/train.log says the run has not finished: $out is a snapshot" >&2
-    exit 1
-fi
+. "$(dirname "$0")/finished_export.sh"
+finished_export "$@" "$weights" sample_decoder.py
 python3 - "$out/$weights" "models/shapes/vae/$weights" <<'PY'
 import sys
 from safetensors.torch import load_file
