@@ -29,7 +29,7 @@ from the exact sampler's, and a decoder tuned on exact latents alone left `cache
 comparison with diffusiond uses.
 
     python3 tools/train/sample_decoder.py --model models/shapes --work W --out OUT \\
-        --pairs 5000 --steps 1500 --threads 2 --max-minutes 170
+        --pairs 10000 --cached-pairs 5000 --steps 1500 --threads 2 --max-minutes 170
 
 Resumable: run the same command again after a stop. Pairs go to W/pairs-*.pt in chunks, the
 decoder to W/decoder.pt every --checkpoint-every steps; OUT becomes a bare AutoencoderKL

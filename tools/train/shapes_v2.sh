@@ -18,8 +18,9 @@
 #   model     text encoder + UNet against that VAE (16,000 steps)   ≈ 230 min on a 2-core Zen 4
 #             (two invocations), ≈ 15 h on a 2-core Zen 1 (six); run as 10,000 steps up to
 #             UNet step 4,000, then lengthened to 16,000 (models/shapes/README.md)
-#   samples   sample_decoder.py: 5,000 of the model's own latents, then 1,500 decoder steps
-#             on them and the encoder's latents                     34 + 2 + 36 min
+#   samples   sample_decoder.py: 10,000 of the model's own latents (the last 5,000 with
+#             DeepCache), then 1,500 decoder steps on them and the encoder's latents
+#                                                      34 + 21 + 12 + 31 min
 # then OUT gets the model folder with the samples part's decoder. decoder3 is the committed
 # tools/train/checkpoints/vae-f2. Between parts the VAE goes through its fp16 export
 # (--vae-from, --model), as it did when they ran.
@@ -72,7 +73,7 @@ part decoder2 --vae-only --vae-from "$work/decoder1/out" --vae-edge-weight 4 \
 part decoder3 --vae-only --vae-from "$work/decoder2/out" --vae-edge-weight 4 --decoder-hard-weight 30 \
     --decoder-steps 1500 --decoder-lr 3e-4 --decoder-batch 32 --pool 10000
 part model --vae-from "$work/decoder3/out" --decoder-steps 0 --unet-steps 16000
-script_part sample_decoder.py samples --model "$work/model/out" --pairs 5000 --steps 1500
+script_part sample_decoder.py samples --model "$work/model/out" --pairs 10000 --cached-pairs 5000 --steps 1500
 mkdir -p "$out"
 cp -R "$work/model/out/." "$out/"
 cp "$work/samples/out/diffusion_pytorch_model.safetensors" "$out/vae/"
