@@ -244,6 +244,19 @@ def load_pairs(args, vae):
     return index[keep], z[keep], x
 
 
+def clean_posterior(vae, count):
+    """Posterior mean and std of training scenes 0 … count−1: the encoder is frozen, so they
+    are encoded once, not in every step."""
+    means, stds = [], []
+    with torch.no_grad():
+        for s0 in range(0, count, 500):
+            x, _ = render_batch(range(s0, min(count, s0 + 500)))
+            post = vae.encode(x).latent_dist
+            means.append(post.mean)
+            stds.append(post.std)
+    return torch.cat(means), torch.cat(stds)
+
+
 def train_decoder(args, deadline):
     """Decoder + post_quant_conv on half pairs, half posterior latents; False on timeout."""
     from diffusers import AutoencoderKL
@@ -254,6 +267,7 @@ def train_decoder(args, deadline):
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     ckpt = os.path.join(args.work, "decoder.pt")
     index, z_pairs, x_pairs = load_pairs(args, vae)
+    post_mean, post_std = clean_posterior(vae, args.pairs)
     step = 0
     if os.path.exists(ckpt):
         c = torch.load(ckpt)
@@ -274,9 +288,7 @@ def train_decoder(args, deadline):
         clean = torch.randint(0, args.pairs, (args.batch - half,), generator=g)
         x_pair = x_pairs[pick]
         x_clean, _ = render_batch(clean.tolist())
-        with torch.no_grad():
-            post = vae.encode(x_clean).latent_dist
-            z_clean = post.mean + post.std * torch.randn(post.mean.shape, generator=g)
+        z_clean = post_mean[clean] + post_std[clean] * torch.randn(post_mean[clean].shape, generator=g)
         z = torch.cat([z_pairs[pick], z_clean])
         x = torch.cat([x_pair, x_clean])
         acc += decoder_step(vae, opt, params, z, x, lr_at(step, args.steps, args.lr, warmup=50),
