@@ -14,6 +14,9 @@ import Sampling
 /// Options:
 ///   --model DIR        model folder (default models/shapes)
 ///   --count N          number of captions (default 200)
+///   --first N          start at held-out caption N (default 0): captions N ..< N + count,
+///                      picture i with seed i. The model card reports 0 ..< 200; choose between
+///                      variants on another range (e.g. --first 1000), then report on 0 ..< 200
 ///   --steps N          denoising steps (default: a job's, `JobDefaults`: 25)
 ///   --guidance G       classifier-free guidance scale (default: a job's: 5)
 ///   --sampler NAME     sampler (default: a job's: euler)
@@ -71,7 +74,7 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
             try FileManager.default.createDirectory(at: save, withIntermediateDirectories: true)
         }
         var saved: [[String: String]] = []
-        for i in 0..<options.count {
+        for i in options.indices {
             let scene = SceneSampler.scene(seed: SceneSampler.heldOutSeedBase + UInt64(i))
             let render = SceneRenderer.render(scene)
             let image = try vae.map { try VAEReconstruction.reconstruct(render, vae: $0) } ?? render
@@ -92,7 +95,7 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
         if let save = options.saveDirectory {
             try FileManager.default.createDirectory(at: save, withIntermediateDirectories: true)
         }
-        for i in 0..<options.count {
+        for i in options.indices {
             let caption = SceneSampler.scene(seed: SceneSampler.heldOutSeedBase + UInt64(i)).caption
             let image = try pipeline.generate(options.request(caption: caption, seed: UInt64(i)),
                                               snapshotEvery: 0) { _ in .proceed }
@@ -102,7 +105,7 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
                 try PPM.encode(image).write(to: save.appendingPathComponent(name))
                 saved.append(["file": name, "caption": caption, "seed": String(i)])
             }
-            FileHandle.standardError.write(Data("<7>adherence: \(i + 1)/\(options.count)\n".utf8))
+            FileHandle.standardError.write(Data("<7>adherence: \(i + 1 - options.first)/\(options.count)\n".utf8))
         }
         if let save = options.saveDirectory {
             let data = try JSONSerialization.data(withJSONObject: saved, options: [.prettyPrinted, .sortedKeys])
@@ -112,6 +115,7 @@ func runAdherenceBenchmark(_ args: [String]) throws -> Int32 {
     let summary = try AdherenceSummary(items: items, evaluator: AdherenceEvaluator())
     var json = summary.json
     json["seconds"] = Date().timeIntervalSince(started)
+    if options.first > 0 { json["first"] = options.first }
     switch options.source {
     case .generated:
         json["source"] = options.imagesDirectory.map { "images:" + $0.path } ?? "pipeline:" + options.model.path
@@ -133,6 +137,10 @@ struct AdherenceOptions {
 
     var model = URL(fileURLWithPath: "models/shapes")
     var count = 200
+    /// The first held-out caption's index.
+    var first = 0
+    /// The held-out captions' indices, which are also the generation seeds.
+    var indices: Range<Int> { first..<(first + count) }
     // A job's built-in defaults (`JobDefaults`, which the shipped config repeats): issue 18
     // measures the built-in model with the settings a job that names none gets.
     var steps = JobDefaults().steps
@@ -179,6 +187,10 @@ struct AdherenceOptions {
             switch args[i] {
             case "--model": o.model = URL(fileURLWithPath: try value("--model"))
             case "--count": o.count = try positive("--count")
+            case "--first":
+                let v = try value("--first")
+                guard let n = Int(v), n >= 0, n <= 1 << 30 else { throw UsageError(message: "--first wants an integer ≥ 0, got \"\(v)\"") }
+                o.first = n
             case "--steps": o.steps = try positive("--steps")
             case "--threads": o.threads = try positive("--threads")
             case "--guidance":
@@ -204,6 +216,9 @@ struct AdherenceOptions {
             default: throw UsageError(message: "unknown option \"\(args[i])\"")
             }
             i += 1
+        }
+        if o.imagesDirectory != nil && o.first > 0 {
+            throw UsageError(message: "--first goes with generated pictures, --renders or --reconstruct, not --images")
         }
         if o.imagesDirectory != nil && o.source != .generated {
             throw UsageError(message: "--images, --renders and --reconstruct exclude each other")
