@@ -30,9 +30,70 @@ def load_init(folder, parts):
         tensors = {k: v.float() for k, v in load_file(path).items()}
         if sub == "text_encoder" and not any(k.startswith("text_model.") for k in model.state_dict()):
             tensors = {k.removeprefix("text_model."): v for k, v in tensors.items()}
+        if sub == "unet":
+            with open(os.path.join(folder, sub, "config.json")) as f:
+                tensors = deepen_unet(tensors, json.load(f)["layers_per_block"], model)
         model.load_state_dict(tensors, strict=True)
     with open(os.path.join(vae_folder(folder), "config.json")) as f:
         return float(json.load(f)["scaling_factor"])
+
+
+def per_block(layers, blocks):
+    """layers_per_block as a list of `blocks` ints (diffusers accepts an int or one per block)."""
+    return [int(layers)] * blocks if isinstance(layers, int) else [int(n) for n in layers]
+
+
+def deepen_unet(old, old_layers, unet):
+    """A folder's UNet state dict `old` (layers_per_block `old_layers`) made to fit `unet`,
+    which may have more resnets in levels without attention where the folder had one, so
+    that `unet` computes exactly what the folder's UNet did (net2net-style deepening): every
+    new down resnet starts as the identity (conv2 zero: ResnetBlock2D adds its input back),
+    and so its skip output equals the old resnet's. In the up block of that level the old
+    first resnet keeps index 0 (its skip is now the last new down resnet's output, the same
+    values), the old last resnet moves to the end (its skip, the level's input, is
+    unchanged), and the new ones between pass the running features through: conv_shortcut
+    [I | 0] drops the skip half of their concatenated input, conv2 zero. Levels with
+    transformers, and levels whose depth is unchanged, must match exactly. Returns `old`
+    unchanged when the depths agree."""
+    cfg = unet.config
+    blocks = len(cfg.block_out_channels)
+    before, after = per_block(old_layers, blocks), per_block(cfg.layers_per_block, blocks)
+    if before == after:
+        return old
+    new = dict(unet.state_dict())
+    out = {k: v for k, v in old.items()}
+    for level, (a, b) in enumerate(zip(before, after)):
+        if a == b:
+            continue
+        if a != 1 or b < a or "CrossAttn" in cfg.down_block_types[level]:
+            raise SystemExit(f"--init: cannot deepen level {level} from {a} to {b} layers "
+                             "(only 1 -> more, in levels without attention)")
+        up = blocks - 1 - level
+        down_prefix, up_prefix = f"down_blocks.{level}.resnets.", f"up_blocks.{up}.resnets."
+        for j in range(1, b):  # new down resnets: fresh init, conv2 zero
+            for k, v in new.items():
+                if k.startswith(f"{down_prefix}{j}."):
+                    out[k] = torch.zeros_like(v) if ".conv2." in k else v.clone()
+        moved = {k.replace(f"{up_prefix}1.", f"{up_prefix}{b}.", 1): v
+                 for k, v in old.items() if k.startswith(f"{up_prefix}1.")}
+        out = {k: v for k, v in out.items() if not k.startswith(f"{up_prefix}1.")}
+        out.update(moved)
+        for j in range(1, b):  # new up resnets between: pass the running features through
+            for k, v in new.items():
+                if not k.startswith(f"{up_prefix}{j}."):
+                    continue
+                if ".conv2." in k:
+                    out[k] = torch.zeros_like(v)
+                elif k.endswith("conv_shortcut.weight"):
+                    w = torch.zeros_like(v)  # [out, running + skip, 1, 1]
+                    c = w.shape[0]
+                    w[:, :c, 0, 0] = torch.eye(c)
+                    out[k] = w
+                elif k.endswith("conv_shortcut.bias"):
+                    out[k] = torch.zeros_like(v)
+                else:
+                    out[k] = v.clone()
+    return out
 
 
 def load_vae_init(folder, vae):

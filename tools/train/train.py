@@ -67,6 +67,14 @@ from train_util import (band_weight, batch_rng, latent_outline_band, log, lr_at,
                         pick_device, reconstruction_loss, to_device)
 
 
+def layers_arg(text):
+    """--unet-layers: "2" or "2,2,1,1"."""
+    parts = [int(x) for x in text.split(",")]
+    if any(n < 1 for n in parts):
+        raise argparse.ArgumentTypeError(f"layers per block must be >= 1, got {text}")
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", required=True, help="folder for checkpoint, log, samples")
@@ -105,8 +113,10 @@ def parse_args():
     p.add_argument("--unet-steps", type=int, default=None,
                    help="UNet steps, the cosine schedule's length (default: what the run in --work "
                         "recorded when it started or was lengthened, else 10000)")
-    p.add_argument("--unet-layers", type=int, default=1,
-                   help="the UNet's layers_per_block (resnets, and transformers where it has them, per level)")
+    p.add_argument("--unet-layers", type=layers_arg, default=1,
+                   help="the UNet's layers_per_block (resnets, and transformers where it has them, per level): "
+                        "one number, or one per level from the finest (e.g. 2,2,1,1); with --init, levels "
+                        "without attention may be deeper than the folder's (model_folder.deepen_unet)")
     p.add_argument("--unet-edge-weight", type=float, default=1.0,
                    help="weight of the latent cells on an object's outline in the UNet loss (the render's "
                         "outline band, max-pooled to the latent grid; 1 = every cell alike)")
@@ -200,6 +210,9 @@ def unet_config(side, layers=1):
     level in front, 32 channels and resnets only, which costs about as much per step as the
     16x16 level (4x the cells, a quarter of the channel pairs)."""
     c = dict(UNET_CONFIG, layers_per_block=layers)
+    blocks = len(UNET_CONFIG["block_out_channels"]) + (side == 32)
+    if not isinstance(layers, int) and len(layers) != blocks:
+        raise SystemExit(f"--unet-layers: {len(layers)} numbers for a UNet of {blocks} levels")
     if side == 16:
         return c
     if side == 32:
