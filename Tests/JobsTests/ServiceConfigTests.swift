@@ -214,13 +214,15 @@ final class ServiceConfigTests: XCTestCase {
         XCTAssertEqual(config.defaults.sampler, .euler)
         XCTAssertEqual(config.defaults.steps, 25)
         XCTAssertEqual(config.defaults.guidance, 5)
-        // The built-in model's card guidance, in its entry's own defaults.
+        // The built-in model's card settings, in its entry's own defaults.
         XCTAssertEqual(config.modelDefaults["shapes"]?.guidance, 1.5)
+        XCTAssertEqual(config.modelDefaults["shapes"]?.sampler, .eulerAncestral)
         // And they are the built-in ones (a job under --oneshot without a config, and
         // diffusion-bench adherence / variety, get those).
         XCTAssertEqual(config.defaults, JobDefaults())
         let job = try XCTUnwrap(try config.jobParser.parse(bytes: Array("prompt: a red circle\n".utf8), file: "j.yaml").first)
         XCTAssertEqual([job.width, job.height], [64, 64])
         XCTAssertEqual(job.guidance, 1.5)
+        XCTAssertEqual(job.sampler, .eulerAncestral)
     }
 }

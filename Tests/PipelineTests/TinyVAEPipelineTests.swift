@@ -53,7 +53,7 @@ final class TinyVAEPipelineTests: XCTestCase {
         }
     }
 
-    /// Issue 16: on the built-in model with the shipped settings (euler, 25 steps, guidance 1.5)
+    /// Issue 16: on the built-in model with the shipped settings (euler_a, 25 steps, guidance 1.5)
     /// the previews show the picture: the last is the final image within 3/255 (mean absolute
     /// difference), and the one at half the steps is nearer the final image than flat grey.
     /// Its VAE draws the previews from `snapshots: 4` on (a decode costs 0.85 of a guided UNet step);
@@ -61,7 +61,7 @@ final class TinyVAEPipelineTests: XCTestCase {
     func testShapesPreviewsConvergeOnTheImage() throws {
         let pipeline = try TextToImagePipeline(modelDirectory: Self.repository.appendingPathComponent("models/shapes"), threads: 2)
         let request = GenerationRequest(prompt: "a red circle at the top left on a blue background", width: 64, height: 64,
-                                        steps: 25, sampler: .euler, guidance: 1.5, seed: 1)
+                                        steps: 25, sampler: .eulerAncestral, guidance: 1.5, seed: 1)
         XCTAssertEqual(pipeline.previewMethod(for: request, snapshotEvery: 3), .latentRGB)
         XCTAssertEqual(pipeline.previewMethod(for: request, snapshotEvery: 4), .fullVAE)
         func meanDifference(_ a: [UInt8], _ b: [UInt8]) -> Double {

@@ -8,7 +8,7 @@ run goes on (or after it stopped), to look at or score a long run midway:
 It rebuilds the models from the arguments in WORK/train.log's last "# start" line, loads
 WORK/checkpoint.pt (written atomically by train.py, so reading it during a run is safe) and
 exports as train.py's own export does: fp16 diffusers folder, then OUT/samples.png and
-samples.txt (16 held-out captions, diffusers, 25 Euler steps, guidance
+samples.txt (16 held-out captions, diffusers, 25 Euler a steps, guidance
 model_folder.SAMPLE_GUIDANCE). Nothing in WORK
 is written.
 """
