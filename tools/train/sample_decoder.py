@@ -12,7 +12,8 @@ is fixed (positions stay 100% right).
 This script gives the decoder pairs of (the UNet's latent for a training scene, that scene's
 render): each training scene's render is encoded, noised to a strength drawn from
 --strengths and denoised by the model's own UNet and text encoder with the scene's caption
-(diffusers' StableDiffusionImg2ImgPipeline, the shipped sampler and guidance), and the
+(diffusers' StableDiffusionImg2ImgPipeline, the shipped sampler and guidance: --sampler, whose
+ancestral steps draw from the per-scene generators too), and the
 decoder learns to draw the render from the result, as consistency decoders do (OpenAI's
 Consistency Decoder; DALL·E 3's decoder trained on the diffusion model's latents). A pair is
 kept only when the UNet left the objects where the render has them (--min-iou: at strength
@@ -56,6 +57,10 @@ from train_util import batch_rng, log, lr_at  # noqa: E402
 PAIR_CHUNK = 50
 
 
+# Job sampler names (etc/diffusiond.yaml) and the diffusers schedulers they stand for.
+SAMPLERS = {"euler": "EulerDiscreteScheduler", "euler_a": "EulerAncestralDiscreteScheduler"}
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="models/shapes", help="the pipeline folder whose UNet draws the pairs")
@@ -69,6 +74,9 @@ def parse_args():
     p.add_argument("--cache-intervals", default="2,3",
                    help="DeepCache intervals of the cached scenes, taking turns chunk by chunk")
     p.add_argument("--guidance", type=float, default=1.5)
+    p.add_argument("--sampler", choices=sorted(SAMPLERS), default="euler_a",
+                   help="the job sampler name whose diffusers scheduler draws the pairs (the card's: euler_a; "
+                        "pairs drawn before 5 Dec 2026 evening used euler)")
     p.add_argument("--sample-steps", type=int, default=25)
     p.add_argument("--min-iou", type=float, default=0.8,
                    help="keep a pair only when every decoded object covers its fitted clean shape this well")
@@ -118,6 +126,8 @@ def make_pairs(args, deadline):
     pipe = StableDiffusionImg2ImgPipeline.from_pretrained(args.model, safety_checker=None,
                                                           torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
+    import diffusers
+    pipe.scheduler = getattr(diffusers, SAMPLERS[args.sampler]).from_config(pipe.scheduler.config)
     deep_cache = DeepCacheUNet(pipe.unet, 1)
     scaling = pipe.vae.config.scaling_factor
     while done < args.pairs:
