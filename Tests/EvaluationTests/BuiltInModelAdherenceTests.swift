@@ -26,13 +26,7 @@ final class BuiltInModelAdherenceTests: XCTestCase {
         print("built-in model, 8 held-out captions: background \(summary.background), colour \(summary.objectColor), "
               + "shape \(summary.objectShape), position \(summary.objectPosition) of \(summary.objects) objects; "
               + "colour + shape \(summary.colorsAndShapes), + position \(summary.colorsShapesAndPositions) of 8")
-        XCTAssertEqual(summary.count, 8)
-        XCTAssertEqual(summary.objects, 12)
-        XCTAssertGreaterThanOrEqual(summary.background, 7, "backgrounds: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.objectColor, 10, "object colours: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.objectShape, 6, "object shapes: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.objectPosition, 11, "object positions: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.colorsAndShapes, 2, "whole images: \(summary.failures)")
+        Self.assertAtLeast(summary, background: 7, colour: 10, shape: 6, position: 11, wholeImages: 2)
     }
 
     /// The card's settings since 5 Dec 2026 evening: 25 Euler a steps, guidance 1.5 (the shipped
@@ -41,13 +35,20 @@ final class BuiltInModelAdherenceTests: XCTestCase {
     /// 5 of 8 (Euler: 3). Bounds again the measured counts less one.
     func testShippedSettingsDrawTheHeldOutCaptions() throws {
         let summary = try Self.scoreFirstEight(sampler: .eulerAncestral)
-        XCTAssertEqual(summary.count, 8)
-        XCTAssertEqual(summary.objects, 12)
-        XCTAssertGreaterThanOrEqual(summary.background, 6, "backgrounds: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.objectColor, 9, "object colours: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.objectShape, 8, "object shapes: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.objectPosition, 11, "object positions: \(summary.failures)")
-        XCTAssertGreaterThanOrEqual(summary.colorsAndShapes, 4, "whole images: \(summary.failures)")
+        Self.assertAtLeast(summary, background: 6, colour: 9, shape: 8, position: 11, wholeImages: 4)
+    }
+
+    /// Counts of the 8 images (backgrounds, whole images) and their 12 objects (the rest).
+    static func assertAtLeast(_ summary: AdherenceSummary, background: Int, colour: Int, shape: Int, position: Int,
+                              wholeImages: Int, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(summary.count, 8, file: file, line: line)
+        XCTAssertEqual(summary.objects, 12, file: file, line: line)
+        let checks = [("backgrounds", summary.background, background), ("object colours", summary.objectColor, colour),
+                      ("object shapes", summary.objectShape, shape), ("object positions", summary.objectPosition, position),
+                      ("whole images", summary.colorsAndShapes, wholeImages)]
+        for (what, measured, bound) in checks {
+            XCTAssertGreaterThanOrEqual(measured, bound, "\(what): \(summary.failures)", file: file, line: line)
+        }
     }
 
     /// The strict scores of held-out captions 0…7, seeds 0…7, 25 steps of `sampler` at guidance 1.5.
