@@ -15,7 +15,8 @@ import Pipeline
 /// lacks the object shows no variety of it.
 ///
 /// Options: those of `adherence` that make pictures (`--model`, `--steps`, `--guidance`,
-/// `--sampler`, `--guidance-cutoff`, `--cache`, `--threads`, `--save`), and `--renders` to
+/// `--sampler`, `--guidance-cutoff`, `--cache`, `--threads`, `--save`, `--first`: captions
+/// first ..< first + captions instead of the first ones), and `--renders` to
 /// measure a second, independently drawn set of renders instead of generated pictures (the
 /// measure's own check: a ratio near 1). Exit status 0, or 64 for bad options.
 func runVarietyBenchmark(_ args: [String]) throws -> Int32 {
@@ -53,7 +54,7 @@ func runVarietyBenchmark(_ args: [String]) throws -> Int32 {
     var generatedSize = 0.0, generatedCentre = 0.0, renderSize = 0.0, renderCentre = 0.0
     var objects = 0, notFound = 0
     var perCaption: [[String: Any]] = []
-    for c in 0..<captions {
+    for c in options.first..<(options.first + captions) {
         let scene = SceneSampler.scene(seed: SceneSampler.heldOutSeedBase + UInt64(c))
         var images: [RGBImage] = []
         if let pipeline {
@@ -87,7 +88,7 @@ func runVarietyBenchmark(_ args: [String]) throws -> Int32 {
                             "size_renders": r.size, "centre_renders": r.centre])
         }
         perCaption.append(["caption": scene.caption, "objects": entries])
-        FileHandle.standardError.write(Data("<7>variety: \(c + 1)/\(captions)\n".utf8))
+        FileHandle.standardError.write(Data("<7>variety: \(c + 1 - options.first)/\(captions)\n".utf8))
     }
     let n = Double(max(objects, 1))
     var json: [String: Any] = [
@@ -99,6 +100,7 @@ func runVarietyBenchmark(_ args: [String]) throws -> Int32 {
         "per_caption": perCaption, "seconds": Date().timeIntervalSince(started),
     ]
     json["source"] = pipeline == nil ? "renders" : "pipeline:" + options.model.path
+    if options.first > 0 { json["first"] = options.first }
     if pipeline != nil { json.merge(options.generationFields) { _, new in new } }
     let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
     FileHandle.standardOutput.write(data + Data("\n".utf8))
