@@ -120,7 +120,14 @@ def make_pairs(args, deadline):
     """Writes W/pairs-NNNNN.pt chunks until --pairs scenes are done; returns False on timeout."""
     from diffusers import StableDiffusionImg2ImgPipeline
     strengths = [float(s) for s in args.strengths.split(",")]
-    done = len(glob.glob(os.path.join(args.work, "pairs-*.pt"))) * PAIR_CHUNK
+    chunks = sorted(glob.glob(os.path.join(args.work, "pairs-*.pt")))
+    for f in chunks:
+        # Chunks from before --sampler existed were drawn with Euler.
+        drawn = torch.load(f).get("sampler", "euler")
+        if drawn != args.sampler:
+            raise SystemExit(f"{f}: pairs drawn with --sampler {drawn}, but this run asks for "
+                             f"{args.sampler}: give the same sampler, or another --work")
+    done = len(chunks) * PAIR_CHUNK
     if done >= args.pairs:
         return True
     pipe = StableDiffusionImg2ImgPipeline.from_pretrained(args.model, safety_checker=None,
@@ -156,6 +163,7 @@ def make_pairs(args, deadline):
         save_atomically({"index": torch.tensor([used[n][0] for n in order]),
                          "strength": torch.tensor([used[n][1] for n in order]),
                          "cache": torch.full((len(order),), deep_cache.interval),
+                         "sampler": args.sampler,
                          "z": z.to(torch.float16)},
                         os.path.join(args.work, f"pairs-{done:05d}.pt"))
         done += len(idx)

@@ -19,7 +19,9 @@
 #             (two invocations), ≈ 15 h on a 2-core Zen 1 (six); run as 10,000 steps up to
 #             UNet step 4,000, then lengthened to 16,000 (models/shapes/README.md)
 #   samples   sample_decoder.py: 10,000 of the model's own latents (the last 5,000 with
-#             DeepCache), then 1,500 decoder steps on them and the encoder's latents
+#             DeepCache), then 1,500 decoder steps on them and the encoder's latents;
+#             drawn with Euler, as the installed decoder's were (jobs now ship with
+#             euler_a; pairs drawn with it are the next run, not yet installed)
 #                                                      34 + 21 + 12 + 31 min
 # then OUT gets the model folder with the samples part's decoder. decoder3 is the committed
 # tools/train/checkpoints/vae-f2. Between parts the VAE goes through its fp16 export
@@ -73,7 +75,7 @@ part decoder2 --vae-only --vae-from "$work/decoder1/out" --vae-edge-weight 4 \
 part decoder3 --vae-only --vae-from "$work/decoder2/out" --vae-edge-weight 4 --decoder-hard-weight 30 \
     --decoder-steps 1500 --decoder-lr 3e-4 --decoder-batch 32 --pool 10000
 part model --vae-from "$work/decoder3/out" --decoder-steps 0 --unet-steps 16000
-script_part sample_decoder.py samples --model "$work/model/out" --pairs 10000 --cached-pairs 5000 --steps 1500
+script_part sample_decoder.py samples --model "$work/model/out" --pairs 10000 --cached-pairs 5000 --steps 1500 --sampler euler
 mkdir -p "$out"
 cp -R "$work/model/out/." "$out/"
 cp "$work/samples/out/diffusion_pytorch_model.safetensors" "$out/vae/"
