@@ -65,10 +65,10 @@ def deepen_unet(old, old_layers, unet):
     for level, (a, b) in enumerate(zip(before, after)):
         if a == b:
             continue
-        if a != 1 or b < a or "CrossAttn" in cfg.down_block_types[level]:
+        up = blocks - 1 - level
+        if a != 1 or b < a or "CrossAttn" in cfg.down_block_types[level] + cfg.up_block_types[up]:
             raise SystemExit(f"--init: cannot deepen level {level} from {a} to {b} layers "
                              "(only 1 -> more, in levels without attention)")
-        up = blocks - 1 - level
         down_prefix, up_prefix = f"down_blocks.{level}.resnets.", f"up_blocks.{up}.resnets."
         for j in range(1, b):  # new down resnets: fresh init, conv2 zero
             for k, v in new.items():
