@@ -217,6 +217,9 @@ struct AdherenceOptions {
             }
             i += 1
         }
+        if o.count > (1 << 30) {
+            throw UsageError(message: "--count wants at most \(1 << 30), got \(o.count)")
+        }
         if o.imagesDirectory != nil && o.first > 0 {
             throw UsageError(message: "--first goes with generated pictures, --renders or --reconstruct, not --images")
         }

@@ -3,7 +3,7 @@ import Foundation
 import Pipeline
 
 /// `diffusion-bench variety [options]`: seed variety of the built-in model (issue 18). For
-/// each of the first `--captions` held-out captions (default 20), `--seeds` pictures (default
+/// each of `--captions` held-out captions (default 20, from `--first`, default 0), `--seeds` pictures (default
 /// 8, seeds 0…7) from `TextToImagePipeline` with the adherence benchmark's settings, and 64
 /// renders of the same caption as the training data draws them (`SeedVariety.renderVariants`);
 /// prints one JSON object with the spread of object size and centre in both
@@ -26,8 +26,8 @@ func runVarietyBenchmark(_ args: [String]) throws -> Int32 {
     while i < args.count {
         let name = args[i]
         if name == "--captions" || name == "--seeds" {
-            guard i + 1 < args.count, let n = Int(args[i + 1]), n > (name == "--seeds" ? 1 : 0) else {
-                throw BenchError.usage("variety: \(name) wants an integer ≥ \(name == "--seeds" ? 2 : 1)")
+            guard i + 1 < args.count, let n = Int(args[i + 1]), n > (name == "--seeds" ? 1 : 0), n <= 1 << 20 else {
+                throw BenchError.usage("variety: \(name) wants an integer from \(name == "--seeds" ? 2 : 1) to \(1 << 20)")
             }
             if name == "--captions" { captions = n } else { seeds = n }
             i += 2
