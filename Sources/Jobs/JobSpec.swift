@@ -234,8 +234,9 @@ public struct JobDefaults: Codable, Equatable, Sendable {
     /// `nil`: the job's model's native size (`NativeImageSize`), as diffusers does.
     public var height: Int?
     // The built-in defaults equal the shipped etc/diffusiond.yaml `defaults:` (the built-in
-    // model card's settings), so a job gives the same picture under the daemon as shipped and
-    // under `--oneshot` without a config. man 5 diffusiond.yaml lists them.
+    // model's entry sets its card's own over them: euler_a, guidance 1.5), so a job gives the same
+    // picture under the daemon as shipped and under `--oneshot` without a config on models
+    // without their own. man 5 diffusiond.yaml lists them.
     public var steps = 25
     public var sampler = SamplerKind.euler
     public var schedule = ScheduleKind.default

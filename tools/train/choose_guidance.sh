@@ -29,7 +29,7 @@ echo "guidance  colour+shape  +position  size ratio  centre ratio  (adherence s,
 for g in "${scales[@]}"; do
     a=$("$bench" adherence --model "$model" --count "${COUNT:-200}" --first "${FIRST:-0}" --guidance "$g" \
         --sampler "${SAMPLER:-euler_a}" "${threads[@]}")
-    v=$("$bench" variety --model "$model" --guidance "$g" --sampler "${SAMPLER:-euler_a}" \
+    v=$("$bench" variety --model "$model" --first "${FIRST:-0}" --guidance "$g" --sampler "${SAMPLER:-euler_a}" \
         --captions "${CAPTIONS:-20}" "${threads[@]}")
     python3 - "$g" "$a" "$v" <<'PY'
 import json, sys

@@ -2,7 +2,8 @@
 """Generates held-out adherence images with diffusers from a model folder, for the
 Swift evaluator (`diffusion-bench adherence --images DIR`).
 
-    python3 tools/train/generate_eval.py --model models/shapes --out /tmp/eval --count 200
+    python3 tools/train/generate_eval.py --model models/shapes --out /tmp/eval --count 200 \
+        --sampler euler_a --guidance 1.5     # the card's settings (defaults: Euler, guidance 5)
 
 Writes DIR/captions.json ([{"file", "caption", "seed"}]) and one binary PPM (P6) per
 image. Captions are the training generator's (shapes_data.py) with held-out seeds
@@ -30,10 +31,16 @@ def main():
     p.add_argument("--guidance-rescale", type=float, default=0.0,
                    help="diffusers' guidance_rescale (Lin et al. 2024, sec. 3.4; 0 = off, as diffusiond)")
     p.add_argument("--batch", type=int, default=20)
+    p.add_argument("--sampler", choices=("euler", "euler_a"), default="euler",
+                   help="the job sampler name: euler (the folder's scheduler, diffusion-bench's default) "
+                        "or euler_a (EulerAncestralDiscreteScheduler, the built-in model's card setting)")
     args = p.parse_args()
     from diffusers import StableDiffusionPipeline
     pipe = StableDiffusionPipeline.from_pretrained(args.model, safety_checker=None, torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
+    if args.sampler == "euler_a":
+        from diffusers import EulerAncestralDiscreteScheduler
+        pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
     os.makedirs(args.out, exist_ok=True)
     records = []
     for start in range(0, args.count, args.batch):
