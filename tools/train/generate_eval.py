@@ -19,6 +19,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_data  # noqa: E402
+from model_folder import job_samplers, use_sampler  # noqa: E402
 
 
 def main():
@@ -31,16 +32,14 @@ def main():
     p.add_argument("--guidance-rescale", type=float, default=0.0,
                    help="diffusers' guidance_rescale (Lin et al. 2024, sec. 3.4; 0 = off, as diffusiond)")
     p.add_argument("--batch", type=int, default=20)
-    p.add_argument("--sampler", choices=("euler", "euler_a"), default="euler",
+    p.add_argument("--sampler", choices=sorted(job_samplers()), default="euler",
                    help="the job sampler name: euler (the folder's scheduler, diffusion-bench's default) "
                         "or euler_a (EulerAncestralDiscreteScheduler, the built-in model's card setting)")
     args = p.parse_args()
     from diffusers import StableDiffusionPipeline
     pipe = StableDiffusionPipeline.from_pretrained(args.model, safety_checker=None, torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
-    if args.sampler == "euler_a":
-        from diffusers import EulerAncestralDiscreteScheduler
-        pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
+    use_sampler(pipe, args.sampler)
     os.makedirs(args.out, exist_ok=True)
     records = []
     for start in range(0, args.count, args.batch):

@@ -3,6 +3,7 @@ StableDiffusionPipeline reads, and the sample grid drawn from the exported folde
 
 import json
 import os
+import sys
 
 import numpy as np
 import torch
@@ -208,7 +209,25 @@ def add_text_model_prefix(path):
 SAMPLE_GUIDANCE = 1.5
 # Sampler of the grids, the card's too (etc/diffusiond.yaml's `sampler: euler_a` for shapes):
 # Euler a scored 12.5 points above Euler on held-out captions 1000-1199 (models/shapes/README.md).
-SAMPLE_SCHEDULER = "EulerAncestralDiscreteScheduler"
+SAMPLE_SAMPLER = "euler_a"
+
+
+def job_samplers():
+    """Job sampler name (etc/diffusiond.yaml) -> (diffusers scheduler class, from_config
+    overrides): the table the diffusers fixtures are made with (tools/fixtures/pipeline_refs.py),
+    so a tool drawing with diffusers means by a name what a job gets from diffusiond. Its nine
+    samplers; TCD, which also needs the pipeline's eta, is left out."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+    from pipeline_refs import SAMPLERS
+    return {name: (cls, overrides) for name, cls, overrides in SAMPLERS}
+
+
+def use_sampler(pipe, name):
+    """Gives the diffusers pipeline `pipe` the scheduler of job sampler `name` (job_samplers),
+    built from the folder's scheduler config (spacing, betas, prediction type kept)."""
+    import diffusers
+    cls, overrides = job_samplers()[name]
+    pipe.scheduler = getattr(diffusers, cls).from_config(pipe.scheduler.config, **overrides)
 
 
 def sample_grid(args, device):
@@ -217,8 +236,7 @@ def sample_grid(args, device):
     from PIL import Image
     pipe = StableDiffusionPipeline.from_pretrained(args.out, safety_checker=None, torch_dtype=torch.float32).to(device)
     pipe.set_progress_bar_config(disable=True)
-    import diffusers
-    pipe.scheduler = getattr(diffusers, SAMPLE_SCHEDULER).from_config(pipe.scheduler.config)
+    use_sampler(pipe, SAMPLE_SAMPLER)
     scenes = [shapes_data.sample_scene(shapes_data.HELDOUT_SEED_BASE + i) for i in range(args.samples)]
     caps = [s["caption"] for s in scenes]
     g = torch.Generator("cpu").manual_seed(args.seed)

@@ -53,12 +53,9 @@ import shapes_data  # noqa: E402
 from image_torch import DeepCacheUNet  # noqa: E402
 from decoder_tuning import decoder_step  # noqa: E402
 from train_util import batch_rng, log, lr_at  # noqa: E402
+from model_folder import job_samplers, use_sampler  # noqa: E402
 
 PAIR_CHUNK = 50
-
-
-# Job sampler names (etc/diffusiond.yaml) and the diffusers schedulers they stand for.
-SAMPLERS = {"euler": "EulerDiscreteScheduler", "euler_a": "EulerAncestralDiscreteScheduler"}
 
 
 def parse_args():
@@ -74,7 +71,7 @@ def parse_args():
     p.add_argument("--cache-intervals", default="2,3",
                    help="DeepCache intervals of the cached scenes, taking turns chunk by chunk")
     p.add_argument("--guidance", type=float, default=1.5)
-    p.add_argument("--sampler", choices=sorted(SAMPLERS), default="euler_a",
+    p.add_argument("--sampler", choices=sorted(job_samplers()), default="euler_a",
                    help="the job sampler name whose diffusers scheduler draws the pairs (the card's: euler_a; "
                         "pairs drawn before 5 Dec 2026 evening used euler)")
     p.add_argument("--sample-steps", type=int, default=25)
@@ -133,8 +130,7 @@ def make_pairs(args, deadline):
     pipe = StableDiffusionImg2ImgPipeline.from_pretrained(args.model, safety_checker=None,
                                                           torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
-    import diffusers
-    pipe.scheduler = getattr(diffusers, SAMPLERS[args.sampler]).from_config(pipe.scheduler.config)
+    use_sampler(pipe, args.sampler)
     deep_cache = DeepCacheUNet(pipe.unet, 1)
     scaling = pipe.vae.config.scaling_factor
     while done < args.pairs:
