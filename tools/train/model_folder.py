@@ -62,7 +62,7 @@ def deepen_unet(old, old_layers, unet):
     if before == after:
         return old
     new = dict(unet.state_dict())
-    out = {k: v for k, v in old.items()}
+    out = dict(old)
     for level, (a, b) in enumerate(zip(before, after)):
         if a == b:
             continue
@@ -203,8 +203,8 @@ def add_text_model_prefix(path):
 
 # Guidance of the sample grids (train.py's export, snapshot.py). It should be the built-in
 # model's card setting, so that a grid shows what a job with the shipped defaults gets: when
-# tools/train/choose_guidance.sh picks the scale for models/shapes, that value goes here, in
-# JobDefaults.guidance (Sources/Jobs/JobSpec.swift) and in etc/diffusiond.yaml. 1.5 comes from the
+# tools/train/choose_guidance.sh picks the scale for models/shapes, that value goes here and in
+# etc/diffusiond.yaml's shapes entry (`defaults:`; JobDefaults keeps the built-in 5). 1.5 comes from the
 # midway sweep of issue 18's v2 run; above 2 its colours saturate.
 SAMPLE_GUIDANCE = 1.5
 # Sampler of the grids, the card's too (etc/diffusiond.yaml's `sampler: euler_a` for shapes):
@@ -217,7 +217,9 @@ def job_samplers():
     overrides): the table the diffusers fixtures are made with (tools/fixtures/pipeline_refs.py),
     so a tool drawing with diffusers means by a name what a job gets from diffusiond. Its nine
     samplers; TCD, which also needs the pipeline's eta, is left out."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+    fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
+    if fixtures not in sys.path:
+        sys.path.insert(0, fixtures)
     from pipeline_refs import SAMPLERS
     return {name: (cls, overrides) for name, cls, overrides in SAMPLERS}
 
