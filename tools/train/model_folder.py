@@ -33,7 +33,9 @@ def load_init(folder, parts):
             tensors = {k.removeprefix("text_model."): v for k, v in tensors.items()}
         if sub == "unet":
             with open(os.path.join(folder, sub, "config.json")) as f:
-                tensors = deepen_unet(tensors, json.load(f)["layers_per_block"], model)
+                old_cfg = json.load(f)
+            tensors = deepen_unet(tensors, old_cfg["layers_per_block"], model)
+            tensors = add_attention(tensors, old_cfg, model)
         model.load_state_dict(tensors, strict=True)
     with open(os.path.join(vae_folder(folder), "config.json")) as f:
         return float(json.load(f)["scaling_factor"])
@@ -94,6 +96,34 @@ def deepen_unet(old, old_layers, unet):
                     out[k] = torch.zeros_like(v)
                 else:
                     out[k] = v.clone()
+    return out
+
+
+def add_attention(old, old_cfg, unet):
+    """A folder's UNet state dict `old` (config `old_cfg`) made to fit `unet`, which may have
+    transformers in levels where the folder's UNet had none (DownBlock2D -> CrossAttnDownBlock2D,
+    UpBlock2D -> CrossAttnUpBlock2D; the resnets and resamplers keep their names), so that
+    `unet` computes exactly what the folder's UNet did: every new Transformer2DModel starts
+    fresh but with proj_out zero, and as it adds its input back (diffusers'
+    Transformer2DModel: output = proj_out(...) + residual) it starts as the identity.
+    Returns `old` unchanged when no level gains attention."""
+    cfg = unet.config
+    gained = []
+    for kind, old_types, new_types in (("down", old_cfg["down_block_types"], cfg.down_block_types),
+                                       ("up", old_cfg["up_block_types"], cfg.up_block_types)):
+        for i, (a, b) in enumerate(zip(old_types, new_types)):
+            if a == b:
+                continue
+            if "CrossAttn" in a or "CrossAttn" not in b:
+                raise SystemExit(f"--init: {kind}_blocks.{i} is {a} in the folder and {b} here "
+                                 "(a level may only gain attention)")
+            gained.append(f"{kind}_blocks.{i}.attentions.")
+    if not gained:
+        return old
+    out = dict(old)
+    for k, v in unet.state_dict().items():
+        if any(k.startswith(g) for g in gained):
+            out[k] = torch.zeros_like(v) if ".proj_out." in k else v.clone()
     return out
 
 

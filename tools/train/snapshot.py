@@ -42,7 +42,8 @@ def main():
     with open(os.path.join(tok_dir, "vocab.json")) as f:
         vocab = json.load(f)
     ids = {"bos": vocab["<|startoftext|>"], "eos": vocab["<|endoftext|>"]}
-    vae, te, unet = train.build_models(len(vocab), ids, train.vae_config(args), getattr(args, "unet_layers", 1))
+    vae, te, unet = train.build_models(len(vocab), ids, train.vae_config(args), getattr(args, "unet_layers", 1),
+                                         getattr(args, "unet_attention", None))
     vae.load_state_dict(ck["vae"])
     os.makedirs(cli.out, exist_ok=True)
     args.out, args.work = cli.out, cli.out  # the sample grid and log lines go to OUT

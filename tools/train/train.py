@@ -75,6 +75,14 @@ def layers_arg(text):
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
+def attention_arg(text):
+    """--unet-attention: one 0 or 1 per level, finest first, e.g. "0,1,1,1"."""
+    parts = [int(x) for x in text.split(",")]
+    if any(n not in (0, 1) for n in parts):
+        raise argparse.ArgumentTypeError(f"--unet-attention takes 0 or 1 per level, got {text}")
+    return tuple(bool(n) for n in parts)
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", required=True, help="folder for checkpoint, log, samples")
@@ -117,6 +125,10 @@ def parse_args():
                    help="the UNet's layers_per_block (resnets, and transformers where it has them, per level): "
                         "one number, or one per level from the finest (e.g. 2,2,1,1); with --init, levels "
                         "without attention may be deeper than the folder's (model_folder.deepen_unet)")
+    p.add_argument("--unet-attention", type=attention_arg, default=None,
+                   help="which levels have transformers (self- and cross-attention), one 0 or 1 per level "
+                        "from the finest (default: the two coarsest, 0,0,1,1 for 32x32 latents); with "
+                        "--init, levels may gain attention the folder's UNet lacked (model_folder.add_attention)")
     p.add_argument("--unet-edge-weight", type=float, default=1.0,
                    help="weight of the latent cells on an object's outline in the UNet loss (the render's "
                         "outline band, max-pooled to the latent grid; 1 = every cell alike)")
@@ -204,23 +216,28 @@ UNET_CONFIG = dict(
 # training step on 2 cores, and the layout is decided at the coarser levels.
 
 
-def unet_config(side, layers=1):
+def unet_config(side, layers=1, attention=None):
     """UNET_CONFIG for latents of `side` cells, with `layers` layers per block: the levels
     above stay at 16, 8 and 4 cells; 32x32 latents (a VAE that downsamples by 2) get one more
     level in front, 32 channels and resnets only, which costs about as much per step as the
-    16x16 level (4x the cells, a quarter of the channel pairs)."""
+    16x16 level (4x the cells, a quarter of the channel pairs). `attention` (one bool per
+    level, finest first) overrides which levels have transformers."""
     c = dict(UNET_CONFIG, layers_per_block=layers)
     blocks = len(UNET_CONFIG["block_out_channels"]) + (side == 32)
     if not isinstance(layers, int) and len(layers) != blocks:
         raise SystemExit(f"--unet-layers: {len(layers)} numbers for a UNet of {blocks} levels")
-    if side == 16:
-        return c
     if side == 32:
         c["block_out_channels"] = (32,) + UNET_CONFIG["block_out_channels"]
         c["down_block_types"] = ("DownBlock2D",) + UNET_CONFIG["down_block_types"]
         c["up_block_types"] = UNET_CONFIG["up_block_types"] + ("UpBlock2D",)
-        return c
-    raise SystemExit(f"no UNet design for {side}x{side} latents (16 or 32: a VAE of 3 or 2 blocks at 64x64)")
+    elif side != 16:
+        raise SystemExit(f"no UNet design for {side}x{side} latents (16 or 32: a VAE of 3 or 2 blocks at 64x64)")
+    if attention is not None:
+        if len(attention) != blocks:
+            raise SystemExit(f"--unet-attention: {len(attention)} numbers for a UNet of {blocks} levels")
+        c["down_block_types"] = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attention)
+        c["up_block_types"] = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attention))
+    return c
 
 # Stable Diffusion 1.x's noise schedule (scaled_linear, 0.00085..0.012, 1000 steps).
 SCHEDULER_CONFIG = dict(
@@ -229,7 +246,7 @@ SCHEDULER_CONFIG = dict(
 )
 
 
-def build_models(vocab_size, ids, vae_cfg, unet_layers=1):
+def build_models(vocab_size, ids, vae_cfg, unet_layers=1, unet_attention=None):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
     vae = AutoencoderKL(**vae_cfg)
@@ -237,7 +254,7 @@ def build_models(vocab_size, ids, vae_cfg, unet_layers=1):
                                       eos_token_id=ids["eos"], pad_token_id=ids["eos"], **TEXT_CONFIG))
     channels, side = latent_shape(vae_cfg)
     unet = UNet2DConditionModel(sample_size=side, in_channels=channels, out_channels=channels,
-                                **unet_config(side, unet_layers))
+                                **unet_config(side, unet_layers, unet_attention))
     return vae, te, unet
 
 
@@ -270,7 +287,7 @@ def main():
 
     torch.manual_seed(args.seed)
     vae_cfg = vae_config(args)
-    vae, te, unet = build_models(len(vocab), ids, vae_cfg, args.unet_layers)
+    vae, te, unet = build_models(len(vocab), ids, vae_cfg, args.unet_layers, args.unet_attention)
     for name, m in (("vae", vae), ("text_encoder", te), ("unet", unet)):
         log(args.work, "# params", name, sum(p.numel() for p in m.parameters()))
     log(args.work, "# vae", json.dumps(vae_cfg), "latents", latent_shape(vae_cfg))
