@@ -127,6 +127,28 @@ def add_attention(old, old_cfg, unet):
     return out
 
 
+def deepen_vae(old, vae):
+    """An AutoencoderKL state dict `old` made to fit `vae`, built with a larger
+    layers_per_block (diffusers' one setting for both halves: the encoder's down blocks have
+    that many resnets, the decoder's up blocks one more), so that `vae` computes exactly what
+    `old` did: the resnets appended to every block start fresh with conv2 zero, and a
+    ResnetBlock2D whose input and output widths agree adds its input back, so each starts as
+    the identity. Appended, not inserted: a block's first resnet may change the width. The
+    encoder's new resnets are meant to stay the identity (sample_decoder.py freezes the
+    encoder, so the latent space is untouched); the decoder's learn."""
+    new = vae.state_dict()
+    out = dict(old)
+    for k, v in new.items():
+        if k not in old:
+            if ".resnets." not in k:
+                raise SystemExit(f"deepen_vae: {k} is new but not in an appended resnet")
+            out[k] = torch.zeros_like(v) if ".conv2." in k else v.clone()
+    stale = set(old) - set(new)
+    if stale:
+        raise SystemExit(f"deepen_vae: the deeper VAE lacks {sorted(stale)[:3]} ...")
+    return out
+
+
 def load_vae_init(folder, vae):
     """Starts `vae` from the AutoencoderKL in `folder` (train.py --vae-init): every tensor of
     the same shape is copied; the latent layers may be wider in `vae` (more latent_channels).

@@ -77,6 +77,10 @@ def parse_args():
     p.add_argument("--sample-steps", type=int, default=25)
     p.add_argument("--min-iou", type=float, default=0.8,
                    help="keep a pair only when every decoded object covers its fitted clean shape this well")
+    p.add_argument("--decoder-layers", type=int, default=0,
+                   help="deepen the VAE to this layers_per_block first (model_folder.deepen_vae: resnets "
+                        "appended as the identity; the frozen encoder's stay so, the decoder's train); "
+                        "0 = the model's own depth")
     p.add_argument("--steps", type=int, default=1500, help="decoder steps")
     p.add_argument("--batch", type=int, default=32, help="decoder batch; half pairs, half posterior")
     p.add_argument("--lr", type=float, default=3e-4)
@@ -275,6 +279,15 @@ def train_decoder(args, deadline):
     """Decoder + post_quant_conv on half pairs, half posterior latents; False on timeout."""
     from diffusers import AutoencoderKL
     vae = AutoencoderKL.from_pretrained(os.path.join(args.model, "vae"), torch_dtype=torch.float32)
+    if args.decoder_layers and args.decoder_layers != vae.config.layers_per_block:
+        from model_folder import deepen_vae
+        if args.decoder_layers < vae.config.layers_per_block:
+            raise SystemExit(f"--decoder-layers {args.decoder_layers}: the model's VAE already has "
+                             f"{vae.config.layers_per_block}")
+        config = {k: v for k, v in vae.config.items() if not k.startswith("_")}
+        deeper = AutoencoderKL(**dict(config, layers_per_block=args.decoder_layers))
+        deeper.load_state_dict(deepen_vae(vae.state_dict(), deeper), strict=True)
+        vae = deeper
     vae.encoder.requires_grad_(False)
     vae.quant_conv.requires_grad_(False)
     params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
