@@ -21,7 +21,8 @@
 #   samples   sample_decoder.py: 10,000 of the model's own latents (the last 5,000 with
 #             DeepCache), then 1,500 decoder steps on them and the encoder's latents;
 #             drawn with Euler, as the installed decoder's were (jobs now ship with
-#             euler_a; pairs drawn with it are the next run, not yet installed)
+#             euler_a; a decoder tuned on pairs drawn with it did no better and is not
+#             installed: models/shapes/README.md, Training)
 #                                                      34 + 21 + 12 + 31 min
 # then OUT gets the model folder with the samples part's decoder. decoder3 is the committed
 # tools/train/checkpoints/vae-f2. Between parts the VAE goes through its fp16 export
