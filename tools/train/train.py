@@ -213,7 +213,9 @@ UNET_CONFIG = dict(
 # 8x8, at the innermost 4x4 and in the mid block: there every cell's features see the image
 # borders (the UNet's only sense of place is zero padding), so a position word can be put in
 # place. The 16x16 level is resnets only: its self-attention over 256 cells cost 30% of a
-# training step on 2 cores, and the layout is decided at the coarser levels.
+# training step on 2 cores, and the layout is decided at the coarser levels. Giving it a
+# transformer on a warm start (--unet-attention 0,1,1,1) did not draw cleaner shapes either
+# (models/shapes/README.md, part 2f).
 
 
 def unet_config(side, layers=1, attention=None):
