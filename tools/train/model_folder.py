@@ -46,6 +46,13 @@ def per_block(layers, blocks):
     return [int(layers)] * blocks if isinstance(layers, int) else [int(n) for n in layers]
 
 
+def identity_start(new, wanted, zeroed):
+    """The tensors of state dict `new` whose names satisfy `wanted`, as a freshly built model
+    has them, except those in the `zeroed` layer (".conv2.", ".proj_out.": the last layer of a
+    residual branch), which are zero, so that each such block starts as the identity."""
+    return {k: torch.zeros_like(v) if zeroed in k else v.clone() for k, v in new.items() if wanted(k)}
+
+
 def deepen_unet(old, old_layers, unet):
     """A folder's UNet state dict `old` (layers_per_block `old_layers`) made to fit `unet`,
     which may have more resnets in levels without attention where the folder had one, so
@@ -73,10 +80,9 @@ def deepen_unet(old, old_layers, unet):
             raise SystemExit(f"--init: cannot deepen level {level} from {a} to {b} layers "
                              "(only 1 -> more, in levels without attention)")
         down_prefix, up_prefix = f"down_blocks.{level}.resnets.", f"up_blocks.{up}.resnets."
-        for j in range(1, b):  # new down resnets: fresh init, conv2 zero
-            for k, v in new.items():
-                if k.startswith(f"{down_prefix}{j}."):
-                    out[k] = torch.zeros_like(v) if ".conv2." in k else v.clone()
+        # new down resnets: fresh init, conv2 zero
+        out.update(identity_start(new, lambda k: any(k.startswith(f"{down_prefix}{j}.") for j in range(1, b)),
+                                  ".conv2."))
         moved = {k.replace(f"{up_prefix}1.", f"{up_prefix}{b}.", 1): v
                  for k, v in old.items() if k.startswith(f"{up_prefix}1.")}
         out = {k: v for k, v in out.items() if not k.startswith(f"{up_prefix}1.")}
@@ -120,11 +126,7 @@ def add_attention(old, old_cfg, unet):
             gained.append(f"{kind}_blocks.{i}.attentions.")
     if not gained:
         return old
-    out = dict(old)
-    for k, v in unet.state_dict().items():
-        if any(k.startswith(g) for g in gained):
-            out[k] = torch.zeros_like(v) if ".proj_out." in k else v.clone()
-    return out
+    return dict(old, **identity_start(unet.state_dict(), lambda k: k.startswith(tuple(gained)), ".proj_out."))
 
 
 def deepen_vae(old, vae):
@@ -137,12 +139,10 @@ def deepen_vae(old, vae):
     encoder's new resnets are meant to stay the identity (sample_decoder.py freezes the
     encoder, so the latent space is untouched); the decoder's learn."""
     new = vae.state_dict()
-    out = dict(old)
-    for k, v in new.items():
-        if k not in old:
-            if ".resnets." not in k:
-                raise SystemExit(f"deepen_vae: {k} is new but not in an appended resnet")
-            out[k] = torch.zeros_like(v) if ".conv2." in k else v.clone()
+    outside = [k for k in new if k not in old and ".resnets." not in k]
+    if outside:
+        raise SystemExit(f"deepen_vae: {outside[:3]} are new but not in appended resnets")
+    out = dict(old, **identity_start(new, lambda k: k not in old, ".conv2."))
     stale = set(old) - set(new)
     if stale:
         raise SystemExit(f"deepen_vae: the deeper VAE lacks {sorted(stale)[:3]} ...")
