@@ -73,12 +73,16 @@ public struct JobParameters: Codable, Equatable, Sendable {
     public var grid: [String: [String: [String]]]?
     /// `cache`: DeepCache's interval (the whole UNet on every Nth evaluation); absent: off.
     public var cache: Int?
+    /// `eta`: the sampler's noise amount (euler_a, ddim); absent: the sampler's default.
+    public var eta: Double?
+    /// `restart`: `[steps, times, sigma_min, sigma_max]`; absent: none.
+    public var restart: [Double]?
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt = "negative_prompt", model, width, height, steps, sampler, schedule, guidance
         case seed, count, rng, snapshots, loras, decoder, longPrompt = "long_prompt", guidanceCutoff = "guidance_cutoff"
         case initImage = "init_image", strength, resize, mask, maskBlur = "mask_blur"
-        case upscale, upscaleStrength = "upscale_strength", grid, cache
+        case upscale, upscaleStrength = "upscale_strength", grid, cache, eta, restart
     }
 
     /// Only `prompt` and `model` are always known; the rest are set as the job has them.

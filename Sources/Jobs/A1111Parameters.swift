@@ -17,7 +17,8 @@ import Sampling
 /// quotes values with `:` or `,`.
 /// `VAE Decoder: TAESD` for `decoder: tiny` (what the web UI writes when its
 /// `sd_vae_decode_method` setting is TAESD, modules/processing.py). The opt-in approximations
-/// add `Guidance cutoff: F` and `DeepCache interval: N`. A model whose entry keeps its weights
+/// add `Guidance cutoff: F` and `DeepCache interval: N`. A job's `eta` is the web UI's `Eta`
+/// (ancestral samplers) or `Eta DDIM`; its `restart` segment `Restart: [N, K, min, max]` (no web UI key). A model whose entry keeps its weights
 /// other than as stored (`weights: f16` or `f32`) adds `Weights: f16` (no web UI key).
 public enum A1111Parameters {
     /// - Parameters:
@@ -49,6 +50,11 @@ public enum A1111Parameters {
         if request.decoder == .tiny { fields.append("VAE Decoder: TAESD") }
         // No web UI key exists for it; named like the job field so it is not mistaken for exact CFG.
         if let cutoff = request.guidanceCutoff { fields.append("Guidance cutoff: \(format(Float(cutoff)))") }
+        // The web UI's keys for eta (sd_samplers_kdiffusion.py: `Eta`; sd_samplers_timesteps.py: `Eta DDIM`).
+        if let eta = request.samplerOptions.eta {
+            fields.append("\(request.sampler == .ddim ? "Eta DDIM" : "Eta"): \(format(Float(eta)))")
+        }
+        if let restart = request.samplerOptions.restart { fields.append("Restart: " + quote(restart.description)) }
         // img2img: the web UI's key for the strength.
         if request.initImage != nil { fields.append("Denoising strength: \(format(Float(request.strength)))") }
         // Hires fix: the web UI's keys (its Lanczos upscaler; Size stays the first pass's).

@@ -44,7 +44,7 @@ public struct JobFileParser: Sendable {
     /// Field names of a job document, in the order the man page lists them.
     public static let fields = ["prompt", "negative_prompt", "model", "width", "height", "steps", "sampler",
                                 "schedule", "guidance", "seed", "count", "priority", "snapshots", "rng", "decoder", "name", "loras",
-                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize", "prompts", "prompts_file", "mask", "mask_blur", "upscale", "upscale_strength", "grid", "cache"]
+                                "long_prompt", "guidance_cutoff", "init_image", "init_images", "strength", "resize", "prompts", "prompts_file", "mask", "mask_blur", "upscale", "upscale_strength", "grid", "cache", "eta", "restart"]
 
     public init(limits: JobLimits = JobLimits(), defaults: JobDefaults = JobDefaults(), knownModels: Set<String>? = nil,
                 nativeSize: NativeSizeLookup? = nil, loraDirectory: URL? = nil, schedulerConfig: SchedulerConfigLookup? = nil,
@@ -115,6 +115,7 @@ public struct JobFileParser: Sendable {
         var loras: [LoRAEntry] = []
         var promptList: [(text: String, mark: SourceMark)] = []
         var gridAxes: [GridAxisEntry] = []
+        var restart: RestartSegment?
         while true {
             let (keyEvent, keyMark) = try stream.next()
             guard case .scalar(let key, _) = keyEvent else {
@@ -138,6 +139,15 @@ public struct JobFileParser: Sendable {
             if key == "grid" {
                 values[key] = ("", true, keyMark)
                 gridAxes = try parseGrid(stream, first: valueEvent, mark: valueMark, file: file)
+                continue
+            }
+            if key == "restart" {
+                let d = ScalarDecoder(file: file)
+                guard valueEvent == .sequenceStart else {
+                    throw d.error(key, valueMark, "expected a list [steps, times, sigma_min, sigma_max]")
+                }
+                values[key] = ("", true, valueMark)
+                restart = try d.restart(try d.scalarList(stream, field: key), field: key, listMark: valueMark)
                 continue
             }
             if key == "prompts" {
@@ -168,7 +178,7 @@ public struct JobFileParser: Sendable {
                         message: "the file would become more than \(limits.maxJobsPerFile) jobs (limits.max_jobs_per_file)")
         }
         if let gridValue = values["grid"] {
-            return [try makeGrid(gridAxes, values: values, loras: loras, file: file, index: index, mappingMark: rootMark,
+            return [try makeGrid(gridAxes, values: values, loras: loras, restart: restart, file: file, index: index, mappingMark: rootMark,
                                  gridMark: gridValue.mark)]
         }
         if let listed = values["prompts"] {
@@ -179,7 +189,7 @@ public struct JobFileParser: Sendable {
             return try promptList.map { item in
                 var one = values
                 one["prompt"] = (item.text, false, item.mark)
-                return try makeSpec(one, loras: loras, file: file, index: index, mappingMark: rootMark)
+                return try makeSpec(one, loras: loras, restart: restart, file: file, index: index, mappingMark: rootMark)
             }
         }
         if let listed = values["prompts_file"] {
@@ -212,7 +222,7 @@ public struct JobFileParser: Sendable {
                 var one = values
                 one["prompt"] = (line.text, false, listed.mark)
                 do {
-                    return try makeSpec(one, loras: loras, file: file, index: index, mappingMark: rootMark)
+                    return try makeSpec(one, loras: loras, restart: restart, file: file, index: index, mappingMark: rootMark)
                 } catch let error as SourceError {
                     var located = error
                     located.message = "\(path) line \(line.line): \(error.message)"
@@ -220,7 +230,7 @@ public struct JobFileParser: Sendable {
                 }
             }
         }
-        return [try makeSpec(values, loras: loras, file: file, index: index, mappingMark: rootMark)]
+        return [try makeSpec(values, loras: loras, restart: restart, file: file, index: index, mappingMark: rootMark)]
     }
 
     /// One axis of `grid:` as written.
@@ -271,7 +281,8 @@ public struct JobFileParser: Sendable {
     /// A grid job: every cell (y outer, x inner) made and checked like a job of its own with
     /// the axis values in place; the job is its first cell with the grid attached.
     private func makeGrid(_ axes: [GridAxisEntry], values: [String: (text: String, plain: Bool, mark: SourceMark)],
-                          loras: [LoRAEntry], file: String, index: Int, mappingMark: SourceMark, gridMark: SourceMark) throws -> JobSpec {
+                          loras: [LoRAEntry], restart: RestartSegment?, file: String, index: Int, mappingMark: SourceMark,
+                          gridMark: SourceMark) throws -> JobSpec {
         let d = ScalarDecoder(file: file)
         for other in ["prompts", "prompts_file", "init_images", "count"] where values[other] != nil {
             throw d.error("grid", gridMark, "a grid job cannot have \(other) (each cell is one image)")
@@ -291,7 +302,7 @@ public struct JobFileParser: Sendable {
                 one["grid"] = nil
                 if let y { one[y.field] = y.values[row] }
                 if let x { one[x.field] = x.values[column] }
-                cells.append(try makeSpec(one, loras: loras, file: file, index: index, mappingMark: mappingMark))
+                cells.append(try makeSpec(one, loras: loras, restart: restart, file: file, index: index, mappingMark: mappingMark))
             }
         }
         var job = cells[0]
@@ -408,7 +419,7 @@ public struct JobFileParser: Sendable {
     }
 
     private func makeSpec(_ values: [String: (text: String, plain: Bool, mark: SourceMark)], loras: [LoRAEntry],
-                          file: String, index: Int, mappingMark: SourceMark) throws -> JobSpec {
+                          restart: RestartSegment?, file: String, index: Int, mappingMark: SourceMark) throws -> JobSpec {
         let d = ScalarDecoder(file: file)
         guard let promptValue = values["prompt"] else {
             throw SourceError(file: file, line: mappingMark.line, column: mappingMark.column, field: "prompt",
@@ -426,6 +437,7 @@ public struct JobFileParser: Sendable {
                            steps: defaults.steps, sampler: defaults.sampler, schedule: defaults.schedule,
                            guidance: defaults.guidance, seed: nil, count: 1, priority: defaults.priority,
                            snapshots: defaults.snapshots, rng: defaults.rng, name: nil, documentIndex: index, sourceText: "")
+        spec.samplerOptions = SamplerOptions(eta: defaults.eta, restart: defaults.restart)
         // Visit in a fixed order so the first error reported does not depend on hashing.
         for field in JobFileParser.fields where field != "prompt" {
             guard let (text, plain, mark) = values[field] else { continue }
@@ -483,6 +495,11 @@ public struct JobFileParser: Sendable {
                 let cutoff = try d.number(text, plain: plain, field: field, mark: mark, range: 0...1)
                 guard cutoff > 0 else { throw d.error(field, mark, "must be above 0 (for no guidance at all, set guidance: 1)") }
                 spec.guidanceCutoff = cutoff
+            case "eta":
+                // Which samplers take it, and up to what, is SamplerOptions' to say (checkSampler).
+                spec.samplerOptions.eta = try d.number(text, plain: plain, field: field, mark: mark, range: 0...100)
+            case "restart":
+                spec.samplerOptions.restart = restart
             case "cache":
                 // DeepCache's interval: 1 runs the whole UNet every time (no caching), N > 1 every Nth.
                 let interval = try d.integer(text, plain: plain, field: field, mark: mark, range: 1...limits.maxSteps)
@@ -555,6 +572,7 @@ public struct JobFileParser: Sendable {
         try checkImg2Img(spec, marks: values.mapValues(\.mark), decoder: d)
         try resolveSize(&spec, given: values.mapValues(\.mark), defaults: defaults, decoder: d, mappingMark: mappingMark)
         try checkHires(spec, marks: values.mapValues(\.mark), decoder: d)
+        try checkSamplerOptions(&spec, given: values.mapValues(\.mark), defaults: defaults, decoder: d, mappingMark: mappingMark)
         try checkSampler(spec, given: values.mapValues(\.mark), decoder: d, mappingMark: mappingMark)
         try checkLongPrompt(spec, marks: values.mapValues(\.mark), decoder: d)
         return spec

@@ -25,7 +25,8 @@ extension JobFileParser {
         func origin(_ field: String) -> String { given[field] == nil ? " (from the config's defaults.\(field))" : "" }
         guard let config = try? lookup(spec.model) else { return }
         do {
-            let settings = try SamplerSettings(sampler: spec.sampler, config: config, schedule: spec.schedule)
+            var settings = try SamplerSettings(sampler: spec.sampler, config: config, schedule: spec.schedule)
+            settings.options = spec.samplerOptions
             _ = try makeSampler(settings, steps: spec.steps, elementCount: 1)
         } catch let error as SamplingError {
             switch error {
@@ -33,8 +34,40 @@ extension JobFileParser {
                 throw d.error("schedule", mark("schedule"), "\(error)\(origin("schedule"))")
             case .invalidSteps:
                 throw d.error("steps", mark("steps"), "\(error)\(origin("steps"))")
+            case let .invalidOption(_, option, _):
+                throw d.error(option, mark(option), "\(error)\(origin(option))")
             case .unsupported, .invalidConfig, .unreadableConfig:
                 throw d.error("sampler", mark("sampler"), "the model's scheduler config does not work with this sampler: \(error)")
+            }
+        }
+    }
+
+    /// `eta` and `restart` before the sampler is built: an option that came from the config's
+    /// `defaults:` goes with the defaults' sampler and is dropped for a job that runs another
+    /// (a model's defaults for euler_a say nothing about a job that picks ddim); one the job
+    /// gives is checked (`SamplerOptions.check`). Restart segments are for text-to-image
+    /// without the hires fix (img2img begins part-way through the schedule, counted in main
+    /// steps); the config's default segment is dropped for the others.
+    func checkSamplerOptions(_ spec: inout JobSpec, given: [String: SourceMark], defaults: JobDefaults,
+                             decoder d: ScalarDecoder, mappingMark: SourceMark) throws {
+        if spec.sampler != defaults.sampler {
+            if given["eta"] == nil { spec.samplerOptions.eta = nil }
+            if given["restart"] == nil { spec.samplerOptions.restart = nil }
+        }
+        do {
+            try spec.samplerOptions.check(for: spec.sampler)
+        } catch let error as SamplingError {
+            guard case let .invalidOption(_, option, _) = error else { throw error }
+            let origin = given[option] == nil ? " (from the config's defaults.\(option))" : ""
+            throw d.error(option, given[option] ?? given["sampler"] ?? mappingMark, "\(error)\(origin)")
+        }
+        if spec.samplerOptions.restart != nil {
+            for other in ["init_image", "init_images", "upscale"] where given[other] != nil {
+                guard let mark = given["restart"] else {
+                    spec.samplerOptions.restart = nil
+                    break
+                }
+                throw d.error("restart", mark, "restart segments are for text-to-image; leave out \(other) or restart")
             }
         }
     }

@@ -27,6 +27,8 @@ extension JobSpec {
             p.grid = axes
         }
         p.cache = cache
+        p.eta = samplerOptions.eta
+        p.restart = samplerOptions.restart.map { [Double($0.steps), Double($0.times), $0.sigmaMin, $0.sigmaMax] }
         return p
     }
 }

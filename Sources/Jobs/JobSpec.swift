@@ -80,6 +80,9 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// evaluation, its shallow branch on the others); `nil`: every evaluation is whole.
     public var cache: Int? = nil
 
+    /// `eta` and `restart`: the sampler's stochastic steps (`SamplerOptions`); empty: none given.
+    public var samplerOptions = SamplerOptions()
+
     public init(prompt: String, negativePrompt: String, model: String?, width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind, guidance: Float, seed: UInt64?, count: Int,
                 priority: Int, snapshots: Int, rng: RNGKind, name: String?, documentIndex: Int, sourceText: String,
@@ -111,7 +114,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
                           steps: steps, sampler: sampler, schedule: schedule, guidance: guidance,
                           seed: (seed ?? 0) &+ UInt64(index), rng: rng, loras: loras, decoder: decoder ?? .full, longPrompt: longPrompt,
                           guidanceCutoff: guidanceCutoff, strength: effectiveStrength, hires: hires, cache: cache,
-                          negativePromptGiven: negativePromptGiven)
+                          negativePromptGiven: negativePromptGiven, samplerOptions: samplerOptions)
     }
 
     /// The prompt as AUTOMATIC1111 records it in the image metadata: as written, its
@@ -130,6 +133,7 @@ extension JobSpec {
         case prompt, negativePrompt, model, width, height, steps, sampler, schedule, guidance, seed, count
         case priority, snapshots, rng, name, documentIndex, sourceText, loras, decoder, longPrompt, guidanceCutoff
         case initImage, strength, resize, mask, maskBlur, upscale, upscaleStrength, grid, cache, negativePromptGiven
+        case eta, restart
     }
 
     /// Leaves `loras` out when empty, `decoder` when not given and `longPrompt` when
@@ -146,6 +150,7 @@ extension JobSpec {
             (.initImage, initImage), (.strength, strength), (.resize, resize), (.mask, mask), (.maskBlur, maskBlur),
             (.upscale, upscale), (.upscaleStrength, upscaleStrength), (.grid, grid), (.cache, cache),
             (.negativePromptGiven, negativePromptGiven ? true : nil),
+            (.eta, samplerOptions.eta), (.restart, samplerOptions.restart),
         ]
         var c = encoder.container(keyedBy: CodingKeys.self)
         for (key, value) in always { try c.encode(value, forKey: key) }
@@ -182,6 +187,8 @@ extension JobSpec {
         self.grid = try c.decodeIfPresent(JobGrid.self, forKey: .grid)
         self.cache = try c.decodeIfPresent(Int.self, forKey: .cache)
         self.negativePromptGiven = try c.decodeIfPresent(Bool.self, forKey: .negativePromptGiven) ?? false
+        self.samplerOptions = SamplerOptions(eta: try c.decodeIfPresent(Double.self, forKey: .eta),
+                                             restart: try c.decodeIfPresent(RestartSegment.self, forKey: .restart))
     }
 }
 
@@ -245,6 +252,9 @@ public struct JobDefaults: Codable, Equatable, Sendable {
     public var priority = JobPriority.normal.rawValue
     public var snapshots = 0
     public var rng = RNGKind.cpu
+    /// `eta` and `restart` (`SamplerOptions`); jobs whose sampler has no such option drop them.
+    public var eta: Double?
+    public var restart: RestartSegment?
     public init() {}
 }
 

@@ -62,10 +62,10 @@ public struct ServiceConfig: Equatable, Sendable {
     /// Keys of a `models:` entry written as a mapping.
     static let modelEntryKeys = ["path", "prediction", "tokenizer", "tiny_vae", "weights", "defaults"]
     /// Keys of a model entry's own `defaults:` (what changes how its images are made).
-    static let modelDefaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "snapshots", "rng"]
+    static let modelDefaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "snapshots", "rng", "eta", "restart"]
     static let limitKeys = ["max_width", "max_height", "max_steps", "max_count", "max_file_size",
                             "max_jobs_per_file", "max_prompt_bytes", "max_input_bytes", "max_input_pixels"]
-    static let defaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "priority", "snapshots", "rng"]
+    static let defaultKeys = ["width", "height", "steps", "sampler", "schedule", "guidance", "priority", "snapshots", "rng", "eta", "restart"]
 
     /// Reads and validates the config file at `path`.
     public static func load(path: String) throws -> ServiceConfig {
@@ -85,7 +85,8 @@ public struct ServiceConfig: Equatable, Sendable {
             throw SourceError(file: file, line: 0, column: 0, message: "config file is larger than 1 MiB")
         }
         var config = ServiceConfig(base: base)
-        let stream = try YAMLEventStream(bytes: bytes, file: file, limits: YAMLSafetyLimits(maxDepth: 4, maxScalarBytes: 4096))
+        // Depth 5: models > NAME > defaults > restart's list is the deepest the schema goes.
+        let stream = try YAMLEventStream(bytes: bytes, file: file, limits: YAMLSafetyLimits(maxDepth: 5, maxScalarBytes: 4096))
         let d = ScalarDecoder(file: file)
         func fail(_ m: SourceMark, _ field: String?, _ message: String) -> SourceError {
             SourceError(file: file, line: m.line, column: m.column, field: field, message: message)
@@ -96,13 +97,20 @@ public struct ServiceConfig: Equatable, Sendable {
                 : base.appendingPathComponent(p).standardizedFileURL
         }
         /// Reads `key: scalar` pairs of a nested mapping, calling `handle` for each.
-        func section(_ name: String, keys: [String]?, _ handle: (String, String, Bool, SourceMark, SourceMark) throws -> Void) throws {
+        func section(_ name: String, keys: [String]?, list: ((String, SourceMark) throws -> Void)? = nil,
+                     _ handle: (String, String, Bool, SourceMark, SourceMark) throws -> Void) throws {
             let (start, startMark) = try stream.next()
             guard start == .mappingStart else { throw fail(startMark, name, "expected a mapping of key: value lines") }
-            try pairs(name, keys: keys, handle)
+            try pairs(name, keys: keys, list: list, handle)
+        }
+        /// A `defaults:` list value (only `restart` is one), whose sequence start was read.
+        func restartDefault(_ key: String, _ listMark: SourceMark, field: String) throws -> RestartSegment {
+            guard key == "restart" else { throw fail(listMark, "\(field).\(key)", "expected a single value") }
+            return try d.restart(try d.scalarList(stream, field: "\(field).restart"), field: "\(field).restart", listMark: listMark)
         }
         /// The `key: scalar` pairs of a mapping whose start was read, up to its end.
         func pairs(_ name: String, keys: [String]?, nested: ((String, SourceMark) throws -> Void)? = nil,
+                   list: ((String, SourceMark) throws -> Void)? = nil,
                    _ handle: (String, String, Bool, SourceMark, SourceMark) throws -> Void) throws {
             var seen = Set<String>()
             while true {
@@ -117,6 +125,10 @@ public struct ServiceConfig: Equatable, Sendable {
                 let (v, vMark) = try stream.next()
                 if v == .mappingStart, let nested {
                     try nested(key, vMark)
+                    continue
+                }
+                if v == .sequenceStart, let list {
+                    try list(key, vMark)
                     continue
                 }
                 guard case .scalar(let text, let plain) = v else { throw fail(vMark, field, "expected a single value") }
@@ -140,12 +152,16 @@ public struct ServiceConfig: Equatable, Sendable {
             case "schedule": defaults.schedule = try d.choice(text, plain: plain, field: field, mark: m, parse: ScheduleKind.init(rawValue:), validNames: ScheduleKind.validNames)
             case "rng": defaults.rng = try d.choice(text, plain: plain, field: field, mark: m, parse: RNGKind.init(rawValue:), validNames: RNGKind.validNames)
             case "guidance": defaults.guidance = Float(try d.number(text, plain: plain, field: field, mark: m, range: 0...50))
+            case "eta": defaults.eta = try d.number(text, plain: plain, field: field, mark: m, range: 0...100)
+            case "restart": throw fail(m, field, "expected a list [steps, times, sigma_min, sigma_max]")
             case "priority": defaults.priority = try d.priority(text, plain: plain, field: field, mark: m)
             default: defaults.snapshots = try d.integer(text, plain: plain, field: field, mark: m, range: 0...10000)
             }
         }
         /// Model entries' own defaults as read, applied over `defaults:` once the whole file is read.
         var rawModelDefaults: [String: [(name: String, text: String, plain: Bool, mark: SourceMark)]] = [:]
+        /// Model entries' own `defaults.restart`, read as they come.
+        var modelRestarts: [String: RestartSegment] = [:]
 
         func modelEntry(_ field: String, _ mark: SourceMark) throws -> ModelReference {
             var entryPath: URL?
@@ -158,7 +174,10 @@ public struct ServiceConfig: Equatable, Sendable {
             let nested: (String, SourceMark) throws -> Void = { key, valueMark in
                 guard key == "defaults" else { throw fail(valueMark, "\(field).\(key)", "expected a single value") }
                 var raws: [(name: String, text: String, plain: Bool, mark: SourceMark)] = []
-                try pairs("\(field).defaults", keys: modelDefaultKeys) { name, text, plain, _, m in raws.append((name, text, plain, m)) }
+                let list: (String, SourceMark) throws -> Void = { key, listMark in
+                    modelRestarts[modelName] = try restartDefault(key, listMark, field: "\(field).defaults")
+                }
+                try pairs("\(field).defaults", keys: modelDefaultKeys, list: list) { name, text, plain, _, m in raws.append((name, text, plain, m)) }
                 rawModelDefaults[modelName] = raws
             }
             try pairs(field, keys: modelEntryKeys, nested: nested) { key, text, plain, _, valueMark in
@@ -248,9 +267,14 @@ public struct ServiceConfig: Equatable, Sendable {
                     }
                 }
             case "defaults":
-                try section("defaults", keys: defaultKeys) { name, text, plain, _, m in
+                var restart: RestartSegment?
+                let list: (String, SourceMark) throws -> Void = { key, listMark in
+                    restart = try restartDefault(key, listMark, field: "defaults")
+                }
+                try section("defaults", keys: defaultKeys, list: list) { name, text, plain, _, m in
                     try applyDefault(name, text, plain, m, field: "defaults.\(name)", to: &config.defaults)
                 }
+                if let restart { config.defaults.restart = restart }
             default:
                 let (v, m) = try stream.next()
                 guard case .scalar(let text, let plain) = v else { throw fail(m, key, "expected a single value") }
@@ -279,6 +303,7 @@ public struct ServiceConfig: Equatable, Sendable {
         for (name, raws) in rawModelDefaults {
             var own = config.defaults
             for raw in raws { try applyDefault(raw.name, raw.text, raw.plain, raw.mark, field: "models.\(name).defaults.\(raw.name)", to: &own) }
+            if let restart = modelRestarts[name] { own.restart = restart }
             config.modelDefaults[name] = own
         }
         for (name, entry) in config.models where entry.isSingleFile && entry.tokenizer == nil {

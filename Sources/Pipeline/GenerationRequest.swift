@@ -52,13 +52,17 @@ public struct GenerationRequest: Sendable, Equatable {
     /// `cache`: DeepCache's interval N (see `UNetFeatureCache`): evaluations 0, N, 2N, … run the
     /// whole UNet, the others only its shallow branch with the kept deep feature. `nil` or 1: off.
     public var cache: Int?
+    /// `eta` and `restart` (`SamplerOptions`): the sampler's stochastic steps; empty: the
+    /// sampler's diffusers class as it is.
+    public var samplerOptions: SamplerOptions
 
     public init(prompt: String, negativePrompt: String = "", width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind = .default, guidance: Float,
                 seed: UInt64, rng: RNGKind = .cpu, loras: [LoRASelection] = [], decoder: DecoderChoice = .full,
                 longPrompt: LongPromptMode = .truncate, guidanceCutoff: Double? = nil,
                 initImage: RGBImage? = nil, strength: Double = 0.8, mask: [UInt8]? = nil,
-                hires: HiresFix? = nil, cache: Int? = nil, negativePromptGiven: Bool = false) {
+                hires: HiresFix? = nil, cache: Int? = nil, negativePromptGiven: Bool = false,
+                samplerOptions: SamplerOptions = SamplerOptions()) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.negativePromptGiven = negativePromptGiven
@@ -79,6 +83,7 @@ public struct GenerationRequest: Sendable, Equatable {
         self.mask = mask
         self.hires = hires
         self.cache = cache
+        self.samplerOptions = samplerOptions
     }
 }
 

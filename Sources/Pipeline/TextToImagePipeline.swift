@@ -131,6 +131,10 @@ public final class TextToImagePipeline: ImageGenerating {
             throw PipelineError.invalidRequest("decoder tiny needs a tiny_vae for this model")
         }
         try checkXLRequest(request)
+        if request.samplerOptions.restart != nil && (request.initImage != nil || request.hires != nil) {
+            // img2img begins at a main step (`t_start * order`), which restart evaluations would shift.
+            throw PipelineError.invalidRequest("restart segments are for text-to-image without the hires fix")
+        }
         if let hires = request.hires {
             // Hires fix (HiresFix.swift): this request without it, upscaled, then img2img.
             var first = request
@@ -171,7 +175,9 @@ public final class TextToImagePipeline: ImageGenerating {
         let latentHeight = request.height / factor, latentWidth = request.width / factor
         let latentCount = channels * latentHeight * latentWidth
         do {
-            settings = try SamplerSettings(sampler: request.sampler, config: schedulerConfig, schedule: request.schedule)
+            var resolved = try SamplerSettings(sampler: request.sampler, config: schedulerConfig, schedule: request.schedule)
+            resolved.options = request.samplerOptions
+            settings = resolved
             sampler = try makeSampler(settings, steps: request.steps, elementCount: latentCount)
         } catch {
             throw PipelineError.invalidRequest("\(error)")

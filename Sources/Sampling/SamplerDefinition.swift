@@ -16,6 +16,10 @@ struct SamplerDefinition: Sendable {
     let reads: SchedulerKeys
     /// What the class does with `rescale_betas_zero_snr`.
     let zeroTerminalSNR: ZeroTerminalSNR
+    /// The values a job's `eta` may take with this sampler (`SamplerOptions`); nil: no eta.
+    var etaRange: ClosedRange<Double>? = nil
+    /// Whether a job's `restart` segment applies (`SamplerOptions`, `RestartSegment`).
+    var restarts = false
     /// Extra `prediction_type` spellings the class accepts (Euler: `original_sample`).
     var predictionTypeAliases: [String: PredictionType] = [:]
     /// The class's own keys: sets the fields only it reads and throws

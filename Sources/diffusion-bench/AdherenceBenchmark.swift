@@ -24,6 +24,8 @@ import Sampling
 ///                      `guidance_cutoff`; default: all guided)
 ///   --cache N          DeepCache interval: the whole UNet on every Nth evaluation only (job
 ///                      field `cache`; default: off)
+///   --eta E            the sampler's eta (job field `eta`: euler_a, ddim; default: the sampler's)
+///   --restart N,K,MIN,MAX  a restart segment (job field `restart: [N, K, MIN, MAX]`, euler_a)
 ///   --threads N        cores for the engine (default: all active)
 ///   --save DIR         also write every generated image as DIR/image-NNN.ppm + captions.json
 ///   --images DIR       score DIR/captions.json ([{"file", "caption"}]) and its PPM images
@@ -148,6 +150,7 @@ struct AdherenceOptions {
     var sampler = JobDefaults().sampler
     var guidanceCutoff: Double?
     var cache: Int?
+    var samplerOptions = SamplerOptions()
     var threads = ProcessInfo.processInfo.activeProcessorCount
     var saveDirectory: URL?
     var imagesDirectory: URL?
@@ -161,13 +164,15 @@ struct AdherenceOptions {
         var json: [String: Any] = ["steps": steps, "guidance": Double(guidance), "sampler": sampler.rawValue]
         if let guidanceCutoff { json["guidance_cutoff"] = guidanceCutoff }
         if let cache { json["cache"] = cache }
+        if let eta = samplerOptions.eta { json["eta"] = eta }
+        if let restart = samplerOptions.restart { json["restart"] = [restart.steps, restart.times, restart.sigmaMin, restart.sigmaMax] as [Any] }
         return json
     }
 
     /// The request for picture `seed` of `caption`, 64 × 64 with these settings.
     func request(caption: String, seed: UInt64) -> GenerationRequest {
         GenerationRequest(prompt: caption, width: 64, height: 64, steps: steps, sampler: sampler, guidance: guidance,
-                          seed: seed, guidanceCutoff: guidanceCutoff, cache: cache)
+                          seed: seed, guidanceCutoff: guidanceCutoff, cache: cache, samplerOptions: samplerOptions)
     }
 
     static func parse(_ args: [String]) throws -> AdherenceOptions {
@@ -208,6 +213,18 @@ struct AdherenceOptions {
                 guard let f = Double(v), f > 0, f <= 1 else { throw UsageError(message: "--guidance-cutoff wants a number in (0, 1], got \"\(v)\"") }
                 o.guidanceCutoff = f
             case "--cache": o.cache = try positive("--cache")
+            case "--eta":
+                let v = try value("--eta")
+                guard let e = Double(v), e >= 0 else { throw UsageError(message: "--eta wants a number ≥ 0, got \"\(v)\"") }
+                o.samplerOptions.eta = e
+            case "--restart":
+                let v = try value("--restart")
+                let parts = v.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+                guard parts.count == 4, let n = parts[0], let k = parts[1], let low = parts[2], let high = parts[3],
+                      n >= 1, k >= 1, n == n.rounded(), k == k.rounded(), low > 0, high > low, n <= 1000, k <= 100 else {
+                    throw UsageError(message: "--restart wants N,K,MIN,MAX (steps, times, sigma_min < sigma_max), got \"\(v)\"")
+                }
+                o.samplerOptions.restart = RestartSegment(steps: Int(n), times: Int(k), sigmaMin: low, sigmaMax: high)
             case "--save": o.saveDirectory = URL(fileURLWithPath: try value("--save"))
             case "--images": o.imagesDirectory = URL(fileURLWithPath: try value("--images"))
             case "--renders": o.source = .renders

@@ -15,7 +15,7 @@ import Pipeline
 /// lacks the object shows no variety of it.
 ///
 /// Options: those of `adherence` that make pictures (`--model`, `--steps`, `--guidance`,
-/// `--sampler`, `--guidance-cutoff`, `--cache`, `--threads`, `--save`, `--first`: captions
+/// `--sampler`, `--guidance-cutoff`, `--cache`, `--eta`, `--restart`, `--threads`, `--save`, `--first`: captions
 /// first ..< first + captions instead of the first ones), and `--renders` to
 /// measure a second, independently drawn set of renders instead of generated pictures (the
 /// measure's own check: a ratio near 1). Exit status 0, or 64 for bad options.

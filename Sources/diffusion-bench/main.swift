@@ -23,13 +23,13 @@ usage: diffusion-bench SUBCOMMAND [options]
                                            one whole image on random weights: seconds, images per hour
                                            (--versus-exact: also without the cutoff and cache, same run)
   adherence [--model DIR] [--count N] [--steps N] [--guidance G] [--sampler NAME]
-            [--guidance-cutoff F] [--cache N] [--threads N] [--save DIR]
+            [--guidance-cutoff F] [--cache N] [--eta E] [--restart N,K,MIN,MAX] [--threads N] [--save DIR]
             [--images DIR | --renders | --reconstruct [--vae DIR]]
                                            caption adherence of the built-in model (JSON), strict evaluator;
                                            --images: score PNGs already made; --renders: the training
                                            renderer's own images; --reconstruct: them through the VAE
   variety [--model DIR] [--captions N] [--seeds N] [--steps N] [--guidance G] [--sampler NAME]
-          [--guidance-cutoff F] [--cache N] [--threads N] [--save DIR] [--renders]
+          [--guidance-cutoff F] [--cache N] [--eta E] [--restart N,K,MIN,MAX] [--threads N] [--save DIR] [--renders]
                                            seed variety of object size and centre against the renders (JSON)
 Each prints one JSON line: seconds_per_eval (mean wall), gflops (analytic FLOPs / wall),
 cpu_seconds_per_eval, peak_rss_mb (getrusage ru_maxrss), ...

@@ -23,10 +23,16 @@ final class OneshotReferenceTests: XCTestCase {
         var prompt: String
         var negativePrompt: String?
         var image: String
+        /// More job fields (the built-in model's `eta` and `restart` cases).
+        var jobFields: JobFields?
+        struct JobFields: Decodable {
+            var eta: Double?
+            var restart: [Double]?
+        }
 
         enum CodingKeys: String, CodingKey {
             case id, model, sampler, schedule, width, height, steps, guidance, seed, prompt, image
-            case negativePrompt = "negative_prompt"
+            case negativePrompt = "negative_prompt", jobFields = "job_fields"
         }
 
         /// Job and folder name: the case id with the characters job names do not allow replaced.
@@ -39,6 +45,10 @@ final class OneshotReferenceTests: XCTestCase {
             if let negativePrompt { lines.append("negative_prompt: \(try quoted(negativePrompt))") }
             lines += ["width: \(width)", "height: \(height)", "steps: \(steps)", "sampler: \(sampler)",
                       "schedule: \(schedule)", "guidance: \(guidance)", "seed: \(seed)", "name: \(jobName)"]
+            if let eta = jobFields?.eta { lines.append("eta: \(eta)") }
+            if let restart = jobFields?.restart {
+                lines.append("restart: [\(Int(restart[0])), \(Int(restart[1])), \(restart[2]), \(restart[3])]")
+            }
             return lines.joined(separator: "\n") + "\n"
         }
 
@@ -63,7 +73,7 @@ final class OneshotReferenceTests: XCTestCase {
     /// image diffusiond gives (Tests/Fixtures/shapes, made by tools/fixtures/shapes_refs.py;
     /// rerun it after retraining models/shapes).
     func testBuiltInShapesModelMatchesDiffusers() throws {
-        try check(model: "shapes", index: "shapes/index.json", minimumCases: 4,
+        try check(model: "shapes", index: "shapes/index.json", minimumCases: 6,
                   folder: DaemonHarness.repository.appendingPathComponent("models/shapes"))
     }
 

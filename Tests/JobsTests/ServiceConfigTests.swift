@@ -121,7 +121,7 @@ final class ServiceConfigTests: XCTestCase {
         XCTAssertEqual(jobs.map(\.sampler), [.eulerAncestral, .euler, .eulerAncestral])
         XCTAssertEqual(jobs.map(\.guidance), [0, 5, 0])
         XCTAssertThrowsError(try parse("models:\n  t:\n    path: /m/t\n    defaults: {priority: 90}\n")) { error in
-            XCTAssertEqual("\(error)", "d.yaml:4:16: field 'models.t.defaults.priority': unknown key; valid: width, height, steps, sampler, schedule, guidance, snapshots, rng")
+            XCTAssertEqual("\(error)", "d.yaml:4:16: field 'models.t.defaults.priority': unknown key; valid: width, height, steps, sampler, schedule, guidance, snapshots, rng, eta, restart")
         }
         XCTAssertThrowsError(try parse("defaults:\n  steps: 3\nmodels:\n  t: {path: /m/t, defaults: {steps: 0}}\n")) { error in
             XCTAssertTrue("\(error)".hasPrefix("d.yaml:4:37: field 'models.t.defaults.steps': "), "\(error)")

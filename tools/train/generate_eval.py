@@ -31,6 +31,10 @@ def main():
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--guidance-rescale", type=float, default=0.0,
                    help="diffusers' guidance_rescale (Lin et al. 2024, sec. 3.4; 0 = off, as diffusiond)")
+    p.add_argument("--eta", type=float, default=None,
+                   help="euler_a's eta (job field eta; tools/fixtures/ancestral_restart.py)")
+    p.add_argument("--restart", default=None,
+                   help="N,K,MIN,MAX: euler_a's restart segment (job field restart: [N, K, MIN, MAX])")
     p.add_argument("--batch", type=int, default=20)
     p.add_argument("--sampler", choices=sorted(job_samplers()), default="euler",
                    help="the job sampler name: euler (the folder's scheduler, diffusion-bench's default) "
@@ -40,6 +44,17 @@ def main():
     pipe = StableDiffusionPipeline.from_pretrained(args.model, safety_checker=None, torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     use_sampler(pipe, args.sampler)
+    if args.eta is not None or args.restart:
+        if args.sampler != "euler_a":
+            p.error("--eta and --restart go with --sampler euler_a")
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+        from ancestral_restart import EulerAncestralRestartScheduler
+        pipe.scheduler = EulerAncestralRestartScheduler.from_config(pipe.scheduler.config)
+        if args.eta is not None:
+            pipe.scheduler.eta = args.eta
+        if args.restart:
+            n, k, low, high = args.restart.split(",")
+            pipe.scheduler.restart = (int(n), int(k), float(low), float(high))
     os.makedirs(args.out, exist_ok=True)
     records = []
     for start in range(0, args.count, args.batch):

@@ -30,7 +30,7 @@ public struct JobGrid: Codable, Equatable, Sendable {
 
     /// Fields a grid may vary: the ones that change an image of the job's model.
     public static let fields = ["prompt", "negative_prompt", "width", "height", "steps", "sampler", "schedule", "guidance",
-                                "seed", "rng", "decoder", "long_prompt", "guidance_cutoff", "strength", "resize",
+                                "seed", "rng", "decoder", "long_prompt", "guidance_cutoff", "eta", "strength", "resize",
                                 "mask_blur", "upscale", "upscale_strength"]
 
     /// Labels over the columns (the x values) and before the rows (`field: value`).

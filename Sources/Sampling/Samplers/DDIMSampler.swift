@@ -7,6 +7,8 @@ extension SamplerKind {
         defaults: SchedulerDefaults(betaStart: 0.0001, betaEnd: 0.02, betaSchedule: .linear, timestepSpacing: .leading,
                                     clipSample: true),
         reads: [.clipSample, .thresholding], zeroTerminalSNR: .exactZero,
+        // Above 1 the direction term's square root goes negative (NaN in diffusers).
+        etaRange: 0...1,
         build: { try DDIMSampler($0, $1, steps: $2, count: $3) }))
 }
 
@@ -17,7 +19,7 @@ extension SamplerKind {
 /// clip_sample_range, set_alpha_to_one, timestep spacing, steps_offset and
 /// rescale_betas_zero_snr. Leaves out: thresholding, use_clipped_model_output.
 final class DDIMSampler: AlphaSamplerBase, DiffusionSampler {
-    /// DDIM's eta (0 = deterministic, as StableDiffusionPipeline's default).
+    /// DDIM's eta (0 = deterministic, as StableDiffusionPipeline's default); a job's `eta`.
     var eta: Float = 0
     private let finalAlphaCumprod: Float
     private let stepSize: Int
@@ -27,6 +29,7 @@ final class DDIMSampler: AlphaSamplerBase, DiffusionSampler {
         let timesteps = try AlphaStyle.integerTimesteps(settings, steps: steps).map { Float($0) }
         stepSize = settings.numTrainTimesteps / steps
         super.init(kind: .ddim, settings, training, count: count, timesteps: timesteps)
+        eta = Float(settings.options.eta ?? 0)
     }
 
     /// `_get_variance(t, prev_t)`.

@@ -82,6 +82,7 @@ public func makeSampler(_ settings: SamplerSettings, steps: Int, elementCount: I
     guard elementCount >= 1 else {
         throw SamplingError.invalidSteps(sampler: settings.sampler.rawValue, steps: steps, reason: "empty latent")
     }
+    try settings.options.check(for: settings.sampler)
     let training = try TrainingSchedule(settings: settings)
     return try settings.sampler.definition.build(settings, training, steps, elementCount)
 }

@@ -66,6 +66,8 @@ public struct SamplerSettings: Sendable {
     /// `rescale_betas_zero_snr`, false for the classes that have no such option and ignore
     /// the key (see `ZeroTerminalSNR`).
     public var rescaleBetasZeroSNR: Bool
+    /// The job's `eta` and `restart` (not scheduler config keys); checked by `makeSampler`.
+    public var options = SamplerOptions()
 
     /// Resolves `config` for `sampler`, with `schedule` applied like
     /// `from_config(config, use_karras_sigmas=True)` (or exponential).

@@ -107,6 +107,9 @@ public enum SamplingError: Error, Equatable, CustomStringConvertible {
     case invalidSteps(sampler: String, steps: Int, reason: String)
     /// The job asked for a sigma schedule its sampler's diffusers class does not have.
     case scheduleUnavailable(sampler: String, schedule: String)
+    /// A job's sampler option (`eta`, `restart`: `SamplerOptions`) that the sampler lacks or
+    /// that does not fit its schedule.
+    case invalidOption(sampler: String, option: String, reason: String)
 
     public var description: String {
         switch self {
@@ -122,6 +125,8 @@ public enum SamplingError: Error, Equatable, CustomStringConvertible {
             let offering = SamplerKind.allCases.filter { $0.supports(.karras) }.map(\.rawValue).joined(separator: ", ")
             return "sampler \(sampler) has no \(schedule) schedule (its diffusers class reads no use_\(schedule)_sigmas); "
                 + "use schedule: default, or one of the samplers that have it: \(offering)"
+        case let .invalidOption(sampler, option, reason):
+            return "sampler \(sampler): \(option): \(reason)"
         }
     }
 }
