@@ -3,7 +3,7 @@
 Swift evaluator (`diffusion-bench adherence --images DIR`).
 
     python3 tools/train/generate_eval.py --model models/shapes --out /tmp/eval --count 200 \
-        --sampler euler_a --guidance 1.5     # the card's settings (defaults: Euler, guidance 5)
+        --sampler euler_a --eta 1.75 --guidance 1.5   # the card's settings (defaults: Euler, guidance 5)
 
 Writes DIR/captions.json ([{"file", "caption", "seed"}]) and one binary PPM (P6) per
 image. Captions are the training generator's (shapes_data.py) with held-out seeds
