@@ -85,7 +85,7 @@ public struct JobInfo: Codable, Equatable, Sendable {
     /// When the job reached a final state.
     public var finished: Date?
     public var prompt: String
-    /// Denoising steps per image.
+    /// Denoising steps per image, a `restart` segment's included (what the progress counts).
     public var steps: Int
     /// Images in the job.
     public var count: Int?

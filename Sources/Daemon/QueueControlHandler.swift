@@ -60,7 +60,7 @@ final class QueueControlHandler: ControlHandler, @unchecked Sendable {
                        submitted: Date(timeIntervalSince1970: job.submitted),
                        started: job.started.map { Date(timeIntervalSince1970: $0) },
                        finished: job.state.isFinal ? job.finished.map { Date(timeIntervalSince1970: $0) } : nil,
-                       prompt: job.spec.prompt, steps: job.spec.steps, count: job.spec.count, progress: progress,
+                       prompt: job.spec.prompt, steps: job.spec.stepsWithRestarts, count: job.spec.count, progress: progress,
                        attempts: job.attempts, error: job.error, outbox: outbox.folder(job).path,
                        parameters: job.spec.parameters(model: job.model), source: job.sourceFile,
                        document: job.spec.documentIndex)

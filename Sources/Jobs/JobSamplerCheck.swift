@@ -47,9 +47,11 @@ extension JobFileParser {
     /// (a model's defaults for euler_a say nothing about a job that picks ddim); one the job
     /// gives is checked (`SamplerOptions.check`). Restart segments are for text-to-image
     /// without the hires fix (img2img begins part-way through the schedule, counted in main
-    /// steps); the config's default segment is dropped for the others.
+    /// steps); the config's default segment is dropped for the others. The job's steps and
+    /// its segment's together stay within `limits.max_steps`.
     func checkSamplerOptions(_ spec: inout JobSpec, given: [String: SourceMark], defaults: JobDefaults,
                              decoder d: ScalarDecoder, mappingMark: SourceMark) throws {
+        let maxSteps = limits.maxSteps
         if spec.sampler != defaults.sampler {
             if given["eta"] == nil { spec.samplerOptions.eta = nil }
             if given["restart"] == nil { spec.samplerOptions.restart = nil }
@@ -69,6 +71,13 @@ extension JobFileParser {
                 }
                 throw d.error("restart", mark, "restart segments are for text-to-image; leave out \(other) or restart")
             }
+        }
+        // A restart's steps are model evaluations like the job's own: limits.max_steps bounds both.
+        if spec.samplerOptions.restart != nil, spec.stepsWithRestarts > maxSteps {
+            let mark = given["restart"] ?? given["sampler"] ?? mappingMark
+            let origin = given["restart"] == nil ? " (from the config's defaults.restart)" : ""
+            throw d.error("restart", mark, "adds \(spec.stepsWithRestarts - spec.steps) steps to the \(spec.steps) of the job, "
+                          + "more than limits.max_steps (\(maxSteps)) in all\(origin)")
         }
     }
 }

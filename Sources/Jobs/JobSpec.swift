@@ -83,6 +83,10 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// `eta` and `restart`: the sampler's stochastic steps (`SamplerOptions`); empty: none given.
     public var samplerOptions = SamplerOptions()
 
+    /// Steps per image with the restart segment's: `steps` + its steps × times. What
+    /// `limits.max_steps` bounds and what the queue's time estimates count.
+    public var stepsWithRestarts: Int { steps + (samplerOptions.restart.map { $0.steps * $0.times } ?? 0) }
+
     public init(prompt: String, negativePrompt: String, model: String?, width: Int, height: Int, steps: Int,
                 sampler: SamplerKind, schedule: ScheduleKind, guidance: Float, seed: UInt64?, count: Int,
                 priority: Int, snapshots: Int, rng: RNGKind, name: String?, documentIndex: Int, sourceText: String,

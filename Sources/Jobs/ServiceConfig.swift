@@ -160,8 +160,20 @@ public struct ServiceConfig: Equatable, Sendable {
         }
         /// Model entries' own defaults as read, applied over `defaults:` once the whole file is read.
         var rawModelDefaults: [String: [(name: String, text: String, plain: Bool, mark: SourceMark)]] = [:]
-        /// Model entries' own `defaults.restart`, read as they come.
-        var modelRestarts: [String: RestartSegment] = [:]
+        /// Model entries' own `defaults.restart`, read as they come, with where each was written.
+        var modelRestarts: [String: (segment: RestartSegment, mark: SourceMark)] = [:]
+        /// Where the config's `defaults:` set `eta` and `restart`.
+        var defaultOptionMarks: [String: SourceMark] = [:]
+        /// A `defaults:` section's `eta` and `restart` must suit its sampler (`SamplerOptions`),
+        /// so that no job on it is refused for a default; `marks` are where they were written.
+        func checkOptions(_ defaults: JobDefaults, field: String, marks: [String: SourceMark]) throws {
+            do {
+                try SamplerOptions(eta: defaults.eta, restart: defaults.restart).check(for: defaults.sampler)
+            } catch let error as SamplingError {
+                guard case let .invalidOption(_, option, _) = error else { throw error }
+                throw fail(marks[option] ?? SourceMark(line: 1, column: 1), "\(field).\(option)", "\(error)")
+            }
+        }
 
         func modelEntry(_ field: String, _ mark: SourceMark) throws -> ModelReference {
             var entryPath: URL?
@@ -175,7 +187,7 @@ public struct ServiceConfig: Equatable, Sendable {
                 guard key == "defaults" else { throw fail(valueMark, "\(field).\(key)", "expected a single value") }
                 var raws: [(name: String, text: String, plain: Bool, mark: SourceMark)] = []
                 let list: (String, SourceMark) throws -> Void = { key, listMark in
-                    modelRestarts[modelName] = try restartDefault(key, listMark, field: "\(field).defaults")
+                    modelRestarts[modelName] = (try restartDefault(key, listMark, field: "\(field).defaults"), listMark)
                 }
                 try pairs("\(field).defaults", keys: modelDefaultKeys, list: list) { name, text, plain, _, m in raws.append((name, text, plain, m)) }
                 rawModelDefaults[modelName] = raws
@@ -268,13 +280,17 @@ public struct ServiceConfig: Equatable, Sendable {
                 }
             case "defaults":
                 var restart: RestartSegment?
+                var marks: [String: SourceMark] = [:]
                 let list: (String, SourceMark) throws -> Void = { key, listMark in
                     restart = try restartDefault(key, listMark, field: "defaults")
+                    marks["restart"] = listMark
                 }
                 try section("defaults", keys: defaultKeys, list: list) { name, text, plain, _, m in
                     try applyDefault(name, text, plain, m, field: "defaults.\(name)", to: &config.defaults)
+                    if name == "eta" { marks["eta"] = m }
                 }
                 if let restart { config.defaults.restart = restart }
+                defaultOptionMarks = marks
             default:
                 let (v, m) = try stream.next()
                 guard case .scalar(let text, let plain) = v else { throw fail(m, key, "expected a single value") }
@@ -300,10 +316,21 @@ public struct ServiceConfig: Equatable, Sendable {
             throw fail(defaultMark, "models.default", "names \(SourceError.quote(name)), which is not in models")
         }
         if config.defaultModel == nil, config.models.count == 1 { config.defaultModel = config.models.keys.first }
+        try checkOptions(config.defaults, field: "defaults", marks: defaultOptionMarks)
         for (name, raws) in rawModelDefaults {
             var own = config.defaults
             for raw in raws { try applyDefault(raw.name, raw.text, raw.plain, raw.mark, field: "models.\(name).defaults.\(raw.name)", to: &own) }
-            if let restart = modelRestarts[name] { own.restart = restart }
+            if let restart = modelRestarts[name] { own.restart = restart.segment }
+            // eta and restart go with the sampler they were given for: an entry naming its own
+            // sampler keeps only the ones it gives itself.
+            if raws.contains(where: { $0.name == "sampler" }) {
+                if !raws.contains(where: { $0.name == "eta" }) { own.eta = nil }
+                if modelRestarts[name] == nil { own.restart = nil }
+            }
+            var marks: [String: SourceMark] = [:]
+            marks["eta"] = raws.last(where: { $0.name == "eta" })?.mark
+            marks["restart"] = modelRestarts[name]?.mark
+            try checkOptions(own, field: "models.\(name).defaults", marks: marks)
             config.modelDefaults[name] = own
         }
         for (name, entry) in config.models where entry.isSingleFile && entry.tokenizer == nil {

@@ -76,6 +76,10 @@ final class SamplerOptionFieldTests: XCTestCase {
         // sigma_max must clear the schedule's sigma nearest sigma_min (the model's scheduler config).
         XCTAssertTrue(error("prompt: x\nsampler: euler_a\nrestart: [5, 2, 3.3, 3.4]\n")
             .hasPrefix("job.yaml:3:10: field 'restart': sampler euler_a: restart: sigma_max 3.4 must be above the schedule's sigma nearest sigma_min 3.3, which is 3.438"))
+        // limits.max_steps (150) bounds the job's steps and the segment's together.
+        XCTAssertEqual(error("prompt: x\nsampler: euler_a\nsteps: 25\nrestart: [1000, 100, 0.5, 2]\n"),
+                       "job.yaml:4:10: field 'restart': adds 100000 steps to the 25 of the job, more than limits.max_steps (150) in all")
+        XCTAssertEqual(try XCTUnwrap(try? specs("prompt: x\nsampler: euler_a\nsteps: 25\nrestart: [5, 2, 0.5, 2]\n").first).stepsWithRestarts, 35)
         XCTAssertEqual(error("prompt: x\nsampler: euler_a\nrestart: [5, 2, 0.5, 2]\ninit_image: /nonexistent/a.png\n"),
                        "job.yaml:3:10: field 'restart': restart segments are for text-to-image; leave out init_image or restart")
     }
@@ -103,7 +107,7 @@ final class SamplerOptionFieldTests: XCTestCase {
             defaults: {guidance: 1.5, sampler: euler_a, eta: 1.5, restart: [5, 2, 0.5, 2.0]}
         defaults:
           eta: 0.5
-          sampler: ddim
+          sampler: euler_a
           restart:
             - 3
             - 1
@@ -118,6 +122,26 @@ final class SamplerOptionFieldTests: XCTestCase {
                                                      base: URL(fileURLWithPath: "/etc"))) { error in
             XCTAssertEqual("\(error)", "d.yaml:2:12: field 'defaults.restart': expected a list [steps, times, sigma_min, sigma_max]")
         }
+        // A default must suit its section's sampler, so that no job is refused for it.
+        XCTAssertThrowsError(try ServiceConfig.parse(bytes: Array("defaults:\n  eta: 0.5\n".utf8), file: "d.yaml",
+                                                     base: URL(fileURLWithPath: "/etc"))) { error in
+            XCTAssertEqual("\(error)", "d.yaml:2:8: field 'defaults.eta': sampler euler: eta: this sampler has no eta; samplers with one: euler_a, ddim")
+        }
+        XCTAssertThrowsError(try ServiceConfig.parse(bytes: Array("models:\n  m: {path: /m, defaults: {sampler: ddim, eta: 2}}\n".utf8),
+                                                     file: "d.yaml", base: URL(fileURLWithPath: "/etc"))) { error in
+            XCTAssertEqual("\(error)", "d.yaml:2:48: field 'models.m.defaults.eta': sampler ddim: eta: 2.0 is outside 0.0…1.0")
+        }
+        // A model entry naming its own sampler does not inherit the section's eta and restart.
+        let inherited = try ServiceConfig.parse(bytes: Array("""
+        models:
+          plain: {path: /m/plain, defaults: {sampler: euler}}
+          same: {path: /m/same, defaults: {steps: 30}}
+        defaults: {sampler: euler_a, eta: 1.5, restart: [5, 2, 0.5, 2]}
+        """.utf8), file: "d.yaml", base: URL(fileURLWithPath: "/etc"))
+        XCTAssertNil(inherited.modelDefaults["plain"]?.eta)
+        XCTAssertNil(inherited.modelDefaults["plain"]?.restart)
+        XCTAssertEqual(inherited.modelDefaults["same"]?.eta, 1.5)
+        XCTAssertEqual(inherited.modelDefaults["same"]?.restart?.steps, 5)
         XCTAssertThrowsError(try ServiceConfig.parse(bytes: Array("defaults:\n  steps: [5]\n".utf8), file: "d.yaml",
                                                      base: URL(fileURLWithPath: "/etc"))) { error in
             XCTAssertEqual("\(error)", "d.yaml:2:10: field 'defaults.steps': expected a single value")
