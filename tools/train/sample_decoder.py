@@ -12,8 +12,8 @@ is fixed (positions stay 100% right).
 This script gives the decoder pairs of (the UNet's latent for a training scene, that scene's
 render): each training scene's render is encoded, noised to a strength drawn from
 --strengths and denoised by the model's own UNet and text encoder with the scene's caption
-(diffusers' StableDiffusionImg2ImgPipeline, the shipped sampler and guidance: --sampler, whose
-ancestral steps draw from the per-scene generators too), and the
+(diffusers' StableDiffusionImg2ImgPipeline, the shipped sampler, eta and guidance: --sampler and
+--eta, whose ancestral steps draw from the per-scene generators too), and the
 decoder learns to draw the render from the result, as consistency decoders do (OpenAI's
 Consistency Decoder; DALL·E 3's decoder trained on the diffusion model's latents). A pair is
 kept only when the UNet left the objects where the render has them (--min-iou: at strength
@@ -53,7 +53,7 @@ import shapes_data  # noqa: E402
 from image_torch import DeepCacheUNet  # noqa: E402
 from decoder_tuning import decoder_step  # noqa: E402
 from train_util import batch_rng, log, lr_at  # noqa: E402
-from model_folder import job_samplers, use_sampler  # noqa: E402
+from model_folder import SAMPLE_ETA, job_samplers, use_sampler  # noqa: E402
 
 PAIR_CHUNK = 50
 
@@ -74,6 +74,9 @@ def parse_args():
     p.add_argument("--sampler", choices=sorted(job_samplers()), default="euler_a",
                    help="the job sampler name whose diffusers scheduler draws the pairs (the card's: euler_a; "
                         "pairs drawn before 5 Dec 2026 evening used euler)")
+    p.add_argument("--eta", type=float, default=SAMPLE_ETA,
+                   help="euler_a's eta (the job field; default: the card's, model_folder.SAMPLE_ETA); "
+                        "pairs drawn before 6 Dec 2026 used 1")
     p.add_argument("--sample-steps", type=int, default=25)
     p.add_argument("--min-iou", type=float, default=0.8,
                    help="keep a pair only when every decoded object covers its fitted clean shape this well")
@@ -123,18 +126,23 @@ def make_pairs(args, deadline):
     strengths = [float(s) for s in args.strengths.split(",")]
     chunks = sorted(glob.glob(os.path.join(args.work, "pairs-*.pt")))
     for f in chunks:
-        # Chunks from before --sampler existed were drawn with Euler.
-        drawn = torch.load(f).get("sampler", "euler")
+        # Chunks from before --sampler existed were drawn with Euler, before --eta at eta 1.
+        chunk = torch.load(f)
+        drawn = chunk.get("sampler", "euler")
         if drawn != args.sampler:
             raise SystemExit(f"{f}: pairs drawn with --sampler {drawn}, but this run asks for "
                              f"{args.sampler}: give the same sampler, or another --work")
+        drawn_eta = chunk.get("eta", 1.0)
+        if args.sampler == "euler_a" and drawn_eta != args.eta:
+            raise SystemExit(f"{f}: pairs drawn with --eta {drawn_eta}, but this run asks for "
+                             f"{args.eta}: give the same eta, or another --work")
     done = len(chunks) * PAIR_CHUNK
     if done >= args.pairs:
         return True
     pipe = StableDiffusionImg2ImgPipeline.from_pretrained(args.model, safety_checker=None,
                                                           torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
-    use_sampler(pipe, args.sampler)
+    use_sampler(pipe, args.sampler, eta=args.eta if args.sampler == "euler_a" else None)
     deep_cache = DeepCacheUNet(pipe.unet, 1)
     scaling = pipe.vae.config.scaling_factor
     while done < args.pairs:
@@ -164,6 +172,7 @@ def make_pairs(args, deadline):
                          "strength": torch.tensor([used[n][1] for n in order]),
                          "cache": torch.full((len(order),), deep_cache.interval),
                          "sampler": args.sampler,
+                         "eta": args.eta if args.sampler == "euler_a" else 1.0,
                          "z": z.to(torch.float16)},
                         os.path.join(args.work, f"pairs-{done:05d}.pt"))
         done += len(idx)
