@@ -104,6 +104,8 @@ public enum CtlFormatting {
         if let width = p.width, let height = p.height { lines.append(("size", "\(width)x\(height)")) }
         add("steps", p.steps.map(String.init))
         add("sampler", p.sampler)
+        add("eta", p.eta.map { "\($0)" })
+        add("restart", p.restart.map { r in "[" + r.map { $0 == $0.rounded() ? String(Int($0)) : "\($0)" }.joined(separator: ", ") + "]" })
         add("schedule", p.schedule)
         add("guidance", p.guidance.map { "\($0)" })
         add("seed", p.seed.map(String.init))
