@@ -65,5 +65,7 @@ final class SamplerOptionTests: XCTestCase {
         XCTAssertThrowsError(try makeSampler(try settings(.eulerAncestral, SamplerOptions(restart: restart)), steps: 1, elementCount: 4)) { error in
             XCTAssertEqual("\(error)", "sampler euler_a: restart: needs at least 2 steps (a sigma between the first and the last)")
         }
+        let empty = RestartSegment(steps: 0, times: 1, sigmaMin: 1, sigmaMax: 3)
+        XCTAssertThrowsError(try makeSampler(try settings(.eulerAncestral, SamplerOptions(restart: empty)), steps: 10, elementCount: 4))
     }
 }

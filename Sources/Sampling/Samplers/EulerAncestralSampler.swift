@@ -102,6 +102,9 @@ struct RestartPlan {
     let lifts: [Float?]
 
     init(_ segment: RestartSegment, main: [Float], logSigmas: [Double]) throws {
+        guard segment.steps >= 1, segment.times >= 1 else {
+            throw SamplingError.invalidOption(sampler: "euler_a", option: "restart", reason: "steps and times must be at least 1")
+        }
         // The positive sigmas a step lands on: main[1 ..< last] (not the start, not the final 0).
         let landing = Array(1..<(main.count - 1))
         guard let nearest = landing.min(by: { abs(Double(main[$0]) - segment.sigmaMin) < abs(Double(main[$1]) - segment.sigmaMin) })
