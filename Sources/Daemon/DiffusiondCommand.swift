@@ -218,12 +218,20 @@ public enum DiffusiondCommand {
           models  \(config.models.keys.sorted().joined(separator: ", ")) (default: \(config.defaultModel ?? "none"))
           loras   \(config.loraDirectory?.path ?? "none (jobs with LoRAs are rejected)")
           limits  \(config.limits.maxWidth)x\(config.limits.maxHeight), \(config.limits.maxSteps) steps, \(config.limits.maxCount) images, \(config.limits.maxFileSize) bytes
-          defaults \(sizes.isEmpty ? "no size" : sizes.joined(separator: ", ")), \(d.steps) steps, \(d.sampler.rawValue), guidance \(d.guidance)
+          defaults \(sizes.isEmpty ? "no size" : sizes.joined(separator: ", ")), \(d.steps) steps, \(Self.samplerSummary(d)), guidance \(d.guidance)
         """)
         // A model entry's own defaults: what its jobs get instead (its size is in the line above).
         for (name, own) in config.modelDefaults.sorted(by: { $0.key < $1.key }) {
-            print("  defaults for \(name): \(own.steps) steps, \(own.sampler.rawValue), guidance \(own.guidance)")
+            print("  defaults for \(name): \(own.steps) steps, \(Self.samplerSummary(own)), guidance \(own.guidance)")
         }
         return ok ? SysExits.ok : SysExits.config
+    }
+
+    /// `euler_a eta 1.75 restart [5, 2, 0.5, 2]`: a defaults section's sampler with its options.
+    static func samplerSummary(_ defaults: JobDefaults) -> String {
+        var text = defaults.sampler.rawValue
+        if let eta = defaults.eta { text += " eta \(eta)" }
+        if let restart = defaults.restart { text += " restart \(restart.description)" }
+        return text
     }
 }

@@ -186,6 +186,13 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(ownStatus, 0)
         XCTAssertTrue(ownOut.contains("  defaults for tiny: 4 steps, euler, guidance 1.5\n"), ownOut)
         XCTAssertTrue(ownOut.contains("  defaults tiny 48x32, 2"), ownOut)
+        // … with the sampler's eta and restart segment when they set them.
+        let options = daemon.root.appendingPathComponent("options.yaml")
+        try "models:\n  tiny:\n    path: \(model.path)\n    defaults: {sampler: euler_a, eta: 1.75, restart: [5, 2, 0.5, 2]}\n"
+            .write(to: options, atomically: true, encoding: .utf8)
+        let (optionsStatus, optionsOut, optionsErr) = try run(["--config", options.path, "--check-config"])
+        XCTAssertEqual(optionsStatus, 0, optionsErr)
+        XCTAssertTrue(optionsOut.contains("  defaults for tiny: 25 steps, euler_a eta 1.75 restart [5, 2, 0.5, 2], guidance"), optionsOut)
         // A model's own preview map (vae/latent_rgb.json) that does not fit its VAE is refused here,
         // not when a job loads the model.
         let broken = daemon.root.appendingPathComponent("broken-map")
