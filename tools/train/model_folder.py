@@ -237,8 +237,23 @@ def export(args, vae, te, unet, ema_te, ema_unet, tok_dir, scaling, scheduler_co
         if os.path.exists(path):
             os.remove(path)
     add_text_model_prefix(os.path.join(args.out, "text_encoder", "model.safetensors"))
+    keep_latents_unclipped(os.path.join(args.out, "scheduler", "scheduler_config.json"))
     log(args.work, "# exported", args.out)
     sample_grid(args, device)
+
+
+def keep_latents_unclipped(path):
+    """Adds `clip_sample: false` to the exported scheduler config, as Stable Diffusion 1.5's
+    own config has it. EulerDiscreteScheduler has no such key (so it cannot be passed to it),
+    but DDIMScheduler and DDPMScheduler read it with a class default of true, which clips the
+    predicted latent to ±1: this model's latents have unit standard deviation, and clipped, DDPM
+    scored 0% whole images on held-out captions against 60.5% unclipped (6 Dec 2026)."""
+    with open(path) as f:
+        config = json.load(f)
+    config["clip_sample"] = False
+    with open(path, "w") as f:
+        json.dump(dict(sorted(config.items())), f, indent=2)
+        f.write("\n")
 
 
 def add_text_model_prefix(path):
