@@ -260,15 +260,7 @@ public struct JobFileParser: Sendable {
             }
             let (list, listMark) = try stream.next()
             guard list == .sequenceStart else { throw d.error("grid.\(axis).\(field)", listMark, "expected a list of values") }
-            var values: [(text: String, plain: Bool, mark: SourceMark)] = []
-            while true {
-                let (item, itemMark) = try stream.next()
-                if item == .sequenceEnd { break }
-                guard case .scalar(let text, let plain) = item else {
-                    throw d.error("grid.\(axis).\(field)", itemMark, "expected single values")
-                }
-                values.append((text, plain, itemMark))
-            }
+            let values = try d.scalarList(stream, field: "grid.\(axis).\(field)")
             guard !values.isEmpty else { throw d.error("grid.\(axis).\(field)", listMark, "is empty") }
             guard try stream.next().0 == .mappingEnd else { throw d.error("grid.\(axis)", kMark, "one field per axis") }
             axes.append(GridAxisEntry(axis: axis, field: field, fieldMark: fMark, values: values))
@@ -497,7 +489,7 @@ public struct JobFileParser: Sendable {
                 spec.guidanceCutoff = cutoff
             case "eta":
                 // Which samplers take it, and up to what, is SamplerOptions' to say (checkSampler).
-                spec.samplerOptions.eta = try d.number(text, plain: plain, field: field, mark: mark, range: 0...100)
+                spec.samplerOptions.eta = try d.number(text, plain: plain, field: field, mark: mark, range: SamplerOptions.etaBounds)
             case "restart":
                 spec.samplerOptions.restart = restart
             case "cache":

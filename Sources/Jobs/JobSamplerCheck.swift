@@ -35,7 +35,7 @@ extension JobFileParser {
             case .invalidSteps:
                 throw d.error("steps", mark("steps"), "\(error)\(origin("steps"))")
             case let .invalidOption(_, option, _):
-                throw d.error(option, mark(option), "\(error)\(origin(option))")
+                throw optionError(error, option: option, given: given, decoder: d, mappingMark: mappingMark)
             case .unsupported, .invalidConfig, .unreadableConfig:
                 throw d.error("sampler", mark("sampler"), "the model's scheduler config does not work with this sampler: \(error)")
             }
@@ -60,8 +60,7 @@ extension JobFileParser {
             try spec.samplerOptions.check(for: spec.sampler)
         } catch let error as SamplingError {
             guard case let .invalidOption(_, option, _) = error else { throw error }
-            let origin = given[option] == nil ? " (from the config's defaults.\(option))" : ""
-            throw d.error(option, given[option] ?? given["sampler"] ?? mappingMark, "\(error)\(origin)")
+            throw optionError(error, option: option, given: given, decoder: d, mappingMark: mappingMark)
         }
         if spec.samplerOptions.restart != nil {
             for other in ["init_image", "init_images", "upscale"] where given[other] != nil {
@@ -79,5 +78,13 @@ extension JobFileParser {
             throw d.error("restart", mark, "adds \(spec.stepsWithRestarts - spec.steps) steps to the \(spec.steps) of the job, "
                           + "more than limits.max_steps (\(maxSteps)) in all\(origin)")
         }
+    }
+
+    /// An `eta` or `restart` the sampler refuses, at the job's field (or, for a default, at its
+    /// sampler or first line, saying where the value came from).
+    private func optionError(_ error: SamplingError, option: String, given: [String: SourceMark], decoder d: ScalarDecoder,
+                             mappingMark: SourceMark) -> SourceError {
+        let origin = given[option] == nil ? " (from the config's defaults.\(option))" : ""
+        return d.error(option, given[option] ?? given["sampler"] ?? mappingMark, "\(error)\(origin)")
     }
 }

@@ -4,17 +4,6 @@ import Sampling
 /// Reading of the `restart` value, `[steps, times, sigma_min, sigma_max]` (ComfyUI's
 /// restart-sampling segment order), shared by job files and the config's `defaults:`.
 extension ScalarDecoder {
-    /// The scalars of a YAML list whose `sequenceStart` was just read, up to its end.
-    func scalarList(_ stream: YAMLEventStream, field: String) throws -> [(text: String, plain: Bool, mark: SourceMark)] {
-        var items: [(text: String, plain: Bool, mark: SourceMark)] = []
-        while true {
-            let (item, itemMark) = try stream.next()
-            if item == .sequenceEnd { return items }
-            guard case .scalar(let text, let plain) = item else { throw error(field, itemMark, "expected single values") }
-            items.append((text, plain, itemMark))
-        }
-    }
-
     /// A restart segment from its four list items; `listMark` is where the list begins.
     func restart(_ items: [(text: String, plain: Bool, mark: SourceMark)], field: String,
                  listMark: SourceMark) throws -> RestartSegment {

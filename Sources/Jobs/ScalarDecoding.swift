@@ -14,6 +14,18 @@ struct ScalarDecoder {
         plain && (text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL")
     }
 
+    /// The scalars of a YAML list whose `sequenceStart` was just read, up to its end
+    /// (a grid axis's values, a `restart` segment).
+    func scalarList(_ stream: YAMLEventStream, field: String) throws -> [(text: String, plain: Bool, mark: SourceMark)] {
+        var items: [(text: String, plain: Bool, mark: SourceMark)] = []
+        while true {
+            let (item, itemMark) = try stream.next()
+            if item == .sequenceEnd { return items }
+            guard case .scalar(let text, let plain) = item else { throw error(field, itemMark, "expected single values") }
+            items.append((text, plain, itemMark))
+        }
+    }
+
     func integer(_ text: String, plain: Bool, field: String, mark: SourceMark, range: ClosedRange<Int>) throws -> Int {
         let expected = "expected a whole number from \(range.lowerBound) to \(range.upperBound)"
         if ScalarDecoder.isNull(text, plain: plain) { throw error(field, mark, "has no value; \(expected)") }

@@ -152,7 +152,7 @@ public struct ServiceConfig: Equatable, Sendable {
             case "schedule": defaults.schedule = try d.choice(text, plain: plain, field: field, mark: m, parse: ScheduleKind.init(rawValue:), validNames: ScheduleKind.validNames)
             case "rng": defaults.rng = try d.choice(text, plain: plain, field: field, mark: m, parse: RNGKind.init(rawValue:), validNames: RNGKind.validNames)
             case "guidance": defaults.guidance = Float(try d.number(text, plain: plain, field: field, mark: m, range: 0...50))
-            case "eta": defaults.eta = try d.number(text, plain: plain, field: field, mark: m, range: 0...100)
+            case "eta": defaults.eta = try d.number(text, plain: plain, field: field, mark: m, range: SamplerOptions.etaBounds)
             case "restart": throw fail(m, field, "expected a list [steps, times, sigma_min, sigma_max]")
             case "priority": defaults.priority = try d.priority(text, plain: plain, field: field, mark: m)
             default: defaults.snapshots = try d.integer(text, plain: plain, field: field, mark: m, range: 0...10000)

@@ -221,7 +221,9 @@ struct AdherenceOptions {
                 let v = try value("--restart")
                 let parts = v.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
                 guard parts.count == 4, let n = parts[0], let k = parts[1], let low = parts[2], let high = parts[3],
-                      n >= 1, k >= 1, n == n.rounded(), k == k.rounded(), low > 0, high > low, n <= 1000, k <= 100 else {
+                      RestartSegment.stepsRange.contains(Int(exactly: n) ?? 0),
+                      RestartSegment.timesRange.contains(Int(exactly: k) ?? 0), RestartSegment.sigmaRange.contains(low),
+                      high > low, RestartSegment.sigmaRange.contains(high) else {
                     throw UsageError(message: "--restart wants N,K,MIN,MAX (steps, times, sigma_min < sigma_max), got \"\(v)\"")
                 }
                 o.samplerOptions.restart = RestartSegment(steps: Int(n), times: Int(k), sigmaMin: low, sigmaMax: high)

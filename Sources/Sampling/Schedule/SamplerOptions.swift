@@ -20,6 +20,13 @@ public struct SamplerOptions: Sendable, Equatable, Codable {
         self.restart = restart
     }
 
+    /// Every eta some sampler takes (the widest `SamplerDefinition.etaRange`): what a job file
+    /// or config may write before `check(for:)` asks the job's sampler.
+    public static var etaBounds: ClosedRange<Double> {
+        let ranges = SamplerKind.allCases.compactMap(\.definition.etaRange)
+        return (ranges.map(\.lowerBound).min() ?? 0)...(ranges.map(\.upperBound).max() ?? 0)
+    }
+
     /// Throws `SamplingError.invalidOption` when `sampler` has no such option or the value
     /// is outside what it accepts (its `SamplerDefinition`'s `etaRange` and `restarts`).
     public func check(for sampler: SamplerKind) throws {
@@ -66,7 +73,7 @@ public struct RestartSegment: Sendable, Equatable, Codable {
         self.sigmaMax = sigmaMax
     }
 
-    /// The accepted ranges of the four numbers, for the job parser.
+    /// The accepted ranges of the four numbers, for job files, the config and diffusion-bench.
     public static let stepsRange = 1...1000
     public static let timesRange = 1...100
     public static let sigmaRange: ClosedRange<Double> = 0.0001...100_000
