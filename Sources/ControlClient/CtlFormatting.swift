@@ -91,6 +91,13 @@ public enum CtlFormatting {
         return lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n") + "\n"
     }
 
+    /// A number as a job file writes it: whole ones without ".0". The same rule as
+    /// `RestartSegment.description` (Sampling, which this client does not link), range guard
+    /// included, so a reply's out-of-range value prints instead of trapping `Int(_:)`.
+    static func jobFileNumber(_ x: Double) -> String {
+        x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : "\(x)"
+    }
+
     /// The lines of ``jobDetail(_:)`` that name what makes the images: the job's
     /// ``JobParameters`` when the daemon sends them, else the summary fields.
     static func parameterLines(_ job: JobInfo) -> [(String, String)] {
@@ -105,7 +112,7 @@ public enum CtlFormatting {
         add("steps", p.steps.map(String.init))
         add("sampler", p.sampler)
         add("eta", p.eta.map { "\($0)" })
-        add("restart", p.restart.map { r in "[" + r.map { $0 == $0.rounded() ? String(Int($0)) : "\($0)" }.joined(separator: ", ") + "]" })
+        add("restart", p.restart.map { r in "[" + r.map(jobFileNumber).joined(separator: ", ") + "]" })
         add("schedule", p.schedule)
         add("guidance", p.guidance.map { "\($0)" })
         add("seed", p.seed.map(String.init))

@@ -25,4 +25,11 @@ final class ShowSamplerOptionsTests: XCTestCase {
         p.restart = nil
         XCTAssertEqual(lines(p), ["model: shapes", "prompt: x", "sampler: euler_a", "schedule: default"])
     }
+
+    /// A reply's restart value outside any int prints as a number; it must not trap.
+    func testRestartValuesBeyondIntPrintAsNumbers() {
+        var p = JobParameters(prompt: "x", model: "shapes")
+        p.restart = [5, 2, 0.25, 1e300]
+        XCTAssertEqual(lines(p), ["model: shapes", "prompt: x", "restart: [5, 2, 0.25, 1e+300]"])
+    }
 }
