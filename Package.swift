@@ -39,8 +39,11 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
 
+        // Header-only: software prefetch for the weight-streaming kernels.
+        .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
+
         // Engine.
-        .target(name: "KernelsAVX512", swiftSettings: avx512Flags),
+        .target(name: "KernelsAVX512", dependencies: ["CPrefetch"], swiftSettings: avx512Flags),
         .target(name: "Kernels", dependencies: ["CBLAS", "KernelsAVX512"], swiftSettings: hotFlags),
         .target(name: "Models", dependencies: ["Kernels"], swiftSettings: hotFlags),
         .target(name: "Sampling", dependencies: ["Kernels"], swiftSettings: hotFlags),

@@ -109,8 +109,8 @@ func avx512StreamingGemm(m: Int, n: Int, k: Int, w: WeightOperand, x: UnsafePoin
     case .f32(let pw):
         AVX512StreamingGEMM.multiply(rows: m, cols: n, depth: k, w: pw, ldw: k, x: xs, ldx: ldxs,
                                      accumulate: accumulate, y: c, ldy: ldc)
-    case .half:
-        guard let scratch else { preconditionFailure("avx512StreamingGemm: 16-bit weights need scratch") }
+    case .half, .packed:
+        guard let scratch else { preconditionFailure("avx512StreamingGemm: 16-bit or packed weights need scratch") }
         let block = max(6, GEMM.weightBlockFloats / max(k, 1) / 6 * 6)
         for r0 in stride(from: 0, to: m, by: block) {
             let rows = min(block, m - r0)

@@ -1,4 +1,6 @@
-/// GEMM with a weight operand that may be kept in 16 bits (`WeightOperand.half`).
+/// GEMM with a weight operand that may be kept in 16 bits (`WeightOperand.half`) or packed
+/// (`WeightOperand.packed`: `parallelGemm` runs a linear layer's product on it directly, and
+/// any other use unpacks it block by block the way 16-bit weights are widened).
 ///
 /// OpenBLAS has no half-precision sgemm, and widening a whole layer before its sgemm
 /// would bring back the fp32 copy the 16-bit weights exist to avoid. So the 16-bit operand
@@ -15,7 +17,7 @@ extension GEMM {
     public static let weightBlockK = 512
 
     /// One GEMM on the calling thread, C = alpha·op(A)·op(B) + beta·C, where A or B (not
-    /// both) may be 16-bit. `scratch` (at least `weightBlockFloats` floats) receives the
+    /// both) may be 16-bit or packed. `scratch` (at least `weightBlockFloats` floats) receives the
     /// widened blocks; it may be nil when both operands are float32.
     public static func gemm(transA: Bool = false, transB: Bool = false,
                             m: Int, n: Int, k: Int,
@@ -28,10 +30,8 @@ extension GEMM {
         case let (.f32(pa), .f32(pb)):
             gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa, lda: lda,
                  b: pb, ldb: ldb, beta: beta, c: c, ldc: ldc)
-        case (.half, .half):
-            preconditionFailure("GEMM.gemm: at most one operand may be 16-bit")
-        case let (.half, .f32(pb)):
-            guard let scratch else { preconditionFailure("GEMM.gemm: a 16-bit operand needs scratch") }
+        case (_, .f32(let pb)):
+            guard let scratch else { preconditionFailure("GEMM.gemm: a 16-bit or packed operand needs scratch") }
             // Blocks of rows of C; stored A is [m, k] (row stride lda), or [k, m] when transposed.
             widenedBlocks(outer: m, k: k) { i0, mc, k0, kk in
                 let ldw = transA ? mc : kk
@@ -47,8 +47,8 @@ extension GEMM {
                 gemm(transA: transA, transB: transB, m: m, n: n, k: 0, alpha: alpha, a: pb, lda: max(lda, 1),
                      b: pb, ldb: ldb, beta: beta, c: c, ldc: ldc)
             }
-        case let (.f32(pa), .half):
-            guard let scratch else { preconditionFailure("GEMM.gemm: a 16-bit operand needs scratch") }
+        case (.f32(let pa), _):
+            guard let scratch else { preconditionFailure("GEMM.gemm: a 16-bit or packed operand needs scratch") }
             // Blocks of columns of C; stored B is [k, n] (row stride ldb), or [n, k] when transposed.
             widenedBlocks(outer: n, k: k) { j0, nc, k0, kk in
                 let ldw = transB ? kk : nc
@@ -64,6 +64,8 @@ extension GEMM {
                 gemm(transA: transA, transB: transB, m: m, n: n, k: 0, alpha: alpha, a: pa, lda: lda,
                      b: pa, ldb: max(ldb, 1), beta: beta, c: c, ldc: ldc)
             }
+        default:
+            preconditionFailure("GEMM.gemm: at most one operand may be 16-bit or packed")
         }
     }
 
@@ -101,6 +103,13 @@ extension GEMM {
         if case let .f32(pa) = a, case let .f32(pb) = b {
             parallelGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa, lda: lda,
                          b: pb, ldb: ldb, beta: beta, c: c, ldc: ldc, pool: pool)
+            return
+        }
+        // A linear layer's product (X·Wᵀ) on a weight packed whole panels at a time.
+        if !transA, transB, alpha == 1, beta == 0 || beta == 1, ldb == k, case let .f32(pa) = a,
+           let packed = PackedLinear.panels(of: b, inFeatures: k, outFeatures: n) {
+            PackedLinear.multiply(pa, ldx: lda, rows: m, inFeatures: k, packed: packed, outFeatures: n, bias: nil,
+                                  output: c, ldy: ldc, accumulate: beta == 1, pool: pool)
             return
         }
         if m == 0 || n == 0 { return }
@@ -159,15 +168,39 @@ public func linear(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                    weight: WeightOperand, bias: UnsafePointer<Float>?, outFeatures: Int,
                    output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
     OperatorProfile.measure("linear \(rows)x\(inFeatures)->\(outFeatures)") {
-        var beta: Float = 0
-        if let bias {
-            pool.parallelFor(0..<rows, grain: max(1, 16_384 / max(outFeatures, 1))) { r, _ in
-                for i in r { (output + i * outFeatures).update(from: bias, count: outFeatures) }
-            }
-            beta = 1
+        linearProduct(input, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias,
+                      outFeatures: outFeatures, output: output, accumulate: false, pool: pool)
+    }
+}
+
+/// output = input·Wᵀ + bias, or output += input·Wᵀ + bias when `accumulate` (a residual in
+/// place), unprofiled: input rows × inFeatures, W [outFeatures, inFeatures], output rows ×
+/// outFeatures, all row-major and dense. A packed weight (`PackedLinear`) runs the packed
+/// product, which starts its accumulators from the bias and writes the output once; any other
+/// runs sgemm with the bias written before (or added after, onto a residual).
+public func linearProduct(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+                          weight: WeightOperand, bias: UnsafePointer<Float>?, outFeatures: Int,
+                          output: UnsafeMutablePointer<Float>, accumulate: Bool, pool: ThreadPool) {
+    if let packed = PackedLinear.panels(of: weight, inFeatures: inFeatures, outFeatures: outFeatures) {
+        PackedLinear.multiply(input, ldx: inFeatures, rows: rows, inFeatures: inFeatures, packed: packed,
+                              outFeatures: outFeatures, bias: bias, output: output, ldy: outFeatures,
+                              accumulate: accumulate, pool: pool)
+        return
+    }
+    let grain = max(1, 16_384 / max(outFeatures, 1))
+    var beta: Float = accumulate ? 1 : 0
+    if let bias, !accumulate {
+        pool.parallelFor(0..<rows, grain: grain) { r, _ in
+            for i in r { (output + i * outFeatures).update(from: bias, count: outFeatures) }
         }
-        GEMM.parallelGemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
-                          a: .f32(input), lda: inFeatures, b: weight, ldb: inFeatures,
-                          beta: beta, c: output, ldc: outFeatures, pool: pool)
+        beta = 1
+    }
+    GEMM.parallelGemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
+                      a: .f32(input), lda: inFeatures, b: weight, ldb: inFeatures,
+                      beta: beta, c: output, ldc: outFeatures, pool: pool)
+    if let bias, accumulate {
+        pool.parallelFor(0..<rows, grain: grain) { r, _ in
+            for i in r { vadd(output + i * outFeatures, bias, output + i * outFeatures, outFeatures) }
+        }
     }
 }

@@ -64,42 +64,71 @@ public final class HalfStorage: @unchecked Sendable {
     deinit { if let owned { ZeroedMemory.free(owned, bytes: count * 2) } }
 }
 
-/// A weight operand as kernels see it: float32 elements, or 16-bit ones widened to float32
-/// inside the kernel (`WeightOperand.widen`), so a layer's full fp32 copy never exists.
+/// A weight operand as kernels see it: float32 elements, 16-bit ones widened to float32
+/// inside the kernel (`WeightOperand.widen`), so a layer's full fp32 copy never exists, or
+/// float32 elements in `PackedLinear`'s panel layout.
 public enum WeightOperand: @unchecked Sendable {
     case f32(UnsafePointer<Float>)
     case half(UnsafeRawPointer, HalfFormat)
+    /// A [rows, inFeatures] weight packed by `PackedLinear.pack` at `base`; the operand starts
+    /// `offset` elements into W's row-major order (so `advanced(by:)` and `widen` address W's
+    /// elements as if it were row-major with row stride `inFeatures`).
+    case packed(base: UnsafePointer<Float>, offset: Int, inFeatures: Int)
 
     /// The operand `elements` further on.
     @inline(__always) public func advanced(by elements: Int) -> WeightOperand {
         switch self {
         case .f32(let p): return .f32(p + elements)
         case .half(let p, let f): return .half(p + 2 * elements, f)
+        case let .packed(base, offset, k): return .packed(base: base, offset: offset + elements, inFeatures: k)
         }
     }
 
     /// Widens the row-major block rows × cols (row stride `ld` elements) into `dst` (row
-    /// stride `dstLd` floats). Exact: every half value is a float32 value.
+    /// stride `dstLd` floats). Exact: every half value is a float32 value. A packed operand
+    /// needs `ld` equal to its `inFeatures` (the block lies inside W's rows).
     @inline(__always)
     public func widen(rows: Int, cols: Int, ld: Int, into dst: UnsafeMutablePointer<Float>, dstLd: Int) {
+        if case let .packed(base, offset, k) = self {
+            precondition(ld == k || rows <= 1, "WeightOperand.widen: a packed weight's rows are \(k) long, not \(ld)")
+            let row0 = offset / k, col0 = offset % k
+            if rows == 1 && col0 + cols > k {
+                // One run across row ends (WeightTensor.widen(into:) of a whole view).
+                var done = 0
+                while done < cols {
+                    let at = offset + done, n = min(cols - done, k - at % k)
+                    PackedLinear.unpack(base, inFeatures: k, row0: at / k, rows: 1, col0: at % k, cols: n,
+                                        into: dst + done, ldd: n)
+                    done += n
+                }
+                return
+            }
+            PackedLinear.unpack(base, inFeatures: k, row0: row0, rows: rows, col0: col0, cols: cols, into: dst, ldd: dstLd)
+            return
+        }
         for r in 0..<rows {
             switch self {
             case .f32(let p): (dst + r * dstLd).update(from: p + r * ld, count: cols)
             case .half(let p, .f16): HalfConversion.float16ToFloat32(p + 2 * r * ld, dst + r * dstLd, count: cols)
             case .half(let p, .bf16): HalfConversion.bfloat16ToFloat32(p + 2 * r * ld, dst + r * dstLd, count: cols)
+            case .packed: break
             }
         }
     }
 }
 
-/// A layer's weight tensor in the precision it is kept in: float32 (`Tensor`) or 16-bit
-/// (`HalfStorage`, widened inside the kernels). Views (`view(offset:shape:)`) share the
-/// storage, as `Tensor`'s do: the rows of a fused Q/K/V weight are views.
+/// A layer's weight tensor in the precision it is kept in: float32 (`Tensor`), 16-bit
+/// (`HalfStorage`, widened inside the kernels) or float32 packed for `PackedLinear`. Views
+/// (`view(offset:shape:)`) share the storage, as `Tensor`'s do: the rows of a fused Q/K/V
+/// weight are views.
 public struct WeightTensor: @unchecked Sendable {
     /// Where the elements are.
     public enum Storage {
         case f32(Tensor)
         case half(HalfStorage, offset: Int)
+        /// `packed` holds a whole [rows, inFeatures] weight in `PackedLinear`'s layout; this
+        /// tensor is its rows from element `offset` (row-major numbering) on.
+        case packed(Tensor, offset: Int, inFeatures: Int)
     }
 
     public let storage: Storage
@@ -123,6 +152,32 @@ public struct WeightTensor: @unchecked Sendable {
         storage = .half(half, offset: offset)
         self.shape = shape
         count = n
+    }
+
+    /// Packed storage (`packedForLinear`, views of it).
+    private init(packed: Tensor, offset: Int, inFeatures: Int, shape: [Int]) {
+        let n = Tensor.elementCount(shape)
+        precondition(inFeatures > 0 && offset % inFeatures == 0 && n % inFeatures == 0 && offset + n <= packed.count,
+                     "WeightTensor: packed view [\(offset), \(offset + n)) is not whole rows of \(inFeatures) inside \(packed.count)")
+        storage = .packed(packed, offset: offset, inFeatures: inFeatures)
+        self.shape = shape
+        count = n
+    }
+
+    /// This float32 [out, in] weight in `PackedLinear`'s layout, in memory of its own, when
+    /// `PackedLinear.canPack` says the shape packs and the AVX-512 kernels run; else nil.
+    public func packedForLinear() -> WeightTensor? {
+        guard rank == 2, case .f32(let t) = storage, CPUFeatures.useAVX512Kernels,
+              PackedLinear.canPack(outFeatures: shape[0], inFeatures: shape[1]) else { return nil }
+        let p = Tensor(zeros: [count])
+        PackedLinear.pack(UnsafePointer(t.data), ldw: shape[1], rows: 0..<shape[0], inFeatures: shape[1], into: p.data)
+        return WeightTensor(packed: p, offset: 0, inFeatures: shape[1], shape: shape)
+    }
+
+    /// Whether the elements are in `PackedLinear`'s layout.
+    public var isPacked: Bool {
+        if case .packed = storage { return true }
+        return false
     }
 
     /// `tensor` narrowed to IEEE half, rounding to nearest even (diffusers' `.half()`),
@@ -151,7 +206,7 @@ public struct WeightTensor: @unchecked Sendable {
         return nil
     }
 
-    /// The float32 tensor itself (nil when kept in 16 bits).
+    /// The float32 tensor itself (nil when kept in 16 bits or packed).
     public var float32: Tensor? {
         if case .f32(let t) = storage { return t }
         return nil
@@ -165,6 +220,7 @@ public struct WeightTensor: @unchecked Sendable {
         switch storage {
         case .f32(let t): return .f32(UnsafePointer(t.data))
         case .half(let h, let o): return .half(h.base + 2 * o, h.format)
+        case let .packed(t, o, k): return .packed(base: UnsafePointer(t.data), offset: o, inFeatures: k)
         }
     }
 
@@ -173,6 +229,7 @@ public struct WeightTensor: @unchecked Sendable {
         switch storage {
         case .f32(let t): return WeightTensor(t.view(offset: extra, shape: newShape))
         case .half(let h, let o): return WeightTensor(half: h, offset: o + extra, shape: newShape)
+        case let .packed(t, o, k): return WeightTensor(packed: t, offset: o + extra, inFeatures: k, shape: newShape)
         }
     }
 
@@ -188,6 +245,7 @@ public struct WeightTensor: @unchecked Sendable {
         switch storage {
         case .f32(let t): return StorageKey(object: ObjectIdentifier(t.storage), offset: t.offset)
         case .half(let h, let o): return StorageKey(object: ObjectIdentifier(h), offset: o)
+        case let .packed(t, o, _): return StorageKey(object: ObjectIdentifier(t.storage), offset: t.offset + o)
         }
     }
 
@@ -212,7 +270,8 @@ public struct WeightTensor: @unchecked Sendable {
     /// The elements as float32 values.
     public func toArray() -> [Float] { widened().toArray() }
 
-    /// Copies `other`'s elements (same count and storage format) into this view.
+    /// Copies `other`'s elements (same count and storage format; float32 and packed float32
+    /// count as one format) into this view.
     public func copy(from other: WeightTensor) {
         precondition(other.count == count && other.halfFormat == halfFormat,
                      "WeightTensor.copy: \(other.shape) \(other.halfFormat?.rawValue ?? "f32") into \(shape) \(halfFormat?.rawValue ?? "f32")")
@@ -221,6 +280,12 @@ public struct WeightTensor: @unchecked Sendable {
             dst.copy(from: src)
         case (.half(let dst, let o), .half(let src, let so)):
             (dst.makeWritable() + 2 * o).copyMemory(from: src.base + 2 * so, byteCount: 2 * count)
+        case (.packed, .f32(let src)):
+            assign(from: src.data)
+        case (.f32(let dst), .packed):
+            other.widen(into: dst.data)
+        case (.packed, .packed):
+            assign(from: other.widened().data)
         default:
             preconditionFailure("WeightTensor.copy: formats differ")
         }
@@ -232,6 +297,8 @@ public struct WeightTensor: @unchecked Sendable {
         switch storage {
         case .f32(let t):
             t.data.update(from: values, count: count)
+        case let .packed(t, o, k):
+            PackedLinear.pack(values, ldw: k, rows: (o / k)..<(o / k + count / k), inFeatures: k, into: t.data)
         case .half(let h, let o):
             let dst = h.makeWritable() + 2 * o
             switch h.format {

@@ -204,7 +204,7 @@ func winogradTransformFilters(_ kind: WinogradTile, weight: WeightOperand, cin: 
     switch weight {
     case .f32(let w):
         for o in outputs { kind.transformWeights(w + o * cin * 9, cin: cin, into: u + (o - first) * cin, plane: plane) }
-    case .half:
+    case .half, .packed:
         let wide = pool.weightScratch(worker: worker, count: cin * 9)
         for o in outputs {
             weight.advanced(by: o * cin * 9).widen(rows: 1, cols: cin * 9, ld: cin * 9, into: wide, dstLd: cin * 9)

@@ -5,6 +5,8 @@
 // them.
 
 #if arch(x86_64)
+import CPrefetch
+
 typealias V16 = SIMD16<Float>
 
 @inline(__always) func load16(_ p: UnsafePointer<Float>) -> V16 {
@@ -23,6 +25,16 @@ typealias V16 = SIMD16<Float>
 @inline(never)
 func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
                   _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
+    multiply6x64(a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil, prefetch: nil, lines: 0)
+}
+
+/// `multiply6x64` that also adds `bias[0..<64]` to every row when given (after the sum, on
+/// top of what C held when `add`), and prefetches `lines` cache lines from `prefetch` on into L2, one per
+/// step of the first `lines` steps (the weight-streaming products' next block).
+@inline(__always)
+func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
+                  _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, bias: UnsafePointer<Float>?,
+                  prefetch: UnsafeRawPointer?, lines: Int) {
     let r1 = c + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc
     var c00 = V16(), c01 = V16(), c02 = V16(), c03 = V16(), c10 = V16(), c11 = V16(), c12 = V16(), c13 = V16()
     var c20 = V16(), c21 = V16(), c22 = V16(), c23 = V16(), c30 = V16(), c31 = V16(), c32 = V16(), c33 = V16()
@@ -36,8 +48,13 @@ func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>
         c50 = load16(r5); c51 = load16(r5 + 16); c52 = load16(r5 + 32); c53 = load16(r5 + 48)
     }
     let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
+    // One loop: the prefetch is a well-predicted branch per 24 FMAs. (A nested function for
+    // the step, to write two loops, made the compiler keep the accumulators on the stack.)
+    let ahead = prefetch ?? UnsafeRawPointer(b)
+    let prefetched = prefetch == nil ? 0 : min(lines, depth)
     var bp = b
     for p in 0..<depth {
+        if p < prefetched { diffusiond_prefetch_l2(ahead + p * 64) }
         let x0 = load16(bp), x1 = load16(bp + 16), x2 = load16(bp + 32), x3 = load16(bp + 48)
         var s = V16(repeating: a[p])
         c00 = c00.addingProduct(s, x0); c01 = c01.addingProduct(s, x1); c02 = c02.addingProduct(s, x2); c03 = c03.addingProduct(s, x3)
@@ -52,6 +69,13 @@ func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>
         s = V16(repeating: a5[p])
         c50 = c50.addingProduct(s, x0); c51 = c51.addingProduct(s, x1); c52 = c52.addingProduct(s, x2); c53 = c53.addingProduct(s, x3)
         bp += ldb
+    }
+    if prefetch != nil { for line in prefetched..<max(prefetched, lines) { diffusiond_prefetch_l2(ahead + line * 64) } }
+    if let bias {
+        let b0 = load16(bias), b1 = load16(bias + 16), b2 = load16(bias + 32), b3 = load16(bias + 48)
+        c00 += b0; c01 += b1; c02 += b2; c03 += b3; c10 += b0; c11 += b1; c12 += b2; c13 += b3
+        c20 += b0; c21 += b1; c22 += b2; c23 += b3; c30 += b0; c31 += b1; c32 += b2; c33 += b3
+        c40 += b0; c41 += b1; c42 += b2; c43 += b3; c50 += b0; c51 += b1; c52 += b2; c53 += b3
     }
     store16(c00, c); store16(c01, c + 16); store16(c02, c + 32); store16(c03, c + 48)
     store16(c10, r1); store16(c11, r1 + 16); store16(c12, r1 + 32); store16(c13, r1 + 48)

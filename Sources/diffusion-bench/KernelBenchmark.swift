@@ -150,10 +150,16 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
         // FF out, the time embedding; the text encoder's MLP at batch 2; cross-attention keys).
         for (rows, inF, outF) in [(8192, 320, 2560), (8192, 1280, 320), (8192, 320, 320), (154, 768, 3072),
                                   (154, 3072, 768), (64, 1280, 10240), (64, 5120, 1280), (1, 1280, 1280),
-                                  (77, 768, 2560)] {
+                                  (77, 768, 2560), (1024, 320, 2560), (256, 640, 5120), (16, 1280, 10240)] {
             let x = random([rows, inF]), w = random([outF, inF]), bias = random([outF]), y = Tensor(zeros: [rows, outF])
             let t = time { linear(x, weight: w, bias: bias, output: y, pool: pool) }
             report("linear \(rows)x\(inF) -> \(outF)", seconds: t, flops: 2 * Double(rows * inF * outF))
+            if CPUFeatures.useAVX512Kernels && PackedLinear.canPack(outFeatures: outF, inFeatures: inF) {
+                // The same layer with its weight packed at load (what the UNet and text encoder use).
+                guard let packed = WeightTensor(w).packedForLinear() else { continue }
+                let tp = time { linear(x, weight: packed, bias: bias, output: y, pool: pool) }
+                report("linear packed \(rows)x\(inF) -> \(outF)", seconds: tp, flops: 2 * Double(rows * inF * outF))
+            }
         }
     }
     if wanted("norm") || wanted("elementwise") {

@@ -26,19 +26,25 @@ public struct LinearWeights: @unchecked Sendable {
     /// GEMM replaces several. The fused weight is kept in the parts' 16-bit format when they
     /// share one (in memory of its own: a fused tensor cannot point into the file), else in
     /// fp32. `source` (which loaded the parts) learns where each part's weight and bias now
-    /// live, so the parameter registry names the rows of the fused tensor.
-    static func concatenating(_ parts: [LinearWeights], source: WeightSource) -> LinearWeights {
+    /// live, so the parameter registry names the rows of the fused tensor. `packed`: the fused
+    /// weight is then packed as `packedForProducts` packs (for layers only `linear` reads).
+    static func concatenating(_ parts: [LinearWeights], source: WeightSource, packed: Bool = false) -> LinearWeights {
         let inF = parts[0].inFeatures
         let outF = parts.reduce(0) { $0 + $1.outFeatures }
         let format = parts[0].weight.halfFormat
         let sameFormat = parts.allSatisfy { $0.weight.halfFormat == format }
-        let w = WeightTensor(zeros: [outF, inF], format: sameFormat ? format : nil)
+        var w = WeightTensor(zeros: [outF, inF], format: sameFormat ? format : nil)
         var row = 0
-        var weightViews: [WeightTensor] = []
         for p in parts {
             let view = w.view(offset: row * inF, shape: p.weight.shape)
             if sameFormat { view.copy(from: p.weight) } else { view.assign(from: p.weight.widened().data) }
-            weightViews.append(view)
+            row += p.outFeatures
+        }
+        if packed, let p = w.packedForLinear() { w = p }
+        row = 0
+        var weightViews: [WeightTensor] = []
+        for p in parts {
+            weightViews.append(w.view(offset: row * inF, shape: p.weight.shape))
             row += p.outFeatures
         }
         source.fused(parts.map(\.weight), into: weightViews)
@@ -61,6 +67,17 @@ public struct LinearWeights: @unchecked Sendable {
             b = bt
         }
         return LinearWeights(weight: w, bias: b)
+    }
+
+    /// This layer with its weight packed for `PackedLinear`'s product (`WeightTensor.packedForLinear`:
+    /// float32, a multiple of 64 outputs, AVX-512 kernels in use), else itself. Only for layers
+    /// that `linear` / `linearAccumulate` alone read: any other product would unpack the weight
+    /// block by block on every call. `source` re-points the weight's names to the packed copy
+    /// (LoRA merging writes through them) and the separate copy is freed.
+    func packedForProducts(source: WeightSource) -> LinearWeights {
+        guard let packed = weight.packedForLinear() else { return self }
+        source.fused([weight], into: [packed])
+        return LinearWeights(weight: packed, bias: bias)
     }
 
     /// Multiply-adds × 2 for `rows` input rows.

@@ -33,19 +33,20 @@ struct TransformerBlock: @unchecked Sendable {
         self.heads = heads
         let ff = dim * 4
         norm1 = try NormWeights(s, p + ".norm1", channels: dim)
+        // Every linear layer here is read by `linear` / `linearAccumulate` only: packed at load.
         selfQKV = LinearWeights.concatenating(try ["to_q", "to_k", "to_v"].map {
             try LinearWeights(s, p + ".attn1." + $0, in: dim, out: dim, bias: false)
-        }, source: s)
-        selfOut = try LinearWeights(s, p + ".attn1.to_out.0", in: dim, out: dim)
+        }, source: s, packed: true)
+        selfOut = try LinearWeights(s, p + ".attn1.to_out.0", in: dim, out: dim).packedForProducts(source: s)
         norm2 = try NormWeights(s, p + ".norm2", channels: dim)
-        crossQ = try LinearWeights(s, p + ".attn2.to_q", in: dim, out: dim, bias: false)
+        crossQ = try LinearWeights(s, p + ".attn2.to_q", in: dim, out: dim, bias: false).packedForProducts(source: s)
         crossKV = LinearWeights.concatenating(try ["to_k", "to_v"].map {
             try LinearWeights(s, p + ".attn2." + $0, in: crossAttentionDim, out: dim, bias: false)
-        }, source: s)
-        crossOut = try LinearWeights(s, p + ".attn2.to_out.0", in: dim, out: dim)
+        }, source: s, packed: true)
+        crossOut = try LinearWeights(s, p + ".attn2.to_out.0", in: dim, out: dim).packedForProducts(source: s)
         norm3 = try NormWeights(s, p + ".norm3", channels: dim)
-        ffIn = try LinearWeights(s, p + ".ff.net.0.proj", in: dim, out: 2 * ff)
-        ffOut = try LinearWeights(s, p + ".ff.net.2", in: ff, out: dim)
+        ffIn = try LinearWeights(s, p + ".ff.net.0.proj", in: dim, out: 2 * ff).packedForProducts(source: s)
+        ffOut = try LinearWeights(s, p + ".ff.net.2", in: ff, out: dim).packedForProducts(source: s)
     }
 
     /// Rows of the feed-forward processed at once, bounding its [rows, 2·ff] temporary.

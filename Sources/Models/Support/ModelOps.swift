@@ -11,9 +11,8 @@ func linearAccumulate(_ input: Tensor, _ layer: LinearWeights, into output: Tens
     let rows = input.count / inF
     precondition(output.count == rows * outF, "linearAccumulate: output \(output.shape) is not [\(rows), \(outF)]")
     OperatorProfile.measure("linear+residual \(rows)x\(inF)->\(outF)") {
-        GEMM.parallelGemm(transB: true, m: rows, n: outF, k: inF, a: .f32(input.data), lda: inF,
-                          b: layer.weight.operand, ldb: inF, beta: 1, c: output.data, ldc: outF, pool: pool)
-        if let bias = layer.bias { addRowBias(output, bias, pool: pool) }
+        linearProduct(input.data, rows: rows, inFeatures: inF, weight: layer.weight.operand, bias: layer.bias?.data,
+                      outFeatures: outF, output: output.data, accumulate: true, pool: pool)
     }
 }
 

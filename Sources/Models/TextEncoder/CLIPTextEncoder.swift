@@ -20,13 +20,14 @@ struct CLIPEncoderLayer: @unchecked Sendable {
     init(_ s: WeightSource, _ p: String, _ c: CLIPTextConfig) throws {
         let d = c.hiddenSize
         norm1 = try NormWeights(s, p + ".layer_norm1", channels: d)
+        // Every linear layer here is read by `linear` / `linearAccumulate` only: packed at load.
         qkv = LinearWeights.concatenating(try ["q_proj", "k_proj", "v_proj"].map {
             try LinearWeights(s, p + ".self_attn." + $0, in: d, out: d)
-        }, source: s)
-        outProj = try LinearWeights(s, p + ".self_attn.out_proj", in: d, out: d)
+        }, source: s, packed: true)
+        outProj = try LinearWeights(s, p + ".self_attn.out_proj", in: d, out: d).packedForProducts(source: s)
         norm2 = try NormWeights(s, p + ".layer_norm2", channels: d)
-        fc1 = try LinearWeights(s, p + ".mlp.fc1", in: d, out: c.intermediateSize)
-        fc2 = try LinearWeights(s, p + ".mlp.fc2", in: c.intermediateSize, out: d)
+        fc1 = try LinearWeights(s, p + ".mlp.fc1", in: d, out: c.intermediateSize).packedForProducts(source: s)
+        fc2 = try LinearWeights(s, p + ".mlp.fc2", in: c.intermediateSize, out: d).packedForProducts(source: s)
     }
 }
 

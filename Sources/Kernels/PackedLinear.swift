@@ -1,0 +1,100 @@
+import KernelsAVX512
+
+/// Linear-layer weights packed once into the layout the AVX-512 register tile reads, and the
+/// product over them (`AVX512PackedLinear`).
+///
+/// Layout: a weight W [outFeatures, inFeatures] (PyTorch's) with outFeatures a multiple of 64
+/// becomes outFeatures / 64 panels, one after another; panel p holds Wᵀ's columns 64p..<64p+64
+/// row by row, i.e. element (o, i) of W sits at `(o / 64)·in·64 + i·64 + o % 64`. A product
+/// then reads every weight once, front to back, instead of OpenBLAS re-packing the whole
+/// weight on every call (see docs/BENCHMARKS.md, 2026-12-06).
+public enum PackedLinear {
+    /// Output features per panel.
+    public static let panelWidth = 64
+
+    /// Whether a weight of this shape can be packed.
+    public static func canPack(outFeatures: Int, inFeatures: Int) -> Bool {
+        outFeatures > 0 && inFeatures > 0 && outFeatures % panelWidth == 0
+    }
+
+    /// Element offset of W's (o, i) in the packed layout.
+    @inline(__always)
+    public static func packedIndex(row o: Int, col i: Int, inFeatures: Int) -> Int {
+        (o / panelWidth) * inFeatures * panelWidth + i * panelWidth + o % panelWidth
+    }
+
+    /// Packs rows `rows` of W, given row-major in `w` (its first row is W's row
+    /// `rows.lowerBound`; row stride `ldw`), into the whole packed weight at `packed`. Blocks of
+    /// 64 × 64 keep both sides in L1.
+    public static func pack(_ w: UnsafePointer<Float>, ldw: Int, rows: Range<Int>, inFeatures k: Int,
+                            into packed: UnsafeMutablePointer<Float>) {
+        var o0 = rows.lowerBound
+        while o0 < rows.upperBound {
+            let ob = min(panelWidth - o0 % panelWidth, rows.upperBound - o0)
+            var i0 = 0
+            while i0 < k {
+                let ib = min(64, k - i0)
+                for o in o0..<(o0 + ob) {
+                    let src = w + (o - rows.lowerBound) * ldw + i0
+                    let dst = packed + packedIndex(row: o, col: i0, inFeatures: k)
+                    for i in 0..<ib { dst[i * panelWidth] = src[i] }
+                }
+                i0 += ib
+            }
+            o0 += ob
+        }
+    }
+
+    /// The inverse of `pack`: rows [row0, row0 + rows) of W into row-major `dst` (row stride
+    /// `ldd`, columns [col0, col0 + cols)).
+    public static func unpack(_ packed: UnsafePointer<Float>, inFeatures: Int, row0: Int, rows: Int,
+                              col0: Int, cols: Int, into dst: UnsafeMutablePointer<Float>, ldd: Int) {
+        for r in 0..<rows {
+            let o = row0 + r
+            let base = packed + (o / panelWidth) * inFeatures * panelWidth + o % panelWidth
+            let out = dst + r * ldd
+            for i in 0..<cols { out[i] = base[(col0 + i) * panelWidth] }
+        }
+    }
+
+    /// Where the packed product can read `weight` as a whole [outFeatures, inFeatures] layer:
+    /// the first panel of a packed operand that starts on a panel and spans whole panels,
+    /// when the AVX-512 kernels run; nil otherwise (the caller then uses sgemm, which unpacks
+    /// a packed operand block by block).
+    public static func panels(of weight: WeightOperand, inFeatures: Int, outFeatures: Int) -> UnsafePointer<Float>? {
+        guard CPUFeatures.useAVX512Kernels, case let .packed(base, offset, k) = weight, k == inFeatures,
+              outFeatures % panelWidth == 0, offset % (panelWidth * k) == 0 else { return nil }
+        return base + offset
+    }
+
+    /// Y (+)= X·Wᵀ (+ bias) over the cores: X is rows × inFeatures (row stride `ldx`), `packed`
+    /// the weight as `pack` left it (outFeatures × inFeatures, see `panels(of:)`), Y rows ×
+    /// outFeatures (row stride `ldy`), `bias` nil or [outFeatures]. `accumulate` keeps what Y
+    /// holds (a residual).
+    public static func multiply(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, inFeatures: Int,
+                                packed: UnsafePointer<Float>, outFeatures: Int, bias: UnsafePointer<Float>?,
+                                output y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, pool: ThreadPool) {
+        #if arch(x86_64)
+        let panels = outFeatures / panelWidth
+        let rowBlock = AVX512PackedLinear.rowBlock(rows: rows, depth: inFeatures)
+        let rowBlocks = (rows + rowBlock - 1) / rowBlock
+        // Work items: row blocks × panel chunks, at least two per thread when the shape allows.
+        let wanted = 2 * pool.threadCount
+        let chunks = rowBlocks >= wanted ? 1 : min(panels, (wanted + rowBlocks - 1) / rowBlocks)
+        let panelChunk = (panels + chunks - 1) / chunks
+        let chunkCount = (panels + panelChunk - 1) / panelChunk
+        pool.parallelFor(0..<(rowBlocks * chunkCount)) { items, _ in
+            for item in items {
+                let rb = item / chunkCount, pc = item % chunkCount
+                let r0 = rb * rowBlock, p0 = pc * panelChunk
+                AVX512PackedLinear.multiply(x: x, ldx: ldx, rows: r0..<min(rows, r0 + rowBlock),
+                                            depth: inFeatures, packed: packed,
+                                            panels: p0..<min(panels, p0 + panelChunk), bias: bias,
+                                            y: y, ldy: ldy, accumulate: accumulate)
+            }
+        }
+        #else
+        preconditionFailure("PackedLinear.multiply: no AVX-512 build on this architecture")
+        #endif
+    }
+}

@@ -1,0 +1,103 @@
+// The AVX-512 product of a linear layer whose weights were packed once, at load, into panels
+// of 64 outputs (Kernels' PackedLinear.swift has the layout, the packing and the split over
+// the cores; without AVX-512 nothing is packed, and a packed weight met with the AVX-512
+// kernels switched off is unpacked block by block for sgemm).
+//
+// Why: OpenBLAS's sgemm packs the weight operand on every call, and at the UNet's low levels
+// (16–256 token rows against up to 52 MB of weights) and in the text encoder (77–154 rows)
+// that pass and the weights' trip from memory are a large part of the product. With the
+// weights already in the layout the 6×64 register tile reads (each panel's [in][64] floats
+// contiguous, the panels one after another), a product streams every weight once, front to
+// back, prefetching the next block into L2 while it multiplies one. Measured in
+// docs/BENCHMARKS.md (2026-12-06).
+
+#if arch(x86_64)
+import CPrefetch
+
+/// Y (+)= X·Wᵀ with W packed in 64-wide column panels, for CPUs with AVX-512 (F, CD, BW, DQ, VL).
+public enum AVX512PackedLinear {
+    /// Output features per panel (four zmm).
+    public static let panelWidth = 64
+    /// Longest depth of one pass: the depth is cut into equal blocks of at most this many, so a
+    /// panel's block (≤ 384 × 64 floats, 96 KiB) stays in L2 while every six-row group of X
+    /// passes it, and the six rows' block (≤ 9 KiB) in L1. Measured on SD 1.5's shapes
+    /// (`diffusion-bench kernels --only linear`, Sapphire Rapids, 2026-12-06): blocks of 64 to
+    /// 384 were within 5% of each other at 16–256 rows; whole depths of 320 were best at 8192.
+    static let maxDepthBlock = 384
+    /// Rows of X one pass takes: `rows` cut into equal blocks (multiples of six) of at most
+    /// 1.5 MiB of X, which stay in L2 while the panels stream past, so each panel is read
+    /// from memory once per block.
+    public static func rowBlock(rows: Int, depth: Int) -> Int {
+        let most = max(6, (3 << 17) / max(depth, 1) / 6 * 6)
+        let blocks = (rows + most - 1) / most
+        return ((rows + blocks - 1) / blocks + 5) / 6 * 6
+    }
+
+    /// Y[rows][panels] (+)= X[rows]·Wᵀ (+ bias) on the calling thread: X is row-major with row
+    /// stride `ldx` (`depth` floats used per row), `packed` the whole weight in panels of
+    /// [`depth`][64] floats, Y row-major with row stride `ldy` (column `64·p` for panel `p`),
+    /// `bias` nil or the whole layer's. `accumulate` keeps what Y holds (a residual). The bias
+    /// starts the accumulators, so Y is written once, not filled with it first.
+    public static func multiply(x: UnsafePointer<Float>, ldx: Int, rows: Range<Int>, depth: Int,
+                                packed: UnsafePointer<Float>, panels: Range<Int>, bias: UnsafePointer<Float>?,
+                                y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        if rows.isEmpty || panels.isEmpty { return }
+        let w = panelWidth
+        if depth <= 0 {
+            for r in rows {
+                let row = y + r * ldy + panels.lowerBound * w, n = panels.count * w
+                if let bias {
+                    let b = bias + panels.lowerBound * w
+                    if accumulate { for j in 0..<n { row[j] += b[j] } } else { row.update(from: b, count: n) }
+                } else if !accumulate {
+                    row.update(repeating: 0, count: n)
+                }
+            }
+            return
+        }
+        let blocks = (depth + maxDepthBlock - 1) / maxDepthBlock
+        let depthBlock = (depth + blocks - 1) / blocks
+        let groups = (rows.count + 5) / 6
+        // The weights come from memory once per call (a UNet's 3 GB do not stay in any cache),
+        // so while one block is multiplied the next one (it follows in memory: the next depth
+        // block, or the next panel's first) is prefetched into L2, its lines spread over the
+        // block's row groups so the requests keep pace with the arithmetic.
+        let end = packed + panels.upperBound * depth * w
+        for p in panels {
+            var k0 = 0
+            while k0 < depth {
+                let kb = min(depthBlock, depth - k0)
+                let add = accumulate || k0 > 0
+                let panelBias = k0 == 0 ? bias.map { $0 + p * w } : nil
+                let b = packed + p * depth * w + k0 * w
+                let next = b + kb * w
+                let nextLines = next < end ? (min(depthBlock, (end - next) / w) * w) / 16 : 0
+                let perGroup = (nextLines + groups - 1) / groups
+                var r = rows.lowerBound, g = 0
+                while r < rows.upperBound {
+                    let first = g * perGroup, count = max(0, min(perGroup, nextLines - first))
+                    let ahead = UnsafeRawPointer(next) + first * 64
+                    if r + 6 <= rows.upperBound {
+                        multiply6x64(x + r * ldx + k0, lda: ldx, b, ldb: w, depth: kb, y + r * ldy + p * w, ldc: ldy,
+                                     add: add, bias: panelBias, prefetch: ahead, lines: count)
+                        r += 6
+                    } else {
+                        for line in 0..<count { diffusiond_prefetch_l2(ahead + line * 64) }
+                        while r < rows.upperBound {
+                            let out = y + r * ldy + p * w
+                            if let panelBias {
+                                // Rows after the last group of six: the bias goes in first.
+                                if add { for j in 0..<w { out[j] += panelBias[j] } } else { out.update(from: panelBias, count: w) }
+                            }
+                            multiply1xVectors(x + r * ldx + k0, b, ldb: w, depth: kb, vectors: 4, out, add: add || panelBias != nil)
+                            r += 1
+                        }
+                    }
+                    g += 1
+                }
+                k0 += kb
+            }
+        }
+    }
+}
+#endif

@@ -1,0 +1,170 @@
+import XCTest
+@testable import Kernels
+
+/// Linear-layer weights packed at load (`PackedLinear`, `WeightTensor.packedForLinear`):
+/// the layout round-trips, the packed product equals an fp64 reference, and every other use
+/// of a packed weight (views, LoRA-style reads and writes, GEMMs that are not a linear layer's,
+/// the AVX2 path) sees the same elements as the plain weight.
+final class PackedLinearTests: XCTestCase {
+    /// y[r][o] = bias[o] + Σ_i x[r][i]·w[o][i] in fp64, and Σ|x||w| + |bias| as the error scale.
+    private func reference(_ x: [Float], _ w: [Float], _ bias: [Float]?, rows: Int, k: Int, n: Int) -> ([Float], [Float]) {
+        var y = [Float](repeating: 0, count: rows * n), scale = y
+        for r in 0..<rows {
+            for o in 0..<n {
+                var s = Double(bias?[o] ?? 0), a = Double(abs(bias?[o] ?? 0))
+                for i in 0..<k {
+                    s += Double(x[r * k + i]) * Double(w[o * k + i])
+                    a += Double(abs(x[r * k + i] * w[o * k + i]))
+                }
+                y[r * n + o] = Float(s)
+                scale[r * n + o] = Float(a)
+            }
+        }
+        return (y, scale)
+    }
+
+    /// |got − want| ≤ 2e-6 · scale elementwise (fp32 sums of up to a few hundred terms).
+    private func assertClose(_ got: [Float], _ want: [Float], scale: [Float], _ what: String) {
+        XCTAssertEqual(got.count, want.count, what)
+        var worst = 0, worstErr: Float = 0
+        for i in 0..<min(got.count, want.count) {
+            let err = abs(got[i] - want[i]) / max(scale[i], 1e-12)
+            if err > worstErr { worstErr = err; worst = i }
+        }
+        XCTAssertLessThanOrEqual(worstErr, 2e-6, "\(what): output \(worst) is \(got[worst]), want \(want[worst])")
+    }
+
+    private func packed(_ w: Tensor) throws -> WeightTensor {
+        try XCTUnwrap(WeightTensor(w).packedForLinear(), "weight \(w.shape) did not pack")
+    }
+
+    func testLayoutRoundTripsAndPlacesEachElement() throws {
+        try XCTSkipUnless(CPUFeatures.useAVX512Kernels, "packing runs only where the AVX-512 kernels do")
+        var rng = TestRNG(seed: 61)
+        for (n, k) in [(64, 1), (64, 5), (128, 77), (192, 300)] {
+            let w = rng.tensor([n, k])
+            let p = try packed(w)
+            XCTAssertTrue(p.isPacked)
+            XCTAssertNil(p.float32, "a packed weight must not offer its buffer as a row-major tensor")
+            XCTAssertEqual(p.toArray(), w.toArray(), "\(n)x\(k) round trip")
+            guard case let .packed(buffer, _, _) = p.storage else { return XCTFail("not packed storage") }
+            let raw = buffer.toArray(), plain = w.toArray()
+            for (o, i) in [(0, 0), (n - 1, k - 1), (63, k / 2), (n / 2, 0)] {
+                XCTAssertEqual(raw[PackedLinear.packedIndex(row: o, col: i, inFeatures: k)], plain[o * k + i], "(\(o), \(i))")
+            }
+        }
+        XCTAssertNil(WeightTensor(rng.tensor([40, 16])).packedForLinear(), "40 outputs are not whole panels")
+        XCTAssertNil(WeightTensor(rng.tensor([64, 3, 3, 3])).packedForLinear(), "only [out, in] weights pack")
+    }
+
+    func testPackedLinearMatchesReference() throws {
+        try XCTSkipUnless(CPUFeatures.useAVX512Kernels, "packing runs only where the AVX-512 kernels do")
+        // Rows around the 6-row tile and the 192-row block; depths around the 384 block rule.
+        for (rows, k, n) in [(1, 40, 64), (5, 300, 128), (6, 385, 64), (7, 17, 192), (64, 800, 320), (200, 96, 128), (397, 64, 64)] {
+            for withBias in [false, true] {
+                for pool in testPools {
+                    var rng = TestRNG(seed: UInt64(rows * 131 + k * 7 + n))
+                    let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
+                    let y = Tensor(zeros: [rows, n])
+                    linear(x, weight: try packed(w), bias: withBias ? b : nil, output: y, pool: pool)
+                    let (want, scale) = reference(x.toArray(), w.toArray(), withBias ? b.toArray() : nil, rows: rows, k: k, n: n)
+                    assertClose(y.toArray(), want, scale: scale, "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)")
+                }
+            }
+        }
+    }
+
+    func testResidualAccumulationAndStridedRows() throws {
+        try XCTSkipUnless(CPUFeatures.useAVX512Kernels, "packing runs only where the AVX-512 kernels do")
+        // C += X·Wᵀ with X and C inside wider rows (lda, ldc beyond k, n): beta 1 keeps C.
+        let rows = 13, k = 70, n = 128, lda = 90, ldc = 150
+        var rng = TestRNG(seed: 67)
+        let xWide = rng.tensor([rows, lda]), w = rng.tensor([n, k]), c0 = rng.tensor([rows, ldc])
+        let c = Tensor(zeros: [rows, ldc])
+        c.copy(from: c0)
+        let pw = try packed(w)
+        withExtendedLifetime(pw) {
+            GEMM.parallelGemm(transB: true, m: rows, n: n, k: k, a: .f32(xWide.data), lda: lda, b: pw.operand, ldb: k,
+                              beta: 1, c: c.data, ldc: ldc, pool: testPools[1])
+        }
+        let xs = xWide.toArray(), start = c0.toArray(), got = c.toArray()
+        let x = (0..<rows).flatMap { r in xs[(r * lda)..<(r * lda + k)] }
+        let (prod, scale) = reference(Array(x), w.toArray(), nil, rows: rows, k: k, n: n)
+        var want = [Float](), sc = [Float](), have = [Float]()
+        for r in 0..<rows {
+            for o in 0..<ldc {
+                have.append(got[r * ldc + o])
+                if o < n {
+                    want.append(start[r * ldc + o] + prod[r * n + o]); sc.append(scale[r * n + o] + abs(start[r * ldc + o]))
+                } else {
+                    want.append(start[r * ldc + o]); sc.append(0)   // past column n: untouched, exactly
+                }
+            }
+        }
+        assertClose(have, want, scale: sc, "C += X·Wᵀ in wider rows")
+    }
+
+    func testResidualPlusBiasWithoutAndWithPacking() throws {
+        // `linearProduct(accumulate: true)`: output += X·Wᵀ + bias (a transformer's residual).
+        // Packed, the bias starts the accumulators; plain, sgemm then a bias pass.
+        let rows = 23, k = 130, n = 192
+        var rng = TestRNG(seed: 73)
+        let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n]), r0 = rng.tensor([rows, n])
+        let (prod, scale) = reference(x.toArray(), w.toArray(), b.toArray(), rows: rows, k: k, n: n)
+        let start = r0.toArray()
+        let want = (0..<(rows * n)).map { start[$0] + prod[$0] }, sc = (0..<(rows * n)).map { scale[$0] + abs(start[$0]) }
+        var weights = [("plain", WeightTensor(w))]
+        if let p = WeightTensor(w).packedForLinear() { weights.append(("packed", p)) }
+        for (name, weight) in weights {
+            for pool in testPools {
+                let out = Tensor(zeros: [rows, n])
+                out.copy(from: r0)
+                withExtendedLifetime(weight) {
+                    linearProduct(x.data, rows: rows, inFeatures: k, weight: weight.operand, bias: b.data, outFeatures: n,
+                                  output: out.data, accumulate: true, pool: pool)
+                }
+                assertClose(out.toArray(), want, scale: sc, "\(name) residual + bias, threads \(pool.threadCount)")
+            }
+        }
+        XCTAssertEqual(weights.count, CPUFeatures.useAVX512Kernels ? 2 : 1)
+    }
+
+    func testViewsWritesAndOtherProductsSeeThePlainElements() throws {
+        try XCTSkipUnless(CPUFeatures.useAVX512Kernels, "packing runs only where the AVX-512 kernels do")
+        var rng = TestRNG(seed: 71)
+        let n = 192, k = 50
+        let w = rng.tensor([n, k])
+        let p = try packed(w)
+        // Rows 40..<104 (a Q/K/V part that does not start on a panel) read and write in place.
+        let view = p.view(offset: 40 * k, shape: [64, k])
+        XCTAssertEqual(view.toArray(), Array(w.toArray()[(40 * k)..<(104 * k)]))
+        let replacement = rng.tensor([64, k])
+        view.assign(from: replacement.data)
+        var expected = w.toArray()
+        expected.replaceSubrange((40 * k)..<(104 * k), with: replacement.toArray())
+        XCTAssertEqual(p.toArray(), expected, "assign through a view changes exactly its rows")
+        // Copies both ways (LoRA keeps an fp32 original and restores it).
+        let original = WeightTensor(zeros: [n, k], format: nil)
+        original.copy(from: p)
+        XCTAssertEqual(original.toArray(), expected)
+        p.copy(from: WeightTensor(w))
+        XCTAssertEqual(p.toArray(), w.toArray())
+        // The weight as A (W·X, a projection's layout) and as B without the AVX-512 path:
+        // unpacked block by block, the plain weight's product within fp32 rounding.
+        let m = 9
+        let xT = rng.tensor([m, k]), packedOut = Tensor(zeros: [n, m])
+        let xCols = Tensor(zeros: [k, m])   // X as [k, m]: column r is row r of xT
+        for r in 0..<m { for i in 0..<k { xCols.data[i * m + r] = xT.data[r * k + i] } }
+        GEMM.parallelGemm(m: n, n: m, k: k, a: p.operand, lda: k, b: .f32(xCols.data), ldb: m, c: packedOut.data, ldc: m,
+                          pool: testPools[1])
+        let (want, scale) = reference(xT.toArray(), w.toArray(), nil, rows: m, k: k, n: n)   // [m, n]
+        let gotT = packedOut.toArray()
+        assertClose((0..<(m * n)).map { gotT[($0 % n) * m + $0 / n] }, want, scale: scale, "W as A, unpacked")
+        let viaAVX2 = Tensor(zeros: [m, n])
+        let saved = CPUFeatures.useAVX512Kernels
+        defer { CPUFeatures.useAVX512Kernels = saved }
+        CPUFeatures.useAVX512Kernels = false
+        linear(xT, weight: p, bias: nil, output: viaAVX2, pool: testPools[1])
+        assertClose(viaAVX2.toArray(), want, scale: scale, "without AVX-512 the packed weight is unpacked for sgemm")
+    }
+}
