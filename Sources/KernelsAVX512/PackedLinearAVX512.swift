@@ -79,7 +79,7 @@ public enum AVX512PackedLinear {
                     let ahead = UnsafeRawPointer(next) + first * 64
                     if r + 6 <= rows.upperBound {
                         multiply6x64(x + r * ldx + k0, lda: ldx, b, ldb: w, depth: kb, y + r * ldy + p * w, ldc: ldy,
-                                     add: add, bias: panelBias, prefetch: ahead, lines: count)
+                                     add: add, bias: panelBias, prefetch: ahead, lines: count, nextRows: nil)
                         r += 6
                     } else {
                         for line in 0..<count { diffusiond_prefetch_l2(ahead + line * 64) }

@@ -25,16 +25,19 @@ typealias V16 = SIMD16<Float>
 @inline(never)
 func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
                   _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
-    multiply6x64(a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil, prefetch: nil, lines: 0)
+    multiply6x64(a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil, prefetch: nil, lines: 0,
+                 nextRows: nil)
 }
 
 /// `multiply6x64` that also adds `bias[0..<64]` to every row when given (after the sum, on
-/// top of what C held when `add`), and prefetches `lines` cache lines from `prefetch` on into L2, one per
-/// step of the first `lines` steps (the weight-streaming products' next block).
+/// top of what C held when `add`), prefetches `lines` cache lines from `prefetch` on into L2,
+/// one per step of the first `lines` steps (the packed product's next block), and, given
+/// `nextRows`, the six rows of A that follow at stride `lda` from there (the weight-streaming
+/// product's next row group): one line of each every 16 steps, `depth` floats of each.
 @inline(__always)
 func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
                   _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, bias: UnsafePointer<Float>?,
-                  prefetch: UnsafeRawPointer?, lines: Int) {
+                  prefetch: UnsafeRawPointer?, lines: Int, nextRows: UnsafePointer<Float>?) {
     let r1 = c + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc
     var c00 = V16(), c01 = V16(), c02 = V16(), c03 = V16(), c10 = V16(), c11 = V16(), c12 = V16(), c13 = V16()
     var c20 = V16(), c21 = V16(), c22 = V16(), c23 = V16(), c30 = V16(), c31 = V16(), c32 = V16(), c33 = V16()
@@ -55,6 +58,7 @@ func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>
     var bp = b
     for p in 0..<depth {
         if p < prefetched { diffusiond_prefetch_l2(ahead + p * 64) }
+        if let nextRows, p & 15 == 0 { prefetchSixRows(nextRows + p, lda) }
         let x0 = load16(bp), x1 = load16(bp + 16), x2 = load16(bp + 32), x3 = load16(bp + 48)
         var s = V16(repeating: a[p])
         c00 = c00.addingProduct(s, x0); c01 = c01.addingProduct(s, x1); c02 = c02.addingProduct(s, x2); c03 = c03.addingProduct(s, x3)
@@ -85,16 +89,33 @@ func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>
     store16(c50, r5); store16(c51, r5 + 16); store16(c52, r5 + 32); store16(c53, r5 + 48)
 }
 
+/// The line holding `p` and the same line of the five rows after it (stride `lda` floats), into L2.
+@inline(__always)
+func prefetchSixRows(_ p: UnsafePointer<Float>, _ lda: Int) {
+    let raw = UnsafeRawPointer(p), stride = lda * 4
+    diffusiond_prefetch_l2(raw); diffusiond_prefetch_l2(raw + stride); diffusiond_prefetch_l2(raw + 2 * stride)
+    diffusiond_prefetch_l2(raw + 3 * stride); diffusiond_prefetch_l2(raw + 4 * stride); diffusiond_prefetch_l2(raw + 5 * stride)
+}
+
 /// `multiply6x64` for 16 columns: six accumulators, one load and six broadcasts per step.
 @inline(never)
 func multiply6x16(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
                   _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
+    multiply6x16(a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
+}
+
+/// `multiply6x16` that also prefetches, given `nextRows`, the six rows of A that follow at
+/// stride `lda` from there, as `multiply6x64` does.
+@inline(__always)
+func multiply6x16(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
+                  _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, nextRows: UnsafePointer<Float>?) {
     let r1 = c + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc
     var c0 = V16(), c1 = V16(), c2 = V16(), c3 = V16(), c4 = V16(), c5 = V16()
     if add { c0 = load16(c); c1 = load16(r1); c2 = load16(r2); c3 = load16(r3); c4 = load16(r4); c5 = load16(r5) }
     let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
     var bp = b
     for p in 0..<depth {
+        if let nextRows, p & 15 == 0 { prefetchSixRows(nextRows + p, lda) }
         let x0 = load16(bp)
         c0 = c0.addingProduct(V16(repeating: a[p]), x0); c1 = c1.addingProduct(V16(repeating: a1[p]), x0)
         c2 = c2.addingProduct(V16(repeating: a2[p]), x0); c3 = c3.addingProduct(V16(repeating: a3[p]), x0)

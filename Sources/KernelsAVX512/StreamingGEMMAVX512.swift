@@ -40,17 +40,23 @@ public enum AVX512StreamingGEMM {
             while o < rows {
                 let group = min(6, rows - o)
                 let wb = w + o * ldw + p0
+                // The weights' next block (the next six rows, else the first six at the next
+                // depth), prefetched into L2 during this group's first column block.
+                let next: UnsafePointer<Float>? = o + 6 < rows ? wb + 6 * ldw : (p0 + kb < depth ? w + p0 + kb : nil)
                 var t0 = 0
                 while t0 < cols {
                     let tc = min(columnBlock, cols - t0)
                     let full = tc / 16, rest = tc % 16
                     let xb = x + p0 * ldx + t0, yb = y + o * ldy + t0
+                    let ahead = t0 == 0 ? next : nil
                     if group == 6 {
                         if full == 4 {
-                            multiply6x64(wb, lda: ldw, xb, ldb: ldx, depth: kb, yb, ldc: ldy, add: add)
+                            multiply6x64(wb, lda: ldw, xb, ldb: ldx, depth: kb, yb, ldc: ldy, add: add, bias: nil,
+                                         prefetch: nil, lines: 0, nextRows: ahead)
                         } else {
                             for v in 0..<full {
-                                multiply6x16(wb, lda: ldw, xb + 16 * v, ldb: ldx, depth: kb, yb + 16 * v, ldc: ldy, add: add)
+                                multiply6x16(wb, lda: ldw, xb + 16 * v, ldb: ldx, depth: kb, yb + 16 * v, ldc: ldy, add: add,
+                                             nextRows: v == 0 ? ahead : nil)
                             }
                         }
                         if rest > 0 {
