@@ -1,3 +1,5 @@
+import KernelsAVX512
+
 /// 3×3 stride-1 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray,
 /// "Fast Algorithms for Convolutional Neural Networks", 2016): each 2×2 output tile is
 /// Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A over a 4×4 input tile d, so the channel reduction becomes 16
@@ -130,8 +132,18 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
                                 firstTile: 0, count: totalTiles, channels: cs, into: v)
         }
         let vPtr = UnsafePointer(v)
+        // At most 64 tiles (batch 1 at the few-tile levels) on AVX-512: the position GEMMs run on
+        // the weight-streaming tile, U's rows broadcast against V's 64 columns, instead of sgemm
+        // packing both for one pass (docs/BENCHMARKS.md, 2026-12-06: 10–20% off these layers;
+        // at 128 tiles, two column blocks, sgemm stays ahead). Blocks are then whole 6-row groups.
+        #if arch(x86_64)
+        let streamTiles = CPUFeatures.useAVX512Kernels && totalTiles % 16 == 0 && totalTiles <= AVX512StreamingGEMM.columnBlock
+        #else
+        let streamTiles = false
+        #endif
         let blocks = min(max(1, cout / 32), 4 * pool.threadCount)
-        let oBlock = (cout + blocks - 1) / blocks
+        var oBlock = (cout + blocks - 1) / blocks
+        if streamTiles { oBlock = (oBlock + 5) / 6 * 6 }
         pool.parallelFor(0..<blocks) { range, worker in
             let buf = pool.scratch(worker: worker, count: positions * oBlock * (cin + totalTiles))
             for blk in range {
@@ -141,6 +153,14 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
                 winogradTransformFilters(kind, weight: weight, cin: cin, outputs: o0..<(o0 + oc), into: u,
                                          plane: oc * cin, worker: worker, pool: pool)
                 for k in 0..<positions {
+                    #if arch(x86_64)
+                    if streamTiles {
+                        AVX512StreamingGEMM.multiply(rows: oc, cols: totalTiles, depth: cin, w: u + k * oc * cin, ldw: cin,
+                                                     x: vPtr + k * cin * totalTiles, ldx: totalTiles, accumulate: false,
+                                                     y: m + k * oc * totalTiles, ldy: totalTiles)
+                        continue
+                    }
+                    #endif
                     GEMM.gemm(m: oc, n: totalTiles, k: cin, a: u + k * oc * cin, lda: cin,
                               b: vPtr + k * cin * totalTiles, ldb: totalTiles, beta: 0, c: m + k * oc * totalTiles, ldc: totalTiles)
                 }

@@ -40,6 +40,10 @@ final class ConvTests: XCTestCase {
             Case(n: 1, c: 16, h: 50, w: 63, o: 16, k: 3, stride: 1, pad: .symmetric(0)),
             Case(n: 1, c: 16, h: 48, w: 48, o: 24, k: 3, stride: 1, pad: Conv2DPadding(top: 0, left: 0, bottom: 1, right: 1)),
             Case(n: 1, c: 21, h: 24, w: 24, o: 70, k: 3, stride: 1, pad: .symmetric(1)),   // few tiles: split by output channels
+            // 64 tiles (F(2×2) at 16×16, F(4×4) at 32×32): on AVX-512 the position GEMMs stream,
+            // in blocks of whole six-row groups with a tail.
+            Case(n: 1, c: 21, h: 16, w: 16, o: 70, k: 3, stride: 1, pad: .symmetric(1)),
+            Case(n: 1, c: 19, h: 32, w: 32, o: 40, k: 3, stride: 1, pad: .symmetric(1)),
             // Few output pixels (streamingGemm): 16 columns, depth 360 over two depth blocks, 131 rows
             // (a tail after groups of six); 32 columns spanning two images; a 1×1 layer read in place.
             Case(n: 1, c: 40, h: 4, w: 4, o: 131, k: 3, stride: 1, pad: .symmetric(1)),
