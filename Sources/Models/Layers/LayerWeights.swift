@@ -34,17 +34,14 @@ public struct LinearWeights: @unchecked Sendable {
         let format = parts[0].weight.halfFormat
         let sameFormat = parts.allSatisfy { $0.weight.halfFormat == format }
         var w = WeightTensor(zeros: [outF, inF], format: sameFormat ? format : nil)
+        // Packed from the start: the parts' rows are then packed as they are copied in.
+        if packed, let p = w.packedForLinear() { w = p }
         var row = 0
+        var weightViews: [WeightTensor] = []
         for p in parts {
             let view = w.view(offset: row * inF, shape: p.weight.shape)
             if sameFormat { view.copy(from: p.weight) } else { view.assign(from: p.weight.widened().data) }
-            row += p.outFeatures
-        }
-        if packed, let p = w.packedForLinear() { w = p }
-        row = 0
-        var weightViews: [WeightTensor] = []
-        for p in parts {
-            weightViews.append(w.view(offset: row * inF, shape: p.weight.shape))
+            weightViews.append(view)
             row += p.outFeatures
         }
         source.fused(parts.map(\.weight), into: weightViews)
