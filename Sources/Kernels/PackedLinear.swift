@@ -75,6 +75,7 @@ public enum PackedLinear {
                                 packed: UnsafePointer<Float>, outFeatures: Int, bias: UnsafePointer<Float>?,
                                 output y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, pool: ThreadPool) {
         #if arch(x86_64)
+        if rows <= 0 { return }
         let panels = outFeatures / panelWidth
         let rowBlock = AVX512PackedLinear.rowBlock(rows: rows, depth: inFeatures)
         let rowBlocks = (rows + rowBlock - 1) / rowBlock

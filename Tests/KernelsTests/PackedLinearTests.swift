@@ -127,6 +127,15 @@ final class PackedLinearTests: XCTestCase {
             }
         }
         XCTAssertEqual(weights.count, CPUFeatures.useAVX512Kernels ? 2 : 1)
+        // No rows: nothing to compute, nothing written (and no division by an empty row count).
+        for (_, weight) in weights {
+            let untouched = Tensor(shape: [1], values: [7])
+            withExtendedLifetime(weight) {
+                linearProduct(x.data, rows: 0, inFeatures: k, weight: weight.operand, bias: b.data, outFeatures: n,
+                              output: untouched.data, accumulate: false, pool: testPools[1])
+            }
+            XCTAssertEqual(untouched.toArray(), [7])
+        }
     }
 
     func testViewsWritesAndOtherProductsSeeThePlainElements() throws {
