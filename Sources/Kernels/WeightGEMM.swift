@@ -176,7 +176,7 @@ public func linear(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
 /// output = input·Wᵀ + bias, or output += input·Wᵀ + bias when `accumulate` (a residual in
 /// place), unprofiled: input rows × inFeatures, W [outFeatures, inFeatures], output rows ×
 /// outFeatures, all row-major and dense. A packed weight (`PackedLinear`) runs the packed
-/// product, which starts its accumulators from the bias and writes the output once; any other
+/// product, which adds the bias to its accumulators and writes the output once; any other
 /// runs sgemm with the bias written before (or added after, onto a residual).
 public func linearProduct(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                           weight: WeightOperand, bias: UnsafePointer<Float>?, outFeatures: Int,

@@ -29,7 +29,7 @@ public enum AVX512PackedLinear {
     /// from memory once per block.
     public static func rowBlock(rows: Int, depth: Int) -> Int {
         let most = max(6, (3 << 17) / max(depth, 1) / 6 * 6)
-        let blocks = (rows + most - 1) / most
+        let blocks = max(1, (rows + most - 1) / most)
         return ((rows + blocks - 1) / blocks + 5) / 6 * 6
     }
 
@@ -37,7 +37,8 @@ public enum AVX512PackedLinear {
     /// stride `ldx` (`depth` floats used per row), `packed` the whole weight in panels of
     /// [`depth`][64] floats, Y row-major with row stride `ldy` (column `64·p` for panel `p`),
     /// `bias` nil or the whole layer's. `accumulate` keeps what Y holds (a residual). The bias
-    /// starts the accumulators, so Y is written once, not filled with it first.
+    /// is added to the accumulators as the tile is stored, so Y is written once, not filled
+    /// with it first.
     public static func multiply(x: UnsafePointer<Float>, ldx: Int, rows: Range<Int>, depth: Int,
                                 packed: UnsafePointer<Float>, panels: Range<Int>, bias: UnsafePointer<Float>?,
                                 y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
