@@ -50,10 +50,9 @@ public enum PackedLinear {
     public static func unpack(_ packed: UnsafePointer<Float>, inFeatures: Int, row0: Int, rows: Int,
                               col0: Int, cols: Int, into dst: UnsafeMutablePointer<Float>, ldd: Int) {
         for r in 0..<rows {
-            let o = row0 + r
-            let base = packed + (o / panelWidth) * inFeatures * panelWidth + o % panelWidth
+            let src = packed + packedIndex(row: row0 + r, col: col0, inFeatures: inFeatures)
             let out = dst + r * ldd
-            for i in 0..<cols { out[i] = base[(col0 + i) * panelWidth] }
+            for i in 0..<cols { out[i] = src[i * panelWidth] }
         }
     }
 
@@ -63,7 +62,7 @@ public enum PackedLinear {
     /// a packed operand block by block).
     public static func panels(of weight: WeightOperand, inFeatures: Int, outFeatures: Int) -> UnsafePointer<Float>? {
         guard CPUFeatures.useAVX512Kernels, case let .packed(base, offset, k) = weight, k == inFeatures,
-              outFeatures % panelWidth == 0, offset % (panelWidth * k) == 0 else { return nil }
+              canPack(outFeatures: outFeatures, inFeatures: k), offset % (panelWidth * k) == 0 else { return nil }
         return base + offset
     }
 

@@ -91,8 +91,7 @@ public enum WeightOperand: @unchecked Sendable {
     public func widen(rows: Int, cols: Int, ld: Int, into dst: UnsafeMutablePointer<Float>, dstLd: Int) {
         if case let .packed(base, offset, k) = self {
             precondition(ld == k || rows <= 1, "WeightOperand.widen: a packed weight's rows are \(k) long, not \(ld)")
-            let row0 = offset / k, col0 = offset % k
-            if rows == 1 && col0 + cols > k {
+            if rows == 1 && offset % k + cols > k {
                 // One run across row ends (WeightTensor.widen(into:) of a whole view).
                 var done = 0
                 while done < cols {
@@ -103,7 +102,8 @@ public enum WeightOperand: @unchecked Sendable {
                 }
                 return
             }
-            PackedLinear.unpack(base, inFeatures: k, row0: row0, rows: rows, col0: col0, cols: cols, into: dst, ldd: dstLd)
+            PackedLinear.unpack(base, inFeatures: k, row0: offset / k, rows: rows, col0: offset % k, cols: cols,
+                                into: dst, ldd: dstLd)
             return
         }
         for r in 0..<rows {

@@ -43,19 +43,9 @@ public enum AVX512PackedLinear {
                                 packed: UnsafePointer<Float>, panels: Range<Int>, bias: UnsafePointer<Float>?,
                                 y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
         if rows.isEmpty || panels.isEmpty { return }
+        // A packed weight always has inputs (`PackedLinear.canPack`).
+        precondition(depth > 0, "AVX512PackedLinear.multiply: depth \(depth)")
         let w = panelWidth
-        if depth <= 0 {
-            for r in rows {
-                let row = y + r * ldy + panels.lowerBound * w, n = panels.count * w
-                if let bias {
-                    let b = bias + panels.lowerBound * w
-                    if accumulate { for j in 0..<n { row[j] += b[j] } } else { row.update(from: b, count: n) }
-                } else if !accumulate {
-                    row.update(repeating: 0, count: n)
-                }
-            }
-            return
-        }
         let blocks = (depth + maxDepthBlock - 1) / maxDepthBlock
         let depthBlock = (depth + blocks - 1) / blocks
         let groups = (rows.count + 5) / 6
