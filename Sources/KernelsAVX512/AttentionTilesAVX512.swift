@@ -63,7 +63,7 @@ public enum AVX512AttentionTiles {
     /// (Kernels' `valueChunkKeys`: the chunk of V stays in L1 across the rows). Head dim 40:
     /// six rows at a time, per key three loads of V (16 + 16 + 8 lanes), six broadcasts,
     /// eighteen FMAs; head dim 64: six rows through `multiply6x64` (RegisterTileAVX512.swift),
-    /// four loads, six broadcasts, 24 FMAs.
+    /// four loads, six broadcasts, 24 FMAs, the rows after them through `multiplyTailx64`.
     public static func accumulateValues(_ p: UnsafePointer<Float>, ldp: Int, rows: Int, _ v: UnsafePointer<Float>,
                                         ldv: Int, keys: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int,
                                         headDim d: Int, chunkKeys: Int) {
@@ -74,21 +74,26 @@ public enum AVX512AttentionTiles {
             let kn = min(chunkKeys, keys - k0)
             let pk = p + k0, vk = v + k0 * ldv
             var r = 0
-            while r + group <= rows {
-                if forty {
+            if forty {
+                while r + group <= rows {
                     values6x40(pk + r * ldp, ldp: ldp, vk, ldv: ldv, keys: kn, o + r * ldo, ldo: ldo)
-                } else {
-                    multiply6x64(pk + r * ldp, lda: ldp, vk, ldb: ldv, depth: kn, o + r * ldo, ldc: ldo, add: true)
+                    r += group
                 }
-                r += group
-            }
-            while r < rows {
-                if forty {
+                while r < rows {
                     values1x40(pk + r * ldp, vk, ldv: ldv, keys: kn, o + r * ldo)
-                } else {
-                    multiply1xVectors(pk + r * ldp, vk, ldb: ldv, depth: kn, vectors: 4, o + r * ldo, add: true)
+                    r += 1
                 }
-                r += 1
+            } else {
+                while r < rows {
+                    let m = rowGroup(left: rows - r)
+                    if m == 6 {
+                        multiply6x64(pk + r * ldp, lda: ldp, vk, ldb: ldv, depth: kn, o + r * ldo, ldc: ldo, add: true)
+                    } else {
+                        multiplyTailx64(rows: m, pk + r * ldp, lda: ldp, vk, ldb: ldv, depth: kn, o + r * ldo, ldc: ldo,
+                                        add: true, bias: nil, prefetch: nil, lines: 0)
+                    }
+                    r += m
+                }
             }
             k0 += kn
         }

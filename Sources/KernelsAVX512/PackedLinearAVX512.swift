@@ -48,7 +48,7 @@ public enum AVX512PackedLinear {
         let w = panelWidth
         let blocks = (depth + maxDepthBlock - 1) / maxDepthBlock
         let depthBlock = (depth + blocks - 1) / blocks
-        let groups = (rows.count + 5) / 6
+        let groups = (rows.count + 5) / 6  // row tiles (`rowGroup` cuts 7 and 8 into two, as six and one would be)
         // The weights come from memory once per call (a UNet's 3 GB do not stay in any cache),
         // so while one block is multiplied the next one (it follows in memory: the next depth
         // block, or the next panel's first) is prefetched into L2, its lines spread over the
@@ -68,22 +68,15 @@ public enum AVX512PackedLinear {
                 while r < rows.upperBound {
                     let first = g * perGroup, count = max(0, min(perGroup, nextLines - first))
                     let ahead = UnsafeRawPointer(next) + first * 64
-                    if r + 6 <= rows.upperBound {
+                    let m = rowGroup(left: rows.upperBound - r)
+                    if m == 6 {
                         multiply6x64(x + r * ldx + k0, lda: ldx, b, ldb: w, depth: kb, y + r * ldy + p * w, ldc: ldy,
                                      add: add, bias: panelBias, prefetch: ahead, lines: count, nextRows: nil)
-                        r += 6
                     } else {
-                        for line in 0..<count { diffusiond_prefetch_l2(ahead + line * 64) }
-                        while r < rows.upperBound {
-                            let out = y + r * ldy + p * w
-                            if let panelBias {
-                                // Rows after the last group of six: the bias goes in first.
-                                if add { for j in 0..<w { out[j] += panelBias[j] } } else { out.update(from: panelBias, count: w) }
-                            }
-                            multiply1xVectors(x + r * ldx + k0, b, ldb: w, depth: kb, vectors: 4, out, add: add || panelBias != nil)
-                            r += 1
-                        }
+                        multiplyTailx64(rows: m, x + r * ldx + k0, lda: ldx, b, ldb: w, depth: kb, y + r * ldy + p * w,
+                                        ldc: ldy, add: add, bias: panelBias, prefetch: ahead, lines: count)
                     }
+                    r += m
                     g += 1
                 }
                 k0 += kb

@@ -38,40 +38,99 @@ func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>
 func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
                   _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, bias: UnsafePointer<Float>?,
                   prefetch: UnsafeRawPointer?, lines: Int, nextRows: UnsafePointer<Float>?) {
+    multiplyRowsx64(6, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                    prefetch: prefetch, lines: lines, nextRows: nextRows)
+}
+
+/// `multiply6x64` for the 1 to 5 rows after a row range's groups of six (`rowGroup`), with
+/// the same bias and prefetch: one register tile of that many rows (4·rows accumulators), not
+/// rows one by one. A single row's four accumulators wait on the FMA latency; three or more
+/// rows keep both FMA units busy.
+@inline(never)
+func multiplyTailx64(rows m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                     depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, bias: UnsafePointer<Float>?,
+                     prefetch: UnsafeRawPointer?, lines: Int) {
+    // Each case inlines the tile with a constant row count, so the unused rows compile away.
+    switch m {
+    case 5: multiplyRowsx64(5, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                            prefetch: prefetch, lines: lines, nextRows: nil)
+    case 4: multiplyRowsx64(4, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                            prefetch: prefetch, lines: lines, nextRows: nil)
+    case 3: multiplyRowsx64(3, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                            prefetch: prefetch, lines: lines, nextRows: nil)
+    case 2: multiplyRowsx64(2, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                            prefetch: prefetch, lines: lines, nextRows: nil)
+    default:
+        precondition(m == 1, "multiplyTailx64: \(m) rows")
+        multiplyRowsx64(1, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                        prefetch: prefetch, lines: lines, nextRows: nil)
+    }
+}
+
+/// Rows of the next register tile when `left` rows of a range remain: six, except that seven
+/// and eight are cut 4 + 3 and 4 + 4 (no tile of one or two rows after groups of six), and
+/// fewer than six are one tile.
+@inline(__always)
+func rowGroup(left: Int) -> Int {
+    left == 7 || left == 8 ? 4 : min(left, 6)
+}
+
+/// The register tile behind `multiply6x64` and `multiplyTailx64` for `m` (1 to 6) rows; always
+/// inlined with a constant `m`, so each caller gets straight-line code for its row count.
+@inline(__always)
+private func multiplyRowsx64(_ m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                             depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool,
+                             bias: UnsafePointer<Float>?, prefetch: UnsafeRawPointer?, lines: Int,
+                             nextRows: UnsafePointer<Float>?) {
+    // Rows past `m` are never read or written: their pointers are only formed.
     let r1 = c + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc
     var c00 = V16(), c01 = V16(), c02 = V16(), c03 = V16(), c10 = V16(), c11 = V16(), c12 = V16(), c13 = V16()
     var c20 = V16(), c21 = V16(), c22 = V16(), c23 = V16(), c30 = V16(), c31 = V16(), c32 = V16(), c33 = V16()
     var c40 = V16(), c41 = V16(), c42 = V16(), c43 = V16(), c50 = V16(), c51 = V16(), c52 = V16(), c53 = V16()
     if add {
         c00 = load16(c); c01 = load16(c + 16); c02 = load16(c + 32); c03 = load16(c + 48)
-        c10 = load16(r1); c11 = load16(r1 + 16); c12 = load16(r1 + 32); c13 = load16(r1 + 48)
-        c20 = load16(r2); c21 = load16(r2 + 16); c22 = load16(r2 + 32); c23 = load16(r2 + 48)
-        c30 = load16(r3); c31 = load16(r3 + 16); c32 = load16(r3 + 32); c33 = load16(r3 + 48)
-        c40 = load16(r4); c41 = load16(r4 + 16); c42 = load16(r4 + 32); c43 = load16(r4 + 48)
-        c50 = load16(r5); c51 = load16(r5 + 16); c52 = load16(r5 + 32); c53 = load16(r5 + 48)
+        if m > 1 { c10 = load16(r1); c11 = load16(r1 + 16); c12 = load16(r1 + 32); c13 = load16(r1 + 48) }
+        if m > 2 { c20 = load16(r2); c21 = load16(r2 + 16); c22 = load16(r2 + 32); c23 = load16(r2 + 48) }
+        if m > 3 { c30 = load16(r3); c31 = load16(r3 + 16); c32 = load16(r3 + 32); c33 = load16(r3 + 48) }
+        if m > 4 { c40 = load16(r4); c41 = load16(r4 + 16); c42 = load16(r4 + 32); c43 = load16(r4 + 48) }
+        if m > 5 { c50 = load16(r5); c51 = load16(r5 + 16); c52 = load16(r5 + 32); c53 = load16(r5 + 48) }
     }
     let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
     // One loop: the prefetch is a well-predicted branch per 24 FMAs. (A nested function for
     // the step, to write two loops, made the compiler keep the accumulators on the stack.)
     let ahead = prefetch ?? UnsafeRawPointer(b)
     let prefetched = prefetch == nil ? 0 : min(lines, depth)
+    let spacing = prefetched > 0 ? max(1, depth / prefetched) : depth + 1
+    var nextLine = ahead, nextStep = 0, issued = 0
     var bp = b
     for p in 0..<depth {
-        if p < prefetched { diffusiond_prefetch_l2(ahead + p * 64) }
+        if p == nextStep && issued < prefetched {
+            diffusiond_prefetch_l2(nextLine); nextLine += 64; nextStep += spacing; issued += 1
+        }
         if let nextRows, p & 15 == 0 { prefetchSixRows(nextRows + p, lda) }
         let x0 = load16(bp), x1 = load16(bp + 16), x2 = load16(bp + 32), x3 = load16(bp + 48)
         var s = V16(repeating: a[p])
         c00 = c00.addingProduct(s, x0); c01 = c01.addingProduct(s, x1); c02 = c02.addingProduct(s, x2); c03 = c03.addingProduct(s, x3)
-        s = V16(repeating: a1[p])
-        c10 = c10.addingProduct(s, x0); c11 = c11.addingProduct(s, x1); c12 = c12.addingProduct(s, x2); c13 = c13.addingProduct(s, x3)
-        s = V16(repeating: a2[p])
-        c20 = c20.addingProduct(s, x0); c21 = c21.addingProduct(s, x1); c22 = c22.addingProduct(s, x2); c23 = c23.addingProduct(s, x3)
-        s = V16(repeating: a3[p])
-        c30 = c30.addingProduct(s, x0); c31 = c31.addingProduct(s, x1); c32 = c32.addingProduct(s, x2); c33 = c33.addingProduct(s, x3)
-        s = V16(repeating: a4[p])
-        c40 = c40.addingProduct(s, x0); c41 = c41.addingProduct(s, x1); c42 = c42.addingProduct(s, x2); c43 = c43.addingProduct(s, x3)
-        s = V16(repeating: a5[p])
-        c50 = c50.addingProduct(s, x0); c51 = c51.addingProduct(s, x1); c52 = c52.addingProduct(s, x2); c53 = c53.addingProduct(s, x3)
+        if m > 1 {
+            s = V16(repeating: a1[p])
+            c10 = c10.addingProduct(s, x0); c11 = c11.addingProduct(s, x1); c12 = c12.addingProduct(s, x2); c13 = c13.addingProduct(s, x3)
+        }
+        if m > 2 {
+            s = V16(repeating: a2[p])
+            c20 = c20.addingProduct(s, x0); c21 = c21.addingProduct(s, x1); c22 = c22.addingProduct(s, x2); c23 = c23.addingProduct(s, x3)
+        }
+        if m > 3 {
+            s = V16(repeating: a3[p])
+            c30 = c30.addingProduct(s, x0); c31 = c31.addingProduct(s, x1); c32 = c32.addingProduct(s, x2); c33 = c33.addingProduct(s, x3)
+        }
+        if m > 4 {
+            s = V16(repeating: a4[p])
+            c40 = c40.addingProduct(s, x0); c41 = c41.addingProduct(s, x1); c42 = c42.addingProduct(s, x2); c43 = c43.addingProduct(s, x3)
+        }
+        if m > 5 {
+            s = V16(repeating: a5[p])
+            c50 = c50.addingProduct(s, x0); c51 = c51.addingProduct(s, x1); c52 = c52.addingProduct(s, x2); c53 = c53.addingProduct(s, x3)
+        }
         bp += ldb
     }
     if prefetch != nil { for line in prefetched..<max(prefetched, lines) { diffusiond_prefetch_l2(ahead + line * 64) } }
@@ -82,11 +141,11 @@ func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>
         c40 += b0; c41 += b1; c42 += b2; c43 += b3; c50 += b0; c51 += b1; c52 += b2; c53 += b3
     }
     store16(c00, c); store16(c01, c + 16); store16(c02, c + 32); store16(c03, c + 48)
-    store16(c10, r1); store16(c11, r1 + 16); store16(c12, r1 + 32); store16(c13, r1 + 48)
-    store16(c20, r2); store16(c21, r2 + 16); store16(c22, r2 + 32); store16(c23, r2 + 48)
-    store16(c30, r3); store16(c31, r3 + 16); store16(c32, r3 + 32); store16(c33, r3 + 48)
-    store16(c40, r4); store16(c41, r4 + 16); store16(c42, r4 + 32); store16(c43, r4 + 48)
-    store16(c50, r5); store16(c51, r5 + 16); store16(c52, r5 + 32); store16(c53, r5 + 48)
+    if m > 1 { store16(c10, r1); store16(c11, r1 + 16); store16(c12, r1 + 32); store16(c13, r1 + 48) }
+    if m > 2 { store16(c20, r2); store16(c21, r2 + 16); store16(c22, r2 + 32); store16(c23, r2 + 48) }
+    if m > 3 { store16(c30, r3); store16(c31, r3 + 16); store16(c32, r3 + 32); store16(c33, r3 + 48) }
+    if m > 4 { store16(c40, r4); store16(c41, r4 + 16); store16(c42, r4 + 32); store16(c43, r4 + 48) }
+    if m > 5 { store16(c50, r5); store16(c51, r5 + 16); store16(c52, r5 + 32); store16(c53, r5 + 48) }
 }
 
 /// The line holding `p` and the same line of the five rows after it (stride `lda` floats), into L2.

@@ -60,7 +60,8 @@ final class PackedLinearTests: XCTestCase {
     func testPackedLinearMatchesReference() throws {
         try XCTSkipUnless(CPUFeatures.useAVX512Kernels, "packing runs only where the AVX-512 kernels do")
         // Rows around the 6-row tile and the 192-row block; depths around the 384 block rule.
-        for (rows, k, n) in [(1, 40, 64), (5, 300, 128), (6, 385, 64), (7, 17, 192), (64, 800, 320), (200, 96, 128), (397, 64, 64)] {
+        for (rows, k, n) in [(1, 40, 64), (2, 50, 64), (3, 33, 128), (5, 300, 128), (6, 385, 64), (7, 17, 192), (8, 20, 64),
+                              (16, 1000, 64), (64, 800, 320), (200, 96, 128), (397, 64, 64)] {
             for withBias in [false, true] {
                 for pool in testPools {
                     var rng = TestRNG(seed: UInt64(rows * 131 + k * 7 + n))
