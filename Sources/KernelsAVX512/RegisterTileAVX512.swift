@@ -168,53 +168,63 @@ func multiply6x16(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>
 @inline(__always)
 func multiply6x16(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
                   _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, nextRows: UnsafePointer<Float>?) {
+    multiplyRowsx16(6, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nextRows)
+}
+
+/// `multiply6x16` for the 1 to 5 rows after a range's groups of six (`rowGroup`): one tile of
+/// that many rows, not rows one by one (one row's single accumulator waits on the FMA latency
+/// every step).
+@inline(never)
+func multiplyTailx16(rows m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                     depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
+    // Each case inlines the tile with a constant row count, so the unused rows compile away.
+    switch m {
+    case 5: multiplyRowsx16(5, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
+    case 4: multiplyRowsx16(4, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
+    case 3: multiplyRowsx16(3, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
+    case 2: multiplyRowsx16(2, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
+    default:
+        precondition(m == 1, "multiplyTailx16: \(m) rows")
+        multiplyRowsx16(1, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
+    }
+}
+
+/// The register tile behind `multiply6x16` and `multiplyTailx16` for `m` (1 to 6) rows, always
+/// inlined with a constant `m`: one load of B, `m` broadcasts and `m` FMAs per step.
+@inline(__always)
+private func multiplyRowsx16(_ m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                             depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool,
+                             nextRows: UnsafePointer<Float>?) {
+    // Rows past `m` are never read or written: their pointers are only formed.
     let r1 = c + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc
     var c0 = V16(), c1 = V16(), c2 = V16(), c3 = V16(), c4 = V16(), c5 = V16()
-    if add { c0 = load16(c); c1 = load16(r1); c2 = load16(r2); c3 = load16(r3); c4 = load16(r4); c5 = load16(r5) }
+    if add {
+        c0 = load16(c)
+        if m > 1 { c1 = load16(r1) }
+        if m > 2 { c2 = load16(r2) }
+        if m > 3 { c3 = load16(r3) }
+        if m > 4 { c4 = load16(r4) }
+        if m > 5 { c5 = load16(r5) }
+    }
     let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
     var bp = b
     for p in 0..<depth {
         if let nextRows, p & 15 == 0 { prefetchSixRows(nextRows + p, lda) }
         let x0 = load16(bp)
-        c0 = c0.addingProduct(V16(repeating: a[p]), x0); c1 = c1.addingProduct(V16(repeating: a1[p]), x0)
-        c2 = c2.addingProduct(V16(repeating: a2[p]), x0); c3 = c3.addingProduct(V16(repeating: a3[p]), x0)
-        c4 = c4.addingProduct(V16(repeating: a4[p]), x0); c5 = c5.addingProduct(V16(repeating: a5[p]), x0)
+        c0 = c0.addingProduct(V16(repeating: a[p]), x0)
+        if m > 1 { c1 = c1.addingProduct(V16(repeating: a1[p]), x0) }
+        if m > 2 { c2 = c2.addingProduct(V16(repeating: a2[p]), x0) }
+        if m > 3 { c3 = c3.addingProduct(V16(repeating: a3[p]), x0) }
+        if m > 4 { c4 = c4.addingProduct(V16(repeating: a4[p]), x0) }
+        if m > 5 { c5 = c5.addingProduct(V16(repeating: a5[p]), x0) }
         bp += ldb
     }
-    store16(c0, c); store16(c1, r1); store16(c2, r2); store16(c3, r3); store16(c4, r4); store16(c5, r5)
+    store16(c0, c)
+    if m > 1 { store16(c1, r1) }
+    if m > 2 { store16(c2, r2) }
+    if m > 3 { store16(c3, r3) }
+    if m > 4 { store16(c4, r4) }
+    if m > 5 { store16(c5, r5) }
 }
 
-/// C[0..<16·vectors] (+)= Σ_p a[p]·B[p][0..<16·vectors] for one row (the rows after groups of
-/// six), `vectors` 1 to 4.
-func multiply1xVectors(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, depth: Int, vectors: Int,
-                       _ c: UnsafeMutablePointer<Float>, add: Bool) {
-    var c0 = V16(), c1 = V16(), c2 = V16(), c3 = V16()
-    if add {
-        c0 = load16(c)
-        if vectors > 1 { c1 = load16(c + 16) }
-        if vectors > 2 { c2 = load16(c + 32) }
-        if vectors > 3 { c3 = load16(c + 48) }
-    }
-    var bp = b
-    if vectors == 4 {
-        for p in 0..<depth {
-            let s = V16(repeating: a[p])
-            c0 = c0.addingProduct(s, load16(bp)); c1 = c1.addingProduct(s, load16(bp + 16))
-            c2 = c2.addingProduct(s, load16(bp + 32)); c3 = c3.addingProduct(s, load16(bp + 48))
-            bp += ldb
-        }
-    } else {
-        for p in 0..<depth {
-            let s = V16(repeating: a[p])
-            c0 = c0.addingProduct(s, load16(bp))
-            if vectors > 1 { c1 = c1.addingProduct(s, load16(bp + 16)) }
-            if vectors > 2 { c2 = c2.addingProduct(s, load16(bp + 32)) }
-            bp += ldb
-        }
-    }
-    store16(c0, c)
-    if vectors > 1 { store16(c1, c + 16) }
-    if vectors > 2 { store16(c2, c + 32) }
-    if vectors > 3 { store16(c3, c + 48) }
-}
 #endif

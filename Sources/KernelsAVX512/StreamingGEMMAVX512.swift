@@ -38,11 +38,11 @@ public enum AVX512StreamingGEMM {
             let add = accumulate || p0 > 0
             var o = 0
             while o < rows {
-                let group = min(6, rows - o)
+                let group = rowGroup(left: rows - o)
                 let wb = w + o * ldw + p0
-                // The weights' next block (the next six rows, else the first six at the next
+                // The weights' next block (the next row group, else the first rows at the next
                 // depth), prefetched into L2 during this group's first column block.
-                let next: UnsafePointer<Float>? = o + 6 < rows ? wb + 6 * ldw : (p0 + kb < depth ? w + p0 + kb : nil)
+                let next: UnsafePointer<Float>? = o + group < rows ? wb + group * ldw : (p0 + kb < depth ? w + p0 + kb : nil)
                 var t0 = 0
                 while t0 < cols {
                     let tc = min(columnBlock, cols - t0)
@@ -63,14 +63,19 @@ public enum AVX512StreamingGEMM {
                             multiply6x16(wb, lda: ldw, xb + 16 * full, ldb: ldx, depth: kb, tail, ldc: 16, add: false)
                         }
                     } else {
-                        for r in 0..<group {
-                            if full > 0 {
-                                multiply1xVectors(wb + r * ldw, xb, ldb: ldx, depth: kb, vectors: full, yb + r * ldy, add: add)
+                        // The rows after the groups of six, as one or two tiles (`rowGroup`).
+                        if full == 4 {
+                            multiplyTailx64(rows: group, wb, lda: ldw, xb, ldb: ldx, depth: kb, yb, ldc: ldy, add: add,
+                                            bias: nil, prefetch: nil, lines: 0)
+                        } else {
+                            for v in 0..<full {
+                                multiplyTailx16(rows: group, wb, lda: ldw, xb + 16 * v, ldb: ldx, depth: kb, yb + 16 * v,
+                                                ldc: ldy, add: add)
                             }
-                            if rest > 0 {
-                                multiply1xVectors(wb + r * ldw, xb + 16 * full, ldb: ldx, depth: kb, vectors: 1,
-                                                  tail + 16 * r, add: false)
-                            }
+                        }
+                        if rest > 0 {
+                            multiplyTailx16(rows: group, wb, lda: ldw, xb + 16 * full, ldb: ldx, depth: kb, tail, ldc: 16,
+                                            add: false)
                         }
                     }
                     if rest > 0 {
