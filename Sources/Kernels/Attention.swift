@@ -12,16 +12,25 @@ public struct AttentionOperand {
 /// Query rows per task, and key rows per online-softmax step.
 public let attentionQueryTile = 256
 public let attentionKeyTile = 512
+/// Query rows per task under a causal mask (CLIP's 77 tokens): a tile reads only the keys up
+/// to its last query, so short tiles skip most of the masked half (`walkKeys`).
+let causalQueryTile = 16
+
+/// Query rows per task for this mask.
+private func queryTile(causal: Bool, queries nq: Int) -> Int {
+    min(causal ? causalQueryTile : attentionQueryTile, nq)
+}
 
 /// Multi-head scaled dot-product attention, softmax(Q·Kᵀ·scale [+ causal mask])·V, as in
 /// diffusers `Attention` / transformers `CLIPAttention`, without ever forming the whole
 /// N×N score matrix.
 ///
 /// Method (FlashAttention's online softmax, Dao et al. 2022, Alg. 1): each task takes
-/// one (batch, head, block of `attentionQueryTile` queries) and walks the keys in blocks
-/// of `attentionKeyTile`. Per block it computes S = scale·Q·Kᵀ, updates the running row
-/// max m and sum l, rescales the partial output by e^(m_old − m_new), and adds
-/// e^(S − m_new)·V straight into the output rows; at the end rows are divided by l. The
+/// one (batch, head, block of `attentionQueryTile` queries; `causalQueryTile` under a causal
+/// mask) and walks the keys in blocks of `attentionKeyTile`. Per block it computes
+/// S = scale·Q·Kᵀ, updates the running row max m and sum l, rescales the partial output by
+/// e^(m_old − m_new), and adds e^(S − m_new)·V straight into the output rows; at the end
+/// rows are divided by l. The
 /// products are sgemm calls, or for head dim 40 (and 64 on AVX-512 CPUs) register-blocked
 /// loops over keys packed once per call (AttentionTiles.swift). Scratch per worker: one Tq×Tk
 /// score tile, so memory is linear in sequence length.
@@ -73,7 +82,7 @@ private func sgemmAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
                             _ output: UnsafeMutablePointer<Float>, _ outputRowStride: Int,
                             _ batch: Int, _ heads: Int, _ nq: Int, _ nk: Int, _ d: Int,
                             _ causal: Bool, _ scale: Float, _ pool: ThreadPool) {
-    let tq = min(attentionQueryTile, nq), tk = min(attentionKeyTile, nk)
+    let tq = queryTile(causal: causal, queries: nq), tk = min(attentionKeyTile, nk)
     let qTiles = (nq + tq - 1) / tq
     pool.parallelFor(0..<(batch * heads * qTiles)) { tasks, worker in
         let scratch = pool.scratch(worker: worker, count: tq * tk + 2 * tq)
@@ -106,7 +115,7 @@ private func fusedAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
                             _ output: UnsafeMutablePointer<Float>, _ outputRowStride: Int,
                             _ batch: Int, _ heads: Int, _ nq: Int, _ nk: Int, _ d: Int,
                             _ causal: Bool, _ scale: Float, _ pool: ThreadPool) {
-    let tq = min(attentionQueryTile, nq), tk = min(attentionKeyTile, nk)
+    let tq = queryTile(causal: causal, queries: nq), tk = min(attentionKeyTile, nk)
     let strips = (nk + keyPanelWidth - 1) / keyPanelWidth
     let headPanels = strips * keyPanelWidth * d
     pool.withSharedScratch(count: batch * heads * headPanels) { panels in
@@ -166,7 +175,7 @@ private struct QueryTile {
 /// block `score(j0, cols, lds)` writes S = scale·Q·Kᵀ into `s` (row stride lds: `fixedLds`,
 /// else cols), the online-softmax step turns it into P, and `addValues(j0, cols, lds)` adds
 /// P·V into the output rows; at the end each row is divided by its sum. Under a causal mask
-/// blocks wholly past the tile's last query are skipped.
+/// no key past the tile's last query is read: later blocks are skipped, the last one cut.
 @inline(__always)
 private func walkKeys(_ t: QueryTile, keys nk: Int, keyTile tk: Int, causal: Bool, _ s: UnsafeMutablePointer<Float>,
                       fixedLds: Int?, rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
@@ -180,7 +189,9 @@ private func walkKeys(_ t: QueryTile, keys nk: Int, keyTile tk: Int, causal: Boo
     var j0 = 0
     while j0 < nk {
         if causal && j0 > t.i0 + t.rows - 1 { break }
-        let cols = min(tk, nk - j0)
+        // Causal: no key past the tile's last query (the masked scores would be zeroed, and
+        // P·V's zero terms change no sum, so skipping them gives the same result).
+        let cols = min(tk, nk - j0, causal ? t.i0 + t.rows - j0 : nk)
         let lds = fixedLds ?? cols
         score(j0, cols, lds)
         onlineSoftmax(s, lds: lds, rows: t.rows, cols: cols, causalFrom: causal ? t.i0 - j0 : nil,
