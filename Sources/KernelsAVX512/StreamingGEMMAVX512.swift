@@ -13,9 +13,11 @@
 public enum AVX512StreamingGEMM {
     /// Columns of X one pass of a row group takes (four zmm per weight row).
     public static let columnBlock = 64
-    /// Depth of one pass: X's block (at most 1024 × 128 floats, 512 KiB) stays in L2 while the
-    /// six weight rows' block (24 KiB) stays in L1 across X's column blocks.
-    static let depthBlock = 1024
+    /// Depth of one pass: X's block (depth × padded columns floats) is kept to 64 KiB, between
+    /// 128 and 1024 rows deep, so it stays in L2 while the weights stream past.
+    static func depthBlock(columns: Int) -> Int {
+        min(1024, max(128, (16 << 10) / ((columns + 15) / 16 * 16)))
+    }
 
     /// Y = W·X, or Y += W·X when `accumulate`, on the calling thread, row-major: W is `rows` ×
     /// `depth` (row stride `ldw`), X is `depth` × `cols` (row stride `ldx`; the floats up to the
@@ -32,6 +34,7 @@ public enum AVX512StreamingGEMM {
         // The last, partial vector of a row (cols not a multiple of 16) goes through `tail`.
         let tail = UnsafeMutablePointer<Float>.allocate(capacity: 6 * 16)
         defer { tail.deallocate() }
+        let depthBlock = depthBlock(columns: cols)
         var p0 = 0
         while p0 < depth {
             let kb = min(depthBlock, depth - p0)

@@ -51,9 +51,9 @@ final class AVX512KernelTests: XCTestCase {
     func testStreamingProductAgainstTripleLoop() {
         var rng = TestRNG(seed: 52)
         // (rows, cols, depth): row groups of six with and without a tail (tails of 1 to 5 rows,
-        // 7 and 8 cut 4 + 3 and 4 + 4), column blocks of 64 with 16-column remainders, one and
-        // two depth blocks (1024), an empty depth, and 25 columns (the last vector's products
-        // past column 25 computed and dropped).
+        // 7 and 8 cut 4 + 3 and 4 + 4), column blocks of 64 with 16-column remainders, one to
+        // six depth blocks (64 KiB of X: 1024 deep at 16 columns, 204 at 80), an empty depth,
+        // and 25 columns (the last vector's products past column 25 computed and dropped).
         let cases = [(1, 16, 1), (6, 64, 5), (13, 48, 33), (7, 80, 1030), (12, 128, 200), (5, 16, 0), (7, 25, 40),
                      (6, 25, 1030), (2, 25, 17), (3, 64, 20), (8, 64, 40), (14, 32, 9), (4, 144, 21)]
         for (rows, cols, depth) in cases {
