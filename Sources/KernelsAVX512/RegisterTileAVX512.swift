@@ -25,46 +25,105 @@ typealias V16 = SIMD16<Float>
 @inline(never)
 func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
                   _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
-    multiply6x64(a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil, prefetch: nil, lines: 0,
-                 nextRows: nil)
+    multiplyTile(6, 4, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil, prefetch: nil,
+                 lines: 0, nextRows: nil)
 }
 
 /// `multiply6x64` that also adds `bias[0..<64]` to every row when given (after the sum, on
 /// top of what C held when `add`), prefetches `lines` cache lines from `prefetch` on into L2,
-/// one per step of the first `lines` steps (the packed product's next block), and, given
-/// `nextRows`, the six rows of A that follow at stride `lda` from there (the weight-streaming
-/// product's next row group): one line of each every 16 steps, `depth` floats of each.
+/// spread evenly over the steps (the packed product's next block), and, given `nextRows`, the
+/// six rows of A that follow at stride `lda` from there (the weight-streaming product's next
+/// row group): one line of each every 16 steps, `depth` floats of each.
 @inline(__always)
 func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
                   _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, bias: UnsafePointer<Float>?,
                   prefetch: UnsafeRawPointer?, lines: Int, nextRows: UnsafePointer<Float>?) {
-    multiplyRowsx64(6, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                    prefetch: prefetch, lines: lines, nextRows: nextRows)
+    multiplyTile(6, 4, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                 prefetch: prefetch, lines: lines, nextRows: nextRows)
 }
 
 /// `multiply6x64` for the 1 to 5 rows after a row range's groups of six (`rowGroup`), with
 /// the same bias and prefetch: one register tile of that many rows (4·rows accumulators), not
 /// rows one by one. A single row's four accumulators wait on the FMA latency; three or more
 /// rows keep both FMA units busy.
-@inline(never)
 func multiplyTailx64(rows m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
                      depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, bias: UnsafePointer<Float>?,
                      prefetch: UnsafeRawPointer?, lines: Int) {
-    // Each case inlines the tile with a constant row count, so the unused rows compile away.
-    switch m {
-    case 5: multiplyRowsx64(5, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                            prefetch: prefetch, lines: lines, nextRows: nil)
-    case 4: multiplyRowsx64(4, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                            prefetch: prefetch, lines: lines, nextRows: nil)
-    case 3: multiplyRowsx64(3, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                            prefetch: prefetch, lines: lines, nextRows: nil)
-    case 2: multiplyRowsx64(2, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                            prefetch: prefetch, lines: lines, nextRows: nil)
+    multiplyRows(m, Vectors4.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                 prefetch: prefetch, lines: lines, nextRows: nil)
+}
+
+/// C (+)= A·B for `m` rows (1 to 6) and `v` vectors of 16 columns (1 to 4), as `multiply6x64`,
+/// with `nextRows` prefetched as there: per step `v` loads of B, `m` broadcasts, m·v FMAs. The
+/// weight-streaming product's tiles for fewer than 64 columns (16–48: the 4×4 level at batch
+/// 1 and 2) and for the rows after its groups of six.
+func multiplyRows(_ m: Int, vectors v: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                  depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, nextRows: UnsafePointer<Float>?) {
+    switch v {
+    case 4: multiplyRows(m, Vectors4.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil,
+                         prefetch: nil, lines: 0, nextRows: nextRows)
+    case 3: multiplyRows(m, Vectors3.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil,
+                         prefetch: nil, lines: 0, nextRows: nextRows)
+    case 2: multiplyRows(m, Vectors2.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil,
+                         prefetch: nil, lines: 0, nextRows: nextRows)
     default:
-        precondition(m == 1, "multiplyTailx64: \(m) rows")
-        multiplyRowsx64(1, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                        prefetch: prefetch, lines: lines, nextRows: nil)
+        precondition(v == 1, "multiplyRows: \(v) vectors")
+        multiplyRows(m, Vectors1.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil,
+                     prefetch: nil, lines: 0, nextRows: nextRows)
     }
+}
+
+// Tile shapes as types: each (rows, vectors) pair is its own specialization of `tile`, so its
+// counts are constants there and the unused accumulators compile away. (Switch cases that
+// inlined one function with different constant counts were merged back by the optimizer into
+// one copy that tested the counts on every step.)
+protocol TileRows { static var count: Int { get } }
+enum Rows1: TileRows { static var count: Int { 1 } }
+enum Rows2: TileRows { static var count: Int { 2 } }
+enum Rows3: TileRows { static var count: Int { 3 } }
+enum Rows4: TileRows { static var count: Int { 4 } }
+enum Rows5: TileRows { static var count: Int { 5 } }
+enum Rows6: TileRows { static var count: Int { 6 } }
+protocol TileVectors { static var count: Int { get } }
+enum Vectors1: TileVectors { static var count: Int { 1 } }
+enum Vectors2: TileVectors { static var count: Int { 2 } }
+enum Vectors3: TileVectors { static var count: Int { 3 } }
+enum Vectors4: TileVectors { static var count: Int { 4 } }
+
+/// `tile` for `m` rows (1 to 6) of `V.count` vectors.
+@inline(__always)
+private func multiplyRows<V: TileVectors>(_ m: Int, _ v: V.Type, _ a: UnsafePointer<Float>, lda: Int,
+                                          _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
+                                          _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool,
+                                          bias: UnsafePointer<Float>?, prefetch: UnsafeRawPointer?, lines: Int,
+                                          nextRows: UnsafePointer<Float>?) {
+    switch m {
+    case 6: tile(Rows6.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                 prefetch: prefetch, lines: lines, nextRows: nextRows)
+    case 5: tile(Rows5.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                 prefetch: prefetch, lines: lines, nextRows: nextRows)
+    case 4: tile(Rows4.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                 prefetch: prefetch, lines: lines, nextRows: nextRows)
+    case 3: tile(Rows3.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                 prefetch: prefetch, lines: lines, nextRows: nextRows)
+    case 2: tile(Rows2.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                 prefetch: prefetch, lines: lines, nextRows: nextRows)
+    default:
+        precondition(m == 1, "multiplyRows: \(m) rows")
+        tile(Rows1.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+             prefetch: prefetch, lines: lines, nextRows: nextRows)
+    }
+}
+
+/// One tile shape's own function (see `TileRows`).
+@inline(never)
+private func tile<R: TileRows, V: TileVectors>(_: R.Type, _: V.Type, _ a: UnsafePointer<Float>, lda: Int,
+                                               _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
+                                               _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool,
+                                               bias: UnsafePointer<Float>?, prefetch: UnsafeRawPointer?, lines: Int,
+                                               nextRows: UnsafePointer<Float>?) {
+    multiplyTile(R.count, V.count, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
+                 prefetch: prefetch, lines: lines, nextRows: nextRows)
 }
 
 /// Rows of the next register tile when `left` rows of a range remain: six, except that seven
@@ -75,29 +134,35 @@ func rowGroup(left: Int) -> Int {
     left == 7 || left == 8 ? 4 : min(left, 6)
 }
 
-/// The register tile behind `multiply6x64` and `multiplyTailx64` for `m` (1 to 6) rows; always
-/// inlined with a constant `m`, so each caller gets straight-line code for its row count.
+/// The one register tile every product above runs: `m` rows (1 to 6) × `v` vectors of 16
+/// columns (1 to 4), up to 24 accumulators. Always inlined where `m` and `v` are constants
+/// (`multiply6x64`, `tile`), so each gets straight-line code for its shape; rows and vectors
+/// past them are never read or written (their pointers are only formed).
 @inline(__always)
-private func multiplyRowsx64(_ m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-                             depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool,
-                             bias: UnsafePointer<Float>?, prefetch: UnsafeRawPointer?, lines: Int,
-                             nextRows: UnsafePointer<Float>?) {
-    // Rows past `m` are never read or written: their pointers are only formed.
+private func multiplyTile(_ m: Int, _ v: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>,
+                          ldb: Int, depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool,
+                          bias: UnsafePointer<Float>?, prefetch: UnsafeRawPointer?, lines: Int,
+                          nextRows: UnsafePointer<Float>?) {
     let r1 = c + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc
-    var c00 = V16(), c01 = V16(), c02 = V16(), c03 = V16(), c10 = V16(), c11 = V16(), c12 = V16(), c13 = V16()
-    var c20 = V16(), c21 = V16(), c22 = V16(), c23 = V16(), c30 = V16(), c31 = V16(), c32 = V16(), c33 = V16()
-    var c40 = V16(), c41 = V16(), c42 = V16(), c43 = V16(), c50 = V16(), c51 = V16(), c52 = V16(), c53 = V16()
+    var c00 = V16(), c01 = V16(), c02 = V16(), c03 = V16()
+    var c10 = V16(), c11 = V16(), c12 = V16(), c13 = V16()
+    var c20 = V16(), c21 = V16(), c22 = V16(), c23 = V16()
+    var c30 = V16(), c31 = V16(), c32 = V16(), c33 = V16()
+    var c40 = V16(), c41 = V16(), c42 = V16(), c43 = V16()
+    var c50 = V16(), c51 = V16(), c52 = V16(), c53 = V16()
     if add {
-        c00 = load16(c); c01 = load16(c + 16); c02 = load16(c + 32); c03 = load16(c + 48)
-        if m > 1 { c10 = load16(r1); c11 = load16(r1 + 16); c12 = load16(r1 + 32); c13 = load16(r1 + 48) }
-        if m > 2 { c20 = load16(r2); c21 = load16(r2 + 16); c22 = load16(r2 + 32); c23 = load16(r2 + 48) }
-        if m > 3 { c30 = load16(r3); c31 = load16(r3 + 16); c32 = load16(r3 + 32); c33 = load16(r3 + 48) }
-        if m > 4 { c40 = load16(r4); c41 = load16(r4 + 16); c42 = load16(r4 + 32); c43 = load16(r4 + 48) }
-        if m > 5 { c50 = load16(r5); c51 = load16(r5 + 16); c52 = load16(r5 + 32); c53 = load16(r5 + 48) }
+        c00 = load16(c); if v > 1 { c01 = load16(c + 16) }; if v > 2 { c02 = load16(c + 32) }; if v > 3 { c03 = load16(c + 48) }
+        if m > 1 { c10 = load16(r1); if v > 1 { c11 = load16(r1 + 16) }; if v > 2 { c12 = load16(r1 + 32) }; if v > 3 { c13 = load16(r1 + 48) } }
+        if m > 2 { c20 = load16(r2); if v > 1 { c21 = load16(r2 + 16) }; if v > 2 { c22 = load16(r2 + 32) }; if v > 3 { c23 = load16(r2 + 48) } }
+        if m > 3 { c30 = load16(r3); if v > 1 { c31 = load16(r3 + 16) }; if v > 2 { c32 = load16(r3 + 32) }; if v > 3 { c33 = load16(r3 + 48) } }
+        if m > 4 { c40 = load16(r4); if v > 1 { c41 = load16(r4 + 16) }; if v > 2 { c42 = load16(r4 + 32) }; if v > 3 { c43 = load16(r4 + 48) } }
+        if m > 5 { c50 = load16(r5); if v > 1 { c51 = load16(r5 + 16) }; if v > 2 { c52 = load16(r5 + 32) }; if v > 3 { c53 = load16(r5 + 48) } }
     }
     let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
-    // One loop: the prefetch is a well-predicted branch per 24 FMAs. (A nested function for
-    // the step, to write two loops, made the compiler keep the accumulators on the stack.)
+    // One loop: the prefetches are well-predicted branches. (A nested function for the step,
+    // to write two loops, made the compiler keep the accumulators on the stack.) The `lines`
+    // prefetches are spread evenly over the steps: issued in a burst they held the fill
+    // buffers the block's own loads need.
     let ahead = prefetch ?? UnsafeRawPointer(b)
     let prefetched = prefetch == nil ? 0 : min(lines, depth)
     let spacing = prefetched > 0 ? max(1, depth / prefetched) : depth + 1
@@ -108,44 +173,73 @@ private func multiplyRowsx64(_ m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b:
             diffusiond_prefetch_l2(nextLine); nextLine += 64; nextStep += spacing; issued += 1
         }
         if let nextRows, p & 15 == 0 { prefetchSixRows(nextRows + p, lda) }
-        let x0 = load16(bp), x1 = load16(bp + 16), x2 = load16(bp + 32), x3 = load16(bp + 48)
+        let x0 = load16(bp)
+        var x1 = V16(), x2 = V16(), x3 = V16()
+        if v > 1 { x1 = load16(bp + 16) }
+        if v > 2 { x2 = load16(bp + 32) }
+        if v > 3 { x3 = load16(bp + 48) }
         var s = V16(repeating: a[p])
-        c00 = c00.addingProduct(s, x0); c01 = c01.addingProduct(s, x1); c02 = c02.addingProduct(s, x2); c03 = c03.addingProduct(s, x3)
+        c00 = c00.addingProduct(s, x0)
+        if v > 1 { c01 = c01.addingProduct(s, x1) }
+        if v > 2 { c02 = c02.addingProduct(s, x2) }
+        if v > 3 { c03 = c03.addingProduct(s, x3) }
         if m > 1 {
             s = V16(repeating: a1[p])
-            c10 = c10.addingProduct(s, x0); c11 = c11.addingProduct(s, x1); c12 = c12.addingProduct(s, x2); c13 = c13.addingProduct(s, x3)
+            c10 = c10.addingProduct(s, x0)
+            if v > 1 { c11 = c11.addingProduct(s, x1) }
+            if v > 2 { c12 = c12.addingProduct(s, x2) }
+            if v > 3 { c13 = c13.addingProduct(s, x3) }
         }
         if m > 2 {
             s = V16(repeating: a2[p])
-            c20 = c20.addingProduct(s, x0); c21 = c21.addingProduct(s, x1); c22 = c22.addingProduct(s, x2); c23 = c23.addingProduct(s, x3)
+            c20 = c20.addingProduct(s, x0)
+            if v > 1 { c21 = c21.addingProduct(s, x1) }
+            if v > 2 { c22 = c22.addingProduct(s, x2) }
+            if v > 3 { c23 = c23.addingProduct(s, x3) }
         }
         if m > 3 {
             s = V16(repeating: a3[p])
-            c30 = c30.addingProduct(s, x0); c31 = c31.addingProduct(s, x1); c32 = c32.addingProduct(s, x2); c33 = c33.addingProduct(s, x3)
+            c30 = c30.addingProduct(s, x0)
+            if v > 1 { c31 = c31.addingProduct(s, x1) }
+            if v > 2 { c32 = c32.addingProduct(s, x2) }
+            if v > 3 { c33 = c33.addingProduct(s, x3) }
         }
         if m > 4 {
             s = V16(repeating: a4[p])
-            c40 = c40.addingProduct(s, x0); c41 = c41.addingProduct(s, x1); c42 = c42.addingProduct(s, x2); c43 = c43.addingProduct(s, x3)
+            c40 = c40.addingProduct(s, x0)
+            if v > 1 { c41 = c41.addingProduct(s, x1) }
+            if v > 2 { c42 = c42.addingProduct(s, x2) }
+            if v > 3 { c43 = c43.addingProduct(s, x3) }
         }
         if m > 5 {
             s = V16(repeating: a5[p])
-            c50 = c50.addingProduct(s, x0); c51 = c51.addingProduct(s, x1); c52 = c52.addingProduct(s, x2); c53 = c53.addingProduct(s, x3)
+            c50 = c50.addingProduct(s, x0)
+            if v > 1 { c51 = c51.addingProduct(s, x1) }
+            if v > 2 { c52 = c52.addingProduct(s, x2) }
+            if v > 3 { c53 = c53.addingProduct(s, x3) }
         }
         bp += ldb
     }
     if prefetch != nil { for line in prefetched..<max(prefetched, lines) { diffusiond_prefetch_l2(ahead + line * 64) } }
     if let bias {
-        let b0 = load16(bias), b1 = load16(bias + 16), b2 = load16(bias + 32), b3 = load16(bias + 48)
-        c00 += b0; c01 += b1; c02 += b2; c03 += b3; c10 += b0; c11 += b1; c12 += b2; c13 += b3
-        c20 += b0; c21 += b1; c22 += b2; c23 += b3; c30 += b0; c31 += b1; c32 += b2; c33 += b3
-        c40 += b0; c41 += b1; c42 += b2; c43 += b3; c50 += b0; c51 += b1; c52 += b2; c53 += b3
+        let b0 = load16(bias)
+        var b1 = V16(), b2 = V16(), b3 = V16()
+        if v > 1 { b1 = load16(bias + 16) }
+        if v > 2 { b2 = load16(bias + 32) }
+        if v > 3 { b3 = load16(bias + 48) }
+        c00 += b0; if v > 1 { c01 += b1 }; if v > 2 { c02 += b2 }; if v > 3 { c03 += b3 }
+        if m > 1 { c10 += b0; if v > 1 { c11 += b1 }; if v > 2 { c12 += b2 }; if v > 3 { c13 += b3 } }
+        if m > 2 { c20 += b0; if v > 1 { c21 += b1 }; if v > 2 { c22 += b2 }; if v > 3 { c23 += b3 } }
+        if m > 3 { c30 += b0; if v > 1 { c31 += b1 }; if v > 2 { c32 += b2 }; if v > 3 { c33 += b3 } }
+        if m > 4 { c40 += b0; if v > 1 { c41 += b1 }; if v > 2 { c42 += b2 }; if v > 3 { c43 += b3 } }
+        if m > 5 { c50 += b0; if v > 1 { c51 += b1 }; if v > 2 { c52 += b2 }; if v > 3 { c53 += b3 } }
     }
-    store16(c00, c); store16(c01, c + 16); store16(c02, c + 32); store16(c03, c + 48)
-    if m > 1 { store16(c10, r1); store16(c11, r1 + 16); store16(c12, r1 + 32); store16(c13, r1 + 48) }
-    if m > 2 { store16(c20, r2); store16(c21, r2 + 16); store16(c22, r2 + 32); store16(c23, r2 + 48) }
-    if m > 3 { store16(c30, r3); store16(c31, r3 + 16); store16(c32, r3 + 32); store16(c33, r3 + 48) }
-    if m > 4 { store16(c40, r4); store16(c41, r4 + 16); store16(c42, r4 + 32); store16(c43, r4 + 48) }
-    if m > 5 { store16(c50, r5); store16(c51, r5 + 16); store16(c52, r5 + 32); store16(c53, r5 + 48) }
+    store16(c00, c); if v > 1 { store16(c01, c + 16) }; if v > 2 { store16(c02, c + 32) }; if v > 3 { store16(c03, c + 48) }
+    if m > 1 { store16(c10, r1); if v > 1 { store16(c11, r1 + 16) }; if v > 2 { store16(c12, r1 + 32) }; if v > 3 { store16(c13, r1 + 48) } }
+    if m > 2 { store16(c20, r2); if v > 1 { store16(c21, r2 + 16) }; if v > 2 { store16(c22, r2 + 32) }; if v > 3 { store16(c23, r2 + 48) } }
+    if m > 3 { store16(c30, r3); if v > 1 { store16(c31, r3 + 16) }; if v > 2 { store16(c32, r3 + 32) }; if v > 3 { store16(c33, r3 + 48) } }
+    if m > 4 { store16(c40, r4); if v > 1 { store16(c41, r4 + 16) }; if v > 2 { store16(c42, r4 + 32) }; if v > 3 { store16(c43, r4 + 48) } }
+    if m > 5 { store16(c50, r5); if v > 1 { store16(c51, r5 + 16) }; if v > 2 { store16(c52, r5 + 32) }; if v > 3 { store16(c53, r5 + 48) } }
 }
 
 /// The line holding `p` and the same line of the five rows after it (stride `lda` floats), into L2.
@@ -155,76 +249,4 @@ func prefetchSixRows(_ p: UnsafePointer<Float>, _ lda: Int) {
     diffusiond_prefetch_l2(raw); diffusiond_prefetch_l2(raw + stride); diffusiond_prefetch_l2(raw + 2 * stride)
     diffusiond_prefetch_l2(raw + 3 * stride); diffusiond_prefetch_l2(raw + 4 * stride); diffusiond_prefetch_l2(raw + 5 * stride)
 }
-
-/// `multiply6x64` for 16 columns: six accumulators, one load and six broadcasts per step.
-@inline(never)
-func multiply6x16(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
-                  _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
-    multiply6x16(a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
-}
-
-/// `multiply6x16` that also prefetches, given `nextRows`, the six rows of A that follow at
-/// stride `lda` from there, as `multiply6x64` does.
-@inline(__always)
-func multiply6x16(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
-                  _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, nextRows: UnsafePointer<Float>?) {
-    multiplyRowsx16(6, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nextRows)
-}
-
-/// `multiply6x16` for the 1 to 5 rows after a range's groups of six (`rowGroup`): one tile of
-/// that many rows, not rows one by one (one row's single accumulator waits on the FMA latency
-/// every step).
-@inline(never)
-func multiplyTailx16(rows m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-                     depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
-    // Each case inlines the tile with a constant row count, so the unused rows compile away.
-    switch m {
-    case 5: multiplyRowsx16(5, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
-    case 4: multiplyRowsx16(4, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
-    case 3: multiplyRowsx16(3, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
-    case 2: multiplyRowsx16(2, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
-    default:
-        precondition(m == 1, "multiplyTailx16: \(m) rows")
-        multiplyRowsx16(1, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
-    }
-}
-
-/// The register tile behind `multiply6x16` and `multiplyTailx16` for `m` (1 to 6) rows, always
-/// inlined with a constant `m`: one load of B, `m` broadcasts and `m` FMAs per step.
-@inline(__always)
-private func multiplyRowsx16(_ m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-                             depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool,
-                             nextRows: UnsafePointer<Float>?) {
-    // Rows past `m` are never read or written: their pointers are only formed.
-    let r1 = c + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc
-    var c0 = V16(), c1 = V16(), c2 = V16(), c3 = V16(), c4 = V16(), c5 = V16()
-    if add {
-        c0 = load16(c)
-        if m > 1 { c1 = load16(r1) }
-        if m > 2 { c2 = load16(r2) }
-        if m > 3 { c3 = load16(r3) }
-        if m > 4 { c4 = load16(r4) }
-        if m > 5 { c5 = load16(r5) }
-    }
-    let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
-    var bp = b
-    for p in 0..<depth {
-        if let nextRows, p & 15 == 0 { prefetchSixRows(nextRows + p, lda) }
-        let x0 = load16(bp)
-        c0 = c0.addingProduct(V16(repeating: a[p]), x0)
-        if m > 1 { c1 = c1.addingProduct(V16(repeating: a1[p]), x0) }
-        if m > 2 { c2 = c2.addingProduct(V16(repeating: a2[p]), x0) }
-        if m > 3 { c3 = c3.addingProduct(V16(repeating: a3[p]), x0) }
-        if m > 4 { c4 = c4.addingProduct(V16(repeating: a4[p]), x0) }
-        if m > 5 { c5 = c5.addingProduct(V16(repeating: a5[p]), x0) }
-        bp += ldb
-    }
-    store16(c0, c)
-    if m > 1 { store16(c1, r1) }
-    if m > 2 { store16(c2, r2) }
-    if m > 3 { store16(c3, r3) }
-    if m > 4 { store16(c4, r4) }
-    if m > 5 { store16(c5, r5) }
-}
-
 #endif

@@ -52,36 +52,18 @@ public enum AVX512StreamingGEMM {
                     let full = tc / 16, rest = tc % 16
                     let xb = x + p0 * ldx + t0, yb = y + o * ldy + t0
                     let ahead = t0 == 0 ? next : nil
-                    if group == 6 {
-                        if full == 4 {
-                            multiply6x64(wb, lda: ldw, xb, ldb: ldx, depth: kb, yb, ldc: ldy, add: add, bias: nil,
-                                         prefetch: nil, lines: 0, nextRows: ahead)
-                        } else {
-                            for v in 0..<full {
-                                multiply6x16(wb, lda: ldw, xb + 16 * v, ldb: ldx, depth: kb, yb + 16 * v, ldc: ldy, add: add,
-                                             nextRows: v == 0 ? ahead : nil)
-                            }
-                        }
-                        if rest > 0 {
-                            multiply6x16(wb, lda: ldw, xb + 16 * full, ldb: ldx, depth: kb, tail, ldc: 16, add: false)
-                        }
-                    } else {
-                        // The rows after the groups of six, as one or two tiles (`rowGroup`).
-                        if full == 4 {
-                            multiplyTailx64(rows: group, wb, lda: ldw, xb, ldb: ldx, depth: kb, yb, ldc: ldy, add: add,
-                                            bias: nil, prefetch: nil, lines: 0)
-                        } else {
-                            for v in 0..<full {
-                                multiplyTailx16(rows: group, wb, lda: ldw, xb + 16 * v, ldb: ldx, depth: kb, yb + 16 * v,
-                                                ldc: ldy, add: add)
-                            }
-                        }
-                        if rest > 0 {
-                            multiplyTailx16(rows: group, wb, lda: ldw, xb + 16 * full, ldb: ldx, depth: kb, tail, ldc: 16,
-                                            add: false)
-                        }
+                    if group == 6 && full == 4 {
+                        multiply6x64(wb, lda: ldw, xb, ldb: ldx, depth: kb, yb, ldc: ldy, add: add, bias: nil,
+                                     prefetch: nil, lines: 0, nextRows: ahead)
+                    } else if full > 0 {
+                        // Fewer columns (one tile of 16–48: the 4×4 level), or the rows after the
+                        // groups of six as one or two tiles (`rowGroup`).
+                        multiplyRows(group, vectors: full, wb, lda: ldw, xb, ldb: ldx, depth: kb, yb, ldc: ldy, add: add,
+                                     nextRows: ahead)
                     }
                     if rest > 0 {
+                        multiplyRows(group, vectors: 1, wb, lda: ldw, xb + 16 * full, ldb: ldx, depth: kb, tail, ldc: 16,
+                                     add: false, nextRows: full == 0 ? ahead : nil)
                         for r in 0..<group {
                             let dst = yb + r * ldy + 16 * full, src = tail + 16 * r
                             for j in 0..<rest { dst[j] = add ? dst[j] + src[j] : src[j] }
