@@ -99,6 +99,7 @@ private func sgemmAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
                          GEMM.gemm(transB: true, m: t.rows, n: cols, k: d, alpha: scale,
                                    a: q, lda: query.rowStride, b: kBase + j0 * key.rowStride, ldb: key.rowStride,
                                    beta: 0, c: s, ldc: lds)
+                         return nil
                      },
                      addValues: { j0, cols, lds in
                          GEMM.gemm(m: t.rows, n: d, k: cols, a: s, lda: lds, b: vBase + j0 * value.rowStride,
@@ -130,8 +131,9 @@ private func fusedAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
     let lds = (tk + keyPanelWidth - 1) / keyPanelWidth * keyPanelWidth
     let qTiles = (nq + tq - 1) / tq
     pool.parallelFor(0..<(batch * heads * qTiles)) { tasks, worker in
-        let scratch = pool.scratch(worker: worker, count: tq * lds + 2 * tq + tq * d)
+        let scratch = pool.scratch(worker: worker, count: tq * lds + 3 * tq + tq * d + tq * keyPanelWidth)
         let s = scratch, rowMax = scratch + tq * lds, rowSum = rowMax + tq, qs = rowSum + tq
+        let blockMax = qs + tq * d, lanes = blockMax + tq
         let vScale = VFloat(repeating: scale)
         for task in tasks {
             let t = QueryTile(task: task, heads: heads, qTiles: qTiles, tq: tq, nq: nq)
@@ -147,8 +149,13 @@ private func fusedAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
             walkKeys(t, keys: nk, keyTile: tk, causal: causal, s, fixedLds: lds, rowMax: rowMax, rowSum: rowSum,
                      o, ldo: outputRowStride, headDim: d,
                      score: { j0, cols, lds in
-                         scoreTile(qs, rows: t.rows, headDim: d, panels: headPanel + j0 * d,
-                                   stripCount: (cols + keyPanelWidth - 1) / keyPanelWidth, s, lds: lds)
+                         // Each row's block maximum comes with the scores when every strip
+                         // column is a real, unmasked key.
+                         let whole = !causal && cols % keyPanelWidth == 0
+                         let filled = scoreTile(qs, rows: t.rows, headDim: d, panels: headPanel + j0 * d,
+                                                stripCount: (cols + keyPanelWidth - 1) / keyPanelWidth, s, lds: lds,
+                                                rowMax: whole ? blockMax : nil, lanes: whole ? lanes : nil)
+                         return filled ? UnsafePointer(blockMax) : nil
                      },
                      addValues: { j0, cols, lds in
                          accumulateValues(s, ldp: lds, rows: t.rows, vBase + j0 * value.rowStride, ldv: value.rowStride,
@@ -173,14 +180,15 @@ private struct QueryTile {
 
 /// One query tile's walk over the keys in blocks of `keyTile` (FlashAttention Alg. 1): per
 /// block `score(j0, cols, lds)` writes S = scale·Q·Kᵀ into `s` (row stride lds: `fixedLds`,
-/// else cols), the online-softmax step turns it into P, and `addValues(j0, cols, lds)` adds
+/// else cols) and returns each row's largest score where it found them on the way (else
+/// nil), the online-softmax step turns S into P, and `addValues(j0, cols, lds)` adds
 /// P·V into the output rows; at the end each row is divided by its sum. Under a causal mask
 /// no key past the tile's last query is read: later blocks are skipped, the last one cut.
 @inline(__always)
 private func walkKeys(_ t: QueryTile, keys nk: Int, keyTile tk: Int, causal: Bool, _ s: UnsafeMutablePointer<Float>,
                       fixedLds: Int?, rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
                       _ o: UnsafeMutablePointer<Float>, ldo: Int, headDim d: Int,
-                      score: (Int, Int, Int) -> Void, addValues: (Int, Int, Int) -> Void) {
+                      score: (Int, Int, Int) -> UnsafePointer<Float>?, addValues: (Int, Int, Int) -> Void) {
     for r in 0..<t.rows {
         (o + r * ldo).update(repeating: 0, count: d)
         rowMax[r] = -.infinity
@@ -193,8 +201,8 @@ private func walkKeys(_ t: QueryTile, keys nk: Int, keyTile tk: Int, causal: Boo
         // P·V's zero terms change no sum, so skipping them gives the same result).
         let cols = min(tk, nk - j0, causal ? t.i0 + t.rows - j0 : nk)
         let lds = fixedLds ?? cols
-        score(j0, cols, lds)
-        onlineSoftmax(s, lds: lds, rows: t.rows, cols: cols, causalFrom: causal ? t.i0 - j0 : nil,
+        let blockMax = score(j0, cols, lds)
+        onlineSoftmax(s, lds: lds, rows: t.rows, cols: cols, causalFrom: causal ? t.i0 - j0 : nil, blockMax: blockMax,
                       rowMax: rowMax, rowSum: rowSum, o, ldo: ldo, headDim: d)
         addValues(j0, cols, lds)
         j0 += cols
@@ -206,16 +214,18 @@ private func walkKeys(_ t: QueryTile, keys nk: Int, keyTile tk: Int, causal: Boo
 /// new running max m over this block's valid columns; the scores become e^(S − m) (columns
 /// past the valid ones 0); the partial output row is rescaled by e^(m_old − m) and the
 /// running sum updated. `causalFrom` is i0 − j0 (first query row minus first key of the
-/// block) under a causal mask: row r sees columns 0...r + causalFrom.
+/// block) under a causal mask: row r sees columns 0...r + causalFrom. `blockMax`, when
+/// given, holds each row's maximum over the block (no causal mask), so the row is not scanned.
 @inline(__always)
 private func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, lds: Int, rows: Int, cols: Int, causalFrom: Int?,
+                           blockMax precomputed: UnsafePointer<Float>?,
                            rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
                            _ o: UnsafeMutablePointer<Float>, ldo: Int, headDim d: Int) {
     for r in 0..<rows {
         let srow = s + r * lds
         // Causal: keys j ≤ i are visible, i.e. the first `valid` columns.
         let valid = causalFrom.map { max(0, min(cols, r + $0 + 1)) } ?? cols
-        let blockMax = softmaxRowMax(srow, valid)
+        let blockMax = precomputed?[r] ?? softmaxRowMax(srow, valid)
         let newMax = max(rowMax[r], blockMax)
         if newMax == -.infinity {
             srow.update(repeating: 0, count: cols)

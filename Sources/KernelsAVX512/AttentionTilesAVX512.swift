@@ -30,25 +30,38 @@ public enum AVX512AttentionTiles {
     /// `stripCount` key strips of 16 keys at `panels` (strip t holds element (c, j) =
     /// K[16t + j][c] at t·16·d + 16c + j), written as rows of `lds` floats at `s`.
     /// Two strips at a time in an 8×32 register tile: sixteen accumulators, two loads and
-    /// eight broadcasts per sixteen FMAs.
+    /// eight broadcasts per sixteen FMAs. Given `rowMax` (and `lanes`, rows × 16 floats of
+    /// scratch), also each row's largest score over all the strips' columns, taken from the
+    /// accumulators as they are stored, so the online softmax need not read the row for it.
     public static func scoreTile(_ q: UnsafePointer<Float>, rows: Int, headDim d: Int, panels: UnsafePointer<Float>,
-                                 stripCount: Int, _ s: UnsafeMutablePointer<Float>, lds: Int) {
+                                 stripCount: Int, _ s: UnsafeMutablePointer<Float>, lds: Int,
+                                 rowMax: UnsafeMutablePointer<Float>? = nil, lanes: UnsafeMutablePointer<Float>? = nil) {
         let stripFloats = d * stripWidth
+        let lanes = rowMax == nil ? nil : lanes
+        if let lanes { for i in 0..<(rows * stripWidth) { lanes[i] = -.infinity } }
+        defer {
+            if let rowMax, let lanes {
+                for r in 0..<rows { rowMax[r] = largestLane(load16(lanes + r * stripWidth)) }
+            }
+        }
         var t = 0
         while t < stripCount {
             let pair = t + 2 <= stripCount
             let strip = panels + t * stripFloats, sCol = s + t * stripWidth
             var r = 0
             while r + 8 <= rows {
+                let maxLanes = lanes.map { $0 + r * stripWidth }
                 if pair {
-                    score8x32(q + r * d, lda: d, strip, stripStride: stripFloats, depth: d, sCol + r * lds, ldc: lds)
+                    score8x32(q + r * d, lda: d, strip, stripStride: stripFloats, depth: d, sCol + r * lds, ldc: lds,
+                              maxLanes: maxLanes)
                 } else {
-                    score8x16(q + r * d, lda: d, strip, depth: d, sCol + r * lds, ldc: lds)
+                    score8x16(q + r * d, lda: d, strip, depth: d, sCol + r * lds, ldc: lds, maxLanes: maxLanes)
                 }
                 r += 8
             }
             while r < rows {
-                score1xStrips(q + r * d, strip, stripStride: stripFloats, strips: pair ? 2 : 1, depth: d, sCol + r * lds)
+                score1xStrips(q + r * d, strip, stripStride: stripFloats, strips: pair ? 2 : 1, depth: d, sCol + r * lds,
+                              maxLanes: lanes.map { $0 + r * stripWidth })
                 r += 1
             }
             t += pair ? 2 : 1
@@ -100,9 +113,29 @@ public enum AVX512AttentionTiles {
     }
 }
 
+/// max(x, y) lane by lane.
+@inline(__always)
+private func pairMax(_ x: V16, _ y: V16) -> V16 { x.replacing(with: y, where: x .< y) }
+
+/// The largest of v's sixteen lanes, by halving (SIMD16's `max()` runs lane by lane).
+@inline(__always)
+private func largestLane(_ v: V16) -> Float {
+    let h8 = v.lowHalf.replacing(with: v.highHalf, where: v.lowHalf .< v.highHalf)
+    let h4 = h8.lowHalf.replacing(with: h8.highHalf, where: h8.lowHalf .< h8.highHalf)
+    let h2 = h4.lowHalf.replacing(with: h4.highHalf, where: h4.lowHalf .< h4.highHalf)
+    return Swift.max(h2[0], h2[1])
+}
+
+/// `m[0..<16] = max(m, v)` lane by lane: a row's running maximum over the strips.
+@inline(__always)
+private func raiseMax(_ m: UnsafeMutablePointer<Float>, _ v: V16) {
+    let old = load16(m)
+    store16(old.replacing(with: v, where: old .< v), m)
+}
+
 @inline(never)
 private func score8x32(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, stripStride: Int, depth: Int,
-                       _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+                       _ c: UnsafeMutablePointer<Float>, ldc: Int, maxLanes: UnsafeMutablePointer<Float>?) {
     var c00 = V16(), c01 = V16(), c10 = V16(), c11 = V16(), c20 = V16(), c21 = V16(), c30 = V16(), c31 = V16()
     var c40 = V16(), c41 = V16(), c50 = V16(), c51 = V16(), c60 = V16(), c61 = V16(), c70 = V16(), c71 = V16()
     let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda, a6 = a5 + lda, a7 = a6 + lda
@@ -129,11 +162,16 @@ private func score8x32(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<F
     store16(c50, row); store16(c51, row + 16); row += ldc
     store16(c60, row); store16(c61, row + 16); row += ldc
     store16(c70, row); store16(c71, row + 16)
+    if let m = maxLanes {
+        raiseMax(m, pairMax(c00, c01)); raiseMax(m + 16, pairMax(c10, c11)); raiseMax(m + 32, pairMax(c20, c21))
+        raiseMax(m + 48, pairMax(c30, c31)); raiseMax(m + 64, pairMax(c40, c41)); raiseMax(m + 80, pairMax(c50, c51))
+        raiseMax(m + 96, pairMax(c60, c61)); raiseMax(m + 112, pairMax(c70, c71))
+    }
 }
 
 @inline(never)
 private func score8x16(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, depth: Int,
-                       _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+                       _ c: UnsafeMutablePointer<Float>, ldc: Int, maxLanes: UnsafeMutablePointer<Float>?) {
     var c0 = V16(), c1 = V16(), c2 = V16(), c3 = V16(), c4 = V16(), c5 = V16(), c6 = V16(), c7 = V16()
     let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda, a6 = a5 + lda, a7 = a6 + lda
     var bp = b
@@ -147,11 +185,15 @@ private func score8x16(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<F
     }
     store16(c0, c); store16(c1, c + ldc); store16(c2, c + 2 * ldc); store16(c3, c + 3 * ldc)
     store16(c4, c + 4 * ldc); store16(c5, c + 5 * ldc); store16(c6, c + 6 * ldc); store16(c7, c + 7 * ldc)
+    if let m = maxLanes {
+        raiseMax(m, c0); raiseMax(m + 16, c1); raiseMax(m + 32, c2); raiseMax(m + 48, c3)
+        raiseMax(m + 64, c4); raiseMax(m + 80, c5); raiseMax(m + 96, c6); raiseMax(m + 112, c7)
+    }
 }
 
 /// One query row against one or two strips (the rows left over after groups of eight).
 private func score1xStrips(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, stripStride: Int, strips: Int,
-                           depth: Int, _ c: UnsafeMutablePointer<Float>) {
+                           depth: Int, _ c: UnsafeMutablePointer<Float>, maxLanes: UnsafeMutablePointer<Float>?) {
     for t in 0..<strips {
         var acc = V16()
         var bp = b + t * stripStride
@@ -160,6 +202,7 @@ private func score1xStrips(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
             bp += 16
         }
         store16(acc, c + t * 16)
+        if let maxLanes { raiseMax(maxLanes, acc) }
     }
 }
 
