@@ -132,12 +132,13 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
                                 firstTile: 0, count: totalTiles, channels: cs, into: v)
         }
         let vPtr = UnsafePointer(v)
-        // At most 64 tiles (batch 1 at the few-tile levels) on AVX-512: the position GEMMs run on
-        // the weight-streaming tile, U's rows broadcast against V's 64 columns, instead of sgemm
-        // packing both for one pass (docs/BENCHMARKS.md, 2026-12-06: 10–20% off these layers;
-        // at 128 tiles, two column blocks, sgemm stays ahead). Blocks are then whole 6-row groups.
+        // At most 128 tiles (the few-tile levels at batch 1 and 2) on AVX-512: the position GEMMs
+        // run on the weight-streaming tile, U's rows broadcast against V's columns, instead of
+        // sgemm packing both for one pass (docs/BENCHMARKS.md: 10–20% off these layers at 64
+        // tiles on 2026-12-06; at 128 tiles once the streaming product's depth blocks kept X in
+        // L2, later the same day). Blocks are then whole 6-row groups.
         #if arch(x86_64)
-        let streamTiles = CPUFeatures.useAVX512Kernels && totalTiles % 16 == 0 && totalTiles <= AVX512StreamingGEMM.columnBlock
+        let streamTiles = CPUFeatures.useAVX512Kernels && totalTiles % 16 == 0 && totalTiles <= 2 * AVX512StreamingGEMM.columnBlock
         #else
         let streamTiles = false
         #endif

@@ -44,6 +44,9 @@ final class ConvTests: XCTestCase {
             // in blocks of whole six-row groups with a tail.
             Case(n: 1, c: 21, h: 16, w: 16, o: 70, k: 3, stride: 1, pad: .symmetric(1)),
             Case(n: 1, c: 19, h: 32, w: 32, o: 40, k: 3, stride: 1, pad: .symmetric(1)),
+            // 128 tiles (F(2×2) at 16×16, batch 2; one 16×32 image): two column blocks of 64.
+            Case(n: 2, c: 21, h: 16, w: 16, o: 70, k: 3, stride: 1, pad: .symmetric(1)),
+            Case(n: 1, c: 18, h: 16, w: 32, o: 33, k: 3, stride: 1, pad: .symmetric(1)),
             // Few output pixels (streamingGemm): 16 columns, depth 360 over two depth blocks, 131 rows
             // (a tail after groups of six); 32 columns spanning two images; a 1×1 layer read in place.
             Case(n: 1, c: 40, h: 4, w: 4, o: 131, k: 3, stride: 1, pad: .symmetric(1)),
