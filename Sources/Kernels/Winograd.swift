@@ -132,13 +132,14 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
                                 firstTile: 0, count: totalTiles, channels: cs, into: v)
         }
         let vPtr = UnsafePointer(v)
-        // At most 128 tiles (the few-tile levels at batch 1 and 2) on AVX-512: the position GEMMs
-        // run on the weight-streaming tile, U's rows broadcast against V's columns, instead of
-        // sgemm packing both for one pass (docs/BENCHMARKS.md: 10–20% off these layers at 64
-        // tiles on 2026-12-06; at 128 tiles once the streaming product's depth blocks kept X in
-        // L2, later the same day). Blocks are then whole 6-row groups.
+        // At most 256 tiles (up to SD's 32×32 level at batch 1, 16×16 at batch 2) on AVX-512: the
+        // position GEMMs run on the weight-streaming tile, U's rows broadcast against V's
+        // columns, instead of sgemm packing both for one pass (docs/BENCHMARKS.md, 2026-12-06:
+        // 10–20% off these layers at 64 tiles; at 128 and 256 once the streaming product's depth
+        // blocks kept X in L2; at 512, 1280-channel layers were 50% slower). Blocks are then
+        // whole 6-row groups.
         #if arch(x86_64)
-        let streamTiles = CPUFeatures.useAVX512Kernels && totalTiles % 16 == 0 && totalTiles <= 2 * AVX512StreamingGEMM.columnBlock
+        let streamTiles = CPUFeatures.useAVX512Kernels && totalTiles % 16 == 0 && totalTiles <= 4 * AVX512StreamingGEMM.columnBlock
         #else
         let streamTiles = false
         #endif

@@ -40,11 +40,12 @@ final class ConvTests: XCTestCase {
             Case(n: 1, c: 16, h: 50, w: 63, o: 16, k: 3, stride: 1, pad: .symmetric(0)),
             Case(n: 1, c: 16, h: 48, w: 48, o: 24, k: 3, stride: 1, pad: Conv2DPadding(top: 0, left: 0, bottom: 1, right: 1)),
             Case(n: 1, c: 21, h: 24, w: 24, o: 70, k: 3, stride: 1, pad: .symmetric(1)),   // few tiles: split by output channels
-            // 64 tiles (F(2×2) at 16×16, F(4×4) at 32×32): on AVX-512 the position GEMMs stream,
-            // in blocks of whole six-row groups with a tail.
+            // F(2×2) with 64 tiles (16×16) and 256 (32×32; F(4×4) needs 128 channels): on AVX-512
+            // the position GEMMs stream, in blocks of whole six-row groups with a tail, over one
+            // and four column blocks of 64.
             Case(n: 1, c: 21, h: 16, w: 16, o: 70, k: 3, stride: 1, pad: .symmetric(1)),
             Case(n: 1, c: 19, h: 32, w: 32, o: 40, k: 3, stride: 1, pad: .symmetric(1)),
-            // 128 tiles (F(2×2) at 16×16, batch 2; one 16×32 image): two column blocks of 64.
+            // 128 tiles (16×16 at batch 2; one 16×32 image): two column blocks.
             Case(n: 2, c: 21, h: 16, w: 16, o: 70, k: 3, stride: 1, pad: .symmetric(1)),
             Case(n: 1, c: 18, h: 16, w: 32, o: 33, k: 3, stride: 1, pad: .symmetric(1)),
             // Few output pixels (streamingGemm): 16 columns, depth 360 over two depth blocks, 131 rows
