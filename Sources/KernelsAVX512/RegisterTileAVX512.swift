@@ -178,46 +178,12 @@ private func multiplyTile(_ m: Int, _ v: Int, _ a: UnsafePointer<Float>, lda: In
         if v > 1 { x1 = load16(bp + 16) }
         if v > 2 { x2 = load16(bp + 32) }
         if v > 3 { x3 = load16(bp + 48) }
-        var s = V16(repeating: a[p])
-        c00 = c00.addingProduct(s, x0)
-        if v > 1 { c01 = c01.addingProduct(s, x1) }
-        if v > 2 { c02 = c02.addingProduct(s, x2) }
-        if v > 3 { c03 = c03.addingProduct(s, x3) }
-        if m > 1 {
-            s = V16(repeating: a1[p])
-            c10 = c10.addingProduct(s, x0)
-            if v > 1 { c11 = c11.addingProduct(s, x1) }
-            if v > 2 { c12 = c12.addingProduct(s, x2) }
-            if v > 3 { c13 = c13.addingProduct(s, x3) }
-        }
-        if m > 2 {
-            s = V16(repeating: a2[p])
-            c20 = c20.addingProduct(s, x0)
-            if v > 1 { c21 = c21.addingProduct(s, x1) }
-            if v > 2 { c22 = c22.addingProduct(s, x2) }
-            if v > 3 { c23 = c23.addingProduct(s, x3) }
-        }
-        if m > 3 {
-            s = V16(repeating: a3[p])
-            c30 = c30.addingProduct(s, x0)
-            if v > 1 { c31 = c31.addingProduct(s, x1) }
-            if v > 2 { c32 = c32.addingProduct(s, x2) }
-            if v > 3 { c33 = c33.addingProduct(s, x3) }
-        }
-        if m > 4 {
-            s = V16(repeating: a4[p])
-            c40 = c40.addingProduct(s, x0)
-            if v > 1 { c41 = c41.addingProduct(s, x1) }
-            if v > 2 { c42 = c42.addingProduct(s, x2) }
-            if v > 3 { c43 = c43.addingProduct(s, x3) }
-        }
-        if m > 5 {
-            s = V16(repeating: a5[p])
-            c50 = c50.addingProduct(s, x0)
-            if v > 1 { c51 = c51.addingProduct(s, x1) }
-            if v > 2 { c52 = c52.addingProduct(s, x2) }
-            if v > 3 { c53 = c53.addingProduct(s, x3) }
-        }
+        rowStep(v, V16(repeating: a[p]), x0, x1, x2, x3, &c00, &c01, &c02, &c03)
+        if m > 1 { rowStep(v, V16(repeating: a1[p]), x0, x1, x2, x3, &c10, &c11, &c12, &c13) }
+        if m > 2 { rowStep(v, V16(repeating: a2[p]), x0, x1, x2, x3, &c20, &c21, &c22, &c23) }
+        if m > 3 { rowStep(v, V16(repeating: a3[p]), x0, x1, x2, x3, &c30, &c31, &c32, &c33) }
+        if m > 4 { rowStep(v, V16(repeating: a4[p]), x0, x1, x2, x3, &c40, &c41, &c42, &c43) }
+        if m > 5 { rowStep(v, V16(repeating: a5[p]), x0, x1, x2, x3, &c50, &c51, &c52, &c53) }
         bp += ldb
     }
     if prefetch != nil { for line in prefetched..<max(prefetched, lines) { diffusiond_prefetch_l2(ahead + line * 64) } }
@@ -240,6 +206,17 @@ private func multiplyTile(_ m: Int, _ v: Int, _ a: UnsafePointer<Float>, lda: In
     if m > 3 { store16(c30, r3); if v > 1 { store16(c31, r3 + 16) }; if v > 2 { store16(c32, r3 + 32) }; if v > 3 { store16(c33, r3 + 48) } }
     if m > 4 { store16(c40, r4); if v > 1 { store16(c41, r4 + 16) }; if v > 2 { store16(c42, r4 + 32) }; if v > 3 { store16(c43, r4 + 48) } }
     if m > 5 { store16(c50, r5); if v > 1 { store16(c51, r5 + 16) }; if v > 2 { store16(c52, r5 + 32) }; if v > 3 { store16(c53, r5 + 48) } }
+}
+
+/// One row's step of `multiplyTile`: c_j += s·x_j for the first `v` vectors (inlined with a
+/// constant `v`; the accumulators are the caller's registers).
+@inline(__always)
+private func rowStep(_ v: Int, _ s: V16, _ x0: V16, _ x1: V16, _ x2: V16, _ x3: V16,
+                     _ c0: inout V16, _ c1: inout V16, _ c2: inout V16, _ c3: inout V16) {
+    c0 = c0.addingProduct(s, x0)
+    if v > 1 { c1 = c1.addingProduct(s, x1) }
+    if v > 2 { c2 = c2.addingProduct(s, x2) }
+    if v > 3 { c3 = c3.addingProduct(s, x3) }
 }
 
 /// The line holding `p` and the same line of the five rows after it (stride `lda` floats), into L2.
