@@ -66,6 +66,28 @@ public enum PackedLinear {
         return base + offset
     }
 
+    /// How `multiply` cuts `rows` into row blocks (size, count): `AVX512PackedLinear.rowBlock`'s
+    /// size, made smaller where the cores, which take blocks as they come, would otherwise get
+    /// uneven shares: with at least two blocks per thread but fewer than ten, a count that is
+    /// not a multiple of the threads leaves one of them a block more (7 blocks on 2 threads gave
+    /// one 4/7 of the work: 8192 rows by 320 inputs ran at 366 GFLOP/s, 425 after). With fewer
+    /// blocks the panels are split too (`multiply`); with many, smaller blocks cost more than
+    /// the imbalance (27 -> 28 blocks at 1280 inputs: 406 -> 395 GFLOP/s).
+    static func rowBlockPlan(rows: Int, depth: Int, threads: Int) -> (size: Int, count: Int) {
+        #if arch(x86_64)
+        var size = AVX512PackedLinear.rowBlock(rows: rows, depth: depth)
+        #else
+        var size = max(6, rows)
+        #endif
+        var count = (rows + size - 1) / size
+        if count >= 2 * threads && count % threads != 0 && count < 10 * threads {
+            let even = (count + threads - 1) / threads * threads
+            size = ((rows + even - 1) / even + 5) / 6 * 6
+            count = (rows + size - 1) / size
+        }
+        return (size, count)
+    }
+
     /// Y (+)= X·Wᵀ (+ bias) over the cores: X is rows × inFeatures (row stride `ldx`), `packed`
     /// the weight as `pack` left it (outFeatures × inFeatures, see `panels(of:)`), Y rows ×
     /// outFeatures (row stride `ldy`), `bias` nil or [outFeatures]. `accumulate` keeps what Y
@@ -76,18 +98,7 @@ public enum PackedLinear {
         #if arch(x86_64)
         if rows <= 0 { return }
         let panels = outFeatures / panelWidth
-        var rowBlock = AVX512PackedLinear.rowBlock(rows: rows, depth: inFeatures)
-        var rowBlocks = (rows + rowBlock - 1) / rowBlock
-        let threads = pool.threadCount
-        if rowBlocks > 1 && rowBlocks % threads != 0 && rowBlocks < 10 * threads {
-            // A whole number of row blocks per thread where one more block would leave a thread
-            // over 5% more work: 7 blocks on 2 threads gave one 4/7 of it (8192 rows by 320
-            // inputs: 366 GFLOP/s against OpenBLAS's 392, 425 after). With many blocks the
-            // smaller blocks cost more than the imbalance (27 -> 28 at 1280 inputs: 406 -> 395).
-            let even = (rowBlocks + threads - 1) / threads * threads
-            rowBlock = ((rows + even - 1) / even + 5) / 6 * 6
-            rowBlocks = (rows + rowBlock - 1) / rowBlock
-        }
+        let (rowBlock, rowBlocks) = rowBlockPlan(rows: rows, depth: inFeatures, threads: pool.threadCount)
         // Work items: row blocks × panel chunks, at least two per thread when the shape allows.
         let wanted = 2 * pool.threadCount
         let chunks = rowBlocks >= wanted ? 1 : min(panels, (wanted + rowBlocks - 1) / rowBlocks)

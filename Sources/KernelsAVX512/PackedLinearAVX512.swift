@@ -48,7 +48,7 @@ public enum AVX512PackedLinear {
         let w = panelWidth
         let blocks = (depth + maxDepthBlock - 1) / maxDepthBlock
         let depthBlock = (depth + blocks - 1) / blocks
-        let groups = (rows.count + 5) / 6  // row tiles (`rowGroup` cuts 7 and 8 into two, as six and one would be)
+        let groups = (rows.count + 5) / 6  // row tiles: `rowGroup` cuts 7 and 8 into two, as 6 + 1 and 6 + 2 would be
         // The weights come from memory once per call (a UNet's 3 GB do not stay in any cache),
         // so while one block is multiplied the next one (it follows in memory: the next depth
         // block, or the next panel's first) is prefetched into L2, its lines spread over the

@@ -14,7 +14,10 @@ public enum AVX512StreamingGEMM {
     /// Columns of X one pass of a row group takes (four zmm per weight row).
     public static let columnBlock = 64
     /// Depth of one pass: X's block (depth × padded columns floats) is kept to 64 KiB, between
-    /// 128 and 1024 rows deep, so it stays in L2 while the weights stream past.
+    /// 128 and 1024 rows deep (so 128 KiB at 256 columns), so it stays in L2 while the weights
+    /// stream past. Full 16-column vectors sum each output in the same order whatever the
+    /// block; a last partial vector sums each block from zero into `tail` and adds it, so its
+    /// bits depend on where the blocks fall.
     static func depthBlock(columns: Int) -> Int {
         min(1024, max(128, (16 << 10) / ((columns + 15) / 16 * 16)))
     }

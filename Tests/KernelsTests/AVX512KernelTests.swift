@@ -48,6 +48,39 @@ final class AVX512KernelTests: XCTestCase {
         }
     }
 
+    func testScoreTileRowMaximaAreTheStoredRowsMaxima() {
+        // The fused softmax shifts by these maxima; softmax gives the same answer for any shift,
+        // so only an exact check catches one that is too large or misses a column.
+        var rng = TestRNG(seed: 61)
+        let d = 40, width = AVX512AttentionTiles.stripWidth
+        for rows in [1, 5, 8, 9, 17] {
+            for strips in [1, 2, 3, 5] {
+                let q = rng.tensor([rows * d], -2, 2).toArray(), panels = rng.tensor([strips * width * d], -2, 2).toArray()
+                let lds = strips * width + 3
+                var s = [Float](repeating: .nan, count: rows * lds)
+                var rowMax = [Float](repeating: .nan, count: rows), lanes = [Float](repeating: 0, count: rows * width)
+                q.withUnsafeBufferPointer { qp in
+                    panels.withUnsafeBufferPointer { pp in
+                        s.withUnsafeMutableBufferPointer { sp in
+                            rowMax.withUnsafeMutableBufferPointer { mp in
+                                lanes.withUnsafeMutableBufferPointer { lp in
+                                    guard let q0 = qp.baseAddress, let p0 = pp.baseAddress, let s0 = sp.baseAddress,
+                                          let m0 = mp.baseAddress, let l0 = lp.baseAddress else { return }
+                                    AVX512AttentionTiles.scoreTile(q0, rows: rows, headDim: d, panels: p0, stripCount: strips,
+                                                                   s0, lds: lds, rowMax: m0, lanes: l0)
+                                }
+                            }
+                        }
+                    }
+                }
+                for r in 0..<rows {
+                    let row = s[(r * lds)..<(r * lds + strips * width)]
+                    XCTAssertEqual(rowMax[r], row.max(), "rows \(rows), strips \(strips): row \(r)")
+                }
+            }
+        }
+    }
+
     func testStreamingProductAgainstTripleLoop() {
         var rng = TestRNG(seed: 52)
         // (rows, cols, depth): row groups of six with and without a tail (tails of 1 to 5 rows,

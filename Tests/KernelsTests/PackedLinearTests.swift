@@ -59,7 +59,8 @@ final class PackedLinearTests: XCTestCase {
 
     func testPackedLinearMatchesReference() throws {
         try XCTSkipUnless(CPUFeatures.useAVX512Kernels, "packing runs only where the AVX-512 kernels do")
-        // Rows around the 6-row tile and the 192-row block; depths around the 384 block rule.
+        // Rows around the 6-row tile (tails of 1 to 5 rows, 7 and 8 as 4 + 3 and 4 + 4); depths
+        // around the 384 block rule.
         for (rows, k, n) in [(1, 40, 64), (2, 50, 64), (3, 33, 128), (5, 300, 128), (6, 385, 64), (7, 17, 192), (8, 20, 64),
                               (16, 1000, 64), (64, 800, 320), (200, 96, 128), (397, 64, 64)] {
             for withBias in [false, true] {
@@ -72,6 +73,44 @@ final class PackedLinearTests: XCTestCase {
                     assertClose(y.toArray(), want, scale: scale, "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)")
                 }
             }
+        }
+    }
+
+    func testRowBlockPlanCoversTheRowsAndEvensOutTheThreads() {
+        // (rows, depth, threads): 7 blocks on 2 threads become 8; 27 and 3 stay; 16 threads
+        // with 4 blocks keep them (the panels are split instead).
+        for (rows, depth, threads) in [(8192, 320, 2), (8192, 1280, 2), (1024, 1280, 16), (50, 10_000, 3), (13, 64, 2),
+                                       (700, 4000, 3), (1, 64, 2)] {
+            let (size, count) = PackedLinear.rowBlockPlan(rows: rows, depth: depth, threads: threads)
+            let what = "\(rows) rows, depth \(depth), \(threads) threads: \(count) blocks of \(size)"
+            XCTAssertEqual(size % 6, 0, what)
+            XCTAssertGreaterThanOrEqual(size * count, rows, what)
+            XCTAssertLessThan((count - 1) * size, rows, "\(what): a block is empty")
+            if count >= 2 * threads && count < 10 * threads { XCTAssertEqual(count % threads, 0, what) }
+        }
+        XCTAssertEqual(PackedLinear.rowBlockPlan(rows: 8192, depth: 320, threads: 2).count, 8)
+        XCTAssertEqual(PackedLinear.rowBlockPlan(rows: 8192, depth: 1280, threads: 2).count, 27)
+        XCTAssertEqual(PackedLinear.rowBlockPlan(rows: 1024, depth: 1280, threads: 16).count, 4)
+    }
+
+    func testProductOverSeveralRowBlocksMatchesSgemm() throws {
+        try XCTSkipUnless(CPUFeatures.useAVX512Kernels, "packing runs only where the AVX-512 kernels do")
+        // 700 rows of depth 4000: 96-row blocks, 8 of them, made 9 on the 3-thread pool.
+        // Against the unpacked weight's sgemm, with Σ|x||w| (an sgemm of the magnitudes) as scale.
+        let rows = 700, k = 4000, n = 128
+        var rng = TestRNG(seed: 91)
+        let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
+        let want = Tensor(zeros: [rows, n]), scale = Tensor(zeros: [rows, n])
+        linear(x, weight: WeightTensor(w), bias: b, output: want, pool: testPools[0])
+        let ax = Tensor(shape: [rows, k], values: x.toArray().map { abs($0) })
+        let aw = Tensor(shape: [n, k], values: w.toArray().map { abs($0) })
+        linear(ax, weight: WeightTensor(aw), bias: nil, output: scale, pool: testPools[0])
+        let weight = try packed(w)
+        for pool in testPools {
+            let y = Tensor(zeros: [rows, n])
+            linear(x, weight: weight, bias: b, output: y, pool: pool)
+            assertClose(y.toArray(), want.toArray(), scale: scale.toArray().map { 2 * $0 },
+                        "\(rows)x\(k)->\(n) threads \(pool.threadCount)")
         }
     }
 
@@ -107,7 +146,8 @@ final class PackedLinearTests: XCTestCase {
 
     func testResidualPlusBiasWithoutAndWithPacking() throws {
         // `linearProduct(accumulate: true)`: output += X·Wᵀ + bias (a transformer's residual).
-        // Packed, the bias starts the accumulators; plain, sgemm then a bias pass.
+        // Packed, the bias is added to the accumulators as they are stored; plain, sgemm then a
+        // bias pass.
         let rows = 23, k = 130, n = 192
         var rng = TestRNG(seed: 73)
         let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n]), r0 = rng.tensor([rows, n])
