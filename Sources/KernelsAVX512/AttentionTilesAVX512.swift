@@ -68,15 +68,19 @@ public enum AVX512AttentionTiles {
         }
     }
 
-    /// Head dims whose value product this module has a register tile for.
-    public static func hasValueTile(headDim d: Int) -> Bool { d == 40 || d == 64 }
+    /// Head dims whose value product this module has a register tile for: 40, and whole
+    /// vectors of 16 up to 128 (SD's 64 and 80). At 160 (SD 1.5's 16×16 level at 512²) the
+    /// fused path was 8% slower than sgemm in a UNet evaluation (6.3 -> 6.8 ms), so it stays
+    /// there, as does the VAE's 512.
+    public static func hasValueTile(headDim d: Int) -> Bool { d == 40 || (d % 16 == 0 && d > 0 && d <= 128) }
 
     /// O[r][0..<d] += Σ_j P[r][j]·V[j][0..<d] for `rows` rows over `keys` keys (P rows at
     /// p + r·ldp, V rows at v + j·ldv, O rows at o + r·ldo), in key chunks of `chunkKeys`
     /// (Kernels' `valueChunkKeys`: the chunk of V stays in L1 across the rows). Head dim 40:
     /// six rows at a time, per key three loads of V (16 + 16 + 8 lanes), six broadcasts,
-    /// eighteen FMAs; head dim 64: six rows through `multiply6x64` (RegisterTileAVX512.swift),
-    /// four loads, six broadcasts, 24 FMAs, the rows after them through `multiplyTailx64`.
+    /// eighteen FMAs; whole vectors (64, 80): six rows × up to 64 columns at a time through
+    /// the register tile (RegisterTileAVX512.swift), four loads, six broadcasts, 24 FMAs per
+    /// key, the rows after them as one smaller tile.
     public static func accumulateValues(_ p: UnsafePointer<Float>, ldp: Int, rows: Int, _ v: UnsafePointer<Float>,
                                         ldv: Int, keys: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int,
                                         headDim d: Int, chunkKeys: Int) {
@@ -99,11 +103,18 @@ public enum AVX512AttentionTiles {
             } else {
                 while r < rows {
                     let m = rowGroup(left: rows - r)
-                    if m == 6 {
-                        multiply6x64(pk + r * ldp, lda: ldp, vk, ldb: ldv, depth: kn, o + r * ldo, ldc: ldo, add: true)
-                    } else {
-                        multiplyTailx64(rows: m, pk + r * ldp, lda: ldp, vk, ldb: ldv, depth: kn, o + r * ldo, ldc: ldo,
-                                        add: true, bias: nil, prefetch: nil, lines: 0)
+                    // The head's columns 64 at a time (80 = 64 + 16).
+                    var c0 = 0
+                    while c0 < d {
+                        let vectors = min(4, (d - c0) / 16)
+                        if m == 6 && vectors == 4 {
+                            multiply6x64(pk + r * ldp, lda: ldp, vk + c0, ldb: ldv, depth: kn, o + r * ldo + c0, ldc: ldo,
+                                         add: true)
+                        } else {
+                            multiplyRows(m, vectors: vectors, pk + r * ldp, lda: ldp, vk + c0, ldb: ldv, depth: kn,
+                                         o + r * ldo + c0, ldc: ldo, add: true, nextRows: nil)
+                        }
+                        c0 += 16 * vectors
                     }
                     r += m
                 }
