@@ -34,9 +34,10 @@ public enum AVX512StreamingGEMM {
             if !accumulate { for o in 0..<rows { (y + o * ldy).update(repeating: 0, count: cols) } }
             return
         }
-        // The last, partial vector of a row (cols not a multiple of 16) goes through `tail`.
-        let tail = UnsafeMutablePointer<Float>.allocate(capacity: 6 * 16)
-        defer { tail.deallocate() }
+        // The last, partial vector of a row (cols not a multiple of 16) goes through `tail`,
+        // allocated only then (a Winograd layer calls this once per position and block).
+        let tail: UnsafeMutablePointer<Float>? = cols % 16 == 0 ? nil : .allocate(capacity: 6 * 16)
+        defer { tail?.deallocate() }
         let depthBlock = depthBlock(columns: cols)
         var p0 = 0
         while p0 < depth {
@@ -65,6 +66,8 @@ public enum AVX512StreamingGEMM {
                                      nextRows: ahead)
                     }
                     if rest > 0 {
+                        // rest > 0 only when cols is not a multiple of 16, where `tail` exists.
+                        guard let tail else { preconditionFailure("AVX512StreamingGEMM: partial vector without a buffer") }
                         multiplyRows(group, vectors: 1, wb, lda: ldw, xb + 16 * full, ldb: ldx, depth: kb, tail, ldc: 16,
                                      add: false, nextRows: full == 0 ? ahead : nil)
                         for r in 0..<group {
