@@ -87,8 +87,13 @@ public enum Activation: String, Sendable, CaseIterable {
 /// Applies `activation` elementwise over all of `input` into `output` (same count; may alias).
 public func activate(_ activation: Activation, _ input: Tensor, output: Tensor, pool: ThreadPool) {
     precondition(input.count == output.count, "activate: \(input.shape) into \(output.shape)")
-    let x = UnsafePointer(input.data), y = output.data
-    pool.parallelFor(0..<input.count, grain: 16_384) { r, _ in
+    activate(activation, UnsafePointer(input.data), output.data, count: input.count, pool: pool)
+}
+
+/// Pointer form of `activate`: y[i] = f(x[i]) for i < count (x and y may be the same).
+public func activate(_ activation: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
+                     pool: ThreadPool) {
+    pool.parallelFor(0..<count, grain: 16_384) { r, _ in
         activation.apply(x + r.lowerBound, y + r.lowerBound, r.count)
     }
 }

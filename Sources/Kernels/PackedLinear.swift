@@ -91,11 +91,14 @@ public enum PackedLinear {
     /// Y (+)= X·Wᵀ (+ bias) over the cores: X is rows × inFeatures (row stride `ldx`), `packed`
     /// the weight as `pack` left it (outFeatures × inFeatures, see `panels(of:)`), Y rows ×
     /// outFeatures (row stride `ldy`), `bias` nil or [outFeatures]. `accumulate` keeps what Y
-    /// holds (a residual).
+    /// holds (a residual); `quickGelu` stores x·σ(1.702x) of each output (CLIP's MLP), the bits
+    /// `Activation.quickGelu` would give in a pass of its own.
     public static func multiply(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, inFeatures: Int,
                                 packed: UnsafePointer<Float>, outFeatures: Int, bias: UnsafePointer<Float>?,
-                                output y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, pool: ThreadPool) {
+                                output y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, quickGelu: Bool = false,
+                                pool: ThreadPool) {
         #if arch(x86_64)
+        precondition(!(quickGelu && accumulate), "PackedLinear.multiply: an activation on a residual sum")
         if rows <= 0 { return }
         let panels = outFeatures / panelWidth
         let (rowBlock, rowBlocks) = rowBlockPlan(rows: rows, depth: inFeatures, threads: pool.threadCount)
@@ -111,7 +114,7 @@ public enum PackedLinear {
                 AVX512PackedLinear.multiply(x: x, ldx: ldx, rows: r0..<min(rows, r0 + rowBlock),
                                             depth: inFeatures, packed: packed,
                                             panels: p0..<min(panels, p0 + panelChunk), bias: bias,
-                                            y: y, ldy: ldy, accumulate: accumulate)
+                                            y: y, ldy: ldy, accumulate: accumulate, quickGelu: quickGelu)
             }
         }
         #else

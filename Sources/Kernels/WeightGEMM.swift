@@ -151,7 +151,10 @@ extension GEMM {
 ///   - weight: [outFeatures, inFeatures]
 ///   - bias: [outFeatures] or nil
 ///   - output: [..., outFeatures]; must not alias input
-public func linear(_ input: Tensor, weight: WeightTensor, bias: Tensor?, output: Tensor, pool: ThreadPool) {
+///   - activation: applied to the output when given: by the packed product as it stores its
+///     tiles for `.quickGelu` (CLIP's MLP), else in a pass after; the same bits either way
+public func linear(_ input: Tensor, weight: WeightTensor, bias: Tensor?, output: Tensor, activation: Activation? = nil,
+                   pool: ThreadPool) {
     precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
     let outF = weight.shape[0], inF = weight.shape[1]
     precondition(input.count % max(inF, 1) == 0 && input.dim(-1) == inF,
@@ -160,16 +163,25 @@ public func linear(_ input: Tensor, weight: WeightTensor, bias: Tensor?, output:
     precondition(output.count == rows * outF, "linear: output \(output.shape) is not [\(rows), \(outF)]")
     if let bias { precondition(bias.count == outF, "linear: bias \(bias.shape) is not [\(outF)]") }
     linear(input.data, rows: rows, inFeatures: inF, weight: weight.operand, bias: bias?.data,
-           outFeatures: outF, output: output.data, pool: pool)
+           outFeatures: outF, output: output.data, activation: activation, pool: pool)
 }
 
-/// Pointer form of `linear(_:weight:bias:output:pool:)` with a weight operand.
+/// Pointer form of `linear(_:weight:bias:output:activation:pool:)` with a weight operand.
 public func linear(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                    weight: WeightOperand, bias: UnsafePointer<Float>?, outFeatures: Int,
-                   output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-    OperatorProfile.measure("linear \(rows)x\(inFeatures)->\(outFeatures)") {
+                   output: UnsafeMutablePointer<Float>, activation: Activation? = nil, pool: ThreadPool) {
+    let name = activation.map { "linear+\($0) " } ?? "linear "
+    OperatorProfile.measure(name + "\(rows)x\(inFeatures)->\(outFeatures)") {
+        if activation == .quickGelu,
+           let packed = PackedLinear.panels(of: weight, inFeatures: inFeatures, outFeatures: outFeatures) {
+            PackedLinear.multiply(input, ldx: inFeatures, rows: rows, inFeatures: inFeatures, packed: packed,
+                                  outFeatures: outFeatures, bias: bias, output: output, ldy: outFeatures,
+                                  accumulate: false, quickGelu: true, pool: pool)
+            return
+        }
         linearProduct(input, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias,
                       outFeatures: outFeatures, output: output, accumulate: false, pool: pool)
+        if let activation { activate(activation, UnsafePointer(output), output, count: rows * outFeatures, pool: pool) }
     }
 }
 

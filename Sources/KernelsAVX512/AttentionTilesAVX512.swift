@@ -279,7 +279,7 @@ private func values1x40(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, ld
 /// Cephes `expf`'s degree-6 polynomial, inputs clamped to [−87.3, 88.3]. (A generic version
 /// shared by both compiled to scalar code: the attention kernel ran 5× slower.)
 @inline(__always)
-private func exp16(_ x: V16) -> V16 {
+func exp16(_ x: V16) -> V16 {
     let lo = V16(repeating: -87.3), hi = V16(repeating: 88.3)
     let xl = x.replacing(with: lo, where: x .< lo)
     let xc = xl.replacing(with: hi, where: hi .< xl)

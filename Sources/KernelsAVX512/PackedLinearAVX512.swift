@@ -14,6 +14,20 @@
 #if arch(x86_64)
 import CPrefetch
 
+/// y ← y·σ(1.702y) = y / (1 + e^(−1.702y)) (CLIP's quick_gelu) on `rows` rows of 64 floats
+/// (row stride `ldy`): Kernels' `Activation.quickGelu` at 16 lanes, the same operations
+/// (`exp16` gives `vexp`'s bits), so the fused product gives the bits of a separate pass.
+private func quickGelu64(_ y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
+    for r in 0..<rows {
+        var p = y + r * ldy
+        for _ in 0..<4 {
+            let x = load16(p)
+            store16(x / (V16(repeating: 1) + exp16(x * V16(repeating: -1.702))), p)
+            p += 16
+        }
+    }
+}
+
 /// Y (+)= X·Wᵀ with W packed in 64-wide column panels, for CPUs with AVX-512 (F, CD, BW, DQ, VL).
 public enum AVX512PackedLinear {
     /// Output features per panel (four zmm).
@@ -38,10 +52,10 @@ public enum AVX512PackedLinear {
     /// [`depth`][64] floats, Y row-major with row stride `ldy` (column `64·p` for panel `p`),
     /// `bias` nil or the whole layer's. `accumulate` keeps what Y holds (a residual). The bias
     /// is added to the accumulators as the tile is stored, so Y is written once, not filled
-    /// with it first.
+    /// with it first; `quickGelu` (not with `accumulate`) stores x·σ(1.702x) of the finished sums.
     public static func multiply(x: UnsafePointer<Float>, ldx: Int, rows: Range<Int>, depth: Int,
                                 packed: UnsafePointer<Float>, panels: Range<Int>, bias: UnsafePointer<Float>?,
-                                y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+                                y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, quickGelu: Bool = false) {
         if rows.isEmpty || panels.isEmpty { return }
         // A packed weight always has inputs (`PackedLinear.canPack`).
         precondition(depth > 0, "AVX512PackedLinear.multiply: depth \(depth)")
@@ -60,6 +74,9 @@ public enum AVX512PackedLinear {
                 let kb = min(depthBlock, depth - k0)
                 let add = accumulate || k0 > 0
                 let panelBias = k0 == 0 ? bias.map { $0 + p * w } : nil
+                // On the finished sums only, while the tile just stored is in L1 (kept out of the
+                // register tile itself: its exponentials there made every shape's code slower).
+                let activate = quickGelu && k0 + kb == depth
                 let b = packed + p * depth * w + k0 * w
                 let next = b + kb * w
                 let nextLines = next < end ? (min(depthBlock, (end - next) / w) * w) / 16 : 0
@@ -76,6 +93,7 @@ public enum AVX512PackedLinear {
                         multiplyTailx64(rows: m, x + r * ldx + k0, lda: ldx, b, ldb: w, depth: kb, y + r * ldy + p * w,
                                         ldc: ldy, add: add, bias: panelBias, prefetch: ahead, lines: count)
                     }
+                    if activate { quickGelu64(y + r * ldy + p * w, ldy: ldy, rows: m) }
                     r += m
                     g += 1
                 }

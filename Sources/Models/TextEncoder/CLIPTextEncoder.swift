@@ -190,8 +190,7 @@ public final class CLIPTextEncoder: @unchecked Sendable {
                       scale: 1 / Float(headDim).squareRoot(), pool: pool)
             linearAccumulate(attended, layer.outProj, into: h, pool: pool)
             layerNorm(h, gamma: layer.norm2.weight, beta: layer.norm2.bias, eps: c.layerNormEps, output: normed, pool: pool)
-            linear(normed, weight: layer.fc1.weight, bias: layer.fc1.bias, output: mlp, pool: pool)
-            activate(act, mlp, output: mlp, pool: pool)
+            linear(normed, weight: layer.fc1.weight, bias: layer.fc1.bias, output: mlp, activation: act, pool: pool)
             linearAccumulate(mlp, layer.fc2, into: h, pool: pool)
             trace?(i + 1, h)
         }
