@@ -30,10 +30,9 @@ private func queryTile(causal: Bool, queries nq: Int) -> Int {
 /// mask) and walks the keys in blocks of `attentionKeyTile`. Per block it computes
 /// S = scale·Q·Kᵀ, updates the running row max m and sum l, rescales the partial output by
 /// e^(m_old − m_new), and adds e^(S − m_new)·V straight into the output rows; at the end
-/// rows are divided by l. The
-/// products are sgemm calls, or for head dim 40 (and 64, 80 on AVX-512 CPUs) register-blocked
-/// loops over keys packed once per call (AttentionTiles.swift). Scratch per worker: one Tq×Tk
-/// score tile, so memory is linear in sequence length.
+/// rows are divided by l. The products are sgemm calls, or for head dim 40 (and 64, 80 on
+/// AVX-512 CPUs) register-blocked loops over keys packed once per call (AttentionTiles.swift).
+/// Scratch per worker: one Tq×Tk score tile, so memory is linear in sequence length.
 /// - Parameters:
 ///   - query: [B, Nq, heads·headDim]
 ///   - key, value: [B, Nk, heads·headDim]  (Nk may differ from Nq: cross-attention)

@@ -172,16 +172,8 @@ public func linear(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                    output: UnsafeMutablePointer<Float>, activation: Activation? = nil, pool: ThreadPool) {
     let name = activation.map { "linear+\($0) " } ?? "linear "
     OperatorProfile.measure(name + "\(rows)x\(inFeatures)->\(outFeatures)") {
-        if activation == .quickGelu,
-           let packed = PackedLinear.panels(of: weight, inFeatures: inFeatures, outFeatures: outFeatures) {
-            PackedLinear.multiply(input, ldx: inFeatures, rows: rows, inFeatures: inFeatures, packed: packed,
-                                  outFeatures: outFeatures, bias: bias, output: output, ldy: outFeatures,
-                                  accumulate: false, quickGelu: true, pool: pool)
-            return
-        }
         linearProduct(input, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias,
-                      outFeatures: outFeatures, output: output, accumulate: false, pool: pool)
-        if let activation { activate(activation, UnsafePointer(output), output, count: rows * outFeatures, pool: pool) }
+                      outFeatures: outFeatures, output: output, accumulate: false, activation: activation, pool: pool)
     }
 }
 
@@ -189,14 +181,22 @@ public func linear(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
 /// place), unprofiled: input rows × inFeatures, W [outFeatures, inFeatures], output rows ×
 /// outFeatures, all row-major and dense. A packed weight (`PackedLinear`) runs the packed
 /// product, which adds the bias to its accumulators and writes the output once; any other
-/// runs sgemm with the bias written before (or added after, onto a residual).
+/// runs sgemm with the bias written before (or added after, onto a residual). `activation`
+/// (not with `accumulate`) is applied to the output: by the packed product as it stores its
+/// tiles for `.quickGelu`, else in a pass after; the same bits either way.
 public func linearProduct(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                           weight: WeightOperand, bias: UnsafePointer<Float>?, outFeatures: Int,
-                          output: UnsafeMutablePointer<Float>, accumulate: Bool, pool: ThreadPool) {
+                          output: UnsafeMutablePointer<Float>, accumulate: Bool, activation: Activation? = nil,
+                          pool: ThreadPool) {
+    precondition(!accumulate || activation == nil, "linearProduct: an activation on a residual sum")
     if let packed = PackedLinear.panels(of: weight, inFeatures: inFeatures, outFeatures: outFeatures) {
+        let fused = activation == .quickGelu
         PackedLinear.multiply(input, ldx: inFeatures, rows: rows, inFeatures: inFeatures, packed: packed,
                               outFeatures: outFeatures, bias: bias, output: output, ldy: outFeatures,
-                              accumulate: accumulate, pool: pool)
+                              accumulate: accumulate, quickGelu: fused, pool: pool)
+        if let activation, !fused {
+            activate(activation, UnsafePointer(output), output, count: rows * outFeatures, pool: pool)
+        }
         return
     }
     let grain = max(1, 16_384 / max(outFeatures, 1))
@@ -215,4 +215,5 @@ public func linearProduct(_ input: UnsafePointer<Float>, rows: Int, inFeatures: 
             for i in r { vadd(output + i * outFeatures, bias, output + i * outFeatures, outFeatures) }
         }
     }
+    if let activation { activate(activation, UnsafePointer(output), output, count: rows * outFeatures, pool: pool) }
 }
