@@ -117,13 +117,18 @@ private func fusedAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
                             _ causal: Bool, _ scale: Float, _ pool: ThreadPool) {
     let tq = queryTile(causal: causal, queries: nq), tk = min(attentionKeyTile, nk)
     let strips = (nk + keyPanelWidth - 1) / keyPanelWidth
-    let headPanels = strips * keyPanelWidth * d
-    pool.withSharedScratch(count: batch * heads * headPanels) { panels in
+    let headPanels = strips * keyPanelWidth * d, headPairs = valuePairFloats(keys: nk, headDim: d)
+    pool.withSharedScratch(count: batch * heads * (headPanels + headPairs)) { panels in
+    let pairs = panels + batch * heads * headPanels
     pool.parallelFor(0..<(batch * heads)) { range, _ in
         for bh in range {
             let bi = bh / heads, h = bh % heads
             packKeyPanels(key.data + bi * nk * key.rowStride + h * d, rowStride: key.rowStride, keys: nk,
                           headDim: d, into: panels + bh * headPanels)
+            if headPairs > 0 {
+                packValuePairs(value.data + bi * nk * value.rowStride + h * d, rowStride: value.rowStride, keys: nk,
+                               into: pairs + bh * headPairs)
+            }
         }
     }
     // Score rows are padded to whole strips; tk is a multiple of the strip width or all keys.
@@ -157,8 +162,10 @@ private func fusedAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
                          return filled ? UnsafePointer(blockMax) : nil
                      },
                      addValues: { j0, cols, lds in
+                         // Blocks start at multiples of the key tile (even), so pairs stay whole.
+                         let blockPairs = headPairs > 0 ? UnsafePointer(pairs + t.bh * headPairs + j0 * 40) : nil
                          accumulateValues(s, ldp: lds, rows: t.rows, vBase + j0 * value.rowStride, ldv: value.rowStride,
-                                          keys: cols, o, ldo: outputRowStride, headDim: d)
+                                          keys: cols, pairs: blockPairs, o, ldo: outputRowStride, headDim: d)
                      })
         }
     }

@@ -46,6 +46,36 @@ func packKeyPanels(_ k: UnsafePointer<Float>, rowStride: Int, keys: Int, headDim
     }
 }
 
+/// Whether `fusedAttention` packs V in pairs of keys (`packValuePairs`) for this head dim:
+/// 40 on the AVX-512 kernels, whose value tile takes both keys of a pair in one FMA per 16 lanes.
+func valuePairsApply(headDim d: Int) -> Bool {
+    #if arch(x86_64)
+    return d == 40 && CPUFeatures.useAVX512Kernels
+    #else
+    return false
+    #endif
+}
+
+/// Floats `packValuePairs` writes for `keys` keys (80 per pair; 0 where it does not apply).
+func valuePairFloats(keys: Int, headDim d: Int) -> Int {
+    valuePairsApply(headDim: d) ? (keys + 1) / 2 * 80 : 0
+}
+
+/// Packs one head of V (row j at `v + j·rowStride`, 40 floats) in pairs of keys, interleaved:
+/// pair q is five vectors of 16, vector k holding V[2q][8k + i] at 2i and V[2q + 1][8k + i] at
+/// 2i + 1 (0 past the last key), for the AVX-512 head-dim-40 value tile.
+func packValuePairs(_ v: UnsafePointer<Float>, rowStride: Int, keys: Int, into dst: UnsafeMutablePointer<Float>) {
+    for q in 0..<((keys + 1) / 2) {
+        let first = v + 2 * q * rowStride, pair = dst + 80 * q
+        if 2 * q + 1 < keys {
+            let second = first + rowStride
+            for c in 0..<40 { pair[2 * c] = first[c]; pair[2 * c + 1] = second[c] }
+        } else {
+            for c in 0..<40 { pair[2 * c] = first[c]; pair[2 * c + 1] = 0 }
+        }
+    }
+}
+
 /// o[r][0..<40] += Σ_j p[r][j]·v[j][0..<40] for two rows (p rows at p + r·ldp, o rows at
 /// o + r·ldo, v rows at v + j·ldv): ten accumulators, five loads and two broadcasts per
 /// ten FMAs.
@@ -122,13 +152,15 @@ func scoreTile(_ q: UnsafePointer<Float>, rows: Int, headDim d: Int, panels: Uns
 let valueChunkKeys = 128
 
 /// O[r] += Σ_j P[r][j]·V[j] for `rows` rows over `keys` keys, in key chunks of
-/// `valueChunkKeys`: head dim 40 two rows at a time (AVX2), or the AVX-512 tiles (40 or 64).
+/// `valueChunkKeys`: head dim 40 two rows at a time (AVX2), or the AVX-512 tiles (40, 64, 80),
+/// which at head dim 40 take `pairs`, these keys' `packValuePairs` (the first key even).
 func accumulateValues(_ p: UnsafePointer<Float>, ldp: Int, rows: Int, _ v: UnsafePointer<Float>, ldv: Int,
-                      keys: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int, headDim d: Int) {
+                      keys: Int, pairs: UnsafePointer<Float>?, _ o: UnsafeMutablePointer<Float>, ldo: Int,
+                      headDim d: Int) {
     #if arch(x86_64)
     if CPUFeatures.useAVX512Kernels {
-        AVX512AttentionTiles.accumulateValues(p, ldp: ldp, rows: rows, v, ldv: ldv, keys: keys, o, ldo: ldo,
-                                              headDim: d, chunkKeys: valueChunkKeys)
+        AVX512AttentionTiles.accumulateValues(p, ldp: ldp, rows: rows, v, ldv: ldv, keys: keys, pairs: pairs,
+                                              o, ldo: ldo, headDim: d, chunkKeys: valueChunkKeys)
         return
     }
     #endif

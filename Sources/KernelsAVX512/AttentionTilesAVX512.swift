@@ -76,48 +76,49 @@ public enum AVX512AttentionTiles {
 
     /// O[r][0..<d] += Σ_j P[r][j]·V[j][0..<d] for `rows` rows over `keys` keys (P rows at
     /// p + r·ldp, V rows at v + j·ldv, O rows at o + r·ldo), in key chunks of `chunkKeys`
-    /// (Kernels' `valueChunkKeys`: the chunk of V stays in L1 across the rows). Head dim 40:
-    /// six rows at a time, per key three loads of V (16 + 16 + 8 lanes), six broadcasts,
-    /// eighteen FMAs; whole vectors (64, 80): six rows × up to 64 columns at a time through
-    /// the register tile (RegisterTileAVX512.swift), four loads, six broadcasts, 24 FMAs per
-    /// key, the rows after them as one smaller tile.
+    /// (Kernels' `valueChunkKeys`: the chunk of V stays in L1 across the rows). Head dim 40
+    /// reads V as `pairs`, Kernels' `packValuePairs` of these keys (the first key even): four
+    /// rows at a time, keys in pairs, five FMAs per pair and row (`values40`), so no FMA lane
+    /// idles; whole vectors (64, 80): six rows × up to 64 columns at a time through the
+    /// register tile (RegisterTileAVX512.swift), four loads, six broadcasts, 24 FMAs per key,
+    /// the rows after them as one smaller tile.
     public static func accumulateValues(_ p: UnsafePointer<Float>, ldp: Int, rows: Int, _ v: UnsafePointer<Float>,
-                                        ldv: Int, keys: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int,
-                                        headDim d: Int, chunkKeys: Int) {
+                                        ldv: Int, keys: Int, pairs: UnsafePointer<Float>?,
+                                        _ o: UnsafeMutablePointer<Float>, ldo: Int, headDim d: Int, chunkKeys: Int) {
         precondition(hasValueTile(headDim: d), "AVX512AttentionTiles: no value tile for head dim \(d)")
-        let forty = d == 40, group = 6
+        precondition(d != 40 || pairs != nil, "AVX512AttentionTiles: head dim 40 needs the packed value pairs")
+        precondition(chunkKeys % 2 == 0, "AVX512AttentionTiles: key chunks of an even size keep the pairs whole")
         var k0 = 0
         while k0 < keys {
             let kn = min(chunkKeys, keys - k0)
             let pk = p + k0, vk = v + k0 * ldv
-            var r = 0
-            if forty {
-                while r + group <= rows {
-                    values6x40(pk + r * ldp, ldp: ldp, vk, ldv: ldv, keys: kn, o + r * ldo, ldo: ldo)
-                    r += group
-                }
+            if d == 40, let pairs {
+                var r = 0
                 while r < rows {
-                    values1x40(pk + r * ldp, vk, ldv: ldv, keys: kn, o + r * ldo)
-                    r += 1
-                }
-            } else {
-                while r < rows {
-                    let m = rowGroup(left: rows - r)
-                    // The head's columns 64 at a time (80 = 64 + 16).
-                    var c0 = 0
-                    while c0 < d {
-                        let vectors = min(4, (d - c0) / 16)
-                        if m == 6 && vectors == 4 {
-                            multiply6x64(pk + r * ldp, lda: ldp, vk + c0, ldb: ldv, depth: kn, o + r * ldo + c0, ldc: ldo,
-                                         add: true)
-                        } else {
-                            multiplyRows(m, vectors: vectors, pk + r * ldp, lda: ldp, vk + c0, ldb: ldv, depth: kn,
-                                         o + r * ldo + c0, ldc: ldo, add: true, nextRows: nil)
-                        }
-                        c0 += 16 * vectors
-                    }
+                    let m = min(4, rows - r)
+                    values40(m, pk + r * ldp, ldp: ldp, pairs + k0 * 40, keys: kn, o + r * ldo, ldo: ldo)
                     r += m
                 }
+                k0 += kn
+                continue
+            }
+            var r = 0
+            while r < rows {
+                let m = rowGroup(left: rows - r)
+                // The head's columns 64 at a time (80 = 64 + 16).
+                var c0 = 0
+                while c0 < d {
+                    let vectors = min(4, (d - c0) / 16)
+                    if m == 6 && vectors == 4 {
+                        multiply6x64(pk + r * ldp, lda: ldp, vk + c0, ldb: ldv, depth: kn, o + r * ldo + c0, ldc: ldo,
+                                     add: true)
+                    } else {
+                        multiplyRows(m, vectors: vectors, pk + r * ldp, lda: ldp, vk + c0, ldb: ldv, depth: kn,
+                                     o + r * ldo + c0, ldc: ldo, add: true, nextRows: nil)
+                    }
+                    c0 += 16 * vectors
+                }
+                r += m
             }
             k0 += kn
         }
@@ -217,59 +218,82 @@ private func score1xStrips(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
     }
 }
 
-@inline(never)
-private func values6x40(_ p: UnsafePointer<Float>, ldp: Int, _ v: UnsafePointer<Float>, ldv: Int, keys: Int,
-                        _ o: UnsafeMutablePointer<Float>, ldo: Int) {
-    let o1 = o + ldo, o2 = o1 + ldo, o3 = o2 + ldo, o4 = o3 + ldo, o5 = o4 + ldo
-    let p1 = p + ldp, p2 = p1 + ldp, p3 = p2 + ldp, p4 = p3 + ldp, p5 = p4 + ldp
-    var a0 = load16(o), a1 = load16(o + 16), a2 = load8(o + 32)
-    var b0 = load16(o1), b1 = load16(o1 + 16), b2 = load8(o1 + 32)
-    var c0 = load16(o2), c1 = load16(o2 + 16), c2 = load8(o2 + 32)
-    var d0 = load16(o3), d1 = load16(o3 + 16), d2 = load8(o3 + 32)
-    var e0 = load16(o4), e1 = load16(o4 + 16), e2 = load8(o4 + 32)
-    var f0 = load16(o5), f1 = load16(o5 + 16), f2 = load8(o5 + 32)
-    var vp = v
-    for j in 0..<keys {
-        let x0 = load16(vp), x1 = load16(vp + 16), x2 = load8(vp + 32)
-        var s = p[j]
-        a0 = a0.addingProduct(V16(repeating: s), x0); a1 = a1.addingProduct(V16(repeating: s), x1)
-        a2 = a2.addingProduct(V8(repeating: s), x2)
-        s = p1[j]
-        b0 = b0.addingProduct(V16(repeating: s), x0); b1 = b1.addingProduct(V16(repeating: s), x1)
-        b2 = b2.addingProduct(V8(repeating: s), x2)
-        s = p2[j]
-        c0 = c0.addingProduct(V16(repeating: s), x0); c1 = c1.addingProduct(V16(repeating: s), x1)
-        c2 = c2.addingProduct(V8(repeating: s), x2)
-        s = p3[j]
-        d0 = d0.addingProduct(V16(repeating: s), x0); d1 = d1.addingProduct(V16(repeating: s), x1)
-        d2 = d2.addingProduct(V8(repeating: s), x2)
-        s = p4[j]
-        e0 = e0.addingProduct(V16(repeating: s), x0); e1 = e1.addingProduct(V16(repeating: s), x1)
-        e2 = e2.addingProduct(V8(repeating: s), x2)
-        s = p5[j]
-        f0 = f0.addingProduct(V16(repeating: s), x0); f1 = f1.addingProduct(V16(repeating: s), x1)
-        f2 = f2.addingProduct(V8(repeating: s), x2)
-        vp += ldv
+/// `values40` for `m` rows (1 to 4): each count its own specialization (`TileRows`).
+private func values40(_ m: Int, _ p: UnsafePointer<Float>, ldp: Int, _ pairs: UnsafePointer<Float>, keys: Int,
+                      _ o: UnsafeMutablePointer<Float>, ldo: Int) {
+    switch m {
+    case 4: values40(Rows4.self, p, ldp: ldp, pairs, keys: keys, o, ldo: ldo)
+    case 3: values40(Rows3.self, p, ldp: ldp, pairs, keys: keys, o, ldo: ldo)
+    case 2: values40(Rows2.self, p, ldp: ldp, pairs, keys: keys, o, ldo: ldo)
+    default:
+        precondition(m == 1, "values40: \(m) rows")
+        values40(Rows1.self, p, ldp: ldp, pairs, keys: keys, o, ldo: ldo)
     }
-    store16(a0, o); store16(a1, o + 16); store8(a2, o + 32)
-    store16(b0, o1); store16(b1, o1 + 16); store8(b2, o1 + 32)
-    store16(c0, o2); store16(c1, o2 + 16); store8(c2, o2 + 32)
-    store16(d0, o3); store16(d1, o3 + 16); store8(d2, o3 + 32)
-    store16(e0, o4); store16(e1, o4 + 16); store8(e2, o4 + 32)
-    store16(f0, o5); store16(f1, o5 + 16); store8(f2, o5 + 32)
 }
 
-private func values1x40(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, ldv: Int, keys: Int,
-                        _ o: UnsafeMutablePointer<Float>) {
-    var a0 = load16(o), a1 = load16(o + 16), a2 = load8(o + 32)
-    var vp = v
-    for j in 0..<keys {
-        let s = p[j]
-        a0 = a0.addingProduct(V16(repeating: s), load16(vp)); a1 = a1.addingProduct(V16(repeating: s), load16(vp + 16))
-        a2 = a2.addingProduct(V8(repeating: s), load8(vp + 32))
-        vp += ldv
+/// P's entries j and j + 1 of one row in every pair of lanes: [P[j], P[j+1], P[j], …] (one
+/// 64-bit broadcast load), to meet a pair of keys' packed value rows.
+@inline(__always)
+private func pairBroadcast(_ p: UnsafePointer<Float>) -> V16 {
+    unsafeBitCast(SIMD8<Double>(repeating: UnsafeRawPointer(p).loadUnaligned(as: Double.self)), to: V16.self)
+}
+
+/// O[r][0..<40] += Σ_j P[r][j]·V[j][0..<40] for R.count rows (up to four), keys in pairs from
+/// `pairs` (Kernels' `packValuePairs`: per pair five vectors, vector k holding V[j][8k + i] in
+/// lane 2i and V[j + 1][8k + i] in lane 2i + 1). Per pair and row one 64-bit broadcast of
+/// P[j], P[j + 1] (`pairBroadcast`) and five FMAs, so every lane does work (16 + 16 + 8 lanes
+/// per key left a sixth idle); a row's accumulator k then holds key j's terms in its even lanes
+/// and key j + 1's in its odd ones, added together into O's columns 8k..<8k + 8 at the end. An
+/// odd last key meets its pair (odd lanes zero) with its own broadcast. Per pair: five loads
+/// of the pairs, R broadcasts, 5·R FMAs, 5·R accumulators.
+@inline(never)
+private func values40<R: TileRows>(_: R.Type, _ p: UnsafePointer<Float>, ldp: Int, _ pairs: UnsafePointer<Float>,
+                                   keys: Int, _ o: UnsafeMutablePointer<Float>, ldo: Int) {
+    let m = R.count
+    let p1 = p + ldp, p2 = p1 + ldp, p3 = p2 + ldp
+    var a0 = V16(), a1 = V16(), a2 = V16(), a3 = V16(), a4 = V16()
+    var b0 = V16(), b1 = V16(), b2 = V16(), b3 = V16(), b4 = V16()
+    var c0 = V16(), c1 = V16(), c2 = V16(), c3 = V16(), c4 = V16()
+    var d0 = V16(), d1 = V16(), d2 = V16(), d3 = V16(), d4 = V16()
+    var vp = pairs
+    var j = 0
+    while j + 2 <= keys {
+        let x0 = load16(vp), x1 = load16(vp + 16), x2 = load16(vp + 32), x3 = load16(vp + 48), x4 = load16(vp + 64)
+        pairStep(pairBroadcast(p + j), x0, x1, x2, x3, x4, &a0, &a1, &a2, &a3, &a4)
+        if m > 1 { pairStep(pairBroadcast(p1 + j), x0, x1, x2, x3, x4, &b0, &b1, &b2, &b3, &b4) }
+        if m > 2 { pairStep(pairBroadcast(p2 + j), x0, x1, x2, x3, x4, &c0, &c1, &c2, &c3, &c4) }
+        if m > 3 { pairStep(pairBroadcast(p3 + j), x0, x1, x2, x3, x4, &d0, &d1, &d2, &d3, &d4) }
+        vp += 80
+        j += 2
     }
-    store16(a0, o); store16(a1, o + 16); store8(a2, o + 32)
+    if j < keys {
+        // An odd last key: its own P entry in every lane (the pair's odd lanes are zero).
+        let x0 = load16(vp), x1 = load16(vp + 16), x2 = load16(vp + 32), x3 = load16(vp + 48), x4 = load16(vp + 64)
+        pairStep(V16(repeating: p[j]), x0, x1, x2, x3, x4, &a0, &a1, &a2, &a3, &a4)
+        if m > 1 { pairStep(V16(repeating: p1[j]), x0, x1, x2, x3, x4, &b0, &b1, &b2, &b3, &b4) }
+        if m > 2 { pairStep(V16(repeating: p2[j]), x0, x1, x2, x3, x4, &c0, &c1, &c2, &c3, &c4) }
+        if m > 3 { pairStep(V16(repeating: p3[j]), x0, x1, x2, x3, x4, &d0, &d1, &d2, &d3, &d4) }
+    }
+    addFolded(a0, a1, a2, a3, a4, o)
+    if m > 1 { addFolded(b0, b1, b2, b3, b4, o + ldo) }
+    if m > 2 { addFolded(c0, c1, c2, c3, c4, o + 2 * ldo) }
+    if m > 3 { addFolded(d0, d1, d2, d3, d4, o + 3 * ldo) }
+}
+
+/// One row's share of a key pair in `values40`: c_k += w·x_k for the pair's five vectors.
+@inline(__always)
+private func pairStep(_ w: V16, _ x0: V16, _ x1: V16, _ x2: V16, _ x3: V16, _ x4: V16,
+                      _ c0: inout V16, _ c1: inout V16, _ c2: inout V16, _ c3: inout V16, _ c4: inout V16) {
+    c0 = c0.addingProduct(w, x0); c1 = c1.addingProduct(w, x1); c2 = c2.addingProduct(w, x2)
+    c3 = c3.addingProduct(w, x3); c4 = c4.addingProduct(w, x4)
+}
+
+/// O[8k + i] += c_k[2i] + c_k[2i + 1] for one row of `values40` (both keys of every pair).
+@inline(__always)
+private func addFolded(_ c0: V16, _ c1: V16, _ c2: V16, _ c3: V16, _ c4: V16, _ o: UnsafeMutablePointer<Float>) {
+    store16(load16(o) + V16(lowHalf: c0.evenHalf + c0.oddHalf, highHalf: c1.evenHalf + c1.oddHalf), o)
+    store16(load16(o + 16) + V16(lowHalf: c2.evenHalf + c2.oddHalf, highHalf: c3.evenHalf + c3.oddHalf), o + 16)
+    store8(load8(o + 32) + (c4.evenHalf + c4.oddHalf), o + 32)
 }
 #endif
 
