@@ -246,8 +246,9 @@ func winogradTilePosition(_ tile: Int, tilesPerImage: Int, tilesW: Int) -> (n: I
 }
 
 /// Bᵀ d B for tiles [firstTile, firstTile + count) and every channel; V is [16][C][count].
-/// Eight tiles along a row go through SIMD8 lanes when their input span is inside the
-/// image; edge tiles gather with zero padding.
+/// Eight tiles along a row go through SIMD8 lanes, read where they lie when their 18-wide
+/// input span is inside the image, else from a zero-padded copy of the span (`f2StageStride`);
+/// tiles left over in a row gather one at a time.
 @inline(__always)
 func winogradInputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, inImage: Int, tilesW: Int,
                             tilesPerImage: Int, firstTile: Int, count: Int, channels: Range<Int>,
@@ -255,18 +256,39 @@ func winogradInputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, inI
     let cin = s.inChannels, H = s.height, W = s.width
     let padT = s.padding.top, padL = s.padding.left
     let kStride = cin * count
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * f2StageStride) { buffer in
+    guard let stage = buffer.baseAddress else { return }
     var t = 0
     while t < count {
         let (n, ty, tx) = winogradTilePosition(firstTile + t, tilesPerImage: tilesPerImage, tilesW: tilesW)
         let iy0 = 2 * ty - padT, ix0 = 2 * tx - padL
         let img = input + n * inImage
-        // Vector path: 8 tiles in the same row whose 18-wide input span and 4 rows are inside.
-        if tx + 8 <= tilesW && t + 8 <= count && iy0 >= 0 && iy0 + 4 <= H && ix0 >= 0 && ix0 + 18 <= W {
+        // Vector path: 8 tiles in the same row (at the padded border, SD's 16×16 and 32×32
+        // levels have no such group inside the image: their spans start at column −1).
+        if tx + 8 <= tilesW && t + 8 <= count {
+            let inside = iy0 >= 0 && iy0 + 4 <= H && ix0 >= 0 && ix0 + 18 <= W
             for c in channels {
-                let base = img + c * H * W + iy0 * W + ix0
+                let chan = img + c * H * W
+                let base: UnsafePointer<Float>, stride: Int
+                if inside {
+                    base = chan + iy0 * W + ix0
+                    stride = W
+                } else {
+                    stage.update(repeating: 0, count: 4 * f2StageStride)
+                    let x0 = max(0, ix0), x1 = min(W, ix0 + 18)
+                    if x0 < x1 {
+                        for r in 0..<4 {
+                            let iy = iy0 + r
+                            if iy < 0 || iy >= H { continue }
+                            (stage + r * f2StageStride + (x0 - ix0)).update(from: chan + iy * W + x0, count: x1 - x0)
+                        }
+                    }
+                    base = UnsafePointer(stage)
+                    stride = f2StageStride
+                }
                 // (d B) per input row r: columns j = 0…3 of each tile are x[2i + j].
                 func rowTransform(_ r: Int) -> (VFloat, VFloat, VFloat, VFloat) {
-                    let p = UnsafeRawPointer(base + r * W)
+                    let p = UnsafeRawPointer(base + r * stride)
                     let a = p.loadUnaligned(as: SIMD16<Float>.self)
                     let b = p.loadUnaligned(fromByteOffset: 8, as: SIMD16<Float>.self)
                     let x0 = a.evenHalf, x1 = a.oddHalf, x2 = b.evenHalf, x3 = b.oddHalf
@@ -309,7 +331,12 @@ func winogradInputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, inI
         }
         t += 1
     }
+    }
 }
+
+/// Row stride of `winogradInputTransform`'s zero-padded copy of a group's 4 × 18 input span
+/// (its 16-float loads reach float 17 of a row).
+private let f2StageStride = 24
 
 /// Aᵀ m A (+ bias) for tiles [firstTile, firstTile + count) and every output channel,
 /// writing the 2×2 output tiles (clipped at odd edges). M is [16][O][count].
