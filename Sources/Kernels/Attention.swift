@@ -153,12 +153,10 @@ private func fusedAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
             walkKeys(t, keys: nk, keyTile: tk, causal: causal, s, fixedLds: lds, rowMax: rowMax, rowSum: rowSum,
                      o, ldo: outputRowStride, headDim: d,
                      score: { j0, cols, lds in
-                         // Each row's block maximum comes with the scores when every strip
-                         // column is a real, unmasked key.
-                         let whole = !causal && cols % keyPanelWidth == 0
+                         // Each row's block maximum comes with the scores when no key is masked.
                          let filled = scoreTile(qs, rows: t.rows, headDim: d, panels: headPanel + j0 * d,
                                                 stripCount: (cols + keyPanelWidth - 1) / keyPanelWidth, s, lds: lds,
-                                                rowMax: whole ? blockMax : nil, lanes: whole ? lanes : nil)
+                                                keys: cols, rowMax: causal ? nil : blockMax, lanes: causal ? nil : lanes)
                          return filled ? UnsafePointer(blockMax) : nil
                      },
                      addValues: { j0, cols, lds in
@@ -196,7 +194,7 @@ private func walkKeys(_ t: QueryTile, keys nk: Int, keyTile tk: Int, causal: Boo
                       _ o: UnsafeMutablePointer<Float>, ldo: Int, headDim d: Int,
                       score: (Int, Int, Int) -> UnsafePointer<Float>?, addValues: (Int, Int, Int) -> Void) {
     for r in 0..<t.rows {
-        (o + r * ldo).update(repeating: 0, count: d)
+        vzero(o + r * ldo, d)
         rowMax[r] = -.infinity
         rowSum[r] = 0
     }
@@ -209,7 +207,7 @@ private func walkKeys(_ t: QueryTile, keys nk: Int, keyTile tk: Int, causal: Boo
         let lds = fixedLds ?? cols
         let blockMax = score(j0, cols, lds)
         onlineSoftmax(s, lds: lds, rows: t.rows, cols: cols, causalFrom: causal ? t.i0 - j0 : nil, blockMax: blockMax,
-                      rowMax: rowMax, rowSum: rowSum, o, ldo: ldo, headDim: d)
+                      padded: fixedLds != nil, rowMax: rowMax, rowSum: rowSum, o, ldo: ldo, headDim: d)
         addValues(j0, cols, lds)
         j0 += cols
     }
@@ -222,22 +220,24 @@ private func walkKeys(_ t: QueryTile, keys nk: Int, keyTile tk: Int, causal: Boo
 /// running sum updated. `causalFrom` is i0 − j0 (first query row minus first key of the
 /// block) under a causal mask: row r sees columns 0...r + causalFrom. `blockMax`, when
 /// given, holds each row's maximum over the block (no causal mask), so the row is not scanned.
+/// `padded`: rows are padded to whole 16-key strips (`fixedLds`, the fused path), so the row
+/// passes may read and overwrite a partial last vector whole (AVX512Softmax).
 @inline(__always)
 private func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, lds: Int, rows: Int, cols: Int, causalFrom: Int?,
-                           blockMax precomputed: UnsafePointer<Float>?,
+                           blockMax precomputed: UnsafePointer<Float>?, padded: Bool,
                            rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
                            _ o: UnsafeMutablePointer<Float>, ldo: Int, headDim d: Int) {
     for r in 0..<rows {
         let srow = s + r * lds
         // Causal: keys j ≤ i are visible, i.e. the first `valid` columns.
         let valid = causalFrom.map { max(0, min(cols, r + $0 + 1)) } ?? cols
-        let blockMax = precomputed?[r] ?? softmaxRowMax(srow, valid)
+        let blockMax = precomputed?[r] ?? softmaxRowMax(srow, valid, padded: padded)
         let newMax = max(rowMax[r], blockMax)
         if newMax == -.infinity {
             srow.update(repeating: 0, count: cols)
             continue
         }
-        let sum = softmaxExpShiftedSum(srow, valid, shift: newMax)
+        let sum = softmaxExpShiftedSum(srow, valid, shift: newMax, padded: padded)
         if valid < cols { (srow + valid).update(repeating: 0, count: cols - valid) }
         let correction = rowMax[r] == -.infinity ? 0 : fastExp(rowMax[r] - newMax)
         if correction != 1 && rowSum[r] != 0 { vscale(o + r * ldo, correction, d) }
@@ -247,20 +247,20 @@ private func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, lds: Int, rows: Int
 }
 
 /// max x[i] over i < n: `onlineSoftmax`'s first row pass, at 16 lanes where the AVX-512
-/// kernels run.
+/// kernels run (`padded` as there).
 @inline(__always)
-private func softmaxRowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+private func softmaxRowMax(_ x: UnsafePointer<Float>, _ n: Int, padded: Bool) -> Float {
     #if arch(x86_64)
-    if CPUFeatures.useAVX512Kernels { return AVX512Softmax.maximum(x, n) }
+    if CPUFeatures.useAVX512Kernels { return AVX512Softmax.maximum(x, n, padded: padded) }
     #endif
     return vmax(x, n)
 }
 
 /// x[i] = e^(x[i] − shift) for i < n, returning their sum: `onlineSoftmax`'s second pass.
 @inline(__always)
-private func softmaxExpShiftedSum(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
+private func softmaxExpShiftedSum(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float, padded: Bool) -> Float {
     #if arch(x86_64)
-    if CPUFeatures.useAVX512Kernels { return AVX512Softmax.expShiftedSum(x, n, shift: shift) }
+    if CPUFeatures.useAVX512Kernels { return AVX512Softmax.expShiftedSum(x, n, shift: shift, padded: padded) }
     #endif
     let vm = VFloat(repeating: shift)
     var acc = VFloat()

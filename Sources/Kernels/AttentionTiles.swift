@@ -118,16 +118,17 @@ func accumulateValues1x40(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, 
 /// S = Q·Kᵀ for `rows` query rows (scaled Q, contiguous rows of `d` floats) against
 /// `stripCount` key strips starting at `panels`, written as rows of `lds` floats. Given
 /// `rowMax` and `lanes` (rows × 16 floats of scratch), the AVX-512 build also writes each row's
-/// largest score over all the strips' columns into `rowMax` and returns true; the AVX2 build
-/// returns false (the caller then scans the rows).
+/// largest score over the strips' first `keys` columns into `rowMax` and returns true; the
+/// AVX2 build returns false (the caller then scans the rows).
 @discardableResult
 func scoreTile(_ q: UnsafePointer<Float>, rows: Int, headDim d: Int, panels: UnsafePointer<Float>,
-               stripCount: Int, _ s: UnsafeMutablePointer<Float>, lds: Int,
+               stripCount: Int, _ s: UnsafeMutablePointer<Float>, lds: Int, keys: Int,
                rowMax: UnsafeMutablePointer<Float>? = nil, lanes: UnsafeMutablePointer<Float>? = nil) -> Bool {
     #if arch(x86_64)
     if CPUFeatures.useAVX512Kernels {
         AVX512AttentionTiles.scoreTile(q, rows: rows, headDim: d, panels: panels, stripCount: stripCount, s, lds: lds,
-                                       rowMax: rowMax, lanes: lanes)
+                                       rowMax: rowMax, lanes: lanes,
+                                       lastStripKeys: keys - (stripCount - 1) * keyPanelWidth)
         return rowMax != nil && lanes != nil
     }
     #endif

@@ -50,6 +50,14 @@ public let vectorWidth = 8
     while i < n { y[i] = y[i].addingProduct(alpha, x[i]); i += 1 }
 }
 
+/// x[i] = 0 for i < n with vector stores: for short rows (an attention output row of 40–160
+/// floats, zeroed per query), where a `memset` call cost more than the stores.
+@inline(__always) public func vzero(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n { vstore(VFloat(), x, i); i += 8 }
+    while i < n { x[i] = 0; i += 1 }
+}
+
 /// x[i] *= alpha (in place).
 @inline(__always) public func vscale(_ x: UnsafeMutablePointer<Float>, _ alpha: Float, _ n: Int) {
     let va = VFloat(repeating: alpha)

@@ -33,11 +33,14 @@ public enum AVX512AttentionTiles {
     /// eight broadcasts per sixteen FMAs. Given `rowMax` (and `lanes`, rows × 16 floats of
     /// scratch), also each row's largest score over all the strips' columns, taken from the
     /// accumulators as they are stored, so the online softmax need not read the row for it.
+    /// Only the first `lastStripKeys` columns of the last strip count there (the others are
+    /// zero-padded keys): that strip's maxima are taken from its stored rows under a lane mask.
     public static func scoreTile(_ q: UnsafePointer<Float>, rows: Int, headDim d: Int, panels: UnsafePointer<Float>,
                                  stripCount: Int, _ s: UnsafeMutablePointer<Float>, lds: Int,
-                                 rowMax: UnsafeMutablePointer<Float>? = nil, lanes: UnsafeMutablePointer<Float>? = nil) {
+                                 rowMax: UnsafeMutablePointer<Float>? = nil, lanes: UnsafeMutablePointer<Float>? = nil,
+                                 lastStripKeys: Int = stripWidth) {
         let stripFloats = d * stripWidth
-        let lanes = rowMax == nil ? nil : lanes
+        let lanes = rowMax == nil ? nil : lanes, laneScratch = lanes
         if let lanes { for i in 0..<(rows * stripWidth) { lanes[i] = -.infinity } }
         defer {
             if let rowMax, let lanes {
@@ -48,6 +51,9 @@ public enum AVX512AttentionTiles {
         while t < stripCount {
             let pair = t + 2 <= stripCount
             let strip = panels + t * stripFloats, sCol = s + t * stripWidth
+            // The group holding a partial last strip: its maxima come from the stored rows below.
+            let masked = lanes != nil && lastStripKeys < stripWidth && t + (pair ? 2 : 1) == stripCount
+            let lanes = masked ? nil : lanes
             var r = 0
             while r + 8 <= rows {
                 let maxLanes = lanes.map { $0 + r * stripWidth }
@@ -63,6 +69,14 @@ public enum AVX512AttentionTiles {
                 score1xStrips(q + r * d, strip, stripStride: stripFloats, strips: pair ? 2 : 1, depth: d, sCol + r * lds,
                               maxLanes: lanes.map { $0 + r * stripWidth })
                 r += 1
+            }
+            if masked, let all = laneScratch {
+                let tail = lanesFrom(lastStripKeys)
+                for r in 0..<rows {
+                    let row = sCol + r * lds, m = all + r * stripWidth
+                    if pair { raiseMax(m, load16(row)) }
+                    raiseMax(m, load16(row + (pair ? stripWidth : 0)).replacing(with: -.infinity, where: tail))
+                }
             }
             t += pair ? 2 : 1
         }
@@ -330,8 +344,10 @@ public enum AVX512Softmax {
     /// e^x lane by lane (`exp16`), for tests that hold it to Kernels' `vexp`.
     public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { exp16(x) }
 
-    /// max x[i] over i < n (−∞ for n = 0).
-    public static func maximum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    /// max x[i] over i < n (−∞ for n = 0). `padded`: x is readable up to the next multiple
+    /// of 16 past n (a score row of fused attention), so a partial last vector is read whole
+    /// and its lanes past n are left out by a mask, not one float at a time.
+    public static func maximum(_ x: UnsafePointer<Float>, _ n: Int, padded: Bool = false) -> Float {
         var acc = V16(repeating: -.infinity)
         var i = 0
         while i + 16 <= n {
@@ -339,13 +355,22 @@ public enum AVX512Softmax {
             acc = acc.replacing(with: v, where: acc .< v)
             i += 16
         }
+        if padded && i < n {
+            let v = load16(x + i).replacing(with: -.infinity, where: lanesFrom(n - i))
+            acc = acc.replacing(with: v, where: acc .< v)
+            i = n
+        }
         var m = acc.max()
         while i < n { m = Swift.max(m, x[i]); i += 1 }
         return m
     }
 
-    /// x[i] = e^(x[i] − shift) for i < n (`exp16`); returns Σ x[i] after.
-    public static func expShiftedSum(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
+    /// x[i] = e^(x[i] − shift) for i < n (`exp16`); returns Σ x[i] after. `padded`: x is
+    /// readable and writable up to the next multiple of 16 past n, and the floats there may be
+    /// overwritten (with e^(x[i] − shift)): a partial last vector goes through `exp16` whole and
+    /// its lanes past n are masked out of the sum (each x[i < n] gets the same bits either way).
+    public static func expShiftedSum(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float,
+                                     padded: Bool = false) -> Float {
         let vs = V16(repeating: shift)
         var acc = V16()
         var i = 0
@@ -354,6 +379,12 @@ public enum AVX512Softmax {
             store16(e, x + i)
             acc += e
             i += 16
+        }
+        if padded && i < n {
+            let e = exp16(load16(x + i) - vs)
+            store16(e, x + i)
+            acc += e.replacing(with: 0, where: lanesFrom(n - i))
+            i = n
         }
         var sum = acc.sum()
         if i < n {
@@ -364,5 +395,11 @@ public enum AVX512Softmax {
         }
         return sum
     }
+}
+
+/// Lanes `first` and up of a 16-lane vector (the part of a partial last vector past a row's end).
+@inline(__always)
+private func lanesFrom(_ first: Int) -> SIMDMask<SIMD16<Int32>> {
+    SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .>= SIMD16<Int32>(repeating: Int32(first))
 }
 #endif

@@ -84,10 +84,11 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
     }
     if wanted("attention") {
         // (batch, Nq, Nk, heads, headDim): SD 1.5 self/cross attention at each UNet level; VAE mid;
-        // CLIP; SD 2.x / SD-Turbo self-attention at 64×64 latents, batch 1 (head dim 64).
+        // CLIP; SD 2.x / SD-Turbo self-attention at 64×64 latents, batch 1 (head dim 64); SD 1.5's
+        // largest attention at 256² (32×32 latents).
         let shapes: [(Int, Int, Int, Int, Int)] = [
             (2, 4096, 4096, 8, 40), (2, 4096, 77, 8, 40), (2, 1024, 1024, 8, 80), (2, 256, 256, 8, 160),
-            (1, 4096, 4096, 1, 512), (2, 77, 77, 12, 64), (1, 4096, 4096, 5, 64),
+            (1, 4096, 4096, 1, 512), (2, 77, 77, 12, 64), (1, 4096, 4096, 5, 64), (2, 1024, 1024, 8, 40),
         ]
         for (b, nq, nk, heads, d) in shapes {
             if !wantedShape("attention b\(b) \(nq)x\(nk)") { continue }

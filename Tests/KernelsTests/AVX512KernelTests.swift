@@ -45,6 +45,19 @@ final class AVX512KernelTests: XCTestCase {
                 want += Double(e)
             }
             XCTAssertEqual(Double(sum), want, accuracy: 1e-5 * max(1, want), "sum of \(n)")
+
+            // Padded rows (fused attention's score rows, whole 16-float strips): the partial last
+            // vector is read and written whole, so the floats past n hold large scores that
+            // must not reach the maximum or the sum.
+            let room = (n + 15) / 16 * 16
+            var padded = values + [Float](repeating: 50, count: room - n)
+            let pm = padded.withUnsafeBufferPointer { AVX512Softmax.maximum($0.baseAddress!, n, padded: true) }
+            XCTAssertEqual(pm, m, "padded max of \(n)")
+            let psum = padded.withUnsafeMutableBufferPointer {
+                AVX512Softmax.expShiftedSum($0.baseAddress!, n, shift: shift, padded: true)
+            }
+            for i in 0..<n { XCTAssertEqual(padded[i].bitPattern, out[i].bitPattern, "padded e^(x[\(i)] - shift) of \(n)") }
+            XCTAssertEqual(Double(psum), want, accuracy: 1e-5 * max(1, want), "padded sum of \(n)")
         }
     }
 
@@ -55,6 +68,9 @@ final class AVX512KernelTests: XCTestCase {
         let d = 40, width = AVX512AttentionTiles.stripWidth
         for rows in [1, 5, 8, 9, 17] {
             for strips in [1, 2, 3, 5] {
+            // The last strip's keys: whole, or fewer (zero-padded keys whose scores must not count),
+            // in a strip of its own (odd counts) or paired with the one before (even counts).
+            for lastKeys in [width, 1, 7, 13] {
                 let q = rng.tensor([rows * d], -2, 2).toArray(), panels = rng.tensor([strips * width * d], -2, 2).toArray()
                 let lds = strips * width + 3
                 var s = [Float](repeating: .nan, count: rows * lds)
@@ -67,16 +83,18 @@ final class AVX512KernelTests: XCTestCase {
                                     guard let q0 = qp.baseAddress, let p0 = pp.baseAddress, let s0 = sp.baseAddress,
                                           let m0 = mp.baseAddress, let l0 = lp.baseAddress else { return }
                                     AVX512AttentionTiles.scoreTile(q0, rows: rows, headDim: d, panels: p0, stripCount: strips,
-                                                                   s0, lds: lds, rowMax: m0, lanes: l0)
+                                                                   s0, lds: lds, rowMax: m0, lanes: l0,
+                                                                   lastStripKeys: lastKeys)
                                 }
                             }
                         }
                     }
                 }
                 for r in 0..<rows {
-                    let row = s[(r * lds)..<(r * lds + strips * width)]
-                    XCTAssertEqual(rowMax[r], row.max(), "rows \(rows), strips \(strips): row \(r)")
+                    let row = s[(r * lds)..<(r * lds + (strips - 1) * width + lastKeys)]
+                    XCTAssertEqual(rowMax[r], row.max(), "rows \(rows), strips \(strips), last \(lastKeys): row \(r)")
                 }
+            }
             }
         }
     }
