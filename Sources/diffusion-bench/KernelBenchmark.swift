@@ -99,6 +99,23 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
                    flops: attentionFlops(batch: b, heads: heads, queryLength: nq, keyLength: nk, headDim: d))
         }
     }
+    if wanted("dispatch") {
+        // One parallelFor over as many items as threads, each item a few hundred nanoseconds:
+        // what handing work to the pool and waiting for it costs, per call.
+        let calls = 20_000
+        var sink = [Float](repeating: 0, count: 64 * pool.threadCount)
+        let t = sink.withUnsafeMutableBufferPointer { buf -> Double in
+            guard let base = buf.baseAddress else { return 0 }
+            return time {
+                for _ in 0..<calls {
+                    pool.parallelFor(0..<pool.threadCount) { r, _ in
+                        for i in r { for j in 0..<64 { base[i * 64 + j] += 1 } }
+                    }
+                }
+            }
+        }
+        report("dispatch x\(calls)", seconds: t / Double(calls))
+    }
     if only == "pool" {
         var counts = [Int](repeating: 0, count: pool.threadCount)
         counts.withUnsafeMutableBufferPointer { cp in

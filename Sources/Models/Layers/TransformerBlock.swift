@@ -107,7 +107,7 @@ struct TransformerBlock: @unchecked Sendable {
             let p = projected.view(offset: 0, shape: [r, 2 * ff])
             let g = gated.view(offset: 0, shape: [r, ff])
             linear(x, weight: ffIn.weight, bias: ffIn.bias, output: p, pool: pool)
-            geglu(p, output: g, pool: pool)
+            OperatorProfile.measure("geglu \(r)x\(2 * ff)") { geglu(p, output: g, pool: pool) }
             linearAccumulate(g, ffOut, into: h.view(offset: r0 * dim, shape: [r, dim]), pool: pool)
             r0 += r
         }
