@@ -41,9 +41,10 @@ let package = Package(
 
         // Header-only: software prefetch for the weight-streaming kernels.
         .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
+        .systemLibrary(name: "CAVX512", path: "Sources/CAVX512"),
 
         // Engine.
-        .target(name: "KernelsAVX512", dependencies: ["CPrefetch"], swiftSettings: avx512Flags),
+        .target(name: "KernelsAVX512", dependencies: ["CPrefetch", "CAVX512"], swiftSettings: avx512Flags),
         .target(name: "Kernels", dependencies: ["CBLAS", "KernelsAVX512"], swiftSettings: hotFlags),
         .target(name: "Models", dependencies: ["Kernels"], swiftSettings: hotFlags),
         .target(name: "Sampling", dependencies: ["Kernels"], swiftSettings: hotFlags),

@@ -312,15 +312,24 @@ private func addFolded(_ c0: V16, _ c1: V16, _ c2: V16, _ c3: V16, _ c4: V16, _ 
 #endif
 
 #if arch(x86_64)
+import CAVX512
+
 /// Kernels' `vexp` at 16 lanes, the same operations in the same order, so both give the
 /// same bits (KernelsTests' AVX512KernelTests checks it): Cody–Waite range reduction and
 /// Cephes `expf`'s degree-6 polynomial, inputs clamped to [−87.3, 88.3]. (A generic version
 /// shared by both compiled to scalar code: the attention kernel ran 5× slower.)
 @inline(__always)
 func exp16(_ x: V16) -> V16 {
-    let lo = V16(repeating: -87.3), hi = V16(repeating: 88.3)
-    let xl = x.replacing(with: lo, where: x .< lo)
-    let xc = xl.replacing(with: hi, where: hi .< xl)
+    let hi = V16(repeating: 88.3)
+    return exp16(atMost88: x.replacing(with: hi, where: hi .< x))
+}
+
+/// `exp16` for x ≤ 88.3 (or NaN), as a softmax's x − max always is: the upper clamp, which
+/// changes nothing there, is left out. The same bits as `exp16`.
+@inline(__always)
+func exp16(atMost88 x: V16) -> V16 {
+    let lo = V16(repeating: -87.3)
+    let xc = x.replacing(with: lo, where: x .< lo)
     let magic = V16(repeating: 12_582_912)
     let nMagic = magic.addingProduct(xc, V16(repeating: 1.442_695_04))
     let n = nMagic - magic
@@ -334,9 +343,9 @@ func exp16(_ x: V16) -> V16 {
     p = V16(repeating: 5.000_000_12e-1).addingProduct(p, r)
     let r2 = r * r
     let y = (r + V16(repeating: 1)).addingProduct(p, r2)
-    let nBits = unsafeBitCast(nMagic, to: SIMD16<Int32>.self) &- 0x4B40_0000
-    let pow2 = unsafeBitCast((nBits &+ 127) &<< 23, to: V16.self)
-    return y * pow2
+    // y·2^n in one VSCALEFPS: exactly `vexp`'s y·pow2 (a product by a power of two is exact,
+    // and with x clamped to [−87.3, 88.3] no result is subnormal or infinite).
+    return diffusiond_scalef16(y, n)
 }
 
 /// The online softmax's two row passes (Kernels' `onlineSoftmax`) at 16 lanes.
@@ -365,7 +374,9 @@ public enum AVX512Softmax {
         return m
     }
 
-    /// x[i] = e^(x[i] − shift) for i < n (`exp16`); returns Σ x[i] after. `padded`: x is
+    /// x[i] = e^(x[i] − shift) for i < n (`exp16`); returns Σ x[i] after. No x[i] − shift may
+    /// exceed 88.3 (a softmax shifts by the row's maximum, so none exceeds 0): the upper clamp
+    /// is left out (`exp16(atMost88:)`). `padded`: x is
     /// readable and writable up to the next multiple of 16 past n, and the floats there may be
     /// overwritten (with e^(x[i] − shift)): a partial last vector goes through `exp16` whole and
     /// its lanes past n are masked out of the sum (each x[i < n] gets the same bits either way).
@@ -375,13 +386,13 @@ public enum AVX512Softmax {
         var acc = V16()
         var i = 0
         while i + 16 <= n {
-            let e = exp16(load16(x + i) - vs)
+            let e = exp16(atMost88: load16(x + i) - vs)
             store16(e, x + i)
             acc += e
             i += 16
         }
         if padded && i < n {
-            let e = exp16(load16(x + i) - vs)
+            let e = exp16(atMost88: load16(x + i) - vs)
             store16(e, x + i)
             acc += e.replacing(with: 0, where: lanesFrom(n - i))
             i = n
@@ -390,7 +401,7 @@ public enum AVX512Softmax {
         if i < n {
             var tail = V16()
             for j in 0..<(n - i) { tail[j] = x[i + j] }
-            let e = exp16(tail - vs)
+            let e = exp16(atMost88: tail - vs)
             for j in 0..<(n - i) { x[i + j] = e[j]; sum += e[j] }
         }
         return sum
