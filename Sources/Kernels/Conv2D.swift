@@ -88,7 +88,11 @@ public func conv2d(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, 
 /// Pointer form of `conv2d` with a weight operand (float32 or 16-bit).
 public func conv2d(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: UnsafePointer<Float>?,
                    shape s: Conv2DShape, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-    if let tile = winogradTile(for: s), !pool.isInsideWorker {
+    if fewOutputsApplies(s) && !pool.isInsideWorker {
+        OperatorProfile.measure("conv direct \(s.profileName)") {
+            conv2dFewOutputs(input, weight: weight, bias: bias, shape: s, output: output, pool: pool)
+        }
+    } else if let tile = winogradTile(for: s), !pool.isInsideWorker {
         OperatorProfile.measure("conv winograd-\(tile) \(s.profileName)") {
             conv2dWinograd(input, weight: weight, bias: bias, shape: s, tile: tile, output: output, pool: pool)
         }

@@ -62,7 +62,8 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
     }
     if wanted("conv") {
         // (batch, C, H, W, O, k, stride): UNet at 64×64 latents, batch 2 and batch 1 (no
-        // guidance: Turbo, LCM); VAE decoder at 512; TAESD's 64-channel convolutions at 512.
+        // guidance: Turbo, LCM); VAE decoder at 512; TAESD's 64-channel convolutions at 512;
+        // the UNet's and the VAE decoder's conv_out (4 and 3 outputs).
         let shapes: [(Int, Int, Int, Int, Int, Int, Int)] = [
             (2, 320, 64, 64, 320, 3, 1), (2, 640, 32, 32, 640, 3, 1), (2, 1280, 16, 16, 1280, 3, 1),
             (2, 1280, 8, 8, 1280, 3, 1), (2, 320, 64, 64, 320, 3, 2), (2, 960, 64, 64, 320, 1, 1),
@@ -71,6 +72,7 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
             (1, 320, 64, 64, 320, 3, 1), (1, 320, 32, 32, 320, 3, 1), (1, 640, 32, 32, 640, 3, 1),
             (1, 1280, 16, 16, 1280, 3, 1), (1, 64, 512, 512, 64, 3, 1), (1, 64, 128, 128, 64, 3, 1),
             (1, 128, 64, 64, 128, 3, 1), (1, 640, 16, 16, 640, 3, 1), (1, 1280, 16, 16, 640, 3, 1), (1, 960, 32, 32, 320, 3, 1),
+            (2, 320, 64, 64, 4, 3, 1), (1, 128, 512, 512, 3, 3, 1),
         ]
         for (b, c, h, w, o, k, s) in shapes {
             if !wantedShape("conv \(b)x\(c)x\(h)x\(w)") { continue }

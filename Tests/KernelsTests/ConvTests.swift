@@ -58,6 +58,12 @@ final class ConvTests: XCTestCase {
             Case(n: 1, c: 128, h: 8, w: 8, o: 19, k: 3, stride: 1, pad: .symmetric(1)),
             Case(n: 2, c: 20, h: 8, w: 8, o: 37, k: 3, stride: 1, pad: .symmetric(1)),
             Case(n: 1, c: 24, h: 5, w: 5, o: 13, k: 3, stride: 1, pad: .symmetric(1)),
+            // At most four outputs (conv_out: 320 -> 4, 128 -> 3) directly: rows in bands of four
+            // (9 and 6 leave partial bands), 16-pixel segments (21 and 37 leave partial ones).
+            Case(n: 2, c: 20, h: 9, w: 21, o: 3, k: 3, stride: 1, pad: .symmetric(1)),
+            Case(n: 1, c: 16, h: 6, w: 37, o: 4, k: 3, stride: 1, pad: .symmetric(1)),
+            Case(n: 1, c: 33, h: 8, w: 16, o: 1, k: 3, stride: 1, pad: .symmetric(1)),
+            Case(n: 3, c: 17, h: 1, w: 3, o: 2, k: 3, stride: 1, pad: .symmetric(1)),
         ]
         // Every case on each kernel build this CPU runs: AVX2, and AVX-512 where it has it.
         let saved = CPUFeatures.useAVX512Kernels
