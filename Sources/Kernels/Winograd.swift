@@ -268,24 +268,9 @@ func winogradInputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, inI
         if tx + 8 <= tilesW && t + 8 <= count {
             let inside = iy0 >= 0 && iy0 + 4 <= H && ix0 >= 0 && ix0 + 18 <= W
             for c in channels {
-                let chan = img + c * H * W
-                let base: UnsafePointer<Float>, stride: Int
-                if inside {
-                    base = chan + iy0 * W + ix0
-                    stride = W
-                } else {
-                    stage.update(repeating: 0, count: 4 * f2StageStride)
-                    let x0 = max(0, ix0), x1 = min(W, ix0 + 18)
-                    if x0 < x1 {
-                        for r in 0..<4 {
-                            let iy = iy0 + r
-                            if iy < 0 || iy >= H { continue }
-                            (stage + r * f2StageStride + (x0 - ix0)).update(from: chan + iy * W + x0, count: x1 - x0)
-                        }
-                    }
-                    base = UnsafePointer(stage)
-                    stride = f2StageStride
-                }
+                let (base, stride) = winogradGroupRows(img + c * H * W, height: H, width: W, top: iy0, left: ix0,
+                                                       rows: 4, span: 18, inside: inside, stage: stage,
+                                                       stageStride: f2StageStride)
                 // (d B) per input row r: columns j = 0…3 of each tile are x[2i + j].
                 func rowTransform(_ r: Int) -> (VFloat, VFloat, VFloat, VFloat) {
                     let p = UnsafeRawPointer(base + r * stride)
@@ -337,6 +322,27 @@ func winogradInputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, inI
 /// Row stride of `winogradInputTransform`'s zero-padded copy of a group's 4 × 18 input span
 /// (its 16-float loads reach float 17 of a row).
 private let f2StageStride = 24
+
+/// Where a group of tiles reads its `rows` × `span` input block of one channel (`chan`, a
+/// height × width plane) whose top-left is (top, left): in place when `inside`, else from
+/// `stage`, filled here with the block's part inside the plane and zeros around it (row stride
+/// `stageStride`). Returns the block's first float and its row stride.
+@inline(__always)
+func winogradGroupRows(_ chan: UnsafePointer<Float>, height: Int, width: Int, top: Int, left: Int, rows: Int,
+                       span: Int, inside: Bool, stage: UnsafeMutablePointer<Float>,
+                       stageStride: Int) -> (UnsafePointer<Float>, Int) {
+    if inside { return (chan + top * width + left, width) }
+    stage.update(repeating: 0, count: rows * stageStride)
+    let x0 = max(0, left), x1 = min(width, left + span)
+    if x0 < x1 {
+        for r in 0..<rows {
+            let y = top + r
+            if y < 0 || y >= height { continue }
+            (stage + r * stageStride + (x0 - left)).update(from: chan + y * width + x0, count: x1 - x0)
+        }
+    }
+    return (UnsafePointer(stage), stageStride)
+}
 
 /// Aᵀ m A (+ bias) for tiles [firstTile, firstTile + count) and every output channel,
 /// writing the 2×2 output tiles (clipped at odd edges). M is [16][O][count].

@@ -61,25 +61,9 @@ func winogradF4InputTransform(_ input: UnsafePointer<Float>, _ s: Conv2DShape, i
             let inside = iy0 >= 0 && iy0 + 6 <= H && ix0 >= 0 && ix0 + f4GroupSpan <= W
             let img = input + n * inImage
             for c in channels {
-                let chan = img + c * H * W
-                var src: UnsafePointer<Float>
-                var stride: Int
-                if inside {
-                    src = chan + iy0 * W + ix0
-                    stride = W
-                } else {
-                    stage.update(repeating: 0, count: 6 * f4StageStride)
-                    let x0 = max(0, ix0), x1 = min(W, ix0 + f4GroupSpan)
-                    if x0 < x1 {
-                        for r in 0..<6 {
-                            let iy = iy0 + r
-                            if iy < 0 || iy >= H { continue }
-                            (stage + r * f4StageStride + (x0 - ix0)).update(from: chan + iy * W + x0, count: x1 - x0)
-                        }
-                    }
-                    src = UnsafePointer(stage)
-                    stride = f4StageStride
-                }
+                let (src, stride) = winogradGroupRows(img + c * H * W, height: H, width: W, top: iy0, left: ix0,
+                                                      rows: 6, span: f4GroupSpan, inside: inside, stage: stage,
+                                                      stageStride: f4StageStride)
                 // (d B) for each of the 6 rows: row r's columns as lanes over the 8 tiles.
                 for r in 0..<6 {
                     let p = UnsafeRawPointer(src + r * stride)
