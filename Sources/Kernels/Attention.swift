@@ -160,7 +160,8 @@ private func fusedAttention(_ query: AttentionOperand, _ key: AttentionOperand, 
                          return filled ? UnsafePointer(blockMax) : nil
                      },
                      addValues: { j0, cols, lds in
-                         // Blocks start at multiples of the key tile (even), so pairs stay whole.
+                         // Blocks start at 0 or at multiples of the key tile (512), so at an even
+                         // key and on a whole pair.
                          let blockPairs = headPairs > 0 ? UnsafePointer(pairs + t.bh * headPairs + j0 * 40) : nil
                          accumulateValues(s, ldp: lds, rows: t.rows, vBase + j0 * value.rowStride, ldv: value.rowStride,
                                           keys: cols, pairs: blockPairs, o, ldo: outputRowStride, headDim: d)

@@ -14,11 +14,11 @@ let fewOutputsMaximum = 4
 private let fewOutputsBandRows = 4
 
 /// Whether `conv2dFewOutputs` computes this convolution: 3×3, stride 1, padding 1 on every
-/// side, at most `fewOutputsMaximum` outputs, and enough inputs that the im2col GEMM's rows
+/// side, one to `fewOutputsMaximum` outputs, and enough inputs that the im2col GEMM's rows
 /// would be few against its depth.
 func fewOutputsApplies(_ s: Conv2DShape) -> Bool {
     s.kernelH == 3 && s.kernelW == 3 && s.stride == 1 && s.padding == .symmetric(1)
-        && s.outChannels <= fewOutputsMaximum && s.inChannels >= 16
+        && s.outChannels >= 1 && s.outChannels <= fewOutputsMaximum && s.inChannels >= 16
 }
 
 /// `conv2d` for `fewOutputsApplies` shapes. Work: bands of `fewOutputsBandRows` output rows of

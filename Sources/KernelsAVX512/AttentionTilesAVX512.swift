@@ -1,5 +1,5 @@
-// The AVX-512 builds of fused attention's two register-blocked products (head dims 40 and 64) (Kernels'
-// AttentionTiles.swift has the AVX2 ones and the contracts). This module is compiled with
+// The AVX-512 builds of fused attention's two register-blocked products (head dims 40, 64 and 80)
+// and its softmax row passes (Kernels' AttentionTiles.swift has the AVX2 ones and the contracts). This module is compiled with
 // -target-cpu skylake-avx512, so SIMD16<Float> is one zmm register and `addingProduct` one
 // 512-bit FMA; nothing here is inlinable, so no AVX-512 instruction leaks into the AVX2 code
 // that calls it, and Kernels calls it only when the CPU has AVX-512 (`CPUFeatures`).
@@ -258,7 +258,7 @@ private func pairBroadcast(_ p: UnsafePointer<Float>) -> V16 {
 /// P[j], P[j + 1] (`pairBroadcast`) and five FMAs, so every lane does work (16 + 16 + 8 lanes
 /// per key left a sixth idle); a row's accumulator k then holds key j's terms in its even lanes
 /// and key j + 1's in its odd ones, added together into O's columns 8k..<8k + 8 at the end. An
-/// odd last key meets its pair (odd lanes zero) with its own broadcast. Per pair: five loads
+/// odd last key meets its pair with its P entry in the even lanes only. Per pair: five loads
 /// of the pairs, R broadcasts, 5·R FMAs, 5·R accumulators.
 @inline(never)
 private func values40<R: TileRows>(_: R.Type, _ p: UnsafePointer<Float>, ldp: Int, _ pairs: UnsafePointer<Float>,
@@ -281,17 +281,25 @@ private func values40<R: TileRows>(_: R.Type, _ p: UnsafePointer<Float>, ldp: In
         j += 2
     }
     if j < keys {
-        // An odd last key: its own P entry in every lane (the pair's odd lanes are zero).
+        // An odd last key: its own P entry in the even lanes, zero in the odd ones (its pair's
+        // second key, zero padding past the head's last key, or a key of the next chunk).
         let x0 = load16(vp), x1 = load16(vp + 16), x2 = load16(vp + 32), x3 = load16(vp + 48), x4 = load16(vp + 64)
-        pairStep(V16(repeating: p[j]), x0, x1, x2, x3, x4, &a0, &a1, &a2, &a3, &a4)
-        if m > 1 { pairStep(V16(repeating: p1[j]), x0, x1, x2, x3, x4, &b0, &b1, &b2, &b3, &b4) }
-        if m > 2 { pairStep(V16(repeating: p2[j]), x0, x1, x2, x3, x4, &c0, &c1, &c2, &c3, &c4) }
-        if m > 3 { pairStep(V16(repeating: p3[j]), x0, x1, x2, x3, x4, &d0, &d1, &d2, &d3, &d4) }
+        pairStep(evenLanes(p[j]), x0, x1, x2, x3, x4, &a0, &a1, &a2, &a3, &a4)
+        if m > 1 { pairStep(evenLanes(p1[j]), x0, x1, x2, x3, x4, &b0, &b1, &b2, &b3, &b4) }
+        if m > 2 { pairStep(evenLanes(p2[j]), x0, x1, x2, x3, x4, &c0, &c1, &c2, &c3, &c4) }
+        if m > 3 { pairStep(evenLanes(p3[j]), x0, x1, x2, x3, x4, &d0, &d1, &d2, &d3, &d4) }
     }
     addFolded(a0, a1, a2, a3, a4, o)
     if m > 1 { addFolded(b0, b1, b2, b3, b4, o + ldo) }
     if m > 2 { addFolded(c0, c1, c2, c3, c4, o + 2 * ldo) }
     if m > 3 { addFolded(d0, d1, d2, d3, d4, o + 3 * ldo) }
+}
+
+/// [s, 0, s, 0, …]: one key's P entry against a pair's first key only.
+@inline(__always)
+private func evenLanes(_ s: Float) -> V16 {
+    let odd = SIMD16<Int32>(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1) .== SIMD16<Int32>(repeating: 1)
+    return V16(repeating: s).replacing(with: 0, where: odd)
 }
 
 /// One row's share of a key pair in `values40`: c_k += w·x_k for the pair's five vectors.
@@ -314,8 +322,8 @@ private func addFolded(_ c0: V16, _ c1: V16, _ c2: V16, _ c3: V16, _ c4: V16, _ 
 #if arch(x86_64)
 import CAVX512
 
-/// Kernels' `vexp` at 16 lanes, the same operations in the same order, so both give the
-/// same bits (KernelsTests' AVX512KernelTests checks it): Cody–Waite range reduction and
+/// Kernels' `vexp` at 16 lanes, the same operations in the same order (2^n applied by
+/// VSCALEFPS, exactly the product `vexp` takes), so both give the same bits (KernelsTests' AVX512KernelTests checks it): Cody–Waite range reduction and
 /// Cephes `expf`'s degree-6 polynomial, inputs clamped to [−87.3, 88.3]. (A generic version
 /// shared by both compiled to scalar code: the attention kernel ran 5× slower.)
 @inline(__always)

@@ -59,6 +59,18 @@ final class AVX512KernelTests: XCTestCase {
             for i in 0..<n { XCTAssertEqual(padded[i].bitPattern, out[i].bitPattern, "padded e^(x[\(i)] - shift) of \(n)") }
             XCTAssertEqual(Double(psum), want, accuracy: 1e-5 * max(1, want), "padded sum of \(n)")
         }
+        // The softmax pass leaves out exp16's upper clamp (x − shift ≤ 0 there): its bits down to
+        // and past the lower clamp (−87.3), whole vectors and a masked partial one.
+        var low: [Float] = [0, -1e-8, -0.5, -50, -87.2, -87.3, -87.31, -87.4, -90, -100, -1000]
+        var x: Float = -95
+        while x < 0 { low.append(x); x += 0.173 }
+        let n = low.count, room = (n + 15) / 16 * 16
+        var padded = low + [Float](repeating: 0, count: room - n)
+        _ = padded.withUnsafeMutableBufferPointer { AVX512Softmax.expShiftedSum($0.baseAddress!, n, shift: 0, padded: true) }
+        for i in 0..<n {
+            let want = vexp(VFloat(repeating: low[i]))[0]
+            XCTAssertEqual(padded[i].bitPattern, want.bitPattern, "e^\(low[i]) in the softmax pass")
+        }
     }
 
     func testScoreTileRowMaximaAreTheStoredRowsMaxima() {

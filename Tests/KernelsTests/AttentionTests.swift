@@ -33,7 +33,8 @@ final class AttentionTests: XCTestCase {
         // several query tiles, SD head dims 40/64/80/160, causal CLIP-like. Head dim 40 takes the
         // fused path (AttentionTiles.swift): odd row counts and key counts that end mid-strip; on
         // AVX-512 its value tile takes keys in pairs and rows in fours, so odd key counts (77,
-        // 33, 5, causal cuts) and 1–3 rows left over (301, 6, 7, 13) each have a case.
+        // 33, 5, and causal blocks that end at an odd last key) and 1–3 rows left over (301, 6,
+        // 7, 13) each have a case.
         let cases: [(Int, Int, Int, Int, Int, Bool)] = [
             (1, 1, 1, 1, 1, false), (2, 5, 3, 2, 4, false), (2, 64, 77, 2, 40, false),
             (1, 301, 1030, 2, 40, false), (2, 77, 77, 2, 40, true), (1, 1, 5, 1, 40, false),
