@@ -1,3 +1,4 @@
+import KernelsAVX512
 import Foundation
 
 /// Pointwise nonlinearities, vectorized with `vexp`; each has a scalar-tail path so any
@@ -114,6 +115,9 @@ public func geglu(_ input: Tensor, output: Tensor, pool: ThreadPool) {
         for row in r {
             let h = x + row * twoD, g = h + d, o = y + row * d
             var i = 0
+            #if arch(x86_64)
+            if CPUFeatures.useAVX512Kernels { i = AVX512GEGLU.gate(h, g, o, d) }   // the same bits
+            #endif
             while i + 8 <= d { vstore(vload(h, i) * geluV(vload(g, i)), o, i); i += 8 }
             if i < d {
                 var tg = VFloat(), th = VFloat()

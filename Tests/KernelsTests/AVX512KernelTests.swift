@@ -28,6 +28,23 @@ final class AVX512KernelTests: XCTestCase {
         }
     }
 
+    func testGeluGivesGeluVsBits() {
+        // GEGLU's gate at 16 lanes must give the AVX2 pass's bits (the two builds share tests).
+        var inputs: [Float] = [-100, -20, -9.5, -3, -1, -1e-8, 0, 1e-8, 0.5, 1, 3, 9.5, 20, 100]
+        var x: Float = -12
+        while x < 12 { inputs.append(x); x += 0.0071 }
+        while inputs.count % 16 != 0 { inputs.append(0.25) }
+        for start in stride(from: 0, to: inputs.count, by: 16) {
+            var v16 = SIMD16<Float>()
+            for i in 0..<16 { v16[i] = inputs[start + i] }
+            let g16 = AVX512GEGLU.gelu(v16)
+            for i in 0..<16 {
+                let want = geluV(VFloat(repeating: inputs[start + i]))[0]
+                XCTAssertEqual(g16[i].bitPattern, want.bitPattern, "gelu(\(inputs[start + i])): \(g16[i]) vs \(want)")
+            }
+        }
+    }
+
     func testRowMaxAndShiftedExpSum() {
         var rng = TestRNG(seed: 51)
         for n in [0, 1, 15, 16, 17, 40, 77, 512, 1030] {

@@ -41,7 +41,7 @@ final class ActivationTests: XCTestCase {
     func testGEGLU() {
         var rng = TestRNG(seed: 9)
         for pool in testPools {
-            for (rows, d) in [(1, 1), (3, 5), (7, 8), (20, 37)] {
+            for (rows, d) in [(1, 1), (3, 5), (7, 8), (20, 37), (4, 56)] {   // 37, 56: 16-lane blocks, then 8, then a tail
                 let x = rng.tensor([2, rows, 2 * d], -4, 4)
                 let y = Tensor(zeros: [2, rows, d])
                 geglu(x, output: y, pool: pool)
