@@ -11,38 +11,35 @@ final class AVX512KernelTests: XCTestCase {
         try XCTSkipUnless(CPUFeatures.hasAVX512, "this CPU has no AVX-512")
     }
 
-    func testExpGivesVexpsBits() {
-        // The two copies of the polynomial must agree bit for bit, clamped ends included.
-        var inputs: [Float] = [-100, -87.4, -87.3, -50, -1e-8, 0, 1e-8, 0.5, 1, 10, 88.3, 88.4, 100]
-        var x: Float = -90
-        while x < 90 { inputs.append(x); x += 0.0137 }
+    /// `wide` (16 lanes) against `narrow` (the AVX2 build, 8 lanes) bit for bit on `special`
+    /// and a sweep of [from, to) by `step`.
+    private func assertSameBits(_ name: String, special: [Float], from: Float, to: Float, step: Float,
+                                wide: (SIMD16<Float>) -> SIMD16<Float>, narrow: (VFloat) -> VFloat) {
+        var inputs = special
+        var x = from
+        while x < to { inputs.append(x); x += step }
         while inputs.count % 16 != 0 { inputs.append(0.25) }
         for start in stride(from: 0, to: inputs.count, by: 16) {
             var v16 = SIMD16<Float>()
             for i in 0..<16 { v16[i] = inputs[start + i] }
-            let e16 = AVX512Softmax.exp(v16)
+            let got = wide(v16)
             for i in 0..<16 {
-                let want = vexp(VFloat(repeating: inputs[start + i]))[0]
-                XCTAssertEqual(e16[i].bitPattern, want.bitPattern, "e^\(inputs[start + i]): \(e16[i]) vs \(want)")
+                let want = narrow(VFloat(repeating: inputs[start + i]))[0]
+                XCTAssertEqual(got[i].bitPattern, want.bitPattern, "\(name)(\(inputs[start + i])): \(got[i]) vs \(want)")
             }
         }
     }
 
+    func testExpGivesVexpsBits() {
+        // The two copies of the polynomial must agree bit for bit, clamped ends included.
+        assertSameBits("exp", special: [-100, -87.4, -87.3, -50, -1e-8, 0, 1e-8, 0.5, 1, 10, 88.3, 88.4, 100],
+                       from: -90, to: 90, step: 0.0137, wide: AVX512Softmax.exp, narrow: vexp)
+    }
+
     func testGeluGivesGeluVsBits() {
         // GEGLU's gate at 16 lanes must give the AVX2 pass's bits (the two builds share tests).
-        var inputs: [Float] = [-100, -20, -9.5, -3, -1, -1e-8, 0, 1e-8, 0.5, 1, 3, 9.5, 20, 100]
-        var x: Float = -12
-        while x < 12 { inputs.append(x); x += 0.0071 }
-        while inputs.count % 16 != 0 { inputs.append(0.25) }
-        for start in stride(from: 0, to: inputs.count, by: 16) {
-            var v16 = SIMD16<Float>()
-            for i in 0..<16 { v16[i] = inputs[start + i] }
-            let g16 = AVX512GEGLU.gelu(v16)
-            for i in 0..<16 {
-                let want = geluV(VFloat(repeating: inputs[start + i]))[0]
-                XCTAssertEqual(g16[i].bitPattern, want.bitPattern, "gelu(\(inputs[start + i])): \(g16[i]) vs \(want)")
-            }
-        }
+        assertSameBits("gelu", special: [-100, -20, -9.5, -3, -1, -1e-8, 0, 1e-8, 0.5, 1, 3, 9.5, 20, 100],
+                       from: -12, to: 12, step: 0.0071, wide: AVX512GEGLU.gelu, narrow: geluV)
     }
 
     func testRowMaxAndShiftedExpSum() {
