@@ -55,8 +55,14 @@ func conv2dFewOutputs(_ input: UnsafePointer<Float>, weight: WeightOperand, bias
                     for r in 0..<copied {
                         let dst = copy + (ci * copied + r) * stride
                         let y = y0 - 1 + r
-                        dst.update(repeating: 0, count: stride)
-                        if y >= 0 && y < h { (dst + 1).update(from: image + (ci * h + y) * w, count: w) }
+                        if y >= 0 && y < h {
+                            // The row, and zeros in the border column and the last segment's spare lanes.
+                            dst[0] = 0
+                            (dst + 1).update(from: image + (ci * h + y) * w, count: w)
+                            (dst + 1 + w).update(repeating: 0, count: stride - 1 - w)
+                        } else {
+                            dst.update(repeating: 0, count: stride)
+                        }
                     }
                 }
                 for r in 0..<rows {

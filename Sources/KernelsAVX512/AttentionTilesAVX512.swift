@@ -323,8 +323,8 @@ private func addFolded(_ c0: V16, _ c1: V16, _ c2: V16, _ c3: V16, _ c4: V16, _ 
 import CAVX512
 
 /// Kernels' `vexp` at 16 lanes, the same operations in the same order (2^n applied by
-/// VSCALEFPS, exactly the product `vexp` takes), so both give the same bits (KernelsTests' AVX512KernelTests checks it): Cody–Waite range reduction and
-/// Cephes `expf`'s degree-6 polynomial, inputs clamped to [−87.3, 88.3]. (A generic version
+/// VSCALEFPS, exactly the product `vexp` takes), so both give the same bits (KernelsTests'
+/// AVX512KernelTests checks it): Cody–Waite range reduction and Cephes `expf`'s degree-6 polynomial, inputs clamped to [−87.3, 88.3]. (A generic version
 /// shared by both compiled to scalar code: the attention kernel ran 5× slower.)
 @inline(__always)
 func exp16(_ x: V16) -> V16 {
@@ -384,10 +384,10 @@ public enum AVX512Softmax {
 
     /// x[i] = e^(x[i] − shift) for i < n (`exp16`); returns Σ x[i] after. No x[i] − shift may
     /// exceed 88.3 (a softmax shifts by the row's maximum, so none exceeds 0): the upper clamp
-    /// is left out (`exp16(atMost88:)`). `padded`: x is
-    /// readable and writable up to the next multiple of 16 past n, and the floats there may be
-    /// overwritten (with e^(x[i] − shift)): a partial last vector goes through `exp16` whole and
-    /// its lanes past n are masked out of the sum (each x[i < n] gets the same bits either way).
+    /// is left out (`exp16(atMost88:)`). `padded`: x is readable and writable up to the next
+    /// multiple of 16 past n, and the floats there may be overwritten (with e^(x[i] − shift)): a
+    /// partial last vector goes through `exp16` whole and its lanes past n are masked out of the
+    /// sum (each x[i < n] gets the same bits either way).
     public static func expShiftedSum(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float,
                                      padded: Bool = false) -> Float {
         let vs = V16(repeating: shift)
