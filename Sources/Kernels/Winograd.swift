@@ -96,6 +96,11 @@ func winogradTile(for s: Conv2DShape) -> WinogradTile? {
     return WinogradTile.f2.tiles(s) >= winogradF2MinimumTiles ? .f2 : nil
 }
 
+/// Most floats of transformed filters U the many-tile path holds at once (64 MiB): the
+/// few-tile path's largest V on SD's UNet at 512², batch 2 (1920 channels × 512 tiles × 16),
+/// so peak memory stays where it was. Layers with a larger U go in parts of their outputs.
+let winogradSharedBudget = 16 << 20
+
 /// Floats the Winograd path keeps per worker for one chunk of tiles (16 MiB).
 let winogradChunkBudget = 4 << 20
 
@@ -110,7 +115,8 @@ let winogradMinimumCacheChunk = 64
 
 func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: UnsafePointer<Float>?,
                     shape s: Conv2DShape, tile kind: WinogradTile,
-                    output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+                    output: UnsafeMutablePointer<Float>, pool: ThreadPool,
+                    sharedBudget: Int = winogradSharedBudget) {
     let cin = s.inChannels, cout = s.outChannels
     let ho = s.outHeight, wo = s.outWidth
     let side = kind.outputSide, positions = kind.positions
@@ -120,8 +126,15 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
 
     let inImage = cin * s.height * s.width, outImage = cout * ho * wo
     // Few tiles: every tile's V in shared memory at once, at most 16·C·1024 floats (1024 2×2
-    // tiles, 455 4×4 tiles).
-    if positions * totalTiles <= 16 * 1024 {
+    // tiles, 455 4×4 tiles). On AVX-512 only up to the streaming product's 256 columns: past
+    // them its rows met V from L3 for every block of outputs (SD's 32×32 level at batch 2, 512
+    // tiles: 1920 → 640 channels 130 ms by sgemm here, 80 ms by the many-tile path).
+    #if arch(x86_64)
+    let streamingColumns = CPUFeatures.useAVX512Kernels ? 4 * AVX512StreamingGEMM.columnBlock : Int.max
+    #else
+    let streamingColumns = Int.max
+    #endif
+    if positions * totalTiles <= 16 * 1024 && totalTiles <= streamingColumns {
         // Few tiles (low resolution): transform every tile once into shared memory, then split
         // the work by output channels. Each block transforms its own filters into worker
         // scratch right before its GEMMs, so U never exists whole (a 1280×2560 layer's would be
@@ -175,15 +188,41 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
     }
 
     // Many tiles: U[k][o][c] = (G g Gᵀ)[k] for every filter g = weight[o, c] once, shared by
-    // all chunks of tiles.
-    let plane = cout * cin
-    pool.withSharedScratch(count: positions * plane) { u in
-    pool.parallelFor(0..<cout, grain: max(1, 4096 / max(cin, 1))) { range, worker in
-        winogradTransformFilters(kind, weight: weight, cin: cin, outputs: range, into: u + range.lowerBound * cin,
-                                 plane: plane, worker: worker, pool: pool)
+    // all chunks of tiles. A layer whose U would pass `sharedBudget` floats goes in parts of
+    // its output channels, each transforming the input again, so U never outgrows the
+    // few-tile path's largest V.
+    let parts = (positions * cout * cin + sharedBudget - 1) / sharedBudget
+    let partOutputs = (cout + parts - 1) / parts
+    pool.withSharedScratch(count: positions * partOutputs * cin) { u in
+    for o0 in stride(from: 0, to: cout, by: partOutputs) {
+        let outputs = o0..<min(cout, o0 + partOutputs), oc = outputs.count
+        let plane = oc * cin
+        pool.parallelFor(0..<oc, grain: max(1, 4096 / max(cin, 1))) { range, worker in
+            winogradTransformFilters(kind, weight: weight, cin: cin, outputs: (o0 + range.lowerBound)..<(o0 + range.upperBound),
+                                     into: u + range.lowerBound * cin, plane: plane, worker: worker, pool: pool)
+        }
+        winogradManyTileProducts(kind, input, s, u: UnsafePointer(u), outputs: outputs, tilesW: tilesW,
+                                 tilesPerImage: tilesPerImage, totalTiles: totalTiles, bias: bias, output: output,
+                                 pool: pool)
     }
-    let uPtr = UnsafePointer(u)
+    }
+}
 
+/// The many-tile path's chunks for output channels `outputs`, whose transformed filters are
+/// U (`u`, [P][outputs][C]): each chunk of tiles transforms its inputs into V, takes the P
+/// position products M[k] = U[k]·V[k] and transforms M into the output.
+private func winogradManyTileProducts(_ kind: WinogradTile, _ input: UnsafePointer<Float>, _ s: Conv2DShape,
+                                      u: UnsafePointer<Float>, outputs: Range<Int>, tilesW: Int, tilesPerImage: Int,
+                                      totalTiles: Int, bias: UnsafePointer<Float>?,
+                                      output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+    let cin = s.inChannels, cout = outputs.count, positions = kind.positions
+    let inImage = cin * s.height * s.width, outImage = s.outChannels * s.outHeight * s.outWidth
+    let plane = cout * cin
+    #if arch(x86_64)
+    let streaming = CPUFeatures.useAVX512Kernels
+    #else
+    let streaming = false
+    #endif
     // Tiles per chunk: the transformed inputs V (P·C·T) and products M (P·O·T), P = 16 or 36, fit L2 when
     // that still leaves 64 tiles (TAESD at 512: 35% fewer CPU seconds than 1024-tile chunks,
     // AutoencoderKL unchanged), else the larger budget.
@@ -192,6 +231,15 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
         ? min(1024, cacheChunk) : max(8, min(1024, winogradChunkBudget / (positions * (cin + cout))))
     let minChunks = 2 * pool.threadCount
     if (totalTiles + chunk - 1) / chunk < minChunks { chunk = max(8, (totalTiles + minChunks - 1) / minChunks) }
+    if streaming {
+        // At most one column block of the streaming product (64 tiles: the VAE's 128- to
+        // 512-channel layers 10–15% faster than with 112–448; SD's 64×64 level the same), in
+        // whole 16-column vectors, as many chunks per thread.
+        chunk = min(chunk, AVX512StreamingGEMM.columnBlock)
+        let threads = pool.threadCount
+        let count = ((totalTiles + chunk - 1) / chunk + threads - 1) / threads * threads
+        chunk = ((totalTiles + count - 1) / count + 15) / 16 * 16
+    }
     let chunks = (totalTiles + chunk - 1) / chunk
 
     pool.parallelFor(0..<chunks) { range, worker in
@@ -200,18 +248,28 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
             let t0 = ch * chunk
             let count = min(chunk, totalTiles - t0)
             let v = buf, m = buf + positions * cin * count
-            // V[k][c][t] = (Bᵀ d B)[k] for the 4×4 input tile of tile t, channel c.
+            // V[k][c][t] = (Bᵀ d B)[k] for the input tile of tile t, channel c.
             kind.transformInput(input, s, inImage: inImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
-                                   firstTile: t0, count: count, channels: 0..<cin, into: v)
-            // M[k] = U[k] · V[k]: (O×C)·(C×T), one GEMM per tile position.
+                                firstTile: t0, count: count, channels: 0..<cin, into: v)
+            // M[k] = U[k] · V[k]: (O×C)·(C×T), one GEMM per tile position. On AVX-512 U's rows
+            // stream against V's columns (docs/BENCHMARKS.md, 2026-12-06 (night): sgemm's
+            // packing of both on every chunk cost SD's 64×64 level 18% and the VAE's 512-channel
+            // layers 25%); V's floats up to the next 16 columns, which it reads, lie in M.
             for k in 0..<positions {
-                GEMM.gemm(m: cout, n: count, k: cin, a: uPtr + k * plane, lda: cin,
+                #if arch(x86_64)
+                if streaming {
+                    AVX512StreamingGEMM.multiply(rows: cout, cols: count, depth: cin, w: u + k * plane, ldw: cin,
+                                                 x: v + k * cin * count, ldx: count, accumulate: false,
+                                                 y: m + k * cout * count, ldy: count)
+                    continue
+                }
+                #endif
+                GEMM.gemm(m: cout, n: count, k: cin, a: u + k * plane, lda: cin,
                           b: v + k * cin * count, ldb: count, beta: 0, c: m + k * cout * count, ldc: count)
             }
             kind.transformOutput(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
-                                    firstTile: t0, count: count, channels: 0..<cout, bias: bias, output: output)
+                                 firstTile: t0, count: count, channels: outputs, bias: bias, output: output)
         }
-    }
     }
 }
 

@@ -124,6 +124,36 @@ final class ConvTests: XCTestCase {
         XCTAssertEqual((0..<shapes.count).map { mismatches[$0] }, [0, 0, 0, 0], "runs that differed from the same call alone")
     }
 
+    /// The many-tile Winograd path (past 256 tiles on AVX-512, past 16·1024 tile positions
+    /// everywhere), whole and in parts of its outputs (U over the shared budget: 3 parts of 7,
+    /// 7 and 6 channels), by F(2×2) and by F(4×4) (forced: 16 channels), against the naive
+    /// convolution; with a last chunk of tiles that is not a multiple of 16 (1089 and 529 tiles).
+    func testWinogradManyTilesWholeAndInParts() {
+        var rng = TestRNG(seed: 41)
+        let saved = CPUFeatures.useAVX512Kernels
+        defer { CPUFeatures.useAVX512Kernels = saved }
+        for avx512 in CPUFeatures.hasAVX512 ? [false, true] : [false] {
+            CPUFeatures.useAVX512Kernels = avx512
+            for (kind, side) in [(WinogradTile.f2, 66), (WinogradTile.f4, 90)] {
+                let s = Conv2DShape(batch: 1, inChannels: 16, height: side, width: side, outChannels: 20, kernelH: 3,
+                                    kernelW: 3, stride: 1, padding: .symmetric(1))
+                XCTAssertGreaterThan(kind.positions * kind.tiles(s), 16 * 1024, "\(kind) must take the many-tile path")
+                let x = rng.tensor([1, 16, side, side]), w = rng.tensor([20, 16, 3, 3]), b = rng.tensor([20])
+                let want = naiveConv(x.toArray(), w.toArray(), b.toArray(), s)
+                for pool in testPools {
+                    for budget in [winogradSharedBudget, kind.positions * 16 * 7] {
+                        let y = Tensor(zeros: [1, 20, side, side])
+                        y.fill(.nan)
+                        conv2dWinograd(x.data, weight: .f32(w.data), bias: b.data, shape: s, tile: kind, output: y.data,
+                                       pool: pool, sharedBudget: budget)
+                        assertClose(y.toArray(), want, atol: 1e-4,
+                                    "\(kind) budget=\(budget) threads=\(pool.threadCount) avx512=\(avx512)")
+                    }
+                }
+            }
+        }
+    }
+
     /// F(4×4, 3×3) rounds more than F(2×2) (coefficients up to 8 and 1/24), so its cases are
     /// checked against the direct convolution in Double, with the error bounded the way a
     /// floating-point dot product's is: by a multiple of ε·Σ|x·w| over the receptive field
