@@ -28,9 +28,19 @@ enum WinogradTile {
     /// U = G g Gᵀ for one output channel's filters (`winogradWeightTransform` or its F4 twin).
     @inline(__always)
     func transformWeights(_ src: UnsafePointer<Float>, cin: Int, into u: UnsafeMutablePointer<Float>, plane: Int) {
+        var done = 0
+        #if arch(x86_64)
+        if CPUFeatures.useAVX512Kernels {
+            switch self {
+            case .f2: done = AVX512WinogradFilters.f2(src, cin: cin, into: u, plane: plane)
+            case .f4: done = AVX512WinogradFilters.f4(src, cin: cin, into: u, plane: plane)
+            }
+            if done == cin { return }
+        }
+        #endif
         switch self {
-        case .f2: winogradWeightTransform(src, cin: cin, into: u, plane: plane)
-        case .f4: winogradF4WeightTransform(src, cin: cin, into: u, plane: plane)
+        case .f2: winogradWeightTransform(src + 9 * done, cin: cin - done, into: u + done, plane: plane)
+        case .f4: winogradF4WeightTransform(src + 9 * done, cin: cin - done, into: u + done, plane: plane)
         }
     }
 

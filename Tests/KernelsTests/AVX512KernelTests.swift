@@ -42,6 +42,39 @@ final class AVX512KernelTests: XCTestCase {
                        from: -12, to: 12, step: 0.0071, wide: AVX512GEGLU.gelu, narrow: geluV)
     }
 
+    /// The 16-lane filter transforms (taps gathered by permutes) against the 8-lane ones, bit
+    /// for bit, F(2×2) and F(4×4), through `WinogradTile.transformWeights` (which hands the
+    /// channels past the last 16 to the 8-lane code): 16, 37 and 64 input channels, a plane
+    /// wider than the channels, filters with a different value in every tap.
+    func testFilterTransformsGiveTheEightLaneBits() {
+        var rng = TestRNG(seed: 77)
+        let saved = CPUFeatures.useAVX512Kernels
+        defer { CPUFeatures.useAVX512Kernels = saved }
+        for kind in [WinogradTile.f2, .f4] {
+            for cin in [16, 37, 64] {
+                let filters = rng.tensor([cin, 3, 3]).toArray()
+                let plane = cin + 5
+                func transform(avx512: Bool) -> [Float] {
+                    CPUFeatures.useAVX512Kernels = avx512
+                    var u = [Float](repeating: .nan, count: kind.positions * plane)
+                    filters.withUnsafeBufferPointer { f in
+                        u.withUnsafeMutableBufferPointer { kind.transformWeights(f.baseAddress!, cin: cin, into: $0.baseAddress!, plane: plane) }
+                    }
+                    return u
+                }
+                let wide = transform(avx512: true), narrow = transform(avx512: false)
+                for k in 0..<kind.positions {
+                    for c in 0..<cin {
+                        let i = k * plane + c
+                        XCTAssertFalse(narrow[i].isNaN, "\(kind) cin \(cin): U[\(k)][\(c)] not written")
+                        XCTAssertEqual(wide[i].bitPattern, narrow[i].bitPattern,
+                                       "\(kind) cin \(cin): U[\(k)][\(c)] \(wide[i]) vs \(narrow[i])")
+                    }
+                }
+            }
+        }
+    }
+
     func testRowMaxAndShiftedExpSum() {
         var rng = TestRNG(seed: 51)
         for n in [0, 1, 15, 16, 17, 40, 77, 512, 1030] {
