@@ -31,6 +31,13 @@ func fusedAttentionApplies(headDim d: Int) -> Bool {
 /// past the end zero. Floats written: ceil(keys / 16)·16·d.
 func packKeyPanels(_ k: UnsafePointer<Float>, rowStride: Int, keys: Int, headDim d: Int,
                    into dst: UnsafeMutablePointer<Float>) {
+    var done = 0
+    #if arch(x86_64)
+    if CPUFeatures.useAVX512Kernels {
+        done = AVX512AttentionTiles.packKeyBlocks(k, rowStride: rowStride, keys: keys, headDim: d, into: dst)
+        if done == d { return }
+    }
+    #endif
     let strips = (keys + keyPanelWidth - 1) / keyPanelWidth
     for s in 0..<strips {
         let strip = dst + s * d * keyPanelWidth
@@ -38,9 +45,9 @@ func packKeyPanels(_ k: UnsafePointer<Float>, rowStride: Int, keys: Int, headDim
             let key = s * keyPanelWidth + j
             if key < keys {
                 let src = k + key * rowStride
-                for c in 0..<d { strip[c * keyPanelWidth + j] = src[c] }
+                for c in done..<d { strip[c * keyPanelWidth + j] = src[c] }
             } else {
-                for c in 0..<d { strip[c * keyPanelWidth + j] = 0 }
+                for c in done..<d { strip[c * keyPanelWidth + j] = 0 }
             }
         }
     }

@@ -26,6 +26,35 @@ public enum AVX512AttentionTiles {
     /// Keys per strip of the packed key panels: Kernels' `keyPanelWidth`, one zmm.
     public static let stripWidth = 16
 
+    /// Kernels' `packKeyPanels` for the head dims' whole blocks of 16: strip s's element
+    /// (c, j) = K[16s + j][c] for c < `d / 16 · 16`, keys past `keys` zero; returns the dims
+    /// done (Kernels packs the rest). Each 16 keys × 16 dims block is loaded as 16 rows and
+    /// transposed in registers, so the strips are written whole vectors at a time, not a
+    /// float at a time (CLIP's 77 keys × 64 dims per head: most of its attention's packing).
+    public static func packKeyBlocks(_ k: UnsafePointer<Float>, rowStride: Int, keys: Int, headDim d: Int,
+                                     into dst: UnsafeMutablePointer<Float>) -> Int {
+        let dims = d / 16 * 16
+        let strips = (keys + 15) / 16
+        for strip in 0..<strips {
+            let out = dst + strip * d * 16
+            let first = strip * 16, valid = min(16, keys - first)
+            var c0 = 0
+            while c0 < dims {
+                var rows = (V16(), V16(), V16(), V16(), V16(), V16(), V16(), V16(),
+                            V16(), V16(), V16(), V16(), V16(), V16(), V16(), V16())
+                withUnsafeMutableBytes(of: &rows) { raw in
+                    guard let base = raw.baseAddress else { return }
+                    let r = base.assumingMemoryBound(to: V16.self)
+                    for j in 0..<16 { r[j] = j < valid ? load16(k + (first + j) * rowStride + c0) : V16() }
+                    transpose16(r)
+                    for c in 0..<16 { store16(r[c], out + (c0 + c) * 16) }
+                }
+                c0 += 16
+            }
+        }
+        return dims
+    }
+
     /// S = Q·Kᵀ for `rows` query rows (contiguous rows of `d` floats at `q`) against
     /// `stripCount` key strips of 16 keys at `panels` (strip t holds element (c, j) =
     /// K[16t + j][c] at t·16·d + 16c + j), written as rows of `lds` floats at `s`.
@@ -420,5 +449,26 @@ public enum AVX512Softmax {
 @inline(__always)
 private func lanesFrom(_ first: Int) -> SIMDMask<SIMD16<Int32>> {
     SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .>= SIMD16<Int32>(repeating: Int32(first))
+}
+/// Transposes the 16 × 16 floats in `r` (r[i] lane j ↔ r[j] lane i) by four rounds of perfect
+/// unshuffles: each round pairs vectors 2i and 2i + 1 as 32 floats and keeps the even ones in
+/// vector i and the odd ones in vector i + 8, which rotates the element's 8 index bits (vector,
+/// lane) right by one; four rounds swap the halves.
+@inline(__always)
+private func transpose16(_ r: UnsafeMutablePointer<V16>) {
+    for _ in 0..<4 {
+        var out = (V16(), V16(), V16(), V16(), V16(), V16(), V16(), V16(),
+                   V16(), V16(), V16(), V16(), V16(), V16(), V16(), V16())
+        withUnsafeMutableBytes(of: &out) { raw in
+            guard let base = raw.baseAddress else { return }
+            let o = base.assumingMemoryBound(to: V16.self)
+            for i in 0..<8 {
+                let both = SIMD32(lowHalf: r[2 * i], highHalf: r[2 * i + 1])
+                o[i] = both.evenHalf
+                o[i + 8] = both.oddHalf
+            }
+            for i in 0..<16 { r[i] = o[i] }
+        }
+    }
 }
 #endif

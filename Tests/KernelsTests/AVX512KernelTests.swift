@@ -75,6 +75,38 @@ final class AVX512KernelTests: XCTestCase {
         }
     }
 
+    /// Key panels packed by the AVX-512 block transpose (with the dims past the last 16 left to
+    /// Kernels) equal the scalar packing float for float: head dims 40 (two blocks and 8 more),
+    /// 64 and 80; 1, 16 and 77 keys (a strip with one key, a whole strip, a partial last one);
+    /// a row stride wider than the head.
+    func testKeyPanelsPackedByBlocksEqualTheScalarPacking() {
+        var rng = TestRNG(seed: 91)
+        let saved = CPUFeatures.useAVX512Kernels
+        defer { CPUFeatures.useAVX512Kernels = saved }
+        for d in [40, 64, 80] {
+            for keys in [1, 16, 77] {
+                let stride = 3 * d + 8
+                let k = rng.tensor([keys, stride]).toArray()
+                func pack(avx512: Bool) -> [Float] {
+                    CPUFeatures.useAVX512Kernels = avx512
+                    var out = [Float](repeating: .nan, count: (keys + 15) / 16 * 16 * d)
+                    k.withUnsafeBufferPointer { src in
+                        out.withUnsafeMutableBufferPointer { dst in
+                            guard let s = src.baseAddress, let o = dst.baseAddress else { return }
+                            packKeyPanels(s + d, rowStride: stride, keys: keys, headDim: d, into: o)
+                        }
+                    }
+                    return out
+                }
+                let wide = pack(avx512: true), narrow = pack(avx512: false)
+                XCTAssertFalse(narrow.contains { $0.isNaN }, "d \(d) keys \(keys): a float not written")
+                XCTAssertEqual(wide, narrow, "d \(d) keys \(keys)")
+                // And the layout itself: strip s, element (c, j) = K[16s + j][c].
+                XCTAssertEqual(wide[(keys - 1) / 16 * 16 * d + (d - 1) * 16 + (keys - 1) % 16], k[(keys - 1) * stride + d + d - 1])
+            }
+        }
+    }
+
     func testRowMaxAndShiftedExpSum() {
         var rng = TestRNG(seed: 51)
         for n in [0, 1, 15, 16, 17, 40, 77, 512, 1030] {
