@@ -25,7 +25,9 @@ enum WinogradTile {
         s.batch * ((s.outHeight + outputSide - 1) / outputSide) * ((s.outWidth + outputSide - 1) / outputSide)
     }
 
-    /// U = G g Gᵀ for one output channel's filters (`winogradWeightTransform` or its F4 twin).
+    /// U = G g Gᵀ for one output channel's filters (`winogradWeightTransform` or its F4 twin;
+    /// on AVX-512 `AVX512WinogradFilters` takes the channels in whole groups of 16 and these
+    /// the rest).
     @inline(__always)
     func transformWeights(_ src: UnsafePointer<Float>, cin: Int, into u: UnsafeMutablePointer<Float>, plane: Int) {
         var done = 0
@@ -106,9 +108,11 @@ func winogradTile(for s: Conv2DShape) -> WinogradTile? {
     return WinogradTile.f2.tiles(s) >= winogradF2MinimumTiles ? .f2 : nil
 }
 
-/// Most floats of transformed filters U the many-tile path holds at once (64 MiB): the
-/// few-tile path's largest V on SD's UNet at 512², batch 2 (1920 channels × 512 tiles × 16),
-/// so peak memory stays where it was. Layers with a larger U go in parts of their outputs.
+/// Most floats of transformed filters U the many-tile path holds at once on AVX-512 (64 MiB,
+/// or one output channel's if that is more): the few-tile path's largest V on SD's UNet at
+/// 512², batch 2 (1920 channels × 512 tiles × 16), so peak memory stays where it was when
+/// layers past 256 tiles moved to the many-tile path. Layers with a larger U go in parts of
+/// their outputs. (On AVX2, whose few-tile path still takes up to 1024 tiles, U stays whole.)
 let winogradSharedBudget = 16 << 20
 
 /// Floats the Winograd path keeps per worker for one chunk of tiles (16 MiB).
@@ -126,7 +130,7 @@ let winogradMinimumCacheChunk = 64
 func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: UnsafePointer<Float>?,
                     shape s: Conv2DShape, tile kind: WinogradTile,
                     output: UnsafeMutablePointer<Float>, pool: ThreadPool,
-                    sharedBudget: Int = winogradSharedBudget) {
+                    sharedBudget: Int? = nil) {
     let cin = s.inChannels, cout = s.outChannels
     let ho = s.outHeight, wo = s.outWidth
     let side = kind.outputSide, positions = kind.positions
@@ -198,10 +202,12 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
     }
 
     // Many tiles: U[k][o][c] = (G g Gᵀ)[k] for every filter g = weight[o, c] once, shared by
-    // all chunks of tiles. A layer whose U would pass `sharedBudget` floats goes in parts of
-    // its output channels, each transforming the input again, so U never outgrows the
-    // few-tile path's largest V.
-    let parts = (positions * cout * cin + sharedBudget - 1) / sharedBudget
+    // all chunks of tiles. A layer whose U would pass the budget (`sharedBudget`, else
+    // `winogradSharedBudget` on AVX-512) goes in equal parts of its output channels, each
+    // transforming the input again.
+    let budget = sharedBudget ?? (streamingColumns == Int.max ? Int.max : winogradSharedBudget)
+    let mostOutputs = max(1, budget / (positions * cin))
+    let parts = (cout + mostOutputs - 1) / mostOutputs
     let partOutputs = (cout + parts - 1) / parts
     pool.withSharedScratch(count: positions * partOutputs * cin) { u in
     for o0 in stride(from: 0, to: cout, by: partOutputs) {
@@ -244,7 +250,8 @@ private func winogradManyTileProducts(_ kind: WinogradTile, _ input: UnsafePoint
     if streaming {
         // At most one column block of the streaming product (64 tiles: the VAE's 128- to
         // 512-channel layers 10–15% faster than with 112–448; SD's 64×64 level the same), in
-        // whole 16-column vectors, as many chunks per thread.
+        // whole 16-column vectors; the count of chunks a multiple of the threads' where that
+        // rounding leaves one.
         chunk = min(chunk, AVX512StreamingGEMM.columnBlock)
         let threads = pool.threadCount
         let count = ((totalTiles + chunk - 1) / chunk + threads - 1) / threads * threads
@@ -264,7 +271,8 @@ private func winogradManyTileProducts(_ kind: WinogradTile, _ input: UnsafePoint
             // M[k] = U[k] · V[k]: (O×C)·(C×T), one GEMM per tile position. On AVX-512 U's rows
             // stream against V's columns (docs/BENCHMARKS.md, 2026-12-06 (night): sgemm's
             // packing of both on every chunk cost SD's 64×64 level 18% and the VAE's 512-channel
-            // layers 25%); V's floats up to the next 16 columns, which it reads, lie in M.
+            // layers 25%). In the last chunk, whose tiles need not fill whole vectors, it reads
+            // up to 15 floats past each row of V[k]: the next position's V, or M after the last.
             for k in 0..<positions {
                 #if arch(x86_64)
                 if streaming {
