@@ -143,12 +143,16 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
     // tiles, 455 4×4 tiles). On AVX-512 only up to the streaming product's 256 columns: past
     // them its rows met V from L3 for every block of outputs (SD's 32×32 level at batch 2, 512
     // tiles: 1920 → 640 channels 130 ms by sgemm here, 80 ms by the many-tile path).
+    // Whether the position GEMMs run on AVX512StreamingGEMM, and the most tiles the few-tile
+    // path then takes.
     #if arch(x86_64)
-    let streamingColumns = CPUFeatures.useAVX512Kernels ? 4 * AVX512StreamingGEMM.columnBlock : Int.max
+    let streaming = CPUFeatures.useAVX512Kernels
+    let streamingColumns = 4 * AVX512StreamingGEMM.columnBlock
     #else
+    let streaming = false
     let streamingColumns = Int.max
     #endif
-    if positions * totalTiles <= 16 * 1024 && totalTiles <= streamingColumns {
+    if positions * totalTiles <= 16 * 1024 && !(streaming && totalTiles > streamingColumns) {
         // Few tiles (low resolution): transform every tile once into shared memory, then split
         // the work by output channels. Each block transforms its own filters into worker
         // scratch right before its GEMMs, so U never exists whole (a 1280×2560 layer's would be
@@ -165,11 +169,7 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
         // 10–20% off these layers at 64 tiles; at 128 and 256 once the streaming product's depth
         // blocks kept X in L2; at 512, 1280-channel layers were 50% slower). Blocks are then
         // whole 6-row groups.
-        #if arch(x86_64)
-        let streamTiles = CPUFeatures.useAVX512Kernels && totalTiles % 16 == 0 && totalTiles <= 4 * AVX512StreamingGEMM.columnBlock
-        #else
-        let streamTiles = false
-        #endif
+        let streamTiles = streaming && totalTiles % 16 == 0
         let blocks = min(max(1, cout / 32), 4 * pool.threadCount)
         var oBlock = (cout + blocks - 1) / blocks
         if streamTiles { oBlock = (oBlock + 5) / 6 * 6 }
@@ -205,7 +205,7 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
     // all chunks of tiles. A layer whose U would pass the budget (`sharedBudget`, else
     // `winogradSharedBudget` on AVX-512) goes in equal parts of its output channels, each
     // transforming the input again.
-    let budget = sharedBudget ?? (streamingColumns == Int.max ? Int.max : winogradSharedBudget)
+    let budget = sharedBudget ?? (streaming ? winogradSharedBudget : Int.max)
     let mostOutputs = max(1, budget / (positions * cin))
     let parts = (cout + mostOutputs - 1) / mostOutputs
     let partOutputs = (cout + parts - 1) / parts
@@ -219,26 +219,22 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
         }
         winogradManyTileProducts(kind, input, s, u: UnsafePointer(u), outputs: outputs, tilesW: tilesW,
                                  tilesPerImage: tilesPerImage, totalTiles: totalTiles, bias: bias, output: output,
-                                 pool: pool)
+                                 streaming: streaming, pool: pool)
     }
     }
 }
 
 /// The many-tile path's chunks for output channels `outputs`, whose transformed filters are
 /// U (`u`, [P][outputs][C]): each chunk of tiles transforms its inputs into V, takes the P
-/// position products M[k] = U[k]·V[k] and transforms M into the output.
+/// position products M[k] = U[k]·V[k] (on `AVX512StreamingGEMM` when `streaming`, else sgemm)
+/// and transforms M into the output.
 private func winogradManyTileProducts(_ kind: WinogradTile, _ input: UnsafePointer<Float>, _ s: Conv2DShape,
                                       u: UnsafePointer<Float>, outputs: Range<Int>, tilesW: Int, tilesPerImage: Int,
                                       totalTiles: Int, bias: UnsafePointer<Float>?,
-                                      output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+                                      output: UnsafeMutablePointer<Float>, streaming: Bool, pool: ThreadPool) {
     let cin = s.inChannels, cout = outputs.count, positions = kind.positions
     let inImage = cin * s.height * s.width, outImage = s.outChannels * s.outHeight * s.outWidth
     let plane = cout * cin
-    #if arch(x86_64)
-    let streaming = CPUFeatures.useAVX512Kernels
-    #else
-    let streaming = false
-    #endif
     // Tiles per chunk: the transformed inputs V (P·C·T) and products M (P·O·T), P = 16 or 36, fit L2 when
     // that still leaves 64 tiles (TAESD at 512: 35% fewer CPU seconds than 1024-tile chunks,
     // AutoencoderKL unchanged), else the larger budget.
