@@ -1,5 +1,7 @@
 // AVX-512 instructions Swift has no spelling for, for the KernelsAVX512 module (compiled for
-// skylake-avx512, so these inline there). Header only.
+// skylake-avx512, so these inline there), and the AMX tile product with its bf16 splits
+// (AMX-TILE, AMX-BF16, AVX512-BF16: not in that target, so those functions stay out of line
+// with their own target attributes and run only where `CPUFeatures.hasAMX`). Header only.
 #ifndef DIFFUSIOND_AVX512_H
 #define DIFFUSIOND_AVX512_H
 
@@ -39,6 +41,137 @@ diffusiond_float16 diffusiond_filter_tap16(const float *f, int t) {
     r = _mm512_mask_blend_ps(_mm512_cmpeq_epi32_mask(pair, _mm512_set1_epi32(4)), r,
                              _mm512_permutexvar_ps(index, _mm512_loadu_ps(f + 128)));
     return (diffusiond_float16)r;
+}
+
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+/// Asks Linux for the AMX tile registers' state (arch_prctl ARCH_REQ_XCOMP_PERM with
+/// XFEATURE_XTILEDATA, needed once per process before any tile instruction): 1 if granted.
+static inline int diffusiond_amx_request(void) {
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+}
+
+/// Configures the calling thread's eight tiles as 16 rows × 64 bytes (palette 1), the one
+/// shape `diffusiond_amx_x6` uses. Pair with `diffusiond_amx_release`.
+static inline __attribute__((target("amx-tile"), noinline))
+void diffusiond_amx_configure(void) {
+    struct { uint8_t palette, start; uint8_t reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; } config;
+    memset(&config, 0, sizeof config);
+    config.palette = 1;
+    for (int t = 0; t < 8; t++) { config.colsb[t] = 64; config.rows[t] = 16; }
+    _tile_loadconfig(&config);
+}
+
+/// Returns the thread's tiles to the init state (TILERELEASE).
+static inline __attribute__((target("amx-tile"), noinline))
+void diffusiond_amx_release(void) { _tile_release(); }
+
+/// C[32][32] = A·B at fp32 accuracy from bf16 tiles. Each fp32 operand was split as
+/// x = x0 + x1 + x2 (bf16 parts, x0 = bf16(x), x1 = bf16(x − x0), x2 = bf16(x − x0 − x1); for
+/// finite x of magnitude at least 2⁻¹¹⁰ their sum is x exactly), and the six products whose
+/// weight is at least 2⁻¹⁶ of x0·y0 are summed in fp32 (a0b0, a0b1, a0b2, a1b0, a1b1, a2b0):
+/// the three dropped ones are below fp32's own rounding (2⁻²⁴), the "bf16x6" fp32 emulation of
+/// Henry, Tang & Heinecke, "Leveraging the bfloat16 Artificial Intelligence Datatype For
+/// Higher-Precision Computations" (ARITH 2019). TDPBF16PS treats bf16 subnormals as zero
+/// (magnitudes below 2⁻¹²⁶, far under any weight or activation's 2⁻¹⁶ part that matters).
+/// A: part p's row r, k-step s (32 bf16) at a + p·aPart + r·lda + 64s bytes (32 rows).
+/// B: VNNI pairs, part q's 16-column group g, k-step s (16 rows × 64 bytes) at
+/// b + q·bPart + g·bGroup + 1024s bytes (two groups). C: row-major, ldc bytes per row.
+/// Tiles configured by `diffusiond_amx_configure`.
+static inline __attribute__((target("amx-tile,amx-bf16"), noinline))
+void diffusiond_amx_x6(const void *a, long lda, long aPart, const void *b, long bGroup, long bPart,
+                       int ksteps, float *c, long ldc) {
+    char *c1 = (char *)c + 16 * ldc;
+    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    const char *ab = (const char *)a, *bb = (const char *)b;
+    for (int s = 0; s < ksteps; s++) {
+        const char *as = ab + 64 * (long)s, *bs = bb + 1024 * (long)s;
+#define DIFFUSIOND_AMX_PAIR(p, q) \
+        _tile_loadd(4, as + (p) * aPart, lda); _tile_loadd(5, as + (p) * aPart + 16 * lda, lda); \
+        _tile_loadd(6, bs + (q) * bPart, 64); _tile_loadd(7, bs + (q) * bPart + bGroup, 64); \
+        _tile_dpbf16ps(0, 4, 6); _tile_dpbf16ps(1, 4, 7); _tile_dpbf16ps(2, 5, 6); _tile_dpbf16ps(3, 5, 7);
+        // The small terms first, so they meet the running sum together.
+        DIFFUSIOND_AMX_PAIR(2, 0) DIFFUSIOND_AMX_PAIR(1, 1) DIFFUSIOND_AMX_PAIR(0, 2)
+        DIFFUSIOND_AMX_PAIR(1, 0) DIFFUSIOND_AMX_PAIR(0, 1) DIFFUSIOND_AMX_PAIR(0, 0)
+#undef DIFFUSIOND_AMX_PAIR
+    }
+    _tile_stored(0, c, ldc); _tile_stored(1, (char *)c + 64, ldc);
+    _tile_stored(2, c1, ldc); _tile_stored(3, c1 + 64, ldc);
+}
+
+/// Sixteen bf16 (round to nearest even, VCVTNEPS2BF16) back in fp32 lanes.
+static inline __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
+__m512 diffusiond_bf16_round16(__m512 x) {
+    __m256i h = (__m256i)_mm512_cvtneps_pbh(x);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/// Splits 16 floats at x into three bf16 parts x = x0 + x1 + x2 (each the nearest bf16 to what
+/// the earlier parts leave; their sum is x exactly for finite x), 16 bf16 (32 bytes) to each of
+/// o0, o1, o2.
+static inline __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
+void diffusiond_bf16x3_split16_(const float *x, void *o0, void *o1, void *o2) {
+    __m512 v = _mm512_loadu_ps(x);
+    __m512 h0 = diffusiond_bf16_round16(v);
+    __m512 r1 = _mm512_sub_ps(v, h0);
+    __m512 h1 = diffusiond_bf16_round16(r1);
+    __m512 r2 = _mm512_sub_ps(r1, h1);
+    _mm256_storeu_si256((__m256i *)o0, (__m256i)_mm512_cvtneps_pbh(h0));
+    _mm256_storeu_si256((__m256i *)o1, (__m256i)_mm512_cvtneps_pbh(h1));
+    _mm256_storeu_si256((__m256i *)o2, (__m256i)_mm512_cvtneps_pbh(r2));
+}
+
+/// The three parts (as `diffusiond_bf16x3_split16_`) of 16 columns of two consecutive rows r0
+/// and r1 of a [k][n] operand, each part as one VNNI row of 16 pairs (r0[j], r1[j]), 64 bytes
+/// to each of o0, o1, o2: what TDPBF16PS reads as its second operand.
+static inline __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
+void diffusiond_bf16x3_pairs16_(const float *r0, const float *r1, void *o0, void *o1, void *o2) {
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    __m512 a = _mm512_loadu_ps(r0), b = _mm512_loadu_ps(r1);
+    __m512 a0 = diffusiond_bf16_round16(a), b0 = diffusiond_bf16_round16(b);
+    __m512 a1r = _mm512_sub_ps(a, a0), b1r = _mm512_sub_ps(b, b0);
+    __m512 a1 = diffusiond_bf16_round16(a1r), b1 = diffusiond_bf16_round16(b1r);
+    __m512 a2 = _mm512_sub_ps(a1r, a1), b2 = _mm512_sub_ps(b1r, b1);
+    // cvtne2ps(b, a): a's 16 bf16 in the low half, b's in the high; the permute pairs them.
+    _mm512_storeu_si512(o0, _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(b0, a0)));
+    _mm512_storeu_si512(o1, _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(b1, a1)));
+    _mm512_storeu_si512(o2, _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(b2, a2)));
+}
+
+/// One row of `depth` floats at x split (as `diffusiond_bf16x3_split16_`) into `padded` bf16
+/// per part (a multiple of 16 ≥ depth; zero past depth) at o0, o1, o2.
+static inline __attribute__((target("avx512f,avx512bw,avx512bf16"), noinline))
+void diffusiond_bf16x3_split_row(const float *x, int depth, int padded, uint16_t *o0, uint16_t *o1, uint16_t *o2) {
+    int k = 0;
+    for (; k + 16 <= depth; k += 16) diffusiond_bf16x3_split16_(x + k, o0 + k, o1 + k, o2 + k);
+    for (; k < padded; k += 16) {
+        float t[16];
+        for (int j = 0; j < 16; j++) t[j] = k + j < depth ? x[k + j] : 0.0f;
+        diffusiond_bf16x3_split16_(t, o0 + k, o1 + k, o2 + k);
+    }
+}
+
+/// Rows k0..<k0+kb (kb even; rows ≥ depth read as zero) of a [depth][64] panel as the three
+/// parts' VNNI pairs: part q, 16-column group g, pair j at byte q·4·group + g·group + 64j of
+/// out, group = 32·kb bytes.
+static inline __attribute__((target("avx512f,avx512bw,avx512bf16"), noinline))
+void diffusiond_bf16x3_pack_panel(const float *panel, int depth, int k0, int kb, void *out) {
+    static const float zeros[64] = {0};
+    const long group = 32L * kb, part = 4 * group;
+    char *o = (char *)out;
+    for (int j = 0; j < kb / 2; j++) {
+        const int i = k0 + 2 * j;
+        const float *r0 = i < depth ? panel + (long)i * 64 : zeros;
+        const float *r1 = i + 1 < depth ? panel + (long)(i + 1) * 64 : zeros;
+        for (int g = 0; g < 4; g++) {
+            char *d = o + g * group + 64L * j;
+            diffusiond_bf16x3_pairs16_(r0 + 16 * g, r1 + 16 * g, d, d + part, d + 2 * part);
+        }
+    }
 }
 #endif
 

@@ -1,4 +1,7 @@
 import Foundation
+#if arch(x86_64)
+import KernelsAVX512
+#endif
 
 /// What the CPU can run beyond the AVX2 + FMA the engine is built for, read once from
 /// /proc/cpuinfo, and which optional kernels the process uses.
@@ -30,4 +33,23 @@ public enum CPUFeatures {
     /// Tests switch it off and on to check both paths against each other.
     nonisolated(unsafe) public static var useAVX512Kernels: Bool =
         hasAVX512 && ProcessInfo.processInfo.environment["DIFFUSION_AVX512"] != "0"
+
+    /// The AMX flags the tile kernels (`AMXPackedLinear`) need besides AVX-512.
+    static let amxFlags: Set<String> = ["amx_tile", "amx_bf16", "avx512_bf16"]
+
+    /// Whether the CPU has AMX tiles with bf16 products and Linux grants this process their
+    /// state (asked once, at first use).
+    public static let hasAMX: Bool = {
+        #if arch(x86_64)
+        return hasAVX512 && amxFlags.isSubset(of: cpuFlags()) && AMXPackedLinear.permitted
+        #else
+        return false
+        #endif
+    }()
+
+    /// Whether packed linear layers run on the AMX tiles (at fp32 accuracy, six bf16 products
+    /// per fp32 one): `hasAMX` with the AVX-512 kernels on, unless `DIFFUSION_AMX=0`. Tests
+    /// switch it to compare the two paths.
+    nonisolated(unsafe) public static var useAMX: Bool =
+        hasAMX && ProcessInfo.processInfo.environment["DIFFUSION_AMX"] != "0"
 }

@@ -92,7 +92,9 @@ public enum PackedLinear {
     /// the weight as `pack` left it (outFeatures × inFeatures, see `panels(of:)`), Y rows ×
     /// outFeatures (row stride `ldy`), `bias` nil or [outFeatures]. `accumulate` keeps what Y
     /// holds (a residual); `quickGelu` stores x·σ(1.702x) of each output (CLIP's MLP), the bits
-    /// `Activation.quickGelu` would give in a pass of its own.
+    /// `Activation.quickGelu` would give in a pass of its own. Shapes `AMXPackedLinear.takes`
+    /// run on the AMX tiles where `CPUFeatures.useAMX` (`multiplyOnTiles`; not when called from
+    /// inside a worker, which cannot hold the shared scratch the split of X needs).
     public static func multiply(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, inFeatures: Int,
                                 packed: UnsafePointer<Float>, outFeatures: Int, bias: UnsafePointer<Float>?,
                                 output y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, quickGelu: Bool = false,
@@ -100,6 +102,11 @@ public enum PackedLinear {
         #if arch(x86_64)
         precondition(!(quickGelu && accumulate), "PackedLinear.multiply: an activation on a residual sum")
         if rows <= 0 { return }
+        if CPUFeatures.useAMX && !pool.isInsideWorker && AMXPackedLinear.takes(rows: rows, depth: inFeatures) {
+            multiplyOnTiles(x, ldx: ldx, rows: rows, inFeatures: inFeatures, packed: packed, outFeatures: outFeatures,
+                            bias: bias, output: y, ldy: ldy, accumulate: accumulate, quickGelu: quickGelu, pool: pool)
+            return
+        }
         let panels = outFeatures / panelWidth
         let (rowBlock, rowBlocks) = rowBlockPlan(rows: rows, depth: inFeatures, threads: pool.threadCount)
         // Work items: row blocks × panel chunks, at least two per thread when the shape allows.
@@ -119,6 +126,59 @@ public enum PackedLinear {
         }
         #else
         preconditionFailure("PackedLinear.multiply: no AVX-512 build on this architecture")
+        #endif
+    }
+
+    /// Most bytes of X's bf16 split held at once (`multiplyOnTiles` takes taller X in parts).
+    static let tileSplitBudget = 32 << 20
+
+    /// `multiply` on the AMX tiles (`AMXPackedLinear`, where it `takes` the shape): X split
+    /// into bf16 parts in the shared scratch (row tiles over the cores), then row blocks ×
+    /// panel chunks over the cores, at least two per thread; X in parts of at most
+    /// `splitBudget` bytes of split rows.
+    static func multiplyOnTiles(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, inFeatures: Int,
+                                packed: UnsafePointer<Float>, outFeatures: Int, bias: UnsafePointer<Float>?,
+                                output y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, quickGelu: Bool,
+                                pool: ThreadPool, splitBudget: Int = tileSplitBudget) {
+        #if arch(x86_64)
+        let tile = AMXPackedLinear.rowTile, threads = pool.threadCount
+        let panels = outFeatures / panelWidth
+        let most = max(tile, splitBudget / AMXPackedLinear.splitBytes(paddedRows: tile, depth: inFeatures) * tile)
+        var r0 = 0
+        while r0 < rows {
+            let n = min(most, rows - r0), padded = AMXPackedLinear.paddedRows(n)
+            // Row blocks of at most `mostRows`, a multiple of the threads when there are enough;
+            // then panel chunks of at most `mostPanels`, more until every thread has two items.
+            var blocks = (n + AMXPackedLinear.mostRows - 1) / AMXPackedLinear.mostRows
+            if blocks >= threads { blocks = (blocks + threads - 1) / threads * threads }
+            let blockRows = AMXPackedLinear.paddedRows((n + blocks - 1) / blocks)
+            blocks = (n + blockRows - 1) / blockRows
+            var chunks = max((panels + AMXPackedLinear.mostPanels - 1) / AMXPackedLinear.mostPanels,
+                             min(panels, (2 * threads + blocks - 1) / blocks))
+            let chunkPanels = (panels + chunks - 1) / chunks
+            chunks = (panels + chunkPanels - 1) / chunkPanels
+            let xs = x + r0 * ldx, ys = y + r0 * ldy
+            pool.withSharedScratch(count: AMXPackedLinear.splitBytes(paddedRows: padded, depth: inFeatures) / 4) { shared in
+                let parts = UnsafeMutableRawPointer(shared)
+                pool.parallelFor(0..<(padded / tile)) { tiles, _ in
+                    for t in tiles {
+                        AMXPackedLinear.split(xs, ldx: ldx, rows: n, depth: inFeatures, tile: t, paddedRows: padded, into: parts)
+                    }
+                }
+                pool.parallelFor(0..<(blocks * chunks)) { items, worker in
+                    let scratch = pool.scratch(worker: worker, count: AMXPackedLinear.scratchFloats(depth: inFeatures))
+                    for item in items {
+                        let rb = item / chunks, p0 = (item % chunks) * chunkPanels
+                        AMXPackedLinear.multiply(parts: parts, paddedRows: padded,
+                                                 rows: (rb * blockRows)..<min(n, (rb + 1) * blockRows), depth: inFeatures,
+                                                 packed: packed, panels: p0..<min(panels, p0 + chunkPanels), bias: bias,
+                                                 y: ys, ldy: ldy, accumulate: accumulate, quickGelu: quickGelu,
+                                                 scratch: scratch)
+                    }
+                }
+            }
+            r0 += n
+        }
         #endif
     }
 }

@@ -115,6 +115,7 @@ func runImageBenchmark(_ args: [String]) throws -> Int32 {
     j.add("threads", pool.threadCount)
     j.add("blas", BLASCore.name)
     j.add("avx512", CPUFeatures.useAVX512Kernels)
+    j.add("amx", CPUFeatures.useAMX)
     j.add("iterations", iterations)
     j.add("seconds_per_image", times.0)
     j.add("best_seconds_per_image", times.1)

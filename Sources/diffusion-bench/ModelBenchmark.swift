@@ -71,6 +71,7 @@ func report(_ what: String, _ o: ModelBenchOptions, flops: Double, times: (Doubl
     j.add("threads", ThreadPool.shared.threadCount)
     j.add("blas", BLASCore.name)
     j.add("avx512", CPUFeatures.useAVX512Kernels)
+    j.add("amx", CPUFeatures.useAMX)
     j.add("iterations", o.iterations)
     j.add("seconds_per_eval", times.0)
     j.add("best_seconds_per_eval", times.1)

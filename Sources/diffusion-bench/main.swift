@@ -35,6 +35,7 @@ Each prints one JSON line: seconds_per_eval (mean wall), gflops (analytic FLOPs 
 cpu_seconds_per_eval, peak_rss_mb (getrusage ru_maxrss), ...
 environment: DIFFUSION_THREADS=N sets the worker count (default: all active cores);
              DIFFUSION_AVX512=0 keeps to the AVX2 kernels on an AVX-512 CPU
+             DIFFUSION_AMX=0 keeps the linear layers off the AMX tiles
 """
 
 // OpenBLAS's fastest kernels for this CPU, before anything is measured (BLASCore).

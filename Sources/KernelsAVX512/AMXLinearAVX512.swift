@@ -1,0 +1,145 @@
+// The product of a packed linear layer on Intel AMX tiles (Sapphire Rapids and later) at fp32
+// accuracy: X and the weights are split into three bf16 parts each and six bf16 tile products
+// summed in fp32 (CAVX512's `diffusiond_amx_x6` has the split and the error bound). Alone, the
+// tiles do these six products twice as fast as the AVX-512 FMAs do one fp32 product; since the
+// weights are split on every call (kept split they would take half as much memory again), the
+// tiles pay only where many rows share each weight and the depth is shallow enough for a
+// 32-row block's parts and a panel's to stay in L2: `takes` (measured in docs/BENCHMARKS.md,
+// 2026-12-06 (AMX)).
+//
+// Kernels' PackedLinear.swift splits X once per call into the shared scratch (`split`) and
+// hands row blocks × panel chunks to the cores (`multiply`). Layout of the split X: part p's
+// row r is `paddedDepth` bf16 at byte (p·paddedRows + r)·2·paddedDepth; rows and depth past
+// the real ones are zero, so every tile reads whole 32 × 32 blocks.
+
+#if arch(x86_64)
+import CAVX512
+import CPrefetch
+
+/// Linear layers on AMX tiles, fp32 in and out; see the file's header.
+public enum AMXPackedLinear {
+    /// Rows of one tile block (two tiles of 16).
+    public static let rowTile = 32
+    /// Fewest rows worth the weights' split: below, each weight serves too few rows for the
+    /// tiles' speed to repay splitting it (CLIP's 77–154 rows ran 1.2× slower on the tiles).
+    public static let minRows = 512
+    /// Deepest product taken: one panel's split block (≤ 240 KiB) and a row block's split rows
+    /// (≤ 1.9 MiB at `mostRows`) share L2 while the tiles work. Deeper ones (1280–5120 inputs)
+    /// ran slower on the tiles than on the AVX-512 kernel.
+    public static let maxDepth = 640
+    /// Most rows one work item takes; each weight panel is split once per this many rows.
+    public static let mostRows = 512
+    /// Most panels one work item takes.
+    public static let mostPanels = 8
+
+    /// Whether Linux lets this process use the tile registers (asked once).
+    public static let permitted: Bool = diffusiond_amx_request() != 0
+
+    /// Whether a product of `rows` rows and `depth` inputs runs on the tiles.
+    public static func takes(rows: Int, depth: Int) -> Bool { rows >= minRows && depth <= maxDepth && depth > 0 }
+
+    /// `depth` rounded up to whole 32-deep tile steps.
+    public static func paddedDepth(_ depth: Int) -> Int { (depth + 31) / 32 * 32 }
+
+    /// `rows` rounded up to whole row tiles.
+    public static func paddedRows(_ rows: Int) -> Int { (rows + rowTile - 1) / rowTile * rowTile }
+
+    /// Bytes the split of `paddedRows` × `depth` takes.
+    public static func splitBytes(paddedRows: Int, depth: Int) -> Int { 6 * paddedRows * paddedDepth(depth) }
+
+    /// Per-worker scratch (floats) of `multiply` at `depth`: one panel's split block, then two
+    /// 32 × 32 blocks of sums.
+    public static func scratchFloats(depth: Int) -> Int { paddedDepth(depth) * 96 + 2 * rowTile * rowTile }
+
+    /// Splits row tile `tile` of X (rows 32·tile… of `rows`, row stride `ldx`, `depth` floats
+    /// each) into `parts` (see the file's header), zero past `rows` and `depth`.
+    public static func split(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, depth: Int, tile: Int,
+                             paddedRows: Int, into parts: UnsafeMutableRawPointer) {
+        let kp = paddedDepth(depth), rowBytes = 2 * kp, partBytes = paddedRows * rowBytes
+        for r in (tile * rowTile)..<((tile + 1) * rowTile) {
+            let o = parts + r * rowBytes
+            if r >= rows {
+                for p in 0..<3 { (o + p * partBytes).initializeMemory(as: UInt8.self, repeating: 0, count: rowBytes) }
+            } else {
+                diffusiond_bf16x3_split_row(x + r * ldx, Int32(depth), Int32(kp), o.assumingMemoryBound(to: UInt16.self),
+                                            (o + partBytes).assumingMemoryBound(to: UInt16.self),
+                                            (o + 2 * partBytes).assumingMemoryBound(to: UInt16.self))
+            }
+        }
+    }
+
+    /// Y[rows][panels] (+)= X[rows]·Wᵀ (+ bias) on the calling thread, X given as `split` left
+    /// it (`parts`, `paddedRows` rows; `rows` starts on a row tile), `packed` the whole weight
+    /// in panels of [`depth`][64] floats (Kernels' `PackedLinear`; `depth` ≤ `maxDepth`), Y
+    /// row-major with row stride `ldy` (row 0 is the split's row 0), `bias` nil or the whole
+    /// layer's. `accumulate` adds the sums to what Y holds (a residual); `quickGelu` stores
+    /// x·σ(1.702x) of the finished sums (`AVX512PackedLinear`'s operations). `scratch` holds
+    /// `scratchFloats(depth:)`. Tiles are configured here and released before returning.
+    public static func multiply(parts: UnsafeRawPointer, paddedRows: Int, rows: Range<Int>, depth: Int,
+                                packed: UnsafePointer<Float>, panels: Range<Int>, bias: UnsafePointer<Float>?,
+                                y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, quickGelu: Bool,
+                                scratch: UnsafeMutablePointer<Float>) {
+        if rows.isEmpty || panels.isEmpty { return }
+        precondition(rows.lowerBound % rowTile == 0 && depth > 0 && depth <= maxDepth,
+                     "AMXPackedLinear.multiply: rows \(rows), depth \(depth)")
+        let kp = paddedDepth(depth), lda = 2 * kp, aPart = paddedRows * lda
+        let bGroup = kp * 32, bPart = 4 * bGroup
+        let tiles = (rows.count + rowTile - 1) / rowTile
+        let b = UnsafeMutableRawPointer(scratch)
+        let sums = scratch + kp * 96
+        // Two blocks of sums in turn: each block's epilogue runs after the next block's products
+        // are issued, so its loads and stores overlap the tiles' work instead of waiting for it.
+        var turn = 0
+        var pending: (sums: UnsafeMutablePointer<Float>, row: Int, col: Int)? = nil
+        func finishPending() {
+            guard let (c, r0, col) = pending else { return }
+            finish(c, rows: min(rowTile, rows.upperBound - r0), y: y + r0 * ldy + col, ldy: ldy,
+                   bias: bias.map { $0 + col }, accumulate: accumulate, quickGelu: quickGelu)
+            pending = nil
+        }
+        diffusiond_amx_configure()
+        for p in panels {
+            finishPending()
+            diffusiond_bf16x3_pack_panel(packed + p * depth * 64, Int32(depth), 0, Int32(kp), b)
+            // The next panel, prefetched into L2 over this one's products, so its split reads
+            // from cache.
+            let ahead = UnsafeRawPointer(packed + (p + 1) * depth * 64)
+            let lines = p + 1 < panels.upperBound ? depth * 4 : 0
+            let perCall = (lines + 2 * tiles - 1) / (2 * tiles)
+            var line = 0
+            for t in 0..<tiles {
+                let a = parts + (rows.lowerBound + rowTile * t) * lda
+                for h in 0..<2 {
+                    let end = min(lines, line + perCall)
+                    while line < end { diffusiond_prefetch_l2(ahead + 64 * line); line += 1 }
+                    let c = sums + rowTile * rowTile * turn
+                    turn ^= 1
+                    diffusiond_amx_x6(a, lda, aPart, b + 2 * h * bGroup, bGroup, bPart, Int32(kp / 32), c, 4 * rowTile)
+                    finishPending()
+                    pending = (c, rows.lowerBound + rowTile * t, p * 64 + 32 * h)
+                }
+            }
+        }
+        finishPending()
+        diffusiond_amx_release()
+    }
+
+    /// y[r][0..<32] = sums[r][…] (+ y, the residual) (+ bias), then x·σ(1.702x) when
+    /// `quickGelu`, for `rows` rows of the 32 × 32 block `sums`.
+    @inline(__always)
+    static func finish(_ sums: UnsafeMutablePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
+                       bias: UnsafePointer<Float>?, accumulate: Bool, quickGelu: Bool) {
+        for r in 0..<rows {
+            let s = sums + r * rowTile, out = y + r * ldy
+            for q in stride(from: 0, to: rowTile, by: 16) {
+                var v = load16(s + q)
+                if accumulate { v += load16(out + q) }
+                if let bias { v += load16(bias + q) }
+                // CLIP's quick_gelu as `quickGelu64` computes it (`exp16` gives `vexp`'s bits).
+                if quickGelu { v = v / (V16(repeating: 1) + exp16(v * V16(repeating: -1.702))) }
+                store16(v, out + q)
+            }
+        }
+    }
+}
+#endif

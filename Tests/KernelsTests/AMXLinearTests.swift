@@ -1,0 +1,187 @@
+import XCTest
+@testable import Kernels
+#if arch(x86_64)
+import KernelsAVX512
+#endif
+
+/// Packed linear layers on the AMX tiles (`AMXPackedLinear`, fp32 as six bf16 products):
+/// which shapes take them, fp32 accuracy down to a single product, the fp64 reference at
+/// every tail of rows and depth, the residual, bias and quick_gelu epilogue, and X taken in
+/// parts. Skipped where the CPU (or Linux) offers no tiles.
+final class AMXLinearTests: XCTestCase {
+    #if arch(x86_64)
+    private func skipWithoutTiles() throws {
+        try XCTSkipUnless(CPUFeatures.useAMX, "no AMX tiles here (or DIFFUSION_AMX=0)")
+    }
+
+    /// y[r][o] = bias[o] + Σ_i x[r][i]·w[o][i] in fp64, and Σ|x||w| + |bias| as the error scale.
+    private func reference(_ x: [Float], _ w: [Float], _ bias: [Float]?, rows: Int, k: Int, n: Int,
+                           ldx: Int? = nil) -> ([Double], [Double]) {
+        let lx = ldx ?? k
+        var y = [Double](repeating: 0, count: rows * n), scale = y
+        for r in 0..<rows {
+            for o in 0..<n {
+                var s = Double(bias?[o] ?? 0), a = Double(abs(bias?[o] ?? 0))
+                for i in 0..<k {
+                    let p = Double(x[r * lx + i]) * Double(w[o * k + i])
+                    s += p
+                    a += abs(p)
+                }
+                y[r * n + o] = s
+                scale[r * n + o] = a
+            }
+        }
+        return (y, scale)
+    }
+
+    /// |got − want| ≤ 2e-6 · scale elementwise: the bound the AVX-512 packed product is held to
+    /// (PackedLinearTests), not loosened for the tiles.
+    private func assertClose(_ got: [Float], _ want: [Double], scale: [Double], _ what: String) {
+        XCTAssertEqual(got.count, want.count, what)
+        var worst = 0, worstErr = 0.0
+        for i in 0..<min(got.count, want.count) {
+            let err = abs(Double(got[i]) - want[i]) / max(scale[i], 1e-12)
+            if err > worstErr { worstErr = err; worst = i }
+        }
+        XCTAssertLessThanOrEqual(worstErr, 2e-6, "\(what): output \(worst) is \(got[worst]), want \(want[worst])")
+    }
+
+    private func packed(_ w: Tensor) throws -> WeightTensor {
+        try XCTUnwrap(WeightTensor(w).packedForLinear(), "weight \(w.shape) did not pack")
+    }
+
+    func testTilesTakeManyRowsOfShallowProducts() {
+        XCTAssertFalse(AMXPackedLinear.takes(rows: 511, depth: 320), "too few rows to repay the weights' split")
+        XCTAssertTrue(AMXPackedLinear.takes(rows: 512, depth: 320))
+        XCTAssertTrue(AMXPackedLinear.takes(rows: 8192, depth: 640))
+        XCTAssertFalse(AMXPackedLinear.takes(rows: 8192, depth: 641), "deeper than a panel's split block in L2")
+        XCTAssertFalse(AMXPackedLinear.takes(rows: 8192, depth: 0))
+        XCTAssertEqual(AMXPackedLinear.paddedDepth(17), 32)
+        XCTAssertEqual(AMXPackedLinear.paddedRows(545), 576)
+    }
+
+    func testOneProductIsRoundedAsFP32Would() throws {
+        try skipWithoutTiles()
+        // Depth 1: y = x·w, one product per output. Full 24-bit mantissas over eight binades, so
+        // every bf16 part is used; the six summed products land within 3 ulp of the exact
+        // product (dropping any of them would leave ≥ 2⁻¹⁸ of it, 64 ulp).
+        let rows = 576, n = 64
+        var rng = TestRNG(seed: 5)
+        let xs = (0..<rows).map { _ in rng.uniform(1, 2) * Float(1 << Int(rng.next() % 8)) * (rng.next() % 2 == 0 ? 1 : -1) }
+        let ws = (0..<n).map { _ in rng.uniform(1, 2) / Float(1 << Int(rng.next() % 8)) }
+        let x = Tensor(shape: [rows, 1], values: xs), w = Tensor(shape: [n, 1], values: ws)
+        let y = Tensor(zeros: [rows, n])
+        XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: 1))
+        linear(x, weight: try packed(w), bias: nil, output: y, pool: testPools[1])
+        let got = y.toArray()
+        var worstUlps: Float = 0
+        for r in 0..<rows {
+            for o in 0..<n {
+                let exact = Double(xs[r]) * Double(ws[o])
+                let ulps = Float(abs(Double(got[r * n + o]) - exact)) / Float(exact).magnitude.ulp
+                worstUlps = max(worstUlps, ulps)
+            }
+        }
+        XCTAssertLessThanOrEqual(worstUlps, 3, "a product on the tiles is \(worstUlps) ulp from exact")
+    }
+
+    func testTilesMatchTheFP64ReferenceAtEveryTail() throws {
+        try skipWithoutTiles()
+        // Rows past whole 32-row tiles (545, 600, 777), depths short of whole 16- and 32-deep
+        // steps (17, 40, 333), the deepest taken (640); one, three and six panels.
+        for (rows, k, n) in [(512, 320, 128), (545, 40, 64), (600, 17, 192), (777, 333, 384), (1000, 640, 128)] {
+            for withBias in [false, true] {
+                for pool in testPools {
+                    var rng = TestRNG(seed: UInt64(rows * 131 + k * 7 + n))
+                    let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
+                    let y = Tensor(zeros: [rows, n])
+                    XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: k))
+                    linear(x, weight: try packed(w), bias: withBias ? b : nil, output: y, pool: pool)
+                    let (want, scale) = reference(x.toArray(), w.toArray(), withBias ? b.toArray() : nil, rows: rows, k: k, n: n)
+                    assertClose(y.toArray(), want, scale: scale, "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)")
+                }
+            }
+        }
+    }
+
+    func testResidualBiasStridedRowsAndXInParts() throws {
+        try skipWithoutTiles()
+        // Y += X·Wᵀ + bias with X and Y inside wider rows; X split in parts of three row tiles
+        // (a budget of 96 rows), so 600 rows take seven parts, the last one short.
+        let rows = 600, k = 70, n = 128, ldx = 90, ldy = 150
+        var rng = TestRNG(seed: 67)
+        let xWide = rng.tensor([rows, ldx]), w = rng.tensor([n, k]), b = rng.tensor([n]), y0 = rng.tensor([rows, ldy])
+        let pw = try packed(w)
+        guard let panels = PackedLinear.panels(of: pw.operand, inFeatures: k, outFeatures: n) else {
+            return XCTFail("a packed weight of whole panels must offer them")
+        }
+        let budget = AMXPackedLinear.splitBytes(paddedRows: 3 * AMXPackedLinear.rowTile, depth: k)
+        let (prod, scale) = reference(xWide.toArray(), w.toArray(), b.toArray(), rows: rows, k: k, n: n, ldx: ldx)
+        for pool in testPools {
+            let y = Tensor(zeros: [rows, ldy])
+            y.copy(from: y0)
+            withExtendedLifetime(pw) {
+                PackedLinear.multiplyOnTiles(xWide.data, ldx: ldx, rows: rows, inFeatures: k, packed: panels, outFeatures: n,
+                                             bias: b.data, output: y.data, ldy: ldy, accumulate: true, quickGelu: false,
+                                             pool: pool, splitBudget: budget)
+            }
+            let start = y0.toArray(), got = y.toArray()
+            var have = [Float](), want = [Double](), sc = [Double]()
+            for r in 0..<rows {
+                for o in 0..<n {
+                    have.append(got[r * ldy + o])
+                    want.append(Double(start[r * ldy + o]) + prod[r * n + o])
+                    sc.append(scale[r * n + o] + Double(abs(start[r * ldy + o])))
+                }
+                for o in n..<ldy where got[r * ldy + o].bitPattern != start[r * ldy + o].bitPattern {
+                    return XCTFail("threads \(pool.threadCount): row \(r) column \(o) past the outputs was written")
+                }
+            }
+            assertClose(have, want, scale: sc, "Y += X·Wᵀ + bias in parts, threads \(pool.threadCount)")
+        }
+    }
+
+    func testQuickGeluOnTheTilesGivesTheSeparatePassBits() throws {
+        try skipWithoutTiles()
+        let rows = 600, k = 96, n = 192
+        var rng = TestRNG(seed: 47)
+        let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
+        let weight = try packed(w)
+        for pool in testPools {
+            let want = Tensor(zeros: [rows, n]), got = Tensor(zeros: [rows, n])
+            linear(x, weight: weight, bias: b, output: want, pool: pool)
+            activate(.quickGelu, want, output: want, pool: pool)
+            linear(x, weight: weight, bias: b, output: got, activation: .quickGelu, pool: pool)
+            let g = got.toArray(), e = want.toArray()
+            let first = g.indices.first { g[$0].bitPattern != e[$0].bitPattern }
+            XCTAssertNil(first, "\(pool.threadCount) threads: output \(first ?? 0) is \(first.map { g[$0] } ?? 0), "
+                             + "want \(first.map { e[$0] } ?? 0)")
+        }
+    }
+
+    func testTilesAndTheAVX512KernelAgree() throws {
+        try skipWithoutTiles()
+        // The same layer with the tiles off and on: both within fp32 rounding of each other.
+        let rows = 2048, k = 320, n = 320
+        var rng = TestRNG(seed: 29)
+        let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
+        let weight = try packed(w)
+        let saved = CPUFeatures.useAMX
+        defer { CPUFeatures.useAMX = saved }
+        var outputs = [[Float]]()
+        for tiles in [false, true] {
+            CPUFeatures.useAMX = tiles
+            let y = Tensor(zeros: [rows, n])
+            linear(x, weight: weight, bias: b, output: y, pool: testPools[1])
+            outputs.append(y.toArray())
+        }
+        let ax = Tensor(shape: [rows, k], values: x.toArray().map { abs($0) })
+        let aw = Tensor(shape: [n, k], values: w.toArray().map { abs($0) })
+        let scale = Tensor(zeros: [rows, n])
+        linear(ax, weight: WeightTensor(aw), bias: nil, output: scale, pool: testPools[0])
+        assertClose(outputs[1], outputs[0].map(Double.init), scale: scale.toArray().map { 2 * Double($0) },
+                    "tiles against the AVX-512 kernel")
+        XCTAssertNotEqual(outputs[0], outputs[1], "the two paths sum differently; equal bits would mean one path ran twice")
+    }
+    #endif
+}
