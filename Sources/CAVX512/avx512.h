@@ -1,7 +1,7 @@
 // AVX-512 instructions Swift has no spelling for, for the KernelsAVX512 module (compiled for
 // skylake-avx512, so these inline there), and the AMX tile product with its bf16 splits
 // (AMX-TILE, AMX-BF16, AVX512-BF16: not in that target, so those functions stay out of line
-// with their own target attributes and run only where `CPUFeatures.hasAMX`). Header only.
+// with their own target attributes and run only where `CPUFeatures.useAMX`). Header only.
 #ifndef DIFFUSIOND_AVX512_H
 #define DIFFUSIOND_AVX512_H
 
@@ -46,12 +46,18 @@ diffusiond_float16 diffusiond_filter_tap16(const float *f, int t) {
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__linux__)
 #include <sys/syscall.h>
+#endif
 
 /// Asks Linux for the AMX tile registers' state (arch_prctl ARCH_REQ_XCOMP_PERM with
 /// XFEATURE_XTILEDATA, needed once per process before any tile instruction): 1 if granted.
 static inline int diffusiond_amx_request(void) {
+#if defined(__linux__)
     return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+    return 0;
+#endif
 }
 
 /// Configures the calling thread's eight tiles as 16 rows × 64 bytes (palette 1), the one
@@ -71,12 +77,14 @@ void diffusiond_amx_release(void) { _tile_release(); }
 
 /// C[32][32] = A·B at fp32 accuracy from bf16 tiles. Each fp32 operand was split as
 /// x = x0 + x1 + x2 (bf16 parts, x0 = bf16(x), x1 = bf16(x − x0), x2 = bf16(x − x0 − x1); for
-/// finite x of magnitude at least 2⁻¹¹⁰ their sum is x exactly), and the six products whose
+/// finite x of magnitude at least 2⁻¹⁰³ their sum is x exactly), and the six products whose
 /// weight is at least 2⁻¹⁶ of x0·y0 are summed in fp32 (a0b0, a0b1, a0b2, a1b0, a1b1, a2b0):
 /// the three dropped ones are below fp32's own rounding (2⁻²⁴), the "bf16x6" fp32 emulation of
 /// Henry, Tang & Heinecke, "Leveraging the bfloat16 Artificial Intelligence Datatype For
 /// Higher-Precision Computations" (ARITH 2019). TDPBF16PS treats bf16 subnormals as zero
 /// (magnitudes below 2⁻¹²⁶, far under any weight or activation's 2⁻¹⁶ part that matters).
+/// Not for non-finite operands or magnitudes from 3.39e38 (bf16's largest finite value rounds
+/// up there): their parts become ∞ − ∞, so a product that fp32 gives as ±∞ comes out NaN.
 /// A: part p's row r, k-step s (32 bf16) at a + p·aPart + r·lda + 64s bytes (32 rows).
 /// B: VNNI pairs, part q's 16-column group g, k-step s (16 rows × 64 bytes) at
 /// b + q·bPart + g·bGroup + 1024s bytes (two groups). C: row-major, ldc bytes per row.

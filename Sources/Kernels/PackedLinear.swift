@@ -94,7 +94,8 @@ public enum PackedLinear {
     /// holds (a residual); `quickGelu` stores x·σ(1.702x) of each output (CLIP's MLP), the bits
     /// `Activation.quickGelu` would give in a pass of its own. Shapes `AMXPackedLinear.takes`
     /// run on the AMX tiles where `CPUFeatures.useAMX` (`multiplyOnTiles`; not when called from
-    /// inside a worker, which cannot hold the shared scratch the split of X needs).
+    /// inside a worker, which cannot hold the shared scratch the split of X needs). Those
+    /// give NaN where an input is ±∞ or of magnitude ≥ 3.39e38 (see `diffusiond_amx_x6`).
     public static func multiply(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, inFeatures: Int,
                                 packed: UnsafePointer<Float>, outFeatures: Int, bias: UnsafePointer<Float>?,
                                 output y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, quickGelu: Bool = false,
@@ -134,8 +135,9 @@ public enum PackedLinear {
 
     /// `multiply` on the AMX tiles (`AMXPackedLinear`, where it `takes` the shape): X split
     /// into bf16 parts in the shared scratch (row tiles over the cores), then row blocks ×
-    /// panel chunks over the cores, at least two per thread; X in parts of at most
-    /// `splitBudget` bytes of split rows.
+    /// panel chunks over the cores (two per thread where the shape has that many); X in parts
+    /// of at most `splitBudget` bytes of split rows. Holds the pool's shared scratch for the
+    /// call, so it must not be reached from inside another `withSharedScratch` body.
     static func multiplyOnTiles(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, inFeatures: Int,
                                 packed: UnsafePointer<Float>, outFeatures: Int, bias: UnsafePointer<Float>?,
                                 output y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, quickGelu: Bool,
@@ -147,8 +149,9 @@ public enum PackedLinear {
         var r0 = 0
         while r0 < rows {
             let n = min(most, rows - r0), padded = AMXPackedLinear.paddedRows(n)
-            // Row blocks of at most `mostRows`, a multiple of the threads when there are enough;
-            // then panel chunks of at most `mostPanels`, more until every thread has two items.
+            // Row blocks of at most `mostRows`, about a multiple of the threads when there are
+            // enough (then whole row tiles); then panel chunks of at most `mostPanels`, more until
+            // every thread has two items where the panels allow.
             var blocks = (n + AMXPackedLinear.mostRows - 1) / AMXPackedLinear.mostRows
             if blocks >= threads { blocks = (blocks + threads - 1) / threads * threads }
             let blockRows = AMXPackedLinear.paddedRows((n + blocks - 1) / blocks)

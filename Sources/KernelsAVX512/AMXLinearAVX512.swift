@@ -80,7 +80,7 @@ public enum AMXPackedLinear {
                                 y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, quickGelu: Bool,
                                 scratch: UnsafeMutablePointer<Float>) {
         if rows.isEmpty || panels.isEmpty { return }
-        precondition(rows.lowerBound % rowTile == 0 && depth > 0 && depth <= maxDepth,
+        precondition(rows.lowerBound % rowTile == 0 && rows.upperBound <= paddedRows && depth > 0 && depth <= maxDepth,
                      "AMXPackedLinear.multiply: rows \(rows), depth \(depth)")
         let kp = paddedDepth(depth), lda = 2 * kp, aPart = paddedRows * lda
         let bGroup = kp * 32, bPart = 4 * bGroup

@@ -159,6 +159,64 @@ final class AMXLinearTests: XCTestCase {
         }
     }
 
+    func testManyPanelsInUnevenChunksAgreeWithTheAVX512Kernel() throws {
+        try skipWithoutTiles()
+        // 40 and 20 panels in chunks of at most 8, the last one short (40 = 5·8, 20 = 3·7 − 1),
+        // on 3 and 5 threads; Y += X·Wᵀ with and without a bias.
+        let saved = CPUFeatures.useAMX
+        defer { CPUFeatures.useAMX = saved }
+        let pools = [testPools[1], ThreadPool(threadCount: 5)]
+        for (rows, k, n) in [(513, 64, 2560), (4097, 320, 1280)] {
+            var rng = TestRNG(seed: UInt64(rows + n))
+            let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n]), y0 = rng.tensor([rows, n])
+            let weight = try packed(w)
+            let ax = Tensor(shape: [rows, k], values: x.toArray().map { abs($0) })
+            let aw = Tensor(shape: [n, k], values: w.toArray().map { abs($0) })
+            let scale = Tensor(zeros: [rows, n])
+            linear(ax, weight: WeightTensor(aw), bias: nil, output: scale, pool: testPools[1])
+            let sc = zip(scale.toArray(), y0.toArray()).map { 2 * Double($0) + Double(abs($1)) + 1e-6 }
+            for pool in pools {
+                for withBias in [false, true] {
+                    var outputs = [[Float]]()
+                    for tiles in [false, true] {
+                        CPUFeatures.useAMX = tiles
+                        let y = Tensor(zeros: [rows, n])
+                        y.copy(from: y0)
+                        withExtendedLifetime(weight) {
+                            linearProduct(x.data, rows: rows, inFeatures: k, weight: weight.operand,
+                                          bias: withBias ? b.data : nil, outFeatures: n, output: y.data,
+                                          accumulate: true, pool: pool)
+                        }
+                        outputs.append(y.toArray())
+                    }
+                    assertClose(outputs[1], outputs[0].map(Double.init), scale: sc,
+                                "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)")
+                }
+            }
+        }
+    }
+
+    func testInsideAWorkerTheAVX512KernelRuns() throws {
+        try skipWithoutTiles()
+        // A worker cannot hold the shared scratch the split needs: the same bits as with the
+        // tiles switched off.
+        let rows = 600, k = 64, n = 128
+        var rng = TestRNG(seed: 3)
+        let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
+        let weight = try packed(w)
+        let saved = CPUFeatures.useAMX
+        defer { CPUFeatures.useAMX = saved }
+        CPUFeatures.useAMX = false
+        let want = Tensor(zeros: [rows, n])
+        linear(x, weight: weight, bias: b, output: want, pool: testPools[1])
+        CPUFeatures.useAMX = true
+        let got = Tensor(zeros: [rows, n])
+        testPools[1].parallelFor(0..<1) { _, _ in
+            linear(x, weight: weight, bias: b, output: got, pool: testPools[1])
+        }
+        XCTAssertEqual(got.toArray().map(\.bitPattern), want.toArray().map(\.bitPattern))
+    }
+
     func testTilesAndTheAVX512KernelAgree() throws {
         try skipWithoutTiles()
         // The same layer with the tiles off and on: both within fp32 rounding of each other.
