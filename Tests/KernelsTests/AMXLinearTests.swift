@@ -6,8 +6,9 @@ import KernelsAVX512
 
 /// Packed linear layers on the AMX tiles (`AMXPackedLinear`, fp32 as six bf16 products):
 /// which shapes take them, fp32 accuracy down to a single product, the fp64 reference at
-/// every tail of rows and depth, the residual, bias and quick_gelu epilogue, and X taken in
-/// parts. Skipped where the CPU (or Linux) offers no tiles.
+/// every tail of rows and depth, the residual and bias epilogue (quick_gelu's bits:
+/// PackedLinearTests), X taken in parts, many panels in uneven chunks against the AVX-512
+/// kernel, and the fallback inside a worker. Skipped where the CPU (or Linux) offers no tiles.
 final class AMXLinearTests: XCTestCase {
     #if arch(x86_64)
     private func skipWithoutTiles() throws {
@@ -48,6 +49,16 @@ final class AMXLinearTests: XCTestCase {
 
     private func packed(_ w: Tensor) throws -> WeightTensor {
         try XCTUnwrap(WeightTensor(w).packedForLinear(), "weight \(w.shape) did not pack")
+    }
+
+    /// `body`'s output with the tiles switched off, then on (`CPUFeatures.useAMX` restored).
+    private func offAndOn(_ body: () -> [Float]) -> (off: [Float], on: [Float]) {
+        let saved = CPUFeatures.useAMX
+        defer { CPUFeatures.useAMX = saved }
+        CPUFeatures.useAMX = false
+        let off = body()
+        CPUFeatures.useAMX = true
+        return (off, body())
     }
 
     func testTilesTakeManyRowsOfShallowProducts() {
@@ -141,30 +152,10 @@ final class AMXLinearTests: XCTestCase {
         }
     }
 
-    func testQuickGeluOnTheTilesGivesTheSeparatePassBits() throws {
-        try skipWithoutTiles()
-        let rows = 600, k = 96, n = 192
-        var rng = TestRNG(seed: 47)
-        let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
-        let weight = try packed(w)
-        for pool in testPools {
-            let want = Tensor(zeros: [rows, n]), got = Tensor(zeros: [rows, n])
-            linear(x, weight: weight, bias: b, output: want, pool: pool)
-            activate(.quickGelu, want, output: want, pool: pool)
-            linear(x, weight: weight, bias: b, output: got, activation: .quickGelu, pool: pool)
-            let g = got.toArray(), e = want.toArray()
-            let first = g.indices.first { g[$0].bitPattern != e[$0].bitPattern }
-            XCTAssertNil(first, "\(pool.threadCount) threads: output \(first ?? 0) is \(first.map { g[$0] } ?? 0), "
-                             + "want \(first.map { e[$0] } ?? 0)")
-        }
-    }
-
     func testManyPanelsInUnevenChunksAgreeWithTheAVX512Kernel() throws {
         try skipWithoutTiles()
         // 40 and 20 panels in chunks of at most 8, the last one short (40 = 5·8, 20 = 3·7 − 1),
         // on 3 and 5 threads; Y += X·Wᵀ with and without a bias.
-        let saved = CPUFeatures.useAMX
-        defer { CPUFeatures.useAMX = saved }
         let pools = [testPools[1], ThreadPool(threadCount: 5)]
         for (rows, k, n) in [(513, 64, 2560), (4097, 320, 1280)] {
             var rng = TestRNG(seed: UInt64(rows + n))
@@ -177,9 +168,7 @@ final class AMXLinearTests: XCTestCase {
             let sc = zip(scale.toArray(), y0.toArray()).map { 2 * Double($0) + Double(abs($1)) + 1e-6 }
             for pool in pools {
                 for withBias in [false, true] {
-                    var outputs = [[Float]]()
-                    for tiles in [false, true] {
-                        CPUFeatures.useAMX = tiles
+                    let outputs = offAndOn {
                         let y = Tensor(zeros: [rows, n])
                         y.copy(from: y0)
                         withExtendedLifetime(weight) {
@@ -187,10 +176,12 @@ final class AMXLinearTests: XCTestCase {
                                           bias: withBias ? b.data : nil, outFeatures: n, output: y.data,
                                           accumulate: true, pool: pool)
                         }
-                        outputs.append(y.toArray())
+                        return y.toArray()
                     }
-                    assertClose(outputs[1], outputs[0].map(Double.init), scale: sc,
-                                "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)")
+                    let what = "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)"
+                    assertClose(outputs.on, outputs.off.map(Double.init), scale: sc, what)
+                    // The two paths sum in different orders: equal bits would mean one ran twice.
+                    XCTAssertNotEqual(outputs.on, outputs.off, what)
                 }
             }
         }
@@ -204,42 +195,19 @@ final class AMXLinearTests: XCTestCase {
         var rng = TestRNG(seed: 3)
         let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
         let weight = try packed(w)
-        let saved = CPUFeatures.useAMX
-        defer { CPUFeatures.useAMX = saved }
-        CPUFeatures.useAMX = false
-        let want = Tensor(zeros: [rows, n])
-        linear(x, weight: weight, bias: b, output: want, pool: testPools[1])
-        CPUFeatures.useAMX = true
-        let got = Tensor(zeros: [rows, n])
-        testPools[1].parallelFor(0..<1) { _, _ in
-            linear(x, weight: weight, bias: b, output: got, pool: testPools[1])
-        }
-        XCTAssertEqual(got.toArray().map(\.bitPattern), want.toArray().map(\.bitPattern))
-    }
-
-    func testTilesAndTheAVX512KernelAgree() throws {
-        try skipWithoutTiles()
-        // The same layer with the tiles off and on: both within fp32 rounding of each other.
-        let rows = 2048, k = 320, n = 320
-        var rng = TestRNG(seed: 29)
-        let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
-        let weight = try packed(w)
-        let saved = CPUFeatures.useAMX
-        defer { CPUFeatures.useAMX = saved }
-        var outputs = [[Float]]()
-        for tiles in [false, true] {
-            CPUFeatures.useAMX = tiles
+        var calls = 0
+        let outputs = offAndOn {
+            // Tiles off: called from outside the pool; tiles on: from inside a worker.
+            calls += 1
             let y = Tensor(zeros: [rows, n])
-            linear(x, weight: weight, bias: b, output: y, pool: testPools[1])
-            outputs.append(y.toArray())
+            if calls == 1 {
+                linear(x, weight: weight, bias: b, output: y, pool: testPools[1])
+            } else {
+                testPools[1].parallelFor(0..<1) { _, _ in linear(x, weight: weight, bias: b, output: y, pool: testPools[1]) }
+            }
+            return y.toArray()
         }
-        let ax = Tensor(shape: [rows, k], values: x.toArray().map { abs($0) })
-        let aw = Tensor(shape: [n, k], values: w.toArray().map { abs($0) })
-        let scale = Tensor(zeros: [rows, n])
-        linear(ax, weight: WeightTensor(aw), bias: nil, output: scale, pool: testPools[0])
-        assertClose(outputs[1], outputs[0].map(Double.init), scale: scale.toArray().map { 2 * Double($0) },
-                    "tiles against the AVX-512 kernel")
-        XCTAssertNotEqual(outputs[0], outputs[1], "the two paths sum differently; equal bits would mean one path ran twice")
+        XCTAssertEqual(outputs.on.map(\.bitPattern), outputs.off.map(\.bitPattern))
     }
     #endif
 }

@@ -117,22 +117,25 @@ final class PackedLinearTests: XCTestCase {
     func testQuickGeluFusedIntoTheProductGivesTheSeparatePassBits() throws {
         // `linear(activation: .quickGelu)` on a packed weight applies it as the tiles are stored
         // (after the last depth block); on a plain weight in a pass after. Both must be exactly
-        // `linear` then `activate`: 13 rows (6 + 4 + 3), depth 800 (three depth blocks).
-        let rows = 13, k = 800, n = 128
-        var rng = TestRNG(seed: 47)
-        let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
-        var weights = [("plain", WeightTensor(w))]
-        if let p = WeightTensor(w).packedForLinear() { weights.append(("packed", p)) }
-        for (name, weight) in weights {
-            for pool in testPools {
-                let want = Tensor(zeros: [rows, n]), got = Tensor(zeros: [rows, n])
-                linear(x, weight: weight, bias: b, output: want, pool: pool)
-                activate(.quickGelu, want, output: want, pool: pool)
-                linear(x, weight: weight, bias: b, output: got, activation: .quickGelu, pool: pool)
-                let g = got.toArray(), w = want.toArray()
-                let first = g.indices.first { g[$0].bitPattern != w[$0].bitPattern }
-                XCTAssertNil(first, "\(name), \(pool.threadCount) threads: output \(first ?? 0) is \(first.map { g[$0] } ?? 0), "
-                                 + "want \(first.map { w[$0] } ?? 0)")
+        // `linear` then `activate`: 13 rows (6 + 4 + 3), depth 800 (three depth blocks); and 600
+        // rows of depth 96, which run on the AMX tiles where the CPU has them.
+        for (rows, k) in [(13, 800), (600, 96)] {
+            let n = 128
+            var rng = TestRNG(seed: 47)
+            let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
+            var weights = [("plain", WeightTensor(w))]
+            if let p = WeightTensor(w).packedForLinear() { weights.append(("packed", p)) }
+            for (name, weight) in weights {
+                for pool in testPools {
+                    let want = Tensor(zeros: [rows, n]), got = Tensor(zeros: [rows, n])
+                    linear(x, weight: weight, bias: b, output: want, pool: pool)
+                    activate(.quickGelu, want, output: want, pool: pool)
+                    linear(x, weight: weight, bias: b, output: got, activation: .quickGelu, pool: pool)
+                    let g = got.toArray(), w = want.toArray()
+                    let first = g.indices.first { g[$0].bitPattern != w[$0].bitPattern }
+                    XCTAssertNil(first, "\(name), \(rows) rows, \(pool.threadCount) threads: output \(first ?? 0) is "
+                                     + "\(first.map { g[$0] } ?? 0), want \(first.map { w[$0] } ?? 0)")
+                }
             }
         }
     }
