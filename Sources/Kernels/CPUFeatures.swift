@@ -50,8 +50,7 @@ public enum CPUFeatures {
     /// Whether packed linear layers run on the AMX tiles (at fp32 accuracy, six bf16 products
     /// per fp32 one): `hasAMX` with the AVX-512 kernels on, unless `DIFFUSION_AMX=0` (checked
     /// first, so that Linux is not even asked for the tile state, which once granted enlarges
-    /// every signal frame of the process). Tests
-    /// switch it to compare the two paths.
+    /// every signal frame of the process). Tests switch it to compare the two paths.
     nonisolated(unsafe) public static var useAMX: Bool =
         ProcessInfo.processInfo.environment["DIFFUSION_AMX"] != "0" && useAVX512Kernels && hasAMX
 }

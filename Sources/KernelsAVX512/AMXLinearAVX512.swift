@@ -135,8 +135,7 @@ public enum AMXPackedLinear {
                 var v = load16(s + q)
                 if accumulate { v += load16(out + q) }
                 if let bias { v += load16(bias + q) }
-                // CLIP's quick_gelu as `quickGelu64` computes it (`exp16` gives `vexp`'s bits).
-                if quickGelu { v = v / (V16(repeating: 1) + exp16(v * V16(repeating: -1.702))) }
+                if quickGelu { v = quickGelu16(v) }
                 store16(v, out + q)
             }
         }

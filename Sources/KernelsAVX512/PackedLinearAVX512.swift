@@ -21,11 +21,16 @@ private func quickGelu64(_ y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) 
     for r in 0..<rows {
         var p = y + r * ldy
         for _ in 0..<4 {
-            let x = load16(p)
-            store16(x / (V16(repeating: 1) + exp16(x * V16(repeating: -1.702))), p)
+            store16(quickGelu16(load16(p)), p)
             p += 16
         }
     }
+}
+
+/// x·σ(1.702x) = x / (1 + e^(−1.702x)) of 16 lanes, with `Activation.quickGelu`'s bits.
+@inline(__always)
+func quickGelu16(_ x: V16) -> V16 {
+    x / (V16(repeating: 1) + exp16(x * V16(repeating: -1.702)))
 }
 
 /// Y (+)= X·Wᵀ with W packed in 64-wide column panels, for CPUs with AVX-512 (F, CD, BW, DQ, VL).
