@@ -117,19 +117,25 @@ __m512 diffusiond_bf16_round16(__m512 x) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/// Splits 16 floats at x into three bf16 parts x = x0 + x1 + x2 (each the nearest bf16 to what
-/// the earlier parts leave; their sum is x exactly for finite x), 16 bf16 (32 bytes) to each of
-/// o0, o1, o2.
+/// The three bf16 parts of 16 floats, in fp32 lanes: p0 = bf16(x), p1 = bf16(x − p0),
+/// p2 = x − p0 − p1 (exact in fp32, and itself a bf16 for finite x of magnitude ≥ 2⁻¹⁰³).
+static inline __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
+void diffusiond_bf16x3_parts16(__m512 x, __m512 *p0, __m512 *p1, __m512 *p2) {
+    *p0 = diffusiond_bf16_round16(x);
+    const __m512 r1 = _mm512_sub_ps(x, *p0);
+    *p1 = diffusiond_bf16_round16(r1);
+    *p2 = _mm512_sub_ps(r1, *p1);
+}
+
+/// The three bf16 parts of 16 floats at x (`diffusiond_bf16x3_parts16`), 16 bf16 (32 bytes) to
+/// each of o0, o1, o2.
 static inline __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
 void diffusiond_bf16x3_split16_(const float *x, void *o0, void *o1, void *o2) {
-    __m512 v = _mm512_loadu_ps(x);
-    __m512 h0 = diffusiond_bf16_round16(v);
-    __m512 r1 = _mm512_sub_ps(v, h0);
-    __m512 h1 = diffusiond_bf16_round16(r1);
-    __m512 r2 = _mm512_sub_ps(r1, h1);
-    _mm256_storeu_si256((__m256i *)o0, (__m256i)_mm512_cvtneps_pbh(h0));
-    _mm256_storeu_si256((__m256i *)o1, (__m256i)_mm512_cvtneps_pbh(h1));
-    _mm256_storeu_si256((__m256i *)o2, (__m256i)_mm512_cvtneps_pbh(r2));
+    __m512 p0, p1, p2;
+    diffusiond_bf16x3_parts16(_mm512_loadu_ps(x), &p0, &p1, &p2);
+    _mm256_storeu_si256((__m256i *)o0, (__m256i)_mm512_cvtneps_pbh(p0));
+    _mm256_storeu_si256((__m256i *)o1, (__m256i)_mm512_cvtneps_pbh(p1));
+    _mm256_storeu_si256((__m256i *)o2, (__m256i)_mm512_cvtneps_pbh(p2));
 }
 
 /// The three parts (as `diffusiond_bf16x3_split16_`) of 16 columns of two consecutive rows r0
@@ -139,11 +145,9 @@ static inline __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inlin
 void diffusiond_bf16x3_pairs16_(const float *r0, const float *r1, void *o0, void *o1, void *o2) {
     const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                                 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    __m512 a = _mm512_loadu_ps(r0), b = _mm512_loadu_ps(r1);
-    __m512 a0 = diffusiond_bf16_round16(a), b0 = diffusiond_bf16_round16(b);
-    __m512 a1r = _mm512_sub_ps(a, a0), b1r = _mm512_sub_ps(b, b0);
-    __m512 a1 = diffusiond_bf16_round16(a1r), b1 = diffusiond_bf16_round16(b1r);
-    __m512 a2 = _mm512_sub_ps(a1r, a1), b2 = _mm512_sub_ps(b1r, b1);
+    __m512 a0, a1, a2, b0, b1, b2;
+    diffusiond_bf16x3_parts16(_mm512_loadu_ps(r0), &a0, &a1, &a2);
+    diffusiond_bf16x3_parts16(_mm512_loadu_ps(r1), &b0, &b1, &b2);
     // cvtne2ps(b, a): a's 16 bf16 in the low half, b's in the high; the permute pairs them.
     _mm512_storeu_si512(o0, _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(b0, a0)));
     _mm512_storeu_si512(o1, _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(b1, a1)));
@@ -163,16 +167,16 @@ void diffusiond_bf16x3_split_row(const float *x, int depth, int padded, uint16_t
     }
 }
 
-/// Rows k0..<k0+kb (kb even; rows ≥ depth read as zero) of a [depth][64] panel as the three
+/// The first kb rows (kb even; rows ≥ depth read as zero) of a [depth][64] panel as the three
 /// parts' VNNI pairs: part q, 16-column group g, pair j at byte q·4·group + g·group + 64j of
 /// out, group = 32·kb bytes.
 static inline __attribute__((target("avx512f,avx512bw,avx512bf16"), noinline))
-void diffusiond_bf16x3_pack_panel(const float *panel, int depth, int k0, int kb, void *out) {
+void diffusiond_bf16x3_pack_panel(const float *panel, int depth, int kb, void *out) {
     static const float zeros[64] = {0};
     const long group = 32L * kb, part = 4 * group;
     char *o = (char *)out;
     for (int j = 0; j < kb / 2; j++) {
-        const int i = k0 + 2 * j;
+        const int i = 2 * j;
         const float *r0 = i < depth ? panel + (long)i * 64 : zeros;
         const float *r1 = i + 1 < depth ? panel + (long)(i + 1) * 64 : zeros;
         for (int g = 0; g < 4; g++) {

@@ -100,7 +100,7 @@ public enum AMXPackedLinear {
         diffusiond_amx_configure()
         for p in panels {
             finishPending()
-            diffusiond_bf16x3_pack_panel(packed + p * depth * 64, Int32(depth), 0, Int32(kp), b)
+            diffusiond_bf16x3_pack_panel(packed + p * depth * 64, Int32(depth), Int32(kp), b)
             // The next panel, prefetched into L2 over this one's products, so its split reads
             // from cache.
             let ahead = UnsafeRawPointer(packed + (p + 1) * depth * 64)
