@@ -85,18 +85,18 @@ void diffusiond_amx_release(void) { _tile_release(); }
 /// (magnitudes below 2⁻¹²⁶, far under any weight or activation's 2⁻¹⁶ part that matters).
 /// Not for non-finite operands or magnitudes from 3.39e38 (bf16's largest finite value rounds
 /// up there): their parts become ∞ − ∞, so a product that fp32 gives as ±∞ comes out NaN.
-/// A: part p's row r, k-step s (32 bf16) at a + p·aPart + r·lda + 64s bytes (32 rows).
+/// A: part p's row r, k-step s (32 bf16) at a + p·aPart + r·lda + aStep·s bytes (32 rows).
 /// B: VNNI pairs, part q's 16-column group g, k-step s (16 rows × 64 bytes) at
 /// b + q·bPart + g·bGroup + 1024s bytes (two groups). C: row-major, ldc bytes per row.
 /// Tiles configured by `diffusiond_amx_configure`.
 static inline __attribute__((target("amx-tile,amx-bf16"), noinline))
-void diffusiond_amx_x6(const void *a, long lda, long aPart, const void *b, long bGroup, long bPart,
+void diffusiond_amx_x6(const void *a, long lda, long aStep, long aPart, const void *b, long bGroup, long bPart,
                        int ksteps, float *c, long ldc) {
     char *c1 = (char *)c + 16 * ldc;
     _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
     const char *ab = (const char *)a, *bb = (const char *)b;
     for (int s = 0; s < ksteps; s++) {
-        const char *as = ab + 64 * (long)s, *bs = bb + 1024 * (long)s;
+        const char *as = ab + aStep * (long)s, *bs = bb + 1024 * (long)s;
 #define DIFFUSIOND_AMX_PAIR(p, q) \
         _tile_loadd(4, as + (p) * aPart, lda); _tile_loadd(5, as + (p) * aPart + 16 * lda, lda); \
         _tile_loadd(6, bs + (q) * bPart, 64); _tile_loadd(7, bs + (q) * bPart + bGroup, 64); \
@@ -155,15 +155,20 @@ void diffusiond_bf16x3_pairs16_(const float *r0, const float *r1, void *o0, void
 }
 
 /// One row of `depth` floats at x split (as `diffusiond_bf16x3_split16_`) into `padded` bf16
-/// per part (a multiple of 16 ≥ depth; zero past depth) at o0, o1, o2.
+/// per part (a multiple of 32 ≥ depth; zero past depth) at o0, o1, o2, in runs of 32 (one tile
+/// k-step) `step` bf16 apart.
 static inline __attribute__((target("avx512f,avx512bw,avx512bf16"), noinline))
-void diffusiond_bf16x3_split_row(const float *x, int depth, int padded, uint16_t *o0, uint16_t *o1, uint16_t *o2) {
-    int k = 0;
-    for (; k + 16 <= depth; k += 16) diffusiond_bf16x3_split16_(x + k, o0 + k, o1 + k, o2 + k);
-    for (; k < padded; k += 16) {
-        float t[16];
-        for (int j = 0; j < 16; j++) t[j] = k + j < depth ? x[k + j] : 0.0f;
-        diffusiond_bf16x3_split16_(t, o0 + k, o1 + k, o2 + k);
+void diffusiond_bf16x3_split_row(const float *x, int depth, int padded, long step, uint16_t *o0, uint16_t *o1,
+                                 uint16_t *o2) {
+    for (int k = 0; k < padded; k += 16) {
+        const long o = (k / 32) * step + k % 32;
+        if (k + 16 <= depth) {
+            diffusiond_bf16x3_split16_(x + k, o0 + o, o1 + o, o2 + o);
+        } else {
+            float t[16];
+            for (int j = 0; j < 16; j++) t[j] = k + j < depth ? x[k + j] : 0.0f;
+            diffusiond_bf16x3_split16_(t, o0 + o, o1 + o, o2 + o);
+        }
     }
 }
 

@@ -103,7 +103,7 @@ public enum PackedLinear {
         #if arch(x86_64)
         precondition(!(quickGelu && accumulate), "PackedLinear.multiply: an activation on a residual sum")
         if rows <= 0 { return }
-        if CPUFeatures.useAMX && !pool.isInsideWorker && AMXPackedLinear.takes(rows: rows, depth: inFeatures) {
+        if CPUFeatures.useAMX && !pool.isInsideWorker && AMXPackedLinear.takes(rows: rows, depth: inFeatures, outputs: outFeatures) {
             multiplyOnTiles(x, ldx: ldx, rows: rows, inFeatures: inFeatures, packed: packed, outFeatures: outFeatures,
                             bias: bias, output: y, ldy: ldy, accumulate: accumulate, quickGelu: quickGelu, pool: pool)
             return

@@ -8,9 +8,11 @@
 // 2026-12-06 (AMX)).
 //
 // Kernels' PackedLinear.swift splits X once per call into the shared scratch (`split`) and
-// hands row blocks × panel chunks to the cores (`multiply`). Layout of the split X: part p's
-// row r is `paddedDepth` bf16 at byte (p·paddedRows + r)·2·paddedDepth; rows and depth past
-// the real ones are zero, so every tile reads whole 32 × 32 blocks.
+// hands row blocks × panel chunks to the cores (`multiply`). Layout of the split X, in the
+// tiles' order: part p's row tile T (32 rows), k-step s (32 inputs) is one 2 KiB block of 32
+// rows × 64 bytes at byte p·paddedRows·2·paddedDepth + (T·paddedDepth/32 + s)·2048, so a tile
+// reads 1 KiB in a row and a row block's parts are contiguous; rows and depth past the real
+// ones are zero, so every tile reads whole 32 × 32 blocks.
 
 #if arch(x86_64)
 import CAVX512
@@ -21,12 +23,20 @@ public enum AMXPackedLinear {
     /// Rows of one tile block (two tiles of 16).
     public static let rowTile = 32
     /// Fewest rows worth the weights' split: below, each weight serves too few rows for the
-    /// tiles' speed to repay splitting it (CLIP's 77–154 rows ran 1.2× slower on the tiles).
+    /// tiles' speed to repay splitting it as it streams from memory (CLIP's 154 rows ran the
+    /// text encoder 5–10% slower on the tiles, its 77 rows 35%; 256 rows left the UNet level).
     public static let minRows = 512
-    /// Deepest product taken: one panel's split block (≤ 240 KiB) and a row block's split rows
-    /// (≤ 1.9 MiB at `mostRows`) share L2 while the tiles work. Deeper ones (1280–5120 inputs)
-    /// ran slower on the tiles than on the AVX-512 kernel.
-    public static let maxDepth = 640
+    /// Deepest product taken: one panel's split block (≤ 480 KiB) and a 32-row tile's split
+    /// rows (≤ 240 KiB) stay in L2 while the tiles work through them. Deeper ones (2560 and
+    /// 5120 inputs) ran slower on the tiles than on the AVX-512 kernel (docs/BENCHMARKS.md,
+    /// 2026-12-06 (AMX in tile order)).
+    public static let maxDepth = 1280
+    /// Deepest product taken whatever its outputs.
+    public static let shallowDepth = 640
+    /// Fewest outputs of a product deeper than `shallowDepth` taken: SD's 1280 → 320 (the
+    /// 64×64 and 32×32 levels' feed-forward out) ran the UNet slower on the tiles, its 1280 →
+    /// 1280 … 10240 faster.
+    public static let minDeepOutputs = 1280
     /// Most rows one work item takes; each weight panel is split once per this many rows.
     public static let mostRows = 512
     /// Most panels one work item takes.
@@ -35,8 +45,15 @@ public enum AMXPackedLinear {
     /// Whether Linux lets this process use the tile registers (asked once).
     public static let permitted: Bool = diffusiond_amx_request() != 0
 
-    /// Whether a product of `rows` rows and `depth` inputs runs on the tiles.
-    public static func takes(rows: Int, depth: Int) -> Bool { rows >= minRows && depth <= maxDepth && depth > 0 }
+    /// Whether a product of `rows` rows, `depth` inputs and `outputs` outputs runs on the tiles.
+    public static func takes(rows: Int, depth: Int, outputs: Int) -> Bool {
+        rows >= minRows && depth > 0 && (depth <= shallowDepth || (depth <= maxDepth && outputs >= minDeepOutputs))
+    }
+
+    /// Bytes of one 32-deep step of a row tile in the split X: 32 rows × 32 bf16.
+    static let stepBytes = rowTile * 64
+    /// Bytes of one part's row tile in the split X (32 rows × `paddedDepth` bf16).
+    static func tileBlockBytes(_ depth: Int) -> Int { 64 * paddedDepth(depth) }
 
     /// `depth` rounded up to whole 32-deep tile steps.
     public static func paddedDepth(_ depth: Int) -> Int { (depth + 31) / 32 * 32 }
@@ -55,13 +72,18 @@ public enum AMXPackedLinear {
     /// each) into `parts` (see the file's header), zero past `rows` and `depth`.
     public static func split(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, depth: Int, tile: Int,
                              paddedRows: Int, into parts: UnsafeMutableRawPointer) {
-        let kp = paddedDepth(depth), rowBytes = 2 * kp, partBytes = paddedRows * rowBytes
+        let kp = paddedDepth(depth), partBytes = paddedRows * 2 * kp, block = tileBlockBytes(depth)
         for r in (tile * rowTile)..<((tile + 1) * rowTile) {
-            let o = parts + r * rowBytes
+            let o = parts + tile * block + (r - tile * rowTile) * 64
             if r >= rows {
-                for p in 0..<3 { (o + p * partBytes).initializeMemory(as: UInt8.self, repeating: 0, count: rowBytes) }
+                for p in 0..<3 {
+                    for s in 0..<(kp / 32) {
+                        (o + p * partBytes + s * stepBytes).initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+                    }
+                }
             } else {
-                diffusiond_bf16x3_split_row(x + r * ldx, Int32(depth), Int32(kp), o.assumingMemoryBound(to: UInt16.self),
+                diffusiond_bf16x3_split_row(x + r * ldx, Int32(depth), Int32(kp), stepBytes / 2,
+                                            o.assumingMemoryBound(to: UInt16.self),
                                             (o + partBytes).assumingMemoryBound(to: UInt16.self),
                                             (o + 2 * partBytes).assumingMemoryBound(to: UInt16.self))
             }
@@ -82,7 +104,7 @@ public enum AMXPackedLinear {
         if rows.isEmpty || panels.isEmpty { return }
         precondition(rows.lowerBound % rowTile == 0 && rows.upperBound <= paddedRows && depth > 0 && depth <= maxDepth,
                      "AMXPackedLinear.multiply: rows \(rows), depth \(depth)")
-        let kp = paddedDepth(depth), lda = 2 * kp, aPart = paddedRows * lda
+        let kp = paddedDepth(depth), aPart = paddedRows * 2 * kp, block = tileBlockBytes(depth)
         let bGroup = kp * 32, bPart = 4 * bGroup
         let tiles = (rows.count + rowTile - 1) / rowTile
         let b = UnsafeMutableRawPointer(scratch)
@@ -108,13 +130,13 @@ public enum AMXPackedLinear {
             let perCall = (lines + 2 * tiles - 1) / (2 * tiles)
             var line = 0
             for t in 0..<tiles {
-                let a = parts + (rows.lowerBound + rowTile * t) * lda
+                let a = parts + (rows.lowerBound / rowTile + t) * block
                 for h in 0..<2 {
                     let end = min(lines, line + perCall)
                     while line < end { diffusiond_prefetch_l2(ahead + 64 * line); line += 1 }
                     let c = sums + rowTile * rowTile * turn
                     turn ^= 1
-                    diffusiond_amx_x6(a, lda, aPart, b + 2 * h * bGroup, bGroup, bPart, Int32(kp / 32), c, 4 * rowTile)
+                    diffusiond_amx_x6(a, 64, stepBytes, aPart, b + 2 * h * bGroup, bGroup, bPart, Int32(kp / 32), c, 4 * rowTile)
                     finishPending()
                     pending = (c, rows.lowerBound + rowTile * t, p * 64 + 32 * h)
                 }

@@ -61,12 +61,14 @@ final class AMXLinearTests: XCTestCase {
         return (off, body())
     }
 
-    func testTilesTakeManyRowsOfShallowProducts() {
-        XCTAssertFalse(AMXPackedLinear.takes(rows: 511, depth: 320), "too few rows to repay the weights' split")
-        XCTAssertTrue(AMXPackedLinear.takes(rows: 512, depth: 320))
-        XCTAssertTrue(AMXPackedLinear.takes(rows: 8192, depth: 640))
-        XCTAssertFalse(AMXPackedLinear.takes(rows: 8192, depth: 641), "deeper than a panel's split block in L2")
-        XCTAssertFalse(AMXPackedLinear.takes(rows: 8192, depth: 0))
+    func testTilesTakeManyRowsOfShallowOrWideProducts() {
+        XCTAssertFalse(AMXPackedLinear.takes(rows: 511, depth: 320, outputs: 2560), "too few rows to repay the weights' split")
+        XCTAssertTrue(AMXPackedLinear.takes(rows: 512, depth: 320, outputs: 64))
+        XCTAssertTrue(AMXPackedLinear.takes(rows: 8192, depth: 640, outputs: 64))
+        XCTAssertFalse(AMXPackedLinear.takes(rows: 8192, depth: 641, outputs: 1279), "deep, with few outputs")
+        XCTAssertTrue(AMXPackedLinear.takes(rows: 8192, depth: 1280, outputs: 1280))
+        XCTAssertFalse(AMXPackedLinear.takes(rows: 8192, depth: 1281, outputs: 10240), "deeper than a panel's split block in L2")
+        XCTAssertFalse(AMXPackedLinear.takes(rows: 8192, depth: 0, outputs: 64))
         XCTAssertEqual(AMXPackedLinear.paddedDepth(17), 32)
         XCTAssertEqual(AMXPackedLinear.paddedRows(545), 576)
     }
@@ -82,7 +84,7 @@ final class AMXLinearTests: XCTestCase {
         let ws = (0..<n).map { _ in rng.uniform(1, 2) / Float(1 << Int(rng.next() % 8)) }
         let x = Tensor(shape: [rows, 1], values: xs), w = Tensor(shape: [n, 1], values: ws)
         let y = Tensor(zeros: [rows, n])
-        XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: 1))
+        XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: 1, outputs: n))
         linear(x, weight: try packed(w), bias: nil, output: y, pool: testPools[1])
         let got = y.toArray()
         var worstUlps: Float = 0
@@ -99,14 +101,14 @@ final class AMXLinearTests: XCTestCase {
     func testTilesMatchTheFP64ReferenceAtEveryTail() throws {
         try skipWithoutTiles()
         // Rows past whole 32-row tiles (545, 600, 777), depths short of whole 16- and 32-deep
-        // steps (17, 40, 333), the deepest taken (640); one, three and six panels.
+        // steps (17, 40, 333), the deepest taken with few outputs (640); one, three and six panels.
         for (rows, k, n) in [(512, 320, 128), (545, 40, 64), (600, 17, 192), (777, 333, 384), (1000, 640, 128)] {
             for withBias in [false, true] {
                 for pool in testPools {
                     var rng = TestRNG(seed: UInt64(rows * 131 + k * 7 + n))
                     let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
                     let y = Tensor(zeros: [rows, n])
-                    XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: k))
+                    XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: k, outputs: n))
                     linear(x, weight: try packed(w), bias: withBias ? b : nil, output: y, pool: pool)
                     let (want, scale) = reference(x.toArray(), w.toArray(), withBias ? b.toArray() : nil, rows: rows, k: k, n: n)
                     assertClose(y.toArray(), want, scale: scale, "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)")
@@ -155,9 +157,11 @@ final class AMXLinearTests: XCTestCase {
     func testManyPanelsInUnevenChunksAgreeWithTheAVX512Kernel() throws {
         try skipWithoutTiles()
         // 40 and 20 panels in chunks of at most 8, the last one short (40 = 5·8, 20 = 3·7 − 1),
-        // on 3 and 5 threads; Y += X·Wᵀ with and without a bias.
+        // on 3 and 5 threads; Y += X·Wᵀ with and without a bias. The last shape is deep (1000
+        // inputs: 32 k-steps with a short last one), taken for its 1280 outputs.
         let pools = [testPools[1], ThreadPool(threadCount: 5)]
-        for (rows, k, n) in [(513, 64, 2560), (4097, 320, 1280)] {
+        for (rows, k, n) in [(513, 64, 2560), (4097, 320, 1280), (545, 1000, 1280)] {
+            XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: k, outputs: n))
             var rng = TestRNG(seed: UInt64(rows + n))
             let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n]), y0 = rng.tensor([rows, n])
             let weight = try packed(w)
