@@ -9,9 +9,17 @@ import Foundation
 /// threshold after the first large free (the fused Q/K/V copies free their parts), so later
 /// weights land on the heap between freed holes that are never returned, and an SDXL UNet's
 /// 9.8 GB of fp32 weights held 11.3 GB of RSS.
+///
+/// Blocks of at least `hugePageThreshold` bytes are also advised MADV_HUGEPAGE, so that Linux
+/// backs them with 2 MiB pages where transparent huge pages are in `madvise` or `always` mode:
+/// every evaluation streams each layer's weights from memory once, a 59 MB convolution weight
+/// row block by row block, and on 4 KiB pages each of those blocks starts on a page the TLB
+/// has not seen (docs/BENCHMARKS.md, 2026-12-06 (huge pages)).
 enum ZeroedMemory {
     /// Blocks this large or larger are mapped (256 KiB: glibc's largest default threshold).
     static let mappingThreshold = 256 << 10
+    /// Blocks this large or larger are advised MADV_HUGEPAGE (one 2 MiB page).
+    static let hugePageThreshold = 2 << 20
 
     /// `bytes` (≥ 1) zeroed bytes, 64-byte aligned; `what` names the caller in the message
     /// when memory is exhausted (not recoverable for a tensor engine).
@@ -22,6 +30,7 @@ enum ZeroedMemory {
             guard let p, p != MAP_FAILED else {
                 preconditionFailure("\(what): cannot map \(bytes) bytes: \(String(cString: strerror(errno)))")
             }
+            if bytes >= hugePageThreshold { _ = madvise(p, bytes, MADV_HUGEPAGE) }
             return p
         }
         var raw: UnsafeMutableRawPointer?

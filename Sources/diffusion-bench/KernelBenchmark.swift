@@ -84,6 +84,26 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
             report("conv \(b)x\(c)x\(h)x\(w) -> \(o) k\(k) s\(s)", seconds: t, flops: shape.flops)
         }
     }
+    if wanted("cold conv") {
+        // The UNet's 4×4 and 8×8 levels at 256², batch 1 and 2, as a whole evaluation meets
+        // them: each call a different layer's weights (59 MB each, eight of them, more than L3
+        // holds), so they stream from memory; GB/s counts the weights.
+        for (b, h) in [(1, 4), (2, 4), (1, 8), (2, 8)] {
+            let c = 1280, o = 1280
+            let x = random([b, c, h, h]), bias = random([o])
+            let weights = (0..<8).map { _ in random([o, c, 3, 3]) }
+            let shape = Conv2DShape(batch: b, inChannels: c, height: h, width: h, outChannels: o, kernelH: 3, kernelW: 3,
+                                    stride: 1, padding: .symmetric(1))
+            let y = Tensor(zeros: [b, o, h, h])
+            var next = 0
+            let t = time {
+                conv2d(x, weight: weights[next % 8], bias: bias, stride: 1, padding: .symmetric(1), output: y, pool: pool)
+                next += 1
+            }
+            report("cold conv \(b)x\(c)x\(h)x\(h) -> \(o) k3 s1", seconds: t, flops: shape.flops,
+                   bytes: Double(o * c * 9 * 4))
+        }
+    }
     if wanted("attention") {
         // (batch, Nq, Nk, heads, headDim): SD 1.5 self/cross attention at each UNet level; VAE mid;
         // CLIP; SD 2.x / SD-Turbo self-attention at 64×64 latents, batch 1 (head dim 64); SD 1.5's

@@ -10,6 +10,37 @@ final class TensorTests: XCTestCase {
         }
     }
 
+    func testLargeBlocksAskForHugePagesAndSmallOnesDoNot() throws {
+        // A weight streamed from memory on 4 KiB pages misses the TLB every page; blocks of
+        // 2 MiB or more are advised MADV_HUGEPAGE (VmFlags "hg" in /proc/self/smaps).
+        func flags(of p: UnsafeRawPointer) throws -> [Substring]? {
+            // /proc files report size 0, so read them to the end rather than by their size.
+            let handle = try XCTUnwrap(FileHandle(forReadingAtPath: "/proc/self/smaps"))
+            defer { try? handle.close() }
+            let smaps = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+            let address = UInt(bitPattern: p)
+            var inside = false
+            for line in smaps.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                if let range = fields.first, range.contains("-"), fields.count >= 5 {
+                    let ends = range.split(separator: "-").compactMap { UInt($0, radix: 16) }
+                    inside = ends.count == 2 && ends[0] <= address && address < ends[1]
+                } else if inside && line.hasPrefix("VmFlags:") {
+                    return Array(fields.dropFirst())
+                }
+            }
+            return nil
+        }
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/sys/kernel/mm/transparent_hugepage/enabled"),
+                          "this kernel has no transparent huge pages")
+        let big = TensorStorage(capacity: (2 << 20) / 4), small = TensorStorage(capacity: (1 << 20) / 4)
+        let bigFlags = try XCTUnwrap(try flags(of: big.base), "no mapping holds a 2 MiB tensor")
+        XCTAssertTrue(bigFlags.contains("hg"), "a 2 MiB tensor's mapping has flags \(bigFlags)")
+        if let smallFlags = try flags(of: small.base) {
+            XCTAssertFalse(smallFlags.contains("hg"), "a 1 MiB tensor's mapping has flags \(smallFlags)")
+        }
+    }
+
     func testViewsShareStorage() {
         let t = Tensor(shape: [2, 3, 2], values: (0..<12).map(Float.init))
         XCTAssertEqual(t.batch(1).toArray(), [6, 7, 8, 9, 10, 11])
