@@ -11,14 +11,16 @@ import Foundation
 /// 9.8 GB of fp32 weights held 11.3 GB of RSS.
 ///
 /// Blocks of at least `hugePageThreshold` bytes are also advised MADV_HUGEPAGE, so that Linux
-/// backs them with 2 MiB pages where transparent huge pages are in `madvise` or `always` mode:
-/// every evaluation streams each layer's weights from memory once, a 59 MB convolution weight
-/// row block by row block, and on 4 KiB pages each of those blocks starts on a page the TLB
-/// has not seen (docs/BENCHMARKS.md, 2026-12-06 (huge pages)).
+/// backs their 2 MiB-aligned stretches with huge pages where transparent huge pages are in
+/// `madvise` mode (in `always` mode they get them anyway): every evaluation streams each
+/// layer's weights from memory once, a 59 MB convolution weight row block by row block, and on
+/// 4 KiB pages each of those blocks likely starts on a page the TLB has not seen (the UNet and
+/// the text encoder ran faster in most alternating rounds: docs/BENCHMARKS.md, 2026-12-06 (huge
+/// pages)).
 enum ZeroedMemory {
     /// Blocks this large or larger are mapped (256 KiB: glibc's largest default threshold).
     static let mappingThreshold = 256 << 10
-    /// Blocks this large or larger are advised MADV_HUGEPAGE (one 2 MiB page).
+    /// Blocks this large or larger are advised MADV_HUGEPAGE (one huge page's size).
     static let hugePageThreshold = 2 << 20
 
     /// `bytes` (≥ 1) zeroed bytes, 64-byte aligned; `what` names the caller in the message

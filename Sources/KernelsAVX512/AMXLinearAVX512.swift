@@ -3,16 +3,17 @@
 // summed in fp32 (CAVX512's `diffusiond_amx_x6` has the split and the error bound). Alone, the
 // tiles do these six products twice as fast as the AVX-512 FMAs do one fp32 product; since the
 // weights are split on every call (kept split they would take half as much memory again), the
-// tiles pay only where many rows share each weight and the depth is shallow enough for a
-// 32-row block's parts and a panel's to stay in L2: `takes` (measured in docs/BENCHMARKS.md,
-// 2026-12-06 (AMX)).
+// tiles pay only where many rows share each weight, the depth is shallow enough for a 32-row
+// block's parts and a panel's to stay in L2, and a deeper product has outputs enough: `takes`
+// (measured in docs/BENCHMARKS.md, 2026-12-06 (AMX) and (AMX in tile order)).
 //
 // Kernels' PackedLinear.swift splits X once per call into the shared scratch (`split`) and
 // hands row blocks × panel chunks to the cores (`multiply`). Layout of the split X, in the
 // tiles' order: part p's row tile T (32 rows), k-step s (32 inputs) is one 2 KiB block of 32
 // rows × 64 bytes at byte p·paddedRows·2·paddedDepth + (T·paddedDepth/32 + s)·2048, so a tile
-// reads 1 KiB in a row and a row block's parts are contiguous; rows and depth past the real
-// ones are zero, so every tile reads whole 32 × 32 blocks.
+// reads 1 KiB in a row and a row block's parts are contiguous. Depth past the real one is
+// zero (it meets the weights' zero padding, and stale scratch there could be NaN); rows past
+// the real ones are zero too, though they feed only sums that are never stored.
 
 #if arch(x86_64)
 import CAVX512
@@ -34,8 +35,8 @@ public enum AMXPackedLinear {
     /// Deepest product taken whatever its outputs.
     public static let shallowDepth = 640
     /// Fewest outputs of a product deeper than `shallowDepth` taken: SD's 1280 → 320 (the
-    /// 64×64 and 32×32 levels' feed-forward out) ran the UNet slower on the tiles, its 1280 →
-    /// 1280 … 10240 faster.
+    /// 320-channel level's feed-forward out) ran the UNet slower on the tiles, its 1280 → 1280 …
+    /// 10240 (the 1280-channel level's projections and feed-forward in) faster.
     public static let minDeepOutputs = 1280
     /// Most rows one work item takes; each weight panel is split once per this many rows.
     public static let mostRows = 512

@@ -35,18 +35,6 @@ final class AMXLinearTests: XCTestCase {
         return (y, scale)
     }
 
-    /// |got − want| ≤ 2e-6 · scale elementwise: the bound the AVX-512 packed product is held to
-    /// (PackedLinearTests), not loosened for the tiles.
-    private func assertClose(_ got: [Float], _ want: [Double], scale: [Double], _ what: String) {
-        XCTAssertEqual(got.count, want.count, what)
-        var worst = 0, worstErr = 0.0
-        for i in 0..<min(got.count, want.count) {
-            let err = abs(Double(got[i]) - want[i]) / max(scale[i], 1e-12)
-            if err > worstErr { worstErr = err; worst = i }
-        }
-        XCTAssertLessThanOrEqual(worstErr, 2e-6, "\(what): output \(worst) is \(got[worst]), want \(want[worst])")
-    }
-
     private func packed(_ w: Tensor) throws -> WeightTensor {
         try XCTUnwrap(WeightTensor(w).packedForLinear(), "weight \(w.shape) did not pack")
     }
@@ -66,6 +54,8 @@ final class AMXLinearTests: XCTestCase {
         XCTAssertTrue(AMXPackedLinear.takes(rows: 512, depth: 320, outputs: 64))
         XCTAssertTrue(AMXPackedLinear.takes(rows: 8192, depth: 640, outputs: 64))
         XCTAssertFalse(AMXPackedLinear.takes(rows: 8192, depth: 641, outputs: 1279), "deep, with few outputs")
+        XCTAssertTrue(AMXPackedLinear.takes(rows: 8192, depth: 641, outputs: 1280))
+        XCTAssertFalse(AMXPackedLinear.takes(rows: 8192, depth: 1280, outputs: 1279), "deep, with few outputs")
         XCTAssertTrue(AMXPackedLinear.takes(rows: 8192, depth: 1280, outputs: 1280))
         XCTAssertFalse(AMXPackedLinear.takes(rows: 8192, depth: 1281, outputs: 10240), "deeper than a panel's split block in L2")
         XCTAssertFalse(AMXPackedLinear.takes(rows: 8192, depth: 0, outputs: 64))
@@ -111,7 +101,7 @@ final class AMXLinearTests: XCTestCase {
                     XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: k, outputs: n))
                     linear(x, weight: try packed(w), bias: withBias ? b : nil, output: y, pool: pool)
                     let (want, scale) = reference(x.toArray(), w.toArray(), withBias ? b.toArray() : nil, rows: rows, k: k, n: n)
-                    assertClose(y.toArray(), want, scale: scale, "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)")
+                    assertWithinScale(y.toArray(), want, scale: scale, "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)")
                 }
             }
         }
@@ -150,7 +140,7 @@ final class AMXLinearTests: XCTestCase {
                     return XCTFail("threads \(pool.threadCount): row \(r) column \(o) past the outputs was written")
                 }
             }
-            assertClose(have, want, scale: sc, "Y += X·Wᵀ + bias in parts, threads \(pool.threadCount)")
+            assertWithinScale(have, want, scale: sc, "Y += X·Wᵀ + bias in parts, threads \(pool.threadCount)")
         }
     }
 
@@ -183,11 +173,30 @@ final class AMXLinearTests: XCTestCase {
                         return y.toArray()
                     }
                     let what = "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)"
-                    assertClose(outputs.on, outputs.off.map(Double.init), scale: sc, what)
+                    assertWithinScale(outputs.on, outputs.off.map(Double.init), scale: sc, what)
                     // The two paths sum in different orders: equal bits would mean one ran twice.
                     XCTAssertNotEqual(outputs.on, outputs.off, what)
                 }
             }
+        }
+    }
+
+    func testStaleScratchPastTheDepthIsNeverRead() throws {
+        try skipWithoutTiles()
+        // The split of X lives in the pool's shared scratch; filled with NaN first, a split that
+        // left the padding past the depth unwritten would put NaN·0 into every sum.
+        let pool = testPools[1]
+        for (rows, k, n) in [(545, 40, 64), (545, 1000, 1280)] {
+            var rng = TestRNG(seed: UInt64(rows * 3 + k))
+            let x = rng.tensor([rows, k]), w = rng.tensor([n, k])
+            let weight = try packed(w)
+            let bytes = AMXPackedLinear.splitBytes(paddedRows: AMXPackedLinear.paddedRows(rows), depth: k)
+            pool.withSharedScratch(count: bytes / 4) { $0.update(repeating: .nan, count: bytes / 4) }
+            let y = Tensor(zeros: [rows, n])
+            XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: k, outputs: n))
+            linear(x, weight: weight, bias: nil, output: y, pool: pool)
+            let (want, scale) = reference(x.toArray(), w.toArray(), nil, rows: rows, k: k, n: n)
+            assertWithinScale(y.toArray(), want, scale: scale, "\(rows)x\(k)->\(n) after NaN scratch")
         }
     }
 

@@ -24,14 +24,9 @@ final class PackedLinearTests: XCTestCase {
     }
 
     /// |got − want| ≤ 2e-6 · scale elementwise (fp32 sums of up to a few hundred terms).
-    private func assertClose(_ got: [Float], _ want: [Float], scale: [Float], _ what: String) {
-        XCTAssertEqual(got.count, want.count, what)
-        var worst = 0, worstErr: Float = 0
-        for i in 0..<min(got.count, want.count) {
-            let err = abs(got[i] - want[i]) / max(scale[i], 1e-12)
-            if err > worstErr { worstErr = err; worst = i }
-        }
-        XCTAssertLessThanOrEqual(worstErr, 2e-6, "\(what): output \(worst) is \(got[worst]), want \(want[worst])")
+    private func assertClose(_ got: [Float], _ want: [Float], scale: [Float], _ what: String,
+                             file: StaticString = #filePath, line: UInt = #line) {
+        assertWithinScale(got, want.map(Double.init), scale: scale.map(Double.init), what, file: file, line: line)
     }
 
     private func packed(_ w: Tensor) throws -> WeightTensor {

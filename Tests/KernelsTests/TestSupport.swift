@@ -40,5 +40,21 @@ func assertClose(_ actual: [Float], _ expected: [Float], atol: Float = 1e-5, rto
     }
 }
 
+/// |got − want| ≤ `bound` · scale elementwise (the linear products' bound against an fp64
+/// reference: 2e-6 of the sum of the terms' magnitudes); a NaN anywhere fails.
+func assertWithinScale(_ got: [Float], _ want: [Double], scale: [Double], bound: Double = 2e-6, _ what: String,
+                       file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(got.count, want.count, what, file: file, line: line)
+    var worst = 0, worstErr = 0.0
+    for i in 0..<min(got.count, want.count) {
+        let err = abs(Double(got[i]) - want[i]) / max(scale[i], 1e-12)
+        // `!(err <= worstErr)` also takes a NaN, which a plain `>` would pass over.
+        if !(err <= worstErr) { worstErr = err.isNaN ? .infinity : err; worst = i }
+    }
+    if got.isEmpty || want.isEmpty { return }
+    XCTAssertLessThanOrEqual(worstErr, bound, "\(what): output \(worst) is \(got[worst]), want \(want[worst])",
+                             file: file, line: line)
+}
+
 /// Pools with 1 and 3 threads, so tests cover both the serial path and uneven splits.
 let testPools: [ThreadPool] = [ThreadPool(threadCount: 1), ThreadPool(threadCount: 3)]
