@@ -7,11 +7,12 @@ public final class TensorStorage: @unchecked Sendable {
     /// Number of floats allocated.
     public let capacity: Int
 
-    /// Allocates `capacity` floats set to zero.
-    public init(capacity: Int) {
+    /// Allocates `capacity` floats set to zero; `hugePages` lets a large block be advised
+    /// MADV_HUGEPAGE (`ZeroedMemory`).
+    public init(capacity: Int, hugePages: Bool = true) {
         precondition(capacity >= 0, "TensorStorage: negative capacity \(capacity)")
         self.capacity = capacity
-        let raw = ZeroedMemory.allocate(capacity * MemoryLayout<Float>.stride, what: "TensorStorage")
+        let raw = ZeroedMemory.allocate(capacity * MemoryLayout<Float>.stride, what: "TensorStorage", hugePages: hugePages)
         base = raw.bindMemory(to: Float.self, capacity: max(capacity, 1))
     }
 

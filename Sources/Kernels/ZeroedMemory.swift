@@ -10,7 +10,8 @@ import Foundation
 /// weights land on the heap between freed holes that are never returned, and an SDXL UNet's
 /// 9.8 GB of fp32 weights held 11.3 GB of RSS.
 ///
-/// Blocks of at least `hugePageThreshold` bytes are also advised MADV_HUGEPAGE, so that Linux
+/// Blocks of at least `hugePageThreshold` bytes are also advised MADV_HUGEPAGE (unless the
+/// caller says `hugePages: false`, as the activation arena does), so that Linux
 /// backs their 2 MiB-aligned stretches with huge pages where transparent huge pages are in
 /// `madvise` mode (in `always` mode they get them anyway): every evaluation streams each
 /// layer's weights from memory once, a 59 MB convolution weight row block by row block, and on
@@ -24,15 +25,16 @@ enum ZeroedMemory {
     static let hugePageThreshold = 2 << 20
 
     /// `bytes` (≥ 1) zeroed bytes, 64-byte aligned; `what` names the caller in the message
-    /// when memory is exhausted (not recoverable for a tensor engine).
-    static func allocate(_ bytes: Int, what: String) -> UnsafeMutableRawPointer {
+    /// when memory is exhausted (not recoverable for a tensor engine). `hugePages: false`
+    /// keeps a large block off huge pages (a buffer used only in part).
+    static func allocate(_ bytes: Int, what: String, hugePages: Bool = true) -> UnsafeMutableRawPointer {
         let bytes = max(bytes, 1)
         if bytes >= mappingThreshold {
             let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
             guard let p, p != MAP_FAILED else {
                 preconditionFailure("\(what): cannot map \(bytes) bytes: \(String(cString: strerror(errno)))")
             }
-            if bytes >= hugePageThreshold { _ = madvise(p, bytes, MADV_HUGEPAGE) }
+            if hugePages && bytes >= hugePageThreshold { _ = madvise(p, bytes, MADV_HUGEPAGE) }
             return p
         }
         var raw: UnsafeMutableRawPointer?

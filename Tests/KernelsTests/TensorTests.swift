@@ -10,7 +10,7 @@ final class TensorTests: XCTestCase {
         }
     }
 
-    func testLargeBlocksAskForHugePagesAndSmallOnesDoNot() throws {
+    func testLargeBlocksAskForHugePagesAndSmallOrDecliningOnesDoNot() throws {
         // A weight streamed from memory on 4 KiB pages misses the TLB every page; blocks of
         // 2 MiB or more are advised MADV_HUGEPAGE (VmFlags "hg" in /proc/self/smaps).
         func flags(of p: UnsafeRawPointer) throws -> [Substring]? {
@@ -40,7 +40,10 @@ final class TensorTests: XCTestCase {
         try XCTSkipUnless(madvise(probe, probeBytes, MADV_HUGEPAGE) == 0, "this kernel refuses MADV_HUGEPAGE")
         try XCTSkipUnless(try flags(of: probe)?.contains("hg") == true, "this kernel does not show the advice in smaps")
         let big = TensorStorage(capacity: (2 << 20) / 4), small = TensorStorage(capacity: (1 << 20) / 4)
-        try withExtendedLifetime((big, small)) {
+        let declined = TensorStorage(capacity: (2 << 20) / 4, hugePages: false)
+        try withExtendedLifetime((big, small, declined)) {
+            let declinedFlags = try XCTUnwrap(try flags(of: declined.base), "no mapping holds a declining tensor")
+            XCTAssertFalse(declinedFlags.contains("hg"), "a tensor made with hugePages: false has flags \(declinedFlags)")
             let bigFlags = try XCTUnwrap(try flags(of: big.base), "no mapping holds a 2 MiB tensor")
             XCTAssertTrue(bigFlags.contains("hg"), "a 2 MiB tensor's mapping has flags \(bigFlags)")
             let smallFlags = try XCTUnwrap(try flags(of: small.base), "no mapping holds a 1 MiB tensor")

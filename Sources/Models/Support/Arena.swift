@@ -51,7 +51,9 @@ public final class Arena: @unchecked Sendable {
             chunk += 1
             offset = 0
         }
-        chunks.append(TensorStorage(capacity: max(padded, minimumChunk)))
+        // Not on huge pages: a chunk's unused tail would be filled 2 MiB at a time where its
+        // last tensor ends (peak RSS 1–3 MB higher for about 1% of speed at 256², batch 1).
+        chunks.append(TensorStorage(capacity: max(padded, minimumChunk), hugePages: false))
         chunk = chunks.count - 1
         let t = Tensor(storage: chunks[chunk], offset: 0, shape: shape)
         offset = padded
