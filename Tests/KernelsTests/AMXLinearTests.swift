@@ -15,30 +15,6 @@ final class AMXLinearTests: XCTestCase {
         try XCTSkipUnless(CPUFeatures.useAMX, "no AMX tiles here (or DIFFUSION_AMX=0)")
     }
 
-    /// y[r][o] = bias[o] + Σ_i x[r][i]·w[o][i] in fp64, and Σ|x||w| + |bias| as the error scale.
-    private func reference(_ x: [Float], _ w: [Float], _ bias: [Float]?, rows: Int, k: Int, n: Int,
-                           ldx: Int? = nil) -> ([Double], [Double]) {
-        let lx = ldx ?? k
-        var y = [Double](repeating: 0, count: rows * n), scale = y
-        for r in 0..<rows {
-            for o in 0..<n {
-                var s = Double(bias?[o] ?? 0), a = Double(abs(bias?[o] ?? 0))
-                for i in 0..<k {
-                    let p = Double(x[r * lx + i]) * Double(w[o * k + i])
-                    s += p
-                    a += abs(p)
-                }
-                y[r * n + o] = s
-                scale[r * n + o] = a
-            }
-        }
-        return (y, scale)
-    }
-
-    private func packed(_ w: Tensor) throws -> WeightTensor {
-        try XCTUnwrap(WeightTensor(w).packedForLinear(), "weight \(w.shape) did not pack")
-    }
-
     /// `body`'s output with the tiles switched off, then on (`CPUFeatures.useAMX` restored).
     private func offAndOn(_ body: () -> [Float]) -> (off: [Float], on: [Float]) {
         let saved = CPUFeatures.useAMX
@@ -75,7 +51,7 @@ final class AMXLinearTests: XCTestCase {
         let x = Tensor(shape: [rows, 1], values: xs), w = Tensor(shape: [n, 1], values: ws)
         let y = Tensor(zeros: [rows, n])
         XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: 1, outputs: n))
-        linear(x, weight: try packed(w), bias: nil, output: y, pool: testPools[1])
+        linear(x, weight: try packedLinearWeight(w), bias: nil, output: y, pool: testPools[1])
         let got = y.toArray()
         var worstUlps: Float = 0
         for r in 0..<rows {
@@ -99,8 +75,8 @@ final class AMXLinearTests: XCTestCase {
                     let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
                     let y = Tensor(zeros: [rows, n])
                     XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: k, outputs: n))
-                    linear(x, weight: try packed(w), bias: withBias ? b : nil, output: y, pool: pool)
-                    let (want, scale) = reference(x.toArray(), w.toArray(), withBias ? b.toArray() : nil, rows: rows, k: k, n: n)
+                    linear(x, weight: try packedLinearWeight(w), bias: withBias ? b : nil, output: y, pool: pool)
+                    let (want, scale) = linearReference(x.toArray(), w.toArray(), withBias ? b.toArray() : nil, rows: rows, k: k, n: n)
                     assertWithinScale(y.toArray(), want, scale: scale, "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)")
                 }
             }
@@ -114,12 +90,12 @@ final class AMXLinearTests: XCTestCase {
         let rows = 600, k = 70, n = 128, ldx = 90, ldy = 150
         var rng = TestRNG(seed: 67)
         let xWide = rng.tensor([rows, ldx]), w = rng.tensor([n, k]), b = rng.tensor([n]), y0 = rng.tensor([rows, ldy])
-        let pw = try packed(w)
+        let pw = try packedLinearWeight(w)
         guard let panels = PackedLinear.panels(of: pw.operand, inFeatures: k, outFeatures: n) else {
             return XCTFail("a packed weight of whole panels must offer them")
         }
         let budget = AMXPackedLinear.splitBytes(paddedRows: 3 * AMXPackedLinear.rowTile, depth: k)
-        let (prod, scale) = reference(xWide.toArray(), w.toArray(), b.toArray(), rows: rows, k: k, n: n, ldx: ldx)
+        let (prod, scale) = linearReference(xWide.toArray(), w.toArray(), b.toArray(), rows: rows, k: k, n: n, ldx: ldx)
         for pool in testPools {
             let y = Tensor(zeros: [rows, ldy])
             y.copy(from: y0)
@@ -154,7 +130,7 @@ final class AMXLinearTests: XCTestCase {
             XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: k, outputs: n))
             var rng = TestRNG(seed: UInt64(rows + n))
             let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n]), y0 = rng.tensor([rows, n])
-            let weight = try packed(w)
+            let weight = try packedLinearWeight(w)
             let ax = Tensor(shape: [rows, k], values: x.toArray().map { abs($0) })
             let aw = Tensor(shape: [n, k], values: w.toArray().map { abs($0) })
             let scale = Tensor(zeros: [rows, n])
@@ -189,13 +165,13 @@ final class AMXLinearTests: XCTestCase {
         for (rows, k, n) in [(545, 40, 64), (545, 1000, 1280)] {
             var rng = TestRNG(seed: UInt64(rows * 3 + k))
             let x = rng.tensor([rows, k]), w = rng.tensor([n, k])
-            let weight = try packed(w)
+            let weight = try packedLinearWeight(w)
             let bytes = AMXPackedLinear.splitBytes(paddedRows: AMXPackedLinear.paddedRows(rows), depth: k)
             pool.withSharedScratch(count: bytes / 4) { $0.update(repeating: .nan, count: bytes / 4) }
             let y = Tensor(zeros: [rows, n])
             XCTAssertTrue(AMXPackedLinear.takes(rows: rows, depth: k, outputs: n))
             linear(x, weight: weight, bias: nil, output: y, pool: pool)
-            let (want, scale) = reference(x.toArray(), w.toArray(), nil, rows: rows, k: k, n: n)
+            let (want, scale) = linearReference(x.toArray(), w.toArray(), nil, rows: rows, k: k, n: n)
             assertWithinScale(y.toArray(), want, scale: scale, "\(rows)x\(k)->\(n) after NaN scratch")
         }
     }
@@ -207,7 +183,7 @@ final class AMXLinearTests: XCTestCase {
         let rows = 600, k = 64, n = 128
         var rng = TestRNG(seed: 3)
         let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
-        let weight = try packed(w)
+        let weight = try packedLinearWeight(w)
         var calls = 0
         let outputs = offAndOn {
             // Tiles off: called from outside the pool; tiles on: from inside a worker.

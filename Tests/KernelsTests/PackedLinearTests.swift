@@ -6,39 +6,12 @@ import XCTest
 /// of a packed weight (views, LoRA-style reads and writes, GEMMs that are not a linear layer's,
 /// the AVX2 path) sees the same elements as the plain weight.
 final class PackedLinearTests: XCTestCase {
-    /// y[r][o] = bias[o] + Σ_i x[r][i]·w[o][i] in fp64, and Σ|x||w| + |bias| as the error scale.
-    private func reference(_ x: [Float], _ w: [Float], _ bias: [Float]?, rows: Int, k: Int, n: Int) -> ([Float], [Float]) {
-        var y = [Float](repeating: 0, count: rows * n), scale = y
-        for r in 0..<rows {
-            for o in 0..<n {
-                var s = Double(bias?[o] ?? 0), a = Double(abs(bias?[o] ?? 0))
-                for i in 0..<k {
-                    s += Double(x[r * k + i]) * Double(w[o * k + i])
-                    a += Double(abs(x[r * k + i] * w[o * k + i]))
-                }
-                y[r * n + o] = Float(s)
-                scale[r * n + o] = Float(a)
-            }
-        }
-        return (y, scale)
-    }
-
-    /// |got − want| ≤ 2e-6 · scale elementwise (fp32 sums of up to a few hundred terms).
-    private func assertClose(_ got: [Float], _ want: [Float], scale: [Float], _ what: String,
-                             file: StaticString = #filePath, line: UInt = #line) {
-        assertWithinScale(got, want.map(Double.init), scale: scale.map(Double.init), what, file: file, line: line)
-    }
-
-    private func packed(_ w: Tensor) throws -> WeightTensor {
-        try XCTUnwrap(WeightTensor(w).packedForLinear(), "weight \(w.shape) did not pack")
-    }
-
     func testLayoutRoundTripsAndPlacesEachElement() throws {
         try XCTSkipUnless(CPUFeatures.useAVX512Kernels, "packing runs only where the AVX-512 kernels do")
         var rng = TestRNG(seed: 61)
         for (n, k) in [(64, 1), (64, 5), (128, 77), (192, 300)] {
             let w = rng.tensor([n, k])
-            let p = try packed(w)
+            let p = try packedLinearWeight(w)
             XCTAssertTrue(p.isPacked)
             XCTAssertNil(p.float32, "a packed weight must not offer its buffer as a row-major tensor")
             XCTAssertEqual(p.toArray(), w.toArray(), "\(n)x\(k) round trip")
@@ -63,9 +36,9 @@ final class PackedLinearTests: XCTestCase {
                     var rng = TestRNG(seed: UInt64(rows * 131 + k * 7 + n))
                     let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n])
                     let y = Tensor(zeros: [rows, n])
-                    linear(x, weight: try packed(w), bias: withBias ? b : nil, output: y, pool: pool)
-                    let (want, scale) = reference(x.toArray(), w.toArray(), withBias ? b.toArray() : nil, rows: rows, k: k, n: n)
-                    assertClose(y.toArray(), want, scale: scale, "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)")
+                    linear(x, weight: try packedLinearWeight(w), bias: withBias ? b : nil, output: y, pool: pool)
+                    let (want, scale) = linearReference(x.toArray(), w.toArray(), withBias ? b.toArray() : nil, rows: rows, k: k, n: n)
+                    assertWithinScale(y.toArray(), want, scale: scale, "\(rows)x\(k)->\(n) bias \(withBias) threads \(pool.threadCount)")
                 }
             }
         }
@@ -100,11 +73,11 @@ final class PackedLinearTests: XCTestCase {
         let ax = Tensor(shape: [rows, k], values: x.toArray().map { abs($0) })
         let aw = Tensor(shape: [n, k], values: w.toArray().map { abs($0) })
         linear(ax, weight: WeightTensor(aw), bias: nil, output: scale, pool: testPools[0])
-        let weight = try packed(w)
+        let weight = try packedLinearWeight(w)
         for pool in testPools {
             let y = Tensor(zeros: [rows, n])
             linear(x, weight: weight, bias: b, output: y, pool: pool)
-            assertClose(y.toArray(), want.toArray(), scale: scale.toArray().map { 2 * $0 },
+            assertWithinScale(y.toArray(), want.toArray().map(Double.init), scale: scale.toArray().map { 2 * Double($0) },
                         "\(rows)x\(k)->\(n) threads \(pool.threadCount)")
         }
     }
@@ -143,26 +116,27 @@ final class PackedLinearTests: XCTestCase {
         let xWide = rng.tensor([rows, lda]), w = rng.tensor([n, k]), c0 = rng.tensor([rows, ldc])
         let c = Tensor(zeros: [rows, ldc])
         c.copy(from: c0)
-        let pw = try packed(w)
+        let pw = try packedLinearWeight(w)
         withExtendedLifetime(pw) {
             GEMM.parallelGemm(transB: true, m: rows, n: n, k: k, a: .f32(xWide.data), lda: lda, b: pw.operand, ldb: k,
                               beta: 1, c: c.data, ldc: ldc, pool: testPools[1])
         }
         let xs = xWide.toArray(), start = c0.toArray(), got = c.toArray()
         let x = (0..<rows).flatMap { r in xs[(r * lda)..<(r * lda + k)] }
-        let (prod, scale) = reference(Array(x), w.toArray(), nil, rows: rows, k: k, n: n)
-        var want = [Float](), sc = [Float](), have = [Float]()
+        let (prod, scale) = linearReference(Array(x), w.toArray(), nil, rows: rows, k: k, n: n)
+        var want = [Double](), sc = [Double](), have = [Float]()
         for r in 0..<rows {
             for o in 0..<ldc {
                 have.append(got[r * ldc + o])
+                let c = Double(start[r * ldc + o])
                 if o < n {
-                    want.append(start[r * ldc + o] + prod[r * n + o]); sc.append(scale[r * n + o] + abs(start[r * ldc + o]))
+                    want.append(c + prod[r * n + o]); sc.append(scale[r * n + o] + abs(c))
                 } else {
-                    want.append(start[r * ldc + o]); sc.append(0)   // past column n: untouched, exactly
+                    want.append(c); sc.append(0)   // past column n: untouched, exactly
                 }
             }
         }
-        assertClose(have, want, scale: sc, "C += X·Wᵀ in wider rows")
+        assertWithinScale(have, want, scale: sc, "C += X·Wᵀ in wider rows")
     }
 
     func testResidualPlusBiasWithoutAndWithPacking() throws {
@@ -172,8 +146,8 @@ final class PackedLinearTests: XCTestCase {
         let rows = 23, k = 130, n = 192
         var rng = TestRNG(seed: 73)
         let x = rng.tensor([rows, k]), w = rng.tensor([n, k]), b = rng.tensor([n]), r0 = rng.tensor([rows, n])
-        let (prod, scale) = reference(x.toArray(), w.toArray(), b.toArray(), rows: rows, k: k, n: n)
-        let start = r0.toArray()
+        let (prod, scale) = linearReference(x.toArray(), w.toArray(), b.toArray(), rows: rows, k: k, n: n)
+        let start = r0.toArray().map(Double.init)
         let want = (0..<(rows * n)).map { start[$0] + prod[$0] }, sc = (0..<(rows * n)).map { scale[$0] + abs(start[$0]) }
         var weights = [("plain", WeightTensor(w))]
         if let p = WeightTensor(w).packedForLinear() { weights.append(("packed", p)) }
@@ -185,7 +159,7 @@ final class PackedLinearTests: XCTestCase {
                     linearProduct(x.data, rows: rows, inFeatures: k, weight: weight.operand, bias: b.data, outFeatures: n,
                                   output: out.data, accumulate: true, pool: pool)
                 }
-                assertClose(out.toArray(), want, scale: sc, "\(name) residual + bias, threads \(pool.threadCount)")
+                assertWithinScale(out.toArray(), want, scale: sc, "\(name) residual + bias, threads \(pool.threadCount)")
             }
         }
         XCTAssertEqual(weights.count, CPUFeatures.useAVX512Kernels ? 2 : 1)
@@ -205,7 +179,7 @@ final class PackedLinearTests: XCTestCase {
         var rng = TestRNG(seed: 71)
         let n = 192, k = 50
         let w = rng.tensor([n, k])
-        let p = try packed(w)
+        let p = try packedLinearWeight(w)
         // Rows 40..<104 (a Q/K/V part that does not start on a panel) read and write in place.
         let view = p.view(offset: 40 * k, shape: [64, k])
         XCTAssertEqual(view.toArray(), Array(w.toArray()[(40 * k)..<(104 * k)]))
@@ -228,14 +202,14 @@ final class PackedLinearTests: XCTestCase {
         for r in 0..<m { for i in 0..<k { xCols.data[i * m + r] = xT.data[r * k + i] } }
         GEMM.parallelGemm(m: n, n: m, k: k, a: p.operand, lda: k, b: .f32(xCols.data), ldb: m, c: packedOut.data, ldc: m,
                           pool: testPools[1])
-        let (want, scale) = reference(xT.toArray(), w.toArray(), nil, rows: m, k: k, n: n)   // [m, n]
+        let (want, scale) = linearReference(xT.toArray(), w.toArray(), nil, rows: m, k: k, n: n)   // [m, n]
         let gotT = packedOut.toArray()
-        assertClose((0..<(m * n)).map { gotT[($0 % n) * m + $0 / n] }, want, scale: scale, "W as A, unpacked")
+        assertWithinScale((0..<(m * n)).map { gotT[($0 % n) * m + $0 / n] }, want, scale: scale, "W as A, unpacked")
         let viaAVX2 = Tensor(zeros: [m, n])
         let saved = CPUFeatures.useAVX512Kernels
         defer { CPUFeatures.useAVX512Kernels = saved }
         CPUFeatures.useAVX512Kernels = false
         linear(xT, weight: p, bias: nil, output: viaAVX2, pool: testPools[1])
-        assertClose(viaAVX2.toArray(), want, scale: scale, "without AVX-512 the packed weight is unpacked for sgemm")
+        assertWithinScale(viaAVX2.toArray(), want, scale: scale, "without AVX-512 the packed weight is unpacked for sgemm")
     }
 }

@@ -40,6 +40,32 @@ func assertClose(_ actual: [Float], _ expected: [Float], atol: Float = 1e-5, rto
     }
 }
 
+/// A linear layer's y[r][o] = bias[o] + Σ_i x[r][i]·w[o][i] in fp64 (x rows `ldx` apart, k by
+/// default), and Σ|x·w| + |bias| as the error scale `assertWithinScale` takes.
+func linearReference(_ x: [Float], _ w: [Float], _ bias: [Float]?, rows: Int, k: Int, n: Int,
+                     ldx: Int? = nil) -> ([Double], [Double]) {
+    let lx = ldx ?? k
+    var y = [Double](repeating: 0, count: rows * n), scale = y
+    for r in 0..<rows {
+        for o in 0..<n {
+            var s = Double(bias?[o] ?? 0), a = Double(abs(bias?[o] ?? 0))
+            for i in 0..<k {
+                let p = Double(x[r * lx + i]) * Double(w[o * k + i])
+                s += p
+                a += abs(p)
+            }
+            y[r * n + o] = s
+            scale[r * n + o] = a
+        }
+    }
+    return (y, scale)
+}
+
+/// `w` packed for the linear product (`WeightTensor.packedForLinear`); fails where it does not pack.
+func packedLinearWeight(_ w: Tensor, file: StaticString = #filePath, line: UInt = #line) throws -> WeightTensor {
+    try XCTUnwrap(WeightTensor(w).packedForLinear(), "weight \(w.shape) did not pack", file: file, line: line)
+}
+
 /// |got − want| ≤ `bound` · scale elementwise (the linear products' bound against an fp64
 /// reference: 2e-6 of the sum of the terms' magnitudes); a NaN anywhere fails.
 func assertWithinScale(_ got: [Float], _ want: [Double], scale: [Double], bound: Double = 2e-6, _ what: String,
