@@ -12,6 +12,7 @@
 // docs/BENCHMARKS.md (2026-12-06).
 
 #if arch(x86_64)
+import CAVX512
 import CPrefetch
 
 /// y ← y·σ(1.702y) = y / (1 + e^(−1.702y)) (CLIP's quick_gelu) on `rows` rows of 64 floats
@@ -92,8 +93,8 @@ public enum AVX512PackedLinear {
                     let ahead = UnsafeRawPointer(next) + first * 64
                     let m = rowGroup(left: rows.upperBound - r)
                     if m == 6 {
-                        multiply6x64(x + r * ldx + k0, lda: ldx, b, ldb: w, depth: kb, y + r * ldy + p * w, ldc: ldy,
-                                     add: add, bias: panelBias, prefetch: ahead, lines: count, nextRows: nil)
+                        diffusiond_tile6x64_packed(x + r * ldx + k0, ldx, b, kb, y + r * ldy + p * w, ldy, add ? 1 : 0,
+                                                   panelBias, ahead.assumingMemoryBound(to: CChar.self), count)
                     } else {
                         multiplyTailx64(rows: m, x + r * ldx + k0, lda: ldx, b, ldb: w, depth: kb, y + r * ldy + p * w,
                                         ldc: ldy, add: add, bias: panelBias, prefetch: ahead, lines: count)

@@ -204,6 +204,24 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
             }
         }
     }
+    if wanted("cold linear") {
+        // The text encoder's MLP at batch 2 as a whole evaluation meets it: each call the next
+        // of 40 packed weights (9.4 MB each, 377 MB in all, more than L3 holds), so they stream
+        // from memory, against the warm figures of "linear packed" above. GB/s counts the weights.
+        for (rows, inF, outF) in [(154, 768, 3072), (154, 3072, 768)] {
+            if !wantedShape("cold linear \(rows)x\(inF) -> \(outF)") { continue }
+            let packed = (0..<40).compactMap { _ in WeightTensor(random([outF, inF])).packedForLinear() }
+            if packed.isEmpty { break }  // no packing without AVX-512
+            let x = random([rows, inF]), bias = random([outF]), y = Tensor(zeros: [rows, outF])
+            var next = 0
+            let t = time {
+                linear(x, weight: packed[next % packed.count], bias: bias, output: y, pool: pool)
+                next += 1
+            }
+            report("cold linear \(rows)x\(inF) -> \(outF)", seconds: t, flops: 2 * Double(rows * inF * outF),
+                   bytes: Double(inF * outF * 4))
+        }
+    }
     if wanted("norm") || wanted("elementwise") {
         let x = random([2, 320, 64, 64]), y = Tensor(zeros: [2, 320, 64, 64])
         let g = random([320]), bb = random([320])
