@@ -191,27 +191,30 @@ void diffusiond_bf16x3_pack_panel(const float *panel, int depth, int kb, void *o
         }
     }
 }
-/// C[6][64] (+)= A[6][depth]·B[depth][64] (+ bias): the packed linear product's register tile
-/// (B a weight panel packed at load, row p at b + 64p), KernelsAVX512's `multiply6x64` written
-/// here so that its loop keeps every pointer in a register and runs four steps per turn:
-/// Swift's version reloaded four pointers from the stack on every step, and that integer work
-/// took issue slots from the two FMA ports (the text encoder at batch 2, 0.0640 → 0.0626 s).
-/// The same operations in the same order, so the same bits: each sum starts at zero (or C when
-/// `add`), one FMA per step in order of p, then the bias. A row r at a + r·lda floats, C row r
-/// at c + r·ldc. `lines` cache lines from `prefetch` on (the next block of weights) are
-/// requested into L2, spread over the turns. (The weight-streaming product, whose A comes from
-/// memory, keeps the Swift tile: four steps per turn made it 50% slower there, for no reason
-/// found.)
-static inline __attribute__((target("avx512f"), noinline))
-void diffusiond_tile6x64_packed(const float *a, long lda, const float *b, long depth, float *c, long ldc, int add,
-                                const float *bias, const char *prefetch, long lines) {
-    __m512 c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23;
-    __m512 c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
+/// C[m][64] (+)= A[m][depth]·B[depth][64] (+ bias) for m = 1…6 rows: the packed linear
+/// product's register tile (B a weight panel packed at load, row p at b + 64p), KernelsAVX512's
+/// `multiplyTile` written here so that its loop keeps every pointer in a register and runs four
+/// steps per turn: Swift's version reloaded four pointers from the stack on every step, and that
+/// integer work took issue slots from the two FMA ports (the text encoder at batch 2, 0.0636 →
+/// 0.0621 s). The same operations in the same order, so the same bits: each sum starts at zero
+/// (or C when `add`), one FMA per step in order of p, then the bias. A row r at a + r·lda
+/// floats, C row r at c + r·ldc. `lines` cache lines from `prefetch` on (the next block of
+/// weights) are requested into L2, spread over the turns. Always inlined into one function per
+/// row count (`diffusiond_tile6x64_packed` and `diffusiond_tile_rows_x64_packed`), where `m` is
+/// a constant and the rows past it compile away. (The weight-streaming product, whose A comes
+/// from memory, keeps the Swift tile: four steps per turn made it 50% slower there, for no
+/// cause found.)
+static inline __attribute__((target("avx512f"), always_inline))
+void diffusiond_tile_x64_packed_body(const int m, const float *a, long lda, const float *b, long depth, float *c,
+                                     long ldc, int add, const float *bias, const char *prefetch, long lines) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+    __m512 c40 = c00, c41 = c00, c42 = c00, c43 = c00, c50 = c00, c51 = c00, c52 = c00, c53 = c00;
 #define DIFFUSIOND_ROW_INIT(r) \
-    c##r##0 = add ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps(); \
-    c##r##1 = add ? _mm512_loadu_ps(c + r * ldc + 16) : _mm512_setzero_ps(); \
-    c##r##2 = add ? _mm512_loadu_ps(c + r * ldc + 32) : _mm512_setzero_ps(); \
-    c##r##3 = add ? _mm512_loadu_ps(c + r * ldc + 48) : _mm512_setzero_ps();
+    if (m > r && add) { \
+        c##r##0 = _mm512_loadu_ps(c + r * ldc); c##r##1 = _mm512_loadu_ps(c + r * ldc + 16); \
+        c##r##2 = _mm512_loadu_ps(c + r * ldc + 32); c##r##3 = _mm512_loadu_ps(c + r * ldc + 48); \
+    }
     DIFFUSIOND_ROW_INIT(0) DIFFUSIOND_ROW_INIT(1) DIFFUSIOND_ROW_INIT(2)
     DIFFUSIOND_ROW_INIT(3) DIFFUSIOND_ROW_INIT(4) DIFFUSIOND_ROW_INIT(5)
 #undef DIFFUSIOND_ROW_INIT
@@ -219,7 +222,7 @@ void diffusiond_tile6x64_packed(const float *a, long lda, const float *b, long d
     const long perTurn = prefetch && turns > 0 ? (lines + turns - 1) / turns : 0;
     const char *line = prefetch, *lineEnd = prefetch ? prefetch + 64 * lines : prefetch;
     // Rows 0–2 from a0, rows 3–5 from a3, each at offset 0, lda or 2·lda: base + index
-    // addressing, two pointers to advance.
+    // addressing, two pointers to advance. (a3 is only formed, never read, below four rows.)
     const float *a0 = a, *a3 = a + 3 * lda;
     const long l1 = lda, l2 = 2 * lda;
 #define DIFFUSIOND_FMA_ROW(r, s) \
@@ -231,11 +234,11 @@ void diffusiond_tile6x64_packed(const float *a, long lda, const float *b, long d
         const __m512 x2 = _mm512_loadu_ps(bq + 32), x3 = _mm512_loadu_ps(bq + 48); \
         __m512 s; \
         s = _mm512_set1_ps(a0[q]); DIFFUSIOND_FMA_ROW(0, s) \
-        s = _mm512_set1_ps(a0[l1 + (q)]); DIFFUSIOND_FMA_ROW(1, s) \
-        s = _mm512_set1_ps(a0[l2 + (q)]); DIFFUSIOND_FMA_ROW(2, s) \
-        s = _mm512_set1_ps(a3[q]); DIFFUSIOND_FMA_ROW(3, s) \
-        s = _mm512_set1_ps(a3[l1 + (q)]); DIFFUSIOND_FMA_ROW(4, s) \
-        s = _mm512_set1_ps(a3[l2 + (q)]); DIFFUSIOND_FMA_ROW(5, s) }
+        if (m > 1) { s = _mm512_set1_ps(a0[l1 + (q)]); DIFFUSIOND_FMA_ROW(1, s) } \
+        if (m > 2) { s = _mm512_set1_ps(a0[l2 + (q)]); DIFFUSIOND_FMA_ROW(2, s) } \
+        if (m > 3) { s = _mm512_set1_ps(a3[q]); DIFFUSIOND_FMA_ROW(3, s) } \
+        if (m > 4) { s = _mm512_set1_ps(a3[l1 + (q)]); DIFFUSIOND_FMA_ROW(4, s) } \
+        if (m > 5) { s = _mm512_set1_ps(a3[l2 + (q)]); DIFFUSIOND_FMA_ROW(5, s) } }
     for (long k = 0; k < turns; k++) {
         for (long i = 0; i < perTurn; i++)
             if (line < lineEnd) { _mm_prefetch(line, _MM_HINT_T1); line += 64; }
@@ -254,13 +257,45 @@ void diffusiond_tile6x64_packed(const float *a, long lda, const float *b, long d
     const __m512 b2 = bias ? _mm512_loadu_ps(bias + 32) : _mm512_setzero_ps();
     const __m512 b3 = bias ? _mm512_loadu_ps(bias + 48) : _mm512_setzero_ps();
 #define DIFFUSIOND_ROW_STORE(r) \
-    _mm512_storeu_ps(c + r * ldc, bias ? _mm512_add_ps(c##r##0, b0) : c##r##0); \
-    _mm512_storeu_ps(c + r * ldc + 16, bias ? _mm512_add_ps(c##r##1, b1) : c##r##1); \
-    _mm512_storeu_ps(c + r * ldc + 32, bias ? _mm512_add_ps(c##r##2, b2) : c##r##2); \
-    _mm512_storeu_ps(c + r * ldc + 48, bias ? _mm512_add_ps(c##r##3, b3) : c##r##3);
+    if (m > r) { \
+        _mm512_storeu_ps(c + r * ldc, bias ? _mm512_add_ps(c##r##0, b0) : c##r##0); \
+        _mm512_storeu_ps(c + r * ldc + 16, bias ? _mm512_add_ps(c##r##1, b1) : c##r##1); \
+        _mm512_storeu_ps(c + r * ldc + 32, bias ? _mm512_add_ps(c##r##2, b2) : c##r##2); \
+        _mm512_storeu_ps(c + r * ldc + 48, bias ? _mm512_add_ps(c##r##3, b3) : c##r##3); \
+    }
     DIFFUSIOND_ROW_STORE(0) DIFFUSIOND_ROW_STORE(1) DIFFUSIOND_ROW_STORE(2)
     DIFFUSIOND_ROW_STORE(3) DIFFUSIOND_ROW_STORE(4) DIFFUSIOND_ROW_STORE(5)
 #undef DIFFUSIOND_ROW_STORE
+}
+
+/// `diffusiond_tile_x64_packed_body` for six rows.
+static inline __attribute__((target("avx512f"), noinline))
+void diffusiond_tile6x64_packed(const float *a, long lda, const float *b, long depth, float *c, long ldc, int add,
+                                const float *bias, const char *prefetch, long lines) {
+    diffusiond_tile_x64_packed_body(6, a, lda, b, depth, c, ldc, add, bias, prefetch, lines);
+}
+
+#define DIFFUSIOND_TILE_ROWS(m) \
+static inline __attribute__((target("avx512f"), noinline)) \
+void diffusiond_tile##m##x64_packed_(const float *a, long lda, const float *b, long depth, float *c, long ldc, \
+                                     int add, const float *bias, const char *prefetch, long lines) { \
+    diffusiond_tile_x64_packed_body(m, a, lda, b, depth, c, ldc, add, bias, prefetch, lines); \
+}
+DIFFUSIOND_TILE_ROWS(1) DIFFUSIOND_TILE_ROWS(2) DIFFUSIOND_TILE_ROWS(3) DIFFUSIOND_TILE_ROWS(4) DIFFUSIOND_TILE_ROWS(5)
+#undef DIFFUSIOND_TILE_ROWS
+
+/// `diffusiond_tile_x64_packed_body` for the 1 to 5 rows after a range's groups of six (each
+/// row count its own function).
+static inline __attribute__((target("avx512f"), always_inline))
+void diffusiond_tile_rows_x64_packed(int rows, const float *a, long lda, const float *b, long depth, float *c,
+                                     long ldc, int add, const float *bias, const char *prefetch, long lines) {
+    switch (rows) {
+    case 1: diffusiond_tile1x64_packed_(a, lda, b, depth, c, ldc, add, bias, prefetch, lines); break;
+    case 2: diffusiond_tile2x64_packed_(a, lda, b, depth, c, ldc, add, bias, prefetch, lines); break;
+    case 3: diffusiond_tile3x64_packed_(a, lda, b, depth, c, ldc, add, bias, prefetch, lines); break;
+    case 4: diffusiond_tile4x64_packed_(a, lda, b, depth, c, ldc, add, bias, prefetch, lines); break;
+    default: diffusiond_tile5x64_packed_(a, lda, b, depth, c, ldc, add, bias, prefetch, lines); break;
+    }
 }
 #endif
 

@@ -96,8 +96,9 @@ public enum AVX512PackedLinear {
                         diffusiond_tile6x64_packed(x + r * ldx + k0, ldx, b, kb, y + r * ldy + p * w, ldy, add ? 1 : 0,
                                                    panelBias, ahead.assumingMemoryBound(to: CChar.self), count)
                     } else {
-                        multiplyTailx64(rows: m, x + r * ldx + k0, lda: ldx, b, ldb: w, depth: kb, y + r * ldy + p * w,
-                                        ldc: ldy, add: add, bias: panelBias, prefetch: ahead, lines: count)
+                        diffusiond_tile_rows_x64_packed(Int32(m), x + r * ldx + k0, ldx, b, kb, y + r * ldy + p * w, ldy,
+                                                        add ? 1 : 0, panelBias, ahead.assumingMemoryBound(to: CChar.self),
+                                                        count)
                     }
                     if activate { quickGelu64(y + r * ldy + p * w, ldy: ldy, rows: m) }
                     r += m

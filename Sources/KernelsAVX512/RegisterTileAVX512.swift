@@ -21,36 +21,21 @@ typealias V16 = SIMD16<Float>
 
 /// C[r][0..<64] (+)= Σ_p A[r][p]·B[p][0..<64] for six rows (A row r at a + r·lda, B row p at
 /// b + p·ldb, C row r at c + r·ldc); `add` keeps what C holds. Twenty-four accumulators: per
-/// step four loads of B, six broadcasts of A, 24 FMAs.
+/// step four loads of B, six broadcasts of A, 24 FMAs. (The packed linear product runs the
+/// same tile written in C, CAVX512's `diffusiond_tile6x64_packed`, with the same bits.)
 @inline(never)
 func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
                   _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
-    multiplyTile(6, 4, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil, prefetch: nil,
-                 lines: 0, nextRows: nil)
+    multiplyTile(6, 4, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nil)
 }
 
-/// `multiply6x64` that also adds `bias[0..<64]` to every row when given (after the sum, on
-/// top of what C held when `add`), prefetches `lines` cache lines from `prefetch` on into L2,
-/// spread evenly over the steps (the packed product's next block), and, given `nextRows`, the
-/// six rows of A that follow at stride `lda` from there (the weight-streaming product's next
-/// row group): one line of each every 16 steps, `depth` floats of each.
+/// `multiply6x64` that, given `nextRows`, prefetches the six rows of A that follow at stride
+/// `lda` from there into L2 (the weight-streaming product's next row group): one line of each
+/// every 16 steps, `depth` floats of each.
 @inline(__always)
 func multiply6x64(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
-                  _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, bias: UnsafePointer<Float>?,
-                  prefetch: UnsafeRawPointer?, lines: Int, nextRows: UnsafePointer<Float>?) {
-    multiplyTile(6, 4, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                 prefetch: prefetch, lines: lines, nextRows: nextRows)
-}
-
-/// `multiply6x64` for the 1 to 5 rows after a row range's groups of six (`rowGroup`), with
-/// the same bias and prefetch: one register tile of that many rows (4·rows accumulators), not
-/// rows one by one. A single row's four accumulators wait on the FMA latency; three or more
-/// rows keep both FMA units busy.
-func multiplyTailx64(rows m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-                     depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, bias: UnsafePointer<Float>?,
-                     prefetch: UnsafeRawPointer?, lines: Int) {
-    multiplyRows(m, Vectors4.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                 prefetch: prefetch, lines: lines, nextRows: nil)
+                  _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, nextRows: UnsafePointer<Float>?) {
+    multiplyTile(6, 4, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, nextRows: nextRows)
 }
 
 /// C (+)= A·B for `m` rows (1 to 6) and `v` vectors of 16 columns (1 to 4), as `multiply6x64`,
@@ -60,16 +45,16 @@ func multiplyTailx64(rows m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: Unsa
 func multiplyRows(_ m: Int, vectors v: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
                   depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool, nextRows: UnsafePointer<Float>?) {
     switch v {
-    case 4: multiplyRows(m, Vectors4.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil,
-                         prefetch: nil, lines: 0, nextRows: nextRows)
-    case 3: multiplyRows(m, Vectors3.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil,
-                         prefetch: nil, lines: 0, nextRows: nextRows)
-    case 2: multiplyRows(m, Vectors2.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil,
-                         prefetch: nil, lines: 0, nextRows: nextRows)
+    case 4: multiplyRows(m, Vectors4.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add,
+                         nextRows: nextRows)
+    case 3: multiplyRows(m, Vectors3.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add,
+                         nextRows: nextRows)
+    case 2: multiplyRows(m, Vectors2.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add,
+                         nextRows: nextRows)
     default:
         precondition(v == 1, "multiplyRows: \(v) vectors")
-        multiplyRows(m, Vectors1.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: nil,
-                     prefetch: nil, lines: 0, nextRows: nextRows)
+        multiplyRows(m, Vectors1.self, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add,
+                     nextRows: nextRows)
     }
 }
 
@@ -95,23 +80,22 @@ enum Vectors4: TileVectors { static var count: Int { 4 } }
 private func multiplyRows<V: TileVectors>(_ m: Int, _ v: V.Type, _ a: UnsafePointer<Float>, lda: Int,
                                           _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
                                           _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool,
-                                          bias: UnsafePointer<Float>?, prefetch: UnsafeRawPointer?, lines: Int,
                                           nextRows: UnsafePointer<Float>?) {
     switch m {
-    case 6: tile(Rows6.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                 prefetch: prefetch, lines: lines, nextRows: nextRows)
-    case 5: tile(Rows5.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                 prefetch: prefetch, lines: lines, nextRows: nextRows)
-    case 4: tile(Rows4.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                 prefetch: prefetch, lines: lines, nextRows: nextRows)
-    case 3: tile(Rows3.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                 prefetch: prefetch, lines: lines, nextRows: nextRows)
-    case 2: tile(Rows2.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                 prefetch: prefetch, lines: lines, nextRows: nextRows)
+    case 6: tile(Rows6.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add,
+                 nextRows: nextRows)
+    case 5: tile(Rows5.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add,
+                 nextRows: nextRows)
+    case 4: tile(Rows4.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add,
+                 nextRows: nextRows)
+    case 3: tile(Rows3.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add,
+                 nextRows: nextRows)
+    case 2: tile(Rows2.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add,
+                 nextRows: nextRows)
     default:
         precondition(m == 1, "multiplyRows: \(m) rows")
-        tile(Rows1.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-             prefetch: prefetch, lines: lines, nextRows: nextRows)
+        tile(Rows1.self, v, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add,
+             nextRows: nextRows)
     }
 }
 
@@ -120,10 +104,9 @@ private func multiplyRows<V: TileVectors>(_ m: Int, _ v: V.Type, _ a: UnsafePoin
 private func tile<R: TileRows, V: TileVectors>(_: R.Type, _: V.Type, _ a: UnsafePointer<Float>, lda: Int,
                                                _ b: UnsafePointer<Float>, ldb: Int, depth: Int,
                                                _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool,
-                                               bias: UnsafePointer<Float>?, prefetch: UnsafeRawPointer?, lines: Int,
                                                nextRows: UnsafePointer<Float>?) {
-    multiplyTile(R.count, V.count, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add, bias: bias,
-                 prefetch: prefetch, lines: lines, nextRows: nextRows)
+    multiplyTile(R.count, V.count, a, lda: lda, b, ldb: ldb, depth: depth, c, ldc: ldc, add: add,
+                 nextRows: nextRows)
 }
 
 /// Rows of the next register tile when `left` rows of a range remain: six, except that seven
@@ -141,7 +124,6 @@ func rowGroup(left: Int) -> Int {
 @inline(__always)
 private func multiplyTile(_ m: Int, _ v: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>,
                           ldb: Int, depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool,
-                          bias: UnsafePointer<Float>?, prefetch: UnsafeRawPointer?, lines: Int,
                           nextRows: UnsafePointer<Float>?) {
     let r1 = c + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc
     var c00 = V16(), c01 = V16(), c02 = V16(), c03 = V16()
@@ -159,19 +141,10 @@ private func multiplyTile(_ m: Int, _ v: Int, _ a: UnsafePointer<Float>, lda: In
         if m > 5 { c50 = load16(r5); if v > 1 { c51 = load16(r5 + 16) }; if v > 2 { c52 = load16(r5 + 32) }; if v > 3 { c53 = load16(r5 + 48) } }
     }
     let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
-    // One loop: the prefetches are well-predicted branches. (A nested function for the step,
-    // to write two loops, made the compiler keep the accumulators on the stack.) The `lines`
-    // prefetches are spread evenly over the steps: issued in a burst they held the fill
-    // buffers the block's own loads need.
-    let ahead = prefetch ?? UnsafeRawPointer(b)
-    let prefetched = prefetch == nil ? 0 : min(lines, depth)
-    let spacing = prefetched > 0 ? max(1, depth / prefetched) : depth + 1
-    var nextLine = ahead, nextStep = 0, issued = 0
+    // One loop: the prefetch is a well-predicted branch. (A nested function for the step, to
+    // write two loops, made the compiler keep the accumulators on the stack.)
     var bp = b
     for p in 0..<depth {
-        if p == nextStep && issued < prefetched {
-            diffusiond_prefetch_l2(nextLine); nextLine += 64; nextStep += spacing; issued += 1
-        }
         if let nextRows, p & 15 == 0 { prefetchSixRows(nextRows + p, lda) }
         let x0 = load16(bp)
         var x1 = V16(), x2 = V16(), x3 = V16()
@@ -185,20 +158,6 @@ private func multiplyTile(_ m: Int, _ v: Int, _ a: UnsafePointer<Float>, lda: In
         if m > 4 { rowStep(v, V16(repeating: a4[p]), x0, x1, x2, x3, &c40, &c41, &c42, &c43) }
         if m > 5 { rowStep(v, V16(repeating: a5[p]), x0, x1, x2, x3, &c50, &c51, &c52, &c53) }
         bp += ldb
-    }
-    if prefetch != nil { for line in prefetched..<max(prefetched, lines) { diffusiond_prefetch_l2(ahead + line * 64) } }
-    if let bias {
-        let b0 = load16(bias)
-        var b1 = V16(), b2 = V16(), b3 = V16()
-        if v > 1 { b1 = load16(bias + 16) }
-        if v > 2 { b2 = load16(bias + 32) }
-        if v > 3 { b3 = load16(bias + 48) }
-        c00 += b0; if v > 1 { c01 += b1 }; if v > 2 { c02 += b2 }; if v > 3 { c03 += b3 }
-        if m > 1 { c10 += b0; if v > 1 { c11 += b1 }; if v > 2 { c12 += b2 }; if v > 3 { c13 += b3 } }
-        if m > 2 { c20 += b0; if v > 1 { c21 += b1 }; if v > 2 { c22 += b2 }; if v > 3 { c23 += b3 } }
-        if m > 3 { c30 += b0; if v > 1 { c31 += b1 }; if v > 2 { c32 += b2 }; if v > 3 { c33 += b3 } }
-        if m > 4 { c40 += b0; if v > 1 { c41 += b1 }; if v > 2 { c42 += b2 }; if v > 3 { c43 += b3 } }
-        if m > 5 { c50 += b0; if v > 1 { c51 += b1 }; if v > 2 { c52 += b2 }; if v > 3 { c53 += b3 } }
     }
     store16(c00, c); if v > 1 { store16(c01, c + 16) }; if v > 2 { store16(c02, c + 32) }; if v > 3 { store16(c03, c + 48) }
     if m > 1 { store16(c10, r1); if v > 1 { store16(c11, r1 + 16) }; if v > 2 { store16(c12, r1 + 32) }; if v > 3 { store16(c13, r1 + 48) } }

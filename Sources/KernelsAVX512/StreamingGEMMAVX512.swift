@@ -57,8 +57,7 @@ public enum AVX512StreamingGEMM {
                     let xb = x + p0 * ldx + t0, yb = y + o * ldy + t0
                     let ahead = t0 == 0 ? next : nil
                     if group == 6 && full == 4 {
-                        multiply6x64(wb, lda: ldw, xb, ldb: ldx, depth: kb, yb, ldc: ldy, add: add, bias: nil,
-                                     prefetch: nil, lines: 0, nextRows: ahead)
+                        multiply6x64(wb, lda: ldw, xb, ldb: ldx, depth: kb, yb, ldc: ldy, add: add, nextRows: ahead)
                     } else if full > 0 {
                         // Fewer columns (one tile of 16–48: the 4×4 level), or the rows after the
                         // groups of six as one or two tiles (`rowGroup`).

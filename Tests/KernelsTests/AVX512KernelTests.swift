@@ -233,37 +233,41 @@ final class AVX512KernelTests: XCTestCase {
         }
     }
 
-    func testPackedTileGivesTheStreamingTilesBits() {
-        // The packed product's six-row tile (CAVX512's `diffusiond_tile6x64_packed`, four steps
-        // per turn) and the weight-streaming product's (Swift's `multiplyTile`, one step per
-        // turn) do the same FMAs in the same order: on C[6][64] = A[6][depth]·B[depth][64] they
-        // must agree bit for bit. Depths: below one turn, with one to three steps past the
-        // turns, and over several depth blocks of both products (384 and 256 deep).
+    func testPackedTilesGiveTheStreamingTilesBits() {
+        // The packed product's register tiles (CAVX512's `diffusiond_tile6x64_packed` and its
+        // 1–5-row tails, four steps per turn) and the weight-streaming product's (Swift's
+        // `multiplyTile`, one step per turn) do the same FMAs in the same order: on
+        // C[m][64] = A[m][depth]·B[depth][64] they must agree bit for bit. Depths: below one
+        // turn, with one to three steps past the turns, and over several depth blocks of both
+        // products (384 and 256 deep).
         var rng = TestRNG(seed: 58)
-        for depth in [1, 3, 4, 7, 64, 333, 1001] {
-            for accumulate in [false, true] {
-                let lda = depth + 5, ldc = 64 + 3
-                let a = rng.tensor([6 * lda]).toArray(), b = rng.tensor([depth * 64]).toArray()
-                let c0 = rng.tensor([6 * ldc]).toArray()
-                var viaStreaming = c0, viaPacked = c0
-                a.withUnsafeBufferPointer { pa in
-                    b.withUnsafeBufferPointer { pb in
-                        viaStreaming.withUnsafeMutableBufferPointer { py in
-                            AVX512StreamingGEMM.multiply(rows: 6, cols: 64, depth: depth, w: pa.baseAddress!, ldw: lda,
-                                                         x: pb.baseAddress!, ldx: 64, accumulate: accumulate,
-                                                         y: py.baseAddress!, ldy: ldc)
-                        }
-                        // B[depth][64] is one packed panel of 64 outputs as it lies.
-                        viaPacked.withUnsafeMutableBufferPointer { py in
-                            AVX512PackedLinear.multiply(x: pa.baseAddress!, ldx: lda, rows: 0..<6, depth: depth,
-                                                        packed: pb.baseAddress!, panels: 0..<1, bias: nil,
-                                                        y: py.baseAddress!, ldy: ldc, accumulate: accumulate)
+        for rows in 1...6 {
+            for depth in [1, 3, 4, 7, 64, 333, 1001] {
+                for accumulate in [false, true] {
+                    let lda = depth + 5, ldc = 64 + 3
+                    let a = rng.tensor([rows * lda]).toArray(), b = rng.tensor([depth * 64]).toArray()
+                    let c0 = rng.tensor([rows * ldc]).toArray()
+                    var viaStreaming = c0, viaPacked = c0
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            viaStreaming.withUnsafeMutableBufferPointer { py in
+                                AVX512StreamingGEMM.multiply(rows: rows, cols: 64, depth: depth, w: pa.baseAddress!, ldw: lda,
+                                                             x: pb.baseAddress!, ldx: 64, accumulate: accumulate,
+                                                             y: py.baseAddress!, ldy: ldc)
+                            }
+                            // B[depth][64] is one packed panel of 64 outputs as it lies.
+                            viaPacked.withUnsafeMutableBufferPointer { py in
+                                AVX512PackedLinear.multiply(x: pa.baseAddress!, ldx: lda, rows: 0..<rows, depth: depth,
+                                                            packed: pb.baseAddress!, panels: 0..<1, bias: nil,
+                                                            y: py.baseAddress!, ldy: ldc, accumulate: accumulate)
+                            }
                         }
                     }
+                    let first = viaPacked.indices.first { viaPacked[$0].bitPattern != viaStreaming[$0].bitPattern }
+                    XCTAssertNil(first, "\(rows) rows, depth \(depth), accumulate \(accumulate): element \(first ?? 0) is "
+                                     + "\(first.map { viaPacked[$0] } ?? 0), the Swift tile gives "
+                                     + "\(first.map { viaStreaming[$0] } ?? 0)")
                 }
-                let first = viaPacked.indices.first { viaPacked[$0].bitPattern != viaStreaming[$0].bitPattern }
-                XCTAssertNil(first, "depth \(depth), accumulate \(accumulate): element \(first ?? 0) is "
-                                 + "\(first.map { viaPacked[$0] } ?? 0), the Swift tile gives \(first.map { viaStreaming[$0] } ?? 0)")
             }
         }
     }
