@@ -30,6 +30,8 @@ public final class ThreadPool: @unchecked Sendable {
 
     private let core: PoolCore
     private var threads: [pthread_t] = []
+    private let soloLock = NSLock()
+    private var solos: [ThreadPool]?
 
     /// Starts `threadCount - 1` worker threads (the caller is the last one).
     public init(threadCount: Int) {
@@ -104,6 +106,22 @@ public final class ThreadPool: @unchecked Sendable {
     /// not allocate. Valid until the same worker asks again with a larger count.
     public func scratch(worker: Int, count: Int) -> UnsafeMutablePointer<Float> {
         core.scratch[worker].reserve(count)
+    }
+
+    /// One pool of a single thread (the caller's) per thread of this one, made on first use:
+    /// for work that splits into as many independent wholes as there are threads (a batch's
+    /// sequences through a whole text encoder), each run from its own item of one
+    /// `parallelFor` of this pool on its own solo pool. Its kernels then hand nothing to
+    /// another core between operators, and keep their own scratch (and may take the shared
+    /// scratch, which a nested call on this pool may not). Item i uses `soloPools[i]`, so no
+    /// two items share one.
+    public var soloPools: [ThreadPool] {
+        soloLock.lock()
+        defer { soloLock.unlock() }
+        if let solos { return solos }
+        let made = (0..<threadCount).map { _ in ThreadPool(threadCount: 1) }
+        solos = made
+        return made
     }
 
     /// A second per-worker buffer, only for widening 16-bit weight blocks right before

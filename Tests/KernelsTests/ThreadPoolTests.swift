@@ -53,6 +53,36 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertEqual([overlaps[0], overlaps[1]], [0, 0])
     }
 
+    func testSoloPoolsRunTheirWorkInsideTheItemsOfTheirPool() {
+        // One single-thread pool per thread, the same ones on every call; inside an item of the
+        // parent's parallelFor each runs its own parallelFor (not inline on the parent's
+        // worker) and may take its shared scratch, which the parent's worker may not.
+        let pool = ThreadPool(threadCount: 3)
+        let solos = pool.soloPools
+        XCTAssertEqual(solos.count, 3)
+        XCTAssertEqual(solos.map(\.threadCount), [1, 1, 1])
+        XCTAssertTrue(zip(solos, pool.soloPools).allSatisfy { $0 === $1 }, "made once")
+        var sums = [Int](repeating: 0, count: 3)
+        sums.withUnsafeMutableBufferPointer { s in
+            let p = s.baseAddress!
+            pool.parallelFor(0..<3) { items, _ in
+                for item in items {
+                    let solo = solos[item]
+                    XCTAssertTrue(pool.isInsideWorker)
+                    XCTAssertFalse(solo.isInsideWorker)
+                    solo.withSharedScratch(count: 100) { shared in
+                        solo.parallelFor(0..<100) { r, worker in
+                            XCTAssertEqual(worker, 0)
+                            for i in r { shared[i] = Float(i + item) }
+                        }
+                        p[item] = (0..<100).reduce(0) { $0 + Int(shared[$1]) }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(sums, (0..<3).map { 4950 + 100 * $0 })
+    }
+
     func testScratchIsPerWorkerAndGrows() {
         let pool = ThreadPool(threadCount: 2)
         let a = pool.scratch(worker: 0, count: 10)

@@ -39,6 +39,38 @@ final class TextEncoderReferenceTests: XCTestCase {
         }
     }
 
+    func testEachCoreTakesItsSequencesThroughTheWholeEncoder() throws {
+        // With whole sequences for every thread (2 or 4 of them on two threads) each core runs
+        // its share through every layer on its own: the result must be, bit for bit, that of
+        // encoding each share alone on one thread, with and without clip skip. (Not that of one
+        // batch with every operator split over the cores: this tiny encoder's 32-wide layers
+        // run on sgemm, whose bits depend on how the rows are blocked.)
+        let ref = try Reference("tiny-sd1")
+        let folder = ref.folder.appendingPathComponent("text_encoder")
+        let tokenizer = try CLIPTokenizer(directory: ref.folder.appendingPathComponent("tokenizer"))
+        let ids = ["a red circle", "", "a blue square on the left", "two green triangles"].map { tokenizer.encodeForModel($0) }
+        let two = try CLIPTextEncoder(directory: folder, pool: ThreadPool(threadCount: 2))
+        let one = try CLIPTextEncoder(directory: folder, pool: ThreadPool(threadCount: 1))
+        let d = one.config.hiddenSize, l = ids[0].count
+        for clipSkip in [0, 1] {
+            for n in [2, 4] {
+                let out = Tensor(zeros: [n, l, d])
+                try two.encode(Array(ids.prefix(n)), clipSkip: clipSkip, output: out)
+                var want = [Float]()
+                for share in [Array(ids.prefix(n / 2)), Array(ids.prefix(n).dropFirst(n / 2))] {
+                    let part = Tensor(zeros: [n / 2, l, d])
+                    try one.encode(share, clipSkip: clipSkip, output: part)
+                    want += part.toArray()
+                }
+                let got = out.toArray()
+                XCTAssertEqual(got.count, want.count)
+                let first = got.indices.first { got[$0].bitPattern != want[$0].bitPattern }
+                XCTAssertNil(first, "clip skip \(clipSkip), \(n) sequences on two threads: element \(first ?? 0) is "
+                                 + "\(first.map { got[$0] } ?? 0), each core's share alone gives \(first.map { want[$0] } ?? 0)")
+            }
+        }
+    }
+
     func testTinySD1() throws { try check("tiny-sd1") }
     func testTinySD2() throws { try check("tiny-sd2") }
 }

@@ -177,6 +177,38 @@ public final class CLIPTextEncoder: @unchecked Sendable {
         let qkv = arena.tensor([n, l, 3 * d])
         let attended = arena.tensor([n, l, d])
         let mlp = arena.tensor([n, l, c.intermediateSize])
+        let threads = pool.threadCount
+        if trace == nil && threads > 1 && n % threads == 0 {
+            // Whole sequences for every core (batch 2 on two cores: the guided case): each core
+            // takes its sequences through every layer alone (`ThreadPool.soloPools`), with no
+            // hand-off between operators and its activations in its own cache, where splitting
+            // each operator over the cores made every one of them wait for both and read the
+            // other core's rows. Each core's result is, bit for bit, that of encoding its
+            // sequences alone (with packed layers also that of the split operators; sgemm's bits
+            // depend on how it blocks the rows).
+            let per = n / threads, solos = pool.soloPools
+            pool.parallelFor(0..<threads) { items, _ in
+                for item in items {
+                    func rows(_ t: Tensor) -> Tensor {
+                        t.view(offset: item * per * l * t.shape[2], shape: [per, l, t.shape[2]])
+                    }
+                    runLayers(count: layersToRun, h: rows(h), normed: rows(normed), qkv: rows(qkv),
+                              attended: rows(attended), mlp: rows(mlp), trace: nil, pool: solos[item])
+                }
+            }
+        } else {
+            runLayers(count: layersToRun, h: h, normed: normed, qkv: qkv, attended: attended, mlp: mlp, trace: trace,
+                      pool: pool)
+        }
+        return h
+    }
+
+    /// The first `count` encoder layers on `h` [N, L, hidden] in place, with the other
+    /// buffers as scratch (`normed` and `attended` [N, L, hidden], `qkv` [N, L, 3·hidden],
+    /// `mlp` [N, L, intermediate]), every operator on `pool`.
+    private func runLayers(count layersToRun: Int, h: Tensor, normed: Tensor, qkv: Tensor, attended: Tensor,
+                           mlp: Tensor, trace: ((Int, Tensor) -> Void)?, pool: ThreadPool) {
+        let c = config, d = c.hiddenSize, n = h.shape[0], l = h.shape[1]
         let act: Activation = c.hiddenAct == .gelu ? .gelu : .quickGelu
         let heads = c.numAttentionHeads, headDim = d / heads
         for (i, layer) in layers.prefix(layersToRun).enumerated() {
@@ -194,7 +226,6 @@ public final class CLIPTextEncoder: @unchecked Sendable {
             linearAccumulate(mlp, layer.fc2, into: h, pool: pool)
             trace?(i + 1, h)
         }
-        return h
     }
 
     /// Floating-point operations to encode `batch` sequences of `length` tokens.
