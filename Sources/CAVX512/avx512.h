@@ -222,8 +222,8 @@ void diffusiond_tile_x64_packed_body(const int m, const float *a, long lda, cons
     const long perTurn = prefetch && turns > 0 ? (lines + turns - 1) / turns : 0;
     const char *line = prefetch, *lineEnd = prefetch ? prefetch + 64 * lines : prefetch;
     // Rows 0–2 from a0, rows 3–5 from a3, each at offset 0, lda or 2·lda: base + index
-    // addressing, two pointers to advance. (a3 is only formed, never read, below four rows.)
-    const float *a0 = a, *a3 = a + 3 * lda;
+    // addressing, two pointers to advance (a3 unused below four rows).
+    const float *a0 = a, *a3 = m > 3 ? a + 3 * lda : a;
     const long l1 = lda, l2 = 2 * lda;
 #define DIFFUSIOND_FMA_ROW(r, s) \
     c##r##0 = _mm512_fmadd_ps(s, x0, c##r##0); c##r##1 = _mm512_fmadd_ps(s, x1, c##r##1); \
