@@ -2,7 +2,7 @@
 // skylake-avx512, so these inline there), and the AMX tile product with its bf16 splits
 // (AMX-TILE, AMX-BF16, AVX512-BF16: not in that target, so those functions stay out of line
 // with their own target attributes and run only where `CPUFeatures.useAMX`), and the packed
-// linear product's six-row register tile (out of line). Header only.
+// linear product's register tiles of one to six rows (out of line). Header only.
 #ifndef DIFFUSIOND_AVX512_H
 #define DIFFUSIOND_AVX512_H
 
@@ -294,7 +294,8 @@ void diffusiond_tile_rows_x64_packed(int rows, const float *a, long lda, const f
     case 2: diffusiond_tile2x64_packed_(a, lda, b, depth, c, ldc, add, bias, prefetch, lines); break;
     case 3: diffusiond_tile3x64_packed_(a, lda, b, depth, c, ldc, add, bias, prefetch, lines); break;
     case 4: diffusiond_tile4x64_packed_(a, lda, b, depth, c, ldc, add, bias, prefetch, lines); break;
-    default: diffusiond_tile5x64_packed_(a, lda, b, depth, c, ldc, add, bias, prefetch, lines); break;
+    case 5: diffusiond_tile5x64_packed_(a, lda, b, depth, c, ldc, add, bias, prefetch, lines); break;
+    default: __builtin_trap();  // a caller's bug: the rows after groups of six are 1 to 5
     }
 }
 #endif

@@ -103,7 +103,7 @@ public enum PackedLinear {
         #if arch(x86_64)
         precondition(!(quickGelu && accumulate), "PackedLinear.multiply: an activation on a residual sum")
         if rows <= 0 { return }
-        if CPUFeatures.useAMX && !pool.isInsideWorker && AMXPackedLinear.takes(rows: rows, depth: inFeatures, outputs: outFeatures) {
+        if !pool.isInsideWorker && runsOnTiles(rows: rows, inFeatures: inFeatures, outFeatures: outFeatures) {
             multiplyOnTiles(x, ldx: ldx, rows: rows, inFeatures: inFeatures, packed: packed, outFeatures: outFeatures,
                             bias: bias, output: y, ldy: ldy, accumulate: accumulate, quickGelu: quickGelu, pool: pool)
             return
@@ -127,6 +127,17 @@ public enum PackedLinear {
         }
         #else
         preconditionFailure("PackedLinear.multiply: no AVX-512 build on this architecture")
+        #endif
+    }
+
+    /// Whether `multiply` runs a product of this shape on the AMX tiles here (outside a
+    /// worker): the CPU has them (`CPUFeatures.useAMX`) and `AMXPackedLinear.takes` the shape.
+    /// Their bits differ from the AVX-512 tile's (six bf16 products per fp32 one).
+    public static func runsOnTiles(rows: Int, inFeatures: Int, outFeatures: Int) -> Bool {
+        #if arch(x86_64)
+        return CPUFeatures.useAMX && AMXPackedLinear.takes(rows: rows, depth: inFeatures, outputs: outFeatures)
+        #else
+        return false
         #endif
     }
 

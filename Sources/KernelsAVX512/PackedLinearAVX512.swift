@@ -43,7 +43,7 @@ public enum AVX512PackedLinear {
     /// passes it, and the six rows' block (≤ 9 KiB) in L1. Measured on SD 1.5's shapes
     /// (`diffusion-bench kernels --only linear`, Sapphire Rapids, 2026-12-06): blocks of 64 to
     /// 384 were within 5% of each other at 16–256 rows; whole depths of 320 were best at 8192.
-    static let maxDepthBlock = 384
+    public static let maxDepthBlock = 384
     /// Rows of X one pass takes: `rows` cut into equal blocks (multiples of six) of at most
     /// 1.5 MiB of X, which stay in L2 while the panels stream past, so each panel is read
     /// from memory once per block.

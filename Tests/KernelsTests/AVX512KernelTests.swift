@@ -267,6 +267,39 @@ final class AVX512KernelTests: XCTestCase {
                     XCTAssertNil(first, "\(rows) rows, depth \(depth), accumulate \(accumulate): element \(first ?? 0) is "
                                      + "\(first.map { viaPacked[$0] } ?? 0), the Swift tile gives "
                                      + "\(first.map { viaStreaming[$0] } ?? 0)")
+                    // With a bias: added in fp32 as the first depth block's tile is stored (equal
+                    // blocks of at most `maxDepthBlock`), the later blocks' FMAs on top; nothing
+                    // past column 64. The reference does the same scalar FMAs.
+                    let blocks = (depth + AVX512PackedLinear.maxDepthBlock - 1) / AVX512PackedLinear.maxDepthBlock
+                    let block = (depth + blocks - 1) / blocks
+                    let bias = rng.tensor([64]).toArray()
+                    var withBias = c0
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            bias.withUnsafeBufferPointer { pbias in
+                                withBias.withUnsafeMutableBufferPointer { py in
+                                    AVX512PackedLinear.multiply(x: pa.baseAddress!, ldx: lda, rows: 0..<rows, depth: depth,
+                                                                packed: pb.baseAddress!, panels: 0..<1, bias: pbias.baseAddress!,
+                                                                y: py.baseAddress!, ldy: ldc, accumulate: accumulate)
+                                }
+                            }
+                        }
+                    }
+                    var want = c0
+                    for r in 0..<rows {
+                        for j in 0..<64 {
+                            var sum: Float = accumulate ? c0[r * ldc + j] : 0
+                            for p in 0..<depth {
+                                sum = sum.addingProduct(a[r * lda + p], b[p * 64 + j])
+                                if p == min(block, depth) - 1 { sum += bias[j] }
+                            }
+                            want[r * ldc + j] = sum
+                        }
+                    }
+                    let firstBias = withBias.indices.first { withBias[$0].bitPattern != want[$0].bitPattern }
+                    XCTAssertNil(firstBias, "\(rows) rows, depth \(depth), accumulate \(accumulate), bias: element "
+                                         + "\(firstBias ?? 0) is \(firstBias.map { withBias[$0] } ?? 0), want "
+                                         + "\(firstBias.map { want[$0] } ?? 0)")
                 }
             }
         }

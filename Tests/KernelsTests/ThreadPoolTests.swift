@@ -62,6 +62,7 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertEqual(solos.count, 3)
         XCTAssertEqual(solos.map(\.threadCount), [1, 1, 1])
         XCTAssertTrue(zip(solos, pool.soloPools).allSatisfy { $0 === $1 }, "made once")
+        XCTAssertTrue(solos[0] !== solos[1] && solos[1] !== solos[2] && solos[0] !== solos[2], "one pool per item")
         var sums = [Int](repeating: 0, count: 3)
         sums.withUnsafeMutableBufferPointer { s in
             let p = s.baseAddress!

@@ -71,6 +71,41 @@ final class TextEncoderReferenceTests: XCTestCase {
         }
     }
 
+    func testSequencesPerCoreOnCLIPWidthLayers() throws {
+        // The same on CLIP ViT-L's widths (768, packed for the AVX-512 tile where the CPU has
+        // it; fused attention at head dim 64), two layers of random weights: two sequences on
+        // two threads take the per-core path and give each sequence's bits alone. With packed
+        // layers those are also the split operators' bits (three threads: split operators).
+        var config = CLIPTextConfig.sd15
+        config.numHiddenLayers = 2
+        let ids = [[49406, 320, 736, 49407] + Array(repeating: 49407, count: 73),
+                   [49406, 49407] + Array(repeating: 49407, count: 75)]
+        let two = try CLIPTextEncoder.randomWeights(config: config, seed: 3, pool: ThreadPool(threadCount: 2))
+        let one = try CLIPTextEncoder.randomWeights(config: config, seed: 3, pool: ThreadPool(threadCount: 1))
+        let three = try CLIPTextEncoder.randomWeights(config: config, seed: 3, pool: ThreadPool(threadCount: 3))
+        XCTAssertEqual(two.sequencesPerCore(batch: 2, length: 77), 1)
+        XCTAssertNil(three.sequencesPerCore(batch: 2, length: 77))
+        XCTAssertNil(one.sequencesPerCore(batch: 2, length: 77))
+        let d = config.hiddenSize
+        let got = Tensor(zeros: [2, 77, d]), split = Tensor(zeros: [2, 77, d])
+        try two.encode(ids, output: got)
+        try three.encode(ids, output: split)
+        var want = [Float]()
+        for seq in ids {
+            let part = Tensor(zeros: [1, 77, d])
+            try one.encode([seq], output: part)
+            want += part.toArray()
+        }
+        let g = got.toArray()
+        let first = g.indices.first { g[$0].bitPattern != want[$0].bitPattern }
+        XCTAssertNil(first, "element \(first ?? 0): \(first.map { g[$0] } ?? 0), alone \(first.map { want[$0] } ?? 0)")
+        if CPUFeatures.useAVX512Kernels {
+            let sp = split.toArray()
+            let firstSplit = g.indices.first { g[$0].bitPattern != sp[$0].bitPattern }
+            XCTAssertNil(firstSplit, "packed layers: element \(firstSplit ?? 0) differs from the split operators'")
+        }
+    }
+
     func testTinySD1() throws { try check("tiny-sd1") }
     func testTinySD2() throws { try check("tiny-sd2") }
 }

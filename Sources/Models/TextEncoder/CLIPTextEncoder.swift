@@ -177,17 +177,15 @@ public final class CLIPTextEncoder: @unchecked Sendable {
         let qkv = arena.tensor([n, l, 3 * d])
         let attended = arena.tensor([n, l, d])
         let mlp = arena.tensor([n, l, c.intermediateSize])
-        let threads = pool.threadCount
-        if trace == nil && threads > 1 && n % threads == 0 {
-            // Whole sequences for every core (batch 2 on two cores: the guided case): each core
-            // takes its sequences through every layer alone (`ThreadPool.soloPools`), with no
-            // hand-off between operators and its activations in its own cache, where splitting
-            // each operator over the cores made every one of them wait for both and read the
-            // other core's rows. Each core's result is, bit for bit, that of encoding its
-            // sequences alone (with packed layers also that of the split operators; sgemm's bits
-            // depend on how it blocks the rows).
-            let per = n / threads, solos = pool.soloPools
-            pool.parallelFor(0..<threads) { items, _ in
+        if trace == nil, let per = sequencesPerCore(batch: n, length: l) {
+            // Each core takes its sequences through every layer alone (`ThreadPool.soloPools`),
+            // with no hand-off between operators and its activations in its own cache, where
+            // splitting each operator over the cores made every one of them wait for both and
+            // read the other core's rows. Each core's result is, bit for bit, that of encoding
+            // its sequences alone (with packed layers also that of the split operators; sgemm's
+            // bits depend on how it blocks the rows).
+            let solos = pool.soloPools
+            pool.parallelFor(0..<pool.threadCount) { items, _ in
                 for item in items {
                     func rows(_ t: Tensor) -> Tensor {
                         t.view(offset: item * per * l * t.shape[2], shape: [per, l, t.shape[2]])
@@ -201,6 +199,24 @@ public final class CLIPTextEncoder: @unchecked Sendable {
                       pool: pool)
         }
         return h
+    }
+
+    /// Sequences per core when a batch of `batch` sequences of `length` tokens runs each core's
+    /// share through the whole encoder on its own (`runLayers`), else nil: only with whole
+    /// sequences for every thread (batch 2 on two cores, as `diffusion-bench text --batch 2`
+    /// encodes a prompt and its negative; the pipeline encodes each prompt by itself), not
+    /// while `OperatorProfile` times the operators (two cores' operators at once would not add
+    /// up to the wall time), and not where the whole batch's rows would put a layer on the AMX
+    /// tiles and one core's share would not (other bits, and the tiles are the faster there).
+    func sequencesPerCore(batch n: Int, length l: Int) -> Int? {
+        let threads = pool.threadCount, c = config
+        guard threads > 1, n % threads == 0, !OperatorProfile.isEnabled else { return nil }
+        let d = c.hiddenSize, shapes = [(d, 3 * d), (d, d), (d, c.intermediateSize), (c.intermediateSize, d)]
+        func tiles(_ rows: Int) -> Bool {
+            shapes.contains { PackedLinear.runsOnTiles(rows: rows, inFeatures: $0.0, outFeatures: $0.1) }
+        }
+        let per = n / threads
+        return tiles(n * l) == tiles(per * l) ? per : nil
     }
 
     /// The first `count` encoder layers on `h` [N, L, hidden] in place, with the other
