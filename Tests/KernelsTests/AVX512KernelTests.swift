@@ -263,10 +263,8 @@ final class AVX512KernelTests: XCTestCase {
                             }
                         }
                     }
-                    let first = viaPacked.indices.first { viaPacked[$0].bitPattern != viaStreaming[$0].bitPattern }
-                    XCTAssertNil(first, "\(rows) rows, depth \(depth), accumulate \(accumulate): element \(first ?? 0) is "
-                                     + "\(first.map { viaPacked[$0] } ?? 0), the Swift tile gives "
-                                     + "\(first.map { viaStreaming[$0] } ?? 0)")
+                    assertBitIdentical(viaPacked, viaStreaming,
+                                       "\(rows) rows, depth \(depth), accumulate \(accumulate), against the Swift tile")
                     // With a bias: added in fp32 as the first depth block's tile is stored (equal
                     // blocks of at most `maxDepthBlock`), the later blocks' FMAs on top; nothing
                     // past column 64. The reference does the same scalar FMAs.
@@ -296,10 +294,7 @@ final class AVX512KernelTests: XCTestCase {
                             want[r * ldc + j] = sum
                         }
                     }
-                    let firstBias = withBias.indices.first { withBias[$0].bitPattern != want[$0].bitPattern }
-                    XCTAssertNil(firstBias, "\(rows) rows, depth \(depth), accumulate \(accumulate), bias: element "
-                                         + "\(firstBias ?? 0) is \(firstBias.map { withBias[$0] } ?? 0), want "
-                                         + "\(firstBias.map { want[$0] } ?? 0)")
+                    assertBitIdentical(withBias, want, "\(rows) rows, depth \(depth), accumulate \(accumulate), bias")
                 }
             }
         }

@@ -99,10 +99,7 @@ final class PackedLinearTests: XCTestCase {
                     linear(x, weight: weight, bias: b, output: want, pool: pool)
                     activate(.quickGelu, want, output: want, pool: pool)
                     linear(x, weight: weight, bias: b, output: got, activation: .quickGelu, pool: pool)
-                    let g = got.toArray(), w = want.toArray()
-                    let first = g.indices.first { g[$0].bitPattern != w[$0].bitPattern }
-                    XCTAssertNil(first, "\(name), \(rows) rows, \(pool.threadCount) threads: output \(first ?? 0) is "
-                                     + "\(first.map { g[$0] } ?? 0), want \(first.map { w[$0] } ?? 0)")
+                    assertBitIdentical(got.toArray(), want.toArray(), "\(name), \(rows) rows, \(pool.threadCount) threads")
                 }
             }
         }

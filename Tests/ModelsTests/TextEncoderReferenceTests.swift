@@ -62,11 +62,8 @@ final class TextEncoderReferenceTests: XCTestCase {
                     try one.encode(share, clipSkip: clipSkip, output: part)
                     want += part.toArray()
                 }
-                let got = out.toArray()
-                XCTAssertEqual(got.count, want.count)
-                let first = got.indices.first { got[$0].bitPattern != want[$0].bitPattern }
-                XCTAssertNil(first, "clip skip \(clipSkip), \(n) sequences on two threads: element \(first ?? 0) is "
-                                 + "\(first.map { got[$0] } ?? 0), each core's share alone gives \(first.map { want[$0] } ?? 0)")
+                assertBitIdentical(out.toArray(), want,
+                                   "clip skip \(clipSkip), \(n) sequences on two threads against each core's share alone")
             }
         }
     }
@@ -96,13 +93,9 @@ final class TextEncoderReferenceTests: XCTestCase {
             try one.encode([seq], output: part)
             want += part.toArray()
         }
-        let g = got.toArray()
-        let first = g.indices.first { g[$0].bitPattern != want[$0].bitPattern }
-        XCTAssertNil(first, "element \(first ?? 0): \(first.map { g[$0] } ?? 0), alone \(first.map { want[$0] } ?? 0)")
+        assertBitIdentical(got.toArray(), want, "two sequences on two threads against each alone")
         if CPUFeatures.useAVX512Kernels {
-            let sp = split.toArray()
-            let firstSplit = g.indices.first { g[$0].bitPattern != sp[$0].bitPattern }
-            XCTAssertNil(firstSplit, "packed layers: element \(firstSplit ?? 0) differs from the split operators'")
+            assertBitIdentical(got.toArray(), split.toArray(), "packed layers, against the split operators")
         }
     }
 
