@@ -22,10 +22,38 @@ import shapes_data  # noqa: E402
 from model_folder import job_samplers, use_sampler  # noqa: E402
 
 
+class AutoguidedUNet(torch.nn.Module):
+    """The pipeline's UNet with autoguidance (Karras et al. 2024, "Guiding a diffusion model
+    with a bad version of itself", eq. 1 with the weaker model's conditional prediction): the
+    conditional half of each batch becomes D_bad + w·(D − D_bad), where D_bad is the EMA UNet of
+    a carry of the same architecture; the pipeline's classifier-free guidance then applies."""
+
+    def __init__(self, good, carry, weight, batched_cfg):
+        from diffusers import UNet2DConditionModel
+        from safetensors.torch import load_file
+        super().__init__()
+        self.good, self.weight, self.batched_cfg = good, weight, batched_cfg
+        self.config, self.dtype, self.device, self.add_embedding = good.config, good.dtype, good.device, None
+        self.bad = UNet2DConditionModel.from_config(good.config)
+        prefix = "ema_unet."
+        self.bad.load_state_dict({k[len(prefix):]: v.float() for k, v in load_file(carry).items() if k.startswith(prefix)})
+        self.bad.eval()
+
+    def forward(self, x, t, encoder_hidden_states=None, **kwargs):
+        out = self.good(x, t, encoder_hidden_states=encoder_hidden_states, return_dict=False)[0].clone()
+        n = x.shape[0]
+        cond = slice(n // 2, n) if self.batched_cfg else slice(0, n)
+        bad = self.bad(x[cond], t, encoder_hidden_states=encoder_hidden_states[cond], return_dict=False)[0]
+        out[cond] = bad + self.weight * (out[cond] - bad)
+        return (out,)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="models/shapes")
     p.add_argument("--out", required=True)
+    p.add_argument("--first", type=int, default=0,
+                   help="first held-out caption (diffusion-bench adherence --first): 1000 for the choosing set")
     p.add_argument("--count", type=int, default=200)
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--guidance", type=float, default=5.0)
@@ -36,6 +64,14 @@ def main():
     p.add_argument("--restart", default=None,
                    help="N,K,MIN,MAX: euler_a's restart segment (job field restart: [N, K, MIN, MAX])")
     p.add_argument("--batch", type=int, default=20)
+    p.add_argument("--training-captions", action="store_true",
+                   help="captions of training scenes (TRAIN_SEED_BASE + i) instead of held-out ones: "
+                        "does the model draw what it was trained on better than new captions?")
+    p.add_argument("--autoguide", default=None,
+                   help="a carry (tools/train/carry.py's carry.safetensors) whose EMA UNet guides this "
+                        "folder's: autoguidance, Karras et al. 2024, D_bad + w·(D − D_bad) on the "
+                        "conditional prediction, before classifier-free guidance")
+    p.add_argument("--autoguide-weight", type=float, default=2.0)
     p.add_argument("--sampler", choices=sorted(job_samplers()), default="euler",
                    help="the job sampler name: euler (the folder's scheduler, diffusion-bench's default) "
                         "or euler_a (EulerAncestralDiscreteScheduler, the built-in model's card setting)")
@@ -55,11 +91,15 @@ def main():
         if args.restart:
             n, k, low, high = args.restart.split(",")
             pipe.scheduler.restart = (int(n), int(k), float(low), float(high))
+    if args.autoguide:
+        pipe.unet = AutoguidedUNet(pipe.unet, args.autoguide, args.autoguide_weight, args.guidance > 1)
+    seed_base = shapes_data.TRAIN_SEED_BASE if args.training_captions else shapes_data.HELDOUT_SEED_BASE
     os.makedirs(args.out, exist_ok=True)
     records = []
-    for start in range(0, args.count, args.batch):
-        n = min(args.batch, args.count - start)
-        caps = [shapes_data.sample_scene(shapes_data.HELDOUT_SEED_BASE + i)["caption"] for i in range(start, start + n)]
+    end = args.first + args.count
+    for start in range(args.first, end, args.batch):
+        n = min(args.batch, end - start)
+        caps = [shapes_data.sample_scene(seed_base + i)["caption"] for i in range(start, start + n)]
         gens = [torch.Generator("cpu").manual_seed(i) for i in range(start, start + n)]
         imgs = pipe(caps, height=64, width=64, num_inference_steps=args.steps, guidance_scale=args.guidance,
                     guidance_rescale=args.guidance_rescale,
@@ -74,7 +114,7 @@ def main():
         # Rewritten after every batch, so a stopped run still leaves a usable folder.
         with open(os.path.join(args.out, "captions.json"), "w") as f:
             json.dump(records, f, indent=1)
-        print(f"{start + n}/{args.count}", flush=True)
+        print(f"{start + n - args.first}/{args.count}", flush=True)
 
 
 if __name__ == "__main__":
