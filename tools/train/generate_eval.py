@@ -7,8 +7,11 @@ Swift evaluator (`diffusion-bench adherence --images DIR`).
 
 Writes DIR/captions.json ([{"file", "caption", "seed"}]) and one binary PPM (P6) per
 image. Captions are the training generator's (shapes_data.py) with held-out seeds
-HELDOUT_SEED_BASE + i, the same ones the benchmark draws in Swift. Image i uses the
-torch CPU generator seeded with i.
+HELDOUT_SEED_BASE + i for i in --first ..< --first + --count, the same ones
+`diffusion-bench adherence --first` draws in Swift (--training-captions: the training
+scenes TRAIN_SEED_BASE + i instead). Image i uses the torch CPU generator seeded with i.
+--autoguide CARRY guides the folder's UNet by the EMA UNet of a carry (tools/train/carry.py)
+of the same run (autoguidance; `AutoguidedUNet`).
 """
 import argparse
 import json
@@ -22,24 +25,39 @@ import shapes_data  # noqa: E402
 from model_folder import job_samplers, use_sampler  # noqa: E402
 
 
+# train.py's default --pool: the training scenes are TRAIN_SEED_BASE + 0 ..< TRAINING_POOL.
+TRAINING_POOL = 40000
+
+
 class AutoguidedUNet(torch.nn.Module):
     """The pipeline's UNet with autoguidance (Karras et al. 2024, "Guiding a diffusion model
     with a bad version of itself", eq. 1 with the weaker model's conditional prediction): the
     conditional half of each batch becomes D_bad + w·(D − D_bad), where D_bad is the EMA UNet of
     a carry of the same architecture; the pipeline's classifier-free guidance then applies."""
 
-    def __init__(self, good, carry, weight, batched_cfg):
+    def __init__(self, good, carry, weight, batched_cfg, text_encoder):
         from diffusers import UNet2DConditionModel
         from safetensors.torch import load_file
         super().__init__()
         self.good, self.weight, self.batched_cfg = good, weight, batched_cfg
         self.config, self.dtype, self.device, self.add_embedding = good.config, good.dtype, good.device, None
         self.bad = UNet2DConditionModel.from_config(good.config)
+        tensors = load_file(carry)
+        # The weaker UNet reads the folder's text states, so it must have been trained on them:
+        # the carry's fp32 text encoder, rounded to fp16 as the folder's export was, equals it.
+        for k, v in text_encoder.state_dict().items():
+            theirs = tensors.get(f"te.{k}")
+            if theirs is None or not torch.equal(theirs.half().to(v.dtype), v):
+                raise SystemExit(f"--autoguide: {carry}'s text encoder differs from the folder's at {k}: "
+                                 "it is not a carry of the run that made this folder")
         prefix = "ema_unet."
-        self.bad.load_state_dict({k[len(prefix):]: v.float() for k, v in load_file(carry).items() if k.startswith(prefix)})
+        self.bad.load_state_dict({k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)})
         self.bad.eval()
 
-    def forward(self, x, t, encoder_hidden_states=None, **kwargs):
+    def forward(self, x, t, encoder_hidden_states=None, timestep_cond=None, cross_attention_kwargs=None,
+                added_cond_kwargs=None, **kwargs):
+        # SD 1.x folders: no timestep conditioning, attention processor arguments or added embeddings.
+        assert timestep_cond is None and cross_attention_kwargs is None and not added_cond_kwargs
         out = self.good(x, t, encoder_hidden_states=encoder_hidden_states, return_dict=False)[0].clone()
         n = x.shape[0]
         cond = slice(n // 2, n) if self.batched_cfg else slice(0, n)
@@ -53,7 +71,7 @@ def main():
     p.add_argument("--model", default="models/shapes")
     p.add_argument("--out", required=True)
     p.add_argument("--first", type=int, default=0,
-                   help="first held-out caption (diffusion-bench adherence --first): 1000 for the choosing set")
+                   help="first caption index (diffusion-bench adherence --first): 1000 for the choosing set")
     p.add_argument("--count", type=int, default=200)
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--guidance", type=float, default=5.0)
@@ -76,6 +94,10 @@ def main():
                    help="the job sampler name: euler (the folder's scheduler, diffusion-bench's default) "
                         "or euler_a (EulerAncestralDiscreteScheduler, the built-in model's card setting)")
     args = p.parse_args()
+    if args.first < 0 or args.count < 1:
+        p.error("--first must be at least 0 and --count at least 1")
+    if args.training_captions and args.first + args.count > TRAINING_POOL:
+        p.error(f"--training-captions: train.py's pool has {TRAINING_POOL} scenes (indices 0..{TRAINING_POOL - 1})")
     from diffusers import StableDiffusionPipeline
     pipe = StableDiffusionPipeline.from_pretrained(args.model, safety_checker=None, torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
@@ -92,7 +114,8 @@ def main():
             n, k, low, high = args.restart.split(",")
             pipe.scheduler.restart = (int(n), int(k), float(low), float(high))
     if args.autoguide:
-        pipe.unet = AutoguidedUNet(pipe.unet, args.autoguide, args.autoguide_weight, args.guidance > 1)
+        pipe.unet = AutoguidedUNet(pipe.unet, args.autoguide, args.autoguide_weight, args.guidance > 1,
+                                   pipe.text_encoder)
     seed_base = shapes_data.TRAIN_SEED_BASE if args.training_captions else shapes_data.HELDOUT_SEED_BASE
     os.makedirs(args.out, exist_ok=True)
     records = []

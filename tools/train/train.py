@@ -442,8 +442,11 @@ def main():
         unet.train()
         if not frozen_text:
             te.train()
-        else:
+        elif state["step"] < args.unet_steps:
+            t0 = time.time()
             text_cache = encode_pool(te, tokens, empty)
+            log(args.work, "# text states of", tokens.shape[0], "pool captions",
+                f"{text_cache[0].numel() * 4 / 2**30:.2f} GiB, {time.time() - t0:.0f} s")
         # The compiled module shares the UNet's parameters; checkpoints, EMA and the export
         # keep reading `unet` itself, so their keys do not change.
         unet_forward = torch.compile(unet) if args.compile else unet
@@ -535,7 +538,11 @@ def encode_pool(te, tokens, empty, chunk=256):
     A caption's states do not depend on the other captions of its batch, so this is the
     per-step result up to float rounding."""
     with torch.no_grad():
-        pool = torch.cat([te(tokens[i:i + chunk])[0] for i in range(0, tokens.shape[0], chunk)])
+        first = te(tokens[:chunk])[0]
+        pool = first.new_empty((tokens.shape[0],) + tuple(first.shape[1:]))
+        pool[:chunk] = first
+        for i in range(chunk, tokens.shape[0], chunk):
+            pool[i:i + chunk] = te(tokens[i:i + chunk])[0]
         return pool, te(empty)[0]
 
 
