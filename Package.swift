@@ -68,9 +68,12 @@ let package = Package(
                           swiftSettings: hotFlags),
         .executableTarget(name: "diffusion-fuzz", dependencies: ["FuzzTargets"]),
 
+        // Assertions more than one test target needs (XCTest only; no product links it).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+
         // Tests: levels 1–4 of docs/ARCHITECTURE.md. Fixtures live in Tests/Fixtures (made by tools/fixtures).
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "KernelsAVX512"], swiftSettings: hotFlags),
-        .testTarget(name: "ModelsTests", dependencies: ["Kernels", "Models"], swiftSettings: hotFlags),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "KernelsAVX512", "TestSupport"], swiftSettings: hotFlags),
+        .testTarget(name: "ModelsTests", dependencies: ["Kernels", "Models", "TestSupport"], swiftSettings: hotFlags),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"], swiftSettings: hotFlags),
         .testTarget(name: "PipelineTests", dependencies: ["Kernels", "Models", "Sampling", "Pipeline"], swiftSettings: hotFlags),
         .testTarget(name: "EvaluationTests", dependencies: ["Sampling", "Pipeline", "Evaluation"], swiftSettings: hotFlags),
