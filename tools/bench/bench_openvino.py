@@ -15,6 +15,11 @@ pick bf16 on CPUs that have AMX/AVX512-BF16), `INFERENCE_NUM_THREADS` = --thread
 default, as diffusion-bench on this project's machines) and the LATENCY hint (one stream).
 Inputs are the same tensors bench_torch.py feeds (same generator seed).
 
+--profile (as diffusion-bench's): after the timed runs, one more inference with OpenVINO's
+per-node counters (`PERF_COUNT`), printed as one JSON line per (node type, kernel OpenVINO
+chose, output shape), most time first, with calls and seconds per evaluation and the share of
+the nodes' total, so a layer kind can be set beside diffusion-bench's operator of that shape.
+
 Options and defaults follow diffusion-bench: --batch (2 for unet and text = cond + uncond,
 1 for vae), --warmup 1, --iterations 2. Prints one JSON line with diffusion-bench's fields
 (see bench_torch.py for their meaning); gflop_per_eval is counted on the PyTorch module
@@ -22,6 +27,7 @@ Options and defaults follow diffusion-bench: --batch (2 for unet and text = cond
 """
 
 import gc
+import json
 import os
 import sys
 import time
@@ -59,6 +65,7 @@ def main():
         "INFERENCE_NUM_THREADS": args.threads,
         "INFERENCE_PRECISION_HINT": "f32",
         "PERFORMANCE_HINT": "LATENCY",
+        **({"PERF_COUNT": True} if args.profile else {}),
     })
     del converted, wrapper, model
     gc.collect()
@@ -74,6 +81,34 @@ def main():
         cpu += time.process_time() - start_cpu
 
     bench_torch.print_result("openvino", args, batch, times, cpu, gflop, weight_bytes, openvino=ov.__version__)
+    if args.profile:
+        print_profile(compiled, request, feed)
+
+
+def print_profile(compiled, request, feed):
+    """One inference with the per-node counters on, grouped by (layer type, kernel, output shape)
+    from the runtime graph (its nodes' `execTimeMcs`, `layerType`, `primitiveType`)."""
+    request.infer(feed)
+    groups = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+
+        def field(name):
+            return str(info[name].astype(str)) if name in info else ""
+        try:
+            seconds = float(field("execTimeMcs")) / 1e6
+        except ValueError:
+            continue  # "not_executed" and the like
+        if seconds <= 0:
+            continue
+        shape = "x".join(str(d) for d in op.get_output_partial_shape(0).to_shape()) if op.get_output_size() else ""
+        key = (field("layerType"), field("primitiveType"), shape)
+        calls, total, first = groups.get(key, (0, 0.0, op.get_friendly_name()))
+        groups[key] = (calls + 1, total + seconds, first)
+    total = sum(t for _, t, _ in groups.values())
+    for (kind, kernel, shape), (calls, seconds, first) in sorted(groups.items(), key=lambda g: -g[1][1]):
+        print(json.dumps({"operator": f"{kind} {kernel} {shape}", "calls_per_eval": calls,
+                          "seconds_per_eval": seconds, "share": seconds / total, "first": first}))
 
 
 if __name__ == "__main__":

@@ -147,6 +147,8 @@ def parse_arguments(description):
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--iterations", "--iters", dest="iterations", type=int, default=2)
     ap.add_argument("--json", action="store_true", help="accepted for parity; output is JSON")
+    ap.add_argument("--profile", action="store_true",
+                    help="bench_openvino.py only: also one JSON line per operator kind and shape, most time first")
     args = ap.parse_args()
     if args.size % 8 != 0 or args.iterations < 1 or args.warmup < 0:
         raise SystemExit("--size must be a multiple of 8, --iterations ≥ 1, --warmup ≥ 0")

@@ -14,6 +14,12 @@ time, so each has the machine to itself; speeds compare only within one such run
 and even one virtual machine's hours differ by 10–20%). Prints one JSON line per engine, then a
 Markdown table: mean wall seconds per evaluation, peak RSS, and how many times faster
 diffusiond is than each other engine (their seconds / diffusiond's).
+
+--rounds N runs the engines in turn N times (A B C, A B C, …) and pools each engine's rounds:
+its mean is the mean of its rounds' means (every round has the same iterations), its best the
+best of its bests, its peak RSS the largest. On a shared host whose load drifts over minutes
+(the virtual machines this project is measured on), a drift then falls on every engine
+alike instead of on whichever ran during it; each round's own ratios are printed as well.
 """
 
 import argparse
@@ -51,15 +57,26 @@ def main():
     ap.add_argument("component", choices=["unet", "vae", "text"])
     ap.add_argument("--engines", default="diffusiond,openvino,pytorch",
                     help="comma-separated, in run order (default: all three)")
+    ap.add_argument("--rounds", type=int, default=1, help="run the engines in turn this many times (default 1)")
     args, rest = ap.parse_known_args()
     engines = [e for e in args.engines.split(",") if e]
     unknown = set(engines) - {"diffusiond", "openvino", "pytorch"}
     if unknown:
         raise SystemExit(f"unknown engine(s): {', '.join(sorted(unknown))}")
-    results = {}
-    for engine in engines:
-        results[engine] = run(engine, args.component, rest)
-        print(json.dumps(results[engine]), flush=True)
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be at least 1")
+    rounds = []
+    for number in range(args.rounds):
+        this = {}
+        for engine in engines:
+            this[engine] = run(engine, args.component, rest)
+            print(json.dumps(this[engine]), flush=True)
+        rounds.append(this)
+        if args.rounds > 1 and "diffusiond" in this:
+            ratios = ", ".join(f"{e} {r['seconds_per_eval'] / this['diffusiond']['seconds_per_eval']:.2f}×"
+                               for e, r in this.items() if e != "diffusiond")
+            print(f"# round {number + 1}: diffusiond is faster than {ratios}", flush=True)
+    results = {engine: pooled([r[engine] for r in rounds]) for engine in engines}
     print()
     print(f"| {args.component} {' '.join(rest)} | seconds / eval | best | peak RSS MB | diffusiond is … faster |")
     print("|---|---|---|---|---|")
@@ -68,6 +85,17 @@ def main():
         ratio = "" if engine == "diffusiond" or not ours else f"{r['seconds_per_eval'] / ours:.2f}×"
         print(f"| {engine} | {r['seconds_per_eval']:.3f} | {r['best_seconds_per_eval']:.3f} "
               f"| {r.get('peak_rss_mb', '')} | {ratio} |")
+
+
+def pooled(results):
+    """One engine's rounds as one result: mean of the means, best of the bests, largest peak RSS."""
+    out = dict(results[-1])
+    out["seconds_per_eval"] = sum(r["seconds_per_eval"] for r in results) / len(results)
+    out["best_seconds_per_eval"] = min(r["best_seconds_per_eval"] for r in results)
+    rss = [r["peak_rss_mb"] for r in results if "peak_rss_mb" in r]
+    if rss:
+        out["peak_rss_mb"] = max(rss)
+    return out
 
 
 if __name__ == "__main__":
