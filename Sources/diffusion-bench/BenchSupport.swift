@@ -43,6 +43,11 @@ struct JSONLine {
         parts.append("\"\(key)\":\(v)")
     }
     mutating func add(_ key: String, _ value: Int) { parts.append("\"\(key)\":\(value)") }
+    /// An array of seconds, each to 0.1 ms.
+    mutating func add(_ key: String, _ values: [Double]) {
+        let items = values.map { $0.isFinite ? String(format: "%.4f", $0) : "null" }
+        parts.append("\"\(key)\":[\(items.joined(separator: ","))]")
+    }
     mutating func add(_ key: String, _ value: Bool) { parts.append("\"\(key)\":\(value)") }
     mutating func add(_ key: String, _ value: String) {
         let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")

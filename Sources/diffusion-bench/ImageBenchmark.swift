@@ -92,7 +92,7 @@ func runImageBenchmark(_ args: [String]) throws -> Int32 {
     if let path = o.value("save"), let last {
         try PPM.encode(last).write(to: URL(fileURLWithPath: path))
     }
-    var exactTimes: (Double, Double, Double)?
+    var exactTimes: EvaluationTimes?
     if o.has("versus-exact") {
         var exact = request
         exact.guidanceCutoff = nil
@@ -117,16 +117,14 @@ func runImageBenchmark(_ args: [String]) throws -> Int32 {
     j.add("avx512", CPUFeatures.useAVX512Kernels)
     j.add("amx", CPUFeatures.useAMX)
     j.add("iterations", iterations)
-    j.add("seconds_per_image", times.0)
-    j.add("best_seconds_per_image", times.1)
-    j.add("cpu_seconds_per_image", times.2)
-    j.add("images_per_hour", 3600 / times.0)
+    times.add(to: &j, per: "image")
+    j.add("images_per_hour", 3600 / times.mean)
     if let exactTimes {
-        j.add("exact_seconds_per_image", exactTimes.0)
-        j.add("exact_cpu_seconds_per_image", exactTimes.2)
-        j.add("ratio_to_exact", times.0 / exactTimes.0)
+        j.add("exact_seconds_per_image", exactTimes.mean)
+        j.add("exact_cpu_seconds_per_image", exactTimes.cpu)
+        j.add("ratio_to_exact", times.mean / exactTimes.mean)
         // CPU seconds move less than wall time when other processes share the cores.
-        j.add("cpu_ratio_to_exact", times.2 / exactTimes.2)
+        j.add("cpu_ratio_to_exact", times.cpu / exactTimes.cpu)
     }
     j.add("peak_rss_mb", peakRSSMegabytes())
     j.add("build_seconds", buildSeconds)

@@ -43,24 +43,45 @@ func benchWeights(_ o: Options) throws -> WeightPrecision {
     return w
 }
 
+/// What `timeEvaluations` measured: every counted evaluation's wall seconds, and the CPU seconds
+/// of all of them.
+struct EvaluationTimes {
+    /// Wall seconds of each counted evaluation, in order (the `times` of the JSON line, as
+    /// bench_torch.py and bench_openvino.py print them: their spread shows a busy host).
+    var walls: [Double] = []
+    var cpuSeconds = 0.0
+    /// Mean wall seconds per evaluation.
+    var mean: Double { walls.isEmpty ? 0 : walls.reduce(0, +) / Double(walls.count) }
+    /// Shortest wall seconds of one evaluation.
+    var best: Double { walls.min() ?? 0 }
+    /// Mean CPU seconds per evaluation (all threads).
+    var cpu: Double { walls.isEmpty ? 0 : cpuSeconds / Double(walls.count) }
+
+    /// Adds the mean, best, CPU and per-evaluation fields to `j` under `unit` ("eval", "image").
+    func add(to j: inout JSONLine, per unit: String) {
+        j.add("seconds_per_\(unit)", mean)
+        j.add("best_seconds_per_\(unit)", best)
+        j.add("cpu_seconds_per_\(unit)", cpu)
+        j.add("times", walls)
+    }
+}
+
 /// Times `body` `warmup + iterations` times; the first `warmup` runs size the model's
-/// workspace and are not counted. Returns (mean wall seconds, best wall seconds, mean CPU seconds).
-func timeEvaluations(warmup: Int, iterations: Int, _ body: () throws -> Void) rethrows -> (Double, Double, Double) {
+/// workspace and are not counted.
+func timeEvaluations(warmup: Int, iterations: Int, _ body: () throws -> Void) rethrows -> EvaluationTimes {
     for _ in 0..<warmup { try body() }
     OperatorProfile.reset()
-    var total = 0.0, best = Double.infinity, cpu = 0.0
+    var times = EvaluationTimes()
     for _ in 0..<iterations {
         let c0 = processCPUSeconds(), t0 = now()
         try body()
-        let t = now() - t0
-        total += t
-        best = min(best, t)
-        cpu += processCPUSeconds() - c0
+        times.walls.append(now() - t0)
+        times.cpuSeconds += processCPUSeconds() - c0
     }
-    return (total / Double(iterations), best, cpu / Double(iterations))
+    return times
 }
 
-func report(_ what: String, _ o: ModelBenchOptions, flops: Double, times: (Double, Double, Double),
+func report(_ what: String, _ o: ModelBenchOptions, flops: Double, times: EvaluationTimes,
             loadSeconds: Double, rssAfterLoad: Double, workspaceBytes: Int, extra: [(String, Double)] = []) {
     var j = JSONLine()
     j.add("bench", what)
@@ -73,19 +94,17 @@ func report(_ what: String, _ o: ModelBenchOptions, flops: Double, times: (Doubl
     j.add("avx512", CPUFeatures.useAVX512Kernels)
     j.add("amx", CPUFeatures.useAMX)
     j.add("iterations", o.iterations)
-    j.add("seconds_per_eval", times.0)
-    j.add("best_seconds_per_eval", times.1)
-    j.add("cpu_seconds_per_eval", times.2)
+    times.add(to: &j, per: "eval")
     j.add("gflop_per_eval", flops / 1e9)
-    j.add("gflops", flops / times.0 / 1e9)
-    j.add("gflops_per_cpu_s", flops / max(times.2, 1e-9) / 1e9)
+    j.add("gflops", flops / times.mean / 1e9)
+    j.add("gflops_per_cpu_s", flops / max(times.cpu, 1e-9) / 1e9)
     j.add("peak_rss_mb", peakRSSMegabytes())
     j.add("rss_after_load_mb", rssAfterLoad)
     j.add("workspace_mb", Double(workspaceBytes) / 1_048_576)
     j.add("build_seconds", loadSeconds)
     for (k, v) in extra { j.add(k, v) }
     printLine(j.text)
-    if o.profile { reportProfile(iterations: o.iterations, secondsPerEval: times.0) }
+    if o.profile { reportProfile(iterations: o.iterations, secondsPerEval: times.mean) }
 }
 
 /// `--profile`: one JSON line per operator and shape (most time first), then one for the
