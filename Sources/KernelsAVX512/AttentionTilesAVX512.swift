@@ -450,25 +450,4 @@ public enum AVX512Softmax {
 private func lanesFrom(_ first: Int) -> SIMDMask<SIMD16<Int32>> {
     SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .>= SIMD16<Int32>(repeating: Int32(first))
 }
-/// Transposes the 16 × 16 floats in `r` (r[i] lane j ↔ r[j] lane i) by four rounds of perfect
-/// unshuffles: each round pairs vectors 2i and 2i + 1 as 32 floats and keeps the even ones in
-/// vector i and the odd ones in vector i + 8, which rotates the element's 8 index bits (vector,
-/// lane) right by one; four rounds swap the halves.
-@inline(__always)
-private func transpose16(_ r: UnsafeMutablePointer<V16>) {
-    for _ in 0..<4 {
-        var out = (V16(), V16(), V16(), V16(), V16(), V16(), V16(), V16(),
-                   V16(), V16(), V16(), V16(), V16(), V16(), V16(), V16())
-        withUnsafeMutableBytes(of: &out) { raw in
-            guard let base = raw.baseAddress else { return }
-            let o = base.assumingMemoryBound(to: V16.self)
-            for i in 0..<8 {
-                let both = SIMD32(lowHalf: r[2 * i], highHalf: r[2 * i + 1])
-                o[i] = both.evenHalf
-                o[i + 8] = both.oddHalf
-            }
-            for i in 0..<16 { r[i] = o[i] }
-        }
-    }
-}
 #endif
