@@ -46,10 +46,12 @@ def run(engine, component, rest):
     out = subprocess.run(command(engine, component, rest), capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{engine} failed ({out.returncode}):\n{out.stderr[-2000:]}")
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        raise SystemExit(f"{engine} printed no JSON line:\n{out.stdout[-2000:]}")
-    return json.loads(lines[-1])
+    # The result line; with --profile, per-operator lines follow it.
+    results = [r for r in (json.loads(line) for line in out.stdout.splitlines() if line.startswith("{"))
+               if "best_seconds_per_eval" in r]
+    if not results:
+        raise SystemExit(f"{engine} printed no result line:\n{out.stdout[-2000:]}")
+    return results[-1]
 
 
 def main():
