@@ -86,20 +86,24 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
     }
     if wanted("cold conv") {
         // The UNet's 4×4 and 8×8 levels at 256², batch 1 and 2, as a whole evaluation meets
-        // them: each call the next of eight layers' weights (59 MB each, more than L3 holds),
-        // so they stream from memory; GB/s counts the weights.
-        let c = 1280, o = 1280
-        let shapes = [(1, 4), (2, 4), (1, 8), (2, 8)].filter { wantedShape("cold conv \($0.0)x\(c)x\($0.1)x\($0.1)") }
-        let weights = shapes.isEmpty ? [] : (0..<8).map { _ in random([o, c, 3, 3]) }
+        // them: each call the next of eight layers' weights (59 MB each at 1280 inputs, 118 MB
+        // at 2560: the up blocks' first convolutions, on the skip connection's concatenation;
+        // more than L3 holds), so they stream from memory; GB/s counts the weights.
+        let o = 1280
+        let shapes = [(1, 1280, 4), (2, 1280, 4), (1, 1280, 8), (2, 1280, 8), (1, 2560, 4), (1, 2560, 8)]
+            .filter { wantedShape("cold conv \($0.0)x\($0.1)x\($0.2)x\($0.2)") }
+        var weights: [Int: [Tensor]] = [:]
+        for c in Set(shapes.map { $0.1 }) { weights[c] = (0..<8).map { _ in random([o, c, 3, 3]) } }
         let bias = random([o])
         var next = 0  // across the shapes too, so no call meets weights it left in L3
-        for (b, h) in shapes {
+        for (b, c, h) in shapes {
+            guard let layers = weights[c] else { continue }
             let x = random([b, c, h, h])
             let shape = Conv2DShape(batch: b, inChannels: c, height: h, width: h, outChannels: o, kernelH: 3, kernelW: 3,
                                     stride: 1, padding: .symmetric(1))
             let y = Tensor(zeros: [b, o, h, h])
             let t = time {
-                conv2d(x, weight: weights[next % 8], bias: bias, stride: 1, padding: .symmetric(1), output: y, pool: pool)
+                conv2d(x, weight: layers[next % 8], bias: bias, stride: 1, padding: .symmetric(1), output: y, pool: pool)
                 next += 1
             }
             report("cold conv \(b)x\(c)x\(h)x\(h) -> \(o) k3 s1", seconds: t, flops: shape.flops,
