@@ -15,13 +15,16 @@ struct ModelBenchOptions {
     var weights = WeightPrecision.f32
     /// `--profile`: also print the wall time of every operator (`OperatorProfile`).
     var profile = false
+    /// `--paced`: wait for a line on stdin before each timed evaluation (`timeEvaluations`).
+    var paced = false
 
     init(_ args: [String], command: String, defaultBatch: Int) throws {
-        let o = try Options(args, flags: command == "vae" ? ["json", "tiny", "profile"] : ["json", "profile"])
-        let common: Set<String> = ["json", "shapes", "size", "batch", "iterations", "warmup", "weights", "profile"]
+        let o = try Options(args, flags: command == "vae" ? ["json", "tiny", "profile", "paced"] : ["json", "profile", "paced"])
+        let common: Set<String> = ["json", "shapes", "size", "batch", "iterations", "warmup", "weights", "profile", "paced"]
         let bad = o.unknown(allowed: command == "vae" ? common.union(["tiny"]) : common)
         tiny = o.has("tiny")
         profile = o.has("profile")
+        paced = o.has("paced")
         OperatorProfile.isEnabled = profile
         if !bad.isEmpty { throw BenchError.usage("\(command): unknown option(s) \(bad.joined(separator: ", "))") }
         shapes = o.string("shapes", default: "sd15")
@@ -67,17 +70,26 @@ struct EvaluationTimes {
 }
 
 /// Times `body` `warmup + iterations` times; the first `warmup` runs size the model's
-/// workspace and are not counted.
-func timeEvaluations(warmup: Int, iterations: Int, _ body: () throws -> Void) rethrows -> EvaluationTimes {
+/// workspace and are not counted. When `paced`, each timed run waits for its turn: the line
+/// `# ready` on stdout, then a line on stdin (end of input stops the timing early), and the
+/// line `# done SECONDS` after it, so `tools/bench/compare.py --paced` can alternate engines
+/// evaluation by evaluation (bench_torch.py's `time_evaluations` speaks the same protocol).
+func timeEvaluations(warmup: Int, iterations: Int, paced: Bool = false, _ body: () throws -> Void) throws -> EvaluationTimes {
     for _ in 0..<warmup { try body() }
     OperatorProfile.reset()
     var times = EvaluationTimes()
     for _ in 0..<iterations {
+        if paced {
+            printLine("# ready")
+            if readLine() == nil { break }
+        }
         let c0 = processCPUSeconds(), t0 = now()
         try body()
         times.walls.append(now() - t0)
         times.cpuSeconds += processCPUSeconds() - c0
+        if paced { printLine("# done \(times.walls[times.walls.count - 1])") }
     }
+    if times.walls.isEmpty && iterations > 0 { throw BenchError.usage("--paced: input ended before the first evaluation") }
     return times
 }
 
@@ -93,7 +105,7 @@ func report(_ what: String, _ o: ModelBenchOptions, flops: Double, times: Evalua
     j.add("blas", BLASCore.name)
     j.add("avx512", CPUFeatures.useAVX512Kernels)
     j.add("amx", CPUFeatures.useAMX)
-    j.add("iterations", o.iterations)
+    j.add("iterations", times.walls.count)
     times.add(to: &j, per: "eval")
     j.add("gflop_per_eval", flops / 1e9)
     j.add("gflops", flops / times.mean / 1e9)
@@ -104,7 +116,7 @@ func report(_ what: String, _ o: ModelBenchOptions, flops: Double, times: Evalua
     j.add("build_seconds", loadSeconds)
     for (k, v) in extra { j.add(k, v) }
     printLine(j.text)
-    if o.profile { reportProfile(iterations: o.iterations, secondsPerEval: times.mean) }
+    if o.profile { reportProfile(iterations: times.walls.count, secondsPerEval: times.mean) }
 }
 
 /// `--profile`: one JSON line per operator and shape (most time first), then one for the
@@ -174,7 +186,7 @@ func runUNetBenchmark(_ args: [String]) throws -> Int32 {
     let output = Tensor(zeros: [o.batch, config.outChannels, lat, lat])
     let added = try benchAdditionalConditioning(config, batch: o.batch, size: o.size)
     log(6, "unet: \(o.shapes) \(o.size)x\(o.size) batch \(o.batch), weights built in \(String(format: "%.1f", loadSeconds)) s")
-    let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) {
+    let times = try timeEvaluations(warmup: o.warmup, iterations: o.iterations, paced: o.paced) {
         unet(sample: sample, timestep: 500, context: context, added: added, output: output)
     }
     report("unet", o, flops: unetFlops(config, n: o.batch, h: lat, w: lat, contextLength: 77), times: times,
@@ -214,7 +226,7 @@ func runVAEBenchmark(_ args: [String]) throws -> Int32 {
     let latents = Tensor(zeros: [o.batch, latentChannels, lat, lat])
     fillRandom(latents, seed: 2, pool: .shared)
     let image = Tensor(zeros: [o.batch, outChannels, o.size, o.size])
-    let times = timeEvaluations(warmup: o.warmup, iterations: o.iterations) { decode(latents, image) }
+    let times = try timeEvaluations(warmup: o.warmup, iterations: o.iterations, paced: o.paced) { decode(latents, image) }
     report(bench, o, flops: flops, times: times, loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad,
            workspaceBytes: workspaceBytes())
     return 0
@@ -237,7 +249,7 @@ func runTextBenchmark(_ args: [String]) throws -> Int32 {
     let rssAfterLoad = peakRSSMegabytes()
     let ids = (0..<o.batch).map { b in (0..<77).map { t in (b * 7919 + t * 104_729) % config.vocabSize } }
     let output = Tensor(zeros: [o.batch, 77, config.hiddenSize])
-    let times = try timeEvaluations(warmup: o.warmup, iterations: o.iterations) { try encoder.encode(ids, output: output) }
+    let times = try timeEvaluations(warmup: o.warmup, iterations: o.iterations, paced: o.paced) { try encoder.encode(ids, output: output) }
     report("text", o, flops: encoder.flops(batch: o.batch, length: 77), times: times,
            loadSeconds: loadSeconds, rssAfterLoad: rssAfterLoad, workspaceBytes: 0)
     return 0
@@ -259,7 +271,7 @@ func runSDXLTextBenchmark(_ o: ModelBenchOptions) throws -> Int32 {
     let ids = (0..<o.batch).map { b in (0..<77).map { t in (b * 7919 + t * 104_729) % c1.vocabSize } }
     let states1 = Tensor(zeros: [o.batch, 77, c1.hiddenSize]), states2 = Tensor(zeros: [o.batch, 77, c2.hiddenSize])
     let pooled = Tensor(zeros: [o.batch, second.projectionWidth ?? 0])
-    let times = try timeEvaluations(warmup: o.warmup, iterations: o.iterations) {
+    let times = try timeEvaluations(warmup: o.warmup, iterations: o.iterations, paced: o.paced) {
         try first.encodePenultimate(ids, output: states1)
         try second.encodePenultimate(ids, output: states2, pooled: pooled)
     }

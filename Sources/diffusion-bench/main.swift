@@ -10,13 +10,15 @@ usage: diffusion-bench SUBCOMMAND [options]
   kernels [--only PREFIX] [--repeat N] [--json]
                                            GFLOP/s of each kernel on SD 1.5 shapes
   unet --shapes sd15|sd21|sdxl|ssd1b|vega --size 512 --batch 2 [--weights f16|f32] [--json] [--iterations N] [--warmup N]
-       [--profile]                         sdxl also stands for SDXL-Turbo/Lightning/Hyper (same UNet)
+       [--profile] [--paced]               sdxl also stands for SDXL-Turbo/Lightning/Hyper (same UNet)
   vae [--shapes sd15|sdxl] --size 512 [--tiny] [--batch N] [--weights f16|f32] [--json] [--iterations N] [--warmup N]
-      [--profile]                          --tiny: TAESD (AutoencoderTiny) instead of AutoencoderKL
+      [--profile] [--paced]                --tiny: TAESD (AutoencoderTiny) instead of AutoencoderKL
   text [--shapes sd15|sd21|sdxl] [--batch N] [--weights f16|f32] [--json] [--iterations N] [--warmup N] [--profile]
-                                           sd21: OpenCLIP ViT-H (SD 2.x, SD-Turbo); sdxl: both SDXL encoders
+       [--paced]                           sd21: OpenCLIP ViT-H (SD 2.x, SD-Turbo); sdxl: both SDXL encoders
                                            (penultimate states, pooled output)
                                            --profile: also one JSON line per operator and shape, most time first
+                                           --paced: before each timed evaluation print "# ready" and wait for a
+                                           line on stdin, after it print "# done SECONDS" (compare.py --paced)
   image [--shapes sd15|sd21|sdturbo] [--size N] [--steps N] [--sampler NAME] [--guidance G]
         [--guidance-cutoff F] [--cache N] [--versus-exact] [--tiny-vae] [--iterations N] [--warmup N]
         [--tokenizer DIR] [--weights f16|f32] [--save FILE.ppm] [--json]

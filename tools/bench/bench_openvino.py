@@ -30,7 +30,6 @@ import gc
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,12 +72,7 @@ def main():
     feed = [x.numpy() for x in inputs]
     for _ in range(args.warmup):
         request.infer(feed)
-    times, cpu = [], 0.0
-    for _ in range(args.iterations):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        request.infer(feed)
-        times.append(time.perf_counter() - start)
-        cpu += time.process_time() - start_cpu
+    times, cpu = bench_torch.time_evaluations(lambda: request.infer(feed), args)
 
     bench_torch.print_result("openvino", args, batch, times, cpu, gflop, weight_bytes, openvino=ov.__version__)
     if args.profile:

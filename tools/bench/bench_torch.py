@@ -124,7 +124,7 @@ def print_result(engine, args, batch, times, cpu, gflop, weight_bytes, **version
         "bench": "vae_decode" if args.component == "vae" else args.component,
         "shapes": args.shapes, "size": None if args.component == "text" else args.size,
         "batch": batch, "threads": args.threads, "dtype": "float32",
-        "iterations": args.iterations, "times": [round(t, 4) for t in times],
+        "iterations": len(times), "times": [round(t, 4) for t in times],
         "seconds_per_eval": round(seconds, 4), "best_seconds_per_eval": round(min(times), 4),
         "cpu_seconds_per_eval": round(cpu_seconds, 4),
         "gflop_per_eval": round(gflop, 3), "gflops": round(gflop / seconds, 2),
@@ -133,6 +133,28 @@ def print_result(engine, args, batch, times, cpu, gflop, weight_bytes, **version
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         **versions, "torch": torch.__version__, "machine": platform.machine(),
     }))
+
+
+def time_evaluations(forward, args):
+    """Runs `forward` --iterations times: (wall seconds of each, process CPU seconds of all).
+    With --paced, prints "# ready" and waits for a line on stdin before each evaluation (stops
+    at end of input) and prints "# done SECONDS" after it: compare.py --paced's protocol, the
+    same as diffusion-bench's. Shared with bench_openvino.py."""
+    times, cpu = [], 0.0
+    for _ in range(args.iterations):
+        if args.paced:
+            print("# ready", flush=True)
+            if not sys.stdin.readline():
+                break
+        start, start_cpu = time.perf_counter(), time.process_time()
+        forward()
+        times.append(time.perf_counter() - start)
+        cpu += time.process_time() - start_cpu
+        if args.paced:
+            print(f"# done {times[-1]:.6f}", flush=True)
+    if not times:
+        raise SystemExit("--paced: input ended before the first evaluation")
+    return times, cpu
 
 
 def parse_arguments(description):
@@ -149,6 +171,8 @@ def parse_arguments(description):
     ap.add_argument("--json", action="store_true", help="accepted for parity; output is JSON")
     ap.add_argument("--profile", action="store_true",
                     help="bench_openvino.py only: also one JSON line per operator kind and shape, most time first")
+    ap.add_argument("--paced", action="store_true",
+                    help="wait for a line on stdin before each timed evaluation (compare.py --paced)")
     args = ap.parse_args()
     if args.size % 8 != 0 or args.iterations < 1 or args.warmup < 0:
         raise SystemExit("--size must be a multiple of 8, --iterations ≥ 1, --warmup ≥ 0")
@@ -165,12 +189,7 @@ def main():
         weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         for _ in range(args.warmup):
             forward()
-        times, cpu = [], 0.0
-        for _ in range(args.iterations):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            forward()
-            times.append(time.perf_counter() - start)
-            cpu += time.process_time() - start_cpu
+        times, cpu = time_evaluations(forward, args)
         counter = FlopCounterMode(display=False)
         with counter:
             forward()

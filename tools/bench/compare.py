@@ -20,21 +20,39 @@ its mean is the mean of its rounds' means (every round has the same iterations),
 best of its bests, its peak RSS the largest. On a shared host whose load drifts over minutes
 (the virtual machines this project is measured on), a drift then falls on every engine
 alike instead of on whichever ran during it; each round's own ratios are printed as well.
+
+An engine NAME=PATH is another diffusion-bench binary, compared with diffusiond like the others:
+`--engines diffusiond,before=/tmp/old/diffusion-bench --paced` times a change against the build
+before it.
+
+--paced starts every engine at once, waits until all have loaded and warmed up, then has them
+take turns one evaluation at a time (A B C, B C A, C A B, …: the order rotates so none always
+follows the same one), each waiting for its turn on stdin (the `--paced` option of
+diffusion-bench, bench_openvino.py and bench_torch.py) and stopped (SIGSTOP) while it waits, so
+no runtime's idle worker threads spin beside another's evaluation. Neighbouring evaluations then share
+the host's state of that moment, so each turn gives a paired ratio (the other engine's time
+over diffusiond's in the same turn); the table adds their median. The engines' models are all
+in memory at once (about 11 GB for the UNet at 512², batch 2), and each still reports its own
+peak RSS. With --rounds, each round starts the engines afresh.
 """
 
 import argparse
 import json
 import os
+import signal
+import statistics
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 def command(engine, component, rest):
-    if engine == "diffusiond":
-        binary = os.environ.get("DIFFUSION_BENCH", os.path.join(ROOT, ".build", "release", "diffusion-bench"))
+    if engine == "diffusiond" or "=" in engine:
+        binary = engine.partition("=")[2] or os.environ.get(
+            "DIFFUSION_BENCH", os.path.join(ROOT, ".build", "release", "diffusion-bench"))
         if not os.access(binary, os.X_OK):
             raise SystemExit(f"{binary} not found: run `swift build -c release` or set DIFFUSION_BENCH")
         return [binary, component, *rest, "--json"]
@@ -46,33 +64,113 @@ def run(engine, component, rest):
     out = subprocess.run(command(engine, component, rest), capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{engine} failed ({out.returncode}):\n{out.stderr[-2000:]}")
-    # The result line; with --profile, per-operator lines follow it.
-    results = [r for r in (json.loads(line) for line in out.stdout.splitlines() if line.startswith("{"))
+    return result_line(engine, out.stdout)
+
+
+def result_line(engine, stdout):
+    """The engine's result line (with --profile, per-operator lines follow it)."""
+    results = [r for r in (json.loads(line) for line in stdout.splitlines() if line.startswith("{"))
                if "best_seconds_per_eval" in r]
     if not results:
-        raise SystemExit(f"{engine} printed no result line:\n{out.stdout[-2000:]}")
+        raise SystemExit(f"{engine} printed no result line:\n{stdout[-2000:]}")
     return results[-1]
+
+
+def run_paced(engines, component, rest):
+    """All engines started together, timed evaluation by evaluation in turns: returns
+    ({engine: result line}, [{engine: seconds} per turn])."""
+    procs, logs = {}, {}
+    try:
+        for engine in engines:
+            logs[engine] = tempfile.TemporaryFile(mode="w+")
+            procs[engine] = subprocess.Popen(command(engine, component, rest) + ["--paced"], stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, stderr=logs[engine], text=True, bufsize=1)
+        lines = {engine: [] for engine in engines}
+
+        def until(engine, prefix):
+            """Reads `engine`'s stdout up to a line starting with `prefix`; None at its end."""
+            for line in procs[engine].stdout:
+                if line.startswith(prefix):
+                    return line
+                lines[engine].append(line)
+            return None
+
+        def ready(engine):
+            """Waits for the engine's next turn and stops it (SIGSTOP) until then: between its
+            evaluations a runtime's worker threads may spin (OpenMP, TBB) on the cores the next
+            engine is being timed on."""
+            if until(engine, "# ready") is None:
+                return False
+            os.kill(procs[engine].pid, signal.SIGSTOP)
+            return True
+
+        waiting = [e for e in engines if ready(e)]   # loaded and warmed up, all of them
+        if len(waiting) != len(engines):
+            failed = next(e for e in engines if e not in waiting)
+            procs[failed].wait()
+            logs[failed].seek(0)
+            raise SystemExit(f"{failed} failed ({procs[failed].returncode}):\n{logs[failed].read()[-2000:]}")
+        turns = []
+        while waiting:
+            shift = len(turns) % len(waiting)
+            turn = {}
+            for engine in waiting[shift:] + waiting[:shift]:
+                os.kill(procs[engine].pid, signal.SIGCONT)
+                procs[engine].stdin.write("go\n")
+                procs[engine].stdin.flush()
+                done = until(engine, "# done")
+                if done is None:
+                    raise SystemExit(f"{engine} stopped in the middle of a turn")
+                turn[engine] = float(done.split()[2])
+            turns.append(turn)
+            waiting = [e for e in waiting if ready(e)]
+        results = {}
+        for engine in engines:
+            procs[engine].stdin.close()
+            lines[engine].extend(procs[engine].stdout)
+            if procs[engine].wait() != 0:
+                logs[engine].seek(0)
+                raise SystemExit(f"{engine} failed ({procs[engine].returncode}):\n{logs[engine].read()[-2000:]}")
+            results[engine] = result_line(engine, "".join(lines[engine]))
+        return results, turns
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for f in logs.values():
+            f.close()
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("component", choices=["unet", "vae", "text"])
     ap.add_argument("--engines", default="diffusiond,openvino,pytorch",
-                    help="comma-separated, in run order (default: all three)")
+                    help="comma-separated, in run order (default: all three); NAME=PATH adds another "
+                         "diffusion-bench binary (an older build, say) under NAME")
     ap.add_argument("--rounds", type=int, default=1, help="run the engines in turn this many times (default 1)")
+    ap.add_argument("--paced", action="store_true", help="all engines at once, taking turns evaluation by evaluation")
     args, rest = ap.parse_known_args()
     engines = [e for e in args.engines.split(",") if e]
-    unknown = set(engines) - {"diffusiond", "openvino", "pytorch"}
+    unknown = {e for e in engines if "=" not in e} - {"diffusiond", "openvino", "pytorch"}
     if unknown:
         raise SystemExit(f"unknown engine(s): {', '.join(sorted(unknown))}")
     if args.rounds < 1:
         raise SystemExit("--rounds must be at least 1")
-    rounds = []
+    if "--profile" in rest and args.paced:
+        raise SystemExit("--paced times evaluations in turns; profile without it")
+    rounds, turns = [], []
     for number in range(args.rounds):
         this = {}
-        for engine in engines:
-            this[engine] = run(engine, args.component, rest)
-            print(json.dumps(this[engine]), flush=True)
+        if args.paced:
+            this, these = run_paced(engines, args.component, rest)
+            turns.extend(these)
+            for engine in engines:
+                print(json.dumps(this[engine]), flush=True)
+        else:
+            for engine in engines:
+                this[engine] = run(engine, args.component, rest)
+                print(json.dumps(this[engine]), flush=True)
         rounds.append(this)
         if args.rounds > 1 and "diffusiond" in this:
             ratios = ", ".join(f"{e} {r['seconds_per_eval'] / this['diffusiond']['seconds_per_eval']:.2f}×"
@@ -80,13 +178,19 @@ def main():
             print(f"# round {number + 1}: diffusiond is faster than {ratios}", flush=True)
     results = {engine: pooled([r[engine] for r in rounds]) for engine in engines}
     print()
-    print(f"| {args.component} {' '.join(rest)} | seconds / eval | best | peak RSS MB | diffusiond is … faster |")
-    print("|---|---|---|---|---|")
+    paired = turns and "diffusiond" in engines
+    print(f"| {args.component} {' '.join(rest)} | seconds / eval | best | peak RSS MB | diffusiond is … faster |"
+          + (" median of the turns' ratios (range) |" if paired else ""))
+    print("|---|---|---|---|---|" + ("---|" if paired else ""))
     ours = results.get("diffusiond", {}).get("seconds_per_eval")
     for engine, r in results.items():
         ratio = "" if engine == "diffusiond" or not ours else f"{r['seconds_per_eval'] / ours:.2f}×"
-        print(f"| {engine} | {r['seconds_per_eval']:.3f} | {r['best_seconds_per_eval']:.3f} "
-              f"| {r.get('peak_rss_mb', '')} | {ratio} |")
+        row = (f"| {engine.partition('=')[0]} | {r['seconds_per_eval']:.3f} | {r['best_seconds_per_eval']:.3f} "
+               f"| {r.get('peak_rss_mb', '')} | {ratio} |")
+        if paired:
+            ratios = [t[engine] / t["diffusiond"] for t in turns if engine != "diffusiond"]
+            row += (f" {statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}) |" if ratios else " |")
+        print(row)
 
 
 def pooled(results):
