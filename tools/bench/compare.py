@@ -29,7 +29,8 @@ before it.
 take turns one evaluation at a time (A B C, B C A, C A B, …: the order rotates so none always
 follows the same one), each waiting for its turn on stdin (the `--paced` option of
 diffusion-bench, bench_openvino.py and bench_torch.py) and stopped (SIGSTOP) while it waits, so
-no runtime's idle worker threads spin beside another's evaluation. Neighbouring evaluations then share
+no runtime's idle worker threads spin beside another's evaluation; after its last evaluation an
+engine runs to its end before the next one's evaluation starts. Neighbouring evaluations then share
 the host's state of that moment, so each turn gives a paired ratio (the other engine's time
 over diffusiond's in the same turn); the table adds their median. The engines' models are all
 in memory at once (about 11 GB for the UNet at 512², batch 2), and each still reports its own
@@ -113,7 +114,7 @@ def run_paced(engines, component, rest):
         turns = []
         while waiting:
             shift = len(turns) % len(waiting)
-            turn = {}
+            turn, finished = {}, set()
             for engine in waiting[shift:] + waiting[:shift]:
                 os.kill(procs[engine].pid, signal.SIGCONT)
                 procs[engine].stdin.write("go\n")
@@ -122,8 +123,12 @@ def run_paced(engines, component, rest):
                 if done is None:
                     raise SystemExit(f"{engine} stopped in the middle of a turn")
                 turn[engine] = float(done.split()[2])
+                # Before the next engine's evaluation: this one stopped at its next turn, or, after
+                # its last, run to its end (result line, FLOP count, exit) with the cores to itself.
+                if not ready(engine):
+                    finished.add(engine)
             turns.append(turn)
-            waiting = [e for e in waiting if ready(e)]
+            waiting = [e for e in waiting if e not in finished]
         results = {}
         for engine in engines:
             procs[engine].stdin.close()
