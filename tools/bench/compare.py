@@ -33,8 +33,8 @@ no runtime's idle worker threads spin beside another's evaluation; after its las
 engine runs to its end before the next one's evaluation starts. Neighbouring evaluations then share
 the host's state of that moment, so each turn gives a paired ratio (the other engine's time
 over diffusiond's in the same turn); the table adds their median. The engines' models are all
-in memory at once (about 11 GB for the UNet at 512², batch 2), and each still reports its own
-peak RSS. With --rounds, each round starts the engines afresh.
+in memory at once (about 18 GB for the UNet at 512², batch 2: peak RSS 3.8 + 9.6 + 4.7 GB),
+and each still reports its own peak RSS. With --rounds, each round starts the engines afresh.
 """
 
 import argparse
