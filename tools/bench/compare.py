@@ -105,12 +105,16 @@ def run_paced(engines, component, rest):
             os.kill(procs[engine].pid, signal.SIGSTOP)
             return True
 
+        def check(engine):
+            """Waits for the engine's exit; a failure ends the comparison with its stderr's tail."""
+            if procs[engine].wait() != 0:
+                logs[engine].seek(0)
+                raise SystemExit(f"{engine} failed ({procs[engine].returncode}):\n{logs[engine].read()[-2000:]}")
+
         waiting = [e for e in engines if ready(e)]   # loaded and warmed up, all of them
         if len(waiting) != len(engines):
-            failed = next(e for e in engines if e not in waiting)
-            procs[failed].wait()
-            logs[failed].seek(0)
-            raise SystemExit(f"{failed} failed ({procs[failed].returncode}):\n{logs[failed].read()[-2000:]}")
+            check(next(e for e in engines if e not in waiting))
+            raise SystemExit("an engine ended before its first timed evaluation")
         turns = []
         while waiting:
             shift = len(turns) % len(waiting)
@@ -133,9 +137,7 @@ def run_paced(engines, component, rest):
         for engine in engines:
             procs[engine].stdin.close()
             lines[engine].extend(procs[engine].stdout)
-            if procs[engine].wait() != 0:
-                logs[engine].seek(0)
-                raise SystemExit(f"{engine} failed ({procs[engine].returncode}):\n{logs[engine].read()[-2000:]}")
+            check(engine)
             results[engine] = result_line(engine, "".join(lines[engine]))
         return results, turns
     finally:
