@@ -35,6 +35,9 @@ the host's state of that moment, so each turn gives a paired ratio (the other en
 over diffusiond's in the same turn); the table adds their median. The engines' models are all
 in memory at once (about 18 GB for the UNet at 512², batch 2: peak RSS 3.8 + 9.6 + 4.7 GB),
 and each still reports its own peak RSS. With --rounds, each round starts the engines afresh.
+The paced table also gives each engine's host steal: the share of the machine's CPU time that
+the hypervisor gave to other guests during that engine's evaluations (/proc/stat's `steal`,
+counted in 1/100 s), which shows how much of a row's spread the host caused.
 """
 
 import argparse
@@ -77,9 +80,21 @@ def result_line(engine, stdout):
     return results[-1]
 
 
+def steal_seconds():
+    """CPU seconds the hypervisor has given to other guests since boot, all CPUs together
+    (/proc/stat's `steal`; 0 where the file or the field is missing)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK") if fields[0] == "cpu" and len(fields) > 8 else 0.0
+    except (OSError, ValueError):
+        return 0.0
+
+
 def run_paced(engines, component, rest):
     """All engines started together, timed evaluation by evaluation in turns: returns
-    ({engine: result line}, [{engine: seconds} per turn])."""
+    ({engine: result line}, [{engine: seconds} per turn]); each result line gains
+    `host_steal`, the share of the machine's CPU time stolen during the engine's evaluations."""
     procs, logs = {}, {}
     try:
         for engine in engines:
@@ -116,16 +131,19 @@ def run_paced(engines, component, rest):
             check(next(e for e in engines if e not in waiting))
             raise SystemExit("an engine ended before its first timed evaluation")
         turns = []
+        stolen = {engine: 0.0 for engine in engines}
         while waiting:
             shift = len(turns) % len(waiting)
             turn, finished = {}, set()
             for engine in waiting[shift:] + waiting[:shift]:
+                before = steal_seconds()
                 os.kill(procs[engine].pid, signal.SIGCONT)
                 procs[engine].stdin.write("go\n")
                 procs[engine].stdin.flush()
                 done = until(engine, "# done")
                 if done is None:
                     raise SystemExit(f"{engine} stopped in the middle of a turn")
+                stolen[engine] += steal_seconds() - before
                 turn[engine] = float(done.split()[2])
                 # Before the next engine's evaluation: this one stopped at its next turn, or, after
                 # its last, run to its end (result line, FLOP count, exit) with the cores to itself.
@@ -139,6 +157,8 @@ def run_paced(engines, component, rest):
             lines[engine].extend(procs[engine].stdout)
             check(engine)
             results[engine] = result_line(engine, "".join(lines[engine]))
+            timed = sum(t[engine] for t in turns if engine in t)
+            results[engine]["host_steal"] = stolen[engine] / (timed * (os.cpu_count() or 1)) if timed > 0 else 0.0
         return results, turns
     finally:
         for p in procs.values():
@@ -187,8 +207,8 @@ def main():
     print()
     paired = turns and "diffusiond" in engines
     print(f"| {args.component} {' '.join(rest)} | seconds / eval | best | peak RSS MB | diffusiond is … faster |"
-          + (" median of the turns' ratios (range) |" if paired else ""))
-    print("|---|---|---|---|---|" + ("---|" if paired else ""))
+          + (" median of the turns' ratios (range) | host steal |" if paired else ""))
+    print("|---|---|---|---|---|" + ("---|---|" if paired else ""))
     ours = results.get("diffusiond", {}).get("seconds_per_eval")
     for engine, r in results.items():
         ratio = "" if engine == "diffusiond" or not ours else f"{r['seconds_per_eval'] / ours:.2f}×"
@@ -197,14 +217,19 @@ def main():
         if paired:
             ratios = [t[engine] / t["diffusiond"] for t in turns if engine != "diffusiond"]
             row += (f" {statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}) |" if ratios else " |")
+            row += f" {100 * r.get('host_steal', 0):.0f}% |"
         print(row)
 
 
 def pooled(results):
-    """One engine's rounds as one result: mean of the means, best of the bests, largest peak RSS."""
+    """One engine's rounds as one result: mean of the means, best of the bests, largest peak RSS,
+    mean host steal."""
     out = dict(results[-1])
     out["seconds_per_eval"] = sum(r["seconds_per_eval"] for r in results) / len(results)
     out["best_seconds_per_eval"] = min(r["best_seconds_per_eval"] for r in results)
+    steal = [r["host_steal"] for r in results if "host_steal" in r]
+    if steal:
+        out["host_steal"] = sum(steal) / len(steal)
     rss = [r["peak_rss_mb"] for r in results if "peak_rss_mb" in r]
     if rss:
         out["peak_rss_mb"] = max(rss)
