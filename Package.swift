@@ -45,7 +45,7 @@ let package = Package(
 
         // Engine.
         .target(name: "KernelsAVX512", dependencies: ["CPrefetch", "CAVX512"], swiftSettings: avx512Flags),
-        .target(name: "Kernels", dependencies: ["CBLAS", "KernelsAVX512"], swiftSettings: hotFlags),
+        .target(name: "Kernels", dependencies: ["CBLAS", "CPrefetch", "KernelsAVX512"], swiftSettings: hotFlags),
         .target(name: "Models", dependencies: ["Kernels"], swiftSettings: hotFlags),
         .target(name: "Sampling", dependencies: ["Kernels"], swiftSettings: hotFlags),
         .target(name: "Pipeline", dependencies: ["Kernels", "Models", "Sampling"], swiftSettings: hotFlags),

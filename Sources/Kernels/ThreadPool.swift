@@ -1,11 +1,21 @@
 import Foundation
 import CBLAS
+import CPrefetch
+import Synchronization
 
 /// Persistent worker threads that split a range of work over all cores.
 ///
 /// The calling thread takes part as worker 0; `threadCount - 1` pthreads wait on a
 /// condition variable between jobs, so a `parallelFor` costs a wake-up, not a thread
 /// start. Chunks are handed out from a shared counter (dynamic scheduling).
+///
+/// Before sleeping, a thread polls for up to `spinPauses` PAUSE instructions (about 100 µs on
+/// the Xeons this is measured on, a few µs on CPUs with a short PAUSE): a worker for the next
+/// job, the caller for the workers' last chunks. A model's operators follow one another with
+/// gaps of microseconds, and waking a sleeping core costs tens of them on a virtual machine (a
+/// `parallelFor` 46 µs asleep against 2.6 µs polling, `diffusion-bench kernels --only
+/// dispatch`), which the text encoder at batch 1 and the UNet at 256² paid several hundred
+/// times an evaluation (docs/BENCHMARKS.md, 2026-12-07 (spin)). Between jobs the threads sleep.
 ///
 /// OpenBLAS and this pool never compete for cores: creating a pool sets OpenBLAS to one
 /// thread, and every GEMM-heavy kernel splits its GEMMs over this pool itself (each
@@ -28,15 +38,26 @@ public final class ThreadPool: @unchecked Sendable {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
+    /// Most PAUSEs a thread polls before it sleeps (see the type's documentation).
+    public var spinPauses: Int { core.spinPauses }
+
+    /// `DIFFUSION_SPIN` if set to a whole number ≥ 0 (0: sleep at once, as before 2026-12-07),
+    /// else 2000.
+    public static func defaultSpinPauses() -> Int {
+        if let s = ProcessInfo.processInfo.environment["DIFFUSION_SPIN"], let n = Int(s), n >= 0 { return n }
+        return 2000
+    }
+
     private let core: PoolCore
     private var threads: [pthread_t] = []
     private let soloLock = NSLock()
     private var solos: [ThreadPool]?
 
-    /// Starts `threadCount - 1` worker threads (the caller is the last one).
-    public init(threadCount: Int) {
+    /// Starts `threadCount - 1` worker threads (the caller is the last one), which poll for
+    /// up to `spinPauses` PAUSEs before they sleep.
+    public init(threadCount: Int, spinPauses: Int = ThreadPool.defaultSpinPauses()) {
         self.threadCount = max(1, threadCount)
-        core = PoolCore(threadCount: self.threadCount)
+        core = PoolCore(threadCount: self.threadCount, spinPauses: max(0, spinPauses))
         openblas_set_num_threads(1)
         for w in 1..<self.threadCount {
             let box = Unmanaged.passRetained(WorkerStart(core: core, index: w))
@@ -156,8 +177,14 @@ private final class PoolCore: @unchecked Sendable {
     let weightScratch: [ScratchBuffer]
     let shared = ScratchBuffer()
     var markers: [WorkerMarker] = []
+    /// `generation` and the workers still on the current job, readable without the mutex: a
+    /// worker about to sleep polls the first, the caller the second, for up to `spinPauses`.
+    let publishedGeneration = Atomic<Int>(0)
+    let running = Atomic<Int>(0)
+    let spinPauses: Int
 
-    init(threadCount: Int) {
+    init(threadCount: Int, spinPauses: Int) {
+        self.spinPauses = spinPauses
         scratch = (0..<threadCount).map { _ in ScratchBuffer() }
         weightScratch = (0..<threadCount).map { _ in ScratchBuffer() }
         pthread_mutex_init(&mutex, nil)
@@ -185,12 +212,20 @@ private final class PoolCore: @unchecked Sendable {
         chunkCount = (range.count + size - 1) / size
         nextChunk = 0
         pending = workerThreads
+        running.store(workerThreads, ordering: .releasing)
         generation &+= 1
+        publishedGeneration.store(generation, ordering: .releasing)
         pthread_cond_broadcast(&workCond)
         pthread_mutex_unlock(&mutex)
 
         runChunks(body, worker: 0)
 
+        // The workers' chunks usually end within microseconds of the caller's.
+        var spins = 0
+        while spins < spinPauses && running.load(ordering: .acquiring) > 0 {
+            diffusiond_spin_pause()
+            spins += 1
+        }
         pthread_mutex_lock(&mutex)
         while pending > 0 { pthread_cond_wait(&doneCond, &mutex) }
         job = nil
@@ -215,12 +250,23 @@ private final class PoolCore: @unchecked Sendable {
         var seen = 0
         pthread_mutex_lock(&mutex)
         while true {
+            if generation == seen && !shuttingDown && spinPauses > 0 {
+                // The next job usually comes within microseconds; shutDown waits at most the spin.
+                pthread_mutex_unlock(&mutex)
+                var spins = 0
+                while spins < spinPauses && publishedGeneration.load(ordering: .acquiring) == seen {
+                    diffusiond_spin_pause()
+                    spins += 1
+                }
+                pthread_mutex_lock(&mutex)
+            }
             while generation == seen && !shuttingDown { pthread_cond_wait(&workCond, &mutex) }
             if shuttingDown { break }
             seen = generation
             let body = job
             pthread_mutex_unlock(&mutex)
             if let body { runChunks(body, worker: index) }
+            running.subtract(1, ordering: .releasing)  // after the chunks' writes: the caller may return at once
             pthread_mutex_lock(&mutex)
             pending -= 1
             if pending == 0 { pthread_cond_signal(&doneCond) }

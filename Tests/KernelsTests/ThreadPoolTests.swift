@@ -84,6 +84,36 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertEqual(sums, (0..<3).map { 4950 + 100 * $0 })
     }
 
+    /// Back-to-back calls (workers still polling for the next job), calls after a pause (workers
+    /// asleep), and pools that never poll: every call's writes are all there the moment it
+    /// returns, and no wake-up is lost (a lost one would hang: the calls run on a helper thread
+    /// the test gives up on after a minute).
+    func testEveryCallsWritesAreVisibleWhenItReturnsWhetherThreadsPollOrSleep() {
+        for spin in [0, 1, 2000] {
+            let pool = ThreadPool(threadCount: 3, spinPauses: spin)
+            XCTAssertEqual(pool.spinPauses, spin)
+            let n = 64, calls = 3000
+            let buffer = UnsafeMutablePointer<Int>.allocate(capacity: n)
+            buffer.initialize(repeating: -1, count: n)
+            defer { buffer.deallocate() }
+            let mismatches = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+            mismatches.initialize(to: 0)
+            defer { mismatches.deallocate() }
+            let finished = DispatchSemaphore(value: 0)
+            Thread {
+                for call in 0..<calls {
+                    if call % 500 == 0 { usleep(2000) }  // past the polling: the workers sleep
+                    pool.parallelFor(0..<n) { r, _ in for i in r { buffer[i] = call * n + i } }
+                    for i in 0..<n where buffer[i] != call * n + i { mismatches.pointee += 1 }
+                }
+                finished.signal()
+            }.start()
+            XCTAssertEqual(finished.wait(timeout: .now() + 60), .success, "spin \(spin): a call never returned")
+            XCTAssertEqual(mismatches.pointee, 0, "spin \(spin)")
+        }
+        XCTAssertEqual(ThreadPool(threadCount: 2, spinPauses: -5).spinPauses, 0)
+    }
+
     func testScratchIsPerWorkerAndGrows() {
         let pool = ThreadPool(threadCount: 2)
         let a = pool.scratch(worker: 0, count: 10)
