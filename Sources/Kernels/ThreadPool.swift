@@ -13,7 +13,7 @@ import Synchronization
 /// the Xeons this is measured on, a few µs on CPUs with a short PAUSE): a worker for the next
 /// job, the caller for the workers' last chunks. A model's operators follow one another with
 /// gaps of microseconds, and waking a sleeping core costs tens of them on a virtual machine (a
-/// `parallelFor` 46 µs asleep against 2.6 µs polling, `diffusion-bench kernels --only
+/// `parallelFor` 45–46 µs asleep against 1.0–2.6 µs polling, `diffusion-bench kernels --only
 /// dispatch`), which the text encoder at batch 1 and the UNet at 256² paid several hundred
 /// times an evaluation (docs/BENCHMARKS.md, 2026-12-07 (spin)). Between jobs the threads sleep.
 ///
@@ -221,15 +221,22 @@ private final class PoolCore: @unchecked Sendable {
         runChunks(body, worker: 0)
 
         // The workers' chunks usually end within microseconds of the caller's.
-        var spins = 0
-        while spins < spinPauses && running.load(ordering: .acquiring) > 0 {
-            diffusiond_spin_pause()
-            spins += 1
-        }
+        poll { running.load(ordering: .acquiring) > 0 }
         pthread_mutex_lock(&mutex)
         while pending > 0 { pthread_cond_wait(&doneCond, &mutex) }
         job = nil
         pthread_mutex_unlock(&mutex)
+    }
+
+    /// Pauses while `waiting()` holds, at most `spinPauses` times (the caller then sleeps on a
+    /// condition variable if it still must wait).
+    @inline(__always)
+    private func poll(_ waiting: () -> Bool) {
+        var spins = 0
+        while spins < spinPauses && waiting() {
+            diffusiond_spin_pause()
+            spins += 1
+        }
     }
 
     func runChunks(_ body: (Range<Int>, Int) -> Void, worker: Int) {
@@ -253,11 +260,7 @@ private final class PoolCore: @unchecked Sendable {
             if generation == seen && !shuttingDown && spinPauses > 0 {
                 // The next job usually comes within microseconds; shutDown waits at most the spin.
                 pthread_mutex_unlock(&mutex)
-                var spins = 0
-                while spins < spinPauses && publishedGeneration.load(ordering: .acquiring) == seen {
-                    diffusiond_spin_pause()
-                    spins += 1
-                }
+                poll { publishedGeneration.load(ordering: .acquiring) == seen }
                 pthread_mutex_lock(&mutex)
             }
             while generation == seen && !shuttingDown { pthread_cond_wait(&workCond, &mutex) }
