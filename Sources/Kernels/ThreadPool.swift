@@ -179,6 +179,9 @@ private final class PoolCore: @unchecked Sendable {
     var markers: [WorkerMarker] = []
     /// `generation` and the workers still on the current job, readable without the mutex: a
     /// worker about to sleep polls the first, the caller the second, for up to `spinPauses`.
+    /// `pending` stays beside `running`: a worker lowers it under the mutex only once its copy of
+    /// the job's closure is gone, and `parallelFor`'s `withoutActuallyEscaping` traps if the
+    /// caller returns while a worker still holds it (waiting on `running` alone did).
     let publishedGeneration = Atomic<Int>(0)
     let running = Atomic<Int>(0)
     let spinPauses: Int

@@ -114,6 +114,20 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertEqual(ThreadPool(threadCount: 2, spinPauses: -5).spinPauses, 0)
     }
 
+    /// Many calls with a chunk per thread and next to no work (`kernels --only dispatch`): the
+    /// caller returns at once after the workers, and `parallelFor`'s `withoutActuallyEscaping`
+    /// traps if a worker still holds the body then (as it did when the caller waited on the
+    /// polled count alone).
+    func testTinyBackToBackCallsReturnOnlyOnceTheWorkersLetGoOfTheBody() {
+        let pool = ThreadPool(threadCount: 2, spinPauses: 2000)
+        var sink = [Int](repeating: 0, count: 2)
+        sink.withUnsafeMutableBufferPointer { s in
+            let p = s.baseAddress!
+            for _ in 0..<20_000 { pool.parallelFor(0..<2) { r, _ in for i in r { p[i] += 1 } } }
+        }
+        XCTAssertEqual(sink, [20_000, 20_000])
+    }
+
     func testScratchIsPerWorkerAndGrows() {
         let pool = ThreadPool(threadCount: 2)
         let a = pool.scratch(worker: 0, count: 10)
