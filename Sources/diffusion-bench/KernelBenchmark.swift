@@ -47,7 +47,9 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
         printLine(j.text)
     }
     func wanted(_ name: String) -> Bool { only.isEmpty || name.hasPrefix(only) || only.hasPrefix(name) }
-    /// Within a group, `--only "attention b2 4096"` picks single shapes.
+    /// Within a group, `--only "attention b2 4096"` picks single shapes; `name` is the kernel's
+    /// whole name as `report` prints it, so a name copied from the output (arrow and all)
+    /// picks that one kernel.
     func wantedShape(_ name: String) -> Bool { only.isEmpty || name.hasPrefix(only) || only.count <= 10 }
 
     if wanted("sgemm") {
@@ -75,13 +77,14 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
             (2, 320, 64, 64, 4, 3, 1), (1, 128, 512, 512, 3, 3, 1),
         ]
         for (b, c, h, w, o, k, s) in shapes {
-            if !wantedShape("conv \(b)x\(c)x\(h)x\(w)") { continue }
+            let name = "conv \(b)x\(c)x\(h)x\(w) -> \(o) k\(k) s\(s)"
+            if !wantedShape(name) { continue }
             let x = random([b, c, h, w]), wt = random([o, c, k, k]), bias = random([o])
             let shape = Conv2DShape(batch: b, inChannels: c, height: h, width: w, outChannels: o, kernelH: k, kernelW: k,
                                     stride: s, padding: .symmetric(k / 2))
             let y = Tensor(zeros: [b, o, shape.outHeight, shape.outWidth])
             let t = time { conv2d(x, weight: wt, bias: bias, stride: s, padding: .symmetric(k / 2), output: y, pool: pool) }
-            report("conv \(b)x\(c)x\(h)x\(w) -> \(o) k\(k) s\(s)", seconds: t, flops: shape.flops)
+            report(name, seconds: t, flops: shape.flops)
         }
     }
     if wanted("cold conv") {
@@ -91,7 +94,7 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
         // more than L3 holds), so they stream from memory; GB/s counts the weights.
         let o = 1280
         let shapes = [(1, 1280, 4), (2, 1280, 4), (1, 1280, 8), (2, 1280, 8), (1, 2560, 4), (1, 2560, 8)]
-            .filter { wantedShape("cold conv \($0.0)x\($0.1)x\($0.2)x\($0.2)") }
+            .filter { wantedShape("cold conv \($0.0)x\($0.1)x\($0.2)x\($0.2) -> \(o) k3 s1") }
         var weights: [Int: [Tensor]] = [:]
         for c in Set(shapes.map { $0.1 }) { weights[c] = (0..<8).map { _ in random([o, c, 3, 3]) } }
         let bias = random([o])
@@ -119,7 +122,7 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
             (1, 4096, 4096, 1, 512), (2, 77, 77, 12, 64), (1, 4096, 4096, 5, 64), (2, 1024, 1024, 8, 40),
         ]
         for (b, nq, nk, heads, d) in shapes {
-            if !wantedShape("attention b\(b) \(nq)x\(nk)") { continue }
+            if !wantedShape("attention b\(b) \(nq)x\(nk) h\(heads) d\(d)") { continue }
             let q = random([b, nq, heads * d]), k = random([b, nk, heads * d]), v = random([b, nk, heads * d])
             let o = Tensor(zeros: [b, nq, heads * d])
             let t = time { attention(query: q, key: k, value: v, heads: heads, causal: nq == 77 && nk == 77, output: o, pool: pool) }
