@@ -93,8 +93,9 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
         // at 2560: the up blocks' first convolutions, on the skip connection's concatenation;
         // more than L3 holds), so they stream from memory; GB/s counts the weights.
         let o = 1280
+        func name(_ b: Int, _ c: Int, _ h: Int) -> String { "cold conv \(b)x\(c)x\(h)x\(h) -> \(o) k3 s1" }
         let shapes = [(1, 1280, 4), (2, 1280, 4), (1, 1280, 8), (2, 1280, 8), (1, 2560, 4), (1, 2560, 8)]
-            .filter { wantedShape("cold conv \($0.0)x\($0.1)x\($0.2)x\($0.2) -> \(o) k3 s1") }
+            .filter { wantedShape(name($0.0, $0.1, $0.2)) }
         var weights: [Int: [Tensor]] = [:]
         for c in Set(shapes.map { $0.1 }) { weights[c] = (0..<8).map { _ in random([o, c, 3, 3]) } }
         let bias = random([o])
@@ -109,7 +110,7 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
                 conv2d(x, weight: layers[next % 8], bias: bias, stride: 1, padding: .symmetric(1), output: y, pool: pool)
                 next += 1
             }
-            report("cold conv \(b)x\(c)x\(h)x\(h) -> \(o) k3 s1", seconds: t, flops: shape.flops,
+            report(name(b, c, h), seconds: t, flops: shape.flops,
                    bytes: Double(o * c * 9 * 4))
         }
     }
@@ -122,11 +123,12 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
             (1, 4096, 4096, 1, 512), (2, 77, 77, 12, 64), (1, 4096, 4096, 5, 64), (2, 1024, 1024, 8, 40),
         ]
         for (b, nq, nk, heads, d) in shapes {
-            if !wantedShape("attention b\(b) \(nq)x\(nk) h\(heads) d\(d)") { continue }
+            let name = "attention b\(b) \(nq)x\(nk) h\(heads) d\(d)"
+            if !wantedShape(name) { continue }
             let q = random([b, nq, heads * d]), k = random([b, nk, heads * d]), v = random([b, nk, heads * d])
             let o = Tensor(zeros: [b, nq, heads * d])
             let t = time { attention(query: q, key: k, value: v, heads: heads, causal: nq == 77 && nk == 77, output: o, pool: pool) }
-            report("attention b\(b) \(nq)x\(nk) h\(heads) d\(d)", seconds: t,
+            report(name, seconds: t,
                    flops: attentionFlops(batch: b, heads: heads, queryLength: nq, keyLength: nk, headDim: d))
         }
     }
