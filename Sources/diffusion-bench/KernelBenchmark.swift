@@ -52,6 +52,23 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
     /// picks that one kernel.
     func wantedShape(_ name: String) -> Bool { only.isEmpty || name.hasPrefix(only) || only.count <= 10 }
 
+    if wanted("fma peak") {
+        // Every thread runs independent FMA chains and nothing else: the machine's ceiling for
+        // the products below (their GFLOP/s over this one is the share of peak they reach).
+        let steps = 20_000_000
+        var flops = 0.0
+        var sinks = [Float](repeating: 0, count: pool.threadCount)
+        let t = sinks.withUnsafeMutableBufferPointer { buf -> Double in
+            guard let base = buf.baseAddress else { return 0 }
+            return time {
+                pool.parallelFor(0..<pool.threadCount) { r, w in
+                    for _ in r { base[w] += fmaPeak(steps: steps).sink }
+                }
+            }
+        }
+        flops = fmaPeak(steps: 1).flops * Double(steps * pool.threadCount)
+        report("fma peak", seconds: t, flops: sinks.contains(.nan) ? nil : flops)
+    }
     if wanted("sgemm") {
         for (m, n, k) in [(4096, 320, 320), (8192, 1280, 320), (2048, 2048, 2048)] {
             let a = random([m, k]), b = random([n, k]), c = Tensor(zeros: [m, n])
