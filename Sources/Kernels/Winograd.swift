@@ -97,7 +97,8 @@ let winogradF4MinimumChannels = 128
 /// transform. F(4×4) (1.78× fewer GEMM FLOPs than F(2×2), larger transforms and rounding)
 /// when there are `winogradF4MinimumTiles` 4×4 tiles, channels are wide
 /// enough (`winogradF4MinimumChannels`) that the GEMMs outweigh the transforms, and U fits its
-/// budget.
+/// budget. F(2×2) from `winogradF2MinimumTiles`, or from fewer where the products run on
+/// panels (`winogradUsesPanels`, AVX-512) and the layer has `winogradPanelMinimumChannels`.
 func winogradTile(for s: Conv2DShape) -> WinogradTile? {
     guard s.kernelH == 3, s.kernelW == 3, s.stride == 1, s.inChannels >= 16, s.outChannels >= 16 else { return nil }
     if WinogradTile.f4.tiles(s) >= winogradF4MinimumTiles,
@@ -105,7 +106,9 @@ func winogradTile(for s: Conv2DShape) -> WinogradTile? {
        36 * s.inChannels * s.outChannels <= winogradF4WeightBudget {
         return .f4
     }
-    return WinogradTile.f2.tiles(s) >= winogradF2MinimumTiles ? .f2 : nil
+    let f2Tiles = WinogradTile.f2.tiles(s)
+    if f2Tiles >= winogradF2MinimumTiles { return .f2 }
+    return winogradUsesPanels(tiles: f2Tiles) && s.inChannels >= winogradPanelMinimumChannels ? .f2 : nil
 }
 
 /// Most floats of transformed filters U the many-tile path holds at once on AVX-512 (64 MiB,
@@ -130,7 +133,7 @@ let winogradMinimumCacheChunk = 64
 func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: UnsafePointer<Float>?,
                     shape s: Conv2DShape, tile kind: WinogradTile,
                     output: UnsafeMutablePointer<Float>, pool: ThreadPool,
-                    sharedBudget: Int? = nil) {
+                    sharedBudget: Int? = nil, panels allowPanels: Bool = true) {
     let cin = s.inChannels, cout = s.outChannels
     let ho = s.outHeight, wo = s.outWidth
     let side = kind.outputSide, positions = kind.positions
@@ -170,10 +173,28 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
         // blocks kept X in L2; at 512, 1280-channel layers were 50% slower). Blocks are then
         // whole 6-row groups.
         let streamTiles = streaming && totalTiles % 16 == 0
+        let panels = allowPanels && winogradUsesPanels(tiles: totalTiles)
         let blocks = min(max(1, cout / 32), 4 * pool.threadCount)
         var oBlock = (cout + blocks - 1) / blocks
         if streamTiles { oBlock = (oBlock + 5) / 6 * 6 }
         pool.parallelFor(0..<blocks) { range, worker in
+            #if arch(x86_64)
+            if panels {
+                // Filters transformed six channels at a time into a panel in L2 (WinogradPanels.swift).
+                let buf = pool.scratch(worker: worker, count: winogradPanelScratch(kind, outputs: oBlock, tiles: totalTiles,
+                                                                                  cin: cin))
+                for blk in range {
+                    let o0 = blk * oBlock, oc = min(oBlock, cout - o0)
+                    if oc <= 0 { continue }
+                    winogradPanelProducts(kind, weight: weight, cin: cin, outputs: o0..<(o0 + oc), v: vPtr,
+                                          tiles: totalTiles, scratch: buf, worker: worker, pool: pool)
+                    kind.transformOutput(buf, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
+                                         firstTile: 0, count: totalTiles, channels: o0..<(o0 + oc), bias: bias,
+                                         output: output)
+                }
+                return
+            }
+            #endif
             let buf = pool.scratch(worker: worker, count: positions * oBlock * (cin + totalTiles))
             for blk in range {
                 let o0 = blk * oBlock, oc = min(oBlock, cout - o0)

@@ -154,6 +154,44 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// The few-tile path's panels (AVX-512, 32 to 64 tiles: filters transformed six channels
+    /// and one depth block at a time) give the bits of the path that transforms a block's
+    /// whole U first, and match the naive convolution: F(2×2) at 32 and 48 tiles (SD's 8×8
+    /// level at batch 2 and 3) and 64, F(4×4) at 64; output channels not a multiple of six,
+    /// input channels over several depth blocks (160 at 64 tiles: 128 + 32; F(4×4) in blocks
+    /// of 48).
+    func testWinogradPanelsGiveTheWholeFilterPathsBits() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX512, "this CPU has no AVX-512")
+        var rng = TestRNG(seed: 53)
+        let saved = CPUFeatures.useAVX512Kernels
+        defer { CPUFeatures.useAVX512Kernels = saved }
+        CPUFeatures.useAVX512Kernels = true
+        let cases: [(WinogradTile, Int, Int, Int, Int, Int)] = [  // kind, batch, side, in, out, tiles
+            (.f2, 2, 8, 160, 50, 32), (.f2, 3, 8, 128, 37, 48), (.f2, 1, 16, 160, 41, 64), (.f4, 1, 32, 128, 19, 64),
+        ]
+        for (kind, batch, side, cin, cout, tiles) in cases {
+            let s = Conv2DShape(batch: batch, inChannels: cin, height: side, width: side, outChannels: cout, kernelH: 3,
+                                kernelW: 3, stride: 1, padding: .symmetric(1))
+            XCTAssertEqual(kind.tiles(s), tiles)
+            XCTAssertTrue(winogradUsesPanels(tiles: tiles), "\(s) must take the panels")
+            let x = rng.tensor([batch, cin, side, side]), w = rng.tensor([cout, cin, 3, 3]), b = rng.tensor([cout])
+            let want = naiveConv(x.toArray(), w.toArray(), b.toArray(), s)
+            for pool in testPools {
+                func run(panels: Bool) -> [Float] {
+                    let y = Tensor(zeros: [batch, cout, side, side])
+                    y.fill(.nan)
+                    conv2dWinograd(x.data, weight: .f32(w.data), bias: b.data, shape: s, tile: kind, output: y.data,
+                                   pool: pool, panels: panels)
+                    return y.toArray()
+                }
+                let panels = run(panels: true), whole = run(panels: false)
+                XCTAssertEqual(panels.map(\.bitPattern), whole.map(\.bitPattern),
+                               "\(kind) \(s) threads=\(pool.threadCount): panels against the whole U")
+                assertClose(panels, want, atol: kind == .f2 ? 1e-4 : 1e-3, "\(kind) \(s) threads=\(pool.threadCount)")
+            }
+        }
+    }
+
     /// F(4×4, 3×3) rounds more than F(2×2) (coefficients up to 8 and 1/24), so its cases are
     /// checked against the direct convolution in Double, with the error bounded the way a
     /// floating-point dot product's is: by a multiple of ε·Σ|x·w| over the receptive field
@@ -204,7 +242,7 @@ final class ConvTests: XCTestCase {
         XCTAssertNotNil(winogradTile(for: big))
         var strided = big; strided.stride = 2
         XCTAssertNil(winogradTile(for: strided))
-        var tiny = big; tiny.height = 8; tiny.width = 8   // 2·16 tiles: the weight transform would dominate
+        var tiny = big; tiny.height = 8; tiny.width = 8; tiny.batch = 1   // 16 tiles: the weight transform would dominate
         XCTAssertNil(winogradTile(for: tiny))
         XCTAssertNotNil(winogradTile(for: Conv2DShape(batch: 2, inChannels: 17, height: 45, width: 46, outChannels: 19,
                                                   kernelH: 3, kernelW: 3, stride: 1, padding: .symmetric(1))))
@@ -215,7 +253,12 @@ final class ConvTests: XCTestCase {
         var level2 = level1; level2.height = 16; level2.width = 16; level2.inChannels = 640
         XCTAssertEqual(winogradTile(for: level2), .f2, "16 4×4 and 64 2×2 tiles")
         level2.height = 8; level2.width = 8; level2.batch = 2
-        XCTAssertEqual(winogradTile(for: level2), nil, "32 2×2 tiles: im2col")
+        XCTAssertEqual(winogradTile(for: level2), CPUFeatures.useAVX512Kernels ? .f2 : nil,
+                       "32 2×2 tiles: F(2×2) on panels with AVX-512, else im2col")
+        level2.batch = 1
+        XCTAssertNil(winogradTile(for: level2), "16 2×2 tiles: im2col")
+        level2.batch = 2; level2.inChannels = 64
+        XCTAssertNil(winogradTile(for: level2), "32 tiles of a narrow layer: im2col")
         var wide = big; wide.inChannels = 1280; wide.outChannels = 1280; wide.height = 32; wide.width = 32
         XCTAssertEqual(winogradTile(for: wide), .f2)
         var narrow = big; narrow.inChannels = 64; narrow.outChannels = 64
