@@ -308,22 +308,28 @@ private func winogradManyTileProducts(_ kind: WinogradTile, _ input: UnsafePoint
     }
 }
 
-/// U[k][o − first][c] = (G g Gᵀ)[k] for the filters g = weight[o, c] of output channels
-/// `outputs`, at `u + k·plane + (o − first)·cin + c`. 16-bit weights are widened one output
-/// channel's filters at a time (cin·9 floats in the worker's weight scratch) right before
-/// their transform; U itself is float32.
+/// U[k][o − first][c − c0] = (G g Gᵀ)[k] for the filters g = weight[o, c] of output channels
+/// `outputs` and input channels `channels` (all `cin` when nil; c0 its first), at
+/// `u + k·plane + (o − first)·channels.count + (c − c0)`. 16-bit weights are widened one
+/// output channel's filters at a time (channels.count·9 floats in the worker's weight scratch)
+/// right before their transform; U itself is float32.
 @inline(__always)
-func winogradTransformFilters(_ kind: WinogradTile, weight: WeightOperand, cin: Int, outputs: Range<Int>,
-                              into u: UnsafeMutablePointer<Float>, plane: Int, worker: Int, pool: ThreadPool) {
+func winogradTransformFilters(_ kind: WinogradTile, weight: WeightOperand, cin: Int, channels: Range<Int>? = nil,
+                              outputs: Range<Int>, into u: UnsafeMutablePointer<Float>, plane: Int, worker: Int,
+                              pool: ThreadPool) {
     let first = outputs.lowerBound
+    let c0 = channels?.lowerBound ?? 0, count = channels?.count ?? cin
     switch weight {
     case .f32(let w):
-        for o in outputs { kind.transformWeights(w + o * cin * 9, cin: cin, into: u + (o - first) * cin, plane: plane) }
-    case .half, .packed:
-        let wide = pool.weightScratch(worker: worker, count: cin * 9)
         for o in outputs {
-            weight.advanced(by: o * cin * 9).widen(rows: 1, cols: cin * 9, ld: cin * 9, into: wide, dstLd: cin * 9)
-            kind.transformWeights(wide, cin: cin, into: u + (o - first) * cin, plane: plane)
+            kind.transformWeights(w + o * cin * 9 + c0 * 9, cin: count, into: u + (o - first) * count, plane: plane)
+        }
+    case .half, .packed:
+        let wide = pool.weightScratch(worker: worker, count: count * 9)
+        for o in outputs {
+            weight.advanced(by: o * cin * 9 + c0 * 9).widen(rows: 1, cols: count * 9, ld: count * 9, into: wide,
+                                                            dstLd: count * 9)
+            kind.transformWeights(wide, cin: count, into: u + (o - first) * count, plane: plane)
         }
     }
 }

@@ -57,16 +57,12 @@ func winogradPanelScratch(_ kind: WinogradTile, outputs: Int, tiles: Int, cin: I
 /// M[k][o − first][t] = Σ_c U[k][o][c]·V[k][c][t] for the output channels `outputs`, every
 /// position k and tile t < `tiles` (a multiple of 16). V is [P][cin][tiles]; M is
 /// [P][outputs][tiles] at the start of `scratch`, the panel after it (`winogradPanelScratch`).
-/// 16-bit weights are widened one filter row's depth block at a time into the worker's weight
-/// scratch.
 func winogradPanelProducts(_ kind: WinogradTile, weight: WeightOperand, cin: Int, outputs: Range<Int>,
                            v: UnsafePointer<Float>, tiles: Int, scratch: UnsafeMutablePointer<Float>,
                            worker: Int, pool: ThreadPool) {
     let positions = kind.positions, oc = outputs.count
     let cb = winogradPanelDepthBlock(positions: positions, tiles: tiles, cin: cin)
     let m = scratch, panel = scratch + positions * oc * tiles
-    var wide: UnsafeMutablePointer<Float>?
-    if case .f32 = weight {} else { wide = pool.weightScratch(worker: worker, count: cb * 9) }
     var c0 = 0
     while c0 < cin {
         let kb = min(cb, cin - c0)
@@ -74,17 +70,9 @@ func winogradPanelProducts(_ kind: WinogradTile, weight: WeightOperand, cin: Int
         while r0 < oc {
             let rows = min(6, oc - r0), plane = rows * kb
             // panel[k][r][c] = U[k] of output channel first + r0 + r, input channel c0 + c.
-            for r in 0..<rows {
-                let filters = (outputs.lowerBound + r0 + r) * cin * 9 + c0 * 9
-                switch weight {
-                case .f32(let w):
-                    kind.transformWeights(w + filters, cin: kb, into: panel + r * kb, plane: plane)
-                case .half, .packed:
-                    guard let wide else { preconditionFailure("winogradPanelProducts: no widening scratch") }
-                    weight.advanced(by: filters).widen(rows: 1, cols: kb * 9, ld: kb * 9, into: wide, dstLd: kb * 9)
-                    kind.transformWeights(wide, cin: kb, into: panel + r * kb, plane: plane)
-                }
-            }
+            let first = outputs.lowerBound + r0
+            winogradTransformFilters(kind, weight: weight, cin: cin, channels: c0..<(c0 + kb),
+                                     outputs: first..<(first + rows), into: panel, plane: plane, worker: worker, pool: pool)
             for k in 0..<positions {
                 AVX512StreamingGEMM.multiply(rows: rows, cols: tiles, depth: kb, w: panel + k * plane, ldw: kb,
                                              x: v + k * cin * tiles + c0 * tiles, ldx: tiles, accumulate: c0 > 0,

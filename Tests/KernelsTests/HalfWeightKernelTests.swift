@@ -124,12 +124,18 @@ final class HalfWeightKernelTests: XCTestCase {
             // time, each output summed exactly as from the fp32 weights (bit equality there).
             (Conv2DShape(batch: 1, inChannels: 1024, height: 4, width: 4, outChannels: 40, kernelH: 3, kernelW: 3,
                          stride: 1, padding: .symmetric(1)), "im2col, streamed in row blocks"),
+            // 32 tiles: on AVX-512 CPUs F(2×2) on panels, each panel's filters widened per depth block.
+            (Conv2DShape(batch: 2, inChannels: 160, height: 8, width: 8, outChannels: 40, kernelH: 3, kernelW: 3,
+                         stride: 1, padding: .symmetric(1)), "winograd panels"),
             // At most four outputs (conv_out): the direct kernel widens each output's filters once.
             (Conv2DShape(batch: 2, inChannels: 32, height: 7, width: 19, outChannels: 3, kernelH: 3, kernelW: 3,
                          stride: 1, padding: .symmetric(1)), "direct, few outputs"),
         ]
         XCTAssertEqual(winogradTile(for: shapes[0].0), .f2, "the first shape must take the F(2×2) path")
         XCTAssertEqual(winogradTile(for: shapes[1].0), .f4, "the second shape must take the F(4×4) path")
+        if CPUFeatures.useAVX512Kernels {
+            XCTAssertEqual(winogradTile(for: shapes[7].0), .f2, "the panels' shape must take the F(2×2) path")
+        }
         for format in [HalfFormat.f16, .bf16] {
             for (s, path) in shapes {
                 var rng = TestRNG(seed: UInt64(s.inChannels * 13 + s.height))
@@ -142,7 +148,8 @@ final class HalfWeightKernelTests: XCTestCase {
                     conv2d(x, weight: wWide, bias: bias, stride: s.stride, padding: s.padding, output: want, pool: pool)
                     let kdim = s.inChannels * s.kernelH * s.kernelW
                     let streamed = path.contains("streamed") && CPUFeatures.useAVX512Kernels
-                    if (kdim <= GEMM.weightBlockK && !path.contains("shared")) || path == "winograd" || streamed
+                    let panels = path == "winograd panels" && CPUFeatures.useAVX512Kernels
+                    if (kdim <= GEMM.weightBlockK && !path.contains("shared")) || path == "winograd" || streamed || panels
                         || path.contains("few outputs") {
                         check(got.toArray(), want.toArray(), bound: nil, "conv \(path) \(format) threads \(pool.threadCount)")
                     } else {
