@@ -178,41 +178,37 @@ func conv2dWinograd(_ input: UnsafePointer<Float>, weight: WeightOperand, bias: 
         var oBlock = (cout + blocks - 1) / blocks
         if streamTiles { oBlock = (oBlock + 5) / 6 * 6 }
         pool.parallelFor(0..<blocks) { range, worker in
-            #if arch(x86_64)
-            if panels {
-                // Filters transformed six channels at a time into a panel in L2 (WinogradPanels.swift).
-                let buf = pool.scratch(worker: worker, count: winogradPanelScratch(kind, outputs: oBlock, tiles: totalTiles,
-                                                                                  cin: cin))
-                for blk in range {
-                    let o0 = blk * oBlock, oc = min(oBlock, cout - o0)
-                    if oc <= 0 { continue }
-                    winogradPanelProducts(kind, weight: weight, cin: cin, outputs: o0..<(o0 + oc), v: vPtr,
-                                          tiles: totalTiles, scratch: buf, worker: worker, pool: pool)
-                    kind.transformOutput(buf, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
-                                         firstTile: 0, count: totalTiles, channels: o0..<(o0 + oc), bias: bias,
-                                         output: output)
-                }
-                return
-            }
-            #endif
-            let buf = pool.scratch(worker: worker, count: positions * oBlock * (cin + totalTiles))
+            let buf = pool.scratch(worker: worker, count: panels
+                                   ? winogradPanelScratch(kind, outputs: oBlock, tiles: totalTiles, cin: cin)
+                                   : positions * oBlock * (cin + totalTiles))
             for blk in range {
                 let o0 = blk * oBlock, oc = min(oBlock, cout - o0)
                 if oc <= 0 { continue }
-                let u = buf, m = buf + positions * oBlock * cin
-                winogradTransformFilters(kind, weight: weight, cin: cin, outputs: o0..<(o0 + oc), into: u,
-                                         plane: oc * cin, worker: worker, pool: pool)
-                for k in 0..<positions {
+                // M at the start of the scratch (panels, WinogradPanels.swift), else after U.
+                var m = buf
+                if panels {
                     #if arch(x86_64)
-                    if streamTiles {
-                        AVX512StreamingGEMM.multiply(rows: oc, cols: totalTiles, depth: cin, w: u + k * oc * cin, ldw: cin,
-                                                     x: vPtr + k * cin * totalTiles, ldx: totalTiles, accumulate: false,
-                                                     y: m + k * oc * totalTiles, ldy: totalTiles)
-                        continue
-                    }
+                    winogradPanelProducts(kind, weight: weight, cin: cin, outputs: o0..<(o0 + oc), v: vPtr,
+                                          tiles: totalTiles, scratch: buf, worker: worker, pool: pool)
                     #endif
-                    GEMM.gemm(m: oc, n: totalTiles, k: cin, a: u + k * oc * cin, lda: cin,
-                              b: vPtr + k * cin * totalTiles, ldb: totalTiles, beta: 0, c: m + k * oc * totalTiles, ldc: totalTiles)
+                } else {
+                    let u = buf
+                    m = buf + positions * oBlock * cin
+                    winogradTransformFilters(kind, weight: weight, cin: cin, outputs: o0..<(o0 + oc), into: u,
+                                             plane: oc * cin, worker: worker, pool: pool)
+                    for k in 0..<positions {
+                        #if arch(x86_64)
+                        if streamTiles {
+                            AVX512StreamingGEMM.multiply(rows: oc, cols: totalTiles, depth: cin, w: u + k * oc * cin,
+                                                         ldw: cin, x: vPtr + k * cin * totalTiles, ldx: totalTiles,
+                                                         accumulate: false, y: m + k * oc * totalTiles, ldy: totalTiles)
+                            continue
+                        }
+                        #endif
+                        GEMM.gemm(m: oc, n: totalTiles, k: cin, a: u + k * oc * cin, lda: cin,
+                                  b: vPtr + k * cin * totalTiles, ldb: totalTiles, beta: 0, c: m + k * oc * totalTiles,
+                                  ldc: totalTiles)
+                    }
                 }
                 kind.transformOutput(m, s, outImage: outImage, tilesW: tilesW, tilesPerImage: tilesPerImage,
                                      firstTile: 0, count: totalTiles, channels: o0..<(o0 + oc), bias: bias, output: output)

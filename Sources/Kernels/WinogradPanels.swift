@@ -35,7 +35,6 @@ func winogradUsesPanels(tiles: Int) -> Bool {
     #endif
 }
 
-#if arch(x86_64)
 /// Floats of V (P positions × depth block × tiles) one depth block may take: 512 KiB, a
 /// quarter of the development machine's L2, beside the panel and the block's M.
 let winogradPanelVBlockFloats = 1 << 17
@@ -54,6 +53,7 @@ func winogradPanelScratch(_ kind: WinogradTile, outputs: Int, tiles: Int, cin: I
     return kind.positions * (outputs * tiles + 6 * cb)
 }
 
+#if arch(x86_64)
 /// M[k][o − first][t] = Σ_c U[k][o][c]·V[k][c][t] for the output channels `outputs`, every
 /// position k and tile t < `tiles` (a multiple of 16). V is [P][cin][tiles]; M is
 /// [P][outputs][tiles] at the start of `scratch`, the panel after it (`winogradPanelScratch`).
