@@ -231,10 +231,10 @@ func runKernelBenchmark(_ args: [String]) throws -> Int32 {
     }
     if wanted("cold linear") {
         // The text encoder's layers as a whole evaluation meets them: each call the next of 40
-        // packed weights (up to 9.4 MB each, 377 MB in all, more than L3 holds), so they stream
-        // from memory, against the warm figures of "linear packed" above. 154 rows: batch 2 with
-        // the operators split over the cores; 77: one sequence, as each core takes its own at
-        // batch 2 (`CLIPTextEncoder.sequencesPerCore`, with DIFFUSION_THREADS=1 for one core's
+        // packed weights (7.1 or 9.4 MB each, 283 or 377 MB in all, more than L3 holds), so they
+        // stream from memory, against the warm figures of "linear packed" above. 154 rows: batch
+        // 2 with the operators split over the cores; 77: one sequence, as each core takes its own
+        // at batch 2 (`CLIPTextEncoder.sequencesPerCore`, with DIFFUSION_THREADS=1 for one core's
         // share). GB/s counts the weights.
         let shapes = [(154, 768, 3072), (154, 3072, 768), (77, 768, 3072), (77, 3072, 768), (77, 768, 2304)]
         for (rows, inF, outF) in shapes {
