@@ -59,7 +59,9 @@ public enum AVX512AttentionTiles {
     /// `stripCount` key strips of 16 keys at `panels` (strip t holds element (c, j) =
     /// K[16t + j][c] at t·16·d + 16c + j), written as rows of `lds` floats at `s`.
     /// Two strips at a time in an 8×32 register tile: sixteen accumulators, two loads and
-    /// eight broadcasts per sixteen FMAs. Given `rowMax` (and `lanes`, rows × 16 floats of
+    /// eight broadcasts per sixteen FMAs; at head dims 40, 64 and 80 CAVX512's copy of it
+    /// (`diffusiond_score8x32`, its depth unrolled whole: the Swift loop's pointer and counter
+    /// arithmetic took ports the FMAs need), with the same bits. Given `rowMax` (and `lanes`, rows × 16 floats of
     /// scratch), also each row's largest score over all the strips' columns, taken from the
     /// accumulators as they are stored, so the online softmax need not read the row for it.
     /// Only the first `lastStripKeys` columns of the last strip count there (the others are
@@ -87,8 +89,11 @@ public enum AVX512AttentionTiles {
             while r + 8 <= rows {
                 let maxLanes = lanes.map { $0 + r * stripWidth }
                 if pair {
-                    score8x32(q + r * d, lda: d, strip, stripStride: stripFloats, depth: d, sCol + r * lds, ldc: lds,
-                              maxLanes: maxLanes)
+                    // SD's head dims run CAVX512's unrolled tile; any other this one.
+                    if diffusiond_score8x32(d, q + r * d, strip, sCol + r * lds, lds, maxLanes) == 0 {
+                        score8x32(q + r * d, lda: d, strip, stripStride: stripFloats, depth: d, sCol + r * lds, ldc: lds,
+                                  maxLanes: maxLanes)
+                    }
                 } else {
                     score8x16(q + r * d, lda: d, strip, depth: d, sCol + r * lds, ldc: lds, maxLanes: maxLanes)
                 }

@@ -155,9 +155,12 @@ final class AVX512KernelTests: XCTestCase {
 
     func testScoreTileRowMaximaAreTheStoredRowsMaxima() {
         // The fused softmax shifts by these maxima; softmax gives the same answer for any shift,
-        // so only an exact check catches one that is too large or misses a column.
+        // so only an exact check catches one that is too large or misses a column. The scores
+        // themselves must be each row's FMA chain over the head dim, bit for bit, on SD's head
+        // dims (CAVX512's unrolled eight-row tiles) and on another (the Swift tile).
         var rng = TestRNG(seed: 61)
-        let d = 40, width = AVX512AttentionTiles.stripWidth
+        let width = AVX512AttentionTiles.stripWidth
+        for d in [40, 64, 80, 24] {
         for rows in [1, 5, 8, 9, 17] {
             for strips in [1, 2, 3, 5] {
             // The last strip's keys: whole, or fewer (zero-padded keys whose scores must not count),
@@ -184,10 +187,18 @@ final class AVX512KernelTests: XCTestCase {
                 }
                 for r in 0..<rows {
                     let row = s[(r * lds)..<(r * lds + (strips - 1) * width + lastKeys)]
-                    XCTAssertEqual(rowMax[r], row.max(), "rows \(rows), strips \(strips), last \(lastKeys): row \(r)")
+                    XCTAssertEqual(rowMax[r], row.max(), "d \(d), rows \(rows), strips \(strips), last \(lastKeys): row \(r)")
+                    for j in 0..<(strips * width) {
+                        var want: Float = 0
+                        for k in 0..<d {
+                            want = want.addingProduct(q[r * d + k], panels[(j / width) * width * d + k * width + j % width])
+                        }
+                        XCTAssertEqual(s[r * lds + j].bitPattern, want.bitPattern, "d \(d), rows \(rows), strips \(strips): S[\(r)][\(j)]")
+                    }
                 }
             }
             }
+        }
         }
     }
 
