@@ -300,6 +300,7 @@ void diffusiond_tile_rows_x64_packed(int rows, const float *a, long lda, const f
     default: __builtin_trap();  // a caller's bug: the rows after groups of six are 1 to 5
     }
 }
+
 /// Fused attention's score tile: S[r][0..<32] = Σ_k Q[r][k]·K-strips, for 8 query rows (row r
 /// at q + r·d) against two 16-key strips (strip 0 at b, strip 1 at b + 16·d; element (k, j) at
 /// 16k + j), stored as rows of ldc floats at c; given `maxLanes` (8 × 16 floats), each row's
