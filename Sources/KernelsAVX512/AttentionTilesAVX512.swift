@@ -59,9 +59,9 @@ public enum AVX512AttentionTiles {
     /// `stripCount` key strips of 16 keys at `panels` (strip t holds element (c, j) =
     /// K[16t + j][c] at t·16·d + 16c + j), written as rows of `lds` floats at `s`.
     /// Two strips at a time in an 8×32 register tile: sixteen accumulators, two loads and
-    /// eight broadcasts per sixteen FMAs; at head dims 40, 64 and 80 CAVX512's copy of it
-    /// (`diffusiond_score8x32`, its depth unrolled whole: the Swift loop's pointer and counter
-    /// arithmetic took ports the FMAs need), with the same bits. Given `rowMax` (and `lanes`,
+    /// eight broadcasts per sixteen FMAs, in CAVX512 (`diffusiond_score8x32`: at SD's head dims
+    /// 40, 64 and 80 its depth unrolled whole, since a Swift loop's pointer and counter
+    /// arithmetic took ports the FMAs need). Given `rowMax` (and `lanes`,
     /// rows × 16 floats of scratch), also each row's largest score over all the strips'
     /// columns, taken from the accumulators as they are stored, so the online softmax need not
     /// read the row for it. Only the first `lastStripKeys` columns of the last strip count there
@@ -90,11 +90,7 @@ public enum AVX512AttentionTiles {
             while r + 8 <= rows {
                 let maxLanes = lanes.map { $0 + r * stripWidth }
                 if pair {
-                    // SD's head dims run CAVX512's unrolled tile; any other this one.
-                    if diffusiond_score8x32(d, q + r * d, strip, sCol + r * lds, lds, maxLanes) == 0 {
-                        score8x32(q + r * d, lda: d, strip, stripStride: stripFloats, depth: d, sCol + r * lds, ldc: lds,
-                                  maxLanes: maxLanes)
-                    }
+                    diffusiond_score8x32(d, q + r * d, strip, sCol + r * lds, lds, maxLanes)
                 } else {
                     score8x16(q + r * d, lda: d, strip, depth: d, sCol + r * lds, ldc: lds, maxLanes: maxLanes)
                 }
@@ -174,10 +170,6 @@ public enum AVX512AttentionTiles {
     }
 }
 
-/// max(x, y) lane by lane.
-@inline(__always)
-private func pairMax(_ x: V16, _ y: V16) -> V16 { x.replacing(with: y, where: x .< y) }
-
 /// The largest of v's sixteen lanes, by halving (SIMD16's `max()` runs lane by lane).
 @inline(__always)
 private func largestLane(_ v: V16) -> Float {
@@ -192,42 +184,6 @@ private func largestLane(_ v: V16) -> Float {
 private func raiseMax(_ m: UnsafeMutablePointer<Float>, _ v: V16) {
     let old = load16(m)
     store16(old.replacing(with: v, where: old .< v), m)
-}
-
-@inline(never)
-private func score8x32(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, stripStride: Int, depth: Int,
-                       _ c: UnsafeMutablePointer<Float>, ldc: Int, maxLanes: UnsafeMutablePointer<Float>?) {
-    var c00 = V16(), c01 = V16(), c10 = V16(), c11 = V16(), c20 = V16(), c21 = V16(), c30 = V16(), c31 = V16()
-    var c40 = V16(), c41 = V16(), c50 = V16(), c51 = V16(), c60 = V16(), c61 = V16(), c70 = V16(), c71 = V16()
-    let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda, a6 = a5 + lda, a7 = a6 + lda
-    var b0p = b, b1p = b + stripStride
-    for k in 0..<depth {
-        let b0 = load16(b0p), b1 = load16(b1p)
-        var x = V16(repeating: a[k]); c00 = c00.addingProduct(x, b0); c01 = c01.addingProduct(x, b1)
-        x = V16(repeating: a1[k]); c10 = c10.addingProduct(x, b0); c11 = c11.addingProduct(x, b1)
-        x = V16(repeating: a2[k]); c20 = c20.addingProduct(x, b0); c21 = c21.addingProduct(x, b1)
-        x = V16(repeating: a3[k]); c30 = c30.addingProduct(x, b0); c31 = c31.addingProduct(x, b1)
-        x = V16(repeating: a4[k]); c40 = c40.addingProduct(x, b0); c41 = c41.addingProduct(x, b1)
-        x = V16(repeating: a5[k]); c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
-        x = V16(repeating: a6[k]); c60 = c60.addingProduct(x, b0); c61 = c61.addingProduct(x, b1)
-        x = V16(repeating: a7[k]); c70 = c70.addingProduct(x, b0); c71 = c71.addingProduct(x, b1)
-        b0p += 16
-        b1p += 16
-    }
-    var row = c
-    store16(c00, row); store16(c01, row + 16); row += ldc
-    store16(c10, row); store16(c11, row + 16); row += ldc
-    store16(c20, row); store16(c21, row + 16); row += ldc
-    store16(c30, row); store16(c31, row + 16); row += ldc
-    store16(c40, row); store16(c41, row + 16); row += ldc
-    store16(c50, row); store16(c51, row + 16); row += ldc
-    store16(c60, row); store16(c61, row + 16); row += ldc
-    store16(c70, row); store16(c71, row + 16)
-    if let m = maxLanes {
-        raiseMax(m, pairMax(c00, c01)); raiseMax(m + 16, pairMax(c10, c11)); raiseMax(m + 32, pairMax(c20, c21))
-        raiseMax(m + 48, pairMax(c30, c31)); raiseMax(m + 64, pairMax(c40, c41)); raiseMax(m + 80, pairMax(c50, c51))
-        raiseMax(m + 96, pairMax(c60, c61)); raiseMax(m + 112, pairMax(c70, c71))
-    }
 }
 
 @inline(never)

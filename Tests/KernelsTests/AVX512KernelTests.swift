@@ -157,7 +157,7 @@ final class AVX512KernelTests: XCTestCase {
         // The fused softmax shifts by these maxima; softmax gives the same answer for any shift,
         // so only an exact check catches one that is too large or misses a column. The scores
         // themselves must be each row's FMA chain over the head dim, bit for bit, on SD's head
-        // dims (CAVX512's unrolled eight-row tiles) and on another (the Swift tile).
+        // dims (CAVX512's unrolled eight-row tiles) and on another (its run-time-depth tile).
         var rng = TestRNG(seed: 61)
         let width = AVX512AttentionTiles.stripWidth
         for d in [40, 64, 80, 24] {
