@@ -9,9 +9,12 @@ import Synchronization
 /// condition variable between jobs, so a `parallelFor` costs a wake-up, not a thread
 /// start. Chunks are handed out from a shared counter (dynamic scheduling).
 ///
-/// Before sleeping, a thread polls for up to `spinPauses` PAUSE instructions (about 100 µs on
-/// the Xeons this is measured on, a few µs on CPUs with a short PAUSE): a worker for the next
-/// job, the caller for the workers' last chunks. A model's operators follow one another with
+/// Before sleeping, a thread polls for up to `spinMicroseconds` (PAUSE instructions between
+/// looks, the clock read every 16 of them): a worker for the next job, the caller for the
+/// workers' last chunks. A time, not a count of PAUSEs: one PAUSE took 47 ns on the Xeons the
+/// count of 2000 was measured on and 14.5 ns on a later one, where 2000 of them (29 µs) ended
+/// the polling inside an evaluation's gaps and cost the text encoder 5% (2026-12-07 (spin by
+/// time)). A model's operators follow one another with
 /// gaps of microseconds, and waking a sleeping core costs tens of them on a virtual machine (a
 /// `parallelFor` 45–46 µs asleep against 1.0–2.6 µs polling, `diffusion-bench kernels --only
 /// dispatch`), which the text encoder at batch 1 and the UNet at 256² paid several hundred
@@ -38,14 +41,14 @@ public final class ThreadPool: @unchecked Sendable {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    /// Most PAUSEs a thread polls before it sleeps (see the type's documentation).
-    public var spinPauses: Int { core.spinPauses }
+    /// Longest a thread polls before it sleeps, in microseconds (see the type's documentation).
+    public var spinMicroseconds: Int { core.spinNanoseconds / 1000 }
 
-    /// `DIFFUSION_SPIN` if set to a whole number ≥ 0 (0: sleep at once, as before 2026-12-07),
-    /// else 2000.
-    public static func defaultSpinPauses() -> Int {
+    /// `DIFFUSION_SPIN` if set to a whole number of microseconds ≥ 0 (0: sleep at once, as
+    /// before 2026-12-07), else 300.
+    public static func defaultSpinMicroseconds() -> Int {
         if let s = ProcessInfo.processInfo.environment["DIFFUSION_SPIN"], let n = Int(s), n >= 0 { return n }
-        return 2000
+        return 300
     }
 
     private let core: PoolCore
@@ -54,10 +57,10 @@ public final class ThreadPool: @unchecked Sendable {
     private var solos: [ThreadPool]?
 
     /// Starts `threadCount - 1` worker threads (the caller is the last one), which poll for
-    /// up to `spinPauses` PAUSEs before they sleep.
-    public init(threadCount: Int, spinPauses: Int = ThreadPool.defaultSpinPauses()) {
+    /// up to `spinMicroseconds` before they sleep.
+    public init(threadCount: Int, spinMicroseconds: Int = ThreadPool.defaultSpinMicroseconds()) {
         self.threadCount = max(1, threadCount)
-        core = PoolCore(threadCount: self.threadCount, spinPauses: max(0, spinPauses))
+        core = PoolCore(threadCount: self.threadCount, spinNanoseconds: max(0, spinMicroseconds) * 1000)
         openblas_set_num_threads(1)
         for w in 1..<self.threadCount {
             let box = Unmanaged.passRetained(WorkerStart(core: core, index: w))
@@ -178,16 +181,16 @@ private final class PoolCore: @unchecked Sendable {
     let shared = ScratchBuffer()
     var markers: [WorkerMarker] = []
     /// `generation` and the workers still on the current job, readable without the mutex: a
-    /// worker about to sleep polls the first, the caller the second, for up to `spinPauses`.
+    /// worker about to sleep polls the first, the caller the second, for up to `spinNanoseconds`.
     /// `pending` stays beside `running`: a worker lowers it under the mutex only once its copy of
     /// the job's closure is gone, and `parallelFor`'s `withoutActuallyEscaping` traps if the
     /// caller returns while a worker still holds it (waiting on `running` alone did).
     let publishedGeneration = Atomic<Int>(0)
     let running = Atomic<Int>(0)
-    let spinPauses: Int
+    let spinNanoseconds: Int
 
-    init(threadCount: Int, spinPauses: Int) {
-        self.spinPauses = spinPauses
+    init(threadCount: Int, spinNanoseconds: Int) {
+        self.spinNanoseconds = spinNanoseconds
         scratch = (0..<threadCount).map { _ in ScratchBuffer() }
         weightScratch = (0..<threadCount).map { _ in ScratchBuffer() }
         pthread_mutex_init(&mutex, nil)
@@ -231,14 +234,19 @@ private final class PoolCore: @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
     }
 
-    /// Pauses while `waiting()` holds, at most `spinPauses` times (the caller then sleeps on a
-    /// condition variable if it still must wait).
+    /// Pauses while `waiting()` holds, for at most `spinNanoseconds` (the caller then sleeps on
+    /// a condition variable if it still must wait). The clock (a vDSO call, ~20 ns) is read
+    /// once every 16 PAUSEs.
     @inline(__always)
     private func poll(_ waiting: () -> Bool) {
-        var spins = 0
-        while spins < spinPauses && waiting() {
-            diffusiond_spin_pause()
-            spins += 1
+        if spinNanoseconds == 0 || !waiting() { return }
+        let deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(spinNanoseconds)
+        while true {
+            for _ in 0..<16 {
+                diffusiond_spin_pause()
+                if !waiting() { return }
+            }
+            if DispatchTime.now().uptimeNanoseconds >= deadline { return }
         }
     }
 
@@ -260,7 +268,7 @@ private final class PoolCore: @unchecked Sendable {
         var seen = 0
         pthread_mutex_lock(&mutex)
         while true {
-            if generation == seen && !shuttingDown && spinPauses > 0 {
+            if generation == seen && !shuttingDown && spinNanoseconds > 0 {
                 // The next job usually comes within microseconds; shutDown waits at most the spin.
                 pthread_mutex_unlock(&mutex)
                 poll { publishedGeneration.load(ordering: .acquiring) == seen }

@@ -38,7 +38,7 @@ cpu_seconds_per_eval, peak_rss_mb (getrusage ru_maxrss), ...
 environment: DIFFUSION_THREADS=N sets the worker count (default: all active cores);
              DIFFUSION_AVX512=0 keeps to the AVX2 kernels on an AVX-512 CPU
              DIFFUSION_AMX=0 keeps the linear layers off the AMX tiles
-             DIFFUSION_SPIN=N: PAUSEs a pool thread polls before it sleeps (default 2000; 0: at once)
+             DIFFUSION_SPIN=N: µs a pool thread polls before it sleeps (default 300; 0: at once)
 """
 
 // OpenBLAS's fastest kernels for this CPU, before anything is measured (BLASCore).

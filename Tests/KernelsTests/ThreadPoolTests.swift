@@ -89,9 +89,9 @@ final class ThreadPoolTests: XCTestCase {
     /// returns, and no wake-up is lost (a lost one would hang: the calls run on a helper thread
     /// the test gives up on after a minute).
     func testEveryCallsWritesAreVisibleWhenItReturnsWhetherThreadsPollOrSleep() {
-        for spin in [0, 1, 2000] {
-            let pool = ThreadPool(threadCount: 3, spinPauses: spin)
-            XCTAssertEqual(pool.spinPauses, spin)
+        for spin in [0, 1, 300] {
+            let pool = ThreadPool(threadCount: 3, spinMicroseconds: spin)
+            XCTAssertEqual(pool.spinMicroseconds, spin)
             let n = 64, calls = 3000
             let buffer = UnsafeMutablePointer<Int>.allocate(capacity: n)
             buffer.initialize(repeating: -1, count: n)
@@ -102,7 +102,7 @@ final class ThreadPoolTests: XCTestCase {
             let finished = DispatchSemaphore(value: 0)
             Thread {
                 for call in 0..<calls {
-                    if call % 500 == 0 { usleep(2000) }  // past the polling: the workers sleep
+                    if call % 500 == 0 { usleep(2000) }  // past the polling (300 µs at most): the workers sleep
                     pool.parallelFor(0..<n) { r, _ in for i in r { buffer[i] = call * n + i } }
                     for i in 0..<n where buffer[i] != call * n + i { mismatches.pointee += 1 }
                 }
@@ -111,7 +111,7 @@ final class ThreadPoolTests: XCTestCase {
             XCTAssertEqual(finished.wait(timeout: .now() + 60), .success, "spin \(spin): a call never returned")
             XCTAssertEqual(mismatches.pointee, 0, "spin \(spin)")
         }
-        XCTAssertEqual(ThreadPool(threadCount: 2, spinPauses: -5).spinPauses, 0)
+        XCTAssertEqual(ThreadPool(threadCount: 2, spinMicroseconds: -5).spinMicroseconds, 0)
     }
 
     /// Many calls with a chunk per thread and next to no work (`kernels --only dispatch`): the
@@ -119,7 +119,7 @@ final class ThreadPoolTests: XCTestCase {
     /// traps if a worker still holds the body then (as it did when the caller waited on the
     /// polled count alone).
     func testTinyBackToBackCallsReturnOnlyOnceTheWorkersLetGoOfTheBody() {
-        let pool = ThreadPool(threadCount: 2, spinPauses: 2000)
+        let pool = ThreadPool(threadCount: 2, spinMicroseconds: 300)
         var sink = [Int](repeating: 0, count: 2)
         sink.withUnsafeMutableBufferPointer { s in
             let p = s.baseAddress!
