@@ -13,9 +13,10 @@ import Synchronization
 /// looks, the clock read every 16 of them): a worker for the next job, the caller for the
 /// workers' last chunks. A time, not a count of PAUSEs: one PAUSE took 47 ns on the Xeons the
 /// count of 2000 was measured on and 14.5 ns on a later one, where 2000 of them (29 µs) ended
-/// the polling inside an evaluation's gaps and cost the text encoder 5% (2026-12-07 (spin by
-/// time)). A model's operators follow one another with
-/// gaps of microseconds, and waking a sleeping core costs tens of them on a virtual machine (a
+/// the polling inside an evaluation's gaps: the text encoder's first evaluation after half a
+/// second idle took 79 ms there, 62.5 ms polling 300 µs by the clock (docs/BENCHMARKS.md,
+/// 2026-12-07 (spin by time)). A model's operators follow one another with gaps of
+/// microseconds, and waking a sleeping core costs tens of them on a virtual machine (a
 /// `parallelFor` 45–46 µs asleep against 1.0–2.6 µs polling, `diffusion-bench kernels --only
 /// dispatch`), which the text encoder at batch 1 and the UNet at 256² paid several hundred
 /// times an evaluation (docs/BENCHMARKS.md, 2026-12-07 (spin)). Between jobs the threads sleep.
