@@ -22,7 +22,8 @@ import Foundation
 enum ZeroedMemory {
     /// Blocks this large or larger are mapped (256 KiB: glibc's largest default threshold).
     static let mappingThreshold = 256 << 10
-    /// Blocks this large or larger are advised MADV_HUGEPAGE (one huge page's size).
+    /// Blocks this large or larger are advised MADV_HUGEPAGE and start on a multiple of it (one
+    /// huge page's size).
     static let hugePageThreshold = 2 << 20
     /// The system page size less one (4 KiB pages: 4095), for rounding a mapping's length.
     private static let pageMask = UInt(max(4096, sysconf(Int32(_SC_PAGESIZE)))) - 1
