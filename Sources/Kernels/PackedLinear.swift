@@ -110,9 +110,14 @@ public enum PackedLinear {
         }
         let panels = outFeatures / panelWidth
         let (rowBlock, rowBlocks) = rowBlockPlan(rows: rows, depth: inFeatures, threads: pool.threadCount)
-        // Work items: row blocks × panel chunks, at least two per thread when the shape allows.
+        // Work items: row blocks × panel chunks. With one row block (a short X: the text
+        // encoder's 77 rows, the UNet's low levels) one run of panels per thread, each streamed
+        // front to back: every item starts on a block nothing prefetched, and two a thread made
+        // the text encoder at batch 1 2% slower (docs/BENCHMARKS.md, 2026-12-08). With more row
+        // blocks at least two items per thread where the shape allows, which the cores balance.
         let wanted = 2 * pool.threadCount
-        let chunks = rowBlocks >= wanted ? 1 : min(panels, (wanted + rowBlocks - 1) / rowBlocks)
+        let chunks = rowBlocks == 1 ? min(panels, pool.threadCount)
+            : rowBlocks >= wanted ? 1 : min(panels, (wanted + rowBlocks - 1) / rowBlocks)
         let panelChunk = (panels + chunks - 1) / chunks
         let chunkCount = (panels + panelChunk - 1) / panelChunk
         pool.parallelFor(0..<(rowBlocks * chunkCount)) { items, _ in
