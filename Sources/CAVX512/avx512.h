@@ -301,25 +301,27 @@ void diffusiond_tile_rows_x64_packed(int rows, const float *a, long lda, const f
     }
 }
 
-/// Fused attention's score tile: S[r][0..<32] = Σ_k Q[r][k]·K-strips, for 8 query rows (row r
-/// at q + r·d) against two 16-key strips (strip 0 at b, strip 1 at b + 16·d; element (k, j) at
-/// 16k + j), stored as rows of ldc floats at c; given `maxLanes` (8 × 16 floats), each row's
-/// lane maxima over the two strips are raised into it. `UNROLL` is the depth loop's pragma:
-/// SD's head dims (40, 64, 80) get a function each with `d` a constant and the loop unrolled
-/// whole, so every load is base + constant offset and no pointer or counter arithmetic shares
-/// the FMA ports (a Swift loop spent ten integer instructions per sixteen FMAs there); any other
-/// head dim runs one function with `d` at run time, unrolled by four. The FMA order per
-/// accumulator is the same in every copy (k ascending), so the same bits.
-#define DIFFUSIOND_SCORE_TILE(name, depth, UNROLL, ...) \
+/// Fused attention's score tile: S[r][0..<16·STRIPS] = Σ_k Q[r][k]·K-strips, for 8 query rows
+/// (row r at q + r·d) against one or two 16-key strips (`STRIPS`; strip 0 at b, strip 1 at
+/// b + 16·d; element (k, j) at 16k + j), stored as rows of ldc floats at c; given `maxLanes`
+/// (8 × 16 floats), each row's lane maxima over the strips are raised into it. `UNROLL` is the
+/// depth loop's pragma: SD's head dims (40, 64, 80) get a function each with `d` a constant and
+/// the loop unrolled whole, so every load is base + constant offset and no pointer or counter
+/// arithmetic shares the FMA ports (a Swift loop spent ten integer instructions per sixteen
+/// FMAs there); any other head dim runs one function with `d` at run time, unrolled by four.
+/// With one strip the second strip's code is dead (a constant condition) and compiled out. The
+/// FMA order per accumulator is the same in every copy (k ascending), so the same bits.
+#define DIFFUSIOND_SCORE_TILE(name, STRIPS, depth, UNROLL, ...) \
 static inline __attribute__((target("avx512f"), noinline)) \
 void name(__VA_ARGS__ const float *q, const float *b, float *c, long ldc, float *maxLanes) { \
     const long d = (depth); \
+    const int two = (STRIPS) == 2; \
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00; \
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00; \
     const float *b1 = b + 16 * d; \
     _Pragma(UNROLL) \
     for (long k = 0; k < d; k++) { \
-        const __m512 x0 = _mm512_loadu_ps(b + 16 * k), x1 = _mm512_loadu_ps(b1 + 16 * k); \
+        const __m512 x0 = _mm512_loadu_ps(b + 16 * k), x1 = two ? _mm512_loadu_ps(b1 + 16 * k) : x0; \
         DIFFUSIOND_SCORE_ROW(0) DIFFUSIOND_SCORE_ROW(1) DIFFUSIOND_SCORE_ROW(2) DIFFUSIOND_SCORE_ROW(3) \
         DIFFUSIOND_SCORE_ROW(4) DIFFUSIOND_SCORE_ROW(5) DIFFUSIOND_SCORE_ROW(6) DIFFUSIOND_SCORE_ROW(7) \
     } \
@@ -328,30 +330,46 @@ void name(__VA_ARGS__ const float *q, const float *b, float *c, long ldc, float 
 }
 #define DIFFUSIOND_SCORE_ROW(r) { \
         const __m512 s = _mm512_set1_ps(q[(r) * d + k]); \
-        c##r##0 = _mm512_fmadd_ps(s, x0, c##r##0); c##r##1 = _mm512_fmadd_ps(s, x1, c##r##1); }
+        c##r##0 = _mm512_fmadd_ps(s, x0, c##r##0); \
+        if (two) c##r##1 = _mm512_fmadd_ps(s, x1, c##r##1); }
 #define DIFFUSIOND_SCORE_STORE(r) \
-    _mm512_storeu_ps(c + (r) * ldc, c##r##0); _mm512_storeu_ps(c + (r) * ldc + 16, c##r##1); \
+    _mm512_storeu_ps(c + (r) * ldc, c##r##0); \
+    if (two) _mm512_storeu_ps(c + (r) * ldc + 16, c##r##1); \
     if (maxLanes) { \
         float *m = maxLanes + 16 * (r); \
-        _mm512_storeu_ps(m, _mm512_max_ps(_mm512_loadu_ps(m), _mm512_max_ps(c##r##0, c##r##1))); \
+        const __m512 rowMax = two ? _mm512_max_ps(c##r##0, c##r##1) : c##r##0; \
+        _mm512_storeu_ps(m, _mm512_max_ps(_mm512_loadu_ps(m), rowMax)); \
     }
-DIFFUSIOND_SCORE_TILE(diffusiond_score8x32_d40, 40, "clang loop unroll(full)")
-DIFFUSIOND_SCORE_TILE(diffusiond_score8x32_d64, 64, "clang loop unroll(full)")
-DIFFUSIOND_SCORE_TILE(diffusiond_score8x32_d80, 80, "clang loop unroll(full)")
-DIFFUSIOND_SCORE_TILE(diffusiond_score8x32_dn, dn, "clang loop unroll_count(4)", long dn,)
+DIFFUSIOND_SCORE_TILE(diffusiond_score8x32_d40, 2, 40, "clang loop unroll(full)")
+DIFFUSIOND_SCORE_TILE(diffusiond_score8x32_d64, 2, 64, "clang loop unroll(full)")
+DIFFUSIOND_SCORE_TILE(diffusiond_score8x32_d80, 2, 80, "clang loop unroll(full)")
+DIFFUSIOND_SCORE_TILE(diffusiond_score8x32_dn, 2, dn, "clang loop unroll_count(4)", long dn,)
+DIFFUSIOND_SCORE_TILE(diffusiond_score8x16_d40, 1, 40, "clang loop unroll(full)")
+DIFFUSIOND_SCORE_TILE(diffusiond_score8x16_d64, 1, 64, "clang loop unroll(full)")
+DIFFUSIOND_SCORE_TILE(diffusiond_score8x16_d80, 1, 80, "clang loop unroll(full)")
+DIFFUSIOND_SCORE_TILE(diffusiond_score8x16_dn, 1, dn, "clang loop unroll_count(4)", long dn,)
 #undef DIFFUSIOND_SCORE_TILE
 #undef DIFFUSIOND_SCORE_ROW
 #undef DIFFUSIOND_SCORE_STORE
 
-/// The score tile above at head dim `d`: SD's dims each run their unrolled copy, any other the
-/// run-time-depth one.
+/// The score tile above at head dim `d`, against `strips` (1 or 2) strips: SD's dims each run
+/// their unrolled copy, any other the run-time-depth one.
 static inline __attribute__((target("avx512f"), always_inline))
-void diffusiond_score8x32(long d, const float *q, const float *b, float *c, long ldc, float *maxLanes) {
-    switch (d) {
-    case 40: diffusiond_score8x32_d40(q, b, c, ldc, maxLanes); break;
-    case 64: diffusiond_score8x32_d64(q, b, c, ldc, maxLanes); break;
-    case 80: diffusiond_score8x32_d80(q, b, c, ldc, maxLanes); break;
-    default: diffusiond_score8x32_dn(d, q, b, c, ldc, maxLanes); break;
+void diffusiond_score8xstrips(long strips, long d, const float *q, const float *b, float *c, long ldc, float *maxLanes) {
+    if (strips == 2) {
+        switch (d) {
+        case 40: diffusiond_score8x32_d40(q, b, c, ldc, maxLanes); break;
+        case 64: diffusiond_score8x32_d64(q, b, c, ldc, maxLanes); break;
+        case 80: diffusiond_score8x32_d80(q, b, c, ldc, maxLanes); break;
+        default: diffusiond_score8x32_dn(d, q, b, c, ldc, maxLanes); break;
+        }
+    } else {
+        switch (d) {
+        case 40: diffusiond_score8x16_d40(q, b, c, ldc, maxLanes); break;
+        case 64: diffusiond_score8x16_d64(q, b, c, ldc, maxLanes); break;
+        case 80: diffusiond_score8x16_d80(q, b, c, ldc, maxLanes); break;
+        default: diffusiond_score8x16_dn(d, q, b, c, ldc, maxLanes); break;
+        }
     }
 }
 #endif

@@ -59,9 +59,10 @@ public enum AVX512AttentionTiles {
     /// `stripCount` key strips of 16 keys at `panels` (strip t holds element (c, j) =
     /// K[16t + j][c] at t·16·d + 16c + j), written as rows of `lds` floats at `s`.
     /// Two strips at a time in an 8×32 register tile: sixteen accumulators, two loads and
-    /// eight broadcasts per sixteen FMAs, in CAVX512 (`diffusiond_score8x32`: at SD's head dims
-    /// 40, 64 and 80 its depth unrolled whole, since a Swift loop's pointer and counter
-    /// arithmetic took ports the FMAs need). Given `rowMax` (and `lanes`, rows × 16 floats of
+    /// eight broadcasts per sixteen FMAs, in CAVX512 (`diffusiond_score8xstrips`: at SD's head
+    /// dims 40, 64 and 80 its depth unrolled whole, since a Swift loop's pointer and counter
+    /// arithmetic took ports the FMAs need); an odd last strip by the same tile's one-strip
+    /// copy, and rows after groups of eight one by one. Given `rowMax` (and `lanes`, rows × 16 floats of
     /// scratch), also each row's largest score over all the strips' columns, taken from the
     /// accumulators as they are stored, so the online softmax need not read the row for it. Only
     /// the first `lastStripKeys` columns of the last strip count there (the others are
@@ -88,11 +89,7 @@ public enum AVX512AttentionTiles {
             var r = 0
             while r + 8 <= rows {
                 let maxLanes = lanes.map { $0 + r * stripWidth }
-                if pair {
-                    diffusiond_score8x32(d, q + r * d, strip, sCol + r * lds, lds, maxLanes)
-                } else {
-                    score8x16(q + r * d, lda: d, strip, depth: d, sCol + r * lds, ldc: lds, maxLanes: maxLanes)
-                }
+                diffusiond_score8xstrips(pair ? 2 : 1, d, q + r * d, strip, sCol + r * lds, lds, maxLanes)
                 r += 8
             }
             while r < rows {
@@ -183,28 +180,6 @@ private func largestLane(_ v: V16) -> Float {
 private func raiseMax(_ m: UnsafeMutablePointer<Float>, _ v: V16) {
     let old = load16(m)
     store16(old.replacing(with: v, where: old .< v), m)
-}
-
-@inline(never)
-private func score8x16(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, depth: Int,
-                       _ c: UnsafeMutablePointer<Float>, ldc: Int, maxLanes: UnsafeMutablePointer<Float>?) {
-    var c0 = V16(), c1 = V16(), c2 = V16(), c3 = V16(), c4 = V16(), c5 = V16(), c6 = V16(), c7 = V16()
-    let a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda, a6 = a5 + lda, a7 = a6 + lda
-    var bp = b
-    for k in 0..<depth {
-        let b0 = load16(bp)
-        c0 = c0.addingProduct(V16(repeating: a[k]), b0); c1 = c1.addingProduct(V16(repeating: a1[k]), b0)
-        c2 = c2.addingProduct(V16(repeating: a2[k]), b0); c3 = c3.addingProduct(V16(repeating: a3[k]), b0)
-        c4 = c4.addingProduct(V16(repeating: a4[k]), b0); c5 = c5.addingProduct(V16(repeating: a5[k]), b0)
-        c6 = c6.addingProduct(V16(repeating: a6[k]), b0); c7 = c7.addingProduct(V16(repeating: a7[k]), b0)
-        bp += 16
-    }
-    store16(c0, c); store16(c1, c + ldc); store16(c2, c + 2 * ldc); store16(c3, c + 3 * ldc)
-    store16(c4, c + 4 * ldc); store16(c5, c + 5 * ldc); store16(c6, c + 6 * ldc); store16(c7, c + 7 * ldc)
-    if let m = maxLanes {
-        raiseMax(m, c0); raiseMax(m + 16, c1); raiseMax(m + 32, c2); raiseMax(m + 48, c3)
-        raiseMax(m + 64, c4); raiseMax(m + 80, c5); raiseMax(m + 96, c6); raiseMax(m + 112, c7)
-    }
 }
 
 /// One query row against one or two strips (the rows left over after groups of eight).
