@@ -62,10 +62,10 @@ public enum AVX512AttentionTiles {
     /// eight broadcasts per sixteen FMAs, in CAVX512 (`diffusiond_score8xstrips`: at SD's head
     /// dims 40, 64 and 80 its depth unrolled whole, since a Swift loop's pointer and counter
     /// arithmetic took ports the FMAs need); an odd last strip by the same tile's one-strip
-    /// copy, and rows after groups of eight one by one. Given `rowMax` (and `lanes`, rows × 16 floats of
-    /// scratch), also each row's largest score over all the strips' columns, taken from the
-    /// accumulators as they are stored, so the online softmax need not read the row for it. Only
-    /// the first `lastStripKeys` columns of the last strip count there (the others are
+    /// copy, and rows after groups of eight one by one. Given `rowMax` (and `lanes`, rows × 16
+    /// floats of scratch), also each row's largest score over all the strips' columns, taken
+    /// from the accumulators as they are stored, so the online softmax need not read the row for
+    /// it. Only the first `lastStripKeys` columns of the last strip count there (the others are
     /// zero-padded keys): that strip's maxima are taken from its stored rows under a lane mask.
     public static func scoreTile(_ q: UnsafePointer<Float>, rows: Int, headDim d: Int, panels: UnsafePointer<Float>,
                                  stripCount: Int, _ s: UnsafeMutablePointer<Float>, lds: Int,
