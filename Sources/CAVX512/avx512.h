@@ -372,6 +372,41 @@ void diffusiond_score8xstrips(long strips, long d, const float *q, const float *
         }
     }
 }
+
+/// Short causal attention's value tile (KernelsAVX512's ShortCausalAttentionAVX512.swift):
+/// Oᵀ[r][0..<16·STRIPS] = Σ_k V[k][r]·Pᵀ[k][·] over k < depth, for 8 head columns r (V row k
+/// at v + k·ldv, the 8 columns consecutive, each broadcast) against one or two 16-query strips
+/// of Pᵀ (row k at p + k·ldp, the second strip 16 floats on), stored as rows of ldc floats at c.
+/// Sixteen accumulators: per key two loads, eight broadcasts, sixteen FMAs, k ascending (the
+/// order the row-major value tile sums a query's keys in, so the same bits).
+#define DIFFUSIOND_VALUE_TILE(name, STRIPS) \
+static inline __attribute__((target("avx512f"), noinline)) \
+void name(long depth, const float *v, long ldv, const float *p, long ldp, float *c, long ldc) { \
+    const int two = (STRIPS) == 2; \
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00; \
+    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00; \
+    _Pragma("clang loop unroll_count(4)") \
+    for (long k = 0; k < depth; k++) { \
+        const float *pk = p + k * ldp, *vk = v + k * ldv; \
+        const __m512 x0 = _mm512_loadu_ps(pk), x1 = two ? _mm512_loadu_ps(pk + 16) : x0; \
+        DIFFUSIOND_VALUE_ROW(0) DIFFUSIOND_VALUE_ROW(1) DIFFUSIOND_VALUE_ROW(2) DIFFUSIOND_VALUE_ROW(3) \
+        DIFFUSIOND_VALUE_ROW(4) DIFFUSIOND_VALUE_ROW(5) DIFFUSIOND_VALUE_ROW(6) DIFFUSIOND_VALUE_ROW(7) \
+    } \
+    DIFFUSIOND_VALUE_STORE(0) DIFFUSIOND_VALUE_STORE(1) DIFFUSIOND_VALUE_STORE(2) DIFFUSIOND_VALUE_STORE(3) \
+    DIFFUSIOND_VALUE_STORE(4) DIFFUSIOND_VALUE_STORE(5) DIFFUSIOND_VALUE_STORE(6) DIFFUSIOND_VALUE_STORE(7) \
+}
+#define DIFFUSIOND_VALUE_ROW(r) { \
+        const __m512 s = _mm512_set1_ps(vk[r]); \
+        c##r##0 = _mm512_fmadd_ps(s, x0, c##r##0); \
+        if (two) c##r##1 = _mm512_fmadd_ps(s, x1, c##r##1); }
+#define DIFFUSIOND_VALUE_STORE(r) \
+    _mm512_storeu_ps(c + (r) * ldc, c##r##0); \
+    if (two) _mm512_storeu_ps(c + (r) * ldc + 16, c##r##1);
+DIFFUSIOND_VALUE_TILE(diffusiond_value8x32, 2)
+DIFFUSIOND_VALUE_TILE(diffusiond_value8x16, 1)
+#undef DIFFUSIOND_VALUE_TILE
+#undef DIFFUSIOND_VALUE_ROW
+#undef DIFFUSIOND_VALUE_STORE
 #endif
 
 #endif

@@ -64,6 +64,14 @@ public func attention(query: AttentionOperand, key: AttentionOperand, value: Att
                       batch: Int, heads: Int, queryLength nq: Int, keyLength nk: Int, headDim d: Int,
                       causal: Bool, scale: Float, pool: ThreadPool) {
     if nq == 0 || nk == 0 || d == 0 { return }
+    #if arch(x86_64)
+    if causal && nq == nk && CPUFeatures.useAVX512Kernels && AVX512ShortCausalAttention.takes(tokens: nq, headDim: d) {
+        OperatorProfile.measure("attention short-causal \(batch)x\(heads)x\(nq)x\(nk) d\(d)") {
+            shortCausalAttention(query, key, value, output, outputRowStride, batch, heads, nq, d, scale, pool)
+        }
+        return
+    }
+    #endif
     // The fused path packs keys in the pool's shared scratch, which a nested call (inside a
     // worker) may not take; there sgemm runs inline.
     let fused = fusedAttentionApplies(headDim: d) && !pool.isInsideWorker
@@ -72,6 +80,28 @@ public func attention(query: AttentionOperand, key: AttentionOperand, value: Att
                                                   batch, heads, nq, nk, d, causal, scale, pool)
     }
 }
+
+#if arch(x86_64)
+/// `attention`'s path for causal self-attention over a short sequence (CLIP's 77 tokens) on
+/// AVX-512 CPUs: one task per (batch, head), each head whole (`AVX512ShortCausalAttention`).
+private func shortCausalAttention(_ query: AttentionOperand, _ key: AttentionOperand, _ value: AttentionOperand,
+                                  _ output: UnsafeMutablePointer<Float>, _ outputRowStride: Int,
+                                  _ batch: Int, _ heads: Int, _ n: Int, _ d: Int, _ scale: Float, _ pool: ThreadPool) {
+    let floats = AVX512ShortCausalAttention.scratchFloats(tokens: n, headDim: d)
+    pool.parallelFor(0..<(batch * heads)) { range, worker in
+        let scratch = pool.scratch(worker: worker, count: floats)
+        for bh in range {
+            let bi = bh / heads, h = bh % heads
+            AVX512ShortCausalAttention.head(
+                q: query.data + bi * n * query.rowStride + h * d, ldq: query.rowStride,
+                k: key.data + bi * n * key.rowStride + h * d, ldk: key.rowStride,
+                v: value.data + bi * n * value.rowStride + h * d, ldv: value.rowStride,
+                o: output + bi * n * outputRowStride + h * d, ldo: outputRowStride,
+                tokens: n, headDim: d, scale: scale, scratch: scratch)
+        }
+    }
+}
+#endif
 
 /// `attention` with both products done by sgemm: each task takes one (batch, head, block of
 /// `attentionQueryTile` queries) and walks the keys in blocks of `attentionKeyTile`. Per

@@ -41,6 +41,12 @@ final class AttentionTests: XCTestCase {
             (1, 600, 600, 1, 40, true), (2, 6, 77, 2, 40, false), (1, 7, 33, 1, 40, false),
             (1, 300, 1100, 1, 64, false), (2, 130, 130, 3, 80, false), (1, 17, 77, 2, 160, false),
             (2, 77, 77, 3, 64, true), (1, 600, 600, 1, 8, true), (1, 9, 9, 2, 3, true),
+            // Causal self-attention up to 128 tokens at head dims of whole 16s takes its own path
+            // on AVX-512 (ShortCausalAttentionAVX512.swift): one token; one strip of 16 queries;
+            // an odd strip count (strip 0 alone) with a partial last strip; whole pairs; 128 at
+            // head dim 128; and 129, one past it.
+            (1, 1, 1, 1, 64, true), (1, 16, 16, 1, 16, true), (2, 33, 33, 2, 32, true), (1, 48, 48, 2, 64, true),
+            (1, 64, 64, 1, 48, true), (1, 128, 128, 1, 128, true), (1, 129, 129, 1, 64, true),
         ]
         // Every case on each kernel build this CPU runs: AVX2, and AVX-512 where it has it.
         let saved = CPUFeatures.useAVX512Kernels
@@ -104,10 +110,11 @@ final class AttentionTests: XCTestCase {
     }
 
     func testFusedQKVStrides() {
-        for d in [5, 40] { checkFusedQKVStrides(headDim: d) }
+        // Head dim 64 under the causal mask: CLIP's layout, on the short causal path with AVX-512.
+        for (d, causal) in [(5, false), (40, false), (64, true)] { checkFusedQKVStrides(headDim: d, causal: causal) }
     }
 
-    func checkFusedQKVStrides(headDim d: Int) {
+    func checkFusedQKVStrides(headDim d: Int, causal: Bool) {
         // Q, K, V as column slices of one [B, N, 3·inner] projection.
         var rng = TestRNG(seed: 15)
         let (b, n, heads) = (2, 21, 2)
@@ -117,7 +124,7 @@ final class AttentionTests: XCTestCase {
         let p = UnsafePointer(qkv.data)
         attention(query: AttentionOperand(p, rowStride: 3 * inner), key: AttentionOperand(p + inner, rowStride: 3 * inner),
                   value: AttentionOperand(p + 2 * inner, rowStride: 3 * inner), output: out.data, outputRowStride: inner,
-                  batch: b, heads: heads, queryLength: n, keyLength: n, headDim: d, causal: false,
+                  batch: b, heads: heads, queryLength: n, keyLength: n, headDim: d, causal: causal,
                   scale: 1 / Float(d).squareRoot(), pool: testPools[1])
         let a = qkv.toArray()
         var q = [Float](), k = [Float](), v = [Float]()
@@ -127,7 +134,7 @@ final class AttentionTests: XCTestCase {
             k += a[(base + inner)..<(base + 2 * inner)]
             v += a[(base + 2 * inner)..<(base + 3 * inner)]
         }
-        assertClose(out.toArray(), naiveAttention(q, k, v, b: b, nq: n, nk: n, heads: heads, d: d, causal: false),
-                    atol: 2e-5, "fused qkv, head dim \(d)")
+        assertClose(out.toArray(), naiveAttention(q, k, v, b: b, nq: n, nk: n, heads: heads, d: d, causal: causal),
+                    atol: 2e-5, "fused qkv, head dim \(d), causal \(causal)")
     }
 }
