@@ -12,8 +12,9 @@ public struct AttentionOperand {
 /// Query rows per task, and key rows per online-softmax step.
 public let attentionQueryTile = 256
 public let attentionKeyTile = 512
-/// Query rows per task under a causal mask (CLIP's 77 tokens): a tile reads only the keys up
-/// to its last query, so short tiles skip most of the masked half (`walkKeys`).
+/// Query rows per task under a causal mask (CLIP's 77 tokens where the short causal path does
+/// not take them): a tile reads only the keys up to its last query, so short tiles skip most
+/// of the masked half (`walkKeys`).
 let causalQueryTile = 16
 
 /// Query rows per task for this mask.
@@ -32,7 +33,9 @@ private func queryTile(causal: Bool, queries nq: Int) -> Int {
 /// e^(m_old − m_new), and adds e^(S − m_new)·V straight into the output rows; at the end
 /// rows are divided by l. The products are sgemm calls, or for head dim 40 (and 64, 80 on
 /// AVX-512 CPUs) register-blocked loops over keys packed once per call (AttentionTiles.swift).
-/// Scratch per worker: one Tq×Tk score tile, so memory is linear in sequence length.
+/// Scratch per worker: one Tq×Tk score tile, so memory is linear in sequence length. Causal
+/// self-attention of at most 128 tokens at head dims of whole 16s (SD's text encoders) runs on
+/// AVX-512 CPUs one head per task, its scores transposed (`AVX512ShortCausalAttention`).
 /// - Parameters:
 ///   - query: [B, Nq, heads·headDim]
 ///   - key, value: [B, Nk, heads·headDim]  (Nk may differ from Nq: cross-attention)
