@@ -301,38 +301,31 @@ void diffusiond_tile_rows_x64_packed(int rows, const float *a, long lda, const f
     }
 }
 
-/// Fused attention's score tile: S[r][0..<16·STRIPS] = Σ_k Q[r][k]·K-strips, for 8 query rows
-/// (row r at q + r·d) against one or two 16-key strips (`STRIPS`; strip 0 at b, strip 1 at
-/// b + 16·d; element (k, j) at 16k + j), stored as rows of ldc floats at c; given `maxLanes`
-/// (8 × 16 floats), each row's lane maxima over the strips are raised into it. `UNROLL` is the
-/// depth loop's pragma: SD's head dims (40, 64, 80) get a function each with `d` a constant and
-/// the loop unrolled whole, so every load is base + constant offset and no pointer or counter
-/// arithmetic shares the FMA ports (a Swift loop spent ten integer instructions per sixteen
-/// FMAs there); any other head dim runs one function with `d` at run time, unrolled by four.
-/// With one strip the second strip's code is dead (a constant condition) and compiled out. The
-/// FMA order per accumulator is the same in every copy (k ascending), so the same bits.
-#define DIFFUSIOND_SCORE_TILE(name, STRIPS, depth, UNROLL, ...) \
-static inline __attribute__((target("avx512f"), noinline)) \
-void name(__VA_ARGS__ const float *q, const float *b, float *c, long ldc, float *maxLanes) { \
-    const long d = (depth); \
+/// The 8-row register tile of fused attention's score product and short causal attention's
+/// value product: C[r][0..<16·STRIPS] = Σ_k A(r)·B[k] over k < DEPTH for rows r = 0…7, A(r)
+/// the macro naming row r's float at step k (broadcast), B0 and B1 the addresses of step k's
+/// 16 floats of strip 0 and 1 (STRIPS 1 or 2: with one strip the second strip's code is dead, a
+/// constant condition, and compiled out), C row r at c + r·ldc; given `maxLanes` (8 × 16
+/// floats, in scope; 0 for none), each row's lane maxima over the strips are raised into it.
+/// Sixteen accumulators: per step two loads, eight broadcasts, sixteen FMAs, k ascending.
+/// `UNROLL` is the depth loop's pragma.
+#define DIFFUSIOND_TILE8(STRIPS, DEPTH, UNROLL, A, B0, B1) \
     const int two = (STRIPS) == 2; \
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00; \
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00; \
-    const float *b1 = b + 16 * d; \
     _Pragma(UNROLL) \
-    for (long k = 0; k < d; k++) { \
-        const __m512 x0 = _mm512_loadu_ps(b + 16 * k), x1 = two ? _mm512_loadu_ps(b1 + 16 * k) : x0; \
-        DIFFUSIOND_SCORE_ROW(0) DIFFUSIOND_SCORE_ROW(1) DIFFUSIOND_SCORE_ROW(2) DIFFUSIOND_SCORE_ROW(3) \
-        DIFFUSIOND_SCORE_ROW(4) DIFFUSIOND_SCORE_ROW(5) DIFFUSIOND_SCORE_ROW(6) DIFFUSIOND_SCORE_ROW(7) \
+    for (long k = 0; k < (DEPTH); k++) { \
+        const __m512 x0 = _mm512_loadu_ps(B0), x1 = two ? _mm512_loadu_ps(B1) : x0; \
+        DIFFUSIOND_TILE8_ROW(0, A) DIFFUSIOND_TILE8_ROW(1, A) DIFFUSIOND_TILE8_ROW(2, A) DIFFUSIOND_TILE8_ROW(3, A) \
+        DIFFUSIOND_TILE8_ROW(4, A) DIFFUSIOND_TILE8_ROW(5, A) DIFFUSIOND_TILE8_ROW(6, A) DIFFUSIOND_TILE8_ROW(7, A) \
     } \
-    DIFFUSIOND_SCORE_STORE(0) DIFFUSIOND_SCORE_STORE(1) DIFFUSIOND_SCORE_STORE(2) DIFFUSIOND_SCORE_STORE(3) \
-    DIFFUSIOND_SCORE_STORE(4) DIFFUSIOND_SCORE_STORE(5) DIFFUSIOND_SCORE_STORE(6) DIFFUSIOND_SCORE_STORE(7) \
-}
-#define DIFFUSIOND_SCORE_ROW(r) { \
-        const __m512 s = _mm512_set1_ps(q[(r) * d + k]); \
+    DIFFUSIOND_TILE8_STORE(0) DIFFUSIOND_TILE8_STORE(1) DIFFUSIOND_TILE8_STORE(2) DIFFUSIOND_TILE8_STORE(3) \
+    DIFFUSIOND_TILE8_STORE(4) DIFFUSIOND_TILE8_STORE(5) DIFFUSIOND_TILE8_STORE(6) DIFFUSIOND_TILE8_STORE(7)
+#define DIFFUSIOND_TILE8_ROW(r, A) { \
+        const __m512 s = _mm512_set1_ps(A(r)); \
         c##r##0 = _mm512_fmadd_ps(s, x0, c##r##0); \
         if (two) c##r##1 = _mm512_fmadd_ps(s, x1, c##r##1); }
-#define DIFFUSIOND_SCORE_STORE(r) \
+#define DIFFUSIOND_TILE8_STORE(r) \
     _mm512_storeu_ps(c + (r) * ldc, c##r##0); \
     if (two) _mm512_storeu_ps(c + (r) * ldc + 16, c##r##1); \
     if (maxLanes) { \
@@ -340,6 +333,24 @@ void name(__VA_ARGS__ const float *q, const float *b, float *c, long ldc, float 
         const __m512 rowMax = two ? _mm512_max_ps(c##r##0, c##r##1) : c##r##0; \
         _mm512_storeu_ps(m, _mm512_max_ps(_mm512_loadu_ps(m), rowMax)); \
     }
+
+/// Fused attention's score tile: S[r][0..<16·STRIPS] = Σ_k Q[r][k]·K-strips, for 8 query rows
+/// (row r at q + r·d) against one or two 16-key strips (`STRIPS`; strip 0 at b, strip 1 at
+/// b + 16·d; element (k, j) at 16k + j), stored as rows of ldc floats at c; given `maxLanes`
+/// (8 × 16 floats), each row's lane maxima over the strips are raised into it
+/// (`DIFFUSIOND_TILE8`). SD's head dims (40, 64, 80) get a function each with `d` a constant and
+/// the loop unrolled whole, so every load is base + constant offset and no pointer or counter
+/// arithmetic shares the FMA ports (a Swift loop spent ten integer instructions per sixteen
+/// FMAs there); any other head dim runs one function with `d` at run time, unrolled by four.
+/// The FMA order per accumulator is the same in every copy (k ascending), so the same bits.
+#define DIFFUSIOND_SCORE_TILE(name, STRIPS, depth, UNROLL, ...) \
+static inline __attribute__((target("avx512f"), noinline)) \
+void name(__VA_ARGS__ const float *q, const float *b, float *c, long ldc, float *maxLanes) { \
+    const long d = (depth); \
+    const float *b1 = b + 16 * d; \
+    DIFFUSIOND_TILE8(STRIPS, d, UNROLL, DIFFUSIOND_SCORE_A, b + 16 * k, b1 + 16 * k) \
+}
+#define DIFFUSIOND_SCORE_A(r) q[(r) * d + k]
 DIFFUSIOND_SCORE_TILE(diffusiond_score8x32_d40, 2, 40, "clang loop unroll(full)")
 DIFFUSIOND_SCORE_TILE(diffusiond_score8x32_d64, 2, 64, "clang loop unroll(full)")
 DIFFUSIOND_SCORE_TILE(diffusiond_score8x32_d80, 2, 80, "clang loop unroll(full)")
@@ -349,8 +360,7 @@ DIFFUSIOND_SCORE_TILE(diffusiond_score8x16_d64, 1, 64, "clang loop unroll(full)"
 DIFFUSIOND_SCORE_TILE(diffusiond_score8x16_d80, 1, 80, "clang loop unroll(full)")
 DIFFUSIOND_SCORE_TILE(diffusiond_score8x16_dn, 1, dn, "clang loop unroll_count(4)", long dn,)
 #undef DIFFUSIOND_SCORE_TILE
-#undef DIFFUSIOND_SCORE_ROW
-#undef DIFFUSIOND_SCORE_STORE
+#undef DIFFUSIOND_SCORE_A
 
 /// The score tile above at head dim `d`, against `strips` (1 or 2) strips: SD's dims each run
 /// their unrolled copy, any other the run-time-depth one.
@@ -376,37 +386,23 @@ void diffusiond_score8xstrips(long strips, long d, const float *q, const float *
 /// Short causal attention's value tile (KernelsAVX512's ShortCausalAttentionAVX512.swift):
 /// Oᵀ[r][0..<16·STRIPS] = Σ_k V[k][r]·Pᵀ[k][·] over k < depth, for 8 head columns r (V row k
 /// at v + k·ldv, the 8 columns consecutive, each broadcast) against one or two 16-query strips
-/// of Pᵀ (row k at p + k·ldp, the second strip 16 floats on), stored as rows of ldc floats at c.
-/// Sixteen accumulators: per key two loads, eight broadcasts, sixteen FMAs, k ascending (the
-/// order the row-major value tile sums a query's keys in, so the same bits).
+/// of Pᵀ (row k at p + k·ldp, the second strip 16 floats on), stored as rows of ldc floats at c
+/// (`DIFFUSIOND_TILE8`, k ascending: the order the row-major value tile sums a query's keys
+/// in, so the same bits).
 #define DIFFUSIOND_VALUE_TILE(name, STRIPS) \
 static inline __attribute__((target("avx512f"), noinline)) \
 void name(long depth, const float *v, long ldv, const float *p, long ldp, float *c, long ldc) { \
-    const int two = (STRIPS) == 2; \
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00; \
-    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00; \
-    _Pragma("clang loop unroll_count(4)") \
-    for (long k = 0; k < depth; k++) { \
-        const float *pk = p + k * ldp, *vk = v + k * ldv; \
-        const __m512 x0 = _mm512_loadu_ps(pk), x1 = two ? _mm512_loadu_ps(pk + 16) : x0; \
-        DIFFUSIOND_VALUE_ROW(0) DIFFUSIOND_VALUE_ROW(1) DIFFUSIOND_VALUE_ROW(2) DIFFUSIOND_VALUE_ROW(3) \
-        DIFFUSIOND_VALUE_ROW(4) DIFFUSIOND_VALUE_ROW(5) DIFFUSIOND_VALUE_ROW(6) DIFFUSIOND_VALUE_ROW(7) \
-    } \
-    DIFFUSIOND_VALUE_STORE(0) DIFFUSIOND_VALUE_STORE(1) DIFFUSIOND_VALUE_STORE(2) DIFFUSIOND_VALUE_STORE(3) \
-    DIFFUSIOND_VALUE_STORE(4) DIFFUSIOND_VALUE_STORE(5) DIFFUSIOND_VALUE_STORE(6) DIFFUSIOND_VALUE_STORE(7) \
+    float *const maxLanes = 0; \
+    DIFFUSIOND_TILE8(STRIPS, depth, "clang loop unroll_count(4)", DIFFUSIOND_VALUE_A, p + k * ldp, p + k * ldp + 16) \
 }
-#define DIFFUSIOND_VALUE_ROW(r) { \
-        const __m512 s = _mm512_set1_ps(vk[r]); \
-        c##r##0 = _mm512_fmadd_ps(s, x0, c##r##0); \
-        if (two) c##r##1 = _mm512_fmadd_ps(s, x1, c##r##1); }
-#define DIFFUSIOND_VALUE_STORE(r) \
-    _mm512_storeu_ps(c + (r) * ldc, c##r##0); \
-    if (two) _mm512_storeu_ps(c + (r) * ldc + 16, c##r##1);
+#define DIFFUSIOND_VALUE_A(r) v[k * ldv + (r)]
 DIFFUSIOND_VALUE_TILE(diffusiond_value8x32, 2)
 DIFFUSIOND_VALUE_TILE(diffusiond_value8x16, 1)
 #undef DIFFUSIOND_VALUE_TILE
-#undef DIFFUSIOND_VALUE_ROW
-#undef DIFFUSIOND_VALUE_STORE
+#undef DIFFUSIOND_VALUE_A
+#undef DIFFUSIOND_TILE8
+#undef DIFFUSIOND_TILE8_ROW
+#undef DIFFUSIOND_TILE8_STORE
 #endif
 
 #endif
