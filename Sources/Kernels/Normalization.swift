@@ -51,7 +51,7 @@ public func layerNorm(_ input: Tensor, gamma: Tensor?, beta: Tensor?, eps: Float
     pool.parallelFor(0..<rows, grain: max(1, 4096 / max(d, 1))) { r, _ in
         for row in r {
             let xi = x + row * d, yi = y + row * d
-            let (mean, rstd) = rowMeanAndInverseStd(xi, d, eps: eps)
+            let (mean, rstd) = meanAndInverseStd(xi, d, eps: eps)
             let vm = VFloat(repeating: mean), vr = VFloat(repeating: rstd)
             var i = 0
             while i + 8 <= d {
@@ -72,60 +72,38 @@ public func layerNorm(_ input: Tensor, gamma: Tensor?, beta: Tensor?, eps: Float
     }
 }
 
-/// Mean and 1/√(var + eps) of one layer-norm row of n floats (a few hundred to a few
-/// thousand), two passes (sum, then squared deviations), each with four vector accumulators:
-/// one accumulator made each pass a chain of dependent adds, four cycles per vector, most
-/// of the layer norm's time (0.9% of the text encoder's). Their total in Double, as
-/// `meanAndInverseStd` does.
+/// Mean and 1/√(var + eps) of n floats, two passes (sum, then squared deviations), in chunks
+/// of 4096 whose vector partial sums are folded into Double, so long groups (group norm's)
+/// stay accurate. Each chunk sums on four 8-lane accumulators: one made each pass a chain of
+/// dependent adds, four cycles a vector, most of a layer norm's time (0.9% of the text
+/// encoder's).
 @inline(__always)
-func rowMeanAndInverseStd(_ x: UnsafePointer<Float>, _ n: Int, eps: Float) -> (Float, Float) {
-    /// Σ over i < n of the terms `add(acc, x[i…])` folds in: four 8-lane partial sums (a, b, c,
-    /// e), folded pairwise; `tail` adds one float's term.
+func meanAndInverseStd(_ x: UnsafePointer<Float>, _ n: Int, eps: Float) -> (Float, Float) {
+    /// Σ over i < n of the terms `add(acc, x[i…])` folds in, chunk by chunk: four partial sums
+    /// (a, b, c, e) folded pairwise, `tail` adding the chunk's last floats' terms.
     @inline(__always) func total(_ add: (VFloat, VFloat) -> VFloat, _ tail: (Float, Float) -> Float) -> Double {
-        var a = VFloat(), b = VFloat(), c = VFloat(), e = VFloat()
-        var i = 0
-        while i + 32 <= n {
-            a = add(a, vload(x, i)); b = add(b, vload(x, i + 8))
-            c = add(c, vload(x, i + 16)); e = add(e, vload(x, i + 24))
-            i += 32
+        var sum = 0.0
+        var start = 0
+        while start < n {
+            let end = min(n, start + 4096)
+            var a = VFloat(), b = VFloat(), c = VFloat(), e = VFloat()
+            var i = start
+            while i + 32 <= end {
+                a = add(a, vload(x, i)); b = add(b, vload(x, i + 8))
+                c = add(c, vload(x, i + 16)); e = add(e, vload(x, i + 24))
+                i += 32
+            }
+            while i + 8 <= end { a = add(a, vload(x, i)); i += 8 }
+            var s = ((a + b) + (c + e)).sum()
+            while i < end { s = tail(s, x[i]); i += 1 }
+            sum += Double(s)
+            start = end
         }
-        while i + 8 <= n { a = add(a, vload(x, i)); i += 8 }
-        var s = ((a + b) + (c + e)).sum()
-        while i < n { s = tail(s, x[i]); i += 1 }
-        return Double(s)
+        return sum
     }
     let mean = Float(total({ $0 + $1 }, { $0 + $1 }) / Double(max(n, 1)))
     let vm = VFloat(repeating: mean)
     let sq = total({ let d = $1 - vm; return $0.addingProduct(d, d) }, { let d = $1 - mean; return $0 + d * d })
-    let variance = Float(sq / Double(max(n, 1)))
-    return (mean, 1 / (variance + eps).squareRoot())
-}
-
-/// Mean and 1/√(var + eps) of n floats, two passes (sum, then squared deviations) with
-/// vector partial sums folded into Double so long groups stay accurate.
-@inline(__always)
-func meanAndInverseStd(_ x: UnsafePointer<Float>, _ n: Int, eps: Float) -> (Float, Float) {
-    var total = 0.0
-    var i = 0
-    while i < n {
-        let len = min(4096, n - i)
-        total += Double(vsum(x + i, len))
-        i += len
-    }
-    let mean = Float(total / Double(max(n, 1)))
-    let vm = VFloat(repeating: mean)
-    var sq = 0.0
-    i = 0
-    while i < n {
-        let len = min(4096, n - i)
-        var acc = VFloat()
-        var j = 0
-        while j + 8 <= len { let d = vload(x, i + j) - vm; acc.addProduct(d, d); j += 8 }
-        var s = acc.sum()
-        while j < len { let d = x[i + j] - mean; s += d * d; j += 1 }
-        sq += Double(s)
-        i += len
-    }
     let variance = Float(sq / Double(max(n, 1)))
     return (mean, 1 / (variance + eps).squareRoot())
 }
